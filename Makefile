@@ -1,0 +1,36 @@
+# Two commands: `make run` (vsync on the embedded default) and `make test` (the whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(PY) -m flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/vsync_test
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(FLASK) db upgrade
+	$(FLASK) demo
+	@echo "vsync is at http://$(HOST):$(PORT)/ (sign in with a login above; Ctrl-C stops it)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev-deps
+	$(PY) -m tests.preflight
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,33 @@
+"""Smoke test of the embedded default: SQLite, inline jobs, demo data, a working sign-in."""
+from __future__ import annotations
+
+import re
+
+from cryptography.fernet import Fernet
+from flask_migrate import upgrade
+
+from vsync import create_app
+from vsync.extensions import db
+from vsync.services.demo import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
+
+
+def test_embedded_default_migrates_loads_demo_and_signs_in_the_platform_admin(tmp_path, monkeypatch):
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "VSYNC_ENCRYPTION_KEYS", "VSYNC_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}",
+                      "SECRET_KEY": "embedded-test", "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()]})
+    assert app.config["REDIS_URL"] is None
+    with app.app_context():
+        upgrade()
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+
+    client = app.test_client()
+    assert client.get("/api/v1/health").get_json() == {"status": "ok", "database": "ok", "queue": "inline"}
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": PLATFORM_ADMIN_EMAIL, "password": DEMO_PASSWORD,
+                                           "csrf_token": token.group(1)})
+    assert response.status_code == 302
+    assert "platform admin" in client.get("/admin/").get_data(as_text=True)
+    with app.app_context():
+        db.engine.dispose()

@@ -1,0 +1,29 @@
+"""Domain errors. Every edge maps them the same way: the API to JSON (400/404/409), the CLI to one
+line and a non-zero exit, the admin to a flashed message."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details or ({field: message} if field else {})
+
+
+class ValidationError(DomainError):
+    status = 400
+    code = "validation_error"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"

@@ -1,0 +1,12 @@
+"""The data model: one module per aggregate. Importing this package registers every table."""
+from vsync.models.integrations import Agent, Integration
+from vsync.models.keys import ApiKey
+from vsync.models.numbers import NumberAssignment, PhoneNumber
+from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
+from vsync.models.orgs import Membership, Organization, User
+from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
+
+__all__ = [
+    "Agent", "ApiKey", "AuditEvent", "Call", "CallEvent", "Integration", "Membership", "NumberAssignment",
+    "Organization", "PhoneNumber", "Recording", "SmsMessage", "SyncRun", "User", "WebhookEvent",
+]

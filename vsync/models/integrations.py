@@ -1,0 +1,53 @@
+"""An organisation's MightyCall account, and the agents (extensions) seen in it."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vsync.extensions import db
+from vsync.models.types import JSONType, UtcDateTime, utcnow
+from vsync.tenancy import OrgOwned
+
+ACTIVE = "active"
+DISABLED = "disabled"
+INTEGRATION_STATUSES = (ACTIVE, DISABLED)
+
+
+class Integration(OrgOwned, db.Model):
+    """Credentials and the cached access token are MultiFernet ciphertexts (`vsync.crypto`).
+
+    Never put them in a repr, a log line, an API response or an admin column.
+    """
+
+    __tablename__ = "integrations"
+    __table_args__ = (CheckConstraint("status IN ('active', 'disabled')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="MightyCall")
+    base_url: Mapped[str] = mapped_column(String(500))
+    credentials_encrypted: Mapped[str] = mapped_column(Text)
+    webhook_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(20), default=ACTIVE)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sync_cursors: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    org = relationship("Organization")
+
+    def __repr__(self) -> str:
+        return f"<Integration {self.id} org={self.org_id} {self.base_url}>"
+
+
+class Agent(OrgOwned, db.Model):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("integration_id", "extension"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    extension: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,51 @@
+"""Phone numbers (platform rows) and their assignments to organisations over time."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vsync.extensions import db
+from vsync.models.types import UtcDateTime, utcnow
+from vsync.tenancy import OrgOwned, SharedNumber
+
+
+class PhoneNumber(SharedNumber, db.Model):
+    __tablename__ = "phone_numbers"
+
+    e164: Mapped[str] = mapped_column(String(16), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    integration_id: Mapped[int | None] = mapped_column(ForeignKey("integrations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    assignments: Mapped[list[NumberAssignment]] = relationship(back_populates="phone_number")
+
+    def __repr__(self) -> str:
+        return f"<PhoneNumber {self.e164}>"
+
+
+class NumberAssignment(OrgOwned, db.Model):
+    """`org` sees traffic on `phone_number` from `assigned_at` up to (not including) `unassigned_at`.
+
+    Periods of one number in one org never overlap (checked by `vsync.services.numbers`); periods
+    of one number in different orgs may, which is how a number is shared.
+    """
+
+    __tablename__ = "number_assignments"
+    __table_args__ = (
+        CheckConstraint("unassigned_at IS NULL OR unassigned_at > assigned_at", name="period"),
+        Index("ix_number_assignments_number_org_period", "phone_number_id", "org_id", "assigned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id", ondelete="CASCADE"))
+    assigned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    unassigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    phone_number: Mapped[PhoneNumber] = relationship(back_populates="assignments")
+    org = relationship("Organization")
+
+    def covers(self, when: datetime) -> bool:
+        return self.assigned_at <= when and (self.unassigned_at is None or when < self.unassigned_at)

@@ -1,0 +1,102 @@
+"""What vsync does on an organisation's behalf: sync runs, received webhooks, the audit log."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vsync.extensions import db
+from vsync.models.types import UtcDateTime, utcnow
+from vsync.tenancy import OrgOwned
+
+SYNC_KINDS = ("calls", "numbers", "agents", "sms")
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+SYNC_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+ACTIVE_SYNC_STATUSES = (QUEUED, RUNNING)
+
+
+class SyncRun(OrgOwned, db.Model):
+    """One sync of one kind for one integration over one window; the UI reads progress from here.
+
+    At most one queued-or-running run per (integration, kind), enforced by a partial unique index so
+    two web workers racing to start the same sync cannot both win.
+    """
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("kind IN ('calls', 'numbers', 'agents', 'sms')", name="kind"),
+        Index("uq_sync_runs_one_active", "integration_id", "kind", unique=True,
+              postgresql_where=text("status IN ('queued', 'running')"),
+              sqlite_where=text("status IN ('queued', 'running')")),
+        Index("ix_sync_runs_integration_created", "integration_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str] = mapped_column(String(20), default="manual")
+    status: Mapped[str] = mapped_column(String(20), default=QUEUED)
+    window_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    integration = relationship("Integration")
+
+
+class WebhookEvent(OrgOwned, db.Model):
+    """A webhook delivery exactly as received, stored before it is processed, so none is lost."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "guid"),
+        CheckConstraint("status IN ('received', 'processed', 'failed', 'ignored')", name="status"),
+        Index("ix_webhook_events_status_received", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    guid: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str | None] = mapped_column(String(60))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditEvent(OrgOwned, db.Model):
+    """Who did what, to what, in which org. Written only through `vsync.services.audit.record`.
+
+    `org_id` is empty for platform-wide events (sign-ins, platform keys, new orgs).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_action_created", "action", "created_at"),
+        Index("ix_audit_events_org_created", "org_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str | None] = mapped_column(String(60))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,96 @@
+"""Organisations (tenants), users, and the memberships that join them with a role."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from vsync.extensions import db
+from vsync.models.types import UtcDateTime, utcnow
+from vsync.tenancy import OrgOwned, SelfScoped
+
+PLATFORM_ADMIN = "platform_admin"
+USER = "user"
+GLOBAL_ROLES = (USER, PLATFORM_ADMIN)
+
+ORG_ADMIN = "org_admin"
+MANAGER = "manager"
+AGENT = "agent"
+ORG_ROLES = (ORG_ADMIN, MANAGER, AGENT)
+
+
+class Organization(SelfScoped, db.Model):
+    __tablename__ = "organizations"
+    __table_args__ = (
+        CheckConstraint("service_level_target > 0 AND service_level_target <= 1", name="service_level_target"),
+        CheckConstraint("service_level_threshold_seconds > 0", name="service_level_threshold"),
+        CheckConstraint("short_abandon_seconds >= 0", name="short_abandon"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    service_level_target: Mapped[float] = mapped_column(Float, default=0.8)
+    service_level_threshold_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    short_abandon_seconds: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="org", cascade="all, delete-orphan")
+
+    def __repr__(self) -> str:
+        return f"<Organization {self.slug}>"
+
+
+class User(UserMixin, db.Model):
+    """A person who signs in. Not tenant-scoped: a user reaches orgs through memberships."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('user', 'platform_admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20), default=USER)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role == PLATFORM_ADMIN
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"
+
+
+class Membership(OrgOwned, db.Model):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_id"),
+        CheckConstraint("role IN ('org_admin', 'manager', 'agent')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    extension: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    org: Mapped[Organization] = relationship(back_populates="memberships")
+    user: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Membership org={self.org_id} user={self.user_id} {self.role}>"

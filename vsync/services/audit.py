@@ -1,0 +1,57 @@
+"""The audit log helper: every state change made through the CLI, API or admin calls `record`."""
+from __future__ import annotations
+
+from flask import has_request_context, request
+from sqlalchemy import insert
+
+from vsync.extensions import db
+from vsync.models import AuditEvent
+from vsync.tenancy import CrossTenantWrite, current_scope
+
+
+def actor_of(principal) -> dict:
+    """Audit actor columns for a user, an API key principal, or a plain label such as 'cli'."""
+    if principal is None or isinstance(principal, str):
+        return {"actor": principal or "system"}
+    if getattr(principal, "is_api_key", False):
+        return {"actor": principal.label, "actor_api_key_id": principal.key_id}
+    if getattr(principal, "is_authenticated", False):
+        return {"actor": principal.email, "actor_user_id": principal.id}
+    return {"actor": "anonymous"}
+
+
+def _current_principal():
+    if not has_request_context():
+        return None
+    from flask_login import current_user
+    return current_user._get_current_object()
+
+
+def record(action: str, *, org_id: int | None = None, target=None, summary: str | None = None,
+           actor=None, ip: str | None = None) -> None:
+    """Add one audit row in the caller's transaction, so it commits (or rolls back) with the change.
+
+    `target` is a model instance or a `(type, id)` pair; `actor` defaults to the request's principal.
+    A Core insert, so it works with no tenant scope (sign-in attempts); inside a tenant scope it may
+    only write that org's log.
+    """
+    scope = current_scope()
+    if scope is not None and scope.org_id is not None:
+        if org_id is not None and org_id != scope.org_id:
+            raise CrossTenantWrite(f"Audit event for org {org_id} written from {scope}.")
+        org_id = scope.org_id
+    target_type = target_id = None
+    if isinstance(target, tuple):
+        target_type, target_id = target
+    elif target is not None:
+        if getattr(target, "id", None) is None:
+            db.session.flush()
+        target_type, target_id = type(target).__name__, target.id
+    if ip is None and has_request_context():
+        ip = request.remote_addr
+    values = dict(actor_of(actor if actor is not None else _current_principal()))
+    values["actor"] = values["actor"][:300]
+    db.session.execute(insert(AuditEvent.__table__).values(
+        org_id=org_id, action=action, target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        summary=summary, ip=ip, **values))

@@ -1,0 +1,118 @@
+"""Organisations, users and memberships."""
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import func, select
+
+from vsync.errors import Conflict, NotFound, ValidationError
+from vsync.extensions import db
+from vsync.models import Membership, Organization, User
+from vsync.models.orgs import GLOBAL_ROLES, ORG_ROLES, PLATFORM_ADMIN
+from vsync.services import audit
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 10
+
+
+def validate_timezone(name: str, field: str = "timezone") -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{name!r} is not an IANA time zone (for example Europe/Berlin).", field=field) from None
+    if name not in available_timezones() and name != "UTC":
+        raise ValidationError(f"{name!r} is not an IANA time zone (for example Europe/Berlin).", field=field)
+    return name
+
+
+def normalize_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise ValidationError(f"{email!r} is not an email address.", field="email")
+    return email
+
+
+def validate_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+    return password
+
+
+def get_org_by_slug(slug: str) -> Organization:
+    org = db.session.scalar(select(Organization).where(Organization.slug == slug))
+    if org is None:
+        raise NotFound(f"No organisation with slug {slug!r}.", field="slug")
+    return org
+
+
+def create_org(name: str, slug: str, timezone: str = "UTC") -> Organization:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("An organisation needs a name.", field="name")
+    if not SLUG_RE.match(slug or ""):
+        raise ValidationError("A slug is 1-63 lowercase letters, digits and inner hyphens.", field="slug")
+    validate_timezone(timezone)
+    if db.session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
+        raise Conflict(f"An organisation with slug {slug!r} exists already.", field="slug")
+    org = Organization(name=name, slug=slug, timezone=timezone)
+    db.session.add(org)
+    db.session.flush()
+    audit.record("org.created", org_id=org.id, target=org, summary=f"{name} ({slug}, {timezone})")
+    return org
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def create_user(email: str, password: str | None, *, role: str = "user") -> User:
+    email = normalize_email(email)
+    if role not in GLOBAL_ROLES:
+        raise ValidationError(f"role must be one of {', '.join(GLOBAL_ROLES)}.", field="role")
+    if find_user(email) is not None:
+        raise Conflict(f"A user with email {email} exists already.", field="email")
+    user = User(email=email, role=role)
+    if password is not None:
+        user.set_password(validate_password(password))
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", target=user, summary=f"{email} ({role})")
+    return user
+
+
+def create_platform_admin(email: str, password: str) -> User:
+    """A new platform admin, or an existing user promoted (their password is then left as it is)."""
+    user = find_user(email)
+    if user is None:
+        return create_user(email, password, role=PLATFORM_ADMIN)
+    if user.role != PLATFORM_ADMIN:
+        user.role = PLATFORM_ADMIN
+        audit.record("user.promoted", target=user, summary=f"{user.email} → platform_admin")
+    return user
+
+
+def add_member(org: Organization, email: str, role: str, *, password: str | None = None,
+               extension: str | None = None) -> Membership:
+    """Add `email` to `org` with `role`, creating the user when new (then a password is required)."""
+    if role not in ORG_ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ORG_ROLES)}.", field="role")
+    extension = (extension or "").strip() or None
+    if extension is not None and not extension.isdigit():
+        raise ValidationError("An extension is digits only.", field="extension")
+    user = find_user(email)
+    if user is None:
+        if password is None:
+            raise ValidationError("A new user needs a password.", field="password")
+        user = create_user(email, password)
+    existing = db.session.scalar(
+        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
+    if existing is not None:
+        raise Conflict(f"{user.email} is already a member of {org.slug}.", field="email")
+    membership = Membership(org_id=org.id, user_id=user.id, role=role, extension=extension)
+    db.session.add(membership)
+    db.session.flush()
+    audit.record("member.added", org_id=org.id, target=membership,
+                 summary=f"{user.email} as {role}" + (f", extension {extension}" if extension else ""))
+    return membership
