@@ -29,6 +29,18 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _numbers(env, name: str, default: str, count: int | None = None) -> tuple[float, ...]:
+    """Comma-separated non-negative numbers (`count` of them, when given)."""
+    value = env.get(name, default)
+    try:
+        parts = tuple(float(p) for p in value.split(","))
+    except ValueError:
+        parts = ()
+    if not parts or (count is not None and len(parts) != count) or any(p < 0 for p in parts):
+        raise ConfigError(f"{name} must be {count or 'some'} comma-separated non-negative numbers, not {value!r}.")
+    return parts
+
+
 def _database_url(raw: str | None) -> str:
     if not raw:
         # Flask-SQLAlchemy resolves a relative SQLite path against the instance folder.
@@ -97,6 +109,16 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_LOGIN_MAX_FAILURES": int(env.get("VSYNC_LOGIN_MAX_FAILURES", "10")),
         "VSYNC_LOGIN_WINDOW_SECONDS": int(env.get("VSYNC_LOGIN_WINDOW_SECONDS", "900")),
         "VSYNC_LOG_LEVEL": env.get("VSYNC_LOG_LEVEL", "INFO"),
+        # MightyCall client: (connect, read) timeouts, retries inside one request, backoff (base, cap).
+        "VSYNC_MIGHTYCALL_TIMEOUT": _numbers(env, "VSYNC_MIGHTYCALL_TIMEOUT", "5,30", 2),
+        "VSYNC_MIGHTYCALL_MAX_RETRIES": int(env.get("VSYNC_MIGHTYCALL_MAX_RETRIES", "4")),
+        "VSYNC_MIGHTYCALL_BACKOFF": _numbers(env, "VSYNC_MIGHTYCALL_BACKOFF", "0.5,30", 2),
+        # Sync jobs: job-level retries and their spacing (seconds), page size, windows, dead-worker detection.
+        "VSYNC_SYNC_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_SYNC_RETRY_INTERVALS", "10,60,300")],
+        "VSYNC_SYNC_PAGE_SIZE": int(env.get("VSYNC_SYNC_PAGE_SIZE", "1000")),
+        "VSYNC_SYNC_OVERLAP_MINUTES": int(env.get("VSYNC_SYNC_OVERLAP_MINUTES", "60")),
+        "VSYNC_SYNC_INITIAL_DAYS": int(env.get("VSYNC_SYNC_INITIAL_DAYS", "7")),
+        "VSYNC_SYNC_STALE_SECONDS": int(env.get("VSYNC_SYNC_STALE_SECONDS", "900")),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     }
     config.update({k: v for k, v in overrides.items() if k != "VSYNC_ENCRYPTION_KEYS"})

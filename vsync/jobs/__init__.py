@@ -1,15 +1,72 @@
-"""Background jobs on RQ, or inline when no `REDIS_URL` is configured (the embedded default)."""
+"""Background jobs on RQ, or inline when no `REDIS_URL` is configured (the embedded default).
+
+Jobs are plain functions that take ids, never ORM objects, and open their own app context (so their
+own database session) and their own tenant scope. Each is safe to run twice: a sync re-upserts the
+same rows, and a finished run is not run again. Every log line of a job carries its job id.
+"""
 from __future__ import annotations
 
-from flask import Flask, current_app
+import logging
+import os
+import threading
+from contextlib import contextmanager
+
+from flask import Flask, current_app, has_app_context
 from redis import Redis
+from rq import Callback, Queue, Retry
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "vsync"
+_worker_app: Flask | None = None
+_worker_app_lock = threading.Lock()
 
 
 def redis_connection() -> Redis | None:
     return current_app.extensions.get("vsync.redis")
 
 
+def queue() -> Queue | None:
+    connection = redis_connection()
+    return Queue(QUEUE_NAME, connection=connection) if connection is not None else None
+
+
+def enqueue(func, *args, job_id: str, retry: Retry | None = None, job_timeout: int | None = None,
+            on_failure=None, run_inline=None) -> str | None:
+    """Queue `func(*args)` on RQ, or, without Redis, run it now in a context of its own.
+
+    Inline, `run_inline` (default `func`) is called instead, so a job can run its own retry loop
+    where RQ would have scheduled retries. Returns the RQ job id, or None when run inline.
+    """
+    q = queue()
+    if q is None:
+        (run_inline or func)(*args)
+        return None
+    job = q.enqueue(func, *args, job_id=job_id, retry=retry, job_timeout=job_timeout,
+                    on_failure=Callback(on_failure) if on_failure else None, failure_ttl=7 * 86400, result_ttl=86400)
+    return job.id
+
+
+def _app_for_worker() -> Flask:
+    """One app per worker process, built from the environment, like the web app."""
+    global _worker_app
+    with _worker_app_lock:
+        if _worker_app is None:
+            from vsync import create_app
+            _worker_app = create_app()
+            log.info("worker %s: app created for jobs", os.getpid())
+        return _worker_app
+
+
+@contextmanager
+def job_context():
+    """A fresh app context, and so a fresh session that no request or other job shares."""
+    app = current_app._get_current_object() if has_app_context() else _app_for_worker()
+    with app.app_context():
+        yield app
+
+
 def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
     app.extensions["vsync.redis"] = (
-        Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5) if url else None)
+        Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10) if url else None)

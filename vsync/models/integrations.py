@@ -19,6 +19,9 @@ class Integration(OrgOwned, db.Model):
     """Credentials and the cached access token are MultiFernet ciphertexts (`vsync.crypto`).
 
     Never put them in a repr, a log line, an API response or an admin column.
+    `sync_cursors` maps a sync kind to the end of the last window it completed (ISO-8601);
+    `sync_schedule` maps a kind to minutes between scheduled syncs, 0 turning it off, overriding
+    the platform defaults (`vsync.jobs.schedule.DEFAULT_INTERVALS`).
     """
 
     __tablename__ = "integrations"
@@ -34,6 +37,7 @@ class Integration(OrgOwned, db.Model):
     status: Mapped[str] = mapped_column(String(20), default=ACTIVE)
     last_error: Mapped[str | None] = mapped_column(Text)
     sync_cursors: Mapped[dict] = mapped_column(JSONType, default=dict)
+    sync_schedule: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     org = relationship("Organization")

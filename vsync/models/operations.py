@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vsync.extensions import db
@@ -18,6 +18,11 @@ ACTIVE_SYNC_STATUSES = (QUEUED, RUNNING)
 
 class SyncRun(OrgOwned, db.Model):
     """One sync of one kind for one integration over one window; the UI reads progress from here.
+
+    `progress` is the share of the window done (0..1); `fetched` counts items received, `inserted`
+    and `updated` what they changed, `skipped` items that could not be stored (unparseable, or on
+    no valid number). `heartbeat_at` moves with every page: a running run whose heartbeat stops is
+    marked failed by `vsync.services.sync.reap_stale_runs`.
 
     At most one queued-or-running run per (integration, kind), enforced by a partial unique index so
     two web workers racing to start the same sync cannot both win.
@@ -41,10 +46,12 @@ class SyncRun(OrgOwned, db.Model):
     window_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
     window_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
     job_id: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
     pages: Mapped[int] = mapped_column(Integer, default=0)
     fetched: Mapped[int] = mapped_column(Integer, default=0)
     inserted: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
     retries: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

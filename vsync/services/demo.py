@@ -1,22 +1,33 @@
-"""Demo data for the embedded default: idempotent, so `make run` can load it on every start."""
+"""Demo data for the embedded default: idempotent, so `make run` loads it on every start.
+
+Two organisations with an admin each, and, given running MightyCall simulators (one per org),
+an integration per org pointing at its simulator and synced: 30 days on the first run, the time
+since the last sync afterwards.
+"""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import timedelta
 
+import requests
 from sqlalchemy import select
 
-from vsync.models import Membership, NumberAssignment, Organization, PhoneNumber
+from vsync.errors import DomainError
 from vsync.extensions import db
-from vsync.services import numbers, orgs
+from vsync.models import Integration, Membership, Organization
+from vsync.models.types import utcnow
+from vsync.services import orgs
+from vsync.services.integrations import create_integration
+from vsync.services.sync import ALL_KINDS, cursor_of, start_sync
 
 DEMO_PASSWORD = "vsync-demo-password"
 PLATFORM_ADMIN_EMAIL = "admin@vsync.demo"
-DEMO_ORGS = (
-    # slug, name, time zone, org admin, numbers (the first of Acme's is shared with Globex)
-    ("acme", "Acme Dental", "America/New_York", "owner@acme.demo", ("+12125550148", "+12125550187")),
-    ("globex", "Globex Logistics", "Europe/London", "owner@globex.demo", ("+12125550148", "+13125550163")),
+DEMO_ORGS = (  # slug, name, time zone, org admin
+    ("acme", "Acme Dental", "America/New_York", "owner@acme.demo"),
+    ("globex", "Globex Logistics", "Europe/London", "owner@globex.demo"),
 )
-DEMO_HISTORY = timedelta(days=90)
+DEMO_HISTORY = timedelta(days=30)
+SIMULATOR_API_KEY, SIMULATOR_USER_KEY = "sim-api-key", "sim-user-key"
 
 
 def _org(slug: str, name: str, tz: str) -> Organization:
@@ -24,29 +35,51 @@ def _org(slug: str, name: str, tz: str) -> Organization:
     return org or orgs.create_org(name, slug, tz)
 
 
-def _number(e164: str) -> PhoneNumber:
-    number = db.session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
-    return number or numbers.add_number(e164, label="Demo line")
+def _wait_until_up(base_url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(base_url, timeout=2)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise DomainError(f"The MightyCall simulator at {base_url} did not answer within {timeout:.0f}s.",
+                                  field="simulator") from None
+            time.sleep(0.2)
 
 
-def load_demo(now: datetime | None = None) -> list[str]:
+def _synced_integration(org: Organization, base_url: str) -> list[str]:
+    integration = db.session.scalar(select(Integration).where(Integration.org_id == org.id,
+                                                              Integration.base_url == base_url.rstrip("/")))
+    if integration is None:
+        integration, _ = create_integration(org, api_key=SIMULATOR_API_KEY, user_key=SIMULATOR_USER_KEY,
+                                            base_url=base_url, name="MightyCall (simulator)")
+        db.session.commit()
+    _wait_until_up(base_url)
+    lines = []
+    for kind in ALL_KINDS:
+        since = utcnow() - DEMO_HISTORY if kind in ("calls", "sms") and cursor_of(integration, kind) is None else None
+        run, _ = start_sync(integration, kind, since=since)
+        lines.append(f"  {kind}: {run.status}, {run.fetched} fetched, {run.inserted} new"
+                     + (f" ({run.error})" if run.error else ""))
+    return lines
+
+
+def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
     """Create what is missing of the demo and describe the logins. Runs in a platform bypass."""
-    since = (now or datetime.now(timezone.utc)) - DEMO_HISTORY
     if orgs.find_user(PLATFORM_ADMIN_EMAIL) is None:
         orgs.create_platform_admin(PLATFORM_ADMIN_EMAIL, DEMO_PASSWORD)
     lines = [f"platform admin: {PLATFORM_ADMIN_EMAIL} / {DEMO_PASSWORD}"]
-    for slug, name, tz, admin_email, e164s in DEMO_ORGS:
+    for index, (slug, name, tz, admin_email) in enumerate(DEMO_ORGS):
         org = _org(slug, name, tz)
         user = orgs.find_user(admin_email)
         member = user and db.session.scalar(
             select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
         if member is None:
             orgs.add_member(org, admin_email, "org_admin", password=None if user else DEMO_PASSWORD)
-        for e164 in e164s:
-            number = _number(e164)
-            assigned = db.session.scalar(select(NumberAssignment.id).where(
-                NumberAssignment.org_id == org.id, NumberAssignment.phone_number_id == number.id))
-            if assigned is None:
-                numbers.assign_number(org, number, at=since)
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
+        if index < len(simulators):
+            db.session.commit()
+            lines.append(f"{name} syncing from the simulator at {simulators[index]}:")
+            lines.extend(_synced_integration(org, simulators[index]))
     return lines

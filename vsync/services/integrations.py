@@ -1,12 +1,130 @@
-"""MightyCall integrations: an org's account, its encrypted credentials and cached token."""
+"""MightyCall integrations: an org's account, its encrypted credentials and shared access token."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import hashlib
+import logging
+import secrets
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select, update
 
 from vsync import crypto
+from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
-from vsync.models import Integration
+from vsync.mightycall import STANDARD_BASE_URL, MightyCallClient, MightyCallError, Token
+from vsync.models import Integration, Organization
+from vsync.models.integrations import ACTIVE
+from vsync.models.types import utcnow
 from vsync.services import audit
+
+log = logging.getLogger(__name__)
+
+
+def _validate_base_url(base_url: str) -> str:
+    base_url = (base_url or "").strip().rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError("The base URL must be http(s), e.g. https://api.mightycall.com/v4.", field="base_url")
+    return base_url
+
+
+def create_integration(org: Organization, *, api_key: str, user_key: str, base_url: str = STANDARD_BASE_URL,
+                       name: str = "MightyCall") -> tuple[Integration, str]:
+    """Connect `org` to a MightyCall account. Returns the integration and its webhook token,
+    which is shown once (only its hash is kept) and goes into the webhook URL given to MightyCall."""
+    for field, value in (("api_key", api_key), ("user_key", user_key)):
+        if not (value or "").strip():
+            raise ValidationError(f"{field} is required.", field=field)
+    webhook_token = secrets.token_urlsafe(32)
+    integration = Integration(
+        org_id=org.id, name=(name or "MightyCall").strip(), base_url=_validate_base_url(base_url),
+        credentials_encrypted=crypto.encrypt_json({"api_key": api_key.strip(), "user_key": user_key.strip()}),
+        webhook_token_hash=hashlib.sha256(webhook_token.encode()).hexdigest(), status=ACTIVE)
+    db.session.add(integration)
+    db.session.flush()
+    audit.record("integration.created", org_id=org.id, target=integration,
+                 summary=f"{integration.name} at {integration.base_url}")
+    return integration, webhook_token
+
+
+def integrations_of(org: Organization) -> list[Integration]:
+    return list(db.session.scalars(select(Integration).where(Integration.org_id == org.id).order_by(Integration.id)))
+
+
+def only_integration(org: Organization) -> Integration:
+    """The org's integration, for edges that name an org rather than an integration."""
+    found = integrations_of(org)
+    if not found:
+        raise NotFound(f"{org.slug} has no MightyCall integration; add one first.", field="org")
+    if len(found) > 1:
+        raise ValidationError(f"{org.slug} has {len(found)} integrations; name one by id.", field="integration")
+    return found[0]
+
+
+class DatabaseTokenStore:
+    """The integration's access token, encrypted in its row, shared by every worker on every machine.
+
+    Reads and writes go through short transactions of their own, so a token fetched mid-sync is
+    visible to other workers at once and survives a sync that rolls back.
+    """
+
+    def __init__(self, integration_id: int):
+        self.integration_id = integration_id
+
+    def load(self) -> Token | None:
+        table = Integration.__table__
+        with db.engine.connect() as conn:
+            row = conn.execute(select(table.c.access_token_encrypted, table.c.access_token_expires_at)
+                               .where(table.c.id == self.integration_id)).one_or_none()
+        if row is None or row.access_token_encrypted is None:
+            return None
+        try:
+            stored = crypto.decrypt_json(row.access_token_encrypted)
+        except crypto.DecryptionError:
+            log.warning("integration %s: cached MightyCall token cannot be decrypted; fetching a new one",
+                        self.integration_id)
+            return None
+        return Token(access_token=stored["access_token"], refresh_token=stored.get("refresh_token"),
+                     expires_at=datetime.fromisoformat(stored["expires_at"]))
+
+    def save(self, token: Token) -> None:
+        table = Integration.__table__
+        ciphertext = crypto.encrypt_json({"access_token": token.access_token, "refresh_token": token.refresh_token,
+                                          "expires_at": token.expires_at.isoformat()})
+        with db.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == self.integration_id)
+                         .values(access_token_encrypted=ciphertext, access_token_expires_at=token.expires_at))
+
+
+def client_for(integration: Integration, **options) -> MightyCallClient:
+    """A client for `integration`, sharing its token through the database, tuned by the config."""
+    config = current_app.config
+    base, cap = config["VSYNC_MIGHTYCALL_BACKOFF"]
+    settings = {"timeout": tuple(config["VSYNC_MIGHTYCALL_TIMEOUT"]),
+                "max_retries": config["VSYNC_MIGHTYCALL_MAX_RETRIES"], "backoff_base": base, "backoff_cap": cap,
+                **options}
+    credentials = crypto.decrypt_json(integration.credentials_encrypted)
+    return MightyCallClient(integration.base_url, credentials["api_key"], credentials["user_key"],
+                            token_store=DatabaseTokenStore(integration.id), **settings)
+
+
+def check_connection(integration: Integration) -> dict:
+    """Sign in to MightyCall and read the account's numbers; the outcome is kept on the integration."""
+    client = client_for(integration, max_retries=1)
+    try:
+        result = client.test_connection()
+    except MightyCallError as exc:
+        integration.last_error = str(exc)
+        audit.record("integration.tested", org_id=integration.org_id, target=integration, summary=f"failed: {exc}")
+        return {"ok": False, "error": str(exc), "retryable": exc.retryable}
+    finally:
+        client.close()
+    integration.last_error = None
+    audit.record("integration.tested", org_id=integration.org_id, target=integration,
+                 summary=f"ok, {result.get('numbers', 0)} number(s)")
+    return {"ok": True, **result, "checked_at": utcnow().isoformat()}
 
 
 def rotate_encryption_keys() -> int:

@@ -1,0 +1,131 @@
+"""Bulk, idempotent writes of provider data: one statement per table per page, never row by row.
+
+These are Core statements on tables, so the tenant hooks do not filter them (see `vsync.tenancy`).
+This module is the reviewed place for that: every write is keyed by the integration the sync runs
+for, which the caller loaded inside its org's tenant scope, so a sync can only touch rows of its own
+integration. Upserts are `INSERT … ON CONFLICT (integration_id, external_id) DO UPDATE … WHERE the
+provider's raw item changed`, on PostgreSQL and SQLite alike: running a page twice writes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from vsync.extensions import db
+from vsync.mightycall import CallRecord, SmsRecord, participants
+from vsync.models import Agent, Call, NumberAssignment, PhoneNumber, Recording, SmsMessage
+from vsync.models.types import utcnow
+from vsync.phones import try_e164
+
+# Numbers that syncs discover are assigned from here on: their whole history in the account is the
+# org's, so a backfill of older traffic is never hidden behind an assignment that started later.
+DISCOVERED_NUMBER_ASSIGNED_FROM = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass
+class WriteCounts:
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0  # records that belong to no valid phone number, so to no org
+
+
+def _insert(table):
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str) -> WriteCounts:
+    """Insert `rows`, update those whose `compare` column changed, and count which was which."""
+    if not rows:
+        return WriteCounts()
+    key_cols = [table.c[k] for k in keys]
+    existing = set(db.session.execute(
+        select(*key_cols).where(tuple_(*key_cols).in_([tuple(r[k] for k in keys) for r in rows]))).all())
+    stmt = _insert(table).values(rows)
+    updatable = [c for c in rows[0] if c not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in updatable},
+        where=table.c[compare].is_distinct_from(stmt.excluded[compare]),
+    ).returning(*key_cols)
+    written = db.session.execute(stmt).all()
+    updated = sum(1 for row in written if tuple(row) in existing)
+    return WriteCounts(inserted=len(written) - updated, updated=updated)
+
+
+@dataclass
+class NumberBook:
+    """E.164 → phone number id for one sync run; records numbers it has not seen before."""
+
+    org_id: int
+    integration_id: int
+    ids: dict[str, int] = field(default_factory=dict)
+    discovered: int = 0
+
+    def resolve(self, raw_numbers) -> dict[str, int]:
+        wanted = {e164 for e164 in map(try_e164, raw_numbers) if e164 and e164 not in self.ids}
+        if wanted:
+            self._ensure(wanted)
+        return self.ids
+
+    def _ensure(self, e164s: set[str]) -> None:
+        numbers, assignments = PhoneNumber.__table__, NumberAssignment.__table__
+        db.session.execute(_insert(numbers).values(
+            [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
+        ).on_conflict_do_nothing(index_elements=["e164"]))
+        found = dict(db.session.execute(select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s))).all())
+        unassigned = set(found.values()) - set(db.session.scalars(
+            select(assignments.c.phone_number_id).where(assignments.c.phone_number_id.in_(found.values()))))
+        if unassigned:
+            db.session.execute(assignments.insert(), [
+                {"org_id": self.org_id, "phone_number_id": n, "assigned_at": DISCOVERED_NUMBER_ASSIGNED_FROM,
+                 "created_at": utcnow()} for n in sorted(unassigned)])
+            self.discovered += len(unassigned)
+        self.ids.update(found)
+
+
+def write_calls(integration_id: int, records: list[CallRecord], book: NumberBook) -> WriteCounts:
+    """Calls of one page, their recordings' metadata and the agent names they mention."""
+    ids = book.resolve(r.business_number for r in records)
+    now = utcnow()
+    calls, recordings = [], []
+    for r in records:
+        number_id = ids.get(try_e164(r.business_number))
+        if number_id is None:
+            continue  # a call on no valid number belongs to no org: counted as skipped
+        calls.append({
+            "integration_id": integration_id, "external_id": r.external_id, "phone_number_id": number_id,
+            "direction": r.direction, "status": r.status, "provider_status": r.provider_status,
+            "from_number": r.from_number, "to_number": r.to_number, "started_at": r.started_at,
+            "ended_at": r.ended_at, "duration_ms": r.duration_ms, "agent_extension": r.agent_extension,
+            "raw": r.raw, "synced_at": now})
+        if r.recording_uri:
+            recordings.append({
+                "integration_id": integration_id, "call_external_id": r.external_id, "phone_number_id": number_id,
+                "started_at": r.started_at, "file_name": r.recording_file_name, "provider_uri": r.recording_uri,
+                "duration_ms": r.duration_ms})
+    counts = _upsert(Call.__table__, calls, ("integration_id", "external_id"), "raw")
+    counts.skipped = len(records) - len(calls)
+    _upsert(Recording.__table__, recordings, ("integration_id", "call_external_id"), "provider_uri")
+    write_agents(book.org_id, integration_id, [p for r in records for p in participants(r.raw)])
+    return counts
+
+
+def write_agents(org_id: int, integration_id: int, named_extensions) -> WriteCounts:
+    """(extension, display name) pairs; the last name seen for an extension wins."""
+    names = {ext: name for ext, name in named_extensions if ext and name}
+    rows = [{"org_id": org_id, "integration_id": integration_id, "extension": ext, "display_name": name,
+             "updated_at": utcnow()} for ext, name in sorted(names.items())]
+    return _upsert(Agent.__table__, rows, ("integration_id", "extension"), "display_name")
+
+
+def write_sms(integration_id: int, records: list[SmsRecord], book: NumberBook) -> WriteCounts:
+    ids = book.resolve(r.business_number for r in records if r.business_number)
+    now = utcnow()
+    rows = [{"integration_id": integration_id, "external_id": r.external_id,
+             "phone_number_id": ids[try_e164(r.business_number)], "direction": r.direction,
+             "counterpart": r.counterpart, "text": r.text, "sent_at": r.occurred_at, "raw": r.raw, "synced_at": now}
+            for r in records if r.business_number and try_e164(r.business_number) in ids]
+    return _upsert(SmsMessage.__table__, rows, ("integration_id", "external_id"), "raw")

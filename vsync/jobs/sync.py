@@ -1,0 +1,261 @@
+"""The sync job: pull one kind of MightyCall data for one integration into vsync, page by page.
+
+Each page is written (bulk upsert, `vsync.jobs.ingest`) and the run's progress and heartbeat are
+updated in one transaction, so a worker killed mid-run leaves whole pages behind, never half of one,
+and the next run (which re-reads from the cursor, minus an overlap) converges without duplicates.
+The cursor advances after each completed day chunk, never past a chunk that did not finish.
+
+Failures: errors that a retry can help (`MightyCallError.retryable`, timeouts, a lost database
+connection) are raised so RQ retries the job (`RETRY`); the failure callback records each attempt on
+the run, and marks it failed when RQ gives up. Errors a retry cannot help (bad credentials, a 404)
+fail the run at once with the provider's reason. Without Redis the same job runs inline, with the
+same number of attempts.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from rq import Retry, get_current_job
+
+from sqlalchemy import select
+
+from vsync.extensions import db
+from vsync.jobs import enqueue, job_context
+from vsync.jobs.ingest import NumberBook, WriteCounts, write_agents, write_calls, write_sms
+from vsync.mightycall import MightyCallError
+from vsync.models import Integration, SyncRun
+from vsync.models.integrations import ACTIVE
+from vsync.models.operations import FAILED, QUEUED, RUNNING, SUCCEEDED
+from vsync.models.types import utcnow
+from vsync.services.integrations import client_for
+from vsync.tenancy import tenant
+
+log = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 4 * 3600
+CHUNK = timedelta(days=1)
+SMS_PAGE_SIZE = 200
+EXTRA_PASSES = 2  # re-reads of a chunk when the provider's total says calls arrived while paging
+
+
+def _retry() -> Retry:
+    intervals = current_app.config["VSYNC_SYNC_RETRY_INTERVALS"]
+    return Retry(max=len(intervals), interval=intervals)
+
+
+def dispatch(org_id: int, run_id: int) -> str | None:
+    """Queue the run's job (or run it inline). Returns the RQ job id, None when run inline."""
+    return enqueue(run_sync_job, org_id, run_id, job_id=f"vsync-sync-{run_id}", retry=_retry(),
+                   job_timeout=JOB_TIMEOUT, on_failure=on_sync_failure, run_inline=_run_inline)
+
+
+def day_chunks(start: datetime, end: datetime):
+    """[start, end) cut into consecutive windows of at most a day, oldest first."""
+    while start < end:
+        yield start, min(start + CHUNK, end)
+        start += CHUNK
+
+
+def describe(exc: BaseException) -> str:
+    """An error text a person can act on, never a secret (client errors are written that way)."""
+    if isinstance(exc, MightyCallError):
+        return str(exc)
+    name = type(exc).__name__
+    if name == "JobTimeoutException":
+        return f"The sync ran longer than {JOB_TIMEOUT // 3600} h and was stopped; sync a narrower window."
+    return f"Unexpected {name}: {str(exc)[:300]}"
+
+
+class RunAbandoned(RuntimeError):
+    """The run was marked failed by someone else while this worker was still on it."""
+
+
+class SyncEngine:
+    """Runs one sync run; expects the org's tenant scope to be entered."""
+
+    def __init__(self, run: SyncRun, integration: Integration, job_id: str):
+        self.run, self.integration, self.job_id = run, integration, job_id
+        self.book = NumberBook(org_id=integration.org_id, integration_id=integration.id)
+        self.client = client_for(integration)
+
+    def execute(self) -> None:
+        try:
+            getattr(self, f"_sync_{self.run.kind}")()
+        finally:
+            self.client.close()
+
+    def still_running(self) -> None:
+        """Lock the run's row and check it is still ours: a run the reaper gave up on (its worker
+        seemed dead but was only slow) must not go on writing, nor later claim success."""
+        status = db.session.execute(select(SyncRun.status).where(SyncRun.id == self.run.id)
+                                    .with_for_update()).scalar_one()
+        if status != RUNNING:
+            raise RunAbandoned(f"sync run {self.run.id} is {status}; this worker stops")
+
+    def _page_done(self, fetched: int, counts: WriteCounts, progress: float | None = None) -> None:
+        self.still_running()
+        run = self.run
+        run.pages += 1
+        run.fetched += fetched
+        run.inserted += counts.inserted
+        run.updated += counts.updated
+        run.skipped += counts.skipped
+        if progress is not None:
+            run.progress = max(run.progress or 0.0, min(progress, 1.0))
+        run.heartbeat_at = utcnow()
+        db.session.commit()
+        log.debug("job %s: run %s page %s: %s fetched, %s new, %s updated", self.job_id, run.id, run.pages,
+                  fetched, counts.inserted, counts.updated)
+
+    def _advance_cursor(self, kind: str, chunk_start: datetime, chunk_end: datetime) -> None:
+        cursors = dict(self.integration.sync_cursors or {})
+        current = datetime.fromisoformat(cursors[kind]) if cursors.get(kind) else None
+        if current is None or (chunk_start <= current < chunk_end):
+            cursors[kind] = chunk_end.isoformat()
+            self.integration.sync_cursors = cursors
+            db.session.commit()
+
+    def _windowed(self, kind: str, sync_chunk) -> None:
+        start, end = self.run.window_start, self.run.window_end
+        span = (end - start).total_seconds() or 1.0
+        for chunk_start, chunk_end in day_chunks(start, end):
+            sync_chunk(chunk_start, chunk_end, lambda: (chunk_end - start).total_seconds() / span)
+            self._advance_cursor(kind, chunk_start, chunk_end)
+
+    def _sync_calls(self) -> None:
+        self._windowed("calls", self._calls_chunk)
+
+    def _calls_chunk(self, chunk_start: datetime, chunk_end: datetime, progress) -> None:
+        seen: set[str] = set()
+        invalid = 0
+        for _ in range(1 + EXTRA_PASSES):
+            pages = self.client.iter_call_pages(chunk_start, chunk_end,
+                                                page_size=current_app.config["VSYNC_SYNC_PAGE_SIZE"])
+            for page in pages:
+                stored = write_calls(self.integration.id, page, self.book)
+                seen.update(r.external_id for r in page)
+                self._page_done(len(page), stored)
+            invalid = max(invalid, pages.skipped_invalid)
+            total = self.client.count_calls(chunk_start, chunk_end)
+            if total is None or total <= len(seen) + invalid:
+                break
+            log.info("job %s: run %s: MightyCall reports %s calls in %s..%s but %s were read; reading it again",
+                     self.job_id, self.run.id, total, chunk_start, chunk_end, len(seen))
+        self.run.skipped += invalid
+        self.run.progress = max(self.run.progress or 0.0, progress())
+        db.session.commit()
+
+    def _sync_sms(self) -> None:
+        self._windowed("sms", self._sms_chunk)
+
+    def _sms_chunk(self, chunk_start: datetime, chunk_end: datetime, progress) -> None:
+        pages = self.client.iter_sms_pages(chunk_start, chunk_end, page_size=SMS_PAGE_SIZE)
+        for page in pages:
+            stored = write_sms(self.integration.id, page, self.book)
+            self._page_done(len(page), stored)
+        self.run.skipped += pages.skipped_invalid
+        self.run.progress = max(self.run.progress or 0.0, progress())
+        db.session.commit()
+
+    def _sync_numbers(self) -> None:
+        numbers = self.client.phone_numbers()
+        before = self.book.discovered
+        self.book.resolve(item["number"] for item in numbers)
+        self._page_done(len(numbers), WriteCounts(inserted=self.book.discovered - before,
+                                                  skipped=len(numbers) - len(self.book.ids)), progress=1.0)
+
+    def _sync_agents(self) -> None:
+        team = self.client.team()
+        named = [(item.get("extension"), item.get("name")) for item in team]
+        stored = write_agents(self.integration.org_id, self.integration.id, named)
+        stored.skipped = sum(1 for ext, _ in named if not ext)
+        self._page_done(len(team), stored, progress=1.0)
+
+
+def _job_id() -> str:
+    job = get_current_job()
+    return job.id if job is not None else "inline"
+
+
+def run_sync_job(org_id: int, run_id: int) -> str:
+    """The RQ job. Safe to run twice: a run that already finished is left alone."""
+    job_id = _job_id()
+    with job_context(), tenant(org_id):
+        run = db.session.get(SyncRun, run_id)
+        if run is None:
+            log.warning("job %s: sync run %s not found in org %s", job_id, run_id, org_id)
+            return "missing"
+        if run.status in (SUCCEEDED, FAILED):
+            log.info("job %s: sync run %s already %s", job_id, run_id, run.status)
+            return run.status
+        integration = db.session.get(Integration, run.integration_id)
+        if integration is None or integration.status != ACTIVE:
+            return _finish(run, FAILED, "The integration was disabled or removed before the sync started.")
+        run.status, run.heartbeat_at = RUNNING, utcnow()
+        run.started_at = run.started_at or run.heartbeat_at
+        db.session.commit()
+        log.info("job %s: sync run %s (%s, integration %s) started", job_id, run_id, run.kind, integration.id)
+        try:
+            engine = SyncEngine(run, integration, job_id)
+            engine.execute()
+            engine.still_running()
+        except RunAbandoned as exc:
+            db.session.rollback()
+            log.warning("job %s: %s", job_id, exc)
+            return "abandoned"
+        except MightyCallError as exc:
+            db.session.rollback()
+            if exc.retryable:
+                raise
+            return _finish(db.session.get(SyncRun, run_id), FAILED, describe(exc))
+        except BaseException:
+            db.session.rollback()
+            raise
+        run = db.session.get(SyncRun, run_id)
+        run.progress = 1.0
+        log.info("job %s: sync run %s succeeded: %s fetched, %s new, %s updated", job_id, run_id, run.fetched,
+                 run.inserted, run.updated)
+        return _finish(run, SUCCEEDED, None)
+
+
+def _finish(run: SyncRun, status: str, error: str | None) -> str:
+    run.status, run.error, run.finished_at = status, error, utcnow()
+    if error:
+        log.warning("sync run %s %s: %s", run.id, status, error)
+    db.session.commit()
+    return status
+
+
+def _record_attempt(org_id: int, run_id: int, exc: BaseException, will_retry: bool) -> None:
+    with job_context(), tenant(org_id):
+        run = db.session.get(SyncRun, run_id)
+        if run is None or run.status in (SUCCEEDED, FAILED):
+            return
+        if will_retry:
+            run.status, run.retries = QUEUED, run.retries + 1
+            run.error = f"Attempt {run.retries} failed, retrying: {describe(exc)}"
+            log.warning("sync run %s: %s", run_id, run.error)
+            db.session.commit()
+        else:
+            _finish(run, FAILED, describe(exc))
+
+
+def on_sync_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback, called on every failed attempt; RQ retries while `retries_left`."""
+    org_id, run_id = job.args
+    _record_attempt(org_id, run_id, exc_value, will_retry=bool(job.retries_left))
+
+
+def _run_inline(org_id: int, run_id: int) -> None:
+    """Without Redis: the same job and the same number of attempts, back to back (the client
+    already backs off between its own retries)."""
+    with job_context():
+        attempts = 1 + len(current_app.config["VSYNC_SYNC_RETRY_INTERVALS"])
+    for attempt in range(1, attempts + 1):
+        try:
+            run_sync_job(org_id, run_id)
+            return
+        except Exception as exc:
+            _record_attempt(org_id, run_id, exc, will_retry=attempt < attempts)
