@@ -1,0 +1,1 @@
+"""Benchmarks a person runs by hand (`python -m bench.<name>`); not part of `make test`."""
