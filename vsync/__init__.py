@@ -7,14 +7,28 @@ Nothing is done at import time, and the app never migrates its own database (`fl
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from vsync.config import load_config
 from vsync.extensions import csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """The embedded default's SQLite: enforce foreign keys (off by default in SQLite), and let the
+    web server and inline jobs read while one writes (WAL), waiting rather than failing on a lock."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
 
 
 def _configure_logging(app: Flask) -> None:
@@ -33,10 +47,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from vsync import admin, api, auth, cli, jobs
 
     db.init_app(app)
+    if not event.contains(Engine, "connect", _sqlite_pragmas):
+        event.listen(Engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jobs.init_app(app)
-    auth.init_app(app)  # before CSRF: an anonymous request is refused as such, whatever its method
     csrf.init_app(app)
+    auth.init_app(app)
     api.init_app(app)
     admin.init_app(app)
     cli.init_app(app)

@@ -1,8 +1,5 @@
-"""The JSON API, /api/v1. One module per resource; errors and conventions in `errors`.
-
-Writes authenticated by the session cookie are CSRF-checked; writes with a Bearer key are not
-(a browser never attaches one on its own).
-"""
+"""The JSON API, /api/v1. One module per resource; errors and conventions in `errors`,
+per-route authorisation in `access`. CSRF: see `vsync.auth` (cookie writes only)."""
 from __future__ import annotations
 
 import re
@@ -10,18 +7,9 @@ import uuid
 
 from flask import Blueprint, Flask, g, request
 
-from vsync.extensions import csrf
-
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-@bp.before_request
-def _csrf_for_cookie_writes():
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("login_via_header"):
-        csrf.protect()
 
 
 def _request_id():

@@ -7,6 +7,11 @@ is present it alone decides: a bad key is a 401 even if a valid cookie rides alo
 
 Once the principal is known, `_enter_request_scope` enters the tenant scope for the whole request:
 an org key or a member user → that org; a platform admin or platform key → an explicit bypass.
+
+CSRF (Flask-WTF) is checked on every unsafe request that a browser could forge: forms and
+cookie-authenticated API calls. A request authenticated by a Bearer key is not checked, because a
+browser never attaches one on its own; `CSRF_EXEMPT_ENDPOINTS` lists endpoints that authenticate
+by other means.
 """
 from __future__ import annotations
 
@@ -17,11 +22,13 @@ from flask_login import current_user
 from vsync.auth.keys import verify_api_key
 from vsync.auth.principals import memberships_of
 from vsync.auth.views import bp
-from vsync.extensions import db, login_manager
+from vsync.extensions import csrf, db, login_manager
 from vsync.models import User
 from vsync.tenancy import enter_platform_bypass, enter_tenant
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health"}
+CSRF_EXEMPT_ENDPOINTS: set[str] = set()
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 API_PREFIX = "/api/"
 
 
@@ -90,6 +97,13 @@ def _require_principal():
     return None
 
 
+def _csrf_unless_key() -> None:
+    if (request.method in SAFE_METHODS or request.endpoint is None  # no route: the 404/405 follows
+            or g.get("login_via_header") or request.endpoint in CSRF_EXEMPT_ENDPOINTS):
+        return
+    csrf.protect()
+
+
 def _enter_request_scope() -> None:
     principal = current_user._get_current_object()
     if principal.is_platform_admin:
@@ -112,4 +126,6 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "strong"
     app.session_interface = _NoCookieForKeys()
     app.register_blueprint(bp)
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # `_csrf_unless_key` decides, after authentication
     app.before_request(_require_principal)
+    app.before_request(_csrf_unless_key)
