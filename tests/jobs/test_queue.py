@@ -146,3 +146,12 @@ def test_scheduler_starts_due_syncs_once_and_skips_disabled_integrations(queued_
         work(queued_app)
         with queued_app.app_context(), tenant(org_id):
             assert db.session.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.status == "succeeded")) == 3
+
+
+def test_rq_cron_config_registers_the_fan_out_every_minute(queued_app):
+    from rq.cron import CronScheduler
+    with queued_app.app_context():
+        scheduler = CronScheduler(connection=queue().connection)
+        scheduler.load_config_from_file("vsync.jobs.cron")
+    [job] = scheduler.get_jobs()
+    assert job.func is schedule_due_syncs and job.interval == 60 and job.queue_name == "vsync"

@@ -17,11 +17,15 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from vsync.errors import Conflict, ValidationError
 from vsync.extensions import db
+from vsync.jobs import redis_connection
+from vsync.jobs.sync import dispatch
 from vsync.models import Integration, SyncRun
 from vsync.models.integrations import ACTIVE
 from vsync.models.operations import ACTIVE_SYNC_STATUSES, FAILED, QUEUED, RUNNING, SYNC_KINDS
@@ -119,7 +123,6 @@ def start_sync(integration: Integration, kind: str, *, since: datetime | None = 
     audit.record("sync.requested", org_id=integration.org_id, target=run, summary=f"{kind} ({trigger}){window}")
     db.session.commit()
 
-    from vsync.jobs.sync import dispatch
     run_id = run.id
     job_id = dispatch(integration.org_id, run_id)
     run = db.session.get(SyncRun, run_id)
@@ -134,10 +137,6 @@ def start_sync(integration: Integration, kind: str, *, since: datetime | None = 
 def reap_stale_runs(integration_id: int | None = None) -> list[int]:
     """Mark failed the runs whose worker died: running without a heartbeat for
     `VSYNC_SYNC_STALE_SECONDS`, or queued on a job the queue no longer has. Returns their ids."""
-    from vsync.jobs import redis_connection
-    from rq.job import Job
-    from rq.exceptions import NoSuchJobError
-
     stale_before = utcnow() - timedelta(seconds=_setting("VSYNC_SYNC_STALE_SECONDS", 900))
     query = select(SyncRun).where(SyncRun.status.in_(ACTIVE_SYNC_STATUSES))
     if integration_id is not None:
