@@ -3,15 +3,21 @@ from __future__ import annotations
 
 import re
 
+from datetime import datetime, timezone
+
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
+from sqlalchemy import select
 
 from vsync import create_app
 from vsync.extensions import db
+from vsync.mightycall.simulator import SimulatorServer
+from vsync.models import Call
+from vsync.tenancy import platform_bypass
 from vsync.services.demo import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
 
 
-def test_embedded_default_migrates_loads_demo_and_signs_in_the_platform_admin(tmp_path, monkeypatch):
+def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admin(tmp_path, monkeypatch):
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "VSYNC_ENCRYPTION_KEYS", "VSYNC_ENV"):
         monkeypatch.delenv(name, raising=False)
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}",
@@ -19,8 +25,18 @@ def test_embedded_default_migrates_loads_demo_and_signs_in_the_platform_admin(tm
     assert app.config["REDIS_URL"] is None
     with app.app_context():
         upgrade()
-    result = app.test_cli_runner().invoke(args=["demo"])
-    assert result.exit_code == 0, result.output
+    with SimulatorServer(seed=1, calls_per_day=60) as simulator:
+        result = app.test_cli_runner().invoke(args=["demo", "--simulator", simulator.base_url])
+        assert result.exit_code == 0, result.output
+        assert "calls: succeeded" in result.output
+        again = app.test_cli_runner().invoke(args=["sync", "acme", "--kind", "calls", "--since", "2026-11-01",
+                                                   "--until", "2026-11-08", "--wait"])
+        assert again.exit_code == 0 and "0 new, 0 updated" in again.output  # idempotent on SQLite too
+        truth = simulator.simulator.calls_between(datetime(2026, 11, 1, tzinfo=timezone.utc),
+                                                  datetime(2026, 11, 8, tzinfo=timezone.utc))
+    with app.app_context(), platform_bypass("test"):
+        stored = set(db.session.scalars(select(Call.external_id)))
+    assert truth and {raw["id"] for raw in truth} <= stored
 
     client = app.test_client()
     assert client.get("/api/v1/health").get_json() == {"status": "ok", "database": "ok", "queue": "inline"}
