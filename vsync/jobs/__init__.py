@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
-from rq import Callback, Queue, Retry
+from rq import Callback, Queue, Retry, get_current_job
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ def enqueue(func, *args, job_id: str, retry: Retry | None = None, job_timeout: i
     job = q.enqueue(func, *args, job_id=job_id, retry=retry, job_timeout=job_timeout,
                     on_failure=Callback(on_failure) if on_failure else None, failure_ttl=7 * 86400, result_ttl=86400)
     return job.id
+
+
+def current_job_id() -> str:
+    """The RQ job id for log lines, or `inline` when the job runs without a queue."""
+    job = get_current_job()
+    return job.id if job is not None else "inline"
 
 
 def _app_for_worker() -> Flask:

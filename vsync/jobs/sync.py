@@ -17,12 +17,12 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from rq import Retry, get_current_job
+from rq import Retry
 
 from sqlalchemy import select
 
 from vsync.extensions import db
-from vsync.jobs import enqueue, job_context
+from vsync.jobs import current_job_id, enqueue, job_context
 from vsync.jobs.ingest import NumberBook, WriteCounts, write_agents, write_calls, write_sms
 from vsync.mightycall import MightyCallError
 from vsync.models import Integration, SyncRun
@@ -174,14 +174,9 @@ class SyncEngine:
         self._page_done(len(team), stored, progress=1.0)
 
 
-def _job_id() -> str:
-    job = get_current_job()
-    return job.id if job is not None else "inline"
-
-
 def run_sync_job(org_id: int, run_id: int) -> str:
     """The RQ job. Safe to run twice: a run that already finished is left alone."""
-    job_id = _job_id()
+    job_id = current_job_id()
     with job_context(), tenant(org_id):
         run = db.session.get(SyncRun, run_id)
         if run is None:
@@ -192,7 +187,7 @@ def run_sync_job(org_id: int, run_id: int) -> str:
             return run.status
         integration = db.session.get(Integration, run.integration_id)
         if integration is None or integration.status != ACTIVE:
-            return _finish(run, FAILED, "The integration was disabled or removed before the sync started.")
+            return _finish(run, FAILED, "The integration was disabled or removed before the sync started.", job_id)
         run.status, run.heartbeat_at = RUNNING, utcnow()
         run.started_at = run.started_at or run.heartbeat_at
         db.session.commit()
@@ -209,7 +204,7 @@ def run_sync_job(org_id: int, run_id: int) -> str:
             db.session.rollback()
             if exc.retryable:
                 raise
-            return _finish(db.session.get(SyncRun, run_id), FAILED, describe(exc))
+            return _finish(db.session.get(SyncRun, run_id), FAILED, describe(exc), job_id)
         except BaseException:
             db.session.rollback()
             raise
@@ -217,18 +212,18 @@ def run_sync_job(org_id: int, run_id: int) -> str:
         run.progress = 1.0
         log.info("job %s: sync run %s succeeded: %s fetched, %s new, %s updated", job_id, run_id, run.fetched,
                  run.inserted, run.updated)
-        return _finish(run, SUCCEEDED, None)
+        return _finish(run, SUCCEEDED, None, job_id)
 
 
-def _finish(run: SyncRun, status: str, error: str | None) -> str:
+def _finish(run: SyncRun, status: str, error: str | None, job_id: str) -> str:
     run.status, run.error, run.finished_at = status, error, utcnow()
     if error:
-        log.warning("sync run %s %s: %s", run.id, status, error)
+        log.warning("job %s: sync run %s %s: %s", job_id, run.id, status, error)
     db.session.commit()
     return status
 
 
-def _record_attempt(org_id: int, run_id: int, exc: BaseException, will_retry: bool) -> None:
+def _record_attempt(org_id: int, run_id: int, exc: BaseException, will_retry: bool, job_id: str) -> None:
     with job_context(), tenant(org_id):
         run = db.session.get(SyncRun, run_id)
         if run is None or run.status in (SUCCEEDED, FAILED):
@@ -236,16 +231,16 @@ def _record_attempt(org_id: int, run_id: int, exc: BaseException, will_retry: bo
         if will_retry:
             run.status, run.retries = QUEUED, run.retries + 1
             run.error = f"Attempt {run.retries} failed, retrying: {describe(exc)}"
-            log.warning("sync run %s: %s", run_id, run.error)
+            log.warning("job %s: sync run %s: %s", job_id, run_id, run.error)
             db.session.commit()
         else:
-            _finish(run, FAILED, describe(exc))
+            _finish(run, FAILED, describe(exc), job_id)
 
 
 def on_sync_failure(job, connection, exc_type, exc_value, traceback) -> None:
     """RQ failure callback, called on every failed attempt; RQ retries while `retries_left`."""
     org_id, run_id = job.args
-    _record_attempt(org_id, run_id, exc_value, will_retry=bool(job.retries_left))
+    _record_attempt(org_id, run_id, exc_value, will_retry=bool(job.retries_left), job_id=job.id)
 
 
 def _run_inline(org_id: int, run_id: int) -> None:
@@ -258,4 +253,4 @@ def _run_inline(org_id: int, run_id: int) -> None:
             run_sync_job(org_id, run_id)
             return
         except Exception as exc:
-            _record_attempt(org_id, run_id, exc, will_retry=attempt < attempts)
+            _record_attempt(org_id, run_id, exc, will_retry=attempt < attempts, job_id="inline")
