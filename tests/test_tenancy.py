@@ -246,3 +246,13 @@ def test_assignment_periods_of_one_number_in_one_org_cannot_overlap(world):
         assert assign_number(org, get_number(MOVED), at=T).assigned_at == T
         assert db.session.scalar(select(func.count()).select_from(NumberAssignment)
                                  .where(NumberAssignment.org_id == world["a"])) == 4
+
+
+def test_an_error_inside_a_scope_surfaces_and_its_pending_rows_are_dropped(world):
+    with pytest.raises(ValueError, match="boom"):
+        with tenant(world["a"]):
+            db.session.add(SyncRun(org_id=world["b"], integration_id=world["int_b"], kind="sms"))
+            raise ValueError("boom")  # leaving must not flush the cross-org row and mask this error
+    db.session.rollback()
+    with platform_bypass("check"):
+        assert db.session.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.kind == "sms")) == 0

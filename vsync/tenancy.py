@@ -112,20 +112,16 @@ def current_org_id(session: Session | None = None) -> int | None:
     return scope.org_id if scope else None
 
 
-def is_bypassed(session: Session | None = None) -> bool:
-    scope = current_scope(session)
-    return bool(scope and scope.bypass_reason)
-
-
-def _set(session: Session, scope: Scope | None) -> None:
+def _set(session: Session, scope: Scope | None, *, flush: bool = True) -> None:
     previous = session.info.get(_SCOPE_KEY)
     if previous == scope:
         return
     if previous is not None and scope is not None:
         raise TenancyError(f"This session is already in {previous}; it cannot also enter {scope}.")
     if previous is not None:
-        # Leaving a scope: write what it made, then forget every object it loaded.
-        session.flush()
+        # Leaving a scope: write what it made (unless it failed), then forget every object it loaded.
+        if flush:
+            session.flush()
         session.expunge_all()
     if scope is None:
         session.info.pop(_SCOPE_KEY, None)
@@ -148,28 +144,33 @@ def enter_platform_bypass(reason: str, session: Session | None = None) -> None:
     _set(_session(session), Scope(bypass_reason=reason))
 
 
-def leave_scope(session: Session | None = None) -> None:
-    _set(_session(session), None)
+def leave_scope(session: Session | None = None, *, flush: bool = True) -> None:
+    """End the session's scope. `flush=False` drops what the scope left unflushed (after an error;
+    the caller rolls the transaction back)."""
+    _set(_session(session), None, flush=flush)
 
 
 @contextmanager
+def _scoped(session: Session, enter):
+    enter()
+    try:
+        yield
+    except BaseException:
+        leave_scope(session, flush=False)
+        raise
+    leave_scope(session)
+
+
 def tenant(org_id: int, session: Session | None = None):
+    """`with tenant(org_id):` a block scoped to one organisation."""
     session = _session(session)
-    enter_tenant(org_id, session)
-    try:
-        yield
-    finally:
-        leave_scope(session)
+    return _scoped(session, lambda: enter_tenant(org_id, session))
 
 
-@contextmanager
 def platform_bypass(reason: str, session: Session | None = None):
+    """`with platform_bypass(reason):` a block that sees every organisation."""
     session = _session(session)
-    enter_platform_bypass(reason, session)
-    try:
-        yield
-    finally:
-        leave_scope(session)
+    return _scoped(session, lambda: enter_platform_bypass(reason, session))
 
 
 def _assignment_covers(assignment, number_id_col, time_col, org_id):
