@@ -326,7 +326,8 @@ class Faults:
 
 @dataclass
 class _Day:
-    """The calls of one UTC day, oldest first, as JSON text (with the recording placeholder)."""
+    """The calls of one UTC day, oldest first, as JSON text whose recording links start with `_REC`,
+    replaced by the recording host when served (it depends on the host the client asked)."""
 
     times: list[int]
     bodies: list[str]
