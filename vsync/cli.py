@@ -52,7 +52,7 @@ def register(group: AppGroup) -> None:
     from vsync.services import orgs as org_service
     from vsync.services.integrations import (check_connection, create_integration, only_integration,
                                              rotate_encryption_keys)
-    from vsync.services.sync import ALL_KINDS, start_sync
+    from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, start_sync
     from vsync.services.numbers import add_number, assign_number, get_number, unassign_number
 
     @platform_command(group, "create-platform-admin")
@@ -179,7 +179,7 @@ def register(group: AppGroup) -> None:
         kinds = ALL_KINDS if kind == "all" else (kind,)
         run_ids = []
         for each in kinds:
-            windowed = since_at if each in ("calls", "sms") else None
+            windowed = since_at if each in WINDOWED_KINDS else None
             run, joined = start_sync(integration, each, since=windowed, until=until_at if windowed else None)
             run_ids.append(run.id)
             click.echo(f"{each}: run {run.id} {'joined, already ' + run.status if joined else run.status}")

@@ -58,7 +58,7 @@ def test_sync_with_wait_shows_a_summary_and_sync_runs_lists_them(inline_app):
         result = run(inline_app, "sync", "acme", "--since", W0.isoformat(), "--until", W1.isoformat(), "--wait")
         assert result.exit_code == 0, result.output
         calls = len(sim.simulator.calls_between(W0, W1))
-        assert f"calls: succeeded in" in result.output and f"{calls} new" in result.output
+        assert "calls: succeeded in" in result.output and f"{calls} new" in result.output
         for kind in ("numbers", "agents", "sms"):
             assert f"{kind}: succeeded in" in result.output
         with inline_app.app_context(), platform_bypass("test"):

@@ -22,7 +22,7 @@ def requires(*, scope: str = "read", role: str | None = None):
             if not has_scope(principal, scope):
                 return error_response(403, "forbidden", f"This API key lacks the '{scope}' scope.",
                                       {"scope": f"requires '{scope}'"})
-            if role is not None and not (principal.is_platform_admin or has_role(principal, current_org_id(), role)):
+            if role is not None and not has_role(principal, current_org_id(), role):
                 return error_response(403, "forbidden", f"This needs the {role.replace('_', ' ')} role.",
                                       {"role": f"requires '{role}'"})
             return view(*args, **kwargs)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify
+from flask import jsonify
 from sqlalchemy import text
 
 from vsync.api import bp

@@ -1,10 +1,11 @@
 """GET /api/v1/me: who the caller is and which organisation its requests act in."""
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import jsonify
 from flask_login import current_user
 
 from vsync.api import bp
+from vsync.auth.permissions import org_role
 from vsync.extensions import db
 from vsync.models import Organization
 from vsync.tenancy import current_org_id
@@ -24,10 +25,7 @@ def me():
     if getattr(principal, "is_api_key", False):
         who = {"type": "api_key", "id": principal.key_id, "prefix": f"vsk_{principal.public_id}",
                "name": principal.name, "scopes": list(principal.scopes)}
-        role = "org_admin" if org_id else None
     else:
-        membership = g.get("membership")
-        who = {"type": "user", "id": principal.id, "email": principal.email,
-               "scopes": ["read", "write"]}
-        role = membership.role if membership else None
+        who = {"type": "user", "id": principal.id, "email": principal.email, "scopes": ["read", "write"]}
+    role = org_role(principal, org_id) if org_id is not None else None
     return jsonify(principal=who, platform=principal.is_platform_admin, org=_org_json(org_id), role=role)

@@ -15,7 +15,7 @@ by other means.
 """
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, redirect, request, url_for
+from flask import Flask, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 

@@ -2,6 +2,7 @@
 admin (or a platform API key) outranks all of them in every org."""
 from __future__ import annotations
 
+from vsync.auth.principals import memberships_of
 from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN
 
 ROLE_RANK = {AGENT: 1, MANAGER: 2, ORG_ADMIN: 3}
@@ -15,7 +16,6 @@ def org_role(principal, org_id: int | None) -> str | None:
         return ORG_ADMIN
     if getattr(principal, "is_api_key", False):
         return ORG_ADMIN if principal.org_id == org_id else None
-    from vsync.auth.principals import memberships_of
     for membership in memberships_of(principal.id):
         if membership.org_id == org_id:
             return membership.role
@@ -32,11 +32,3 @@ def has_scope(principal, scope: str) -> bool:
     if getattr(principal, "is_api_key", False):
         return scope in principal.scopes
     return bool(getattr(principal, "is_authenticated", False))
-
-
-def can_start_sync(principal, org_id: int) -> bool:
-    return has_role(principal, org_id, MANAGER)
-
-
-def can_manage_org(principal, org_id: int) -> bool:
-    return has_role(principal, org_id, ORG_ADMIN)

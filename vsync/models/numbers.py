@@ -46,6 +46,3 @@ class NumberAssignment(OrgOwned, db.Model):
 
     phone_number: Mapped[PhoneNumber] = relationship(back_populates="assignments")
     org = relationship("Organization")
-
-    def covers(self, when: datetime) -> bool:
-        return self.assigned_at <= when and (self.unassigned_at is None or when < self.unassigned_at)

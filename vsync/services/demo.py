@@ -18,7 +18,7 @@ from vsync.models import Integration, Membership, Organization
 from vsync.models.types import utcnow
 from vsync.services import orgs
 from vsync.services.integrations import create_integration
-from vsync.services.sync import ALL_KINDS, cursor_of, start_sync
+from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 
 DEMO_PASSWORD = "vsync-demo-password"
 PLATFORM_ADMIN_EMAIL = "admin@vsync.demo"
@@ -58,7 +58,7 @@ def _synced_integration(org: Organization, base_url: str) -> list[str]:
     _wait_until_up(base_url)
     lines = []
     for kind in ALL_KINDS:
-        since = utcnow() - DEMO_HISTORY if kind in ("calls", "sms") and cursor_of(integration, kind) is None else None
+        since = utcnow() - DEMO_HISTORY if kind in WINDOWED_KINDS and cursor_of(integration, kind) is None else None
         run, _ = start_sync(integration, kind, since=since)
         lines.append(f"  {kind}: {run.status}, {run.fetched} fetched, {run.inserted} new"
                      + (f" ({run.error})" if run.error else ""))

@@ -49,13 +49,9 @@ def create_integration(org: Organization, *, api_key: str, user_key: str, base_u
     return integration, webhook_token
 
 
-def integrations_of(org: Organization) -> list[Integration]:
-    return list(db.session.scalars(select(Integration).where(Integration.org_id == org.id).order_by(Integration.id)))
-
-
 def only_integration(org: Organization) -> Integration:
     """The org's integration, for edges that name an org rather than an integration."""
-    found = integrations_of(org)
+    found = db.session.scalars(select(Integration).where(Integration.org_id == org.id).order_by(Integration.id)).all()
     if not found:
         raise NotFound(f"{org.slug} has no MightyCall integration; add one first.", field="org")
     if len(found) > 1:
