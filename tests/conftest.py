@@ -98,3 +98,13 @@ def csrf_token(client, path: str = "/login") -> str:
 def login(client, email: str, password: str = "correct horse battery"):
     return client.post("/login", data={"email": email, "password": password,
                                        "csrf_token": csrf_token(client)})
+
+
+@pytest.fixture
+def world(app):
+    """The two-org world (`tests.world`), built in its own app context; returns its ids and keys."""
+    from tests.world import build_world
+    with app.app_context():
+        built = build_world()
+        db.session.remove()
+    return built

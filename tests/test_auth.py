@@ -44,7 +44,7 @@ def test_member_signs_in_and_lands_on_the_console_scoped_to_their_org(client, me
     response = login(client, member)
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
     page = client.get("/admin/").get_data(as_text=True)
-    assert "signed in to <strong>Org-A</strong>" in page
+    assert "Org-A (org admin)" in page
     with in_app():
         assert ("login.succeeded", member) in audit_actions()
 

@@ -2,9 +2,12 @@
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from vsync.tenancy import TenantSession
 
 # Stable constraint names, so Alembic autogenerate and downgrades work the same on PostgreSQL and SQLite.
 NAMING_CONVENTION = {
@@ -20,7 +23,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+class Session(TenantSession, FlaskSession):
+    """The app's session: Flask-SQLAlchemy's, with the tenant filter's refusal of legacy bulk methods."""
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
 migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -1,46 +1,73 @@
 """Tenant isolation: the only module that knows how rows are scoped to an organisation.
 
-Every ORM statement that touches a tenant-scoped model passes through `_apply_tenant_criteria`
-(a `do_orm_execute` hook) and gets the current organisation's criterion added with
-`with_loader_criteria`, for SELECT, UPDATE and DELETE, including relationship loads and `Session.get`.
-Writes pass through `_check_writes` (`before_flush`), which stamps `org_id` on new org-owned rows and
-rejects writes that would land in another organisation.
+A session is in one of three states, kept in `session.info`: a tenant `Scope` (one organisation, the
+principal's role there and, for agents, their extension), an explicit platform bypass with a reason,
+or nothing. With nothing, any ORM statement or flush that touches a scoped model raises
+`TenantContextRequired`: forgetting the scope fails closed instead of showing every tenant's data.
 
-Four kinds of scoped model, each a mixin below:
+The scoped kinds are the mixins below; each model declares its criterion (`tenant_criterion`), a SQL
+expression over the row's table (or an alias of it) for a scope:
 
-- `OrgOwned`: rows with an `org_id` (memberships, integrations, keys, assignments, sync runs, ...).
-- `NumberTraffic`: provider rows (calls, call events, recordings, SMS). They belong to the phone
-  number they happened on, and a number can be assigned to several organisations over time, so an
-  organisation sees a row when one of its assignments of that number covers the row's time.
-- `SharedNumber`: phone numbers themselves; visible to an organisation that has (or had) an assignment.
-- `SelfScoped`: the organisation row itself; an organisation sees only its own.
+- `OrgOwned`: rows with an `org_id` (memberships, integrations, agents, keys, sync runs, audit events,
+  webhook events). `NumberPeriods` (number assignments) are org-owned rows that also decide which
+  organisation sees which traffic, so a tenant scope never writes them.
+- `NumberTraffic`: provider rows (calls, call events, recordings, SMS). They belong to the number they
+  happened on: an organisation sees a row while one of its assignment periods of that number covers
+  the row's time. An agent sees only the traffic of their own extension (no SMS).
+- `SharedNumber`: phone numbers, seen by the organisations that have (or had) a period on them.
+- `SelfScoped`: the organisation row, seen by itself only. `MemberScoped`: users, seen by an
+  organisation as its members only, and never with their password hash.
 
-The scope lives in `session.info` and is one of: an organisation (`tenant`), an explicit platform
-bypass with a reason (`platform_bypass`), or nothing, in which case a scoped statement raises
-(`TenantContextRequired`): forgetting the scope fails closed rather than showing every tenant's data.
-A session never mixes scopes: leaving a scope flushes and empties the identity map, so an object
-loaded under one scope cannot be returned from the identity map under another.
+How a tenant scope holds, for every statement that passes through the session:
 
-Not filtered, by design: Core statements built on tables (`select(Call.__table__)`, `insert(...)`
-on a table) and text SQL. Those live only in reviewed helpers (metrics, bulk upserts) that add the
-criterion themselves (`traffic_visible_sql`), each with a cross-tenant test.
+- Reads. `_restrict` walks the whole statement (subqueries, CTEs, unions, EXISTS, scalar subqueries,
+  resolved lambda statements) and adds the criterion to every SELECT that reads a scoped table, ORM or
+  Core: in its WHERE, or, for the nullable side of an outer join, as "criterion or no row". ORM loader
+  options (`with_loader_criteria`) add it as well to what the ORM builds while compiling (joined eager
+  loads, relationship joins), so lazy, selectin and joined loads, `Session.get`, `refresh` and expired
+  or deferred attribute loads all see one organisation only.
+- Bulk writes. ORM `insert()` on org-owned rows must name this org in every row, with no upsert and
+  no INSERT…SELECT; `update()`/`delete()` of org-owned rows get the criterion and may not set
+  `org_id`; update-by-primary-key executemany, and any bulk write of provider rows, numbers, number
+  periods, users or organisations, are refused. The legacy `bulk_*` session methods are refused on
+  scoped models outside a bypass (`TenantSession`).
+- Unit of work. New org-owned rows are stamped with the scope's org; changed and deleted rows must
+  belong to it in the database, not merely in memory (`_check_flush`); the values written are checked
+  again right before each INSERT/UPDATE, after relationship assignments have set foreign keys
+  (`_check_row`); and a row may not reference another organisation's rows (integrations, keys).
+
+Not filtered, by design: text SQL, Core writes on tables and statements run on a `Connection`
+directly. They live only in reviewed modules (the sync's ingest and discovery, the audit log,
+authentication, the KPI queries), which scope what they do themselves (`tenant_criterion_sql`); a test
+fails when one appears anywhere else.
+
+Scopes do not mix: entering a different scope while one is active raises; entering the same scope
+again nests (only the outermost exit leaves). Entering and leaving both empty the identity map, so an
+object loaded under one scope is never served under another; leaving always leaves, even when the
+final flush fails.
 """
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import ForeignKey, and_, event, exists, or_
-from sqlalchemy.orm import (Mapped, ORMExecuteState, Session, declared_attr, mapped_column, synonym,
+from sqlalchemy import ForeignKey, Table, and_, event, exists, false, inspect, or_, select
+from sqlalchemy.orm import (Mapped, Mapper, ORMExecuteState, Session, declared_attr, mapped_column, synonym,
                             with_loader_criteria)
-from sqlalchemy.orm.attributes import get_history
-from sqlalchemy.sql.util import find_tables
+from sqlalchemy.sql import Delete, Insert, Select, Update, visitors
+from sqlalchemy.sql.lambdas import StatementLambdaElement
+from sqlalchemy.sql.selectable import Alias, Join
 
 log = logging.getLogger(__name__)
 
 _SCOPE_KEY = "vsync.tenancy.scope"
+_DEPTH_KEY = "vsync.tenancy.depth"
+AGENT = "agent"
 
 
 class TenancyError(RuntimeError):
@@ -52,21 +79,84 @@ class TenantContextRequired(TenancyError):
 
 
 class CrossTenantWrite(TenancyError):
-    """A write would create or move a row outside the current organisation."""
+    """A write would create, change or delete a row outside the current organisation."""
+
+
+class RefusedStatement(TenancyError):
+    """A statement the tenant filter cannot scope, refused rather than run unscoped."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who a session acts for: an organisation with a role (and an agent's extension), or a bypass."""
+
+    org_id: int | None = None
+    role: str | None = None
+    extension: str | None = None
+    bypass_reason: str | None = None
+
+    @property
+    def is_bypass(self) -> bool:
+        return self.bypass_reason is not None
+
+    @property
+    def own_traffic_only(self) -> bool:
+        """Agents see the traffic of their own extension only."""
+        return self.role == AGENT
+
+    def __str__(self) -> str:
+        if self.is_bypass:
+            return f"platform bypass ({self.bypass_reason})"
+        return f"org {self.org_id}" + (f" as {self.role}" if self.role else "")
+
+
+# --- the scoped kinds ----------------------------------------------------------------------------
 
 
 class TenantScoped:
-    """Marker for every scoped model; `_apply_tenant_criteria` looks for it."""
+    """Every scoped model. A subclass's `tenant_criterion(table, scope)` says which rows a scope sees."""
+
+    @classmethod
+    def tenant_criterion(cls, table, scope: Scope):
+        return false()  # a kind that says nothing shows nothing
 
 
 class OrgOwned(TenantScoped):
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
 
+    @classmethod
+    def tenant_criterion(cls, table, scope: Scope):
+        return table.c.org_id == scope.org_id
+
+
+class NumberPeriods(OrgOwned):
+    """The periods in which an organisation has a number. Written only by platform operations."""
+
+    @classmethod
+    def covering(cls, number_id, time, org_id: int):
+        """An EXISTS: `org_id` has a period of the number `number_id` that covers `time`."""
+        periods = cls.__table__.alias("visible_period")
+        return exists().where(
+            periods.c.phone_number_id == number_id, periods.c.org_id == org_id, periods.c.assigned_at <= time,
+            or_(periods.c.unassigned_at.is_(None), periods.c.unassigned_at > time),
+        ).correlate_except(periods)
+
+    @classmethod
+    def any_period(cls, number_id, org_id: int):
+        periods = cls.__table__.alias("visible_period")
+        return exists().where(periods.c.phone_number_id == number_id, periods.c.org_id == org_id
+                              ).correlate_except(periods)
+
 
 class NumberTraffic(TenantScoped):
-    """Provider rows: scoped through `number_assignments` and the row's time (`__tenant_time__`)."""
+    """Provider rows: scoped through number periods and the row's time (`__tenant_time__`).
+
+    `__agent_extension__` names the column with the extension that handled the row; a kind without
+    one is invisible to agents unless it overrides `agent_criterion`.
+    """
 
     __tenant_time__ = "started_at"
+    __agent_extension__: str | None = None
 
     phone_number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id", ondelete="RESTRICT"))
 
@@ -74,11 +164,28 @@ class NumberTraffic(TenantScoped):
     def tenant_time(cls) -> Mapped[datetime]:
         return synonym(cls.__tenant_time__)
 
+    @classmethod
+    def tenant_criterion(cls, table, scope: Scope):
+        visible = _periods().covering(table.c.phone_number_id, table.c[cls.__tenant_time__], scope.org_id)
+        if scope.own_traffic_only:
+            return and_(visible, cls.agent_criterion(table, scope.extension))
+        return visible
+
+    @classmethod
+    def agent_criterion(cls, table, extension: str | None):
+        if extension is None or cls.__agent_extension__ is None:
+            return false()
+        return table.c[cls.__agent_extension__] == extension
+
 
 class SharedNumber(TenantScoped):
     """Phone numbers: platform rows, seen by the organisations they are (or were) assigned to."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
+
+    @classmethod
+    def tenant_criterion(cls, table, scope: Scope):
+        return _periods().any_period(table.c.id, scope.org_id)
 
 
 class SelfScoped(TenantScoped):
@@ -86,14 +193,68 @@ class SelfScoped(TenantScoped):
 
     id: Mapped[int] = mapped_column(primary_key=True)
 
+    @classmethod
+    def tenant_criterion(cls, table, scope: Scope):
+        return table.c.id == scope.org_id
 
-@dataclass(frozen=True)
-class Scope:
-    org_id: int | None = None
-    bypass_reason: str | None = None
 
-    def __str__(self) -> str:
-        return f"org {self.org_id}" if self.org_id is not None else f"platform bypass ({self.bypass_reason})"
+class MemberScoped(TenantScoped):
+    """Users: an organisation sees its members. `__secret_columns__` are never read in a tenant scope."""
+
+    __secret_columns__: tuple[str, ...] = ()
+
+
+def _mapped_subclasses(base) -> list[type]:
+    found, todo = [], [base]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if "__table__" in sub.__dict__:
+                found.append(sub)
+    return found
+
+
+@cache
+def _periods() -> type[NumberPeriods]:
+    (model,) = _mapped_subclasses(NumberPeriods)
+    return model
+
+
+def scoped_models() -> list[type]:
+    """Every mapped scoped model: the catalogue tests walk this, so a new model joins by being scoped."""
+    return _mapped_subclasses(TenantScoped)
+
+
+_SCOPED_TABLES: dict[Table, type] = {}
+
+
+def _kind_of(table) -> type | None:
+    """The scoped model mapped to `table` (a Table, an annotated copy of one, or an alias of one)."""
+    if isinstance(table, Alias):
+        table = table.element
+    if not isinstance(table, Table):
+        return None
+    if not _SCOPED_TABLES:
+        _SCOPED_TABLES.update({model.__table__: model for model in scoped_models()})
+    return _SCOPED_TABLES.get(table._deannotate() if table._annotations else table)
+
+
+def tenant_criterion_sql(table, scope: Scope):
+    """The criterion of `table`'s kind for `scope`: for reviewed Core statements, which add it themselves."""
+    kind = _kind_of(table)
+    if kind is None:
+        raise TenancyError(f"{table} is not a tenant-scoped table.")
+    return kind.tenant_criterion(table, scope)
+
+
+def traffic_visible_sql(table, scope: Scope):
+    """The provider-row criterion for a Core statement on `table` (calls, events, recordings, SMS)."""
+    if not issubclass(_kind_of(table) or object, NumberTraffic):
+        raise TenancyError(f"{table} holds no provider rows.")
+    return tenant_criterion_sql(table, scope)
+
+
+# --- scope lifecycle -----------------------------------------------------------------------------
 
 
 def _session(session: Session | None) -> Session:
@@ -112,28 +273,53 @@ def current_org_id(session: Session | None = None) -> int | None:
     return scope.org_id if scope else None
 
 
-def _set(session: Session, scope: Scope | None, *, flush: bool = True) -> None:
-    previous = session.info.get(_SCOPE_KEY)
-    if previous == scope:
-        return
-    if previous is not None and scope is not None:
-        raise TenancyError(f"This session is already in {previous}; it cannot also enter {scope}.")
-    if previous is not None:
-        # Leaving a scope: write what it made (unless it failed), then forget every object it loaded.
+def _forget_everything(session: Session, *, flush: bool) -> None:
+    """Write what the session holds (unless told not to) and empty its identity map, always."""
+    try:
         if flush:
             session.flush()
+    finally:
         session.expunge_all()
-    if scope is None:
+
+
+def _enter(session: Session, scope: Scope) -> None:
+    current = session.info.get(_SCOPE_KEY)
+    if current is not None:
+        if current != scope:
+            raise TenancyError(f"This session is already in {current}; it cannot also enter {scope}.")
+        session.info[_DEPTH_KEY] += 1
+        return
+    # Whatever was loaded or left pending with no scope must not be served or written inside this one.
+    _forget_everything(session, flush=True)
+    session.info[_SCOPE_KEY] = scope
+    session.info[_DEPTH_KEY] = 1
+
+
+def _leave(session: Session, *, flush: bool) -> None:
+    if session.info.get(_SCOPE_KEY) is None:
+        return
+    session.info[_DEPTH_KEY] -= 1
+    if session.info[_DEPTH_KEY] > 0:
+        return
+    try:
+        _forget_everything(session, flush=flush)
+    finally:
         session.info.pop(_SCOPE_KEY, None)
-    else:
-        session.info[_SCOPE_KEY] = scope
+        session.info.pop(_DEPTH_KEY, None)
 
 
-def enter_tenant(org_id: int, session: Session | None = None) -> None:
-    """Scope the rest of this session (one request) to `org_id`. Use `tenant()` where a block fits."""
+def enter_scope(scope: Scope, session: Session | None = None) -> None:
+    """Scope the rest of this session (one request) to `scope`. Use `tenant()` where a block fits."""
+    if scope.is_bypass == (scope.org_id is not None):
+        raise TenancyError("A scope is either an organisation or a platform bypass with a reason.")
+    _enter(_session(session), scope)
+
+
+def enter_tenant(org_id: int, session: Session | None = None, *, role: str | None = None,
+                 extension: str | None = None) -> None:
     if org_id is None:
         raise TenancyError("A tenant scope needs an organisation id.")
-    _set(_session(session), Scope(org_id=int(org_id)))
+    enter_scope(Scope(org_id=int(org_id), role=role, extension=extension), session)
 
 
 def enter_platform_bypass(reason: str, session: Session | None = None) -> None:
@@ -141,137 +327,387 @@ def enter_platform_bypass(reason: str, session: Session | None = None) -> None:
     if not reason:
         raise TenancyError("A platform bypass needs a reason.")
     log.debug("platform bypass: %s", reason)
-    _set(_session(session), Scope(bypass_reason=reason))
+    enter_scope(Scope(bypass_reason=reason), session)
 
 
 def leave_scope(session: Session | None = None, *, flush: bool = True) -> None:
-    """End the session's scope. `flush=False` drops what the scope left unflushed (after an error;
-    the caller rolls the transaction back)."""
-    _set(_session(session), None, flush=flush)
+    """End the session's scope (fully, whatever the nesting). `flush=False` drops what the scope left
+    unflushed (after an error; the caller rolls the transaction back)."""
+    session = _session(session)
+    if _DEPTH_KEY in session.info:
+        session.info[_DEPTH_KEY] = 1
+    _leave(session, flush=flush)
 
 
 @contextmanager
-def _scoped(session: Session, enter):
-    enter()
+def _scoped(session: Session, scope: Scope):
+    enter_scope(scope, session)
     try:
         yield
     except BaseException:
-        leave_scope(session, flush=False)
+        _leave(session, flush=False)
         raise
-    leave_scope(session)
+    _leave(session, flush=True)
 
 
-def tenant(org_id: int, session: Session | None = None):
-    """`with tenant(org_id):` a block scoped to one organisation."""
-    session = _session(session)
-    return _scoped(session, lambda: enter_tenant(org_id, session))
+def tenant(org_id: int | Scope, session: Session | None = None, *, role: str | None = None,
+           extension: str | None = None):
+    """`with tenant(org_id):` (or `tenant(scope)`) a block scoped to one organisation."""
+    scope = org_id if isinstance(org_id, Scope) else Scope(org_id=org_id, role=role, extension=extension)
+    if scope.org_id is None or scope.is_bypass:
+        raise TenancyError("A tenant scope needs an organisation id.")
+    return _scoped(_session(session), scope)
 
 
 def platform_bypass(reason: str, session: Session | None = None):
     """`with platform_bypass(reason):` a block that sees every organisation."""
-    session = _session(session)
-    return _scoped(session, lambda: enter_platform_bypass(reason, session))
+    if not reason:
+        raise TenancyError("A platform bypass needs a reason.")
+    return _scoped(_session(session), Scope(bypass_reason=reason))
 
 
-def _assignment_covers(assignment, number_id_col, time_col, org_id):
-    return and_(
-        assignment.phone_number_id == number_id_col,
-        assignment.org_id == org_id,
-        assignment.assigned_at <= time_col,
-        or_(assignment.unassigned_at.is_(None), assignment.unassigned_at > time_col),
-    )
+# --- reads and bulk statements -------------------------------------------------------------------
 
 
-def _criteria(org_id: int) -> list:
-    from vsync.models.numbers import NumberAssignment
-
-    return [
-        with_loader_criteria(OrgOwned, lambda cls: cls.org_id == org_id, include_aliases=True),
-        with_loader_criteria(SelfScoped, lambda cls: cls.id == org_id, include_aliases=True),
-        with_loader_criteria(
-            SharedNumber,
-            lambda cls: exists().where(NumberAssignment.phone_number_id == cls.id,
-                                       NumberAssignment.org_id == org_id),
-            include_aliases=True),
-        with_loader_criteria(
-            NumberTraffic,
-            lambda cls: exists().where(
-                _assignment_covers(NumberAssignment, cls.phone_number_id, cls.tenant_time, org_id)),
-            include_aliases=True),
-    ]
+@cache
+def _related_kinds(kind: type) -> frozenset[type]:
+    """Scoped models the ORM may load along `kind`'s relationships, at any depth."""
+    seen, todo = {kind}, [kind]
+    while todo:
+        for relationship in inspect(todo.pop()).relationships:
+            target = relationship.mapper.class_
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return frozenset(k for k in seen if issubclass(k, TenantScoped))
 
 
-def traffic_visible_sql(table, org_id: int, *, time_column: str = "started_at"):
-    """The provider-row criterion for Core statements on `table` (metrics, exports): add it yourself."""
-    from vsync.models.numbers import NumberAssignment
+class _MappedColumns:
+    """A model seen as a table whose columns are its ORM attributes, so that the ORM can adapt a
+    criterion written over it to every alias it makes (joined eager loads)."""
 
-    assignments = NumberAssignment.__table__.c
-    return exists().where(
-        _assignment_covers(assignments, table.c.phone_number_id, table.c[time_column], org_id))
+    def __init__(self, model: type):
+        self.c = _AttributeGetter(model)
 
 
-def _is_scoped(state: ORMExecuteState) -> bool:
-    classes = [mapper.class_ for mapper in state.all_mappers]
-    # `all_mappers` misses entities named only in FROM, as in `select(func.count()).select_from(Call)`
-    # (the count Flask-Admin runs); ORM entities leave a `parententity` annotation on their table there.
-    for table in find_tables(state.statement, include_aliases=True, include_crud=True):
-        entity = table._annotations.get("parententity")
+class _AttributeGetter:
+    def __init__(self, model: type):
+        self._model = model
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    __getitem__ = __getattr__
+
+
+def _loader_criteria(kinds: set[type], scope: Scope) -> list:
+    """The criteria as ORM loader options, for what the ORM adds while compiling (joined eager loads,
+    relationship joins): plain expressions over each model's attributes, adapted by the ORM to its
+    aliases, whose values are bound parameters of each execution."""
+    related = set().union(*(_related_kinds(kind) for kind in kinds))
+    return [with_loader_criteria(kind, kind.tenant_criterion(_MappedColumns(kind), scope), include_aliases=True)
+            for kind in sorted(related, key=lambda k: k.__name__)]
+
+
+def _scoped_from_objects(from_obj, nullable: bool = False) -> Iterable[tuple[object, bool]]:
+    """(table or alias, on the nullable side of an outer join?) for the scoped tables of a FROM."""
+    if isinstance(from_obj, Join):
+        yield from _scoped_from_objects(from_obj.left, nullable or from_obj.full)
+        yield from _scoped_from_objects(from_obj.right, nullable or from_obj.isouter or from_obj.full)
+    elif _kind_of(from_obj) is not None:
+        yield from_obj, nullable
+
+
+def _refuse_secrets(statement, session: Session) -> None:
+    """No statement in a tenant scope reads a secret column (a password hash), however it asks:
+    a column, a subquery, `undefer`, a wildcard. Checked on the SQL itself, for statements on users."""
+    secrets = {column for kind in scoped_models() if issubclass(kind, MemberScoped)
+               for column in kind.__secret_columns__}
+    sql = str(statement.compile(dialect=session.get_bind().dialect))
+    found = [column for column in secrets if re.search(rf"\.{column}\b", sql)]
+    if found:
+        raise RefusedStatement(f"{', '.join(found)} is never read in a tenant scope.")
+
+
+def _join_target(target):
+    """The FROM a `.join(target)` adds: a table, an alias, an entity's selectable or a relationship's."""
+    if isinstance(target, Table | Alias):
+        return target
+    of_type = getattr(target, "_of_type", None)
+    if of_type is not None:
+        return inspect(of_type).selectable
+    prop = getattr(target, "property", None)
+    if prop is not None and hasattr(prop, "mapper"):
+        return prop.mapper.local_table
+    info = inspect(target, raiseerr=False)
+    return getattr(info, "selectable", None)
+
+
+def _select_froms(sel: Select) -> Iterable[tuple[object, bool]]:
+    """Every scoped table or alias this SELECT itself reads, from its own structure (columns, FROM,
+    joins, WHERE, HAVING), and whether it is on the nullable side of an outer join. Subqueries are
+    SELECTs of their own; what the ORM adds while compiling is the loader criteria's."""
+    plain = [*sel._raw_columns, *sel._where_criteria, *sel._having_criteria]
+    for element in plain:
+        for from_obj in element._from_objects:
+            yield from _scoped_from_objects(from_obj)
+    for from_obj in sel._from_obj:
+        yield from _scoped_from_objects(from_obj)
+    for target, _onclause, left, flags in sel._setup_joins:
+        if left is not None:
+            yield from _scoped_from_objects(_join_target(left) if not isinstance(left, Join) else left)
+        joined = _join_target(target)
+        if joined is not None:
+            yield from _scoped_from_objects(joined, bool(flags.get("isouter") or flags.get("full")))
+
+
+def _restrict_select(sel: Select, scope: Scope) -> None:
+    """Add the criterion for every scoped table this SELECT reads (it is a fresh clone: mutate it)."""
+    criteria, seen = [], set()
+    for table, nullable in _select_froms(sel):
+        if (table, nullable) in seen:
+            continue
+        seen.add((table, nullable))
+        criterion = _kind_of(table).tenant_criterion(table, scope)
+        if nullable:
+            criterion = or_(criterion, *(column.is_(None) for column in table.primary_key))
+        criteria.append(criterion)
+    if criteria:
+        sel._where_criteria += tuple(criteria)
+
+
+def _scoped_tables_in(statement) -> set[type]:
+    return {kind for element in visitors.iterate(statement) if isinstance(element, Table | Alias)
+            and (kind := _kind_of(element)) is not None}
+
+
+def _orm_scoped_kinds(state: ORMExecuteState, statement) -> set[type]:
+    """Scoped models the statement names through the ORM (entities, their columns, their tables)."""
+    kinds = {mapper.class_ for mapper in state.all_mappers}
+    for element in visitors.iterate(statement):
+        entity = element._annotations.get("parententity") if hasattr(element, "_annotations") else None
         if entity is not None:
-            classes.append(entity.class_)
-    return any(issubclass(cls, TenantScoped) for cls in classes)
+            kinds.add(entity.mapper.class_)
+    return {kind for kind in kinds if issubclass(kind, TenantScoped)}
+
+
+def _dml_rows(statement, parameters) -> list[dict]:
+    rows = []
+    if statement._values:
+        rows.append({getattr(k, "key", k): v for k, v in statement._values.items()})
+    for values in statement._multi_values or ():
+        rows.extend({getattr(k, "key", k): v for k, v in row.items()} if isinstance(row, dict) else {}
+                    for row in values)
+    if isinstance(parameters, dict):
+        rows.append(parameters)
+    elif isinstance(parameters, list | tuple):
+        rows.extend(p for p in parameters if isinstance(p, dict))
+    return rows
+
+
+def _value(value):
+    """A literal from a bound parameter, or the value itself; None for an expression we cannot read."""
+    if hasattr(value, "effective_value"):
+        return value.effective_value
+    return None if hasattr(value, "__clause_element__") or hasattr(value, "_compiler_dispatch") else value
+
+
+def _check_orm_insert(statement: Insert, state: ORMExecuteState, kind: type, scope: Scope) -> None:
+    if not issubclass(kind, OrgOwned) or issubclass(kind, NumberPeriods):
+        raise CrossTenantWrite(f"{kind.__name__} rows are written by platform operations only.")
+    if statement._post_values_clause is not None or statement.select is not None:
+        raise RefusedStatement(f"An upsert or INSERT…SELECT of {kind.__name__} cannot be checked in a tenant scope.")
+    rows = _dml_rows(statement, state.parameters)
+    if not rows:
+        raise RefusedStatement(f"An INSERT of {kind.__name__} in a tenant scope must give its rows' values.")
+    for row in rows:
+        if _value(row.get("org_id")) != scope.org_id:
+            raise CrossTenantWrite(f"Every {kind.__name__} row inserted in {scope} must have org_id={scope.org_id}.")
+        _check_references(kind, row, scope, state.session)
+
+
+def _check_orm_dml(statement, state: ORMExecuteState, kind: type, scope: Scope) -> None:
+    verb = "updated" if isinstance(statement, Update) else "deleted"
+    if not issubclass(kind, OrgOwned | SelfScoped) or issubclass(kind, NumberPeriods):
+        raise CrossTenantWrite(f"{kind.__name__} rows are {verb} by platform operations only.")
+    if isinstance(state.parameters, list | tuple) and len(state.parameters) > 0:
+        raise RefusedStatement(f"A bulk {verb[:-1]} of {kind.__name__} by primary key cannot be scoped.")
+    if isinstance(statement, Update):
+        for row in _dml_rows(statement, state.parameters):
+            if "org_id" in row or (issubclass(kind, SelfScoped) and "id" in row):
+                raise CrossTenantWrite(f"{kind.__name__} cannot move to another organisation.")
+            for column in row:
+                _check_references(kind, {column: row[column]}, scope, state.session)
+
+
+def _restrict(statement, scope: Scope):
+    """A copy of `statement` with every SELECT inside it narrowed to `scope`."""
+    options = [option for element in visitors.iterate(statement) for option in getattr(element, "_with_options", ())]
+    restricted = visitors.cloned_traverse(statement, {"stop_on": options},  # loader options are not clauses
+                                          {"select": lambda sel: _restrict_select(sel, scope)})
+    if isinstance(restricted, Update | Delete) and (kind := _kind_of(restricted.table)) is not None:
+        restricted = restricted.where(kind.tenant_criterion(restricted.table, scope))
+    return restricted
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _apply_tenant_criteria(state: ORMExecuteState) -> None:
-    if not (state.is_select or state.is_update or state.is_delete):
-        return
-    if state.is_column_load or not _is_scoped(state):
-        # A column load refreshes a row this scope already loaded (the identity map is emptied on
-        # every scope change), so it needs no criterion of its own.
-        return
     scope = state.session.info.get(_SCOPE_KEY)
-    if scope is None:
-        raise TenantContextRequired(
-            "Tenant-scoped query without a tenant: enter tenant(org_id) or platform_bypass(reason).")
-    if scope.bypass_reason:
+    if scope is not None and scope.is_bypass:
         return
-    # Also on relationship loads: objects created in this session were never loaded by a query, so
-    # their lazy loads carry no propagated criteria.
-    state.statement = state.statement.options(*_criteria(scope.org_id))
+    statement = state.statement
+    if isinstance(statement, StatementLambdaElement):
+        statement = statement._resolved
+    orm_kinds = _orm_scoped_kinds(state, statement)
+    if scope is None:
+        if orm_kinds:
+            names = ", ".join(sorted(kind.__name__ for kind in orm_kinds))
+            raise TenantContextRequired(
+                f"Tenant-scoped statement ({names}) without a tenant: enter tenant(org_id) or platform_bypass(reason).")
+        return
+    if state.is_from_statement and orm_kinds:
+        raise RefusedStatement("from_statement() over tenant-scoped models cannot be scoped: build the SELECT instead.")
+    if isinstance(statement, Insert | Update | Delete):
+        kind = _kind_of(statement.table)
+        orm_target = kind is not None and bool(statement.table._annotations)
+        if orm_target and isinstance(statement, Insert):
+            _check_orm_insert(statement, state, kind, scope)
+            return
+        if orm_target:
+            _check_orm_dml(statement, state, kind, scope)
+    elif not state.is_select:
+        return
+    kinds = _scoped_tables_in(statement) | orm_kinds
+    if not kinds:
+        return
+    restricted = _restrict(statement, scope)
+    if orm_kinds and state.is_orm_statement:
+        restricted = restricted.options(*_loader_criteria(orm_kinds, scope))
+    if any(issubclass(kind, MemberScoped) for kind in kinds):
+        _refuse_secrets(restricted, state.session)
+    state.statement = restricted
 
 
-def _org_id_of(obj) -> int | None:
-    if obj.org_id is not None:
-        return obj.org_id
-    org = getattr(obj, "org", None)
-    return org.id if org is not None else None
+# --- the unit of work ----------------------------------------------------------------------------
+
+
+def _tenant_scope_of(session: Session, what: str) -> Scope | None:
+    """The tenant scope a write happens in; None for a bypass; raises with no scope at all."""
+    scope = session.info.get(_SCOPE_KEY)
+    if scope is None:
+        raise TenantContextRequired(f"Writing {what} without a tenant: enter tenant(org_id) or platform_bypass(reason).")
+    return None if scope.is_bypass else scope
+
+
+def _visible_ids(session: Session, kind: type, ids: set, scope: Scope) -> set:
+    """Which of `ids` are `kind` rows of `scope`, read from the database (this connection, unfiltered)."""
+    table = kind.__table__
+    (pk,) = table.primary_key.columns
+    rows = session.connection().execute(
+        select(pk).where(pk.in_(ids), kind.tenant_criterion(table, scope)))
+    return {row[0] for row in rows}
+
+
+def _check_references(kind: type, values: dict, scope: Scope, session: Session) -> None:
+    """A row of this org may not point at another org's rows (their integrations, keys, ...)."""
+    for column in kind.__table__.columns:
+        value = _value(values.get(column.key))
+        if value is None:
+            continue
+        for fk in column.foreign_keys:
+            target = _kind_of(fk.column.table)
+            if target is None or not issubclass(target, OrgOwned):
+                continue
+            if not _visible_ids(session, target, {value}, scope):
+                raise CrossTenantWrite(f"{kind.__name__}.{column.key}={value} is not a {target.__name__} of {scope}.")
+
+
+def _refuse_write(obj, verb: str) -> CrossTenantWrite:
+    return CrossTenantWrite(f"{type(obj).__name__} rows are {verb} by platform operations only.")
 
 
 @event.listens_for(Session, "before_flush")
-def _check_writes(session: Session, flush_context, instances) -> None:
-    scoped = [o for o in (*session.new, *session.dirty, *session.deleted) if isinstance(o, TenantScoped)]
-    if not scoped:
+def _check_flush(session: Session, flush_context, instances) -> None:
+    new = [o for o in session.new if isinstance(o, TenantScoped)]
+    changed = [o for o in session.dirty if isinstance(o, TenantScoped) and session.is_modified(o)]
+    deleted = [o for o in session.deleted if isinstance(o, TenantScoped)]
+    if not (new or changed or deleted):
         return
-    scope = session.info.get(_SCOPE_KEY)
+    scope = _tenant_scope_of(session, type((new or changed or deleted)[0]).__name__)
     if scope is None:
-        raise TenantContextRequired(
-            f"Writing {type(scoped[0]).__name__} without a tenant: enter tenant(org_id) or platform_bypass(reason).")
-    if scope.bypass_reason:
         return
-    for obj in session.new:
-        if isinstance(obj, OrgOwned):
-            org_id = _org_id_of(obj)
-            if org_id is None:
-                obj.org_id = scope.org_id
-            elif org_id != scope.org_id:
-                raise CrossTenantWrite(f"{type(obj).__name__} belongs to org {org_id}, not to {scope}.")
-        elif isinstance(obj, TenantScoped):
-            raise CrossTenantWrite(f"{type(obj).__name__} rows are written by platform operations only.")
-    for obj in session.dirty:
-        if isinstance(obj, OrgOwned) and get_history(obj, "org_id").deleted:
-            raise CrossTenantWrite(f"{type(obj).__name__} cannot move to another organisation.")
-        if isinstance(obj, (NumberTraffic, SharedNumber)) and session.is_modified(obj):
-            raise CrossTenantWrite(f"{type(obj).__name__} rows are written by platform operations only.")
-    for obj in session.deleted:
-        if isinstance(obj, (NumberTraffic, SharedNumber, SelfScoped)):
-            raise CrossTenantWrite(f"{type(obj).__name__} rows are deleted by platform operations only.")
+    for obj in new:
+        if isinstance(obj, MemberScoped):
+            continue  # a new user is nobody's yet; `_check_row` refuses a new platform admin
+        if not isinstance(obj, OrgOwned) or isinstance(obj, NumberPeriods):
+            raise _refuse_write(obj, "created")
+        if obj.org_id is None and getattr(obj, "org", None) is None:
+            obj.org_id = scope.org_id
+    for obj in changed + deleted:
+        if not isinstance(obj, OrgOwned | SelfScoped) or isinstance(obj, NumberPeriods):
+            raise _refuse_write(obj, "deleted" if obj in deleted else "changed")
+    # What a changed or deleted row is in the database decides, not what happens to be in memory.
+    by_kind: dict[type, set] = {}
+    for obj in changed + deleted:
+        identity = inspect(obj).identity
+        if identity is None:
+            raise CrossTenantWrite(f"{type(obj).__name__} without a primary key cannot be changed.")
+        by_kind.setdefault(type(obj), set()).add(identity[0])
+    for kind, ids in by_kind.items():
+        missing = ids - _visible_ids(session, kind, ids, scope)
+        if missing:
+            raise CrossTenantWrite(f"{kind.__name__} {sorted(missing)} is not in {scope}.")
+
+
+def _check_row(mapper: Mapper, connection, target) -> None:
+    """Right before its INSERT or UPDATE, after relationships have set its foreign keys."""
+    if not isinstance(target, TenantScoped):
+        return
+    session = inspect(target).session
+    scope = _tenant_scope_of(session, type(target).__name__)
+    if scope is None:
+        return
+    if isinstance(target, MemberScoped):
+        if getattr(target, "role", None) not in (None, "user"):
+            raise CrossTenantWrite("A platform-wide role is given by platform operations only.")
+        if inspect(target).has_identity:
+            raise _refuse_write(target, "changed")
+        return
+    if isinstance(target, SelfScoped):
+        if target.id != scope.org_id:
+            raise CrossTenantWrite(f"Organisation {target.id} is not {scope}.")
+        return
+    if target.org_id != scope.org_id:
+        raise CrossTenantWrite(f"{type(target).__name__} belongs to org {target.org_id}, not to {scope}.")
+    _check_references(type(target), {c.key: getattr(target, c.key, None) for c in mapper.columns
+                                     if c.foreign_keys}, scope, session)
+
+
+event.listen(Mapper, "before_insert", _check_row)
+event.listen(Mapper, "before_update", _check_row)
+
+
+class TenantSession:
+    """Session mixin: the legacy bulk methods skip every hook above, so they are refused on scoped models."""
+
+    def _refuse_bulk(self, mappers) -> None:
+        scope = self.info.get(_SCOPE_KEY)
+        if scope is not None and scope.is_bypass:
+            return
+        for mapper in mappers:
+            cls = mapper if isinstance(mapper, type) else inspect(mapper).class_
+            if issubclass(cls, TenantScoped):
+                raise RefusedStatement(f"Session bulk methods are refused on {cls.__name__} outside a platform bypass.")
+
+    def bulk_save_objects(self, objects, *args, **kwargs):
+        objects = list(objects)
+        self._refuse_bulk({type(o) for o in objects})
+        return super().bulk_save_objects(objects, *args, **kwargs)
+
+    def bulk_insert_mappings(self, mapper, *args, **kwargs):
+        self._refuse_bulk([mapper])
+        return super().bulk_insert_mappings(mapper, *args, **kwargs)
+
+    def bulk_update_mappings(self, mapper, *args, **kwargs):
+        self._refuse_bulk([mapper])
+        return super().bulk_update_mappings(mapper, *args, **kwargs)

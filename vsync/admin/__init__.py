@@ -1,22 +1,23 @@
-"""The Flask-Admin console at /admin. Every view is reached only after `vsync.auth` has resolved
-the principal and entered its tenant scope, so a view's queries see one org, or all orgs for a
-platform admin, without filtering of their own."""
+"""The Flask-Admin console at /admin. Views that act in an org get its tenant scope from `vsync.auth`
+(the org resolver), so their queries see that org only without filtering of their own."""
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 
+from vsync.auth.principals import reachable_orgs
+
 
 class HomeView(AdminIndexView):
     def is_accessible(self) -> bool:
-        return current_user.is_authenticated and not getattr(current_user, "is_api_key", False)
+        return current_user.is_authenticated and not current_user.is_api_key
 
     @expose("/")
     def index(self):
-        return self.render("admin/home.html", memberships=g.get("memberships", []),
-                           membership=g.get("membership"))
+        orgs = [] if current_user.is_platform else reachable_orgs(current_user._get_current_object())
+        return self.render("admin/home.html", orgs=orgs)
 
 
 def init_app(app: Flask) -> None:

@@ -24,7 +24,7 @@ def _echo_request_id(response):
 
 
 def init_app(app: Flask) -> None:
-    from vsync.api import errors, health, me  # noqa: F401  (routes register on import)
+    from vsync.api import errors, health, me, orgs  # noqa: F401  (routes register on import)
 
     app.before_request_funcs.setdefault(None, []).insert(0, _request_id)
     app.after_request(_echo_request_id)

@@ -7,11 +7,10 @@ from flask_login import current_user
 
 from vsync.api.errors import error_response
 from vsync.auth.permissions import has_role, has_scope
-from vsync.tenancy import current_org_id
 
 
 def requires(*, scope: str = "read", role: str | None = None):
-    """Refuse with 403 unless the principal's key has `scope` and, inside its org, at least `role`.
+    """Refuse with 403 unless the principal's key has `scope` and, in the org of the URL, at least `role`.
 
     Authentication itself (401) is handled before any view runs (`vsync.auth`).
     """
@@ -22,7 +21,7 @@ def requires(*, scope: str = "read", role: str | None = None):
             if not has_scope(principal, scope):
                 return error_response(403, "forbidden", f"This API key lacks the '{scope}' scope.",
                                       {"scope": f"requires '{scope}'"})
-            if role is not None and not has_role(principal, current_org_id(), role):
+            if role is not None and not has_role(role):
                 return error_response(403, "forbidden", f"This needs the {role.replace('_', ' ')} role.",
                                       {"role": f"requires '{role}'"})
             return view(*args, **kwargs)

@@ -1,31 +1,25 @@
-"""GET /api/v1/me: who the caller is and which organisation its requests act in."""
+"""GET /api/v1/me: who the caller is, its scopes, and every organisation it can reach with its role."""
 from __future__ import annotations
 
 from flask import jsonify
 from flask_login import current_user
 
 from vsync.api import bp
-from vsync.auth.permissions import org_role
-from vsync.extensions import db
-from vsync.models import Organization
-from vsync.tenancy import current_org_id
+from vsync.auth.principals import OrgAccess, reachable_orgs
 
 
-def _org_json(org_id: int | None):
-    if org_id is None:
-        return None
-    org = db.session.get(Organization, org_id)
-    return {"id": org.id, "slug": org.slug, "name": org.name, "timezone": org.timezone}
+def org_access_json(access: OrgAccess) -> dict:
+    return {"id": access.org_id, "slug": access.slug, "name": access.name, "timezone": access.timezone,
+            "role": access.role, "extension": access.extension}
 
 
 @bp.get("/me")
 def me():
     principal = current_user._get_current_object()
-    org_id = current_org_id()
-    if getattr(principal, "is_api_key", False):
+    if principal.is_api_key:
         who = {"type": "api_key", "id": principal.key_id, "prefix": f"vsk_{principal.public_id}",
-               "name": principal.name, "scopes": list(principal.scopes)}
+               "name": principal.name}
     else:
-        who = {"type": "user", "id": principal.id, "email": principal.email, "scopes": ["read", "write"]}
-    role = org_role(principal, org_id) if org_id is not None else None
-    return jsonify(principal=who, platform=principal.is_platform_admin, org=_org_json(org_id), role=role)
+        who = {"type": "user", "id": principal.id, "email": principal.email}
+    return jsonify(principal=who, scopes=list(principal.scopes), platform=principal.is_platform,
+                   orgs=[org_access_json(access) for access in reachable_orgs(principal)])

@@ -5,8 +5,13 @@ authenticate with the session cookie; the JSON API also takes `Authorization: Be
 (never a query-string key). A key principal never gets a session cookie, and when a Bearer header
 is present it alone decides: a bad key is a 401 even if a valid cookie rides along.
 
-Once the principal is known, `_enter_request_scope` enters the tenant scope for the whole request:
-an org key or a member user → that org; a platform admin or platform key → an explicit bypass.
+Authentication only establishes the principal. Then `_enter_request_scope` enters one scope for the
+whole request, once: a route with an org in its URL (`<org>`) resolves it through
+`vsync.auth.principals.resolve_org` (404 for an org the principal may not see, the same as for one
+that does not exist), stores the result in `g.org_access` and enters that org's tenant scope, for
+platform admins and platform keys too. Only the routes on `PLATFORM_WIDE_ENDPOINTS`, platform-wide by
+nature, enter the platform bypass, and only for platform principals. Any other route runs with no
+scope, so a tenant-scoped read there fails closed.
 
 CSRF (Flask-WTF) is checked on every unsafe request that a browser could forge: forms and
 cookie-authenticated API calls. A request authenticated by a Bearer key is not checked, because a
@@ -20,14 +25,16 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
 from vsync.auth.keys import verify_api_key
-from vsync.auth.principals import memberships_of
+from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, load_user, resolve_org
 from vsync.auth.views import bp
-from vsync.extensions import csrf, db, login_manager
-from vsync.models import User
-from vsync.tenancy import enter_platform_bypass, enter_tenant
+from vsync.extensions import csrf, login_manager
+from vsync.tenancy import enter_platform_bypass, enter_scope
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health"}
 CSRF_EXEMPT_ENDPOINTS: set[str] = set()
+# Routes that act across every organisation by nature; they get the platform bypass, and only for
+# platform principals. Everything else acts in one org (from its URL) or in none.
+PLATFORM_WIDE_ENDPOINTS: set[str] = set()
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 API_PREFIX = "/api/"
 
@@ -54,13 +61,10 @@ class _NoCookieForKeys(SecureCookieSessionInterface):
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
+def _load_user(user_id: str) -> UserPrincipal | None:
     if _is_api_request() and request.headers.get("Authorization"):
         return None  # the header decides for API requests (see module docstring)
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    return load_user(int(user_id)) if user_id.isdigit() else None
 
 
 @login_manager.request_loader
@@ -106,22 +110,17 @@ def _csrf_unless_key() -> None:
 
 def _enter_request_scope() -> None:
     principal = current_user._get_current_object()
-    if principal.is_platform_admin:
-        label = principal.label if getattr(principal, "is_api_key", False) else principal.email
-        enter_platform_bypass(f"platform principal {label}")
-        return
-    if getattr(principal, "is_api_key", False):
-        enter_tenant(principal.org_id)
-        return
-    memberships = memberships_of(principal.id)
-    g.memberships = memberships
-    if memberships:
-        g.membership = memberships[0]
-        enter_tenant(g.membership.org_id)
+    org_reference = (request.view_args or {}).get("org")
+    if org_reference is not None:
+        g.org_access = resolve_org(principal, org_reference)
+        enter_scope(g.org_access.scope)
+    elif request.endpoint in PLATFORM_WIDE_ENDPOINTS and principal.is_platform:
+        enter_platform_bypass(f"{request.endpoint} by {principal.label}")
 
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+    login_manager.anonymous_user = AnonymousPrincipal
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
     app.session_interface = _NoCookieForKeys()

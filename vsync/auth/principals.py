@@ -1,32 +1,95 @@
-"""Who is asking: a signed-in user, or an API key (a principal of its own, never a user).
+"""Who is asking, and in which organisations it may act.
 
-Also resolves which organisation a request acts in, and so which tenant scope it enters.
+A principal is a plain object, never an ORM row: a signed-in user (`UserPrincipal`), an API key
+(`ApiKeyPrincipal`), or nobody (`AnonymousPrincipal`). Every edge asks the same questions of it
+(`is_api_key`, `is_platform`, `scopes`, `label`), so none needs to know which kind it holds.
+
+`resolve_org` is the one resolver: principal + org reference (slug or id) → the org the principal
+may act in, its role there and, for agents, its extension. An org that does not exist and one the
+principal may not see are the same `NotFound`. What a principal can reach:
+
+- a user: the orgs they are a member of, with that membership's role and extension;
+- a platform admin, or a platform key: every org, as `org_admin`;
+- an org key: its own org, as `manager` (it reads everything and may start syncs with the `write`
+  scope, but never manages members, keys, the integration or settings: a leaked key must not be
+  able to mint more access).
+
+Sign-in and the resolver read users, memberships and organisations before any tenant scope exists,
+so they use Core statements over the tables here: the reviewed path by which a request finds the
+tenant it may enter. They select what they need and nothing of another user.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from flask_login import AnonymousUserMixin
+from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
 
+from vsync.errors import NotFound
 from vsync.extensions import db
-from vsync.models import Membership, Organization
+from vsync.models import Membership, Organization, User
+from vsync.models.orgs import MANAGER, ORG_ADMIN, PLATFORM_ADMIN
+from vsync.models.types import utcnow
+from vsync.tenancy import Scope
+
+KEY_ROLE = MANAGER
+PLATFORM_ROLE = ORG_ADMIN
+ALL_SCOPES = ("read", "write")
+# Checked when no user matches, so a wrong email costs the same time as a wrong password.
+_DUMMY_HASH = generate_password_hash("vsync timing equaliser")
+
+
+class Principal:
+    """What every edge may ask of whoever is asking."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+    is_api_key = False
+    is_platform = False
+    scopes: tuple[str, ...] = ()
+    label = "anonymous"
+
+    def get_id(self) -> str | None:
+        return None
 
 
 @dataclass(frozen=True)
-class ApiKeyPrincipal:
+class UserPrincipal(Principal):
+    id: int
+    email: str
+    role: str
+    active: bool = True
+    scopes = ALL_SCOPES  # a user's writes are governed by role alone
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_platform(self) -> bool:
+        return self.role == PLATFORM_ADMIN
+
+    @property
+    def label(self) -> str:
+        return self.email
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+@dataclass(frozen=True)
+class ApiKeyPrincipal(Principal):
     key_id: int
     public_id: str
     name: str
     org_id: int | None
     scopes: tuple[str, ...]
-
     is_api_key = True
-    is_authenticated = True
-    is_active = True
-    is_anonymous = False
 
     @property
-    def is_platform_admin(self) -> bool:
+    def is_platform(self) -> bool:
         return self.org_id is None
 
     @property
@@ -38,24 +101,108 @@ class ApiKeyPrincipal:
         return None
 
 
+class AnonymousPrincipal(AnonymousUserMixin):
+    is_api_key = False
+    is_platform = False
+    scopes: tuple[str, ...] = ()
+    label = "anonymous"
+
+
 @dataclass(frozen=True)
-class OrgMembership:
+class OrgAccess:
+    """An org a principal may act in, with its role there (and an agent's extension)."""
+
     org_id: int
     slug: str
     name: str
+    timezone: str
     role: str
-    extension: str | None
+    extension: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(org_id=self.org_id, role=self.role, extension=self.extension)
 
 
-def memberships_of(user_id: int) -> list[OrgMembership]:
-    """The orgs a user belongs to, read before any tenant scope exists.
+_users = User.__table__.c
+_orgs = Organization.__table__.c
+_members = Membership.__table__.c
 
-    A Core statement over the tables (not filtered by the tenant hooks) selecting only the rows of
-    `user_id`: the reviewed path by which a request finds the tenant it may enter.
+
+def _user_principal(row) -> UserPrincipal:
+    return UserPrincipal(id=row.id, email=row.email, role=row.role, active=row.active)
+
+
+def load_user(user_id: int) -> UserPrincipal | None:
+    row = db.session.execute(select(_users.id, _users.email, _users.role, _users.active)
+                             .where(_users.id == user_id)).first()
+    return _user_principal(row) if row is not None and row.active else None
+
+
+def authenticate(email: str, password: str) -> tuple[UserPrincipal | None, str]:
+    """The principal of `email` if `password` is right and the account active, else None and why.
+
+    Costs the same whether or not the email exists, so timing does not tell which emails do.
     """
-    m, o = Membership.__table__.c, Organization.__table__.c
-    rows = db.session.execute(
-        select(m.org_id, o.slug, o.name, m.role, m.extension)
-        .join_from(Membership.__table__, Organization.__table__, m.org_id == o.id)
-        .where(m.user_id == user_id).order_by(o.name, o.id))
-    return [OrgMembership(*row) for row in rows]
+    row = db.session.execute(
+        select(_users.id, _users.email, _users.role, _users.active, _users.password_hash)
+        .where(func.lower(_users.email) == email.strip().lower())).first()
+    if row is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None, "unknown account"
+    if not (row.password_hash and check_password_hash(row.password_hash, password)):
+        return None, "wrong password"
+    if not row.active:
+        return None, "inactive account"
+    return _user_principal(row), "ok"
+
+
+def record_sign_in(principal: UserPrincipal) -> None:
+    db.session.execute(update(User.__table__).where(_users.id == principal.id).values(last_login_at=utcnow()))
+
+
+def _access(row, role: str, extension: str | None = None) -> OrgAccess:
+    return OrgAccess(org_id=row.id, slug=row.slug, name=row.name, timezone=row.timezone, role=role,
+                     extension=extension)
+
+
+def _org_columns():
+    return select(_orgs.id, _orgs.slug, _orgs.name, _orgs.timezone)
+
+
+def reachable_orgs(principal, *, after_id: int | None = None, limit: int | None = None) -> list[OrgAccess]:
+    """Every org `principal` may act in, by id, with its role there (a page of them with `limit`)."""
+    if not principal.is_authenticated:
+        return []
+    if principal.is_platform:
+        query, role_of = _org_columns(), lambda row: (PLATFORM_ROLE, None)
+    elif principal.is_api_key:
+        query, role_of = _org_columns().where(_orgs.id == principal.org_id), lambda row: (KEY_ROLE, None)
+    else:
+        query = (_org_columns().add_columns(_members.role, _members.extension)
+                 .join_from(Organization.__table__, Membership.__table__, _members.org_id == _orgs.id)
+                 .where(_members.user_id == principal.id))
+        role_of = lambda row: (row.role, row.extension)  # noqa: E731
+    if after_id is not None:
+        query = query.where(_orgs.id > after_id)
+    rows = db.session.execute(query.order_by(_orgs.id).limit(limit)).all()
+    return [_access(row, *role_of(row)) for row in rows]
+
+
+def resolve_org(principal, reference: str | int) -> OrgAccess:
+    """The org `reference` (a slug or an id) names, as `principal` may act in it; else `NotFound`,
+    the same for an org that does not exist and for one the principal may not see."""
+    reference = str(reference)
+    by = _orgs.id == int(reference) if reference.isdigit() else _orgs.slug == reference
+    row = db.session.execute(_org_columns().where(by)).first()
+    if row is not None and principal.is_authenticated:
+        if principal.is_platform:
+            return _access(row, PLATFORM_ROLE)
+        if principal.is_api_key and principal.org_id == row.id:
+            return _access(row, KEY_ROLE)
+        if not principal.is_api_key:
+            member = db.session.execute(select(_members.role, _members.extension).where(
+                _members.org_id == row.id, _members.user_id == principal.id)).first()
+            if member is not None:
+                return _access(row, member.role, member.extension)
+    raise NotFound(f"No organisation {reference!r}.", field="org")

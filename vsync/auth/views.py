@@ -6,21 +6,17 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from vsync.auth.principals import authenticate, record_sign_in
 from vsync.auth.throttle import LOGIN_FAILED, login_throttled
 from vsync.extensions import db
-from vsync.models.types import utcnow
 from vsync.services import audit
-from vsync.services.orgs import find_user
 
 bp = Blueprint("auth", __name__)
 
 FAILED_MESSAGE = "The email or password is incorrect."
-# Checked when no user matches, so a wrong email costs the same time as a wrong password.
-_DUMMY_HASH = generate_password_hash("vsync timing equaliser")
 
 
 class LoginForm(FlaskForm):
@@ -39,7 +35,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if current_user.is_authenticated and not getattr(current_user, "is_api_key", False):
+    if current_user.is_authenticated and not current_user.is_api_key:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if not form.validate_on_submit():
@@ -53,20 +49,17 @@ def login():
         flash(f"Too many failed sign-in attempts. Try again in {minutes} minutes.", "error")
         return render_template("login.html", form=form), 429
 
-    user = find_user(email)
-    password_ok = (user.check_password(form.password.data) if user is not None
-                   else check_password_hash(_DUMMY_HASH, form.password.data))
-    if not password_ok or not user.is_active:
-        reason = "unknown account" if user is None else ("inactive account" if password_ok else "wrong password")
+    principal, reason = authenticate(email, form.password.data)
+    if principal is None:
         audit.record(LOGIN_FAILED, actor=email, summary=reason)
         db.session.commit()
         flash(FAILED_MESSAGE, "error")
         return render_template("login.html", form=form), 200
 
     session.clear()  # a fresh session on sign-in: no fixation
-    login_user(user)
-    user.last_login_at = utcnow()
-    audit.record("login.succeeded", actor=user)
+    login_user(principal)
+    record_sign_in(principal)
+    audit.record("login.succeeded", actor=principal)
     db.session.commit()
     return redirect(_safe_next(request.args.get("next")))
 

@@ -1,9 +1,9 @@
 """Bulk, idempotent writes of provider data: one statement per table per page, never row by row.
 
-These are Core statements on tables, so the tenant hooks do not filter them (see `vsync.tenancy`).
+These are Core writes on tables, which the tenant hooks do not check (see `vsync.tenancy`).
 This module is the reviewed place for that: every write is keyed by the integration the sync runs
 for, which the caller loaded inside its org's tenant scope, so a sync can only touch rows of its own
-integration. Upserts are `INSERT … ON CONFLICT (integration_id, external_id) DO UPDATE … WHERE the
+integration; number discovery is the one platform operation here (`NumberBook`). Upserts are `INSERT … ON CONFLICT (integration_id, external_id) DO UPDATE … WHERE the
 provider's raw item changed`, on PostgreSQL and SQLite alike: running a page twice writes nothing.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from vsync.mightycall import CallRecord, SmsRecord, participants
 from vsync.models import Agent, Call, NumberAssignment, PhoneNumber, Recording, SmsMessage
 from vsync.models.types import UtcDateTime, utcnow
 from vsync.phones import try_e164
+from vsync.services import audit
 
 # Numbers that syncs discover are assigned from here on: their whole history in the account is the
 # org's, so a backfill of older traffic is never hidden behind an assignment that started later.
@@ -94,33 +95,59 @@ def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str) -> Wri
 
 @dataclass
 class NumberBook:
-    """E.164 → phone number id for one sync run; records numbers it has not seen before."""
+    """E.164 → phone number id for one sync run, for the numbers its org may hold traffic on.
+
+    Discovery is the sync's reviewed platform operation: it reads and writes numbers and their
+    periods on the session's connection, unfiltered, because whether a number is anyone's cannot be
+    seen from inside one org. Who sees traffic on a number that an integration reports:
+
+    - a number nobody has a period on is the integration's org's, for its whole history (discovered);
+    - a number the org has (or had) a period on: its traffic is written, and the periods decide;
+    - a number only other orgs have periods on is a conflict: its traffic is not written, so one org's
+      account never lands in another org's view silently; the conflict goes to the audit log (for the
+      org and the platform admins) until a platform admin assigns the number, and the next sync of the
+      window writes it. Records on it count as skipped.
+    """
 
     org_id: int
     integration_id: int
     ids: dict[str, int] = field(default_factory=dict)
+    refused: set[str] = field(default_factory=set)
     discovered: int = 0
 
     def resolve(self, raw_numbers) -> dict[str, int]:
-        wanted = {e164 for e164 in map(try_e164, raw_numbers) if e164 and e164 not in self.ids}
+        wanted = {e164 for e164 in map(try_e164, raw_numbers)
+                  if e164 and e164 not in self.ids and e164 not in self.refused}
         if wanted:
             self._ensure(wanted)
         return self.ids
 
     def _ensure(self, e164s: set[str]) -> None:
-        numbers, assignments = PhoneNumber.__table__, NumberAssignment.__table__
-        db.session.execute(_insert(numbers).values(
+        connection = db.session.connection()
+        numbers, periods = PhoneNumber.__table__, NumberAssignment.__table__
+        connection.execute(_insert(numbers).values(
             [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
         ).on_conflict_do_nothing(index_elements=["e164"]))
-        found = dict(db.session.execute(select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s))).all())
-        unassigned = set(found.values()) - set(db.session.scalars(
-            select(assignments.c.phone_number_id).where(assignments.c.phone_number_id.in_(found.values()))))
+        found = dict(connection.execute(select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s))).all())
+        holders: dict[int, set[int]] = {}
+        for number_id, org_id in connection.execute(select(periods.c.phone_number_id, periods.c.org_id)
+                                                    .where(periods.c.phone_number_id.in_(found.values()))):
+            holders.setdefault(number_id, set()).add(org_id)
+        unassigned = sorted(n for n in found.values() if n not in holders)
         if unassigned:
-            db.session.execute(assignments.insert(), [
+            connection.execute(periods.insert(), [
                 {"org_id": self.org_id, "phone_number_id": n, "assigned_at": DISCOVERED_NUMBER_ASSIGNED_FROM,
-                 "created_at": utcnow()} for n in sorted(unassigned)])
+                 "created_at": utcnow()} for n in unassigned])
             self.discovered += len(unassigned)
-        self.ids.update(found)
+        for e164, number_id in sorted(found.items()):
+            if number_id in holders and self.org_id not in holders[number_id]:
+                self.refused.add(e164)
+                audit.record("number.conflict", org_id=self.org_id, target=("PhoneNumber", number_id),
+                             actor="sync", summary=f"integration {self.integration_id} reports {e164}, which is "
+                                                   "assigned to other organisations only; its traffic is not "
+                                                   "stored until a platform admin assigns the number")
+            else:
+                self.ids[e164] = number_id
 
 
 def write_calls(integration_id: int, records: list[CallRecord], book: NumberBook) -> WriteCounts:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vsync.extensions import db
 from vsync.models.types import UtcDateTime, utcnow
-from vsync.tenancy import OrgOwned, SharedNumber
+from vsync.tenancy import NumberPeriods, SharedNumber
 
 
 class PhoneNumber(SharedNumber, db.Model):
@@ -25,8 +25,10 @@ class PhoneNumber(SharedNumber, db.Model):
         return f"<PhoneNumber {self.e164}>"
 
 
-class NumberAssignment(OrgOwned, db.Model):
+class NumberAssignment(NumberPeriods, db.Model):
     """`org` sees traffic on `phone_number` from `assigned_at` up to (not including) `unassigned_at`.
+
+    These rows decide visibility, so only platform operations write them (never a tenant scope).
 
     Periods of one number in one org never overlap (checked by `vsync.services.numbers`); periods
     of one number in different orgs may, which is how a number is shared.

@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, UniqueConstraint, exists
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from vsync.extensions import db
 from vsync.models.types import UtcDateTime, utcnow
-from vsync.tenancy import OrgOwned, SelfScoped
+from vsync.tenancy import AGENT, MemberScoped, OrgOwned, SelfScoped
 
 PLATFORM_ADMIN = "platform_admin"
 USER = "user"
@@ -18,7 +18,6 @@ GLOBAL_ROLES = (USER, PLATFORM_ADMIN)
 
 ORG_ADMIN = "org_admin"
 MANAGER = "manager"
-AGENT = "agent"
 ORG_ROLES = (ORG_ADMIN, MANAGER, AGENT)
 
 
@@ -44,15 +43,17 @@ class Organization(SelfScoped, db.Model):
         return f"<Organization {self.slug}>"
 
 
-class User(UserMixin, db.Model):
-    """A person who signs in. Not tenant-scoped: a user reaches orgs through memberships."""
+class User(UserMixin, MemberScoped, db.Model):
+    """A person who signs in. An organisation sees its members only, and never a password hash
+    (deferred, and refused in a tenant scope); sign-in reads users through `vsync.auth.principals`."""
 
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("role IN ('user', 'platform_admin')", name="role"),)
+    __secret_columns__ = ("password_hash",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
-    password_hash: Mapped[str | None] = mapped_column(String(256))
+    password_hash: Mapped[str | None] = deferred(mapped_column(String(256)))
     role: Mapped[str] = mapped_column(String(20), default=USER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -74,6 +75,12 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+    @classmethod
+    def tenant_criterion(cls, table, scope):
+        members = Membership.__table__.alias("member_of")
+        return exists().where(members.c.user_id == table.c.id, members.c.org_id == scope.org_id
+                              ).correlate_except(members)
 
 
 class Membership(OrgOwned, db.Model):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, exists, false, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vsync.extensions import db
@@ -19,8 +19,19 @@ ANSWERED, MISSED, VOICEMAIL, DROPPED = "answered", "missed", "voicemail", "dropp
 CALL_STATUSES = (ANSWERED, MISSED, VOICEMAIL, DROPPED, "other")
 
 
+def _handled_by(table, extension: str):
+    """An EXISTS: the call that `table`'s row belongs to was handled by `extension`."""
+    calls = Call.__table__.alias("own_call")
+    return exists().where(calls.c.integration_id == table.c.integration_id,
+                          calls.c.external_id == table.c.call_external_id,
+                          calls.c.agent_extension == extension).correlate_except(calls)
+
+
 class Call(NumberTraffic, db.Model):
+    """Agents see the calls their extension handled (`agent_extension`)."""
+
     __tablename__ = "calls"
+    __agent_extension__ = "agent_extension"
     __table_args__ = (
         UniqueConstraint("integration_id", "external_id"),
         Index("ix_calls_number_started", "phone_number_id", "started_at"),
@@ -48,10 +59,14 @@ class Call(NumberTraffic, db.Model):
 
 
 class CallEvent(NumberTraffic, db.Model):
-    """One webhook lifecycle event of a call (ringing, connected, completed...)."""
+    """One webhook lifecycle event of a call (ringing, connected, completed...).
+
+    Agents see the events on their own extension and every event of a call they handled.
+    """
 
     __tablename__ = "call_events"
     __tenant_time__ = "occurred_at"
+    __agent_extension__ = "extension"
     __table_args__ = (
         UniqueConstraint("integration_id", "guid"),
         Index("ix_call_events_call", "integration_id", "call_external_id", "occurred_at"),
@@ -66,6 +81,12 @@ class CallEvent(NumberTraffic, db.Model):
     extension: Mapped[str | None] = mapped_column(String(20))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     raw: Mapped[dict] = mapped_column(JSONType)
+
+    @classmethod
+    def agent_criterion(cls, table, extension):
+        if extension is None:
+            return false()
+        return or_(table.c.extension == extension, _handled_by(table, extension))
 
 
 class Recording(NumberTraffic, db.Model):
@@ -85,8 +106,14 @@ class Recording(NumberTraffic, db.Model):
     provider_uri: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(BigInteger)
 
+    @classmethod
+    def agent_criterion(cls, table, extension):
+        return false() if extension is None else _handled_by(table, extension)
+
 
 class SmsMessage(NumberTraffic, db.Model):
+    """Agents see no SMS: a message is the number's, not an extension's."""
+
     __tablename__ = "sms_messages"
     __tenant_time__ = "sent_at"
     __table_args__ = (

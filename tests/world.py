@@ -1,0 +1,123 @@
+"""The two-org test world every tenancy and access test uses, built through the domain functions.
+
+Org A and org B, each with an integration, an org admin, a manager and an agent (with an
+extension), read and write API keys, a sync run, an agent row and an audit event; a user in both
+orgs; a platform admin and a platform key. Four numbers: A_ONLY, B_ONLY, SHARED (assigned to both)
+and MOVED (A's until T, B's from T). Calls (some handled by each org's agent), call events,
+recordings and SMS on each, an hour either side of T.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select
+
+from tests.factories import PASSWORD, T0, assign, make_integration, make_number, make_org, make_user
+from vsync.extensions import db
+from vsync.models import Agent, Call, CallEvent, Recording, SmsMessage, SyncRun, WebhookEvent
+from vsync.services import audit
+from vsync.auth.keys import create_api_key
+from vsync.tenancy import platform_bypass
+
+A_ONLY, B_ONLY, SHARED, MOVED = "+12125550101", "+12125550102", "+12125550103", "+12125550104"
+T = T0  # the moment MOVED passes from org A to org B
+HOUR = timedelta(hours=1)
+
+USERS = {
+    "admin_a": ("admin@a.test", "org-a", "org_admin", None),
+    "manager_a": ("manager@a.test", "org-a", "manager", None),
+    "agent_a": ("agent@a.test", "org-a", "agent", "101"),
+    "admin_b": ("admin@b.test", "org-b", "org_admin", None),
+    "manager_b": ("manager@b.test", "org-b", "manager", None),
+    "agent_b": ("agent@b.test", "org-b", "agent", "201"),
+}
+BOTH = "both@ab.test"  # manager of A, agent (extension 202) of B
+ROOT = "root@platform.test"
+
+
+@dataclass
+class World:
+    a: int
+    b: int
+    integrations: dict[str, int]
+    numbers: dict[str, int]
+    users: dict[str, int]
+    keys: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)  # org of its integration → external id → id
+
+    def org(self, name: str) -> int:
+        return {"a": self.a, "b": self.b}[name]
+
+
+def _traffic(integration_id: int, number_id: int, prefix: str, started: datetime, extension: str | None) -> None:
+    external_id = f"{prefix}-{started:%H%M}"
+    db.session.execute(insert(Call.__table__).values(
+        integration_id=integration_id, phone_number_id=number_id, external_id=external_id, direction="inbound",
+        status="answered", started_at=started, duration_ms=60_000, agent_extension=extension, raw={}))
+    db.session.execute(insert(CallEvent.__table__).values(
+        integration_id=integration_id, phone_number_id=number_id, guid=f"{external_id}-connected",
+        call_external_id=external_id, event_type="CallConnected", extension=extension,
+        occurred_at=started + timedelta(seconds=5), raw={}))
+    db.session.execute(insert(Recording.__table__).values(
+        integration_id=integration_id, phone_number_id=number_id, call_external_id=external_id,
+        started_at=started, file_name=f"{external_id}.mp3", provider_uri=f"http://127.0.0.1:1/{external_id}.mp3"))
+    db.session.execute(insert(SmsMessage.__table__).values(
+        integration_id=integration_id, phone_number_id=number_id, external_id=f"sms-{external_id}",
+        direction="inbound", counterpart="+12125559999", text=f"hello from {external_id}", sent_at=started, raw={}))
+
+
+def build_world() -> World:
+    a, b = make_org("org-a"), make_org("org-b", "America/New_York")
+    users = {name: make_user(email, org_slug=org, role=role, extension=ext)
+             for name, (email, org, role, ext) in USERS.items()}
+    users["both"] = make_user(BOTH, org_slug="org-a", role="manager")
+    make_user(BOTH, org_slug="org-b", role="agent", extension="202")
+    users["root"] = make_user(ROOT, platform_admin=True)
+    numbers = {e164: make_number(e164) for e164 in (A_ONLY, B_ONLY, SHARED, MOVED)}
+    assign("org-a", A_ONLY)
+    assign("org-b", B_ONLY)
+    assign("org-a", SHARED)
+    assign("org-b", SHARED)
+    assign("org-a", MOVED, until=T)
+    assign("org-b", MOVED, at=T)
+    integrations = {"a": make_integration(a), "b": make_integration(b)}
+    world = World(a=a, b=b, integrations=integrations, numbers=numbers, users=users)
+    with platform_bypass("test world"):
+        for org, number, prefix, times, ext in (
+                ("a", A_ONLY, "a", (T - HOUR, T + HOUR), "101"),
+                ("b", B_ONLY, "b", (T - HOUR, T + HOUR), "201"),
+                ("a", SHARED, "shared", (T,), "101"),
+                ("a", MOVED, "moved-before", (T - HOUR,), None),
+                ("b", MOVED, "moved-after", (T + HOUR,), "201")):
+            for started in times:
+                _traffic(integrations[org], numbers[number], prefix, started, ext)
+        for org in ("a", "b"):
+            org_id, integration_id = world.org(org), integrations[org]
+            for scope in ("read", "write"):
+                world.keys[f"{scope}_{org}"] = create_api_key(org_id=org_id, name=f"{scope} {org}", scopes=scope)[1]
+            db.session.add(SyncRun(org_id=org_id, integration_id=integration_id, kind="calls"))
+            db.session.add(Agent(org_id=org_id, integration_id=integration_id, extension="101" if org == "a" else "201"))
+            db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
+                                        body="{}", event_type="CallConnected"))
+            audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
+        world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")[1]
+        db.session.commit()
+        for org in ("a", "b"):
+            world.calls[org] = dict(db.session.execute(select(Call.external_id, Call.id)
+                                                       .where(Call.integration_id == integrations[org])).all())
+    return world
+
+
+EMAILS = {**{name: email for name, (email, *_rest) in USERS.items()}, "both": BOTH, "root": ROOT}
+
+
+def api_as(client, principal: str, world: World):
+    """A test client acting as `principal` of the world: a user name (signed in) or a key name."""
+    if principal in world.keys:
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {world.keys[principal]}"
+    elif principal != "anonymous":
+        from tests.conftest import login
+        response = login(client, EMAILS[principal], PASSWORD)
+        assert response.status_code == 302, f"{principal} could not sign in"
+    return client
