@@ -311,6 +311,26 @@ def test_faults_can_be_switched_over_http(sim_server, sim):
     assert requests.get(control, timeout=5).json()["requests"]["team"] == 2
 
 
+def test_fault_control_takes_a_json_body_sent_without_a_json_content_type(sim_server, sim):
+    control = f"{sim_server.url}/_sim/faults"
+    # What `curl -d '{...}'` sends: a form content type on a JSON body.
+    added = requests.post(
+        control,
+        data='{"route": "calls", "kind": "rate_limit", "times": 3}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+    assert added.status_code == 200
+    assert sim.faults.active() == [{"route": "calls", "kind": "rate_limit", "times": 3, "after": 0}]
+
+
+def test_fault_control_refuses_a_body_that_is_not_json_with_a_400_saying_so(sim_server, sim):
+    answer = requests.post(f"{sim_server.url}/_sim/faults", data="route=calls&kind=rate_limit", timeout=5)
+    assert answer.status_code == 400
+    assert "not JSON" in answer.json()["error"]
+    assert sim.faults.active() == []
+
+
 def test_fault_after_k_requests_fires_on_the_next_one(sim_server, sim):
     headers = {
         "Authorization": f"Bearer {token_for(sim_server)['access_token']}",
