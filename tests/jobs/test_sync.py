@@ -107,9 +107,9 @@ RECOVERABLE = [
     pytest.param("calls", "truncated", {"times": 2, "after": 1}, id="truncated-json"),
     pytest.param("calls", "not_json", {"times": 2}, id="not-json"),
     pytest.param("calls", "is_success_false", {"times": 2}, id="is-success-false"),
-    pytest.param("calls", "wrong_total", {"times": None, "mode": "missing"}, id="total-missing"),
-    pytest.param("calls", "wrong_total", {"times": None, "mode": "small"}, id="total-too-small"),
-    pytest.param("calls", "wrong_total", {"times": None, "mode": "large"}, id="total-too-large"),
+    pytest.param("calls", "wrong_total", {"times": 4, "mode": "missing"}, id="total-missing"),
+    pytest.param("calls", "wrong_total", {"times": 4, "mode": "small"}, id="total-too-small"),
+    pytest.param("calls", "wrong_total", {"times": 4, "mode": "large"}, id="total-too-large"),
     pytest.param("calls", "head_insert", {"times": 1, "after": 1, "count": 5}, id="head-insert-while-paging"),
     pytest.param("calls", "page_cap", {"times": None, "cap": 40}, id="page-size-capped"),
     pytest.param("token", "server_error", {"times": 2, "status": 503}, id="token-endpoint-503"),
@@ -143,6 +143,121 @@ def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(inline
     again = sync(inline_app, org_id, integration_id)
     assert again.status == "succeeded"
     assert_matches_truth(inline_app, sim, integration_id)
+
+
+@pytest.mark.parametrize("mode, message", [
+    pytest.param("missing", "no usable count", id="total-always-missing"),
+    pytest.param("small", "no usable count", id="total-always-too-small"),
+    pytest.param("large", "but", id="total-always-too-large"),
+])
+def test_a_count_that_never_confirms_the_calls_read_fails_the_run_instead_of_succeeding(inline_app, sim, mode,
+                                                                                      message):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add("calls", "wrong_total", times=None, mode=mode)
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "failed" and message in run.error and "calls from 2026-11-10" in run.error
+    assert run.retries == 3
+    assert_subset_of_truth(inline_app, sim, integration_id)
+    sim.simulator.faults.clear()
+    assert sync(inline_app, org_id, integration_id).status == "succeeded"
+    assert_matches_truth(inline_app, sim, integration_id)
+
+
+def _first_day_pages(server, page_size: int = 100) -> int:
+    """How many page requests the client makes for the first day (the total confirms a short page)."""
+    count = server.simulator.count_between(W0, W0 + timedelta(days=1))
+    return count // page_size + 1 if count % page_size == 0 else -(-count // page_size)
+
+
+# Combined faults: a run converges to the account exactly, or fails saying why ---------------------------
+
+def test_calls_inserted_while_paging_and_a_count_without_total_still_converge_exactly(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add("calls", "head_insert", after=1, count=4)  # during the first day's paging
+    faults.add("calls", "wrong_total", after=_first_day_pages(sim), mode="missing")  # on that day's count
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "succeeded", run.error
+    assert_matches_truth(inline_app, sim, integration_id)
+    assert run.retries == 0 and faults.active() == []
+
+
+def test_calls_inserted_while_paging_with_no_count_ever_fail_the_run_rather_than_miss_them(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add("calls", "head_insert", after=1, count=4)
+    sim.simulator.faults.add("calls", "wrong_total", times=None, mode="missing")
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "failed" and "cannot confirm" in run.error
+    assert_subset_of_truth(inline_app, sim, integration_id)
+
+
+def test_calls_arriving_on_every_request_fail_the_run_saying_they_outpace_the_sync(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add("calls", "head_insert", times=None, count=2)
+    run = sync(inline_app, org_id, integration_id, since=W0, until=W0 + timedelta(days=1))
+    assert run.status == "failed" and "arriving faster than they can be read" in run.error
+    stored = {row["external_id"] for row in stored_calls(inline_app, integration_id)}
+    assert stored <= {raw["id"] for raw in sim.simulator.calls_between(W0, W1)}
+
+
+def test_calls_converge_under_a_page_cap_head_inserts_rate_limits_and_truncated_pages_together(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add("calls", "page_cap", times=None, cap=40)
+    faults.add("calls", "head_insert", after=2, times=2, count=3)
+    faults.add("calls", "rate_limit", after=3, times=2, retry_after=0)
+    faults.add("calls", "truncated", after=5, times=2)
+    faults.add("calls", "wrong_total", after=7, times=2, mode="small")
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "succeeded", run.error
+    assert [fault["kind"] for fault in faults.active()] == ["page_cap"]
+    assert_matches_truth(inline_app, sim, integration_id)
+
+
+def test_sms_converge_under_a_page_cap_truncated_pages_and_server_errors_together(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add("journal", "page_cap", cap=7)  # the first page only: a short page that is not the end
+    faults.add("journal", "truncated", after=1, times=2)
+    faults.add("journal", "server_error", after=3, times=2, status=502, body="html")
+    faults.add("journal", "rate_limit", after=4, times=1, retry_after=0)
+    run = sync(inline_app, org_id, integration_id, kind="sms")
+    assert run.status == "succeeded", run.error
+    assert faults.active() == []
+    with inline_app.app_context(), platform_bypass("test"):
+        stored = list(db.session.scalars(select(SmsMessage.external_id).where(
+            SmsMessage.integration_id == integration_id)))
+    assert sorted(stored) == sorted(item["id"] for item in sim.simulator.sms_between(W0, W1))
+
+
+@pytest.mark.parametrize("kind, route", [("numbers", "phone_numbers"), ("agents", "team")])
+def test_numbers_and_agents_converge_under_combined_faults(inline_app, sim, kind, route):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add(route, "no_list")
+    faults.add(route, "truncated")
+    faults.add(route, "rate_limit", after=1, retry_after=0)
+    faults.add(route, "server_error", after=1, status=503)
+    run = sync(inline_app, org_id, integration_id, kind=kind)
+    assert run.status == "succeeded", run.error
+    assert faults.active() == []
+    with inline_app.app_context(), tenant(org_id):
+        if kind == "numbers":
+            assert set(db.session.scalars(select(PhoneNumber.e164))) == set(sim.simulator.phone_numbers())
+        else:
+            stored = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
+            assert stored == dict(sim.simulator.agents())
+
+
+@pytest.mark.parametrize("kind, route, what", [("numbers", "phone_numbers", "phone numbers"),
+                                               ("agents", "team", "team members")])
+def test_an_answer_without_the_list_never_passes_for_an_empty_account(inline_app, sim, kind, route, what):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add(route, "no_list", times=None)
+    run = sync(inline_app, org_id, integration_id, kind=kind)
+    assert run.status == "failed" and f"no list of {what}" in run.error
+    with inline_app.app_context(), tenant(org_id):
+        assert db.session.scalars(select(PhoneNumber.e164 if kind == "numbers" else Agent.extension)).all() == []
 
 
 def test_rejected_credentials_fail_at_once_without_retrying(inline_app, sim):

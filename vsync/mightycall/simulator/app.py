@@ -193,6 +193,8 @@ class Simulator(SimulatedAccount):
                 )
                 return Response(page, status, mimetype="text/html")
             return _json({"Message": "An error has occurred."}, status)
+        if fault.kind == "no_list":
+            return _json({"isSuccess": True, "data": {}})
         if fault.kind == "not_json":
             page = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
             return Response(page, 200, mimetype="text/html")

@@ -27,12 +27,13 @@ FAULT_KINDS = (
     "truncated",
     "not_json",
     "is_success_false",
+    "no_list",
     "wrong_total",
     "head_insert",
     "page_cap",
 )
 # Faults that replace the answer; at most one fires per request. The others modify a normal answer.
-REPLACING_FAULTS = {"token_expiry", "rate_limit", "server_error", "not_json", "is_success_false"}
+REPLACING_FAULTS = {"token_expiry", "rate_limit", "server_error", "not_json", "is_success_false", "no_list"}
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Faults:
     * ``not_json``: 200 with an HTML page.
     * ``is_success_false``: 200 with ``{"isSuccess": false, "message": ...}`` (``message``
       optional).
+    * ``no_list``: 200 with ``{"isSuccess": true, "data": {}}``, a success without the list asked for.
     * ``wrong_total``: calls listing ``total`` per ``mode``: ``"missing"`` (default), ``"small"``,
       ``"large"``, or an explicit ``value``.
     * ``head_insert``: after the answer is built, ``count`` (default 3) new calls appear at the head
