@@ -11,9 +11,9 @@ from tests.jobs.conftest import (API_KEY, USER_KEY, W0, W1, assert_matches_truth
                                  decrypted_token, get_run, serve, stored_calls, sync)
 from vsync.errors import Conflict, ValidationError
 from vsync.extensions import db
-from vsync.models import Agent, Integration, NumberAssignment, PhoneNumber, Recording, SmsMessage, SyncRun
+from vsync.models import Agent, AuditEvent, Integration, NumberAssignment, PhoneNumber, Recording, SmsMessage, SyncRun
 from vsync.models.types import utcnow
-from vsync.services.sync import start_sync
+from vsync.services.sync import ALL_KINDS, start_sync, start_syncs
 from vsync.tenancy import platform_bypass, tenant
 
 
@@ -324,6 +324,58 @@ def test_bad_sync_requests_are_refused_with_the_field(inline_app, sim, kwargs, f
             start_sync(integration, kwargs.pop("kind"), **kwargs)
         assert err.value.field == field
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
+
+
+@pytest.mark.parametrize("kinds,since,until,field", [
+    pytest.param(ALL_KINDS, W1, W0, "since", id="window-backwards"),
+    pytest.param(ALL_KINDS, None, W1, "since", id="until-without-since"),
+    pytest.param(("numbers", "agents"), W0, None, "since", id="window-on-snapshot-kinds"),
+    pytest.param(("numbers",), None, W1, "until", id="until-on-numbers"),
+    pytest.param(("numbers", "calls", "everything"), None, None, "kind", id="unknown-kind-last"),
+    pytest.param((), None, None, "kind", id="no-kind"),
+])
+def test_a_refused_request_for_several_kinds_writes_nothing_at_all(inline_app, sim, kinds, since, until, field):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    with inline_app.app_context(), tenant(org_id):
+        integration = db.session.get(Integration, integration_id)
+        with pytest.raises(ValidationError) as err:
+            start_syncs(integration, kinds, since=since, until=until)
+        assert err.value.field == field
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                                 .where(AuditEvent.action == "sync.requested")) == 0
+    assert sim.simulator.requests.total() == 0
+
+
+def test_a_conflicting_backfill_refuses_every_kind_before_starting_any(queued_app, sim):
+    org_id, integration_id = connect(queued_app, "acme", sim)
+    running = sync(queued_app, org_id, integration_id, since=W0, until=W1)
+    with queued_app.app_context(), tenant(org_id):
+        integration = db.session.get(Integration, integration_id)
+        with pytest.raises(Conflict):
+            start_syncs(integration, ALL_KINDS, since=W0, until=W1 - timedelta(days=1))
+        db.session.rollback()
+        assert db.session.scalars(select(SyncRun.id)).all() == [running.id]
+
+
+def test_several_kinds_take_the_window_where_it_applies(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    with inline_app.app_context(), tenant(org_id):
+        integration = db.session.get(Integration, integration_id)
+        started = start_syncs(integration, ALL_KINDS, since=W0, until=W1)
+        windows = {run.kind: (run.window_start, run.window_end, run.status) for run, _ in started}
+    assert [run.kind for run, _ in started] == list(ALL_KINDS)
+    assert windows["numbers"] == windows["agents"] == (None, None, "succeeded")
+    assert windows["calls"] == windows["sms"] == (W0, W1, "succeeded")
+
+
+def test_an_inline_run_records_when_it_started_and_finished(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    before = utcnow()
+    run = sync(inline_app, org_id, integration_id)
+    assert before <= run.created_at <= run.started_at <= run.finished_at <= utcnow()
+    assert run.finished_at - run.started_at > timedelta(0)
 
 
 def test_incremental_sync_reads_from_the_cursor_minus_the_overlap_and_advances_it(inline_app, sim):

@@ -146,11 +146,8 @@ def start_syncs(integration: Integration, kinds: Iterable[str], *, since: dateti
     kinds = tuple(dict.fromkeys(kinds))
     if not kinds:
         raise ValidationError("Name at least one kind to sync.", field="kind")
-    if (since or until) and not any(kind in WINDOWED_KINDS for kind in kinds):
-        raise ValidationError(f"{' and '.join(kinds)} read the account as it is now and take no since or until; "
-                              f"a window applies to {' and '.join(WINDOWED_KINDS)}.",
-                              field="since" if since else "until")
-    return _start(integration, [(kind, since, until) if kind in WINDOWED_KINDS else (kind, None, None)
+    windowed = any(kind in WINDOWED_KINDS for kind in kinds)
+    return _start(integration, [(kind, since, until) if kind in WINDOWED_KINDS or not windowed else (kind, None, None)
                                 for kind in kinds], trigger, requested_by_user_id)
 
 
