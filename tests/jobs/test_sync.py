@@ -7,8 +7,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.jobs.conftest import (API_KEY, USER_KEY, W0, W1, assert_matches_truth, assert_subset_of_truth, connect,
-                                 decrypted_token, get_run, serve, stored_calls, sync)
+from tests.jobs.conftest import (
+    API_KEY,
+    USER_KEY,
+    W0,
+    W1,
+    assert_matches_truth,
+    assert_subset_of_truth,
+    connect,
+    decrypted_token,
+    get_run,
+    serve,
+    stored_calls,
+    sync,
+)
 from vsync.errors import Conflict, ValidationError
 from vsync.extensions import db
 from vsync.models import Agent, AuditEvent, Integration, NumberAssignment, PhoneNumber, Recording, SmsMessage, SyncRun

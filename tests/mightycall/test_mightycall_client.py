@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -13,6 +13,7 @@ from vsync.mightycall.client import MemoryTokenStore, MightyCallClient, Token
 from vsync.mightycall.errors import (
     AuthenticationError,
     ClientError,
+    MightyCallError,
     NotFound,
     ProtocolError,
     RateLimited,
@@ -67,7 +68,7 @@ def test_a_stored_token_close_to_expiry_is_refreshed(make_client, sim):
         Token(
             saved.access_token,
             saved.refresh_token,
-            datetime.now(timezone.utc) + timedelta(minutes=1),
+            datetime.now(UTC) + timedelta(minutes=1),
         )
     )
     make_client(token_store=store).phone_numbers()
@@ -299,7 +300,7 @@ def parse_call_item(index):
 
 
 def test_empty_window_yields_nothing(client):
-    start = datetime(2024, 3, 5, 12, tzinfo=timezone.utc)
+    start = datetime(2024, 3, 5, 12, tzinfo=UTC)
     assert list(client.iter_call_pages(start, start)) == []
 
 
@@ -383,7 +384,7 @@ def test_sent_message_reaches_the_journal(client, sim):
     sender = sim.phone_numbers()[0]
     answer = client.send_sms(sender, "+17182223344", "Your table is ready.")
     assert answer["data"]["messages"][0]["to"] == "+17182223344"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     texts = [
         r.text for r in client.iter_sms(now - timedelta(minutes=5), now + timedelta(minutes=5))
     ]
@@ -420,7 +421,7 @@ def test_secrets_never_reach_logs_errors_or_reprs(make_client, sim, caplog, sim_
         sim.faults.add("phone_numbers", kind, times=None)
         try:
             client.phone_numbers()
-        except Exception as exc:
+        except MightyCallError as exc:
             errors.append(exc)
         sim.faults.clear()
     try:

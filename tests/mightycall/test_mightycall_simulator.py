@@ -4,7 +4,7 @@ import re
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -29,7 +29,7 @@ CALL_KEYS = {
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def week(sim, start=datetime(2024, 3, 4, tzinfo=timezone.utc), days=7):
+def week(sim, start=datetime(2024, 3, 4, tzinfo=UTC), days=7):
     return sim.calls_between(start, start + timedelta(days=days))
 
 
@@ -53,8 +53,8 @@ def test_same_seed_gives_the_same_calls_and_another_seed_different_ones():
 def test_any_date_range_is_served_newest_first_within_the_window():
     sim = Simulator(seed=2, calls_per_day=40)
     for start in (
-        datetime(1999, 12, 30, 17, 3, tzinfo=timezone.utc),
-        datetime(2031, 6, 1, 8, tzinfo=timezone.utc),
+        datetime(1999, 12, 30, 17, 3, tzinfo=UTC),
+        datetime(2031, 6, 1, 8, tzinfo=UTC),
     ):
         end = start + timedelta(days=3, hours=5)
         calls = sim.calls_between(start, end)
@@ -66,7 +66,7 @@ def test_any_date_range_is_served_newest_first_within_the_window():
 
 def test_windows_compose_without_gaps_or_overlaps():
     sim = Simulator(seed=3, calls_per_day=50)
-    cut = datetime(2024, 3, 5, 13, 37, 12, 345000, tzinfo=timezone.utc)
+    cut = datetime(2024, 3, 5, 13, 37, 12, 345000, tzinfo=UTC)
     whole = sim.calls_between(DAY_START, DAY_END)
     assert sim.calls_between(cut, DAY_END) + sim.calls_between(DAY_START, cut) == whole
 

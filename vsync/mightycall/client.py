@@ -29,8 +29,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, Protocol, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, Self, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -87,7 +87,7 @@ T = TypeVar("T")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -216,7 +216,7 @@ class RecordingStream:
     def close(self) -> None:
         self._response.close()
 
-    def __enter__(self) -> RecordingStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -232,8 +232,8 @@ def format_time(value: datetime) -> str:
     A naive datetime is taken as UTC (database drivers often return naive UTC values).
     """
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -316,7 +316,7 @@ class MightyCallClient:
         if self._own_session:
             self._session.close()
 
-    def __enter__(self) -> MightyCallClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

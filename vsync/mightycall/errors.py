@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 _MAX_REASON = 160
@@ -120,7 +120,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         if when is None:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return max(0.0, (when - now).total_seconds())
     if not math.isfinite(seconds):
         return None

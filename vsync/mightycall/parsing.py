@@ -16,10 +16,11 @@ at all (no id, no usable time) raises :class:`ParseError`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from .errors import ProtocolError
@@ -78,10 +79,12 @@ def parse_datetime(value: Any) -> datetime:
         except ValueError:
             parsed = _parse_iso_slow(text)
     else:
-        raise ValueError(f"expected an ISO-8601 string, got {type(value).__name__}")
+        raise ValueError(  # noqa: TRY004 - callers treat every unusable time alike, as ValueError
+            f"expected an ISO-8601 string, got {type(value).__name__}"
+        )
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _parse_iso_slow(text: str) -> datetime:
@@ -90,7 +93,7 @@ def _parse_iso_slow(text: str) -> datetime:
         raise ValueError(f"not an ISO-8601 timestamp: {text[:40]!r}")
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = timezone.utc
+    tz = UTC
     if offset and offset not in ("Z", "z"):
         sign = -1 if offset[0] == "-" else 1
         digits = offset[1:].replace(":", "")
@@ -112,7 +115,7 @@ def parse_duration_ms(value: Any) -> int | None:
     if isinstance(value, int):
         result = value
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             return None
         result = round(value)
     elif isinstance(value, str):
@@ -126,7 +129,7 @@ def parse_duration_ms(value: Any) -> int | None:
                 number = float(text)
             except ValueError:
                 return None
-            if number != number or number in (float("inf"), float("-inf")):
+            if not math.isfinite(number):
                 return None
             result = round(number)
     else:

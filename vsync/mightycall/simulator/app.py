@@ -410,7 +410,7 @@ class Simulator(SimulatedAccount):
             try:
                 for entry in entries:
                     if not isinstance(entry, dict):
-                        raise ValueError("send a JSON object or a list of objects")
+                        raise TypeError("send a JSON object or a list of objects")
                     if entry.get("clear"):
                         self.faults.clear()
                         continue

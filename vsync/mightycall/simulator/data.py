@@ -20,7 +20,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +38,7 @@ __all__ = [
 
 DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RECORDING_MARKER = "%REC%"
 
 # Relative call volume per local hour (0-23) and per local weekday (Monday first).
@@ -105,7 +105,7 @@ _SMS_OUTBOUND = (
 
 def to_ms(value: datetime) -> int:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
@@ -287,7 +287,7 @@ class SimulatedAccount:
         if cached is not None:
             return cached
         weights, business = [], []
-        midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
         for hour in range(24):
             local = (midnight + timedelta(hours=hour, minutes=30)).astimezone(self._tz)
             weekday = local.weekday()
@@ -344,7 +344,7 @@ class SimulatedAccount:
         rng = random.Random(f"{self.seed}:{day.isoformat()}")
         hours = rng.choices(range(24), weights=weights, k=count) if count else []
         offsets = sorted(h * _HOUR_MS + int(rng.random() * _HOUR_MS) for h in hours)
-        day_ms = to_ms(datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
+        day_ms = to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
         ordinal = day.toordinal()
         bodies = []
         dumps = json.JSONEncoder(separators=(",", ":")).encode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import Any, Self
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -56,7 +56,7 @@ class SimulatorServer:
     def base_url(self) -> str:
         return f"{self.url}/v4"
 
-    def start(self) -> SimulatorServer:
+    def start(self) -> Self:
         handler = _QuietRequestHandler if self._quiet else None
         self._server = make_server(
             self.host, self._port, self.simulator, threaded=True, request_handler=handler
@@ -83,7 +83,7 @@ class SimulatorServer:
             self._thread.join(timeout=5)
         self._server = None
 
-    def __enter__(self) -> SimulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

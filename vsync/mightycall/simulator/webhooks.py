@@ -8,7 +8,7 @@ import json
 import random
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -136,9 +136,9 @@ class WebhookEmitter:
             )
         rng = rng or random.Random()
         direction, script = _LIFECYCLES[lifecycle]
-        started = started_at or datetime.now(timezone.utc)
+        started = started_at or datetime.now(UTC)
         if started.tzinfo is None:
-            started = started.replace(tzinfo=timezone.utc)
+            started = started.replace(tzinfo=UTC)
         call_id = call_id or str(uuid.UUID(int=rng.getrandbits(128), version=4))
         outgoing = direction == "Outgoing"
         start_text = format_ms(to_ms(started))
