@@ -171,9 +171,9 @@ def _start(integration: Integration, asked: list[tuple[str, datetime | None, dat
     plans = [_plan(integration, kind, since, until, now) for kind, since, until in asked]
     if integration.status != ACTIVE:
         raise Conflict(f"Integration {integration.id} is {integration.status}; enable it to sync.", field="integration")
+    reap_stale_runs(integration.id)  # a dead run must not block, nor be joined
     for plan in plans:
         _refuse_other_window(integration, plan, active_run(integration.id, plan.kind))
-    reap_stale_runs(integration.id)
     return [_start_one(integration, plan, trigger, requested_by_user_id) for plan in plans]
 
 
