@@ -324,6 +324,16 @@ def test_fault_control_takes_a_json_body_sent_without_a_json_content_type(sim_se
     assert sim.faults.active() == [{"route": "calls", "kind": "rate_limit", "times": 3, "after": 0}]
 
 
+def test_fault_control_with_one_bad_entry_switches_on_none_of_them(sim_server, sim):
+    answer = requests.post(
+        f"{sim_server.url}/_sim/faults",
+        json=[{"route": "team", "kind": "rate_limit"}, {"route": "team", "kind": "explode"}],
+        timeout=5,
+    )
+    assert answer.status_code == 400 and "explode" in answer.json()["error"]
+    assert sim.faults.active() == []
+
+
 def test_fault_control_refuses_a_body_that_is_not_json_with_a_400_saying_so(sim_server, sim):
     answer = requests.post(f"{sim_server.url}/_sim/faults", data="route=calls&kind=rate_limit", timeout=5)
     assert answer.status_code == 400

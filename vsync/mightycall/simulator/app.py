@@ -408,24 +408,33 @@ class Simulator(SimulatedAccount):
                 return _json({"error": "the body is not JSON; send a fault as a JSON object"}, 400)
             entries = payload if isinstance(payload, list) else [payload]
             try:
-                for entry in entries:
-                    if not isinstance(entry, dict):
-                        raise TypeError("send a JSON object or a list of objects")
-                    if entry.get("clear"):
-                        self.faults.clear()
-                        continue
-                    spec = dict(entry)
-                    route, kind = spec.pop("route", None), spec.pop("kind", None)
-                    times, after = spec.pop("times", 1), spec.pop("after", 0)
-                    params = spec.pop("params", {}) or {}
-                    self.faults.add(
-                        str(route), str(kind), times=times, after=after, **spec, **params
-                    )
+                clear, faults = self._faults_asked(entries)
             except (TypeError, ValueError) as exc:
                 return _json({"error": str(exc)}, 400)
+            if clear:
+                self.faults.clear()
+            self.faults.extend(faults)
         with self._lock:
             counts = dict(self.requests)
         return _json({"faults": self.faults.active(), "requests": counts})
+
+    @staticmethod
+    def _faults_asked(entries: list[Any]) -> tuple[bool, list[Fault]]:
+        """Whether a ``{"clear": true}`` entry clears the faults first, and the faults to add: all
+        checked before any is switched on, so a request with one bad entry changes nothing."""
+        clear, faults = False, []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise TypeError("send a JSON object or a list of objects")
+            if entry.get("clear"):
+                clear, faults = True, []
+                continue
+            spec = dict(entry)
+            route, kind = spec.pop("route", None), spec.pop("kind", None)
+            times, after = spec.pop("times", 1), spec.pop("after", 0)
+            params = spec.pop("params", {}) or {}
+            faults.append(Faults.make(str(route), str(kind), times=times, after=after, **spec, **params))
+        return clear, faults
 
 
 def _bearer(request: Request) -> str:

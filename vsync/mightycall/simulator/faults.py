@@ -93,16 +93,26 @@ class Faults:
     def add(
         self, route: str, kind: str, *, times: int | None = 1, after: int = 0, **params: Any
     ) -> Fault:
+        fault = self.make(route, kind, times=times, after=after, **params)
+        self.extend([fault])
+        return fault
+
+    @staticmethod
+    def make(
+        route: str, kind: str, *, times: int | None = 1, after: int = 0, **params: Any
+    ) -> Fault:
+        """A checked fault, not yet switched on; ``ValueError`` names what is wrong."""
         if route != "*" and route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)} or '*'")
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         if times is not None and times < 1:
             times = None
-        fault = Fault(route=route, kind=kind, times=times, after=max(0, int(after)), params=params)
+        return Fault(route=route, kind=kind, times=times, after=max(0, int(after)), params=params)
+
+    def extend(self, faults: list[Fault]) -> None:
         with self._lock:
-            self._faults.append(fault)
-        return fault
+            self._faults.extend(faults)
 
     def clear(self) -> None:
         with self._lock:
