@@ -52,7 +52,7 @@ def register(group: AppGroup) -> None:
     from vsync.services import orgs as org_service
     from vsync.services.integrations import (check_connection, create_integration, only_integration,
                                              rotate_encryption_keys)
-    from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, start_sync
+    from vsync.services.sync import ALL_KINDS, start_syncs
     from vsync.services.numbers import add_number, assign_number, get_number, unassign_number
 
     @platform_command(group, "create-platform-admin")
@@ -178,11 +178,9 @@ def register(group: AppGroup) -> None:
         since_at, until_at = _at(since, "since"), _at(until, "until")
         kinds = ALL_KINDS if kind == "all" else (kind,)
         run_ids = []
-        for each in kinds:
-            windowed = since_at if each in WINDOWED_KINDS else None
-            run, joined = start_sync(integration, each, since=windowed, until=until_at if windowed else None)
+        for run, joined in start_syncs(integration, kinds, since=since_at, until=until_at):
             run_ids.append(run.id)
-            click.echo(f"{each}: run {run.id} {'joined, already ' + run.status if joined else run.status}")
+            click.echo(f"{run.kind}: run {run.id} {'joined, already ' + run.status if joined else run.status}")
         if wait and not _wait_for_runs(run_ids):
             sys.exit(1)
 

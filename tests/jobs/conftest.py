@@ -5,7 +5,7 @@ the production ones (only the numbers differ).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -21,8 +21,8 @@ from vsync.services import orgs
 from vsync.services.sync import start_sync
 from vsync.tenancy import platform_bypass, tenant
 
-W0 = datetime(2026, 11, 10, tzinfo=timezone.utc)
-W1 = datetime(2026, 11, 13, tzinfo=timezone.utc)
+W0 = datetime(2026, 11, 10, tzinfo=UTC)
+W1 = datetime(2026, 11, 13, tzinfo=UTC)
 API_KEY, USER_KEY = "sim-api-key-7f3Qx", "sim-user-key-Zr82k"
 FAST = {"VSYNC_MIGHTYCALL_TIMEOUT": (1.0, 1.0), "VSYNC_MIGHTYCALL_BACKOFF": (0.01, 0.05),
         "VSYNC_MIGHTYCALL_MAX_RETRIES": 4, "VSYNC_SYNC_PAGE_SIZE": 100, "VSYNC_SYNC_RETRY_INTERVALS": [0, 0, 0]}

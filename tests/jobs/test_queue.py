@@ -132,7 +132,7 @@ def test_worker_killed_mid_run_leaves_a_failed_run_and_the_next_run_converges(ap
 def test_scheduler_starts_due_syncs_once_and_skips_disabled_integrations(queued_app):
     with serve() as sim:
         org_id, integration_id = connect(queued_app, "acme", sim)
-        other_org, disabled_id = connect(queued_app, "globex", sim)
+        _, disabled_id = connect(queued_app, "globex", sim)
         with queued_app.app_context(), platform_bypass("test"):
             db.session.get(Integration, disabled_id).status = "disabled"
             db.session.get(Integration, integration_id).sync_schedule = {"sms": 0}

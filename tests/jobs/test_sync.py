@@ -7,13 +7,25 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.jobs.conftest import (API_KEY, USER_KEY, W0, W1, assert_matches_truth, assert_subset_of_truth, connect,
-                                 decrypted_token, get_run, serve, stored_calls, sync)
+from tests.jobs.conftest import (
+    API_KEY,
+    USER_KEY,
+    W0,
+    W1,
+    assert_matches_truth,
+    assert_subset_of_truth,
+    connect,
+    decrypted_token,
+    get_run,
+    serve,
+    stored_calls,
+    sync,
+)
 from vsync.errors import Conflict, ValidationError
 from vsync.extensions import db
-from vsync.models import Agent, Integration, NumberAssignment, PhoneNumber, Recording, SmsMessage, SyncRun
+from vsync.models import Agent, AuditEvent, Integration, NumberAssignment, PhoneNumber, Recording, SmsMessage, SyncRun
 from vsync.models.types import utcnow
-from vsync.services.sync import start_sync
+from vsync.services.sync import ALL_KINDS, start_sync, start_syncs
 from vsync.tenancy import platform_bypass, tenant
 
 
@@ -107,9 +119,9 @@ RECOVERABLE = [
     pytest.param("calls", "truncated", {"times": 2, "after": 1}, id="truncated-json"),
     pytest.param("calls", "not_json", {"times": 2}, id="not-json"),
     pytest.param("calls", "is_success_false", {"times": 2}, id="is-success-false"),
-    pytest.param("calls", "wrong_total", {"times": None, "mode": "missing"}, id="total-missing"),
-    pytest.param("calls", "wrong_total", {"times": None, "mode": "small"}, id="total-too-small"),
-    pytest.param("calls", "wrong_total", {"times": None, "mode": "large"}, id="total-too-large"),
+    pytest.param("calls", "wrong_total", {"times": 4, "mode": "missing"}, id="total-missing"),
+    pytest.param("calls", "wrong_total", {"times": 4, "mode": "small"}, id="total-too-small"),
+    pytest.param("calls", "wrong_total", {"times": 4, "mode": "large"}, id="total-too-large"),
     pytest.param("calls", "head_insert", {"times": 1, "after": 1, "count": 5}, id="head-insert-while-paging"),
     pytest.param("calls", "page_cap", {"times": None, "cap": 40}, id="page-size-capped"),
     pytest.param("token", "server_error", {"times": 2, "status": 503}, id="token-endpoint-503"),
@@ -143,6 +155,121 @@ def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(inline
     again = sync(inline_app, org_id, integration_id)
     assert again.status == "succeeded"
     assert_matches_truth(inline_app, sim, integration_id)
+
+
+@pytest.mark.parametrize("mode, message", [
+    pytest.param("missing", "no usable count", id="total-always-missing"),
+    pytest.param("small", "no usable count", id="total-always-too-small"),
+    pytest.param("large", "but", id="total-always-too-large"),
+])
+def test_a_count_that_never_confirms_the_calls_read_fails_the_run_instead_of_succeeding(inline_app, sim, mode,
+                                                                                      message):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add("calls", "wrong_total", times=None, mode=mode)
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "failed" and message in run.error and "calls from 2026-11-10" in run.error
+    assert run.retries == 3
+    assert_subset_of_truth(inline_app, sim, integration_id)
+    sim.simulator.faults.clear()
+    assert sync(inline_app, org_id, integration_id).status == "succeeded"
+    assert_matches_truth(inline_app, sim, integration_id)
+
+
+def _first_day_pages(server, page_size: int = 100) -> int:
+    """How many page requests the client makes for the first day (the total confirms a short page)."""
+    count = server.simulator.count_between(W0, W0 + timedelta(days=1))
+    return count // page_size + 1 if count % page_size == 0 else -(-count // page_size)
+
+
+# Combined faults: a run converges to the account exactly, or fails saying why ---------------------------
+
+def test_calls_inserted_while_paging_and_a_count_without_total_still_converge_exactly(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add("calls", "head_insert", after=1, count=4)  # during the first day's paging
+    faults.add("calls", "wrong_total", after=_first_day_pages(sim), mode="missing")  # on that day's count
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "succeeded", run.error
+    assert_matches_truth(inline_app, sim, integration_id)
+    assert run.retries == 0 and faults.active() == []
+
+
+def test_calls_inserted_while_paging_with_no_count_ever_fail_the_run_rather_than_miss_them(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add("calls", "head_insert", after=1, count=4)
+    sim.simulator.faults.add("calls", "wrong_total", times=None, mode="missing")
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "failed" and "cannot confirm" in run.error
+    assert_subset_of_truth(inline_app, sim, integration_id)
+
+
+def test_calls_arriving_on_every_request_fail_the_run_saying_they_outpace_the_sync(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add("calls", "head_insert", times=None, count=2)
+    run = sync(inline_app, org_id, integration_id, since=W0, until=W0 + timedelta(days=1))
+    assert run.status == "failed" and "arriving faster than they can be read" in run.error
+    stored = {row["external_id"] for row in stored_calls(inline_app, integration_id)}
+    assert stored <= {raw["id"] for raw in sim.simulator.calls_between(W0, W1)}
+
+
+def test_calls_converge_under_a_page_cap_head_inserts_rate_limits_and_truncated_pages_together(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add("calls", "page_cap", times=None, cap=40)
+    faults.add("calls", "head_insert", after=2, times=2, count=3)
+    faults.add("calls", "rate_limit", after=3, times=2, retry_after=0)
+    faults.add("calls", "truncated", after=5, times=2)
+    faults.add("calls", "wrong_total", after=7, times=2, mode="small")
+    run = sync(inline_app, org_id, integration_id)
+    assert run.status == "succeeded", run.error
+    assert [fault["kind"] for fault in faults.active()] == ["page_cap"]
+    assert_matches_truth(inline_app, sim, integration_id)
+
+
+def test_sms_converge_under_a_page_cap_truncated_pages_and_server_errors_together(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add("journal", "page_cap", cap=7)  # the first page only: a short page that is not the end
+    faults.add("journal", "truncated", after=1, times=2)
+    faults.add("journal", "server_error", after=3, times=2, status=502, body="html")
+    faults.add("journal", "rate_limit", after=4, times=1, retry_after=0)
+    run = sync(inline_app, org_id, integration_id, kind="sms")
+    assert run.status == "succeeded", run.error
+    assert faults.active() == []
+    with inline_app.app_context(), platform_bypass("test"):
+        stored = list(db.session.scalars(select(SmsMessage.external_id).where(
+            SmsMessage.integration_id == integration_id)))
+    assert sorted(stored) == sorted(item["id"] for item in sim.simulator.sms_between(W0, W1))
+
+
+@pytest.mark.parametrize("kind, route", [("numbers", "phone_numbers"), ("agents", "team")])
+def test_numbers_and_agents_converge_under_combined_faults(inline_app, sim, kind, route):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    faults = sim.simulator.faults
+    faults.add(route, "no_list")
+    faults.add(route, "truncated")
+    faults.add(route, "rate_limit", after=1, retry_after=0)
+    faults.add(route, "server_error", after=1, status=503)
+    run = sync(inline_app, org_id, integration_id, kind=kind)
+    assert run.status == "succeeded", run.error
+    assert faults.active() == []
+    with inline_app.app_context(), tenant(org_id):
+        if kind == "numbers":
+            assert set(db.session.scalars(select(PhoneNumber.e164))) == set(sim.simulator.phone_numbers())
+        else:
+            stored = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
+            assert stored == dict(sim.simulator.agents())
+
+
+@pytest.mark.parametrize("kind, route, what", [("numbers", "phone_numbers", "phone numbers"),
+                                               ("agents", "team", "team members")])
+def test_an_answer_without_the_list_never_passes_for_an_empty_account(inline_app, sim, kind, route, what):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    sim.simulator.faults.add(route, "no_list", times=None)
+    run = sync(inline_app, org_id, integration_id, kind=kind)
+    assert run.status == "failed" and f"no list of {what}" in run.error
+    with inline_app.app_context(), tenant(org_id):
+        assert db.session.scalars(select(PhoneNumber.e164 if kind == "numbers" else Agent.extension)).all() == []
 
 
 def test_rejected_credentials_fail_at_once_without_retrying(inline_app, sim):
@@ -209,6 +336,58 @@ def test_bad_sync_requests_are_refused_with_the_field(inline_app, sim, kwargs, f
             start_sync(integration, kwargs.pop("kind"), **kwargs)
         assert err.value.field == field
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
+
+
+@pytest.mark.parametrize("kinds,since,until,field", [
+    pytest.param(ALL_KINDS, W1, W0, "since", id="window-backwards"),
+    pytest.param(ALL_KINDS, None, W1, "since", id="until-without-since"),
+    pytest.param(("numbers", "agents"), W0, None, "since", id="window-on-snapshot-kinds"),
+    pytest.param(("numbers",), None, W1, "until", id="until-on-numbers"),
+    pytest.param(("numbers", "calls", "everything"), None, None, "kind", id="unknown-kind-last"),
+    pytest.param((), None, None, "kind", id="no-kind"),
+])
+def test_a_refused_request_for_several_kinds_writes_nothing_at_all(inline_app, sim, kinds, since, until, field):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    with inline_app.app_context(), tenant(org_id):
+        integration = db.session.get(Integration, integration_id)
+        with pytest.raises(ValidationError) as err:
+            start_syncs(integration, kinds, since=since, until=until)
+        assert err.value.field == field
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                                 .where(AuditEvent.action == "sync.requested")) == 0
+    assert sim.simulator.requests.total() == 0
+
+
+def test_a_conflicting_backfill_refuses_every_kind_before_starting_any(queued_app, sim):
+    org_id, integration_id = connect(queued_app, "acme", sim)
+    running = sync(queued_app, org_id, integration_id, since=W0, until=W1)
+    with queued_app.app_context(), tenant(org_id):
+        integration = db.session.get(Integration, integration_id)
+        with pytest.raises(Conflict):
+            start_syncs(integration, ALL_KINDS, since=W0, until=W1 - timedelta(days=1))
+        db.session.rollback()
+        assert db.session.scalars(select(SyncRun.id)).all() == [running.id]
+
+
+def test_several_kinds_take_the_window_where_it_applies(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    with inline_app.app_context(), tenant(org_id):
+        integration = db.session.get(Integration, integration_id)
+        started = start_syncs(integration, ALL_KINDS, since=W0, until=W1)
+        windows = {run.kind: (run.window_start, run.window_end, run.status) for run, _ in started}
+    assert [run.kind for run, _ in started] == list(ALL_KINDS)
+    assert windows["numbers"] == windows["agents"] == (None, None, "succeeded")
+    assert windows["calls"] == windows["sms"] == (W0, W1, "succeeded")
+
+
+def test_an_inline_run_records_when_it_started_and_finished(inline_app, sim):
+    org_id, integration_id = connect(inline_app, "acme", sim)
+    before = utcnow()
+    run = sync(inline_app, org_id, integration_id)
+    assert before <= run.created_at <= run.started_at <= run.finished_at <= utcnow()
+    assert run.finished_at - run.started_at > timedelta(0)
 
 
 def test_incremental_sync_reads_from_the_cursor_minus_the_overlap_and_advances_it(inline_app, sim):

@@ -68,6 +68,20 @@ def test_sync_with_wait_shows_a_summary_and_sync_runs_lists_them(inline_app):
         assert listing.exit_code == 0 and listing.output.count("succeeded") == 4
 
 
+def test_sync_with_a_backwards_window_is_refused_before_any_run_is_recorded(inline_app):
+    with serve() as sim:
+        run(inline_app, "create-org", "Acme", "--slug", "acme")
+        run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
+            "--base-url", sim.base_url)
+        result = run(inline_app, "sync", "acme", "--since", W1.isoformat(), "--until", W0.isoformat())
+        assert result.exit_code != 0 and "must come before until" in result.output
+        numbers = run(inline_app, "sync", "acme", "--kind", "numbers", "--since", W0.isoformat())
+        assert numbers.exit_code != 0 and "takes no since or until" in numbers.output
+        with inline_app.app_context(), platform_bypass("test"):
+            assert db.session.query(SyncRun).count() == 0
+        assert sim.simulator.requests.total() == 0
+
+
 def test_sync_with_wait_exits_1_when_a_run_fails(inline_app):
     with serve() as sim:
         run(inline_app, "create-org", "Acme", "--slug", "acme")

@@ -6,8 +6,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -20,8 +20,8 @@ API_KEY = "mc-api-7f3a9c2e51"
 USER_KEY = "mc-user-41b2d8e6f0"
 
 # A Tuesday in the simulator's business zone, long enough for several pages at small page sizes.
-DAY_START = datetime(2024, 3, 5, tzinfo=timezone.utc)
-DAY_END = datetime(2024, 3, 6, tzinfo=timezone.utc)
+DAY_START = datetime(2024, 3, 5, tzinfo=UTC)
+DAY_END = datetime(2024, 3, 6, tzinfo=UTC)
 
 
 class ClockStub:
@@ -128,7 +128,7 @@ class WebhookReceiver:
                 self.deliveries.append((dict(request.headers), request.get_data()))
         return response(environ, start_response)
 
-    def __enter__(self) -> WebhookReceiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

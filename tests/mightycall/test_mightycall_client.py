@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -13,6 +13,7 @@ from vsync.mightycall.client import MemoryTokenStore, MightyCallClient, Token
 from vsync.mightycall.errors import (
     AuthenticationError,
     ClientError,
+    MightyCallError,
     NotFound,
     ProtocolError,
     RateLimited,
@@ -67,7 +68,7 @@ def test_a_stored_token_close_to_expiry_is_refreshed(make_client, sim):
         Token(
             saved.access_token,
             saved.refresh_token,
-            datetime.now(timezone.utc) + timedelta(minutes=1),
+            datetime.now(UTC) + timedelta(minutes=1),
         )
     )
     make_client(token_store=store).phone_numbers()
@@ -299,7 +300,7 @@ def parse_call_item(index):
 
 
 def test_empty_window_yields_nothing(client):
-    start = datetime(2024, 3, 5, 12, tzinfo=timezone.utc)
+    start = datetime(2024, 3, 5, 12, tzinfo=UTC)
     assert list(client.iter_call_pages(start, start)) == []
 
 
@@ -366,7 +367,8 @@ def test_sms_journal_pages_yield_exactly_the_simulated_messages(client, sim):
     pages = client.iter_sms_pages(start, end, page_size=5)
     records = [record for page in pages for record in page]
     assert [r.external_id for r in records] == [item["id"] for item in truth]
-    assert pages.pages == len(truth) // 5 + 1
+    # Full pages, the short last one, then the empty page that proves the end (no total to say so).
+    assert len(truth) % 5 and pages.pages == len(truth) // 5 + 2
     assert all(r.direction in ("inbound", "outbound") and r.counterpart for r in records)
     assert {r.business_number for r in records} <= set(sim.phone_numbers())
 
@@ -382,7 +384,7 @@ def test_sent_message_reaches_the_journal(client, sim):
     sender = sim.phone_numbers()[0]
     answer = client.send_sms(sender, "+17182223344", "Your table is ready.")
     assert answer["data"]["messages"][0]["to"] == "+17182223344"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     texts = [
         r.text for r in client.iter_sms(now - timedelta(minutes=5), now + timedelta(minutes=5))
     ]
@@ -419,7 +421,7 @@ def test_secrets_never_reach_logs_errors_or_reprs(make_client, sim, caplog, sim_
         sim.faults.add("phone_numbers", kind, times=None)
         try:
             client.phone_numbers()
-        except Exception as exc:
+        except MightyCallError as exc:
             errors.append(exc)
         sim.faults.clear()
     try:
@@ -453,3 +455,31 @@ def test_client_works_with_its_own_session_and_closes_it(sim_server, sim):
         sim_server.base_url, API_KEY, USER_KEY, session=requests.Session()
     ) as client:
         assert client.test_connection()["ok"] is True
+
+
+@pytest.mark.parametrize("times", [1, None], ids=["first-page-only", "every-page"])
+def test_sms_pages_under_a_page_cap_leave_no_gap_and_end_only_on_an_empty_page(client, sim, times):
+    start, end = DAY_START - timedelta(days=2), DAY_END
+    truth = sim.sms_between(start, end)
+    sim.faults.add("journal", "page_cap", cap=4, times=times)
+    records = list(client.iter_sms(start, end, page_size=10))
+    assert [r.external_id for r in records] == [item["id"] for item in truth]
+
+
+@pytest.mark.parametrize("read", ["phone_numbers", "team"])
+def test_a_numbers_or_team_answer_without_its_list_is_a_protocol_error_not_an_empty_account(
+    make_client, read
+):
+    def app(environ, start_response):
+        if environ["PATH_INFO"].endswith("/auth/token"):
+            body = b'{"access_token": "t", "expires_in": 3600}'
+        else:
+            body = b'{"data": {"status": "maintenance"}}'
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    with serve_wsgi(app) as url:
+        client = make_client(base_url=f"{url}/v4", max_retries=0)
+        with pytest.raises(ProtocolError, match="no list of"):
+            getattr(client, read)()
+

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -81,13 +81,13 @@ def test_duration_accepts_ms_strings_ints_and_floats(value, expected):
 )
 def test_timestamps_with_0_to_7_fraction_digits_parse_to_aware_utc(text, microsecond):
     parsed = parse_datetime(text)
-    assert parsed == datetime(2024, 3, 5, 14, 4, 7, microsecond, tzinfo=timezone.utc)
+    assert parsed == datetime(2024, 3, 5, 14, 4, 7, microsecond, tzinfo=UTC)
     assert parsed.utcoffset() == timedelta(0)
 
 
 def test_timestamp_with_offset_is_converted_to_utc():
     assert parse_datetime("2024-03-05T09:04:07.5-05:00") == datetime(
-        2024, 3, 5, 14, 4, 7, 500000, tzinfo=timezone.utc
+        2024, 3, 5, 14, 4, 7, 500000, tzinfo=UTC
     )
 
 
@@ -100,7 +100,7 @@ def test_inbound_call_derives_parties_agent_and_end_time():
     assert record.from_number == "+17182223344"
     assert record.to_number == "+12127363100"
     assert record.business_number == "+12127363100"
-    assert record.started_at == datetime(2024, 3, 5, 14, 4, 7, 523000, tzinfo=timezone.utc)
+    assert record.started_at == datetime(2024, 3, 5, 14, 4, 7, 523000, tzinfo=UTC)
     assert record.duration_ms == 123450
     assert record.ended_at == record.started_at + timedelta(milliseconds=123450)
     assert (record.agent_extension, record.agent_name) == ("101", "Alice Johnson")
@@ -246,7 +246,7 @@ def test_sms_in_simulator_shape_is_parsed():
         "+17182223344",
     )
     assert sms.text == "What time do you close?"
-    assert sms.occurred_at == datetime(2024, 3, 5, 14, 0, 0, 100000, tzinfo=timezone.utc)
+    assert sms.occurred_at == datetime(2024, 3, 5, 14, 0, 0, 100000, tzinfo=UTC)
     assert sms.raw == raw
 
 

@@ -4,7 +4,7 @@ import re
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -29,7 +29,7 @@ CALL_KEYS = {
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def week(sim, start=datetime(2024, 3, 4, tzinfo=timezone.utc), days=7):
+def week(sim, start=datetime(2024, 3, 4, tzinfo=UTC), days=7):
     return sim.calls_between(start, start + timedelta(days=days))
 
 
@@ -53,8 +53,8 @@ def test_same_seed_gives_the_same_calls_and_another_seed_different_ones():
 def test_any_date_range_is_served_newest_first_within_the_window():
     sim = Simulator(seed=2, calls_per_day=40)
     for start in (
-        datetime(1999, 12, 30, 17, 3, tzinfo=timezone.utc),
-        datetime(2031, 6, 1, 8, tzinfo=timezone.utc),
+        datetime(1999, 12, 30, 17, 3, tzinfo=UTC),
+        datetime(2031, 6, 1, 8, tzinfo=UTC),
     ):
         end = start + timedelta(days=3, hours=5)
         calls = sim.calls_between(start, end)
@@ -66,7 +66,7 @@ def test_any_date_range_is_served_newest_first_within_the_window():
 
 def test_windows_compose_without_gaps_or_overlaps():
     sim = Simulator(seed=3, calls_per_day=50)
-    cut = datetime(2024, 3, 5, 13, 37, 12, 345000, tzinfo=timezone.utc)
+    cut = datetime(2024, 3, 5, 13, 37, 12, 345000, tzinfo=UTC)
     whole = sim.calls_between(DAY_START, DAY_END)
     assert sim.calls_between(cut, DAY_END) + sim.calls_between(DAY_START, cut) == whole
 
@@ -309,6 +309,36 @@ def test_faults_can_be_switched_over_http(sim_server, sim):
         == 400
     )
     assert requests.get(control, timeout=5).json()["requests"]["team"] == 2
+
+
+def test_fault_control_takes_a_json_body_sent_without_a_json_content_type(sim_server, sim):
+    control = f"{sim_server.url}/_sim/faults"
+    # What `curl -d '{...}'` sends: a form content type on a JSON body.
+    added = requests.post(
+        control,
+        data='{"route": "calls", "kind": "rate_limit", "times": 3}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+    assert added.status_code == 200
+    assert sim.faults.active() == [{"route": "calls", "kind": "rate_limit", "times": 3, "after": 0}]
+
+
+def test_fault_control_with_one_bad_entry_switches_on_none_of_them(sim_server, sim):
+    answer = requests.post(
+        f"{sim_server.url}/_sim/faults",
+        json=[{"route": "team", "kind": "rate_limit"}, {"route": "team", "kind": "explode"}],
+        timeout=5,
+    )
+    assert answer.status_code == 400 and "explode" in answer.json()["error"]
+    assert sim.faults.active() == []
+
+
+def test_fault_control_refuses_a_body_that_is_not_json_with_a_400_saying_so(sim_server, sim):
+    answer = requests.post(f"{sim_server.url}/_sim/faults", data="route=calls&kind=rate_limit", timeout=5)
+    assert answer.status_code == 400
+    assert "not JSON" in answer.json()["error"]
+    assert sim.faults.active() == []
 
 
 def test_fault_after_k_requests_fires_on_the_next_one(sim_server, sim):

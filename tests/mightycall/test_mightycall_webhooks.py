@@ -5,7 +5,7 @@ import hmac
 import json
 import random
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,7 +34,7 @@ SEQUENCES = {
     ],
     "outbound": ["OutgoingCall", "OutgoingCallConnected", "OutgoingCallCompleted"],
 }
-STARTED = datetime(2024, 3, 5, 14, 0, 0, tzinfo=timezone.utc)
+STARTED = datetime(2024, 3, 5, 14, 0, 0, tzinfo=UTC)
 
 
 def received(receiver):

@@ -3,6 +3,10 @@
 Jobs are plain functions that take ids, never ORM objects, and open their own app context (so their
 own database session) and their own tenant scope. Each is safe to run twice: a sync re-upserts the
 same rows, and a finished run is not run again. Every log line of a job carries its job id.
+
+Workers: `rq worker -w vsync.jobs.worker.AppWorker …` builds the app once, before it forks a work
+horse per job, and the horses inherit it (RQ's "Performance notes"); a plain `rq worker` works too,
+but then every job pays for building the app.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from contextlib import contextmanager
 from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Callback, Queue, Retry, get_current_job
+
+from vsync.services.sync import register_sync_queue
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +59,33 @@ def current_job_id() -> str:
     return job.id if job is not None else "inline"
 
 
-def _app_for_worker() -> Flask:
-    """One app per worker process, built from the environment, like the web app."""
+def app_for_worker() -> Flask:
+    """The app of this worker process, built from the environment (like the web app) on first use.
+
+    `AppWorker` calls it before forking, so work horses find it built; a process that forks none
+    (a plain `rq worker`'s horse, a script) builds it at its first job.
+    """
     global _worker_app
     with _worker_app_lock:
         if _worker_app is None:
-            from vsync import create_app
+            from vsync import create_app  # the app factory imports this package: resolved at first use
             _worker_app = create_app()
-            log.info("worker %s: app created for jobs", os.getpid())
+            log.info("worker %s: app built for jobs", os.getpid())
         return _worker_app
 
 
 @contextmanager
 def job_context():
     """A fresh app context, and so a fresh session that no request or other job shares."""
-    app = current_app._get_current_object() if has_app_context() else _app_for_worker()
+    app = current_app._get_current_object() if has_app_context() else app_for_worker()
     with app.app_context():
         yield app
 
 
 def init_app(app: Flask) -> None:
+    from vsync.jobs.sync import RqSyncQueue  # it imports this package, so it is bound here, not at import
+
     url = app.config.get("REDIS_URL")
     app.extensions["vsync.redis"] = (
         Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10) if url else None)
+    register_sync_queue(app, RqSyncQueue())

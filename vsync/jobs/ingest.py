@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import itemgetter
 
 from sqlalchemy import literal_column, select, text
@@ -25,7 +25,7 @@ from vsync.services import audit
 
 # Numbers that syncs discover are assigned from here on: their whole history in the account is the
 # org's, so a backfill of older traffic is never hidden behind an assignment that started later.
-DISCOVERED_NUMBER_ASSIGNED_FROM = datetime(2000, 1, 1, tzinfo=timezone.utc)
+DISCOVERED_NUMBER_ASSIGNED_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 _UTC = UtcDateTime()
 
 

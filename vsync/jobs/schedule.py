@@ -54,7 +54,7 @@ def schedule_due_syncs() -> dict[str, int]:
             integration = db.session.get(Integration, integration_id)
             for kind in due_kinds(integration, now):
                 try:
-                    run, was_joined = start_sync(integration, kind, trigger="scheduled")
+                    _, was_joined = start_sync(integration, kind, trigger="scheduled")
                 except DomainError as exc:
                     db.session.rollback()
                     log.warning("job %s: scheduled %s sync of integration %s not started: %s", job_id, kind,

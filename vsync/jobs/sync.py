@@ -5,6 +5,12 @@ updated in one transaction, so a worker killed mid-run leaves whole pages behind
 and the next run (which re-reads from the cursor, minus an overlap) converges without duplicates.
 The cursor advances after each completed day chunk, never past a chunk that did not finish.
 
+A run that succeeds is exact: after reading a day of calls the job asks MightyCall how many calls
+the day holds, reads the day again while that count says more (calls arrived at its head while it
+was paged), and fails the run (`SyncIncomplete`, retried like a provider error) when the count never
+confirms what was read, rather than report success with calls missing. Text messages have no count:
+their paging ends only on an empty page (see the client).
+
 Failures: errors that a retry can help (`MightyCallError.retryable`, timeouts, a lost database
 connection) are raised so RQ retries the job (`RETRY`); the failure callback records each attempt on
 the run, and marks it failed when RQ gives up. Errors a retry cannot help (bad credentials, a 404)
@@ -18,11 +24,12 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Retry
-
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import select
 
 from vsync.extensions import db
-from vsync.jobs import current_job_id, enqueue, job_context
+from vsync.jobs import current_job_id, enqueue, job_context, redis_connection
 from vsync.jobs.ingest import NumberBook, WriteCounts, write_agents, write_calls, write_sms
 from vsync.mightycall import MightyCallError
 from vsync.models import Integration, SyncRun
@@ -30,6 +37,7 @@ from vsync.models.integrations import ACTIVE
 from vsync.models.operations import FAILED, QUEUED, RUNNING, SUCCEEDED
 from vsync.models.types import utcnow
 from vsync.services.integrations import client_for
+from vsync.services.sync import advance_cursor
 from vsync.tenancy import tenant
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,7 @@ JOB_TIMEOUT = 4 * 3600
 CHUNK = timedelta(days=1)
 SMS_PAGE_SIZE = 200
 EXTRA_PASSES = 2  # re-reads of a chunk when the provider's total says calls arrived while paging
+COUNT_ASKS = 3  # how often a day's count is asked for before a missing or impossible one fails the run
 
 
 def _retry() -> Retry:
@@ -45,10 +54,23 @@ def _retry() -> Retry:
     return Retry(max=len(intervals), interval=intervals)
 
 
-def dispatch(org_id: int, run_id: int) -> str | None:
-    """Queue the run's job (or run it inline). Returns the RQ job id, None when run inline."""
-    return enqueue(run_sync_job, org_id, run_id, job_id=f"vsync-sync-{run_id}", retry=_retry(),
-                   job_timeout=JOB_TIMEOUT, on_failure=on_sync_failure, run_inline=_run_inline)
+class RqSyncQueue:
+    """The `SyncQueue` that `vsync.services.sync` hands runs to: RQ, or inline without Redis."""
+
+    def dispatch(self, org_id: int, run_id: int) -> str | None:
+        """Queue the run's job (or run it inline). Returns the RQ job id, None when run inline."""
+        return enqueue(run_sync_job, org_id, run_id, job_id=f"vsync-sync-{run_id}", retry=_retry(),
+                       job_timeout=JOB_TIMEOUT, on_failure=on_sync_failure, run_inline=_run_inline)
+
+    def job_lost(self, job_id: str) -> bool:
+        connection = redis_connection()
+        if connection is None:
+            return False
+        try:
+            Job.fetch(job_id, connection=connection)
+        except NoSuchJobError:
+            return True
+        return False
 
 
 def day_chunks(start: datetime, end: datetime):
@@ -58,9 +80,16 @@ def day_chunks(start: datetime, end: datetime):
         start += CHUNK
 
 
+class SyncIncomplete(RuntimeError):
+    """MightyCall's count of a window's calls never confirmed the calls read, so the run must not
+    succeed. Retried like a provider error: calls still arriving, or a count answered badly, settle."""
+
+    retryable = True
+
+
 def describe(exc: BaseException) -> str:
     """An error text a person can act on, never a secret (client errors are written that way)."""
-    if isinstance(exc, MightyCallError):
+    if isinstance(exc, (MightyCallError, SyncIncomplete)):
         return str(exc)
     name = type(exc).__name__
     if name == "JobTimeoutException":
@@ -109,28 +138,24 @@ class SyncEngine:
         log.debug("job %s: run %s page %s: %s fetched, %s new, %s updated", self.job_id, run.id, run.pages,
                   fetched, counts.inserted, counts.updated)
 
-    def _advance_cursor(self, kind: str, chunk_start: datetime, chunk_end: datetime) -> None:
-        cursors = dict(self.integration.sync_cursors or {})
-        current = datetime.fromisoformat(cursors[kind]) if cursors.get(kind) else None
-        if current is None or (chunk_start <= current < chunk_end):
-            cursors[kind] = chunk_end.isoformat()
-            self.integration.sync_cursors = cursors
-            db.session.commit()
-
     def _windowed(self, kind: str, sync_chunk) -> None:
         start, end = self.run.window_start, self.run.window_end
         span = (end - start).total_seconds() or 1.0
         for chunk_start, chunk_end in day_chunks(start, end):
-            sync_chunk(chunk_start, chunk_end, lambda: (chunk_end - start).total_seconds() / span)
-            self._advance_cursor(kind, chunk_start, chunk_end)
+            sync_chunk(chunk_start, chunk_end)
+            self.run.progress = max(self.run.progress or 0.0, (chunk_end - start).total_seconds() / span)
+            advance_cursor(self.integration, kind, chunk_start, chunk_end)
+            db.session.commit()
 
     def _sync_calls(self) -> None:
         self._windowed("calls", self._calls_chunk)
 
-    def _calls_chunk(self, chunk_start: datetime, chunk_end: datetime, progress) -> None:
+    def _calls_chunk(self, chunk_start: datetime, chunk_end: datetime) -> None:
+        """Read the chunk until MightyCall's count of it matches what was read (see the module)."""
         seen: set[str] = set()
         invalid = 0
-        for _ in range(1 + EXTRA_PASSES):
+        window = f"{chunk_start.isoformat()} to {chunk_end.isoformat()}"
+        for attempt in range(1 + EXTRA_PASSES):
             pages = self.client.iter_call_pages(chunk_start, chunk_end,
                                                 page_size=current_app.config["VSYNC_SYNC_PAGE_SIZE"])
             for page in pages:
@@ -138,26 +163,43 @@ class SyncEngine:
                 seen.update(r.external_id for r in page)
                 self._page_done(len(page), stored)
             invalid = max(invalid, pages.skipped_invalid)
-            total = self.client.count_calls(chunk_start, chunk_end)
-            if total is None or total <= len(seen) + invalid:
+            read = len(seen) + invalid
+            total = self._count_calls(chunk_start, chunk_end, read)
+            if total is None:
+                raise SyncIncomplete(
+                    f"MightyCall gave no usable count of the calls from {window} ({COUNT_ASKS} asks: missing, or "
+                    f"fewer than the {read} read), so the sync cannot confirm it read them all. It is tried again; "
+                    "if this persists, check MightyCall's status.")
+            if total == read:
                 break
-            log.info("job %s: run %s: MightyCall reports %s calls in %s..%s but %s were read; reading it again",
-                     self.job_id, self.run.id, total, chunk_start, chunk_end, len(seen))
+            if attempt < EXTRA_PASSES:
+                log.info("job %s: run %s: MightyCall reports %s calls in %s but %s were read; reading it again",
+                         self.job_id, self.run.id, total, window, read)
+        else:
+            raise SyncIncomplete(
+                f"MightyCall reports {total} calls from {window} but {read} could be read in {1 + EXTRA_PASSES} "
+                "passes: calls are arriving faster than they can be read, or MightyCall miscounts them. Sync again "
+                "later; what was read is kept.")
         self.run.skipped += invalid
-        self.run.progress = max(self.run.progress or 0.0, progress())
-        db.session.commit()
+
+    def _count_calls(self, chunk_start: datetime, chunk_end: datetime, read: int) -> int | None:
+        """MightyCall's count of the chunk's calls, asked up to `COUNT_ASKS` times; None when it never
+        gave one, or only ones below what was just read (which a count taken after reading cannot be)."""
+        for _ in range(COUNT_ASKS):
+            total = self.client.count_calls(chunk_start, chunk_end)
+            if total is not None and total >= read:
+                return total
+        return None
 
     def _sync_sms(self) -> None:
         self._windowed("sms", self._sms_chunk)
 
-    def _sms_chunk(self, chunk_start: datetime, chunk_end: datetime, progress) -> None:
+    def _sms_chunk(self, chunk_start: datetime, chunk_end: datetime) -> None:
         pages = self.client.iter_sms_pages(chunk_start, chunk_end, page_size=SMS_PAGE_SIZE)
         for page in pages:
             stored = write_sms(self.integration.id, page, self.book)
             self._page_done(len(page), stored)
         self.run.skipped += pages.skipped_invalid
-        self.run.progress = max(self.run.progress or 0.0, progress())
-        db.session.commit()
 
     def _sync_numbers(self) -> None:
         numbers = self.client.phone_numbers()
@@ -200,7 +242,7 @@ def run_sync_job(org_id: int, run_id: int) -> str:
             db.session.rollback()
             log.warning("job %s: %s", job_id, exc)
             return "abandoned"
-        except MightyCallError as exc:
+        except (MightyCallError, SyncIncomplete) as exc:
             db.session.rollback()
             if exc.retryable:
                 raise
@@ -252,5 +294,5 @@ def _run_inline(org_id: int, run_id: int) -> None:
         try:
             run_sync_job(org_id, run_id)
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as RQ does: any failure is recorded, and retried while attempts last
             _record_attempt(org_id, run_id, exc, will_retry=attempt < attempts, job_id="inline")

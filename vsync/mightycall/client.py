@@ -2,8 +2,9 @@
 
 The client owns everything about talking to MightyCall: tokens (cached, shared through a
 :class:`TokenStore`, refreshed before they expire and replaced on a 401), timeouts on every request,
-retries with full-jitter backoff that honour ``Retry-After``, and typed errors (``errors.py``) whose
-messages a person can act on. It never logs or puts into an error a token, the API key or the user
+retries with full-jitter backoff that honour ``Retry-After``, and typed errors (``errors.py``, which
+also reads MightyCall's error bodies) whose messages a person can act on. Answers are parsed, their
+envelopes included, in ``parsing.py``. It never logs or puts into an error a token, the API key or the user
 key.
 
 Callers must know:
@@ -12,27 +13,24 @@ Callers must know:
   layer whether to schedule another run.
 * Calls are listed newest first and paged with ``skip``; calls that arrive while a window is paged
   shift the offsets. :meth:`MightyCallClient.iter_call_pages` never yields a call twice, but a pass
-  can miss calls that arrived at the head of the window meanwhile: sync closed windows and re-read
-  an overlap on the next run (the sync job does).
+  can miss calls that arrived at the head of the window meanwhile: compare :meth:`count_calls`
+  after the pass and read again while it says more (the sync job does).
 * Sending a text message is not idempotent: it is retried only when MightyCall certainly did not act
   on it (401 before re-authenticating, 429, failures while obtaining a token).
 """
 
 from __future__ import annotations
 
-import email.utils
-import html
 import json
 import logging
 import math
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, Protocol, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, Self, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -46,11 +44,16 @@ from .errors import (
     RateLimited,
     ServerError,
     TransportError,
+    parse_retry_after,
+    reason_from_json,
+    short_reason,
 )
 from .parsing import (
     CallRecord,
     ParseError,
     SmsRecord,
+    calls_page,
+    journal_items,
     parse_call,
     parse_phone_numbers,
     parse_sms,
@@ -78,14 +81,13 @@ RECORDING_CONTENT_TYPE = "audio/wav"
 
 _DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
 _MAX_REDIRECTS = 5
-_MAX_REASON = 160
 _STALLED_PAGES = 5
 
 T = TypeVar("T")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -214,7 +216,7 @@ class RecordingStream:
     def close(self) -> None:
         self._response.close()
 
-    def __enter__(self) -> RecordingStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -230,8 +232,8 @@ def format_time(value: datetime) -> str:
     A naive datetime is taken as UTC (database drivers often return naive UTC values).
     """
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -246,80 +248,6 @@ def _safe_url(url: str) -> str:
     """A URL without its query or fragment, which may carry a signature."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-
-
-def _parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header given in seconds or as an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, (when - now).total_seconds())
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-_TAG_RE = re.compile(r"<[^>]+>")
-_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_SPACE_RE = re.compile(r"\s+")
-
-
-def _reason_from_json(body: Any) -> str | None:
-    if isinstance(body, list) and body:
-        return _reason_from_json(body[0])
-    if isinstance(body, str):
-        return body
-    if not isinstance(body, Mapping):
-        return None
-    for key in ("Message", "message", "error_description", "error", "Error", "title", "detail"):
-        value = body.get(key)
-        if isinstance(value, str) and value.strip():
-            if key == "error" and isinstance(body.get("error_description"), str):
-                continue
-            return value
-        if isinstance(value, Mapping):
-            nested = _reason_from_json(value)
-            if nested:
-                return nested
-    errors = body.get("errors")
-    if isinstance(errors, (list, Mapping)) and errors:
-        return _reason_from_json(errors if isinstance(errors, list) else list(errors.values()))
-    return None
-
-
-def _short_reason(response: requests.Response) -> str:
-    """A short, human reason from an error body, whatever its shape (JSON, HTML, text)."""
-    content = response.content[:65536] if response.content else b""
-    text = content.decode(response.encoding or "utf-8", errors="replace")
-    reason = None
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            reason = _reason_from_json(json.loads(text))
-        except ValueError:
-            reason = None
-    if reason is None and stripped[:1] == "<":
-        title = _TITLE_RE.search(text)
-        reason = html.unescape(_TAG_RE.sub(" ", title.group(1) if title else text))
-    if reason is None:
-        reason = text
-    reason = _SPACE_RE.sub(" ", reason).strip()
-    if not reason:
-        reason = response.reason or "no reason given"
-    if len(reason) > _MAX_REASON:
-        reason = reason[: _MAX_REASON - 1] + "…"
-    return reason
 
 
 class MightyCallClient:
@@ -388,7 +316,7 @@ class MightyCallClient:
         if self._own_session:
             self._session.close()
 
-    def __enter__(self) -> MightyCallClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -407,13 +335,13 @@ class MightyCallClient:
         return text
 
     def _reason(self, response: requests.Response) -> str:
-        return self._redact(_short_reason(response))
+        return self._redact(short_reason(response.content, response.encoding, response.reason))
 
     def _http_error(self, response: requests.Response, method: str, path: str) -> MightyCallError:
         status = response.status_code
         reason = self._reason(response)
         where = f"{method} {path}"
-        retry_after = _parse_retry_after(response.headers.get("Retry-After"), self._clock())
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
         if status == 401:
             return AuthenticationError(
                 f"MightyCall refused the access token on {where} even after re-authenticating "
@@ -535,7 +463,7 @@ class MightyCallClient:
                     status=response.status_code,
                 ) from None
             if isinstance(body, Mapping) and body.get("isSuccess") is False:
-                message = _reason_from_json(body) or "no message"
+                message = reason_from_json(body) or "no message"
                 raise ProtocolError(
                     f"MightyCall reported a failure on {method} {path}: {self._redact(message)}.",
                     status=response.status_code,
@@ -761,7 +689,7 @@ class MightyCallClient:
             body = self._request(
                 "GET", "api/calls", params={**window, "skip": skip, "pageSize": page_size}
             )
-            items, total = _calls_envelope(body)
+            items, total = calls_page(body)
             stats.pages += 1
             stats.fetched += len(items)
             stats.reported_total = total
@@ -820,7 +748,7 @@ class MightyCallClient:
         page; ``None`` when it reports no usable total. Lets a caller notice calls that arrived
         while it paged."""
         params = {"startUtc": format_time(start), "endUtc": format_time(end), "skip": 0, "pageSize": 1}
-        return _calls_envelope(self._request("GET", "api/calls", params=params))[1]
+        return calls_page(self._request("GET", "api/calls", params=params))[1]
 
     def get_call(self, external_id: str) -> CallRecord:
         """One call by id, e.g. for a fresh recording link; :class:`NotFound` if unknown."""
@@ -854,9 +782,14 @@ class MightyCallClient:
     ) -> Pages[SmsRecord]:
         """Pages of text messages from the journal between ``start`` and ``end``, each yielded once.
 
-        The journal pages by a 1-based ``page``. Paging stops on an empty page or on a page shorter
-        than the first full one; because the journal's page size limit is [unknown], a short *first*
-        page is followed by one more request, which tells a capped page size from the end.
+        The journal pages by a 1-based ``page`` and gives no total, so only an empty page proves
+        the end: a short page may as well be a silently capped page size. After a short page the
+        next request uses a page size that divides the number of messages read so far (their
+        greatest common divisor), so its page starts exactly after them whether the page was capped
+        or was the last one; a journal that capped its pages differently from one request to the
+        next is read without a gap. Raises :class:`ProtocolError` (not retryable) if the server
+        keeps returning only messages already seen, or the window needs more than ``max_pages``
+        pages.
         """
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -867,26 +800,34 @@ class MightyCallClient:
         self, stats: Pages[SmsRecord], window: dict[str, str], page_size: int
     ) -> Iterator[list[SmsRecord]]:
         seen: set[str] = set()
-        full_page: int | None = None
-        for page in range(1, self._max_pages + 1):
+        read = 0
+        size = page_size
+        stalled = 0
+        for _ in range(self._max_pages):
             body = self._request(
                 "GET",
                 "api/journal/requests",
-                params={**window, "page": page, "pageSize": page_size},
+                params={**window, "page": read // size + 1, "pageSize": size},
             )
-            items = _journal_items(body)
+            items = journal_items(body)
             stats.pages += 1
             stats.fetched += len(items)
             if not items:
                 return
+            duplicates_before = stats.duplicates
             records = self._new_records(items, parse_sms, seen, stats)
+            stalled = stalled + 1 if stats.duplicates - duplicates_before == len(items) else 0
+            if stalled >= _STALLED_PAGES:
+                raise ProtocolError(
+                    f"MightyCall's journal returned only messages already seen for {_STALLED_PAGES} "
+                    "pages in a row; it seems to ignore page. Try a narrower window.",
+                    retryable=False,
+                )
             if records:
                 yield records
-            if full_page is None:
-                full_page = len(items) if len(items) < page_size else page_size
-                continue
-            if len(items) < full_page:
-                return
+            read += len(items)
+            if len(items) < size:
+                size = math.gcd(read, len(items))
         raise ProtocolError(
             f"Listing messages needed more than {self._max_pages} pages; use a narrower window.",
             retryable=False,
@@ -1026,50 +967,3 @@ class MightyCallClient:
             "numbers": len(numbers),
             "phone_numbers": [item["number"] for item in numbers],
         }
-
-
-def _as_count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _calls_envelope(body: Any) -> tuple[list[Any], int | None]:
-    """The calls and reported total of a calls page; :class:`ProtocolError` without an envelope."""
-    data = body.get("data") if isinstance(body, Mapping) else None
-    if isinstance(data, list):
-        return data, None
-    if not isinstance(data, Mapping):
-        raise ProtocolError(
-            "MightyCall's calls answer has no data object; a proxy may have answered."
-        )
-    calls = data.get("calls", data.get("Calls"))
-    if not isinstance(calls, list):
-        raise ProtocolError("MightyCall's calls answer has no calls list.")
-    return calls, _as_count(data.get("total", data.get("Total")))
-
-
-def _journal_items(body: Any) -> list[Any]:
-    """Items of a journal page: ``{currentPage, requests}``, possibly in a list or in ``data``."""
-    if isinstance(body, Mapping) and isinstance(body.get("data"), (Mapping, list)):
-        body = body["data"]
-    if isinstance(body, Mapping):
-        requests_ = body.get("requests", body.get("Requests"))
-        if isinstance(requests_, list):
-            return requests_
-        raise ProtocolError("MightyCall's journal answer has no requests list.")
-    if isinstance(body, list):
-        items: list[Any] = []
-        for element in body:
-            if isinstance(element, Mapping) and isinstance(
-                element.get("requests", element.get("Requests")), list
-            ):
-                items.extend(element.get("requests", element.get("Requests")))
-            else:
-                items.append(element)
-        return items
-    raise ProtocolError("MightyCall's journal answer is neither an object nor a list.")

@@ -1,4 +1,4 @@
-"""Typed errors raised by the MightyCall client.
+"""Typed errors raised by the MightyCall client, and the reading of MightyCall's error answers.
 
 Every error says two things a caller needs: a message a person can act on (it never contains a
 token, API key or user key) and whether trying again later can help (``retryable``). The job layer
@@ -7,6 +7,17 @@ raising, so a retryable error here means "the service is unwell right now", not 
 """
 
 from __future__ import annotations
+
+import email.utils
+import html
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+_MAX_REASON = 160
 
 
 class MightyCallError(Exception):
@@ -89,3 +100,85 @@ class NotFound(MightyCallError):
 
 class ClientError(MightyCallError):
     """Any other 4xx: the request itself was refused, repeating it unchanged will not help."""
+
+
+# Reading error answers
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - now).total_seconds())
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+_TAG_RE = re.compile(r"<[^>]+>")
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_SPACE_RE = re.compile(r"\s+")
+
+
+def reason_from_json(body: Any) -> str | None:
+    """The message of a JSON error body in any of the shapes MightyCall and its proxies use."""
+    if isinstance(body, list) and body:
+        return reason_from_json(body[0])
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, Mapping):
+        return None
+    for key in ("Message", "message", "error_description", "error", "Error", "title", "detail"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            if key == "error" and isinstance(body.get("error_description"), str):
+                continue
+            return value
+        if isinstance(value, Mapping):
+            nested = reason_from_json(value)
+            if nested:
+                return nested
+    errors = body.get("errors")
+    if isinstance(errors, (list, Mapping)) and errors:
+        return reason_from_json(errors if isinstance(errors, list) else list(errors.values()))
+    return None
+
+
+def short_reason(content: bytes, encoding: str | None, fallback: str | None) -> str:
+    """A short, human reason from an error body, whatever its shape (JSON, HTML, text).
+
+    ``fallback`` (the HTTP reason phrase) is used when the body says nothing. The result is not
+    redacted: the client removes its secrets from it before it goes into an error.
+    """
+    content = content[:65536] if content else b""
+    text = content.decode(encoding or "utf-8", errors="replace")
+    reason = None
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            reason = reason_from_json(json.loads(text))
+        except ValueError:
+            reason = None
+    if reason is None and stripped[:1] == "<":
+        title = _TITLE_RE.search(text)
+        reason = html.unescape(_TAG_RE.sub(" ", title.group(1) if title else text))
+    if reason is None:
+        reason = text
+    reason = _SPACE_RE.sub(" ", reason).strip()
+    if not reason:
+        reason = fallback or "no reason given"
+    if len(reason) > _MAX_REASON:
+        reason = reason[: _MAX_REASON - 1] + "…"
+    return reason

@@ -3,6 +3,10 @@
 Nothing here does I/O. Each record keeps the item it came from in ``raw`` so the app can store the
 payload as received and re-derive fields later if MightyCall's meaning turns out to differ.
 
+The envelopes of list answers (calls pages, journal pages, numbers, team) are read here too: an
+answer without the expected list raises :class:`~vsync.mightycall.errors.ProtocolError`; it never
+reads as "no items", which a sync would take for an account that has none.
+
 What is known about the shapes is in the project's MightyCall reference; the parsers accept every
 variant seen in the wild (durations as strings or integers, 1 to 7 fractional digits, a business
 number as a string or ``{"number": ...}``) and map values they do not know to ``"other"`` instead of
@@ -12,16 +16,21 @@ at all (no id, no usable time) raises :class:`ParseError`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+from .errors import ProtocolError
 
 __all__ = [
     "CallRecord",
     "ParseError",
     "SmsRecord",
+    "calls_page",
+    "journal_items",
     "parse_call",
     "parse_datetime",
     "parse_duration_ms",
@@ -70,10 +79,12 @@ def parse_datetime(value: Any) -> datetime:
         except ValueError:
             parsed = _parse_iso_slow(text)
     else:
-        raise ValueError(f"expected an ISO-8601 string, got {type(value).__name__}")
+        raise ValueError(  # noqa: TRY004 - callers treat every unusable time alike, as ValueError
+            f"expected an ISO-8601 string, got {type(value).__name__}"
+        )
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _parse_iso_slow(text: str) -> datetime:
@@ -82,7 +93,7 @@ def _parse_iso_slow(text: str) -> datetime:
         raise ValueError(f"not an ISO-8601 timestamp: {text[:40]!r}")
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = timezone.utc
+    tz = UTC
     if offset and offset not in ("Z", "z"):
         sign = -1 if offset[0] == "-" else 1
         digits = offset[1:].replace(":", "")
@@ -104,7 +115,7 @@ def parse_duration_ms(value: Any) -> int | None:
     if isinstance(value, int):
         result = value
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             return None
         result = round(value)
     elif isinstance(value, str):
@@ -118,7 +129,7 @@ def parse_duration_ms(value: Any) -> int | None:
                 number = float(text)
             except ValueError:
                 return None
-            if number != number or number in (float("inf"), float("-inf")):
+            if not math.isfinite(number):
                 return None
             result = round(number)
     else:
@@ -375,22 +386,34 @@ def parse_sms(raw: Mapping[str, Any]) -> SmsRecord:
     )
 
 
-def _list_in(body: Any, keys: Iterable[str]) -> list[Any]:
-    """The items of a body shaped ``[...]``, ``{"data": [...]}`` or ``{"data": {key: [...]}}``."""
+def _list_in(body: Any, keys: Iterable[str], what: str) -> list[Any]:
+    """The items of a body shaped ``[...]``, ``{"data": [...]}`` or ``{"data": {key: [...]}}``.
+
+    Any other shape raises :class:`ProtocolError`: an answer without the list (a proxy's page, an
+    error object, a changed envelope) must never read as an account with no ``what``.
+    """
     if isinstance(body, list):
         return body
-    if not isinstance(body, Mapping):
-        return []
-    keys = tuple(keys)
-    for container in (body.get("data"), body):
-        if isinstance(container, list):
-            return container
-        if isinstance(container, Mapping):
-            for key in keys:
-                value = container.get(key)
-                if isinstance(value, list):
-                    return value
-    return []
+    if isinstance(body, Mapping):
+        for container in (body.get("data"), body):
+            if isinstance(container, list):
+                return container
+            if isinstance(container, Mapping):
+                for key in keys:
+                    value = container.get(key)
+                    if isinstance(value, list):
+                        return value
+    raise ProtocolError(
+        f"MightyCall's {what} answer has no list of {what} (got {_shape(body)}); a proxy may have "
+        "answered, or the API changed."
+    )
+
+
+def _shape(body: Any) -> str:
+    if isinstance(body, Mapping):
+        keys = ", ".join(sorted(str(k) for k in body)[:6])
+        return f"an object with {keys}" if keys else "an empty object"
+    return f"a {type(body).__name__}"
 
 
 def parse_phone_numbers(body: Any) -> list[dict[str, Any]]:
@@ -401,7 +424,7 @@ def parse_phone_numbers(body: Any) -> list[dict[str, Any]]:
     used, including bare strings.
     """
     result = []
-    for item in _list_in(body, ("phoneNumbers", "PhoneNumbers", "numbers", "items")):
+    for item in _list_in(body, ("phoneNumbers", "PhoneNumbers", "numbers", "items"), "phone numbers"):
         if isinstance(item, Mapping):
             number = _number(item)
             if number:
@@ -424,7 +447,7 @@ def parse_team(body: Any) -> list[dict[str, Any]]:
     when none is found, and names learnt from calls (:func:`participants`) fill the gap.
     """
     result = []
-    for item in _list_in(body, ("users", "Users", "team", "members", "items")):
+    for item in _list_in(body, ("users", "Users", "team", "members", "items"), "team members"):
         if not isinstance(item, Mapping):
             continue
         name = _text(_first(item, ("fullName", "FullName", "displayName", "name")))
@@ -436,3 +459,53 @@ def parse_team(body: Any) -> list[dict[str, Any]]:
             extension_value = _first(extension_value, ("number", "extension", "value"))
         result.append({**item, "name": name, "extension": _text(extension_value)})
     return result
+
+
+# Envelopes of paged answers
+
+
+def _as_count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def calls_page(body: Any) -> tuple[list[Any], int | None]:
+    """The calls and reported total of a calls page; :class:`ProtocolError` without an envelope."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    if isinstance(data, list):
+        return data, None
+    if not isinstance(data, Mapping):
+        raise ProtocolError(
+            "MightyCall's calls answer has no data object; a proxy may have answered."
+        )
+    calls = data.get("calls", data.get("Calls"))
+    if not isinstance(calls, list):
+        raise ProtocolError("MightyCall's calls answer has no calls list.")
+    return calls, _as_count(data.get("total", data.get("Total")))
+
+
+def journal_items(body: Any) -> list[Any]:
+    """Items of a journal page: ``{currentPage, requests}``, possibly in a list or in ``data``."""
+    if isinstance(body, Mapping) and isinstance(body.get("data"), (Mapping, list)):
+        body = body["data"]
+    if isinstance(body, Mapping):
+        requests_ = body.get("requests", body.get("Requests"))
+        if isinstance(requests_, list):
+            return requests_
+        raise ProtocolError("MightyCall's journal answer has no requests list.")
+    if isinstance(body, list):
+        items: list[Any] = []
+        for element in body:
+            if isinstance(element, Mapping) and isinstance(
+                element.get("requests", element.get("Requests")), list
+            ):
+                items.extend(element.get("requests", element.get("Requests")))
+            else:
+                items.append(element)
+        return items
+    raise ProtocolError("MightyCall's journal answer is neither an object nor a list.")

@@ -4,28 +4,32 @@ A sync run is one kind (`numbers`, `agents`, `calls`, `sms`) for one integration
 Calls and SMS without an explicit window sync incrementally: from the kind's cursor (the end of the
 last completed window) minus an overlap, so records that arrived late or shifted between pages are
 read again, up to a minute ago, so only closed windows are read. An explicit `since`/`until` is a
-backfill, split into day chunks by the job.
+backfill, split into day chunks by the job. Numbers and agents are read as the account is now and
+take no window.
 
 At most one run per integration and kind is queued or running. Asking again joins it (the same
 run comes back) when no window, or the same window, is asked for; a different window is refused
 with a clear message. The database enforces it (a partial unique index), so two web workers racing
 cannot both start one.
+
+Jobs depend on this module, never the reverse: a run reaches a worker through the `SyncQueue` that
+`vsync.jobs` registers on the app (`register_sync_queue`), and the job reads and moves the kind's
+cursor with `cursor_of` and `advance_cursor` below.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from flask import current_app
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from vsync.errors import Conflict, ValidationError
 from vsync.extensions import db
-from vsync.jobs import redis_connection
-from vsync.jobs.sync import dispatch
 from vsync.models import Integration, SyncRun
 from vsync.models.integrations import ACTIVE
 from vsync.models.operations import ACTIVE_SYNC_STATUSES, FAILED, QUEUED, RUNNING, SYNC_KINDS
@@ -41,13 +45,43 @@ CLOSED_WINDOW_LAG = timedelta(minutes=1)
 MAX_BACKFILL = timedelta(days=3 * 366)
 
 
+class SyncQueue(Protocol):
+    """How a run reaches a worker; `vsync.jobs` provides it, so services never import jobs."""
+
+    def dispatch(self, org_id: int, run_id: int) -> str | None:
+        """Queue the run's job and return its id, or run it now (no queue) and return None."""
+
+    def job_lost(self, job_id: str) -> bool:
+        """True when the queue no longer has the job (Redis flushed or restarted)."""
+
+
+def register_sync_queue(app: Flask, sync_queue: SyncQueue) -> None:
+    app.extensions["vsync.sync_queue"] = sync_queue
+
+
+def _sync_queue() -> SyncQueue:
+    return current_app.extensions["vsync.sync_queue"]
+
+
 def _setting(name: str, default: int) -> int:
     return int(current_app.config.get(name, default))
 
 
 def cursor_of(integration: Integration, kind: str) -> datetime | None:
+    """The end of the last window of `kind` that completed, or None before the first one."""
     value = (integration.sync_cursors or {}).get(kind)
     return datetime.fromisoformat(value) if value else None
+
+
+def advance_cursor(integration: Integration, kind: str, chunk_start: datetime, chunk_end: datetime) -> bool:
+    """Move the cursor of `kind` to the end of a chunk just completed, when that chunk continues
+    from it (or there is none yet); a backfill of older days leaves a later cursor alone. Returns
+    whether it moved. The caller commits."""
+    current = cursor_of(integration, kind)
+    if current is not None and not chunk_start <= current < chunk_end:
+        return False
+    integration.sync_cursors = {**(integration.sync_cursors or {}), kind: chunk_end.isoformat()}
+    return True
 
 
 def incremental_window(integration: Integration, kind: str, now: datetime) -> tuple[datetime, datetime]:
@@ -58,14 +92,25 @@ def incremental_window(integration: Integration, kind: str, now: datetime) -> tu
     return min(cursor - timedelta(minutes=_setting("VSYNC_SYNC_OVERLAP_MINUTES", 60)), end), end
 
 
-def _window(integration: Integration, kind: str, since: datetime | None, until: datetime | None,
-            now: datetime) -> tuple[datetime | None, datetime | None, str]:
+@dataclass(frozen=True)
+class _Plan:
+    kind: str
+    window_start: datetime | None
+    window_end: datetime | None
+    mode: str  # snapshot, incremental or backfill
+
+
+def _plan(integration: Integration, kind: str, since: datetime | None, until: datetime | None,
+          now: datetime) -> _Plan:
+    if kind not in SYNC_KINDS:
+        raise ValidationError(f"kind must be one of {', '.join(SYNC_KINDS)}.", field="kind")
     if kind not in WINDOWED_KINDS:
         if since or until:
-            raise ValidationError(f"A {kind} sync reads the account as it is now; it takes no window.", field="since")
-        return None, None, "snapshot"
+            raise ValidationError(f"A {kind} sync reads the account as it is now; it takes no since or until.",
+                                  field="since" if since else "until")
+        return _Plan(kind, None, None, "snapshot")
     if since is None and until is None:
-        return (*incremental_window(integration, kind, now), "incremental")
+        return _Plan(kind, *incremental_window(integration, kind, now), "incremental")
     if since is None:
         raise ValidationError("A window needs its start (since) too.", field="since")
     until = min(until or now - CLOSED_WINDOW_LAG, now)
@@ -74,7 +119,7 @@ def _window(integration: Integration, kind: str, since: datetime | None, until: 
                               field="since")
     if until - since > MAX_BACKFILL:
         raise ValidationError("A backfill covers at most three years; split it.", field="since")
-    return since, until, "backfill"
+    return _Plan(kind, since, until, "backfill")
 
 
 def active_run(integration_id: int, kind: str) -> SyncRun | None:
@@ -82,49 +127,82 @@ def active_run(integration_id: int, kind: str) -> SyncRun | None:
         SyncRun.integration_id == integration_id, SyncRun.kind == kind, SyncRun.status.in_(ACTIVE_SYNC_STATUSES)))
 
 
+def _refuse_other_window(integration: Integration, plan: _Plan, existing: SyncRun | None) -> None:
+    if existing is not None and plan.mode == "backfill" and \
+            (existing.window_start, existing.window_end) != (plan.window_start, plan.window_end):
+        raise Conflict(
+            f"A {plan.kind} sync of integration {integration.id} is already {existing.status} (run {existing.id}, "
+            f"{isoformat_z(existing.window_start)} to {isoformat_z(existing.window_end)}); "
+            "wait for it to finish, then ask again.", field="kind")
+
+
+def start_syncs(integration: Integration, kinds: Iterable[str], *, since: datetime | None = None,
+                until: datetime | None = None, trigger: str = "manual",
+                requested_by_user_id: int | None = None) -> list[tuple[SyncRun, bool]]:
+    """Start several kinds at once (the CLI's `--kind all`): everything is checked before the first
+    write, so a refused request leaves no run behind. The window goes to the windowed kinds among
+    `kinds` (numbers and agents are read as they are now); a window with no windowed kind to take it
+    is refused. Returns (run, joined) per kind, in the order given. Commits, as `start_sync` does."""
+    kinds = tuple(dict.fromkeys(kinds))
+    if not kinds:
+        raise ValidationError("Name at least one kind to sync.", field="kind")
+    windowed = any(kind in WINDOWED_KINDS for kind in kinds)
+    return _start(integration, [(kind, since, until) if kind in WINDOWED_KINDS or not windowed else (kind, None, None)
+                                for kind in kinds], trigger, requested_by_user_id)
+
+
 def start_sync(integration: Integration, kind: str, *, since: datetime | None = None,
                until: datetime | None = None, trigger: str = "manual",
                requested_by_user_id: int | None = None) -> tuple[SyncRun, bool]:
     """Queue a sync (or join the one under way). Returns the run and whether it was joined.
 
-    Commits: a queued job must find its run. Without Redis the job runs before this returns.
+    Input is checked before anything is written. Unlike the other services this one commits, and
+    cannot leave it to the caller: a queued job runs in another process and must find its run, so
+    the run is committed before it is queued; without Redis the job runs before this returns, in a
+    session of its own that sees only committed rows. The caller's pending changes are committed
+    with the run.
     """
-    if kind not in SYNC_KINDS:
-        raise ValidationError(f"kind must be one of {', '.join(SYNC_KINDS)}.", field="kind")
+    return _start(integration, [(kind, since, until)], trigger, requested_by_user_id)[0]
+
+
+def _start(integration: Integration, asked: list[tuple[str, datetime | None, datetime | None]], trigger: str,
+           requested_by_user_id: int | None) -> list[tuple[SyncRun, bool]]:
+    now = utcnow()
+    plans = [_plan(integration, kind, since, until, now) for kind, since, until in asked]
     if integration.status != ACTIVE:
         raise Conflict(f"Integration {integration.id} is {integration.status}; enable it to sync.", field="integration")
-    now = utcnow()
-    window_start, window_end, mode = _window(integration, kind, since, until, now)
-    if trigger == "manual" and mode == "backfill":
-        trigger = "backfill"
-    reap_stale_runs(integration.id)
+    reap_stale_runs(integration.id)  # a dead run must not block, nor be joined
+    for plan in plans:
+        _refuse_other_window(integration, plan, active_run(integration.id, plan.kind))
+    return [_start_one(integration, plan, trigger, requested_by_user_id) for plan in plans]
 
-    existing = active_run(integration.id, kind)
+
+def _start_one(integration: Integration, plan: _Plan, trigger: str,
+               requested_by_user_id: int | None) -> tuple[SyncRun, bool]:
+    if trigger == "manual" and plan.mode == "backfill":
+        trigger = "backfill"
+    existing = active_run(integration.id, plan.kind)
     if existing is None:
-        run = SyncRun(org_id=integration.org_id, integration_id=integration.id, kind=kind, trigger=trigger,
-                      status=QUEUED, window_start=window_start, window_end=window_end,
+        run = SyncRun(org_id=integration.org_id, integration_id=integration.id, kind=plan.kind, trigger=trigger,
+                      status=QUEUED, window_start=plan.window_start, window_end=plan.window_end,
                       requested_by_user_id=requested_by_user_id)
         try:
             with db.session.begin_nested():
                 db.session.add(run)
         except IntegrityError:  # another worker started the same sync a moment ago
-            existing = active_run(integration.id, kind)
+            existing = active_run(integration.id, plan.kind)
             if existing is None:
                 raise
     if existing is not None:
-        if mode == "backfill" and (existing.window_start, existing.window_end) != (window_start, window_end):
-            raise Conflict(
-                f"A {kind} sync of integration {integration.id} is already {existing.status} (run {existing.id}, "
-                f"{isoformat_z(existing.window_start)} to {isoformat_z(existing.window_end)}); "
-                "wait for it to finish, then ask again.", field="kind")
+        _refuse_other_window(integration, plan, existing)
         return existing, True
 
-    window = f" {isoformat_z(window_start)} to {isoformat_z(window_end)}" if window_start else ""
-    audit.record("sync.requested", org_id=integration.org_id, target=run, summary=f"{kind} ({trigger}){window}")
+    window = f" {isoformat_z(plan.window_start)} to {isoformat_z(plan.window_end)}" if plan.window_start else ""
+    audit.record("sync.requested", org_id=integration.org_id, target=run, summary=f"{plan.kind} ({trigger}){window}")
     db.session.commit()
 
     run_id = run.id
-    job_id = dispatch(integration.org_id, run_id)
+    job_id = _sync_queue().dispatch(integration.org_id, run_id)
     run = db.session.get(SyncRun, run_id)
     if job_id is not None:
         run.job_id = job_id
@@ -141,7 +219,7 @@ def reap_stale_runs(integration_id: int | None = None) -> list[int]:
     query = select(SyncRun).where(SyncRun.status.in_(ACTIVE_SYNC_STATUSES))
     if integration_id is not None:
         query = query.where(SyncRun.integration_id == integration_id)
-    connection = redis_connection()
+    sync_queue = _sync_queue()
     reaped = []
     for run in db.session.scalars(query):
         reason = None
@@ -149,11 +227,8 @@ def reap_stale_runs(integration_id: int | None = None) -> list[int]:
             reason = (f"The worker running this sync stopped responding (last heartbeat "
                       f"{isoformat_z(run.heartbeat_at or run.created_at)}). The next sync resumes from the last "
                       "completed window.")
-        elif run.status == QUEUED and run.job_id and connection is not None:
-            try:
-                Job.fetch(run.job_id, connection=connection)
-            except NoSuchJobError:
-                reason = "The queued job was lost from the queue (Redis was flushed or restarted); ask again."
+        elif run.status == QUEUED and run.job_id and sync_queue.job_lost(run.job_id):
+            reason = "The queued job was lost from the queue (Redis was flushed or restarted); ask again."
         if reason:
             run.status, run.error, run.finished_at = FAILED, reason, utcnow()
             reaped.append(run.id)
