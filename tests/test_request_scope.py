@@ -5,8 +5,8 @@ import pytest
 
 from tests.conftest import login
 from tests.factories import make_org, make_user
-from vsync.auth.keys import create_api_key
 from vsync.extensions import db
+from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 
 

@@ -8,11 +8,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from tests.factories import T0, assign, make_calls, make_integration, make_number, make_org, make_user
-from vsync.auth.keys import create_api_key
 from vsync.extensions import db
 from vsync.models import (ApiKey, Call, Integration, Membership, NumberAssignment, Organization, PhoneNumber,
                           SyncRun)
 from vsync.services import audit
+from vsync.services.keys import create_api_key
 from vsync.tenancy import (CrossTenantWrite, TenancyError, TenantContextRequired, platform_bypass, tenant,
                            traffic_visible_sql)
 
