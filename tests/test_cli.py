@@ -14,8 +14,18 @@ from vsync import create_app, crypto
 from vsync.auth.keys import verify_api_key
 from vsync.extensions import db
 from vsync.mightycall.simulator import SimulatorServer
-from vsync.models import (ApiKey, AuditEvent, Call, Integration, Membership, NumberAssignment, Organization,
-                          PhoneNumber, SyncRun, User)
+from vsync.models import (
+    ApiKey,
+    AuditEvent,
+    Call,
+    Integration,
+    Membership,
+    NumberAssignment,
+    Organization,
+    PhoneNumber,
+    SyncRun,
+    User,
+)
 from vsync.tenancy import platform_bypass
 
 # MightyCall settings that keep a refused or unreachable account from retrying for long.
