@@ -3,9 +3,12 @@ with one line and an exit code that says what kind of failure it was (2 input, 1
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import pytest
 from cryptography.fernet import Fernet
+from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from tests.conftest import app_config
@@ -13,6 +16,7 @@ from tests.factories import make_integration, make_org
 from vsync import create_app, crypto
 from vsync.auth.keys import verify_api_key
 from vsync.extensions import db
+from vsync.jobs import queue
 from vsync.mightycall.simulator import SimulatorServer
 from vsync.models import (
     ApiKey,
@@ -250,3 +254,27 @@ def test_demo_loaded_again_with_moved_simulators_repoints_its_integrations(app, 
         assert calls_before > 0 and len(external_ids) == len(set(external_ids)) >= calls_before
         assert run(cli, "sync", "acme", "--kind", "numbers").exit_code == 0
     assert "integration.repointed" in audit_actions(app) and audit_actors(app) == {"cli"}
+
+
+def test_sync_wait_follows_a_queued_run_until_a_worker_finishes_it(app, runner):
+    with SimulatorServer(seed=4, calls_per_day=100) as simulator:
+        with app.app_context():
+            make_integration(make_org("acme"), base_url=simulator.base_url, api_key=simulator.simulator.api_key,
+                             user_key=simulator.simulator.user_key)
+        results = []
+        waiting = threading.Thread(target=lambda: results.append(runner.invoke(args=[
+            "sync", "acme", "--kind", "calls", "--since", "2026-11-10", "--until", "2026-11-11", "--wait"])))
+        waiting.start()
+        with app.app_context():
+            jobs = queue()
+            deadline = time.monotonic() + 10
+            while not jobs.count and time.monotonic() < deadline:
+                time.sleep(0.05)
+            SimpleWorker([jobs], connection=jobs.connection).work(burst=True)  # signal handlers: main thread only
+        waiting.join(30)
+    output = results[0].output
+    assert results[0].exit_code == 0, output
+    assert re.search(r"^calls: run 1 (queued|running)$", output, re.MULTILINE)
+    with app.app_context(), platform_bypass("test"):
+        inserted = db.session.scalar(select(SyncRun.inserted))
+    assert "calls: succeeded in" in output and f"{inserted} new" in output and inserted > 0

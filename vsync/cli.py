@@ -247,6 +247,7 @@ def sync(org_slug: str, integration_id: int | None, kind: str, since: str | None
         run_ids.append(run.id)
         click.echo(f"{each}: run {run.id} {'joined, already ' + run.status if joined else run.status}")
     if wait:
+        db.session.commit()  # what this command changed (stale runs it reaped) is kept before watching
         failed = sum(not _wait_for(run_id) for run_id in run_ids)
         if failed:
             raise CommandError(f"{failed} of {len(run_ids)} sync run(s) failed.", EXIT_FAILED)
