@@ -24,6 +24,7 @@ from vsync.mightycall import CONTACT_CENTER_BASE_URL, STANDARD_BASE_URL, MightyC
 from vsync.mightycall.simulator import run_simulator
 from vsync.models import SyncRun
 from vsync.models.keys import SCOPES
+from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
 from vsync.services import audit, integrations, keys, numbers, orgs, runs
 from vsync.services.demo import load_demo
@@ -33,7 +34,7 @@ from vsync.timeutil import parse_utc
 
 ACTOR = "cli"
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_MIGHTYCALL = 1, 2, 3
-FINISHED = ("succeeded", "failed")
+FINISHED = (SUCCEEDED, FAILED)
 POLL_SECONDS = 0.5
 
 
@@ -62,6 +63,8 @@ class Command(click.Command):
 
 
 class Commands(AppGroup):
+    """The registry of vsync's commands; `init_app` puts each at the top level (`flask create-org`)."""
+
     command_class = Command
 
 
@@ -266,7 +269,7 @@ def _wait_for(run_id: int) -> bool:
     click.echo(f"{run.kind}: {run.status}" + (f" in {_seconds(took)}" if took is not None else "")
                + f" ({_window(run)}): {run.fetched} fetched, {run.inserted} new, {run.updated} updated, "
                f"{run.skipped} skipped, {run.retries} retries" + (f"; {run.error}" if run.error else ""))
-    return run.status == "succeeded"
+    return run.status == SUCCEEDED
 
 
 def _seconds(span: timedelta) -> str:
