@@ -1,12 +1,16 @@
-# Two commands: `make run` (vsync on the embedded default) and `make test` (the whole suite).
+# Two commands: `make run` (vsync on the embedded default) and `make test` (the lint gate and the whole suite).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 FLASK := $(PY) -m flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 SIM_PORT ?= 5055
-SIM_URLS := http://127.0.0.1:$(SIM_PORT)/v4 http://127.0.0.1:$(shell expr $(SIM_PORT) + 1)/v4
+SIM_PORTS := $(SIM_PORT) $(shell expr $(SIM_PORT) + 1)
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/vsync_test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
@@ -24,24 +28,50 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
-# Two simulated MightyCall accounts on loopback (one per demo org), demo data synced from them,
-# then the web app. Ctrl-C stops all three.
+# Two simulated MightyCall accounts on loopback (one per demo org), the demo data synced from them,
+# then the web app (gunicorn, as in production). Ctrl-C or SIGTERM stops all three.
 run: $(VENV)/.run-deps
-	$(FLASK) db upgrade
-	@mkdir -p instance; \
-	trap 'kill $$sims 2>/dev/null' EXIT INT TERM; \
-	seed=1; for url in $(SIM_URLS); do \
-		port=$${url#http://127.0.0.1:}; port=$${port%/v4}; \
+	@listening() { (exec 3<>"/dev/tcp/$$1/$$2") 2>/dev/null; }
+	for port in $(PORT) $(SIM_PORTS); do
+		if listening 127.0.0.1 $$port; then
+			echo "make run: port $$port is taken; free it or choose others: PORT=... SIM_PORT=... make run" >&2
+			exit 1
+		fi
+	done
+	mkdir -p instance
+	pids=""
+	stop() { [ -z "$$pids" ] || { kill $$pids 2>/dev/null || true; wait $$pids 2>/dev/null || true; }; }
+	trap 'stop; exit 0' INT TERM
+	trap stop EXIT
+	echo "Migrating the database..."
+	out=$$($(FLASK) db upgrade 2>&1) && status=0 || status=$$?
+	grep -v '^INFO  \[alembic' <<<"$$out" || true
+	[ $$status -eq 0 ] || exit $$status
+	echo "Starting two simulated MightyCall accounts (logs in instance/simulator-*.log)..."
+	seed=1
+	for port in $(SIM_PORTS); do
 		$(FLASK) mightycall-simulator --port $$port --seed $$seed --calls-per-day 160 \
-			> instance/simulator-$$seed.log 2>&1 & sims="$$sims $$!"; seed=$$((seed + 1)); \
-	done; \
-	$(FLASK) demo $(addprefix --simulator ,$(SIM_URLS)) && \
-	echo "" && echo "vsync is running at http://$(HOST):$(PORT)/  (sign in with a login above; Ctrl-C stops it)" && \
-	$(FLASK) run --host $(HOST) --port $(PORT)
+			>instance/simulator-$$seed.log 2>&1 &
+		pids="$$pids $$!"
+		seed=$$((seed + 1))
+	done
+	echo "Loading the demo data and syncing it from the simulators..."
+	VSYNC_LOG_LEVEL=WARNING $(FLASK) demo $(foreach port,$(SIM_PORTS),--simulator http://127.0.0.1:$(port)/v4)
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --threads 8 --log-level warning wsgi:app &
+	server=$$!
+	pids="$$pids $$server"
+	until listening $(HOST) $(PORT); do
+		kill -0 $$server 2>/dev/null || { echo "make run: the web app did not start" >&2; exit 1; }
+		sleep 0.1
+	done
+	echo ""
+	echo "vsync is running at http://$(HOST):$(PORT)/  (sign in with a login above; Ctrl-C stops it)"
+	wait $$server
 
 test: $(VENV)/.dev-deps
 	$(PY) -m tests.preflight
+	$(VENV)/bin/ruff check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -52,7 +52,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -81,7 +81,7 @@ from vsync.tenancy import platform_bypass, tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vsync_bench"
-WINDOW_START = datetime(2025, 3, 3, tzinfo=timezone.utc)  # a Monday: whole weeks of the simulator's cycle
+WINDOW_START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: whole weeks of the simulator's cycle
 WINDOW_DAYS = 14
 MILLION = 1_000_000
 SIM_API_KEY, SIM_USER_KEY = "bench-api-key", "bench-user-key"
@@ -248,7 +248,7 @@ def simulator_process(seed: int, calls_per_day: float):
     code = ("import sys; from vsync.mightycall.simulator import run_simulator; "
             "run_simulator(port=int(sys.argv[1]), seed=int(sys.argv[2]), calls_per_day=float(sys.argv[3]), "
             "api_key=sys.argv[4], user_key=sys.argv[5])")
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (the simulator writes to it until the finally closes it)
     proc = subprocess.Popen([sys.executable, "-c", code, str(port), str(seed), repr(calls_per_day), SIM_API_KEY,
                              SIM_USER_KEY], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     root = f"http://127.0.0.1:{port}"
@@ -482,10 +482,10 @@ def report(info: dict, cases: list[dict]) -> None:
             print(f"write stage {write['seconds']:8.2f} s  {write_rate:10,.0f} calls/s  write_calls + commit per page; "
                   f"stored {write['stored']:,}")
             print(f"  CPU       bench process {write['cpu']:.1f} s, PostgreSQL {write['postgres_cpu']:.1f} s")
-            print(f"COPY        {copy['seconds']:8.2f} s  {copy_rate:10,.0f} calls/s  calls rows only, one transaction; "
-                  f"copied {copy['copied']:,}")
-            print(f"naive ORM   {naive['seconds']:8.2f} s  {naive_rate:10,.0f} calls/s  first {naive['written']:,} calls, "
-                  "one by one, commit per page")
+            print(f"COPY        {copy['seconds']:8.2f} s  {copy_rate:10,.0f} calls/s  "
+                  f"calls rows only, one transaction; copied {copy['copied']:,}")
+            print(f"naive ORM   {naive['seconds']:8.2f} s  {naive_rate:10,.0f} calls/s  "
+                  f"first {naive['written']:,} calls, one by one, commit per page")
             targets.append((f"write stage >= {TARGET_COPY_RATIO}x COPY", f"{write_rate / copy_rate:.2f}x",
                             write_rate / copy_rate >= TARGET_COPY_RATIO))
             targets.append((f"write stage >= {TARGET_NAIVE_RATIO:g}x naive", f"{write_rate / naive_rate:.1f}x",

@@ -30,6 +30,7 @@ def app_config(**extra) -> dict:
         "REDIS_URL": REDIS_URL,
         "SECRET_KEY": "test-secret-key",
         "VSYNC_ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+        "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1",  # new users cost microseconds, not 0.1 s of scrypt
         **extra,
     }
 

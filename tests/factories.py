@@ -4,7 +4,7 @@ They return ids, not ORM objects: like jobs, a test enters the scope it checks a
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
@@ -15,7 +15,7 @@ from vsync.services import numbers, orgs
 from vsync.tenancy import platform_bypass
 
 PASSWORD = "correct horse battery"
-T0 = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 def make_org(slug: str, tz: str = "UTC") -> int:
@@ -70,9 +70,9 @@ def make_integration(org_id: int, base_url: str = "http://127.0.0.1:1/v4",
 
 def make_calls(integration_id: int, number_id: int, starts: list[datetime], *, prefix: str = "call") -> list[str]:
     """Insert provider calls directly (as a sync would), one per start time; returns external ids."""
-    rows = [dict(integration_id=integration_id, phone_number_id=number_id, external_id=f"{prefix}-{i}",
-                 direction="inbound", status="answered", started_at=start, duration_ms=60_000,
-                 raw={}) for i, start in enumerate(starts)]
+    rows = [{"integration_id": integration_id, "phone_number_id": number_id, "external_id": f"{prefix}-{i}",
+             "direction": "inbound", "status": "answered", "started_at": start, "duration_ms": 60_000,
+             "raw": {}} for i, start in enumerate(starts)]
     db.session.execute(insert(Call.__table__), rows)
     db.session.commit()
     return [row["external_id"] for row in rows]

@@ -2,6 +2,11 @@
 
 Prints how to start a service that is down, and exits non-zero, instead of letting a hundred tests
 fail with connection errors.
+
+The database named by TEST_DATABASE_URL is dropped and created again only when it is a test
+database: one this script created (it marks each with a comment) or one whose name starts with
+`vsync_test`. Any other existing database is left alone and the run refused, so a mistyped URL
+cannot cost anyone their data.
 """
 from __future__ import annotations
 
@@ -19,22 +24,42 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
+MARKER = "vsync test database, made by tests.preflight; dropped and made again by every `make test`"
+TEST_PREFIX = "vsync_test"
+
+
+class NotATestDatabase(Exception):
+    """The named database exists and is not one `make test` may drop."""
 
 
 def fresh_database(url: str) -> None:
     url = make_url(url)
+    name = url.database
     engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
                            connect_args={"connect_timeout": 3})
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            exists, comment = conn.execute(text(
+                "SELECT count(*) > 0, max(shobj_description(oid, 'pg_database')) FROM pg_database "
+                "WHERE datname = :name"), {"name": name}).one()
+            if exists:
+                if comment != MARKER and not name.startswith(TEST_PREFIX):
+                    raise NotATestDatabase(
+                        f"database {name!r} exists and was not made by make test, so it is not dropped; "
+                        f"name another in TEST_DATABASE_URL (names starting {TEST_PREFIX} are always test databases)")
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'COMMENT ON DATABASE "{name}" IS :marker').bindparams(marker=MARKER))
+    finally:
+        engine.dispose()
 
 
 def main() -> int:
     problems = []
     try:
         fresh_database(DATABASE_URL)
+    except NotATestDatabase as exc:
+        problems.append(str(exc))
     except OperationalError as exc:
         problems.append(f"PostgreSQL is not reachable at {make_url(DATABASE_URL).render_as_string()}: "
                         f"{str(exc.orig).strip().splitlines()[0]}\n  start it with: {START_POSTGRES}")

@@ -8,8 +8,8 @@ from tests.conftest import app_config, csrf_token, login
 from tests.factories import make_org, make_user
 from vsync import create_app
 from vsync.api.access import requires
-from vsync.auth.keys import create_api_key
 from vsync.extensions import db
+from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 
 

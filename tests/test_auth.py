@@ -8,10 +8,11 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login
 from tests.factories import make_org, make_user
-from vsync.auth.keys import create_api_key, revoke_api_key, verify_api_key
+from vsync.auth.keys import verify_api_key
 from vsync.extensions import db
 from vsync.models import ApiKey, AuditEvent
 from vsync.models.types import utcnow
+from vsync.services.keys import create_api_key, revoke_api_key
 from vsync.tenancy import platform_bypass
 
 

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import re
-
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
@@ -13,8 +12,8 @@ from vsync import create_app
 from vsync.extensions import db
 from vsync.mightycall.simulator import SimulatorServer
 from vsync.models import Call
-from vsync.tenancy import platform_bypass
 from vsync.services.demo import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
+from vsync.tenancy import platform_bypass
 
 
 def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admin(tmp_path, monkeypatch):
@@ -32,18 +31,20 @@ def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admi
         again = app.test_cli_runner().invoke(args=["sync", "acme", "--kind", "calls", "--since", "2026-11-01",
                                                    "--until", "2026-11-08", "--wait"])
         assert again.exit_code == 0 and "0 new, 0 updated" in again.output  # idempotent on SQLite too
-        truth = simulator.simulator.calls_between(datetime(2026, 11, 1, tzinfo=timezone.utc),
-                                                  datetime(2026, 11, 8, tzinfo=timezone.utc))
+        truth = simulator.simulator.calls_between(datetime(2026, 11, 1, tzinfo=UTC),
+                                                  datetime(2026, 11, 8, tzinfo=UTC))
     with app.app_context(), platform_bypass("test"):
         stored = set(db.session.scalars(select(Call.external_id)))
     assert truth and {raw["id"] for raw in truth} <= stored
 
     client = app.test_client()
     assert client.get("/api/v1/health").get_json() == {"status": "ok", "database": "ok", "queue": "inline"}
+    assert client.get("/").headers["Location"] == "/login?next=/"  # the URL `make run` prints leads somewhere
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"email": PLATFORM_ADMIN_EMAIL, "password": DEMO_PASSWORD,
                                            "csrf_token": token.group(1)})
     assert response.status_code == 302
+    assert client.get("/").headers["Location"] == "/admin/"
     assert "platform admin" in client.get("/admin/").get_data(as_text=True)
     with app.app_context():
         db.engine.dispose()

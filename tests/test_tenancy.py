@@ -15,8 +15,15 @@ from vsync.extensions import db
 from vsync.models import Call, Organization, SyncRun
 from vsync.services import audit
 from vsync.services.numbers import assign_number, get_number
-from vsync.tenancy import (CrossTenantWrite, RefusedStatement, Scope, TenancyError, platform_bypass, tenant,
-                           traffic_visible_sql)
+from vsync.tenancy import (
+    CrossTenantWrite,
+    RefusedStatement,
+    Scope,
+    TenancyError,
+    platform_bypass,
+    tenant,
+    traffic_visible_sql,
+)
 
 
 def visible_calls(prefix: str = "") -> set[str]:
@@ -116,10 +123,12 @@ REVIEWED_CORE_PACKAGES = ("vsync/models/",)  # each kind declares its criterion 
 
 def _core_uses(path: pathlib.Path) -> list[str]:
     """Lines that build Core or text SQL on a table (`Model.__table__`, `text(...)`) or run SQL past the
-    session's hooks (`.connection()`, `db.engine`)."""
+    session's hooks (`.connection()`, `db.engine.connect()`)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Attribute) and node.attr in ("__table__", "connection", "engine"):
+        if isinstance(node, ast.Attribute) and (
+                node.attr in ("__table__", "connection")
+                or (node.attr in ("connect", "begin") and getattr(node.value, "attr", None) == "engine")):
             found.append(f"{path}:{node.lineno} .{node.attr}")
         elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "text":
             found.append(f"{path}:{node.lineno} text()")

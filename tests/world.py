@@ -17,7 +17,7 @@ from tests.factories import PASSWORD, T0, assign, make_integration, make_number,
 from vsync.extensions import db
 from vsync.models import Agent, Call, CallEvent, Recording, SmsMessage, SyncRun, WebhookEvent
 from vsync.services import audit
-from vsync.auth.keys import create_api_key
+from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 
 A_ONLY, B_ONLY, SHARED, MOVED = "+12125550101", "+12125550102", "+12125550103", "+12125550104"
@@ -97,7 +97,8 @@ def build_world() -> World:
             for scope in ("read", "write"):
                 world.keys[f"{scope}_{org}"] = create_api_key(org_id=org_id, name=f"{scope} {org}", scopes=scope)[1]
             db.session.add(SyncRun(org_id=org_id, integration_id=integration_id, kind="calls"))
-            db.session.add(Agent(org_id=org_id, integration_id=integration_id, extension="101" if org == "a" else "201"))
+            extension = "101" if org == "a" else "201"
+            db.session.add(Agent(org_id=org_id, integration_id=integration_id, extension=extension))
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
                                         body="{}", event_type="CallConnected"))
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")

@@ -4,6 +4,10 @@ With no environment at all vsync runs its embedded default: a SQLite file under 
 run inline, and a secret key and an encryption key generated into `instance/` (mode 0600) on first
 start. `VSYNC_ENV=production` refuses to start without real secrets and a server database, because
 a production instance that silently falls back to generated keys or SQLite loses data on redeploy.
+`VSYNC_ENV=test` turns on Flask's `TESTING` (errors reach the test instead of a 500 page).
+
+A value that cannot be used raises `ConfigError` with one line naming the variable and what it
+accepts; `wsgi.py` prints that line and exits, so neither the CLI nor a web server starts.
 """
 from __future__ import annotations
 
@@ -13,20 +17,65 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from werkzeug.security import generate_password_hash
 
 log = logging.getLogger(__name__)
 
 ENVIRONMENTS = ("development", "production", "test")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Werkzeug's default. A test suite sets a cheap one (e.g. `pbkdf2:sha256:1`); production refuses that.
+DEFAULT_PASSWORD_HASH = "scrypt"
 
 
 class ConfigError(RuntimeError):
     """The configuration cannot run; the message says what to set."""
 
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
+def _bool(env, name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), not {env.get(name)!r}.")
+
+
+def _int(env, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    """A whole number from `minimum` to `maximum`."""
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise ConfigError(f"{name} must be a whole number {bounds}, not {value!r}.")
+    return number
+
+
+def _choice(env, name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def _password_hash(env, name: str, production: bool) -> str:
+    value = env.get(name) or DEFAULT_PASSWORD_HASH
+    if value == DEFAULT_PASSWORD_HASH:
+        return value
+    if production:
+        raise ConfigError(f"{name} is a test setting; VSYNC_ENV=production uses {DEFAULT_PASSWORD_HASH}.")
+    try:
+        generate_password_hash("probe", method=value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a Werkzeug hash method such as scrypt or pbkdf2:sha256:1, "
+                          f"not {value!r}.") from None
+    return value
 
 
 def _numbers(env, name: str, default: str, count: int | None = None) -> tuple[float, ...]:
@@ -69,9 +118,8 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
     """The app config from `environ` (default `os.environ`); `overrides` (config keys) win over it."""
     env = os.environ if environ is None else environ
     overrides = overrides or {}
-    vsync_env = overrides.get("VSYNC_ENV") or env.get("VSYNC_ENV", "development")
-    if vsync_env not in ENVIRONMENTS:
-        raise ConfigError(f"VSYNC_ENV must be one of {', '.join(ENVIRONMENTS)}, not {vsync_env!r}.")
+    source = {"VSYNC_ENV": overrides["VSYNC_ENV"]} if overrides.get("VSYNC_ENV") else env
+    vsync_env = _choice(source, "VSYNC_ENV", "development", ENVIRONMENTS)
     production = vsync_env == "production"
     database_url = overrides.get("SQLALCHEMY_DATABASE_URI") or _database_url(env.get("DATABASE_URL"))
     secret_key = overrides.get("SECRET_KEY") or env.get("SECRET_KEY")
@@ -86,40 +134,42 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
             missing.append("DATABASE_URL (a PostgreSQL URL)")
         if missing:
             raise ConfigError("VSYNC_ENV=production refuses to start without " + ", ".join(missing) + ".")
-    secret_key = secret_key or _instance_secret(
-        instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
-    encryption_keys = encryption_keys or _instance_secret(
-        instance_path, "encryption_key", lambda: Fernet.generate_key().decode())
 
     config = {
         "VSYNC_ENV": vsync_env,
-        "SECRET_KEY": secret_key,
+        "TESTING": vsync_env == "test",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": env.get("REDIS_URL") or None,
-        "VSYNC_ENCRYPTION_KEYS": [k.strip() for k in encryption_keys.split(",") if k.strip()],
-        "PORT": int(env.get("PORT", "5000")),
+        "PORT": _int(env, "PORT", 5000, 1, 65535),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), production),
+        "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", production),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), production),
-        "PERMANENT_SESSION_LIFETIME": int(env.get("VSYNC_SESSION_HOURS", "12")) * 3600,
-        "VSYNC_LOGIN_MAX_FAILURES": int(env.get("VSYNC_LOGIN_MAX_FAILURES", "10")),
-        "VSYNC_LOGIN_WINDOW_SECONDS": int(env.get("VSYNC_LOGIN_WINDOW_SECONDS", "900")),
-        "VSYNC_LOG_LEVEL": env.get("VSYNC_LOG_LEVEL", "INFO"),
+        "REMEMBER_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", production),
+        "PERMANENT_SESSION_LIFETIME": _int(env, "VSYNC_SESSION_HOURS", 12, 1) * 3600,
+        "VSYNC_LOGIN_MAX_FAILURES": _int(env, "VSYNC_LOGIN_MAX_FAILURES", 10, 1),
+        "VSYNC_LOGIN_WINDOW_SECONDS": _int(env, "VSYNC_LOGIN_WINDOW_SECONDS", 900, 1),
+        "VSYNC_LOG_LEVEL": _choice(env, "VSYNC_LOG_LEVEL", "INFO", LOG_LEVELS),
+        "VSYNC_PASSWORD_HASH": _password_hash(env, "VSYNC_PASSWORD_HASH", production),
         # MightyCall client: (connect, read) timeouts, retries inside one request, backoff (base, cap).
         "VSYNC_MIGHTYCALL_TIMEOUT": _numbers(env, "VSYNC_MIGHTYCALL_TIMEOUT", "5,30", 2),
-        "VSYNC_MIGHTYCALL_MAX_RETRIES": int(env.get("VSYNC_MIGHTYCALL_MAX_RETRIES", "4")),
+        "VSYNC_MIGHTYCALL_MAX_RETRIES": _int(env, "VSYNC_MIGHTYCALL_MAX_RETRIES", 4),
         "VSYNC_MIGHTYCALL_BACKOFF": _numbers(env, "VSYNC_MIGHTYCALL_BACKOFF", "0.5,30", 2),
         # Sync jobs: job-level retries and their spacing (seconds), page size, windows, dead-worker detection.
         "VSYNC_SYNC_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_SYNC_RETRY_INTERVALS", "10,60,300")],
-        "VSYNC_SYNC_PAGE_SIZE": int(env.get("VSYNC_SYNC_PAGE_SIZE", "1000")),
-        "VSYNC_SYNC_OVERLAP_MINUTES": int(env.get("VSYNC_SYNC_OVERLAP_MINUTES", "60")),
-        "VSYNC_SYNC_INITIAL_DAYS": int(env.get("VSYNC_SYNC_INITIAL_DAYS", "7")),
-        "VSYNC_SYNC_STALE_SECONDS": int(env.get("VSYNC_SYNC_STALE_SECONDS", "900")),
+        "VSYNC_SYNC_PAGE_SIZE": _int(env, "VSYNC_SYNC_PAGE_SIZE", 1000, 1),
+        "VSYNC_SYNC_OVERLAP_MINUTES": _int(env, "VSYNC_SYNC_OVERLAP_MINUTES", 60),
+        "VSYNC_SYNC_INITIAL_DAYS": _int(env, "VSYNC_SYNC_INITIAL_DAYS", 7, 1),
+        "VSYNC_SYNC_STALE_SECONDS": _int(env, "VSYNC_SYNC_STALE_SECONDS", 900, 1),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     }
+    # Generated only once every other setting is known to be usable: a refused start writes nothing.
+    config["SECRET_KEY"] = secret_key or _instance_secret(
+        instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
+    encryption_keys = encryption_keys or _instance_secret(
+        instance_path, "encryption_key", lambda: Fernet.generate_key().decode())
+    config["VSYNC_ENCRYPTION_KEYS"] = [k.strip() for k in encryption_keys.split(",") if k.strip()]
     config.update({k: v for k, v in overrides.items() if k != "VSYNC_ENCRYPTION_KEYS"})
     return config

@@ -57,8 +57,16 @@ from datetime import datetime
 from functools import cache
 
 from sqlalchemy import ForeignKey, Table, and_, event, exists, false, inspect, or_, select
-from sqlalchemy.orm import (Mapped, Mapper, ORMExecuteState, Session, declared_attr, mapped_column, synonym,
-                            with_loader_criteria)
+from sqlalchemy.orm import (
+    Mapped,
+    Mapper,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    synonym,
+    with_loader_criteria,
+)
 from sqlalchemy.sql import Delete, Insert, Select, Update, visitors
 from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import Alias, Join
@@ -595,7 +603,8 @@ def _tenant_scope_of(session: Session, what: str) -> Scope | None:
     """The tenant scope a write happens in; None for a bypass; raises with no scope at all."""
     scope = session.info.get(_SCOPE_KEY)
     if scope is None:
-        raise TenantContextRequired(f"Writing {what} without a tenant: enter tenant(org_id) or platform_bypass(reason).")
+        raise TenantContextRequired(
+            f"Writing {what} without a tenant: enter tenant(org_id) or platform_bypass(reason).")
     return None if scope.is_bypass else scope
 
 

@@ -1,7 +1,7 @@
 """Parsing and formatting times at the edges. Inside vsync every time is an aware UTC datetime."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from vsync.errors import ValidationError
 
@@ -14,16 +14,16 @@ def parse_utc(text: str, *, field: str) -> datetime:
     value = (text or "").strip()
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValidationError(f"{text!r} is not an ISO-8601 time (e.g. 2026-11-01T09:00:00Z).", field=field) from None
     if parsed.tzinfo is None:
         raise ValidationError(f"{text!r} has no time zone; add Z or an offset such as +01:00.", field=field)
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def isoformat_z(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,12 +1,12 @@
 """initial schema
 
 Revision ID: 37a5cb88f271
-Revises: 
+Revises:
 Create Date: 2026-11-21 13:58:34.845440
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade():
-    
+
     op.create_table('organizations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -300,11 +300,11 @@ def upgrade():
     with op.batch_alter_table('sms_messages', schema=None) as batch_op:
         batch_op.create_index('ix_sms_messages_number_sent', ['phone_number_id', 'sent_at'], unique=False)
 
-    
+
 
 
 def downgrade():
-    
+
     with op.batch_alter_table('sms_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_sms_messages_number_sent')
 
@@ -364,4 +364,4 @@ def downgrade():
     op.drop_table('api_keys')
     op.drop_table('users')
     op.drop_table('organizations')
-    
+

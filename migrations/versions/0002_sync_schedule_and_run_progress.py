@@ -7,8 +7,8 @@ Revises: 37a5cb88f271
 Create Date: 2026-11-21 14:06:22.090951
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.

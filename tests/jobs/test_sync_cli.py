@@ -47,7 +47,7 @@ def test_test_connection_reports_numbers_or_the_providers_reason(inline_app):
         run(inline_app, "add-integration", "globex", "--api-key", API_KEY, "--user-key", "wrong",
             "--base-url", sim.base_url)
         bad = run(inline_app, "test-connection", "globex")
-        assert bad.exit_code == 2 and "MightyCall connection failed" in bad.output and "wrong" not in bad.output
+        assert bad.exit_code == 3 and "MightyCall connection failed" in bad.output and "wrong" not in bad.output
 
 
 def test_sync_with_wait_shows_a_summary_and_sync_runs_lists_them(inline_app):

@@ -33,6 +33,12 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.index")
 
 
+@bp.route("/")
+def home():
+    """The console. Not public: a visitor who is not signed in is sent to sign in first, and back here."""
+    return redirect(url_for("admin.index"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated and not current_user.is_api_key:

@@ -3,8 +3,9 @@
 These are Core writes on tables, which the tenant hooks do not check (see `vsync.tenancy`).
 This module is the reviewed place for that: every write is keyed by the integration the sync runs
 for, which the caller loaded inside its org's tenant scope, so a sync can only touch rows of its own
-integration; number discovery is the one platform operation here (`NumberBook`). Upserts are `INSERT … ON CONFLICT (integration_id, external_id) DO UPDATE … WHERE the
-provider's raw item changed`, on PostgreSQL and SQLite alike: running a page twice writes nothing.
+integration; number discovery is the one platform operation here (`NumberBook`). Upserts are
+`INSERT … ON CONFLICT (integration_id, external_id) DO UPDATE … WHERE the provider's raw item changed`,
+on PostgreSQL and SQLite alike: running a page twice writes nothing.
 """
 from __future__ import annotations
 

@@ -294,5 +294,5 @@ def _run_inline(org_id: int, run_id: int) -> None:
         try:
             run_sync_job(org_id, run_id)
             return
-        except Exception as exc:  # noqa: BLE001 - as RQ does: any failure is recorded, and retried while attempts last
+        except Exception as exc:
             _record_attempt(org_id, run_id, exc, will_retry=attempt < attempts, job_id="inline")

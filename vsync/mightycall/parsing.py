@@ -79,7 +79,7 @@ def parse_datetime(value: Any) -> datetime:
         except ValueError:
             parsed = _parse_iso_slow(text)
     else:
-        raise ValueError(  # noqa: TRY004 - callers treat every unusable time alike, as ValueError
+        raise ValueError(
             f"expected an ISO-8601 string, got {type(value).__name__}"
         )
     if parsed.tzinfo is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, UniqueConstraint, exists
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
@@ -68,7 +69,8 @@ class User(UserMixin, MemberScoped, db.Model):
         return self.role == PLATFORM_ADMIN
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        """Hashed with `VSYNC_PASSWORD_HASH` (Werkzeug's scrypt unless a test suite asks for a cheap one)."""
+        self.password_hash = generate_password_hash(password, method=current_app.config["VSYNC_PASSWORD_HASH"])
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)

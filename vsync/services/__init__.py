@@ -1,6 +1,16 @@
-"""Domain operations, one function each, shared by the CLI, the API and the admin.
+"""Domain operations, one function each, shared by the CLI, the API, the admin and the jobs.
 
 They expect the caller (an edge) to have authorised the principal and entered the right tenant
-scope or platform bypass; they validate input, change state, write the audit log, and leave the
-commit to the caller so the change and its audit row land together.
+scope or platform bypass; they validate input, change state, write the audit log and flush.
+
+Commit policy: **the caller commits**, once, so a change and its audit row land together, and an
+operation refused half-way leaves nothing behind (the caller rolls back). The exceptions, each
+because something outside the caller's transaction must see the row at once:
+
+- `vsync.services.sync.start_sync` commits the run before queueing its job, because the worker
+  (or, without Redis, the inline job in a session of its own) must find it;
+- `vsync.services.integrations.DatabaseTokenStore` writes MightyCall access tokens in short
+  transactions of their own, so every worker sees a new token and a rolled-back sync keeps it;
+- `vsync.auth.keys.verify_api_key` (authentication, not a service) commits `last_used_at` while it
+  authenticates a request, before any view owns the transaction.
 """

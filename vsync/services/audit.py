@@ -1,7 +1,15 @@
-"""The audit log helper: every state change made through the CLI, API or admin calls `record`."""
+"""The audit log helper: every state change made through the CLI, API or admin calls `record`.
+
+Who acted: the request's principal in a request; outside one, the actor an edge declared for its
+app context with `acting_as` (the CLI declares `cli`); otherwise `system`. A job has an app context
+of its own, so what it writes is the system's, inline or on a worker alike.
+"""
 from __future__ import annotations
 
-from flask import has_request_context, request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import g, has_app_context, has_request_context, request
 from sqlalchemy import insert
 
 from vsync.extensions import db
@@ -20,9 +28,20 @@ def actor_of(principal) -> dict:
     return {"actor": "anonymous"}
 
 
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Attribute the audit rows this app context writes in the block, outside a request, to `actor`."""
+    previous = g.get("audit_actor")
+    g.audit_actor = actor
+    try:
+        yield
+    finally:
+        g.audit_actor = previous
+
+
 def _current_principal():
     if not has_request_context():
-        return None
+        return g.get("audit_actor") if has_app_context() else None
     from flask_login import current_user
     return current_user._get_current_object()
 
@@ -31,7 +50,7 @@ def record(action: str, *, org_id: int | None = None, target=None, summary: str 
            actor=None, ip: str | None = None) -> None:
     """Add one audit row in the caller's transaction, so it commits (or rolls back) with the change.
 
-    `target` is a model instance or a `(type, id)` pair; `actor` defaults to the request's principal.
+    `target` is a model instance or a `(type, id)` pair; `actor` defaults to who is acting (above).
     A Core insert, so it works with no tenant scope (sign-in attempts); inside a tenant scope it may
     only write that org's log.
     """

@@ -3,6 +3,10 @@
 Two organisations with an admin each, and, given running MightyCall simulators (one per org),
 an integration per org pointing at its simulator and synced: 30 days on the first run, the time
 since the last sync afterwards.
+
+The demo finds its own integration by name and repoints it when the simulator moved (another
+`SIM_PORT`), so an org never gets a second one and no call is imported twice. Refused in
+production. The caller commits; the syncs commit their runs as they start (see `vsync.services`).
 """
 from __future__ import annotations
 
@@ -10,14 +14,16 @@ import time
 from datetime import timedelta
 
 import requests
+from flask import current_app
 from sqlalchemy import select
 
-from vsync.errors import DomainError
+from vsync.errors import Conflict
 from vsync.extensions import db
+from vsync.mightycall.errors import TransportError
 from vsync.models import Integration, Membership, Organization
 from vsync.models.types import utcnow
-from vsync.services import orgs
-from vsync.services.integrations import create_integration
+from vsync.services import audit, orgs
+from vsync.services.integrations import create_integration, validate_base_url
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 
 DEMO_PASSWORD = "vsync-demo-password"
@@ -27,7 +33,9 @@ DEMO_ORGS = (  # slug, name, time zone, org admin
     ("globex", "Globex Logistics", "Europe/London", "owner@globex.demo"),
 )
 DEMO_HISTORY = timedelta(days=30)
+DEMO_INTEGRATION_NAME = "MightyCall (simulator)"
 SIMULATOR_API_KEY, SIMULATOR_USER_KEY = "sim-api-key", "sim-user-key"
+SIMULATOR_START_SECONDS = 20.0
 
 
 def _org(slug: str, name: str, tz: str) -> Organization:
@@ -35,27 +43,37 @@ def _org(slug: str, name: str, tz: str) -> Organization:
     return org or orgs.create_org(name, slug, tz)
 
 
-def _wait_until_up(base_url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_until_up(base_url: str) -> None:
+    """The simulators start alongside the demo; give them a moment to listen."""
+    deadline = time.monotonic() + SIMULATOR_START_SECONDS
     while True:
         try:
             requests.get(base_url, timeout=2)
             return
         except requests.ConnectionError:
             if time.monotonic() > deadline:
-                raise DomainError(f"The MightyCall simulator at {base_url} did not answer within {timeout:.0f}s.",
-                                  field="simulator") from None
+                raise TransportError(f"The MightyCall simulator at {base_url} did not answer within "
+                                     f"{SIMULATOR_START_SECONDS:.0f}s.") from None
             time.sleep(0.2)
 
 
-def _synced_integration(org: Organization, base_url: str) -> list[str]:
-    integration = db.session.scalar(select(Integration).where(Integration.org_id == org.id,
-                                                              Integration.base_url == base_url.rstrip("/")))
+def _demo_integration(org: Organization, base_url: str) -> Integration:
+    """The org's demo integration, pointing at `base_url`: created, or found and repointed."""
+    integration = db.session.scalars(select(Integration).where(
+        Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME).order_by(Integration.id)).first()
     if integration is None:
         integration, _ = create_integration(org, api_key=SIMULATOR_API_KEY, user_key=SIMULATOR_USER_KEY,
-                                            base_url=base_url, name="MightyCall (simulator)")
-        db.session.commit()
-    _wait_until_up(base_url)
+                                            base_url=base_url, name=DEMO_INTEGRATION_NAME)
+    elif integration.base_url != base_url:
+        audit.record("integration.repointed", org_id=org.id, target=integration,
+                     summary=f"{integration.base_url} → {base_url}")
+        integration.base_url = base_url
+        # The cached token was issued by the old simulator; the new one signs in afresh.
+        integration.access_token_encrypted = integration.access_token_expires_at = None
+    return integration
+
+
+def _sync(integration: Integration) -> list[str]:
     lines = []
     for kind in ALL_KINDS:
         since = utcnow() - DEMO_HISTORY if kind in WINDOWED_KINDS and cursor_of(integration, kind) is None else None
@@ -67,6 +85,9 @@ def _synced_integration(org: Organization, base_url: str) -> list[str]:
 
 def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
     """Create what is missing of the demo and describe the logins. Runs in a platform bypass."""
+    if current_app.config["VSYNC_ENV"] == "production":
+        raise Conflict("The demo data is not loaded into a production instance.", field="env")
+    simulators = tuple(validate_base_url(url) for url in simulators)
     if orgs.find_user(PLATFORM_ADMIN_EMAIL) is None:
         orgs.create_platform_admin(PLATFORM_ADMIN_EMAIL, DEMO_PASSWORD)
     lines = [f"platform admin: {PLATFORM_ADMIN_EMAIL} / {DEMO_PASSWORD}"]
@@ -79,7 +100,7 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
             orgs.add_member(org, admin_email, "org_admin", password=None if user else DEMO_PASSWORD)
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
         if index < len(simulators):
-            db.session.commit()
+            _wait_until_up(simulators[index])
             lines.append(f"{name} syncing from the simulator at {simulators[index]}:")
-            lines.extend(_synced_integration(org, simulators[index]))
+            lines.extend(_sync(_demo_integration(org, simulators[index])))
     return lines

@@ -22,7 +22,7 @@ from vsync.services import audit
 log = logging.getLogger(__name__)
 
 
-def _validate_base_url(base_url: str) -> str:
+def validate_base_url(base_url: str) -> str:
     base_url = (base_url or "").strip().rstrip("/")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -39,7 +39,7 @@ def create_integration(org: Organization, *, api_key: str, user_key: str, base_u
             raise ValidationError(f"{field} is required.", field=field)
     webhook_token = secrets.token_urlsafe(32)
     integration = Integration(
-        org_id=org.id, name=(name or "MightyCall").strip(), base_url=_validate_base_url(base_url),
+        org_id=org.id, name=(name or "MightyCall").strip(), base_url=validate_base_url(base_url),
         credentials_encrypted=crypto.encrypt_json({"api_key": api_key.strip(), "user_key": user_key.strip()}),
         webhook_token_hash=hashlib.sha256(webhook_token.encode()).hexdigest(), status=ACTIVE)
     db.session.add(integration)
@@ -49,13 +49,20 @@ def create_integration(org: Organization, *, api_key: str, user_key: str, base_u
     return integration, webhook_token
 
 
-def only_integration(org: Organization) -> Integration:
-    """The org's integration, for edges that name an org rather than an integration."""
+def integration_for(org: Organization, integration_id: int | None = None) -> Integration:
+    """The org's integration `integration_id`, or its only one, for edges that name an org."""
     found = db.session.scalars(select(Integration).where(Integration.org_id == org.id).order_by(Integration.id)).all()
+    ids = ", ".join(str(each.id) for each in found)
+    if integration_id is not None:
+        for each in found:
+            if each.id == integration_id:
+                return each
+        raise NotFound(f"{org.slug} has no integration {integration_id}"
+                       + (f"; its integrations: {ids}." if found else "."), field="integration")
     if not found:
         raise NotFound(f"{org.slug} has no MightyCall integration; add one first.", field="org")
     if len(found) > 1:
-        raise ValidationError(f"{org.slug} has {len(found)} integrations; name one by id.", field="integration")
+        raise ValidationError(f"{org.slug} has {len(found)} integrations (ids {ids}); name one.", field="integration")
     return found[0]
 
 
