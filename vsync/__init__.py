@@ -44,13 +44,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     _configure_logging(app)
 
     import vsync.models  # noqa: F401  (register every table before extensions bind)
-    from vsync import admin, api, auth, cli, jobs
+    from vsync import admin, api, auth, cli, http, jobs, tenancy
 
+    tenancy.init_app(app)
     db.init_app(app)
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jobs.init_app(app)
+    http.init_app(app)
     csrf.init_app(app)
     auth.init_app(app)
     api.init_app(app)

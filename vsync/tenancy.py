@@ -121,6 +121,14 @@ class Scope:
 # --- the scoped kinds ----------------------------------------------------------------------------
 
 
+@cache
+def named_alias(table: Table, name: str) -> Alias:
+    """One alias per table and name, built once: a criterion's subquery reads its own copy of a table
+    (so it never correlates with the statement it narrows), and building it anew costs more than the
+    rest of the criterion."""
+    return table.alias(name)
+
+
 class TenantScoped:
     """Every scoped model. A subclass's `tenant_criterion(table, scope)` says which rows a scope sees."""
 
@@ -143,7 +151,7 @@ class NumberPeriods(OrgOwned):
     @classmethod
     def covering(cls, number_id, time, org_id: int):
         """An EXISTS: `org_id` has a period of the number `number_id` that covers `time`."""
-        periods = cls.__table__.alias("visible_period")
+        periods = named_alias(cls.__table__, "visible_period")
         return exists().where(
             periods.c.phone_number_id == number_id, periods.c.org_id == org_id, periods.c.assigned_at <= time,
             or_(periods.c.unassigned_at.is_(None), periods.c.unassigned_at > time),
@@ -151,7 +159,7 @@ class NumberPeriods(OrgOwned):
 
     @classmethod
     def any_period(cls, number_id, org_id: int):
-        periods = cls.__table__.alias("visible_period")
+        periods = named_alias(cls.__table__, "visible_period")
         return exists().where(periods.c.phone_number_id == number_id, periods.c.org_id == org_id
                               ).correlate_except(periods)
 
@@ -484,19 +492,32 @@ def _restrict_select(sel: Select, scope: Scope) -> None:
         sel._where_criteria += tuple(criteria)
 
 
-def _scoped_tables_in(statement) -> set[type]:
-    return {kind for element in visitors.iterate(statement) if isinstance(element, Table | Alias)
-            and (kind := _kind_of(element)) is not None}
+@dataclass
+class _Survey:
+    """What one walk over a statement found: the scoped kinds of the tables it reads, those it names
+    through the ORM (entities, their columns), and its loader options."""
+
+    table_kinds: set[type]
+    orm_kinds: set[type]
+    options: list
 
 
-def _orm_scoped_kinds(state: ORMExecuteState, statement) -> set[type]:
-    """Scoped models the statement names through the ORM (entities, their columns, their tables)."""
-    kinds = {mapper.class_ for mapper in state.all_mappers}
+def _survey(state: ORMExecuteState, statement) -> _Survey:
+    table_kinds, orm_classes, options = set(), {mapper.class_ for mapper in state.all_mappers}, []
     for element in visitors.iterate(statement):
+        if isinstance(element, Table | Alias) and (kind := _kind_of(element)) is not None:
+            table_kinds.add(kind)
         entity = element._annotations.get("parententity") if hasattr(element, "_annotations") else None
         if entity is not None:
-            kinds.add(entity.mapper.class_)
-    return {kind for kind in kinds if issubclass(kind, TenantScoped)}
+            orm_classes.add(entity.mapper.class_)
+        options.extend(getattr(element, "_with_options", ()))
+    return _Survey(table_kinds, {c for c in orm_classes if issubclass(c, TenantScoped)}, options)
+
+
+@cache
+def _joins_eagerly(kind: type) -> bool:
+    """Whether loading `kind` can make the ORM join a scoped relationship while compiling."""
+    return any(rel.lazy == "joined" for related in _related_kinds(kind) for rel in inspect(related).relationships)
 
 
 def _dml_rows(statement, parameters) -> list[dict]:
@@ -548,9 +569,8 @@ def _check_orm_dml(statement, state: ORMExecuteState, kind: type, scope: Scope) 
                 _check_references(kind, {column: row[column]}, scope, state.session)
 
 
-def _restrict(statement, scope: Scope):
+def _restrict(statement, scope: Scope, options: list):
     """A copy of `statement` with every SELECT inside it narrowed to `scope`."""
-    options = [option for element in visitors.iterate(statement) for option in getattr(element, "_with_options", ())]
     restricted = visitors.cloned_traverse(statement, {"stop_on": options},  # loader options are not clauses
                                           {"select": lambda sel: _restrict_select(sel, scope)})
     if isinstance(restricted, Update | Delete) and (kind := _kind_of(restricted.table)) is not None:
@@ -558,7 +578,6 @@ def _restrict(statement, scope: Scope):
     return restricted
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _apply_tenant_criteria(state: ORMExecuteState) -> None:
     scope = state.session.info.get(_SCOPE_KEY)
     if scope is not None and scope.is_bypass:
@@ -566,14 +585,14 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
     statement = state.statement
     if isinstance(statement, StatementLambdaElement):
         statement = statement._resolved
-    orm_kinds = _orm_scoped_kinds(state, statement)
+    survey = _survey(state, statement)
     if scope is None:
-        if orm_kinds:
-            names = ", ".join(sorted(kind.__name__ for kind in orm_kinds))
+        if survey.orm_kinds:
+            names = ", ".join(sorted(kind.__name__ for kind in survey.orm_kinds))
             raise TenantContextRequired(
                 f"Tenant-scoped statement ({names}) without a tenant: enter tenant(org_id) or platform_bypass(reason).")
         return
-    if state.is_from_statement and orm_kinds:
+    if state.is_from_statement and survey.orm_kinds:
         raise RefusedStatement("from_statement() over tenant-scoped models cannot be scoped: build the SELECT instead.")
     if isinstance(statement, Insert | Update | Delete):
         kind = _kind_of(statement.table)
@@ -585,12 +604,12 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
             _check_orm_dml(statement, state, kind, scope)
     elif not state.is_select:
         return
-    kinds = _scoped_tables_in(statement) | orm_kinds
+    kinds = survey.table_kinds | survey.orm_kinds
     if not kinds:
         return
-    restricted = _restrict(statement, scope)
-    if orm_kinds and state.is_orm_statement:
-        restricted = restricted.options(*_loader_criteria(orm_kinds, scope))
+    restricted = _restrict(statement, scope, survey.options)
+    if state.is_orm_statement and (survey.options or any(_joins_eagerly(kind) for kind in survey.orm_kinds)):
+        restricted = restricted.options(*_loader_criteria(survey.orm_kinds, scope))
     if any(issubclass(kind, MemberScoped) for kind in kinds):
         _refuse_secrets(restricted, state.session)
     state.statement = restricted
@@ -635,7 +654,6 @@ def _refuse_write(obj, verb: str) -> CrossTenantWrite:
     return CrossTenantWrite(f"{type(obj).__name__} rows are {verb} by platform operations only.")
 
 
-@event.listens_for(Session, "before_flush")
 def _check_flush(session: Session, flush_context, instances) -> None:
     new = [o for o in session.new if isinstance(o, TenantScoped)]
     changed = [o for o in session.dirty if isinstance(o, TenantScoped) and session.is_modified(o)]
@@ -692,8 +710,16 @@ def _check_row(mapper: Mapper, connection, target) -> None:
                                      if c.foreign_keys}, scope, session)
 
 
-event.listen(Mapper, "before_insert", _check_row)
-event.listen(Mapper, "before_update", _check_row)
+_LISTENERS = ((Session, "do_orm_execute", _apply_tenant_criteria), (Session, "before_flush", _check_flush),
+              (Mapper, "before_insert", _check_row), (Mapper, "before_update", _check_row))
+
+
+def init_app(app=None) -> None:
+    """Install the tenant filter on every session and mapper (once per process; the app factory calls
+    it, before any session exists)."""
+    for target, name, listener in _LISTENERS:
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)
 
 
 class TenantSession:

@@ -5,8 +5,8 @@ import functools
 
 from flask_login import current_user
 
-from vsync.api.errors import error_response
 from vsync.auth.permissions import has_role, has_scope
+from vsync.http import error_response
 
 
 def requires(*, scope: str = "read", role: str | None = None):

@@ -28,6 +28,7 @@ from vsync.auth.keys import verify_api_key
 from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, load_user, resolve_org
 from vsync.auth.views import bp
 from vsync.extensions import csrf, login_manager
+from vsync.http import error_response, is_api_request
 from vsync.tenancy import enter_platform_bypass, enter_scope
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health"}
@@ -36,7 +37,6 @@ CSRF_EXEMPT_ENDPOINTS: set[str] = set()
 # platform principals. Everything else acts in one org (from its URL) or in none.
 PLATFORM_WIDE_ENDPOINTS: set[str] = set()
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
-API_PREFIX = "/api/"
 
 
 def bearer_token() -> str | None:
@@ -45,10 +45,6 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-def _is_api_request() -> bool:
-    return request.path.startswith(API_PREFIX)
 
 
 class _NoCookieForKeys(SecureCookieSessionInterface):
@@ -62,14 +58,14 @@ class _NoCookieForKeys(SecureCookieSessionInterface):
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> UserPrincipal | None:
-    if _is_api_request() and request.headers.get("Authorization"):
+    if is_api_request() and request.headers.get("Authorization"):
         return None  # the header decides for API requests (see module docstring)
     return load_user(int(user_id)) if user_id.isdigit() else None
 
 
 @login_manager.request_loader
 def _load_key(req):
-    if not _is_api_request():
+    if not is_api_request():
         return None
     token = bearer_token()
     if token is None:
@@ -85,8 +81,7 @@ def _load_key(req):
 
 @login_manager.unauthorized_handler
 def _unauthorized():
-    if _is_api_request():
-        from vsync.api.errors import error_response
+    if is_api_request():
         return error_response(401, "unauthorized",
                               g.get("auth_error") or "Sign in or send 'Authorization: Bearer <API key>'.")
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vsync.extensions import db
-from vsync.models.types import JSONType, UtcDateTime, utcnow
+from vsync.models.types import JSONType, UtcDateTime, one_of, utcnow
 from vsync.tenancy import OrgOwned
 
 ACTIVE = "active"
@@ -25,7 +25,8 @@ class Integration(OrgOwned, db.Model):
     """
 
     __tablename__ = "integrations"
-    __table_args__ = (CheckConstraint("status IN ('active', 'disabled')", name="status"),)
+    # (org_id, id) is what org-owned rows of this integration reference, so none can name another org's.
+    __table_args__ = (one_of("status", INTEGRATION_STATUSES), UniqueConstraint("org_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="MightyCall")
@@ -46,12 +47,18 @@ class Integration(OrgOwned, db.Model):
         return f"<Integration {self.id} org={self.org_id} {self.base_url}>"
 
 
+def of_own_integration() -> ForeignKeyConstraint:
+    """The foreign key of an org-owned row to an integration of the same org: `(org_id, integration_id)`."""
+    return ForeignKeyConstraint(["org_id", "integration_id"], ["integrations.org_id", "integrations.id"],
+                                ondelete="CASCADE")
+
+
 class Agent(OrgOwned, db.Model):
     __tablename__ = "agents"
-    __table_args__ = (UniqueConstraint("integration_id", "extension"),)
+    __table_args__ = (UniqueConstraint("integration_id", "extension"), of_own_integration())
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    integration_id: Mapped[int] = mapped_column(Integer)
     extension: Mapped[str] = mapped_column(String(20))
     display_name: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

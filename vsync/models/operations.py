@@ -5,7 +5,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -18,13 +17,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vsync.extensions import db
-from vsync.models.types import UtcDateTime, utcnow
+from vsync.models.integrations import of_own_integration
+from vsync.models.types import UtcDateTime, one_of, utcnow
 from vsync.tenancy import OrgOwned
 
 SYNC_KINDS = ("calls", "numbers", "agents", "sms")
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 SYNC_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
 ACTIVE_SYNC_STATUSES = (QUEUED, RUNNING)
+WEBHOOK_STATUSES = ("received", "processed", "failed", "ignored")
 
 
 class SyncRun(OrgOwned, db.Model):
@@ -41,16 +42,17 @@ class SyncRun(OrgOwned, db.Model):
 
     __tablename__ = "sync_runs"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
-        CheckConstraint("kind IN ('calls', 'numbers', 'agents', 'sms')", name="kind"),
+        one_of("status", SYNC_STATUSES),
+        one_of("kind", SYNC_KINDS),
         Index("uq_sync_runs_one_active", "integration_id", "kind", unique=True,
               postgresql_where=text("status IN ('queued', 'running')"),
               sqlite_where=text("status IN ('queued', 'running')")),
         Index("ix_sync_runs_integration_created", "integration_id", "created_at"),
+        of_own_integration(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    integration_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
     trigger: Mapped[str] = mapped_column(String(20), default="manual")
     status: Mapped[str] = mapped_column(String(20), default=QUEUED)
@@ -80,12 +82,13 @@ class WebhookEvent(OrgOwned, db.Model):
     __tablename__ = "webhook_events"
     __table_args__ = (
         UniqueConstraint("integration_id", "guid"),
-        CheckConstraint("status IN ('received', 'processed', 'failed', 'ignored')", name="status"),
+        of_own_integration(),
+        one_of("status", WEBHOOK_STATUSES),
         Index("ix_webhook_events_status_received", "status", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    integration_id: Mapped[int] = mapped_column(Integer)
     guid: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str | None] = mapped_column(String(60))
     body: Mapped[str] = mapped_column(Text)

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from vsync.extensions import db
-from vsync.models.types import UtcDateTime, utcnow
-from vsync.tenancy import AGENT, MemberScoped, OrgOwned, SelfScoped
+from vsync.models.types import UtcDateTime, one_of, utcnow
+from vsync.tenancy import AGENT, MemberScoped, OrgOwned, SelfScoped, named_alias
 
 PLATFORM_ADMIN = "platform_admin"
 USER = "user"
@@ -49,7 +49,7 @@ class User(UserMixin, MemberScoped, db.Model):
     (deferred, and refused in a tenant scope); sign-in reads users through `vsync.auth.principals`."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('user', 'platform_admin')", name="role"),)
+    __table_args__ = (one_of("role", GLOBAL_ROLES),)
     __secret_columns__ = ("password_hash",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,7 +80,7 @@ class User(UserMixin, MemberScoped, db.Model):
 
     @classmethod
     def tenant_criterion(cls, table, scope):
-        members = Membership.__table__.alias("member_of")
+        members = named_alias(Membership.__table__, "member_of")
         return exists().where(members.c.user_id == table.c.id, members.c.org_id == scope.org_id
                               ).correlate_except(members)
 
@@ -89,7 +89,7 @@ class Membership(OrgOwned, db.Model):
     __tablename__ = "memberships"
     __table_args__ = (
         UniqueConstraint("org_id", "user_id"),
-        CheckConstraint("role IN ('org_admin', 'manager', 'agent')", name="role"),
+        one_of("role", ORG_ROLES),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vsync.extensions import db
 from vsync.models.types import JSONType, UtcDateTime, utcnow
-from vsync.tenancy import NumberTraffic
+from vsync.tenancy import NumberTraffic, named_alias
 
 INBOUND, OUTBOUND, CALLBACK = "inbound", "outbound", "callback"
 DIRECTIONS = (INBOUND, OUTBOUND, CALLBACK, "other")
@@ -21,7 +21,7 @@ CALL_STATUSES = (ANSWERED, MISSED, VOICEMAIL, DROPPED, "other")
 
 def _handled_by(table, extension: str):
     """An EXISTS: the call that `table`'s row belongs to was handled by `extension`."""
-    calls = Call.__table__.alias("own_call")
+    calls = named_alias(Call.__table__, "own_call")
     return exists().where(calls.c.integration_id == table.c.integration_id,
                           calls.c.external_id == table.c.call_external_id,
                           calls.c.agent_extension == extension).correlate_except(calls)

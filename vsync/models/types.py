@@ -1,7 +1,7 @@
 """Column types shared by the models."""
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, CheckConstraint, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
@@ -34,3 +34,8 @@ class UtcDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def one_of(column: str, values: tuple[str, ...], *, name: str | None = None) -> CheckConstraint:
+    """A CHECK that `column` holds one of `values`: built from the tuple the code validates with."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=name or column)
