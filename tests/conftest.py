@@ -6,33 +6,14 @@ commit, and jobs in other threads or processes see what a test wrote.
 """
 from __future__ import annotations
 
-import os
-import re
-
 import pytest
-from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from tests.helpers import app_config
+from tests.world import build_world
 from vsync import create_app
 from vsync.extensions import db
-
-DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/vsync_test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-ENCRYPTION_KEY = Fernet.generate_key().decode()
-
-
-def app_config(**extra) -> dict:
-    return {
-        "VSYNC_ENV": "test",
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
-        "REDIS_URL": REDIS_URL,
-        "SECRET_KEY": "test-secret-key",
-        "VSYNC_ENCRYPTION_KEYS": [ENCRYPTION_KEY],
-        "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1",  # new users cost microseconds, not 0.1 s of scrypt
-        **extra,
-    }
 
 
 @pytest.fixture(scope="session")
@@ -87,24 +68,9 @@ def runner(app):
     return app.test_cli_runner()
 
 
-_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_token(client, path: str = "/login") -> str:
-    match = _CSRF.search(client.get(path).get_data(as_text=True))
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-def login(client, email: str, password: str = "correct horse battery"):
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf_token(client)})
-
-
 @pytest.fixture
 def world(app):
     """The two-org world (`tests.world`), built in its own app context; returns its ids and keys."""
-    from tests.world import build_world
     with app.app_context():
         built = build_world()
         db.session.remove()

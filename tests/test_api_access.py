@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from flask import jsonify
 
-from tests.conftest import app_config, csrf_token, login
 from tests.factories import make_org, make_user
+from tests.helpers import app_config, csrf_token, login
 from vsync import create_app
 from vsync.api.access import requires
 from vsync.extensions import db

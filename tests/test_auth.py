@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_token, login
 from tests.factories import make_org, make_user
+from tests.helpers import csrf_token, login
 from vsync.auth.keys import verify_api_key
 from vsync.extensions import db
 from vsync.models import ApiKey, AuditEvent

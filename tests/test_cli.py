@@ -11,8 +11,8 @@ from cryptography.fernet import Fernet
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from tests.conftest import app_config
 from tests.factories import make_integration, make_org
+from tests.helpers import app_config
 from vsync import create_app, crypto
 from vsync.auth.keys import verify_api_key
 from vsync.extensions import db

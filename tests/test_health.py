@@ -1,7 +1,7 @@
 """GET /api/v1/health checks the real database and the real Redis."""
 from __future__ import annotations
 
-from tests.conftest import app_config
+from tests.helpers import app_config
 from vsync import create_app
 
 

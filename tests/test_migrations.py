@@ -9,7 +9,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import DATABASE_URL, app_config
+from tests.helpers import DATABASE_URL, app_config
 from vsync import ROOT, create_app
 from vsync.extensions import db
 

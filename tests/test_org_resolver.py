@@ -8,7 +8,7 @@ import pytest
 from flask import g, jsonify
 from sqlalchemy import func, select
 
-from tests.conftest import app_config
+from tests.helpers import app_config
 from tests.world import EMAILS, api_as
 from vsync import create_app
 from vsync.api.access import requires
@@ -98,7 +98,7 @@ def test_role_checks_read_the_resolvers_answer_and_org_keys_are_never_org_admins
     client = api_as(probe_app.test_client(), principal, world)
     headers = {}
     if not principal.startswith(("read", "write", "platform")):
-        from tests.conftest import csrf_token
+        from tests.helpers import csrf_token
         headers["X-CSRFToken"] = csrf_token(client, "/admin/")
     assert client.post("/api/v1/orgs/org-a/probe/admin", headers=headers).status_code == status
 
@@ -126,7 +126,7 @@ def test_a_signed_in_user_without_an_org_gets_answers_not_errors(client, world, 
     from tests.factories import make_user
     with in_app():
         make_user("loner@nowhere.test")
-    from tests.conftest import login
+    from tests.helpers import login
     login(client, "loner@nowhere.test")
     assert client.get("/api/v1/me").get_json()["orgs"] == []
     assert client.get("/api/v1/orgs/org-a").status_code == 404

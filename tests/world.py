@@ -118,7 +118,7 @@ def api_as(client, principal: str, world: World):
     if principal in world.keys:
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {world.keys[principal]}"
     elif principal != "anonymous":
-        from tests.conftest import login
+        from tests.helpers import login
         response = login(client, EMAILS[principal], PASSWORD)
         assert response.status_code == 302, f"{principal} could not sign in"
     return client

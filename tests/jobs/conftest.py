@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import app_config
+from tests.helpers import app_config
 from vsync import create_app, crypto
 from vsync.extensions import db
 from vsync.mightycall.parsing import parse_call
@@ -23,7 +23,7 @@ from vsync.tenancy import platform_bypass, tenant
 
 W0 = datetime(2026, 11, 10, tzinfo=UTC)
 W1 = datetime(2026, 11, 13, tzinfo=UTC)
-API_KEY, USER_KEY = "sim-api-key-7f3Qx", "sim-user-key-Zr82k"
+API_KEY, USER_KEY = "sim_server-api-key-7f3Qx", "sim_server-user-key-Zr82k"
 FAST = {"VSYNC_MIGHTYCALL_TIMEOUT": (1.0, 1.0), "VSYNC_MIGHTYCALL_BACKOFF": (0.01, 0.05),
         "VSYNC_MIGHTYCALL_MAX_RETRIES": 4, "VSYNC_SYNC_PAGE_SIZE": 100, "VSYNC_SYNC_RETRY_INTERVALS": [0, 0, 0]}
 
@@ -45,7 +45,7 @@ def serve(seed: int = 7, calls_per_day: float = 150, **options) -> SimulatorServ
 
 
 @pytest.fixture
-def sim():
+def sim_server():
     with serve() as server:
         yield server
 

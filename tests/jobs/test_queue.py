@@ -13,7 +13,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from tests.conftest import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config
+from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config
 from tests.jobs.conftest import FAST, W0, assert_matches_truth, connect, get_run, serve, sync
 from vsync import ROOT, create_app
 from vsync.extensions import db
@@ -31,33 +31,33 @@ def work(app) -> None:
 
 
 def test_queued_sync_runs_on_an_rq_worker_and_converges(queued_app):
-    with serve() as sim:
-        org_id, integration_id = connect(queued_app, "acme", sim)
+    with serve() as sim_server:
+        org_id, integration_id = connect(queued_app, "acme", sim_server)
         run = sync(queued_app, org_id, integration_id)
         assert run.status == "queued" and run.job_id == f"vsync-sync-{run.id}"
         work(queued_app)
         done = get_run(queued_app, run.id)
         assert done.status == "succeeded" and done.started_at and done.finished_at
-        assert_matches_truth(queued_app, sim, integration_id)
+        assert_matches_truth(queued_app, sim_server, integration_id)
 
 
 def test_rq_retries_a_transient_failure_and_records_each_attempt(app):
     flaky = create_app(app_config(**{**FAST, "VSYNC_MIGHTYCALL_MAX_RETRIES": 0}))
-    with serve() as sim:
-        org_id, integration_id = connect(flaky, "acme", sim)
-        sim.simulator.faults.add("calls", "server_error", times=2, status=503)
+    with serve() as sim_server:
+        org_id, integration_id = connect(flaky, "acme", sim_server)
+        sim_server.simulator.faults.add("calls", "server_error", times=2, status=503)
         run = sync(flaky, org_id, integration_id)
         work(flaky)
         done = get_run(flaky, run.id)
         assert done.status == "succeeded" and done.retries == 2 and done.error is None
-        assert_matches_truth(flaky, sim, integration_id)
+        assert_matches_truth(flaky, sim_server, integration_id)
 
 
 def test_rq_gives_up_after_its_retries_and_the_run_says_why(app):
     broken = create_app(app_config(**{**FAST, "VSYNC_MIGHTYCALL_MAX_RETRIES": 0}))
-    with serve() as sim:
-        org_id, integration_id = connect(broken, "acme", sim)
-        sim.simulator.faults.add("calls", "server_error", times=None, status=502, body="html")
+    with serve() as sim_server:
+        org_id, integration_id = connect(broken, "acme", sim_server)
+        sim_server.simulator.faults.add("calls", "server_error", times=None, status=502, body="html")
         run = sync(broken, org_id, integration_id)
         work(broken)
         done = get_run(broken, run.id)
@@ -67,14 +67,14 @@ def test_rq_gives_up_after_its_retries_and_the_run_says_why(app):
 
 def test_the_same_job_delivered_twice_does_not_run_the_sync_twice(queued_app):
     from vsync.jobs.sync import run_sync_job
-    with serve() as sim:
-        org_id, integration_id = connect(queued_app, "acme", sim)
+    with serve() as sim_server:
+        org_id, integration_id = connect(queued_app, "acme", sim_server)
         run = sync(queued_app, org_id, integration_id)
         work(queued_app)
-        requests_after_first = sim.simulator.requests["calls"]
+        requests_after_first = sim_server.simulator.requests["calls"]
         with queued_app.app_context():
             assert run_sync_job(org_id, run.id) == "succeeded"
-        assert sim.simulator.requests["calls"] == requests_after_first
+        assert sim_server.simulator.requests["calls"] == requests_after_first
 
 
 def _worker(env: dict) -> subprocess.Popen:
@@ -100,9 +100,9 @@ def test_worker_killed_mid_run_leaves_a_failed_run_and_the_next_run_converges(ap
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
            "SECRET_KEY": "test-secret-key", "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY, "VSYNC_ENV": "test",
            "VSYNC_SYNC_PAGE_SIZE": "100", "VSYNC_MIGHTYCALL_TIMEOUT": "2,2"}
-    with serve(calls_per_day=300) as sim:
-        org_id, integration_id = connect(killing, "acme", sim)
-        sim.simulator.faults.add("calls", "slow", times=None, seconds=0.3)
+    with serve(calls_per_day=300) as sim_server:
+        org_id, integration_id = connect(killing, "acme", sim_server)
+        sim_server.simulator.faults.add("calls", "slow", times=None, seconds=0.3)
         first = sync(killing, org_id, integration_id, until=W0 + timedelta(days=4))
         worker = _worker(env)
         try:
@@ -116,7 +116,7 @@ def test_worker_killed_mid_run_leaves_a_failed_run_and_the_next_run_converges(ap
         dead = get_run(killing, first.id)
         assert dead.status == "running" and dead.pages >= 3
 
-        sim.simulator.faults.clear()
+        sim_server.simulator.faults.clear()
         time.sleep(stale_seconds + 0.5)
         second = sync(killing, org_id, integration_id, until=W0 + timedelta(days=4))
         assert second.id != first.id
@@ -126,13 +126,13 @@ def test_worker_killed_mid_run_leaves_a_failed_run_and_the_next_run_converges(ap
         finisher = _worker(env)
         assert finisher.wait(60) == 0
         assert get_run(killing, second.id).status == "succeeded"
-        assert_matches_truth(killing, sim, integration_id, W0, W0 + timedelta(days=4))
+        assert_matches_truth(killing, sim_server, integration_id, W0, W0 + timedelta(days=4))
 
 
 def test_scheduler_starts_due_syncs_once_and_skips_disabled_integrations(queued_app):
-    with serve() as sim:
-        org_id, integration_id = connect(queued_app, "acme", sim)
-        _, disabled_id = connect(queued_app, "globex", sim)
+    with serve() as sim_server:
+        org_id, integration_id = connect(queued_app, "acme", sim_server)
+        _, disabled_id = connect(queued_app, "globex", sim_server)
         with queued_app.app_context(), platform_bypass("test"):
             db.session.get(Integration, disabled_id).status = "disabled"
             db.session.get(Integration, integration_id).sync_schedule = {"sms": 0}

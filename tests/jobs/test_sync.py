@@ -29,18 +29,18 @@ from vsync.services.sync import ALL_KINDS, start_sync, start_syncs
 from vsync.tenancy import platform_bypass, tenant
 
 
-def test_full_sync_equals_the_simulators_ground_truth(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_full_sync_equals_the_simulators_ground_truth(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "succeeded", run.error
-    assert_matches_truth(inline_app, sim, integration_id)
-    truth = sim.simulator.calls_between(W0, W1)
+    assert_matches_truth(inline_app, sim_server, integration_id)
+    truth = sim_server.simulator.calls_between(W0, W1)
     assert run.inserted == len(truth) and run.updated == 0 and run.skipped == 0
     assert run.pages >= 4 and run.progress == 1.0 and run.retries == 0
 
 
-def test_running_the_same_sync_again_changes_nothing(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_running_the_same_sync_again_changes_nothing(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     sync(inline_app, org_id, integration_id)
     before = {row["external_id"]: row["synced_at"] for row in stored_calls(inline_app, integration_id)}
     again = sync(inline_app, org_id, integration_id)
@@ -48,30 +48,30 @@ def test_running_the_same_sync_again_changes_nothing(inline_app, sim):
     assert {row["external_id"]: row["synced_at"] for row in stored_calls(inline_app, integration_id)} == before
 
 
-def test_a_narrower_window_touches_only_that_window(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_a_narrower_window_touches_only_that_window(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     day_start, day_end = W0 + timedelta(days=1), W0 + timedelta(days=2)
     run = sync(inline_app, org_id, integration_id, since=day_start, until=day_end)
-    assert_matches_truth(inline_app, sim, integration_id, day_start, day_end)
+    assert_matches_truth(inline_app, sim_server, integration_id, day_start, day_end)
     full = sync(inline_app, org_id, integration_id)
-    assert full.inserted == len(sim.simulator.calls_between(W0, W1)) - run.inserted and full.updated == 0
+    assert full.inserted == len(sim_server.simulator.calls_between(W0, W1)) - run.inserted and full.updated == 0
 
 
-def test_calls_record_numbers_recordings_and_agent_names(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_calls_record_numbers_recordings_and_agent_names(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     sync(inline_app, org_id, integration_id)
-    truth = sim.simulator.calls_between(W0, W1)
+    truth = sim_server.simulator.calls_between(W0, W1)
     with inline_app.app_context(), tenant(org_id):
         numbers = set(db.session.scalars(select(PhoneNumber.e164)))
-        assert numbers and numbers <= set(sim.simulator.phone_numbers())
+        assert numbers and numbers <= set(sim_server.simulator.phone_numbers())
         assert db.session.scalar(select(func.count()).select_from(Recording)) == \
             sum(1 for raw in truth if raw["callRecord"])
         agents = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
-        assert agents and agents.items() <= dict(sim.simulator.agents()).items()
+        assert agents and agents.items() <= dict(sim_server.simulator.agents()).items()
 
 
-def test_discovered_numbers_are_assigned_to_the_org_over_their_whole_history(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_discovered_numbers_are_assigned_to_the_org_over_their_whole_history(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     sync(inline_app, org_id, integration_id, since=W1 - timedelta(days=1))
     backfill = sync(inline_app, org_id, integration_id)  # older traffic synced later stays visible
     with inline_app.app_context(), tenant(org_id):
@@ -79,26 +79,26 @@ def test_discovered_numbers_are_assigned_to_the_org_over_their_whole_history(inl
         from vsync.models import Call
         visible = db.session.scalar(select(func.count()).select_from(Call))
     assert max(starts) <= W0 and backfill.status == "succeeded"
-    assert visible == len(sim.simulator.calls_between(W0, W1))
+    assert visible == len(sim_server.simulator.calls_between(W0, W1))
 
 
-def test_numbers_agents_and_sms_kinds_sync_the_account(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_numbers_agents_and_sms_kinds_sync_the_account(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     for kind in ("numbers", "agents", "sms"):
         run = sync(inline_app, org_id, integration_id, kind=kind)
         assert run.status == "succeeded", (kind, run.error)
     with inline_app.app_context(), tenant(org_id):
-        assert set(db.session.scalars(select(PhoneNumber.e164))) == set(sim.simulator.phone_numbers())
-        assert set(db.session.scalars(select(Agent.extension))) == {ext for ext, _ in sim.simulator.agents()}
+        assert set(db.session.scalars(select(PhoneNumber.e164))) == set(sim_server.simulator.phone_numbers())
+        assert set(db.session.scalars(select(Agent.extension))) == {ext for ext, _ in sim_server.simulator.agents()}
         stored = set(db.session.scalars(select(SmsMessage.external_id)))
-    assert stored == {item["id"] for item in sim.simulator.sms_between(W0, W1)}
+    assert stored == {item["id"] for item in sim_server.simulator.sms_between(W0, W1)}
 
 
-def test_access_token_is_shared_through_the_database_and_stored_encrypted(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_access_token_is_shared_through_the_database_and_stored_encrypted(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     for kind in ("numbers", "agents", "calls"):  # each run builds a new client, as separate workers do
         sync(inline_app, org_id, integration_id, kind=kind)
-    assert sim.simulator.requests["token"] == 1
+    assert sim_server.simulator.requests["token"] == 1
     token = decrypted_token(inline_app, integration_id)
     with inline_app.app_context(), platform_bypass("test"):
         assert token not in db.session.get(Integration, integration_id).access_token_encrypted
@@ -129,13 +129,13 @@ RECOVERABLE = [
 
 
 @pytest.mark.parametrize("route,kind,params", RECOVERABLE)
-def test_transient_fault_converges_to_the_exact_truth(inline_app, sim, route, kind, params):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_transient_fault_converges_to_the_exact_truth(inline_app, sim_server, route, kind, params):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     params = dict(params)
-    sim.simulator.faults.add(route, kind, times=params.pop("times", 1), after=params.pop("after", 0), **params)
+    sim_server.simulator.faults.add(route, kind, times=params.pop("times", 1), after=params.pop("after", 0), **params)
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "succeeded", run.error
-    assert_matches_truth(inline_app, sim, integration_id)
+    assert_matches_truth(inline_app, sim_server, integration_id)
 
 
 @pytest.mark.parametrize("route,kind,params,message", [
@@ -143,18 +143,18 @@ def test_transient_fault_converges_to_the_exact_truth(inline_app, sim, route, ki
     pytest.param("calls", "not_json", {}, "JSON", id="persistent-non-json"),
     pytest.param("calls", "rate_limit", {"retry_after": 1}, "429", id="persistent-429"),
 ])
-def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(inline_app, sim, route, kind, params,
+def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(inline_app, sim_server, route, kind, params,
                                                                          message):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    sim.simulator.faults.add(route, kind, times=None, after=2, **params)
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    sim_server.simulator.faults.add(route, kind, times=None, after=2, **params)
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "failed" and run.finished_at is not None
     assert message.lower() in run.error.lower() and run.retries == 3
-    assert_subset_of_truth(inline_app, sim, integration_id)
-    sim.simulator.faults.clear()
+    assert_subset_of_truth(inline_app, sim_server, integration_id)
+    sim_server.simulator.faults.clear()
     again = sync(inline_app, org_id, integration_id)
     assert again.status == "succeeded"
-    assert_matches_truth(inline_app, sim, integration_id)
+    assert_matches_truth(inline_app, sim_server, integration_id)
 
 
 @pytest.mark.parametrize("mode, message", [
@@ -162,17 +162,17 @@ def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(inline
     pytest.param("small", "no usable count", id="total-always-too-small"),
     pytest.param("large", "but", id="total-always-too-large"),
 ])
-def test_a_count_that_never_confirms_the_calls_read_fails_the_run_instead_of_succeeding(inline_app, sim, mode,
+def test_a_count_that_never_confirms_the_calls_read_fails_the_run_instead_of_succeeding(inline_app, sim_server, mode,
                                                                                       message):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    sim.simulator.faults.add("calls", "wrong_total", times=None, mode=mode)
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    sim_server.simulator.faults.add("calls", "wrong_total", times=None, mode=mode)
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "failed" and message in run.error and "calls from 2026-11-10" in run.error
     assert run.retries == 3
-    assert_subset_of_truth(inline_app, sim, integration_id)
-    sim.simulator.faults.clear()
+    assert_subset_of_truth(inline_app, sim_server, integration_id)
+    sim_server.simulator.faults.clear()
     assert sync(inline_app, org_id, integration_id).status == "succeeded"
-    assert_matches_truth(inline_app, sim, integration_id)
+    assert_matches_truth(inline_app, sim_server, integration_id)
 
 
 def _first_day_pages(server, page_size: int = 100) -> int:
@@ -183,38 +183,38 @@ def _first_day_pages(server, page_size: int = 100) -> int:
 
 # Combined faults: a run converges to the account exactly, or fails saying why ---------------------------
 
-def test_calls_inserted_while_paging_and_a_count_without_total_still_converge_exactly(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    faults = sim.simulator.faults
+def test_calls_inserted_while_paging_and_a_count_without_total_still_converge_exactly(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    faults = sim_server.simulator.faults
     faults.add("calls", "head_insert", after=1, count=4)  # during the first day's paging
-    faults.add("calls", "wrong_total", after=_first_day_pages(sim), mode="missing")  # on that day's count
+    faults.add("calls", "wrong_total", after=_first_day_pages(sim_server), mode="missing")  # on that day's count
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "succeeded", run.error
-    assert_matches_truth(inline_app, sim, integration_id)
+    assert_matches_truth(inline_app, sim_server, integration_id)
     assert run.retries == 0 and faults.active() == []
 
 
-def test_calls_inserted_while_paging_with_no_count_ever_fail_the_run_rather_than_miss_them(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    sim.simulator.faults.add("calls", "head_insert", after=1, count=4)
-    sim.simulator.faults.add("calls", "wrong_total", times=None, mode="missing")
+def test_calls_inserted_while_paging_with_no_count_ever_fail_the_run_rather_than_miss_them(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    sim_server.simulator.faults.add("calls", "head_insert", after=1, count=4)
+    sim_server.simulator.faults.add("calls", "wrong_total", times=None, mode="missing")
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "failed" and "cannot confirm" in run.error
-    assert_subset_of_truth(inline_app, sim, integration_id)
+    assert_subset_of_truth(inline_app, sim_server, integration_id)
 
 
-def test_calls_arriving_on_every_request_fail_the_run_saying_they_outpace_the_sync(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    sim.simulator.faults.add("calls", "head_insert", times=None, count=2)
+def test_calls_arriving_on_every_request_fail_the_run_saying_they_outpace_the_sync(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    sim_server.simulator.faults.add("calls", "head_insert", times=None, count=2)
     run = sync(inline_app, org_id, integration_id, since=W0, until=W0 + timedelta(days=1))
     assert run.status == "failed" and "arriving faster than they can be read" in run.error
     stored = {row["external_id"] for row in stored_calls(inline_app, integration_id)}
-    assert stored <= {raw["id"] for raw in sim.simulator.calls_between(W0, W1)}
+    assert stored <= {raw["id"] for raw in sim_server.simulator.calls_between(W0, W1)}
 
 
-def test_calls_converge_under_a_page_cap_head_inserts_rate_limits_and_truncated_pages_together(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    faults = sim.simulator.faults
+def test_calls_converge_under_a_page_cap_head_inserts_rate_limits_and_truncated_pages_together(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    faults = sim_server.simulator.faults
     faults.add("calls", "page_cap", times=None, cap=40)
     faults.add("calls", "head_insert", after=2, times=2, count=3)
     faults.add("calls", "rate_limit", after=3, times=2, retry_after=0)
@@ -223,12 +223,12 @@ def test_calls_converge_under_a_page_cap_head_inserts_rate_limits_and_truncated_
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "succeeded", run.error
     assert [fault["kind"] for fault in faults.active()] == ["page_cap"]
-    assert_matches_truth(inline_app, sim, integration_id)
+    assert_matches_truth(inline_app, sim_server, integration_id)
 
 
-def test_sms_converge_under_a_page_cap_truncated_pages_and_server_errors_together(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    faults = sim.simulator.faults
+def test_sms_converge_under_a_page_cap_truncated_pages_and_server_errors_together(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    faults = sim_server.simulator.faults
     faults.add("journal", "page_cap", cap=7)  # the first page only: a short page that is not the end
     faults.add("journal", "truncated", after=1, times=2)
     faults.add("journal", "server_error", after=3, times=2, status=502, body="html")
@@ -239,13 +239,13 @@ def test_sms_converge_under_a_page_cap_truncated_pages_and_server_errors_togethe
     with inline_app.app_context(), platform_bypass("test"):
         stored = list(db.session.scalars(select(SmsMessage.external_id).where(
             SmsMessage.integration_id == integration_id)))
-    assert sorted(stored) == sorted(item["id"] for item in sim.simulator.sms_between(W0, W1))
+    assert sorted(stored) == sorted(item["id"] for item in sim_server.simulator.sms_between(W0, W1))
 
 
 @pytest.mark.parametrize("kind, route", [("numbers", "phone_numbers"), ("agents", "team")])
-def test_numbers_and_agents_converge_under_combined_faults(inline_app, sim, kind, route):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    faults = sim.simulator.faults
+def test_numbers_and_agents_converge_under_combined_faults(inline_app, sim_server, kind, route):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    faults = sim_server.simulator.faults
     faults.add(route, "no_list")
     faults.add(route, "truncated")
     faults.add(route, "rate_limit", after=1, retry_after=0)
@@ -255,38 +255,38 @@ def test_numbers_and_agents_converge_under_combined_faults(inline_app, sim, kind
     assert faults.active() == []
     with inline_app.app_context(), tenant(org_id):
         if kind == "numbers":
-            assert set(db.session.scalars(select(PhoneNumber.e164))) == set(sim.simulator.phone_numbers())
+            assert set(db.session.scalars(select(PhoneNumber.e164))) == set(sim_server.simulator.phone_numbers())
         else:
             stored = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
-            assert stored == dict(sim.simulator.agents())
+            assert stored == dict(sim_server.simulator.agents())
 
 
 @pytest.mark.parametrize("kind, route, what", [("numbers", "phone_numbers", "phone numbers"),
                                                ("agents", "team", "team members")])
-def test_an_answer_without_the_list_never_passes_for_an_empty_account(inline_app, sim, kind, route, what):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    sim.simulator.faults.add(route, "no_list", times=None)
+def test_an_answer_without_the_list_never_passes_for_an_empty_account(inline_app, sim_server, kind, route, what):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    sim_server.simulator.faults.add(route, "no_list", times=None)
     run = sync(inline_app, org_id, integration_id, kind=kind)
     assert run.status == "failed" and f"no list of {what}" in run.error
     with inline_app.app_context(), tenant(org_id):
         assert db.session.scalars(select(PhoneNumber.e164 if kind == "numbers" else Agent.extension)).all() == []
 
 
-def test_rejected_credentials_fail_at_once_without_retrying(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim, user_key="not-the-user-key")
+def test_rejected_credentials_fail_at_once_without_retrying(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server, user_key="not-the-user-key")
     run = sync(inline_app, org_id, integration_id)
     assert run.status == "failed" and run.retries == 0
     assert "user key" in run.error.lower() or "invalid_client" in run.error
     assert stored_calls(inline_app, integration_id) == []
 
 
-def test_credentials_and_tokens_never_reach_logs_errors_or_runs(inline_app, sim, caplog):
-    org_id, integration_id = connect(inline_app, "acme", sim)
-    sim.simulator.faults.add("calls", "token_expiry", after=1)
-    sim.simulator.faults.add("calls", "server_error", times=2, status=500)
+def test_credentials_and_tokens_never_reach_logs_errors_or_runs(inline_app, sim_server, caplog):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
+    sim_server.simulator.faults.add("calls", "token_expiry", after=1)
+    sim_server.simulator.faults.add("calls", "server_error", times=2, status=500)
     with caplog.at_level(logging.DEBUG):
         sync(inline_app, org_id, integration_id)
-        _, bad_id = connect(inline_app, "globex", sim, user_key="wrong-user-key-Qq91")
+        _, bad_id = connect(inline_app, "globex", sim_server, user_key="wrong-user-key-Qq91")
         failed = sync(inline_app, _, bad_id)
     token = decrypted_token(inline_app, integration_id)
     secrets = [API_KEY, USER_KEY, "wrong-user-key-Qq91", token]
@@ -299,8 +299,8 @@ def test_credentials_and_tokens_never_reach_logs_errors_or_runs(inline_app, sim,
 
 # One run at a time -----------------------------------------------------------------------------------
 
-def test_asking_again_while_a_run_is_queued_joins_it(queued_app, sim):
-    org_id, integration_id = connect(queued_app, "acme", sim)
+def test_asking_again_while_a_run_is_queued_joins_it(queued_app, sim_server):
+    org_id, integration_id = connect(queued_app, "acme", sim_server)
     first = sync(queued_app, org_id, integration_id)
     assert first.status == "queued" and first.job_id
     with queued_app.app_context(), tenant(org_id):
@@ -311,9 +311,9 @@ def test_asking_again_while_a_run_is_queued_joins_it(queued_app, sim):
             start_sync(integration, "calls", since=W0, until=W0 + timedelta(days=1))
 
 
-def test_the_database_refuses_a_second_active_run_of_one_kind(queued_app, sim):
+def test_the_database_refuses_a_second_active_run_of_one_kind(queued_app, sim_server):
     from sqlalchemy.exc import IntegrityError
-    org_id, integration_id = connect(queued_app, "acme", sim)
+    org_id, integration_id = connect(queued_app, "acme", sim_server)
     with queued_app.app_context(), tenant(org_id):
         db.session.add(SyncRun(integration_id=integration_id, kind="calls", status="running"))
         db.session.commit()
@@ -328,8 +328,8 @@ def test_the_database_refuses_a_second_active_run_of_one_kind(queued_app, sim):
     ({"kind": "numbers", "since": W0, "until": None}, "since"),
     ({"kind": "everything", "since": None, "until": None}, "kind"),
 ])
-def test_bad_sync_requests_are_refused_with_the_field(inline_app, sim, kwargs, field):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_bad_sync_requests_are_refused_with_the_field(inline_app, sim_server, kwargs, field):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     with inline_app.app_context(), tenant(org_id):
         integration = db.session.get(Integration, integration_id)
         with pytest.raises(ValidationError) as err:
@@ -346,8 +346,8 @@ def test_bad_sync_requests_are_refused_with_the_field(inline_app, sim, kwargs, f
     pytest.param(("numbers", "calls", "everything"), None, None, "kind", id="unknown-kind-last"),
     pytest.param((), None, None, "kind", id="no-kind"),
 ])
-def test_a_refused_request_for_several_kinds_writes_nothing_at_all(inline_app, sim, kinds, since, until, field):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_a_refused_request_for_several_kinds_writes_nothing_at_all(inline_app, sim_server, kinds, since, until, field):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     with inline_app.app_context(), tenant(org_id):
         integration = db.session.get(Integration, integration_id)
         with pytest.raises(ValidationError) as err:
@@ -357,11 +357,11 @@ def test_a_refused_request_for_several_kinds_writes_nothing_at_all(inline_app, s
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
         assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                                  .where(AuditEvent.action == "sync.requested")) == 0
-    assert sim.simulator.requests.total() == 0
+    assert sim_server.simulator.requests.total() == 0
 
 
-def test_a_conflicting_backfill_refuses_every_kind_before_starting_any(queued_app, sim):
-    org_id, integration_id = connect(queued_app, "acme", sim)
+def test_a_conflicting_backfill_refuses_every_kind_before_starting_any(queued_app, sim_server):
+    org_id, integration_id = connect(queued_app, "acme", sim_server)
     running = sync(queued_app, org_id, integration_id, since=W0, until=W1)
     with queued_app.app_context(), tenant(org_id):
         integration = db.session.get(Integration, integration_id)
@@ -371,8 +371,8 @@ def test_a_conflicting_backfill_refuses_every_kind_before_starting_any(queued_ap
         assert db.session.scalars(select(SyncRun.id)).all() == [running.id]
 
 
-def test_several_kinds_take_the_window_where_it_applies(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_several_kinds_take_the_window_where_it_applies(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     with inline_app.app_context(), tenant(org_id):
         integration = db.session.get(Integration, integration_id)
         started = start_syncs(integration, ALL_KINDS, since=W0, until=W1)
@@ -382,16 +382,16 @@ def test_several_kinds_take_the_window_where_it_applies(inline_app, sim):
     assert windows["calls"] == windows["sms"] == (W0, W1, "succeeded")
 
 
-def test_an_inline_run_records_when_it_started_and_finished(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_an_inline_run_records_when_it_started_and_finished(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     before = utcnow()
     run = sync(inline_app, org_id, integration_id)
     assert before <= run.created_at <= run.started_at <= run.finished_at <= utcnow()
     assert run.finished_at - run.started_at > timedelta(0)
 
 
-def test_incremental_sync_reads_from_the_cursor_minus_the_overlap_and_advances_it(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_incremental_sync_reads_from_the_cursor_minus_the_overlap_and_advances_it(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     cursor = utcnow() - timedelta(hours=3)
     with inline_app.app_context(), tenant(org_id):
         db.session.get(Integration, integration_id).sync_cursors = {"calls": cursor.isoformat()}
@@ -405,8 +405,8 @@ def test_incremental_sync_reads_from_the_cursor_minus_the_overlap_and_advances_i
     assert advanced == run.window_end.isoformat()
 
 
-def test_a_backfill_in_the_past_leaves_a_later_cursor_alone(inline_app, sim):
-    org_id, integration_id = connect(inline_app, "acme", sim)
+def test_a_backfill_in_the_past_leaves_a_later_cursor_alone(inline_app, sim_server):
+    org_id, integration_id = connect(inline_app, "acme", sim_server)
     cursor = utcnow() - timedelta(hours=1)
     with inline_app.app_context(), tenant(org_id):
         db.session.get(Integration, integration_id).sync_cursors = {"calls": cursor.isoformat()}
@@ -445,10 +445,10 @@ def test_org_a_sync_never_reads_or_writes_org_b_integration_data(inline_app):
             assert set(db.session.scalars(select(Call.integration_id))) == {b_int}
 
 
-def test_a_job_handed_another_orgs_run_does_nothing(inline_app, sim):
+def test_a_job_handed_another_orgs_run_does_nothing(inline_app, sim_server):
     from vsync.jobs.sync import run_sync_job
-    a_org, a_int = connect(inline_app, "org-a", sim)
-    b_org = connect(inline_app, "org-b", sim)[0]
+    a_org, a_int = connect(inline_app, "org-a", sim_server)
+    b_org = connect(inline_app, "org-b", sim_server)[0]
     with inline_app.app_context(), tenant(a_org):
         run = SyncRun(integration_id=a_int, kind="calls", status="queued", window_start=W0, window_end=W1)
         db.session.add(run)

@@ -37,56 +37,56 @@ def test_add_integration_refuses_a_bad_base_url(inline_app):
 
 
 def test_test_connection_reports_numbers_or_the_providers_reason(inline_app):
-    with serve() as sim:
+    with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
         run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
-            "--base-url", sim.base_url)
+            "--base-url", sim_server.base_url)
         ok = run(inline_app, "test-connection", "acme")
-        assert ok.exit_code == 0 and f"{len(sim.simulator.phone_numbers())} number(s)" in ok.output
+        assert ok.exit_code == 0 and f"{len(sim_server.simulator.phone_numbers())} number(s)" in ok.output
         run(inline_app, "create-org", "Globex", "--slug", "globex")
         run(inline_app, "add-integration", "globex", "--api-key", API_KEY, "--user-key", "wrong",
-            "--base-url", sim.base_url)
+            "--base-url", sim_server.base_url)
         bad = run(inline_app, "test-connection", "globex")
         assert bad.exit_code == 3 and "MightyCall connection failed" in bad.output and "wrong" not in bad.output
 
 
 def test_sync_with_wait_shows_a_summary_and_sync_runs_lists_them(inline_app):
-    with serve() as sim:
+    with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
         run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
-            "--base-url", sim.base_url)
+            "--base-url", sim_server.base_url)
         result = run(inline_app, "sync", "acme", "--since", W0.isoformat(), "--until", W1.isoformat(), "--wait")
         assert result.exit_code == 0, result.output
-        calls = len(sim.simulator.calls_between(W0, W1))
+        calls = len(sim_server.simulator.calls_between(W0, W1))
         assert "calls: succeeded in" in result.output and f"{calls} new" in result.output
         for kind in ("numbers", "agents", "sms"):
             assert f"{kind}: succeeded in" in result.output
         with inline_app.app_context(), platform_bypass("test"):
             integration_id = db.session.scalar(select(Integration.id))
-        assert_matches_truth(inline_app, sim, integration_id)
+        assert_matches_truth(inline_app, sim_server, integration_id)
         listing = run(inline_app, "sync-runs", "acme")
         assert listing.exit_code == 0 and listing.output.count("succeeded") == 4
 
 
 def test_sync_with_a_backwards_window_is_refused_before_any_run_is_recorded(inline_app):
-    with serve() as sim:
+    with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
         run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
-            "--base-url", sim.base_url)
+            "--base-url", sim_server.base_url)
         result = run(inline_app, "sync", "acme", "--since", W1.isoformat(), "--until", W0.isoformat())
         assert result.exit_code != 0 and "must come before until" in result.output
         numbers = run(inline_app, "sync", "acme", "--kind", "numbers", "--since", W0.isoformat())
         assert numbers.exit_code != 0 and "takes no since or until" in numbers.output
         with inline_app.app_context(), platform_bypass("test"):
             assert db.session.query(SyncRun).count() == 0
-        assert sim.simulator.requests.total() == 0
+        assert sim_server.simulator.requests.total() == 0
 
 
 def test_sync_with_wait_exits_1_when_a_run_fails(inline_app):
-    with serve() as sim:
+    with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
         run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", "wrong",
-            "--base-url", sim.base_url)
+            "--base-url", sim_server.base_url)
         result = run(inline_app, "sync", "acme", "--kind", "numbers", "--wait")
         assert result.exit_code == 1 and "numbers: failed" in result.output
 
@@ -107,9 +107,9 @@ def test_demo_connects_each_org_to_its_simulator_and_syncs_30_days(inline_app):
 def test_a_run_given_up_on_stops_writing_and_never_claims_success(inline_app):
     """The reaper marks a slow-but-alive run failed; its worker must notice at its next page."""
     from tests.jobs.conftest import connect, sync
-    with serve() as sim:
-        org_id, integration_id = connect(inline_app, "acme", sim)
-        sim.simulator.faults.add("calls", "slow", times=None, seconds=0.3)
+    with serve() as sim_server:
+        org_id, integration_id = connect(inline_app, "acme", sim_server)
+        sim_server.simulator.faults.add("calls", "slow", times=None, seconds=0.3)
         worker = threading.Thread(target=sync, args=(inline_app, org_id, integration_id))
         worker.start()
         with inline_app.app_context(), platform_bypass("test"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rq import Queue
 
-from tests.conftest import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL
+from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL
 from tests.jobs.probes import app_in_horse
 from vsync.jobs import QUEUE_NAME, redis_connection
 

@@ -85,7 +85,7 @@ def make_client(
 
 
 @pytest.fixture
-def client(make_client: Callable[..., MightyCallClient]) -> MightyCallClient:
+def mightycall(make_client: Callable[..., MightyCallClient]) -> MightyCallClient:
     return make_client()
 
 

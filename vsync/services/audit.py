@@ -18,13 +18,13 @@ from vsync.tenancy import CrossTenantWrite, current_scope
 
 
 def actor_of(principal) -> dict:
-    """Audit actor columns for a user, an API key principal, or a plain label such as 'cli'."""
+    """Audit actor columns for a principal (`vsync.auth.principals`) or a plain label such as 'cli'."""
     if principal is None or isinstance(principal, str):
         return {"actor": principal or "system"}
-    if getattr(principal, "is_api_key", False):
+    if principal.is_api_key:
         return {"actor": principal.label, "actor_api_key_id": principal.key_id}
-    if getattr(principal, "is_authenticated", False):
-        return {"actor": principal.email, "actor_user_id": principal.id}
+    if principal.is_authenticated:
+        return {"actor": principal.label, "actor_user_id": principal.id}
     return {"actor": "anonymous"}
 
 

@@ -1,0 +1,42 @@
+"""Helpers the tests share: the app configuration the suite runs with, and signing in through the form.
+
+`make test` creates a fresh database and exports TEST_DATABASE_URL / TEST_REDIS_URL; run alone,
+pytest uses the same local defaults.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from cryptography.fernet import Fernet
+
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/vsync_test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+def app_config(**extra) -> dict:
+    return {
+        "VSYNC_ENV": "test",
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "test-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+        "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1",  # new users cost microseconds, not 0.1 s of scrypt
+        **extra,
+    }
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    match = _CSRF.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client, email: str, password: str = "correct horse battery"):
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": csrf_token(client)})
