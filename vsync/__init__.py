@@ -44,7 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _configure_logging(app)
 
     import vsync.models  # noqa: F401  (register every table before extensions bind)
-    from vsync import admin, api, auth, cli, jobs
+    from vsync import admin, api, auth, cli, jobs, webhooks
 
     db.init_app(app)
     if not event.contains(Engine, "connect", _sqlite_pragmas):
@@ -54,6 +54,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     api.init_app(app)
+    webhooks.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
     return app

@@ -119,6 +119,8 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_SYNC_OVERLAP_MINUTES": int(env.get("VSYNC_SYNC_OVERLAP_MINUTES", "60")),
         "VSYNC_SYNC_INITIAL_DAYS": int(env.get("VSYNC_SYNC_INITIAL_DAYS", "7")),
         "VSYNC_SYNC_STALE_SECONDS": int(env.get("VSYNC_SYNC_STALE_SECONDS", "900")),
+        # Webhook processing: job-level retries of a failing event and their spacing (seconds).
+        "VSYNC_WEBHOOK_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_WEBHOOK_RETRY_INTERVALS", "5,60,600")],
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     }
     config.update({k: v for k, v in overrides.items() if k != "VSYNC_ENCRYPTION_KEYS"})

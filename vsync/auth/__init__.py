@@ -26,8 +26,8 @@ from vsync.extensions import csrf, db, login_manager
 from vsync.models import User
 from vsync.tenancy import enter_platform_bypass, enter_tenant
 
-PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health"}
-CSRF_EXEMPT_ENDPOINTS: set[str] = set()
+PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health", "webhooks.receive"}  # receiver: own auth
+CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive"}  # MightyCall posts with no session: token+ApiKey auth
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 API_PREFIX = "/api/"
 
