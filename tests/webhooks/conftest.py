@@ -44,8 +44,8 @@ class Tenant:
         return WebhookEmitter(f"http://127.0.0.1:9{self.url}", self.api_key, **options)
 
     def events(self, lifecycle: str, *, seed: int = 1, started_at: datetime = NOW, **options) -> list[dict]:
-        return self.emitter().events(lifecycle, business_number=self.number, started_at=started_at,
-                                     rng=random.Random(seed), **options)
+        options.setdefault("business_number", self.number)
+        return self.emitter().events(lifecycle, started_at=started_at, rng=random.Random(seed), **options)
 
 
 @pytest.fixture(scope="session")
