@@ -39,7 +39,7 @@ SIGNATURE_HEADER = "X-Vsync-Signature"
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
 MAX_SIGNING_SECRETS = 2
 REPLAYABLE = (RECEIVED, PROCESSED, "ignored", UNMATCHED, FAILED)
-REPLAYABLE_FAILED = (FAILED, UNMATCHED)
+REPLAYABLE_FAILED = (RECEIVED, FAILED, UNMATCHED)
 
 
 def hash_token(token: str) -> str:
@@ -211,9 +211,11 @@ def stop_requiring_signatures(integration: Integration) -> None:
 def replay_events(org_id: int, *, failed_only: bool = False, since: datetime | None = None) -> int:
     """Queue stored events of the org in the caller's tenant scope for processing again.
 
-    All stored events (not rejected requests), or with `failed_only` those that failed or were on a
-    number not assigned to the org (assign it, then replay); `since` limits to events received from
-    then on. Applying an event again changes nothing it already did, so a replay is safe to repeat.
+    All stored events (not rejected requests), or with `failed_only` those not applied yet: failed,
+    on a number not assigned to the org (assign it, then replay), or still `received` because their
+    job was lost with its worker or never queued (Redis was down). `since` limits to events received
+    from then on. Applying an event again changes nothing it already did, and an event queued twice
+    is applied once (its job locks the row and skips one already done), so a replay is safe to repeat.
     Returns how many events were queued.
     """
     if current_org_id() != org_id:
