@@ -1,7 +1,7 @@
 """Webhook receiver under load: acknowledgement throughput and latency, then nothing lost or doubled.
 
     .venv/bin/python -m bench.webhook_load [--seconds 15] [--senders 16] [--rate 200] [--workers 2]
-                                           [--database-url URL] [--redis-url URL] [--port 8765]
+                                           [--threads 4] [--database-url URL] [--redis-url URL] [--port 8765]
 
 --seconds       how long each load phase sends (default 15).
 --senders       concurrent senders, each waiting for its answer before sending again (default 16, in
@@ -10,11 +10,14 @@
 --workers       `rq worker` processes that drain the queue afterwards (default 2).
 --database-url  PostgreSQL database that is DROPPED and recreated (default .../vsync_bench_webhooks).
 --redis-url     Redis database that is FLUSHED (default redis://127.0.0.1:6379/13).
+--threads       threads per gunicorn worker (default 4; 1 = sync workers).
+--port          loopback port of the gunicorn it starts (default 8765).
 
 How it measures, and why that way:
 
-* gunicorn with 2 sync workers serves `bench.webhook_app:app` (the real app plus one trivial route)
-  on loopback, with PostgreSQL and Redis; events are queued to Redis, as in production.
+* gunicorn with 2 workers (--threads each, default 4, so a worker waiting on PostgreSQL or Redis
+  serves another request meanwhile; 1 gives sync workers) serves `bench.webhook_app:app` (the real
+  app plus one trivial route) on loopback, with PostgreSQL and Redis; events are queued to Redis.
 * Phase 1, the baseline: the senders POST an event body to the trivial 200-OK route for --seconds.
 * Phase 2: the same senders POST real MightyCall events (one per request, as MightyCall sends them)
   to the receiver, 10 % of them re-sending an event already acknowledged (a duplicate Guid).
@@ -39,7 +42,6 @@ import os
 import platform
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -107,9 +109,10 @@ def prepare(env: dict) -> str:
     return token
 
 
-def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
+def start_gunicorn(env: dict, port: int, threads: int) -> subprocess.Popen:
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+        [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", "--backlog", "256", "bench.webhook_app:app"],
         cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -261,6 +264,7 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VSYNC_ENV": "development", "DATABASE_URL": args.database_url,
@@ -269,7 +273,7 @@ def main(argv=None) -> int:
     recreate_database(args.database_url)
     redis.Redis.from_url(args.redis_url).flushdb()
     token = prepare(env)
-    server = start_gunicorn(env, args.port)
+    server = start_gunicorn(env, args.port, args.threads)
     base = f"http://127.0.0.1:{args.port}"
     try:
         say(f"trivial route, {args.senders} senders, {args.seconds:.0f} s; load {load_average()}")
@@ -298,7 +302,8 @@ def main(argv=None) -> int:
         "every stored event processed": counts["statuses"] == {"processed": unique},
     }
     print(f"machine: {len(os.sched_getaffinity(0))} cores ({model}), {psutil.virtual_memory().total / 2**30:.1f} GB, "
-          f"Python {platform.python_version()}; gunicorn 2 sync workers, PostgreSQL and Redis on loopback")
+          f"Python {platform.python_version()}; gunicorn 2 workers x {args.threads} threads, PostgreSQL and Redis "
+          "on loopback")
     print(f"senders: {args.senders} concurrent, {args.seconds:.0f} s per phase, {DUPLICATE_SHARE:.0%} duplicates")
     print(f"trivial route:   {trivial_rate:8.1f} req/s     p50 {ms(percentile(trivial.latencies, .5))}  "
           f"p99 {ms(percentile(trivial.latencies, .99))}  errors {trivial.errors or 0}")

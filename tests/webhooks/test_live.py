@@ -95,7 +95,7 @@ def test_the_floor_is_four_queries_whatever_the_number_of_calls(hook, acme, inli
         play_until(hook, acme, acme.events("answered", seed=seed, extension=f"1{seed:02d}"), NOW + 5 * S)
     statements = []
     with inline_app.app_context():
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        listener = lambda *args: statements.append(args[2])
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
             with tenant(acme.org_id):

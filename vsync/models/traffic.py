@@ -25,7 +25,8 @@ class Call(NumberTraffic, db.Model):
     set: direction, status, numbers, start, end, duration, raw); the events' fields always win for
     what only they know: `answered_at`, `wait_ended_at` (when the caller stopped waiting: answered,
     or hung up unanswered) and, for an answered call, the answering `agent_extension`. `events_at`
-    is set once events have been applied, so wait-based KPIs know which calls they cover.
+    is the time of the call's latest event, empty for a call no event has told of, so wait-based
+    KPIs know which calls they cover.
     The merge rules live in `vsync.jobs.ingest`.
     """
 

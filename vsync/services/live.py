@@ -12,7 +12,6 @@ than `available`. Runs in the caller's tenant scope of the org, like any org rea
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 

@@ -81,12 +81,17 @@ def authenticate_token(token: str) -> WebhookEndpoint | None:
     if not token or len(token) > 200:
         return None
     with platform_bypass("authenticate webhook token"):
-        integration = db.session.scalar(select(Integration).where(Integration.webhook_token_hash == hash_token(token)))
-        if integration is None or integration.status != ACTIVE:
-            return None
-        return WebhookEndpoint(integration_id=integration.id, org_id=integration.org_id,
-                               api_key=crypto.decrypt_json(integration.credentials_encrypted)["api_key"],
-                               signing_secrets=tuple(_secrets_of(integration)))
+        found = db.session.execute(
+            select(Integration.id, Integration.org_id, Integration.credentials_encrypted,
+                   Integration.webhook_signing_secrets_encrypted)
+            .where(Integration.webhook_token_hash == hash_token(token), Integration.status == ACTIVE)).first()
+    if found is None:
+        return None
+    integration_id, org_id, credentials, signing_secrets = found
+    return WebhookEndpoint(integration_id=integration_id, org_id=org_id,
+                           api_key=crypto.decrypt_json(credentials)["api_key"],
+                           signing_secrets=tuple(crypto.decrypt_json(signing_secrets)["secrets"])
+                           if signing_secrets else ())
 
 
 def api_key_matches(endpoint: WebhookEndpoint, given: object) -> bool:
@@ -122,9 +127,13 @@ def signature_problem(endpoint: WebhookEndpoint, header: str | None, body: bytes
     return "The signature does not match any active signing secret."
 
 
-def _insert():
+def _insert_events():
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, executed with a list of rows: one cached
+    statement whatever the number of events (a VALUES list would be compiled anew for each request)."""
+    table = WebhookEvent.__table__
     dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WebhookEvent)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_nothing(index_elements=["integration_id", "guid"]).returning(table.c.id)
 
 
 def _org_in_scope(endpoint: WebhookEndpoint) -> int:
@@ -153,8 +162,7 @@ def store_events(endpoint: WebhookEndpoint, events: list[tuple[str, str, str]], 
     rows = [{"org_id": org_id, "integration_id": endpoint.integration_id, "guid": guid, "event_type": event_type,
              "headers": headers, "body": body, "status": RECEIVED, "attempts": 0, "received_at": received_at}
             for guid, event_type, body in unique]
-    new_ids = list(db.session.scalars(_insert().values(rows).on_conflict_do_nothing(
-        index_elements=["integration_id", "guid"]).returning(WebhookEvent.id)))
+    new_ids = list(db.session.execute(_insert_events(), rows).scalars())
     return StoredEvents(new_ids=sorted(new_ids), duplicates=len(events) - len(new_ids))
 
 
