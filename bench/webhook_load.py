@@ -1,12 +1,13 @@
 """Webhook receiver under load: acknowledgement throughput and latency, then nothing lost or doubled.
 
-    .venv/bin/python -m bench.webhook_load [--seconds 15] [--senders 16] [--rate 200] [--workers 2]
-                                           [--threads 4] [--database-url URL] [--redis-url URL] [--port 8765]
+    .venv/bin/python -m bench.webhook_load [--seconds 15] [--senders 16] [--rate 200] [--paced-senders 64]
+                                           [--workers 2] [--threads 4] [--database-url URL] [--redis-url URL] [--port 8765]
 
 --seconds       how long each load phase sends (default 15).
 --senders       concurrent senders, each waiting for its answer before sending again (default 16, in
                 two processes so the client does not share one GIL).
 --rate          events/s of the paced phase, whose latency the p99 target applies to (default 200).
+--paced-senders senders sharing that rate (default 64): enough that a slow answer delays no other send.
 --workers       `rq worker` processes that drain the queue afterwards (default 2).
 --database-url  PostgreSQL database that is DROPPED and recreated (default .../vsync_bench_webhooks).
 --redis-url     Redis database that is FLUSHED (default redis://127.0.0.1:6379/13).
@@ -22,8 +23,9 @@ How it measures, and why that way:
 * Phase 2: the same senders POST real MightyCall events (one per request, as MightyCall sends them)
   to the receiver, 10 % of them re-sending an event already acknowledged (a duplicate Guid).
   Throughput is acknowledged events per second; the ratio to phase 1 is the receiver's cost.
-* Phase 3: events paced at --rate per second; latency is measured from each event's scheduled send
-  time, so a server that falls behind is not flattered (no coordinated omission).
+* Phase 3: events paced at --rate per second over --paced-senders senders; latency is measured from
+  each event's scheduled send time, so a server that falls behind is not flattered (no coordinated
+  omission).
 * No RQ worker runs during the load phases, so acknowledging is measured alone. Then --workers
   `rq worker --burst` processes drain the queue (SimpleWorker: the app is built once per process and
   every job runs in it); their throughput is events processed per second of draining.
@@ -260,6 +262,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--paced-senders", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
@@ -281,7 +284,8 @@ def main(argv=None) -> int:
         say(f"receiver, {args.senders} senders, {args.seconds:.0f} s; load {load_average()}")
         flat, flat_s = load(f"{base}/webhooks/mightycall/{token}", args.senders, args.seconds, seed=2)
         say(f"receiver paced at {args.rate:.0f} events/s, {args.seconds:.0f} s; load {load_average()}")
-        paced, _ = load(f"{base}/webhooks/mightycall/{token}", args.senders, args.seconds, seed=3, rate=args.rate)
+        paced, _ = load(f"{base}/webhooks/mightycall/{token}", args.paced_senders, args.seconds, seed=3,
+                        rate=args.rate)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(15)
