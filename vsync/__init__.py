@@ -44,7 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _configure_logging(app)
 
     import vsync.models  # noqa: F401  (register every table before extensions bind)
-    from vsync import admin, api, auth, cli, http, jobs, tenancy
+    from vsync import admin, api, auth, cli, http, jobs, tenancy, webhooks
 
     tenancy.init_app(app)
     db.init_app(app)
@@ -56,6 +56,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     api.init_app(app)
+    webhooks.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
     return app

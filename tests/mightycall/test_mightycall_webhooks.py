@@ -98,12 +98,13 @@ def test_same_seed_plays_the_same_events():
     assert first == again
 
 
-def test_signed_deliveries_carry_an_hmac_of_the_raw_body(receiver):
+def test_signed_deliveries_carry_a_timestamped_hmac_of_the_raw_body(receiver):
     secret = "relay-signing-secret"
     WebhookEmitter(receiver.url, API_KEY, signing_secret=secret).play("outbound")
     for headers, body in receiver.deliveries:
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        assert headers["X-Vsync-Signature"] == expected
+        stamp = headers["X-Vsync-Signature"].split(",")[0].removeprefix("t=")
+        expected = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        assert headers["X-Vsync-Signature"] == f"t={stamp},v1={expected}"
 
 
 def test_unsigned_deliveries_have_no_signature_header(receiver):

@@ -31,8 +31,10 @@ from vsync.extensions import csrf, login_manager
 from vsync.http import error_response, is_api_request
 from vsync.tenancy import enter_platform_bypass, enter_scope
 
-PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health"}
-CSRF_EXEMPT_ENDPOINTS: set[str] = set()
+# The webhook receiver authenticates by its own means (the integration's token and MightyCall's
+# ApiKey, optionally a signature): it needs no principal and carries no CSRF token, by design.
+PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health", "webhooks.receive"}
+CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive"}
 # Routes that act across every organisation by nature; they get the platform bypass, and only for
 # platform principals. Everything else acts in one org (from its URL) or in none.
 PLATFORM_WIDE_ENDPOINTS: set[str] = set()

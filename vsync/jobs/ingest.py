@@ -1,5 +1,10 @@
 """Bulk, idempotent writes of provider data: one statement per table per page, never row by row.
 
+Calls have two writers, merged here under (integration_id, external_id): the sync (`write_calls`)
+and webhook events (`write_call_event`). Each source's best fields win, whichever writes first or
+last (see `vsync.models.traffic.Call`): the sync never overwrites what events say about answering
+and waiting, and events never overwrite what a sync has read.
+
 These are Core writes on tables, which the tenant hooks do not check (see `vsync.tenancy`).
 This module is the reviewed place for that: every write is keyed by the integration the sync runs
 for, which the caller loaded inside its org's tenant scope, so a sync can only touch rows of its own
@@ -14,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 
-from sqlalchemy import literal_column, select, text
+from sqlalchemy import case, func, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vsync.extensions import db
 from vsync.mightycall import CallRecord, SmsRecord, participants
-from vsync.models import Agent, Call, NumberAssignment, PhoneNumber, Recording, SmsMessage
+from vsync.mightycall.webhook_events import EventFacts, derive_call, parse_event
+from vsync.models import Agent, Call, CallEvent, NumberAssignment, PhoneNumber, Recording, SmsMessage
 from vsync.models.types import UtcDateTime, utcnow
 from vsync.phones import try_e164
 from vsync.services import audit
@@ -67,13 +73,14 @@ def _rows_insert(table, rows: list[dict]):
     return insert.from_select(columns, select(*map(literal_column, columns)).select_from(page)), None
 
 
-def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str) -> WriteCounts:
+def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str, keep: dict | None = None) -> WriteCounts:
     """Insert `rows`, update those whose `compare` column changed, and count which was which.
 
     New rows go in first (`ON CONFLICT DO NOTHING`), so the unique index itself tells new rows from
     existing ones and the page's keys need no lookup: PostgreSQL plans `(integration_id, external_id)
     IN (...)` as a scan of all the integration's rows, which makes every page slower than the last.
-    Only the rows that were there already are then upserted.
+    Only the rows that were there already are then upserted; `keep` maps a column to the SQL
+    expression it is updated with instead of the new value (how a merge keeps the other source's field).
     """
     if not rows:
         return WriteCounts()
@@ -88,7 +95,7 @@ def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str) -> Wri
     insert, params = _rows_insert(table, present)
     updatable = [c for c in rows[0] if c not in keys]
     stmt = insert.on_conflict_do_update(
-        index_elements=list(keys), set_={c: insert.excluded[c] for c in updatable},
+        index_elements=list(keys), set_={c: (keep or {}).get(c, insert.excluded[c]) for c in updatable},
         where=table.c[compare].is_distinct_from(insert.excluded[compare]),
     ).returning(*key_cols)
     return WriteCounts(inserted=len(inserted), updated=len(db.session.execute(stmt, params).all()))
@@ -171,7 +178,11 @@ def write_calls(integration_id: int, records: list[CallRecord], book: NumberBook
                 "integration_id": integration_id, "call_external_id": r.external_id, "phone_number_id": number_id,
                 "started_at": r.started_at, "file_name": r.recording_file_name, "provider_uri": r.recording_uri,
                 "duration_ms": r.duration_ms})
-    counts = _upsert(Call.__table__, calls, ("integration_id", "external_id"), "raw")
+    table = Call.__table__
+    # An answered call's agent is the extension that answered, which only events know.
+    keep = {"agent_extension": case((table.c.answered_at.is_not(None), table.c.agent_extension),
+                                    else_=_insert(table).excluded.agent_extension)}
+    counts = _upsert(table, calls, ("integration_id", "external_id"), "raw", keep)
     counts.skipped = len(records) - len(calls)
     _upsert(Recording.__table__, recordings, ("integration_id", "call_external_id"), "provider_uri")
     write_agents(book.org_id, integration_id, [p for r in records for p in participants(r.raw)])
@@ -194,3 +205,52 @@ def write_sms(integration_id: int, records: list[SmsRecord], book: NumberBook) -
              "counterpart": r.counterpart, "text": r.text, "sent_at": r.occurred_at, "raw": r.raw, "synced_at": now}
             for r in records if r.business_number and try_e164(r.business_number) in ids]
     return _upsert(SmsMessage.__table__, rows, ("integration_id", "external_id"), "raw")
+
+
+def _lock_call(integration_id: int, external_id: str) -> None:
+    """Serialise the events of one call until the transaction ends (PostgreSQL; SQLite has a single
+    writer anyway), so two workers applying two events of a call cannot each derive it from a set
+    that misses the other's event and overwrite each other."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(
+            f"vsync-call:{integration_id}:{external_id}", 0))))
+
+
+def write_call_event(integration_id: int, phone_number_id: int, event: EventFacts) -> bool:
+    """Store one webhook event of a call and re-derive the call from all its stored events.
+
+    The caller has checked, inside the integration's org scope, that `phone_number_id` is a number
+    of that org. A call first seen here is created (`synced_at` empty); a call the sync read keeps
+    the sync's fields and takes the events' answer and wait times and answering agent. Returns
+    whether the event was new; applying the same event twice changes nothing.
+    """
+    _lock_call(integration_id, event.call_id)
+    events = CallEvent.__table__
+    inserted = db.session.execute(_insert(events).values(
+        integration_id=integration_id, guid=event.guid, call_external_id=event.call_id,
+        event_type=event.event_type, kind=event.kind or "other", extension=event.extension,
+        occurred_at=event.occurred_at, phone_number_id=phone_number_id, raw=dict(event.raw),
+    ).on_conflict_do_nothing(index_elements=["integration_id", "guid"]).returning(events.c.id)).first()
+    stored = db.session.scalars(select(events.c.raw).where(
+        events.c.integration_id == integration_id, events.c.call_external_id == event.call_id)).all()
+    facts = derive_call(map(parse_event, stored))
+    calls = Call.__table__
+    insert = _insert(calls).values(
+        integration_id=integration_id, external_id=event.call_id, phone_number_id=phone_number_id,
+        direction=facts.direction, status=facts.status, from_number=facts.from_number, to_number=facts.to_number,
+        started_at=facts.started_at, answered_at=facts.answered_at, wait_ended_at=facts.wait_ended_at,
+        ended_at=facts.ended_at, agent_extension=facts.agent_extension, raw={}, events_at=facts.events_at)
+    unsynced = calls.c.synced_at.is_(None)
+
+    def sync_wins(column: str):
+        return case((unsynced, insert.excluded[column]), else_=calls.c[column])
+
+    db.session.execute(insert.on_conflict_do_update(
+        index_elements=["integration_id", "external_id"],
+        set_={**{c: sync_wins(c) for c in ("phone_number_id", "direction", "status", "from_number", "to_number",
+                                          "started_at", "ended_at")},
+              "answered_at": insert.excluded.answered_at, "wait_ended_at": insert.excluded.wait_ended_at,
+              "events_at": insert.excluded.events_at,
+              "agent_extension": case((unsynced | insert.excluded.answered_at.is_not(None),
+                                       insert.excluded.agent_extension), else_=calls.c.agent_extension)}))
+    return inserted is not None

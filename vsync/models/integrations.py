@@ -22,6 +22,8 @@ class Integration(OrgOwned, db.Model):
     `sync_cursors` maps a sync kind to the end of the last window it completed (ISO-8601);
     `sync_schedule` maps a kind to minutes between scheduled syncs, 0 turning it off, overriding
     the platform defaults (`vsync.jobs.schedule.DEFAULT_INTERVALS`).
+    `webhook_signing_secrets_encrypted`, when set, holds the one or two active secrets a relay signs
+    webhooks with (newest first, see `vsync.services.webhooks`); the receiver then requires a signature.
     """
 
     __tablename__ = "integrations"
@@ -33,6 +35,7 @@ class Integration(OrgOwned, db.Model):
     base_url: Mapped[str] = mapped_column(String(500))
     credentials_encrypted: Mapped[str] = mapped_column(Text)
     webhook_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    webhook_signing_secrets_encrypted: Mapped[str | None] = mapped_column(Text)
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     access_token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String(20), default=ACTIVE)

@@ -18,14 +18,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vsync.extensions import db
 from vsync.models.integrations import of_own_integration
-from vsync.models.types import UtcDateTime, one_of, utcnow
+from vsync.models.types import JSONType, UtcDateTime, one_of, utcnow
 from vsync.tenancy import OrgOwned
 
 SYNC_KINDS = ("calls", "numbers", "agents", "sms")
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 SYNC_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
 ACTIVE_SYNC_STATUSES = (QUEUED, RUNNING)
-WEBHOOK_STATUSES = ("received", "processed", "failed", "ignored")
+RECEIVED, PROCESSED, IGNORED, UNMATCHED, REJECTED = "received", "processed", "ignored", "unmatched", "rejected"
+WEBHOOK_STATUSES = (RECEIVED, PROCESSED, FAILED, IGNORED, UNMATCHED, REJECTED)
 
 
 class SyncRun(OrgOwned, db.Model):
@@ -77,7 +78,16 @@ class SyncRun(OrgOwned, db.Model):
 
 
 class WebhookEvent(OrgOwned, db.Model):
-    """A webhook delivery exactly as received, stored before it is processed, so none is lost."""
+    """A webhook delivery exactly as received, stored before it is processed, so none is lost.
+
+    One row per event (a request carrying a list gives one row per element). `guid` is the event's
+    `Guid`; a repeated one for the same integration is a duplicate and is not stored again. A request
+    the receiver refused after its token was recognised is kept as one `rejected` row with no guid,
+    its whole body and the reason in `error`. Statuses: `received` (stored, not yet processed),
+    `processed`, `ignored` (an event type vsync does not know, kept raw), `unmatched` (on a number
+    not assigned to the org, so it made no call), `failed` (after its last retry), `rejected`.
+    `attempts` counts processing attempts that ended, in success or error.
+    """
 
     __tablename__ = "webhook_events"
     __table_args__ = (
@@ -85,15 +95,18 @@ class WebhookEvent(OrgOwned, db.Model):
         of_own_integration(),
         one_of("status", WEBHOOK_STATUSES),
         Index("ix_webhook_events_status_received", "status", "received_at"),
+        Index("ix_webhook_events_integration_received", "integration_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     integration_id: Mapped[int] = mapped_column(Integer)
-    guid: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str | None] = mapped_column(String(64))
     event_type: Mapped[str | None] = mapped_column(String(60))
+    headers: Mapped[dict] = mapped_column(JSONType, default=dict)
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="received")
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, exists, false, or_
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, exists, false, or_, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vsync.extensions import db
@@ -28,7 +28,17 @@ def _handled_by(table, extension: str):
 
 
 class Call(NumberTraffic, db.Model):
-    """Agents see the calls their extension handled (`agent_extension`)."""
+    """One call, merged from two sources under (integration, external id): the sync (MightyCall's
+    call list) and webhook events. The sync's fields win where it has read the call (`synced_at`
+    set: direction, status, numbers, start, end, duration, raw); the events' fields always win for
+    what only they know: `answered_at`, `wait_ended_at` (when the caller stopped waiting: answered,
+    or hung up unanswered) and, for an answered call, the answering `agent_extension`. `events_at`
+    is the time of the call's latest event, empty for a call no event has told of, so wait-based
+    KPIs know which calls they cover.
+    The merge rules live in `vsync.jobs.ingest`.
+
+    Agents see the calls their extension handled (`agent_extension`).
+    """
 
     __tablename__ = "calls"
     __agent_extension__ = "agent_extension"
@@ -36,6 +46,10 @@ class Call(NumberTraffic, db.Model):
         UniqueConstraint("integration_id", "external_id"),
         Index("ix_calls_number_started", "phone_number_id", "started_at"),
         Index("ix_calls_integration_started", "integration_id", "started_at"),
+        # The live floor's open calls: known from events, not yet ended.
+        Index("ix_calls_open_started", "started_at",
+              postgresql_where=text("ended_at IS NULL AND events_at IS NOT NULL"),
+              sqlite_where=text("ended_at IS NULL AND events_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -48,18 +62,21 @@ class Call(NumberTraffic, db.Model):
     to_number: Mapped[str | None] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    wait_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     agent_extension: Mapped[str | None] = mapped_column(String(20))
     raw: Mapped[dict] = mapped_column(JSONType)
-    synced_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    events_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     def __repr__(self) -> str:
         return f"<Call {self.external_id} {self.direction} {self.status}>"
 
 
 class CallEvent(NumberTraffic, db.Model):
-    """One webhook lifecycle event of a call (ringing, connected, completed...).
+    """One webhook lifecycle event of a call. `kind` is the event type's meaning (`call`, `ringing`,
+    `stop_ringing`, `connected`, `completed`; see `vsync.webhooks.events`), `event_type` the name as sent.
 
     Agents see the events on their own extension and every event of a call they handled.
     """
@@ -71,6 +88,7 @@ class CallEvent(NumberTraffic, db.Model):
         UniqueConstraint("integration_id", "guid"),
         Index("ix_call_events_call", "integration_id", "call_external_id", "occurred_at"),
         Index("ix_call_events_number_occurred", "phone_number_id", "occurred_at"),
+        Index("ix_call_events_extension_occurred", "extension", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -78,6 +96,7 @@ class CallEvent(NumberTraffic, db.Model):
     guid: Mapped[str] = mapped_column(String(64))
     call_external_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(20))
     extension: Mapped[str | None] = mapped_column(String(20))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     raw: Mapped[dict] = mapped_column(JSONType)

@@ -137,6 +137,9 @@ def rotate_encryption_keys() -> int:
         integration.credentials_encrypted = crypto.reencrypt(integration.credentials_encrypted)
         if integration.access_token_encrypted:
             integration.access_token_encrypted = crypto.reencrypt(integration.access_token_encrypted)
+        if integration.webhook_signing_secrets_encrypted:
+            integration.webhook_signing_secrets_encrypted = crypto.reencrypt(
+                integration.webhook_signing_secrets_encrypted)
         count += 1
     db.session.flush()
     audit.record("encryption_keys.rotated", summary=f"{count} integration(s) re-encrypted under the newest key")

@@ -7,6 +7,7 @@ import hmac
 import json
 import random
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,7 +66,8 @@ class WebhookEmitter:
     Each event is POSTed as JSON ``{"EventType", "Timestamp", "Guid", "ApiKey", "Body": {"Id",
     "From", "To", "Extension", "DateTimeUtc", "Direction"}}``; ``Guid`` identifies the event,
     ``Body.Id`` the call. MightyCall does not sign webhooks; with ``signing_secret`` the emitter
-    adds ``X-Vsync-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` as a relay would. The
+    adds ``X-Vsync-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` as a relay
+    would (the scheme vsync's receiver checks). The
     receiver's answers are kept in ``deliveries`` as (Guid, status); network failures raise
     ``requests`` errors. The target URL usually holds the receiver's secret token, so ``repr`` shows
     only its origin.
@@ -95,10 +97,12 @@ class WebhookEmitter:
         parts = urlsplit(self.target_url)
         return f"WebhookEmitter(target={parts.scheme}://{parts.netloc})"
 
-    def signature(self, body: bytes) -> str | None:
+    def signature(self, body: bytes, timestamp: int | None = None) -> str | None:
         if self._signing_secret is None:
             return None
-        return "sha256=" + hmac.new(self._signing_secret, body, hashlib.sha256).hexdigest()
+        stamp = int(time.time()) if timestamp is None else timestamp
+        digest = hmac.new(self._signing_secret, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        return f"t={stamp},v1={digest}"
 
     def send(self, payload: Any) -> int:
         """POST one event (or a list of them) as MightyCall would; return the receiver's status."""

@@ -1,0 +1,89 @@
+"""Webhook services at their own level: token rotation, replay windows, scope checks, key rotation."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select, update
+
+from tests.helpers import ENCRYPTION_KEY, app_config
+from tests.webhooks.conftest import post, stored_events
+from vsync import create_app, crypto
+from vsync.extensions import db
+from vsync.jobs.webhooks import replay_events
+from vsync.models import AuditEvent, Integration, WebhookEvent
+from vsync.models.types import utcnow
+from vsync.services import webhooks as service
+from vsync.services.integrations import rotate_encryption_keys
+from vsync.tenancy import TenancyError, platform_bypass, tenant
+
+
+def test_token_rotation_returns_a_new_token_once_and_is_audited(acme, inline_app):
+    with inline_app.app_context(), tenant(acme.org_id):
+        integration = db.session.get(Integration, acme.integration_id)
+        token = service.rotate_webhook_token(integration)
+        db.session.commit()
+        assert integration.webhook_token_hash == service.hash_token(token)
+        assert token not in integration.webhook_token_hash
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert "integration.webhook_token_rotated" in actions
+    with inline_app.app_context():
+        assert service.authenticate_token(acme.token) is None
+        assert service.authenticate_token(token).integration_id == acme.integration_id
+
+
+def test_a_disabled_integration_token_authenticates_nothing(acme, inline_app):
+    with inline_app.app_context(), tenant(acme.org_id):
+        db.session.get(Integration, acme.integration_id).status = "disabled"
+        db.session.commit()
+    with inline_app.app_context():
+        assert service.authenticate_token(acme.token) is None
+
+
+def test_the_endpoint_carries_no_secret_in_its_repr(acme, inline_app):
+    with inline_app.app_context():
+        endpoint = service.authenticate_token(acme.token)
+    assert acme.api_key not in repr(endpoint) and endpoint.api_key == acme.api_key
+
+
+def test_replay_since_takes_only_events_received_from_then_on(hook, acme, inline_app):
+    post(hook, acme, acme.events("answered"))
+    with inline_app.app_context(), tenant(acme.org_id):
+        first_two = select(WebhookEvent.id).order_by(WebhookEvent.id).limit(2).scalar_subquery()
+        db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(first_two))
+                           .values(received_at=utcnow() - timedelta(days=2)))
+        db.session.commit()
+        assert replay_events(acme.org_id, since=utcnow() - timedelta(days=1)) == 2
+    assert [r.attempts for r in stored_events(inline_app)] == [1, 1, 2, 2]
+
+
+def test_rejected_requests_are_never_replayed(hook, acme, inline_app):
+    post(hook, acme, None, raw=b"{", content_type="application/json")
+    with inline_app.app_context(), tenant(acme.org_id):
+        assert replay_events(acme.org_id) == 0
+
+
+def test_replay_and_storing_refuse_another_orgs_scope(acme, globex, inline_app):
+    with inline_app.app_context():
+        endpoint = service.authenticate_token(acme.token)
+        with tenant(globex.org_id):
+            with pytest.raises(TenancyError):
+                replay_events(acme.org_id)
+            with pytest.raises(TenancyError):
+                service.store_events(endpoint, [("g", "IncomingCall", "{}")], {}, utcnow())
+
+
+def test_rotating_encryption_keys_re_encrypts_the_signing_secrets(acme, inline_app):
+    with inline_app.app_context(), tenant(acme.org_id):
+        secret = service.add_signing_secret(db.session.get(Integration, acme.integration_id))
+        db.session.commit()
+    rotated = create_app(app_config(REDIS_URL=None, VSYNC_ENCRYPTION_KEYS=[Fernet.generate_key().decode(),
+                                                                         ENCRYPTION_KEY]))
+    with rotated.app_context(), platform_bypass("test"):
+        rotate_encryption_keys()
+        db.session.commit()
+    only_new = create_app(app_config(REDIS_URL=None, VSYNC_ENCRYPTION_KEYS=rotated.config["VSYNC_ENCRYPTION_KEYS"][:1]))
+    with only_new.app_context(), platform_bypass("test"):
+        stored = db.session.get(Integration, acme.integration_id).webhook_signing_secrets_encrypted
+        assert crypto.decrypt_json(stored) == {"secrets": [secret]}

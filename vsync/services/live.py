@@ -1,0 +1,144 @@
+"""The live floor: each agent extension's state now, the calls waiting and the calls in progress.
+
+Read from webhook events only (the sync reads finished calls, minutes later), over the last `window`
+of calls, in four indexed queries whatever the org's history: open calls (`ix_calls_open_started`,
+a partial index on calls known from events and not ended), their events (`ix_call_events_call`),
+the org's agents, and each extension's latest event (`ix_call_events_extension_occurred`).
+
+Anything not heard of for longer than `staleness` is not trusted: an open call whose latest event is
+older is counted in `stale_calls` (its Completed event was probably lost) rather than shown waiting
+or in progress, and an extension with no event that recent and no live call is `unknown` rather
+than `available`. Runs in the caller's tenant scope of the org, like any org read.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from vsync.extensions import db
+from vsync.models import Agent, Call, CallEvent
+from vsync.tenancy import TenancyError, current_org_id
+from vsync.timeutil import isoformat_z
+
+DEFAULT_STALENESS = timedelta(minutes=30)
+DEFAULT_WINDOW = timedelta(hours=8)
+AVAILABLE, RINGING, ON_CALL, UNKNOWN = "available", "ringing", "on_call", "unknown"
+
+
+@dataclass(frozen=True)
+class AgentState:
+    extension: str
+    name: str | None
+    state: str
+    since: datetime | None  # when the state began (for `unknown`: the extension's last event, if any)
+    call_id: str | None = None
+    number: str | None = None  # the other party of the call it is ringing for or on
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    call_id: str
+    direction: str
+    from_number: str | None
+    to_number: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    agent_extension: str | None
+    seconds: float  # waiting so far for a waiting call, talking so far for one in progress
+
+
+@dataclass(frozen=True)
+class FloorState:
+    as_of: datetime
+    agents: list[AgentState] = field(default_factory=list)
+    waiting: list[LiveCall] = field(default_factory=list)
+    in_progress: list[LiveCall] = field(default_factory=list)
+    stale_calls: int = 0
+
+    @property
+    def longest_wait_seconds(self) -> float | None:
+        return max((c.seconds for c in self.waiting), default=None)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: times ISO-8601 UTC with `Z`, seconds with one decimal."""
+        def clean(value):
+            if isinstance(value, datetime):
+                return isoformat_z(value)
+            if isinstance(value, float):
+                return round(value, 1)
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [clean(v) for v in value]
+            return value
+        return clean({**asdict(self), "longest_wait_seconds": self.longest_wait_seconds})
+
+
+def _other_party(call: Call) -> str | None:
+    return call.from_number if call.direction == "inbound" else call.to_number
+
+
+def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_STALENESS,
+                window: timedelta = DEFAULT_WINDOW) -> FloorState:
+    """The org's floor at `now`; see the module docstring for what each part means."""
+    if current_org_id() != org_id:
+        raise TenancyError(f"Read the live floor of org {org_id} inside that org's tenant scope.")
+    fresh_after = now - staleness
+    open_calls = db.session.scalars(
+        select(Call).where(Call.ended_at.is_(None), Call.events_at.is_not(None),
+                           Call.started_at >= now - window, Call.started_at <= now)
+        .order_by(Call.started_at)).all()
+    live = [c for c in open_calls if c.events_at >= fresh_after]
+
+    ringing: dict[str, tuple[datetime, Call]] = {}
+    unanswered = {(c.integration_id, c.external_id): c for c in live if c.answered_at is None}
+    if unanswered:
+        rows = db.session.execute(
+            select(CallEvent.integration_id, CallEvent.call_external_id, CallEvent.extension, CallEvent.kind,
+                   CallEvent.occurred_at)
+            .where(CallEvent.integration_id.in_({key[0] for key in unanswered}),
+                   CallEvent.call_external_id.in_({key[1] for key in unanswered}),
+                   CallEvent.kind.in_(("ringing", "stop_ringing")), CallEvent.extension.is_not(None))
+            .order_by(CallEvent.occurred_at, CallEvent.guid)).all()
+        latest: dict[tuple[int, str, str], tuple[str, datetime]] = {}
+        for integration_id, call_id, extension, kind, at in rows:
+            if (integration_id, call_id) in unanswered:
+                latest[(integration_id, call_id, extension)] = (kind, at)
+        for (integration_id, call_id, extension), (kind, at) in latest.items():
+            if kind == "ringing" and (extension not in ringing or at < ringing[extension][0]):
+                ringing[extension] = (at, unanswered[(integration_id, call_id)])
+
+    on_call = {c.agent_extension: c for c in live if c.answered_at is not None and c.agent_extension}
+    names = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
+    last_seen = dict(db.session.execute(
+        select(CallEvent.extension, func.max(CallEvent.occurred_at))
+        .where(CallEvent.extension.is_not(None), CallEvent.occurred_at >= now - window, CallEvent.occurred_at <= now)
+        .group_by(CallEvent.extension)).all())
+
+    agents = []
+    for extension in sorted(set(names) | set(last_seen)):
+        seen = last_seen.get(extension)
+        if extension in on_call:
+            call = on_call[extension]
+            agents.append(AgentState(extension, names.get(extension), ON_CALL, call.answered_at,
+                                     call.external_id, _other_party(call)))
+        elif extension in ringing:
+            at, call = ringing[extension]
+            agents.append(AgentState(extension, names.get(extension), RINGING, at, call.external_id,
+                                     _other_party(call)))
+        elif seen is not None and seen >= fresh_after:
+            agents.append(AgentState(extension, names.get(extension), AVAILABLE, seen))
+        else:
+            agents.append(AgentState(extension, names.get(extension), UNKNOWN, seen))
+
+    def as_live(call: Call, since: datetime) -> LiveCall:
+        return LiveCall(call.external_id, call.direction, call.from_number, call.to_number, call.started_at,
+                        call.answered_at, call.agent_extension, max((now - since).total_seconds(), 0.0))
+
+    return FloorState(
+        as_of=now, agents=agents,
+        waiting=[as_live(c, c.started_at) for c in live if c.answered_at is None and c.direction == "inbound"],
+        in_progress=[as_live(c, c.answered_at) for c in live if c.answered_at is not None],
+        stale_calls=len(open_calls) - len(live))

@@ -1,0 +1,163 @@
+"""The MightyCall webhook receiver: `POST /webhooks/mightycall/<token>`.
+
+Store first, then acknowledge: every event is written raw to `webhook_events` and committed before
+the 200 goes out, and processed afterwards by an RQ job (`vsync.jobs.webhooks`), so the sender (which
+gives up after a few seconds) is answered in milliseconds and no event it was told about is lost.
+
+Public and exempt from CSRF by design (see `vsync.auth`): MightyCall has no session and no CSRF
+token; the URL token, each event's `ApiKey` and, where configured, a signature authenticate it
+(`vsync.services.webhooks`). An unknown or rotated-out token gets the same 404 as any unknown URL, so
+the answer never says whether a token exists, and nothing is stored. With a valid token, a request
+that is refused for any other reason is kept as one `rejected` event with the reason.
+
+Answers: 200 `{"received": n, "duplicates": d}`; `Echo` validation requests get their `Echo` header
+back; 400 malformed JSON or a bad event (the first problem named, with its index); 401 wrong `ApiKey`
+or signature; 413 body over 256 KiB or more than `MAX_EVENTS` events; 415 not JSON. A request is
+stored whole or refused whole: a list with one bad event stores none of its events.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from redis.exceptions import RedisError
+
+from vsync.extensions import db
+from vsync.jobs.webhooks import dispatch
+from vsync.mightycall.parsing import ParseError
+from vsync.mightycall.webhook_events import parse_event
+from vsync.models.types import utcnow
+from vsync.services.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookEndpoint,
+    api_key_matches,
+    authenticate_token,
+    signature_problem,
+    store_events,
+    store_rejected,
+)
+from vsync.tenancy import tenant
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+MAX_BODY = 256 * 1024
+MAX_EVENTS = 500
+KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", SIGNATURE_HEADER, "X-Forwarded-For")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details or {}
+
+
+def _error(status: int, code: str, message: str, details: dict | None = None) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message, "details": details or {}}}), status
+
+
+def _kept_headers() -> dict:
+    kept = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
+    kept["Remote-Addr"] = request.remote_addr
+    return kept
+
+
+def _read_body() -> bytes:
+    if (request.content_length or 0) > MAX_BODY:
+        raw = request.stream.read(MAX_BODY)
+        raise Refused(413, "payload_too_large", f"The body is {request.content_length} bytes; the limit is "
+                                                f"{MAX_BODY} (256 KiB). Send fewer events per request.", {"body": raw})
+    raw = request.stream.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise Refused(413, "payload_too_large", f"The body is over {MAX_BODY} bytes (256 KiB). "
+                                                "Send fewer events per request.", {"body": raw[:MAX_BODY]})
+    return raw
+
+
+def _events(endpoint: WebhookEndpoint, raw: bytes) -> list:
+    """The request's events, authenticated and validated, or `Refused`."""
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise Refused(415, "unsupported_media_type",
+                      f"Send Content-Type: application/json, not {request.mimetype or 'nothing'!r}.")
+    problem = signature_problem(endpoint, request.headers.get(SIGNATURE_HEADER), raw, utcnow())
+    if problem:
+        raise Refused(401, "bad_signature", problem)
+    try:
+        payload = json.loads(raw)
+    except RecursionError:
+        raise Refused(400, "malformed_json", "The JSON is nested too deeply.") from None
+    except ValueError as exc:
+        raise Refused(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise Refused(400, "no_events", "The list holds no events.")
+    if len(items) > MAX_EVENTS:
+        raise Refused(413, "too_many_events", f"{len(items)} events in one request; the limit is {MAX_EVENTS}.")
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and not api_key_matches(endpoint, item.get("ApiKey")):
+            raise Refused(401, "bad_api_key", f"Event {index}: ApiKey is missing or is not this integration's "
+                                              "MightyCall API key.", {"index": index})
+    events = []
+    for index, item in enumerate(items):
+        try:
+            events.append(parse_event(item))
+        except ParseError as exc:
+            raise Refused(400, "invalid_event", f"Event {index}: {exc}",
+                          {"index": index, **({"field": exc.field} if exc.field else {})}) from None
+    return events
+
+
+def _as_text(raw: bytes) -> str:
+    """The body as received, for a text column (PostgreSQL text holds no NUL character)."""
+    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _store(endpoint: WebhookEndpoint, raw: bytes, single: bool, events) -> tuple[list[int], int]:
+    received_at, headers = utcnow(), _kept_headers()
+    rows = [(e.guid, e.event_type, _as_text(raw) if single else json.dumps(e.raw, separators=(",", ":")))
+            for e in events]
+    with tenant(endpoint.org_id):
+        stored = store_events(endpoint, rows, headers, received_at)
+        db.session.commit()
+    return stored.new_ids, stored.duplicates
+
+
+def _refuse(endpoint: WebhookEndpoint, refused: Refused, raw: bytes):
+    body = refused.details.pop("body", raw)
+    with tenant(endpoint.org_id):
+        store_rejected(endpoint, _as_text(body), _kept_headers(),
+                       f"{refused.status} {refused.code}: {refused.message}", utcnow())
+        db.session.commit()
+    log.info("webhook for integration %s refused: %s %s", endpoint.integration_id, refused.status, refused.code)
+    return _error(refused.status, refused.code, refused.message, refused.details)
+
+
+@bp.post("/mightycall/<token>")
+def receive(token: str):
+    endpoint = authenticate_token(token)
+    if endpoint is None:
+        return _error(404, "not_found", "Not found.")
+    if "Echo" in request.headers:
+        response = Response(status=200)
+        response.headers["Echo"] = request.headers["Echo"][:200]
+        return response
+    raw = b""
+    try:
+        raw = _read_body()
+        events = _events(endpoint, raw)
+    except Refused as refused:
+        return _refuse(endpoint, refused, raw)
+    new_ids, duplicates = _store(endpoint, raw, single=not raw.lstrip().startswith(b"["), events=events)
+    try:
+        for event_id in new_ids:
+            dispatch(endpoint.org_id, event_id)
+    except RedisError:
+        # Stored and committed: `replay-webhook-events` processes them once the queue is back.
+        log.exception("webhook events %s of integration %s stored but not queued", new_ids, endpoint.integration_id)
+    return jsonify({"received": len(new_ids), "duplicates": duplicates}), 200
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
