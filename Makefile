@@ -29,7 +29,8 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	touch $@ $(VENV)/.run-deps
 
 # Two simulated MightyCall accounts on loopback (one per demo org), the demo data synced from them,
-# then the web app (gunicorn, as in production). Ctrl-C or SIGTERM stops all three.
+# the web app (gunicorn, as in production), and the demo floor playing calls into its webhook
+# receiver. Ctrl-C or SIGTERM stops them all.
 run: $(VENV)/.run-deps
 	@listening() { (exec 3<>"/dev/tcp/$$1/$$2") 2>/dev/null; }
 	for port in $(PORT) $(SIM_PORTS); do
@@ -64,8 +65,11 @@ run: $(VENV)/.run-deps
 		kill -0 $$server 2>/dev/null || { echo "make run: the web app did not start" >&2; exit 1; }
 		sleep 0.1
 	done
+	$(FLASK) demo-floor --url http://$(HOST):$(PORT) >instance/demo-floor.log 2>&1 &
+	pids="$$pids $$!"
 	echo ""
 	echo "vsync is running at http://$(HOST):$(PORT)/  (sign in with a login above; Ctrl-C stops it)"
+	echo "The demo floor plays a simulated call every few seconds into each demo org's webhook receiver."
 	wait $$server
 
 test: $(VENV)/.dev-deps

@@ -1,8 +1,9 @@
 """`flask --app wsgi …` commands: each a thin call of one service.
 
-A command runs as the platform (the operator at the shell), under an explicit platform bypass,
-audited as actor `cli`, and commits once at the end. Every error is one line on stderr, and the
-exit code says which kind it was:
+A command runs as the platform (the operator at the shell), under an explicit platform bypass, or,
+where the work belongs to one organisation (replaying its webhook events), inside that
+organisation's tenant scope; either way audited as actor `cli`, and committed once at the end.
+Every error is one line on stderr, and the exit code says which kind it was:
 
 - 1 (`EXIT_FAILED`): the operation ran and failed, e.g. a sync run failed;
 - 2 (`EXIT_BAD_INPUT`): a bad argument or a refused request; nothing was written;
@@ -11,6 +12,7 @@ exit code says which kind it was:
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -20,17 +22,19 @@ from flask.cli import AppGroup
 
 from vsync.errors import DomainError, ValidationError
 from vsync.extensions import db
+from vsync.jobs.webhooks import replay_events
 from vsync.mightycall import CONTACT_CENTER_BASE_URL, STANDARD_BASE_URL, MightyCallError
-from vsync.mightycall.simulator import run_simulator
+from vsync.mightycall.simulator import WebhookEmitter, run_simulator
 from vsync.models import SyncRun
 from vsync.models.keys import SCOPES
 from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
-from vsync.services import audit, integrations, keys, numbers, orgs, runs
-from vsync.services.demo import load_demo
+from vsync.services import audit, integrations, keys, numbers, orgs, runs, webhooks
+from vsync.services.demo import demo_floor_targets, load_demo
 from vsync.services.sync import ALL_KINDS, start_syncs
-from vsync.tenancy import platform_bypass
+from vsync.tenancy import current_org_id, platform_bypass, tenant
 from vsync.timeutil import parse_utc
+from vsync.webhooks.demo_floor import DemoFloor
 
 ACTOR = "cli"
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_MIGHTYCALL = 1, 2, 3
@@ -73,25 +77,46 @@ commands = Commands("vsync", help="vsync administration.")
 
 def platform_command(name: str):
     """Register `name` as a command run by the platform, in one transaction, audited as `cli`."""
+    return _command(name, lambda kwargs: platform_bypass(f"cli {name}"))
+
+
+def org_command(name: str):
+    """Register `name` as a command acting inside the tenant scope of the org its `ORG_SLUG` names."""
+    def scope(kwargs):
+        with platform_bypass(f"cli {name}: find the organisation"):
+            org_id = orgs.get_org_by_slug(kwargs["org_slug"]).id
+        return tenant(org_id)
+    return _command(name, scope)
+
+
+def _command(name: str, scope):
     def decorate(fn):
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            with audit.acting_as(ACTOR), platform_bypass(f"cli {name}"):
+            with audit.acting_as(ACTOR):
                 try:
-                    result = fn(*args, **kwargs)
+                    with scope(kwargs):
+                        return _in_transaction(fn, *args, **kwargs)
                 except DomainError as exc:
-                    db.session.rollback()
                     raise CommandError(exc.message, EXIT_BAD_INPUT, exc.field) from None
-                except MightyCallError as exc:
-                    db.session.rollback()
-                    raise CommandError(exc.message, EXIT_MIGHTYCALL, "mightycall") from None
-                except CommandError:
-                    db.session.commit()  # keep the record of what failed (a connection test, a run)
-                    raise
-                db.session.commit()
-                return result
         return commands.command(name)(run)
     return decorate
+
+
+def _in_transaction(fn, *args, **kwargs):
+    try:
+        result = fn(*args, **kwargs)
+    except DomainError as exc:
+        db.session.rollback()
+        raise CommandError(exc.message, EXIT_BAD_INPUT, exc.field) from None
+    except MightyCallError as exc:
+        db.session.rollback()
+        raise CommandError(exc.message, EXIT_MIGHTYCALL, "mightycall") from None
+    except CommandError:
+        db.session.commit()  # keep the record of what failed (a connection test, a run)
+        raise
+    db.session.commit()
+    return result
 
 
 def _at(value: str | None, field: str) -> datetime | None:
@@ -299,6 +324,60 @@ def sync_runs(org_slug: str, limit: int) -> None:
                    f"{run.inserted:>7} {run.updated:>7} {run.skipped:>7} {run.retries:>7}  {run.error or ''}")
 
 
+@platform_command("rotate-webhook-token")
+@click.argument("org_slug")
+@_integration_option
+def rotate_webhook_token(org_slug: str, integration_id: int | None) -> None:
+    """A new webhook token for the organisation's integration; the old one is refused at once."""
+    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    token = webhooks.rotate_webhook_token(integration)
+    click.echo(f"integration {integration.id}: the previous webhook token is refused from now on; "
+               "update the URL in MightyCall. The new token (store it now, it is not shown again):")
+    click.echo(token)
+
+
+@platform_command("add-webhook-signing-secret")
+@click.argument("org_slug")
+@_integration_option
+def add_webhook_signing_secret(org_slug: str, integration_id: int | None) -> None:
+    """Require signed deliveries with a new secret, active beside the previous one (for a relay)."""
+    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    secret = webhooks.add_signing_secret(integration)
+    click.echo(f"integration {integration.id}: deliveries must now carry {webhooks.SIGNATURE_HEADER}. "
+               "The new signing secret (store it now, it is not shown again):")
+    click.echo(secret)
+
+
+@platform_command("retire-webhook-signing-secret")
+@click.argument("org_slug")
+@_integration_option
+def retire_webhook_signing_secret(org_slug: str, integration_id: int | None) -> None:
+    """Keep only the newest signing secret, once the relay signs with it."""
+    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    click.echo(f"integration {integration.id}: {webhooks.retire_previous_signing_secret(integration)} "
+               "previous signing secret(s) retired")
+
+
+@platform_command("stop-webhook-signatures")
+@click.argument("org_slug")
+@_integration_option
+def stop_webhook_signatures(org_slug: str, integration_id: int | None) -> None:
+    """Drop every signing secret: deliveries are authenticated by token and ApiKey only."""
+    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    webhooks.stop_requiring_signatures(integration)
+    click.echo(f"integration {integration.id}: signatures are no longer required")
+
+
+@org_command("replay-webhook-events")
+@click.argument("org_slug")
+@click.option("--failed", is_flag=True, help="Only events not applied yet: failed, unmatched, or never processed.")
+@click.option("--since", help="ISO-8601: only events received from then on.")
+def replay_webhook_events(org_slug: str, failed: bool, since: str | None) -> None:
+    """Process the organisation's stored webhook events again (safe to repeat)."""
+    count = replay_events(current_org_id(), failed_only=failed, since=_at(since, "since"))
+    click.echo(f"{org_slug}: {count} webhook event(s) queued for processing")
+
+
 @platform_command("demo")
 @click.option("--simulator", "simulators", multiple=True,
               help="Base URL of a running MightyCall simulator, one per demo organisation.")
@@ -306,6 +385,29 @@ def demo(simulators: tuple[str, ...]) -> None:
     """Create (or top up) the demo data; safe to run any number of times."""
     for line in load_demo(simulators=simulators):
         click.echo(line)
+
+
+@commands.command("demo-floor")
+@click.option("--url", "server_url", required=True, help="Where vsync is serving, e.g. http://127.0.0.1:5000.")
+@click.option("--every", default=4.0, show_default=True, help="Mean seconds between new calls, per organisation.")
+def demo_floor(server_url: str, every: float) -> None:
+    """Keep the demo organisations' live floors busy: simulated calls played against the receiver."""
+    with audit.acting_as(ACTOR), platform_bypass("cli demo-floor"):
+        targets = _in_transaction(demo_floor_targets, server_url)
+    if not targets:
+        raise CommandError("No demo organisation has a demo integration with numbers; run `demo` first.",
+                           EXIT_BAD_INPUT)
+    stop = threading.Event()
+    floors = [DemoFloor(WebhookEmitter(target.url, target.api_key, timeout=5), target.numbers, every=every)
+              for target in targets]
+    threads = [threading.Thread(target=floor.run, args=(stop,), daemon=True) for floor in floors]
+    for thread in threads:
+        thread.start()
+    click.echo(f"demo floor: a call every {every:g} s on average for {', '.join(t.org_slug for t in targets)}")
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @commands.command("mightycall-simulator", with_appcontext=False)

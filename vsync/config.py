@@ -163,6 +163,7 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_SYNC_OVERLAP_MINUTES": _int(env, "VSYNC_SYNC_OVERLAP_MINUTES", 60),
         "VSYNC_SYNC_INITIAL_DAYS": _int(env, "VSYNC_SYNC_INITIAL_DAYS", 7, 1),
         "VSYNC_SYNC_STALE_SECONDS": _int(env, "VSYNC_SYNC_STALE_SECONDS", 900, 1),
+        "VSYNC_LIVE_STALE_MINUTES": _int(env, "VSYNC_LIVE_STALE_MINUTES", 30, 1),
         # Webhook processing: job-level retries of a failing event and their spacing (seconds).
         "VSYNC_WEBHOOK_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_WEBHOOK_RETRY_INTERVALS", "5,60,600")],
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session

@@ -112,3 +112,32 @@ def test_the_floor_as_json_uses_utc_times_and_rounded_seconds(hook, acme, inline
     data = floor(inline_app, acme, NOW + 5 * S + timedelta(milliseconds=250)).as_dict()
     assert data["as_of"] == "2026-11-02T12:00:05.250000Z" and data["longest_wait_seconds"] == 5.2
     assert data["agents"][0]["state"] == "ringing" and data["waiting"][0]["started_at"] == "2026-11-02T12:00:00Z"
+
+
+def _key(app, org_id: int) -> str:
+    from vsync.services.keys import create_api_key
+    from vsync.tenancy import platform_bypass
+    with app.app_context(), platform_bypass("test key"):
+        plaintext = create_api_key(org_id=org_id, name="floor", scopes="read")[1]
+        db.session.commit()
+    return plaintext
+
+
+def test_the_live_route_shows_an_orgs_own_floor_now_and_another_orgs_is_a_404(hook, acme, globex, inline_app):
+    from vsync.models.types import utcnow
+    started = utcnow().replace(microsecond=0) - 30 * S
+    events = acme.events("answered", extension="101", started_at=started)
+    play_until(hook, acme, events, started + 12 * S)  # answered at +9 s: on a call now
+    acme_key, globex_key = _key(inline_app, acme.org_id), _key(inline_app, globex.org_id)
+
+    mine = hook.get("/api/v1/orgs/acme/live", headers={"Authorization": f"Bearer {acme_key}"})
+    assert mine.status_code == 200
+    body = mine.get_json()
+    assert [(a["extension"], a["state"]) for a in body["agents"]] == [("101", "on_call")]
+    assert [c["call_id"] for c in body["in_progress"]] == [events[0]["Body"]["Id"]]
+    assert body["waiting"] == [] and body["longest_wait_seconds"] is None
+
+    theirs = hook.get("/api/v1/orgs/acme/live", headers={"Authorization": f"Bearer {globex_key}"})
+    assert theirs.status_code == 404
+    own = hook.get("/api/v1/orgs/globex/live", headers={"Authorization": f"Bearer {globex_key}"}).get_json()
+    assert own["agents"] == [] and own["in_progress"] == []

@@ -8,7 +8,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def init_app(app: Flask) -> None:
-    from vsync.api import errors, health, me, orgs  # noqa: F401  (routes register on import)
+    from vsync.api import errors, health, live, me, orgs  # noqa: F401  (routes register on import)
 
     errors.init_app(app)
     app.register_blueprint(bp)

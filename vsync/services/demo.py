@@ -7,10 +7,12 @@ since the last sync afterwards.
 The demo finds its own integration by name and repoints it when the simulator moved (another
 `SIM_PORT`), so an org never gets a second one and no call is imported twice. Refused in
 production. The caller commits; the syncs commit their runs as they start (see `vsync.services`).
+`demo_floor_targets` gives `make run`'s demo floor (`flask demo-floor`) what it plays calls into.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import requests
@@ -20,11 +22,12 @@ from sqlalchemy import select
 from vsync.errors import Conflict
 from vsync.extensions import db
 from vsync.mightycall.errors import TransportError
-from vsync.models import Integration, Membership, Organization
+from vsync.models import Integration, Membership, NumberAssignment, Organization, PhoneNumber
 from vsync.models.types import utcnow
 from vsync.services import audit, orgs
 from vsync.services.integrations import create_integration, validate_base_url
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
+from vsync.services.webhooks import rotate_webhook_token
 
 DEMO_PASSWORD = "vsync-demo-password"
 PLATFORM_ADMIN_EMAIL = "admin@vsync.demo"
@@ -104,3 +107,37 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
             lines.append(f"{name} syncing from the simulator at {simulators[index]}:")
             lines.extend(_sync(_demo_integration(org, simulators[index])))
     return lines
+
+
+@dataclass(frozen=True)
+class DemoFloorTarget:
+    """Where a demo floor plays one demo organisation's calls: its receiver URL and business numbers."""
+
+    org_slug: str
+    url: str
+    api_key: str
+    numbers: tuple[str, ...]
+
+
+def demo_floor_targets(server_url: str) -> list[DemoFloorTarget]:
+    """For each demo organisation with a demo integration, a fresh webhook token (the one shown at
+    creation is not stored) and the numbers assigned to it now. Runs in a platform bypass; the caller
+    commits before playing, so the receiver knows the new tokens."""
+    if current_app.config["VSYNC_ENV"] == "production":
+        raise Conflict("The demo floor does not play into a production instance.", field="env")
+    targets = []
+    for slug, *_rest in DEMO_ORGS:
+        org = db.session.scalar(select(Organization).where(Organization.slug == slug))
+        integration = org and db.session.scalars(select(Integration).where(
+            Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME)).first()
+        if integration is None:
+            continue
+        numbers = tuple(db.session.scalars(
+            select(PhoneNumber.e164).join(NumberAssignment, NumberAssignment.phone_number_id == PhoneNumber.id)
+            .where(NumberAssignment.org_id == org.id, NumberAssignment.unassigned_at.is_(None))
+            .order_by(PhoneNumber.e164)))
+        if numbers:
+            token = rotate_webhook_token(integration)
+            targets.append(DemoFloorTarget(slug, f"{server_url.rstrip('/')}/webhooks/mightycall/{token}",
+                                           SIMULATOR_API_KEY, numbers))
+    return targets
