@@ -583,6 +583,8 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
     if scope is not None and scope.is_bypass:
         return
     statement = state.statement
+    if isinstance(statement, Insert) and statement.select is None and not statement.table._annotations:
+        return  # a reviewed Core write of values (ingest, audit): it reads no table, names no entity
     if isinstance(statement, StatementLambdaElement):
         statement = statement._resolved
     survey = _survey(state, statement)
