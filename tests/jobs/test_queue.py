@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config
-from tests.jobs.conftest import FAST, W0, assert_matches_truth, connect, get_run, serve, sync
+from tests.jobs.helpers import FAST, W0, assert_matches_truth, connect, get_run, serve, sync
 from vsync import ROOT, create_app
 from vsync.extensions import db
 from vsync.jobs import queue

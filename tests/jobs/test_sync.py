@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.jobs.conftest import (
+from tests.jobs.helpers import (
     API_KEY,
     USER_KEY,
     W0,

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import select
 
-from tests.jobs.conftest import API_KEY, USER_KEY, W0, W1, assert_matches_truth, get_run, serve
+from tests.jobs.helpers import API_KEY, USER_KEY, W0, W1, assert_matches_truth, get_run, serve
 from vsync.extensions import db
 from vsync.models import AuditEvent, Integration, SyncRun
 from vsync.tenancy import platform_bypass
@@ -106,7 +106,7 @@ def test_demo_connects_each_org_to_its_simulator_and_syncs_30_days(inline_app):
 
 def test_a_run_given_up_on_stops_writing_and_never_claims_success(inline_app):
     """The reaper marks a slow-but-alive run failed; its worker must notice at its next page."""
-    from tests.jobs.conftest import connect, sync
+    from tests.jobs.helpers import connect, sync
     with serve() as sim_server:
         org_id, integration_id = connect(inline_app, "acme", sim_server)
         sim_server.simulator.faults.add("calls", "slow", times=None, seconds=0.3)

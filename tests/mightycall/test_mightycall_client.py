@@ -22,7 +22,7 @@ from vsync.mightycall.errors import (
 )
 from vsync.mightycall.parsing import parse_call
 
-from .conftest import API_KEY, DAY_END, DAY_START, USER_KEY, serve_wsgi
+from .helpers import API_KEY, DAY_END, DAY_START, USER_KEY, serve_wsgi
 
 
 def truth_ids(sim, start=DAY_START, end=DAY_END):

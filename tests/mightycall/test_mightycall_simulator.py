@@ -13,7 +13,7 @@ import requests
 
 from vsync.mightycall.simulator import Simulator, SimulatorServer
 
-from .conftest import API_KEY, DAY_END, DAY_START, USER_KEY
+from .helpers import API_KEY, DAY_END, DAY_START, USER_KEY
 
 CALL_KEYS = {
     "id",

@@ -11,7 +11,7 @@ import pytest
 
 from vsync.mightycall.simulator import WebhookEmitter
 
-from .conftest import API_KEY
+from .helpers import API_KEY
 
 SEQUENCES = {
     "answered": [

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import select, update
 
-from tests.webhooks.conftest import post, stored_events
+from tests.webhooks.helpers import post, stored_events
 from vsync.extensions import db
 from vsync.models import AuditEvent, WebhookEvent
 from vsync.services import webhooks as service

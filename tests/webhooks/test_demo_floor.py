@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from werkzeug.serving import make_server
 
-from tests.webhooks.conftest import NOW, calls_state, stored_events
+from tests.webhooks.helpers import NOW, calls_state, stored_events
 from vsync.mightycall.simulator import WebhookEmitter
 from vsync.services.live import floor_state
 from vsync.tenancy import tenant

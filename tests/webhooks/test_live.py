@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from tests.webhooks.conftest import NOW, post
+from tests.webhooks.helpers import NOW, post
 from vsync.extensions import db
 from vsync.mightycall.parsing import parse_datetime
 from vsync.services.live import floor_state

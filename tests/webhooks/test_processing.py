@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from tests.webhooks.conftest import NOW, calls_state, one_call, post, stored_events
+from tests.webhooks.helpers import NOW, calls_state, one_call, post, stored_events
 from vsync.extensions import db
 from vsync.jobs.ingest import NumberBook, write_calls
 from vsync.mightycall.parsing import parse_call

@@ -15,7 +15,7 @@ from rq import SimpleWorker
 from sqlalchemy import create_engine, text, update
 
 from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config
-from tests.webhooks.conftest import FAST, calls_state, post, stored_events
+from tests.webhooks.helpers import FAST, calls_state, post, stored_events
 from vsync import ROOT, create_app
 from vsync.extensions import db
 from vsync.jobs import queue

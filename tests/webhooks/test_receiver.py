@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.webhooks.conftest import one_call, post, stored_events
+from tests.webhooks.helpers import one_call, post, stored_events
 from vsync.extensions import db
 from vsync.models import Integration
 from vsync.services import webhooks as service

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
 from tests.helpers import ENCRYPTION_KEY, app_config
-from tests.webhooks.conftest import post, stored_events
+from tests.webhooks.helpers import post, stored_events
 from vsync import create_app, crypto
 from vsync.extensions import db
 from vsync.jobs.webhooks import replay_events

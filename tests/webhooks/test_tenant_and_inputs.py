@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.webhooks.conftest import calls_state, one_call, post, stored_events
+from tests.webhooks.helpers import calls_state, one_call, post, stored_events
 from vsync.webhooks import MAX_BODY, MAX_EVENTS
 
 
