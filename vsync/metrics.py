@@ -12,10 +12,15 @@ figures do not depend on how they were grouped; seconds and rates are derived at
 
 Statements are ORM selects over `Call` and `CallEvent`, so the tenant hook of `vsync.tenancy` adds
 the organisation's criterion (a call is seen while one of the org's assignments of its number covers
-its start; an event while one covers its `occurred_at`) and any narrowing the scope carries. Callers
-run these functions inside `tenant(org.id)`; any other scope is refused. The statements also say
-"numbers assigned to this org during the window", which the tenant criterion implies, so that
-PostgreSQL reads `calls (phone_number_id, started_at)` instead of every org's calls of the window.
+its start; an event while one covers its `occurred_at`, so the events of a call that straddles a
+number's move belong to each org for its part) and any narrowing the scope carries. Each statement
+names `Call` at its top level and never aggregates over a derived table of calls: the hook puts its
+criteria on the entities of a statement and of the subqueries it joins, and a select over only a
+derived table gets none. Callers run these functions inside `tenant(org.id)`; any other scope is
+refused. The statements also say "numbers assigned to this org during the window", which the tenant
+criterion implies, so that PostgreSQL reads the window's calls of those numbers from the covering
+index `calls (phone_number_id, started_at) INCLUDE (…)` instead of every org's calls. On PostgreSQL
+JIT compilation is switched off for the transaction (`_execute`).
 
 Time zones without time zones in the database
 ---------------------------------------------
@@ -538,7 +543,7 @@ def by_agent(org: Organization, window: Window, filters: Filters = Filters()) ->
 def by_number(org: Organization, window: Window, filters: Filters = Filters()) -> list[dict[str, Any]]:
     """One row per phone number with calls in the window, by E.164."""
     parts = _grouped(org, window, filters, Call.phone_number_id)
-    numbers = {n.id: n for n in db.session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(parts)))}
+    numbers = {n.id: n for n in db.session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(list(parts))))}
     rows = []
     for number_id, p in parts.items():
         kpis = _kpis(p, org)
