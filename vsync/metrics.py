@@ -384,7 +384,7 @@ def _grouped(org: Organization, window: Window, filters: Filters, key) -> dict[A
                  .outerjoin(rings, _joins_call(rings.c))
                  .where(*_call_criteria(window, filters))
                  .group_by(key))
-    return {key: _Parts(*values) for key, *values in _execute(statement)}
+    return {group: _Parts(*values) for group, *values in _execute(statement)}
 
 
 def _execute(statement):
