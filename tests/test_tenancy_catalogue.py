@@ -117,6 +117,7 @@ def read_shapes(model, foreign: set[int] = frozenset({0})):
         ("count", select(func.count(model.id)), lambda r: r.scalar()),
         ("count from entity", select(func.count()).select_from(model), lambda r: r.scalar()),
         ("count over subquery", select(func.count()).select_from(sub), lambda r: r.scalar()),
+        ("columns of a derived table", select(sub.c.id).group_by(sub.c.id), lambda r: set(r.scalars())),
         ("cte", select(cte.c.id), lambda r: set(r.scalars())),
         ("union", union_all(select(model.id), select(model.id).where(model.id < 0)), lambda r: set(r.scalars())),
         ("in subquery", select(model.id).where(model.id.in_(select(model.id))), lambda r: set(r.scalars())),
