@@ -123,7 +123,8 @@ REVIEWED_CORE_PACKAGES = ("vsync/models/",)  # each kind declares its criterion 
 
 
 def _core_uses(path: pathlib.Path) -> list[str]:
-    """Lines that build Core or text SQL on a table (`Model.__table__`, `text(...)`) or run SQL past the
+    """Lines that build Core or text SQL on a table (`Model.__table__`, `text(...)`, `literal_column(...)`,
+    a lightweight `table(...)`) or run SQL past the
     session's hooks (`.connection()`, `db.engine.connect()`)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
@@ -131,8 +132,9 @@ def _core_uses(path: pathlib.Path) -> list[str]:
                 node.attr in ("__table__", "connection")
                 or (node.attr in ("connect", "begin") and getattr(node.value, "attr", None) == "engine")):
             found.append(f"{path}:{node.lineno} .{node.attr}")
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "text":
-            found.append(f"{path}:{node.lineno} text()")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in (
+                "text", "literal_column", "table"):
+            found.append(f"{path}:{node.lineno} {getattr(node.func, 'id', getattr(node.func, 'attr', ''))}()")
     return found
 
 
@@ -157,3 +159,10 @@ def test_the_database_itself_refuses_a_row_pointing_at_another_orgs_integration(
             db.session.add(row)
             db.session.flush()
         db.session.rollback()
+
+
+def test_a_lightweight_table_named_like_a_scoped_one_is_refused(ctx, world):
+    from sqlalchemy import table
+    with pytest.raises(RefusedStatement), tenant(world.a):
+        db.session.execute(select(func.count()).select_from(table("calls")))
+    db.session.rollback()

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import delete, exists, func, inspect, lambda_stmt, literal, select, true, union_all, update
 from sqlalchemy.exc import InvalidRequestError
-from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, selectinload, subqueryload
 
 from tests.world import SHARED
 from vsync.extensions import db
@@ -192,7 +192,7 @@ def test_every_relationship_loader_stays_in_org_a(app, world, model, key):
     target = attribute.property.mapper.class_
     with app.app_context():
         expected = truth(world.a)
-        for option in (None, selectinload(attribute), joinedload(attribute)):
+        for option in (None, selectinload(attribute), joinedload(attribute), subqueryload(attribute)):
             with tenant(world.a):
                 statement = select(model) if option is None else select(model).options(option)
                 for obj in db.session.scalars(statement).unique():

@@ -65,15 +65,16 @@ from sqlalchemy.orm import (
     declared_attr,
     mapped_column,
     synonym,
-    with_loader_criteria,
 )
+from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.sql import Delete, Insert, Select, Update, visitors
 from sqlalchemy.sql.lambdas import StatementLambdaElement
-from sqlalchemy.sql.selectable import Alias, Join
+from sqlalchemy.sql.selectable import Alias, Join, TableClause
 
 log = logging.getLogger(__name__)
 
 _SCOPE_KEY = "vsync.tenancy.scope"
+_SCOPE_ANNOTATION = "vsync_tenant_scope"  # on the loader criteria this module makes
 _DEPTH_KEY = "vsync.tenancy.depth"
 AGENT = "agent"
 
@@ -126,7 +127,12 @@ def named_alias(table: Table, name: str) -> Alias:
     """One alias per table and name, built once: a criterion's subquery reads its own copy of a table
     (so it never correlates with the statement it narrows), and building it anew costs more than the
     rest of the criterion."""
-    return table.alias(name)
+    alias = table.alias(name)
+    _CRITERION_ALIASES.add(alias)
+    return alias
+
+
+_CRITERION_ALIASES: set[Alias] = set()
 
 
 class TenantScoped:
@@ -253,6 +259,11 @@ def _kind_of(table) -> type | None:
     if not _SCOPED_TABLES:
         _SCOPED_TABLES.update({model.__table__: model for model in scoped_models()})
     return _SCOPED_TABLES.get(table._deannotate() if table._annotations else table)
+
+
+@cache
+def _scoped_names() -> frozenset[str]:
+    return frozenset(model.__table__.name for model in scoped_models())
 
 
 def tenant_criterion_sql(table, scope: Scope):
@@ -421,8 +432,16 @@ def _loader_criteria(kinds: set[type], scope: Scope) -> list:
     relationship joins): plain expressions over each model's attributes, adapted by the ORM to its
     aliases, whose values are bound parameters of each execution."""
     related = set().union(*(_related_kinds(kind) for kind in kinds))
-    return [with_loader_criteria(kind, kind.tenant_criterion(_MappedColumns(kind), scope), include_aliases=True)
+    return [LoaderCriteriaOption(kind, kind.tenant_criterion(_MappedColumns(kind), scope)
+                                 ._annotate({_SCOPE_ANNOTATION: scope}), include_aliases=True)
             for kind in sorted(related, key=lambda k: k.__name__)]
+
+
+def _made_for(option, scope: Scope) -> bool:
+    """Whether `option` is loader criteria this module made for `scope` (see `_loader_criteria`)."""
+    criterion = getattr(option, "where_criteria", None)
+    return isinstance(option, LoaderCriteriaOption) and getattr(criterion, "_annotations", {}).get(
+        _SCOPE_ANNOTATION) == scope
 
 
 def _scoped_from_objects(from_obj, nullable: bool = False) -> Iterable[tuple[object, bool]]:
@@ -478,10 +497,16 @@ def _select_froms(sel: Select) -> Iterable[tuple[object, bool]]:
 
 
 def _restrict_select(sel: Select, scope: Scope) -> None:
-    """Add the criterion for every scoped table this SELECT reads (it is a fresh clone: mutate it)."""
+    """Add the criterion for every scoped table this SELECT reads (it is a fresh clone: mutate it).
+
+    A SELECT narrowed already for this scope (the ORM builds loader statements around the statement
+    it was given) and the criteria's own tables (`named_alias`) are left as they are."""
+    if getattr(sel, "_tenant_scope", None) == scope:
+        return
+    sel._tenant_scope = scope
     criteria, seen = [], set()
     for table, nullable in _select_froms(sel):
-        if (table, nullable) in seen:
+        if (table, nullable) in seen or table in _CRITERION_ALIASES:
             continue
         seen.add((table, nullable))
         criterion = _kind_of(table).tenant_criterion(table, scope)
@@ -507,6 +532,9 @@ def _survey(state: ORMExecuteState, statement) -> _Survey:
     for element in visitors.iterate(statement):
         if isinstance(element, Table | Alias) and (kind := _kind_of(element)) is not None:
             table_kinds.add(kind)
+        elif isinstance(element, TableClause) and not isinstance(element, Table) and element.name in _scoped_names():
+            raise RefusedStatement(f"A lightweight table() named {element.name!r} cannot be scoped: "
+                                   "use the model, or its __table__ in a reviewed module.")
         entity = element._annotations.get("parententity") if hasattr(element, "_annotations") else None
         if entity is not None:
             orm_classes.add(entity.mapper.class_)
@@ -609,7 +637,12 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
     kinds = survey.table_kinds | survey.orm_kinds
     if not kinds:
         return
-    restricted = _restrict(statement, scope, survey.options)
+    if state.is_relationship_load and any(_made_for(option, scope) for option in survey.options):
+        # An eager load of a statement narrowed already: it carries that statement's loader criteria
+        # (adapted by the ORM to the aliases it builds), which narrow every entity it loads.
+        restricted = statement
+    else:
+        restricted = _restrict(statement, scope, survey.options)
     if state.is_orm_statement and (survey.options or any(_joins_eagerly(kind) for kind in survey.orm_kinds)):
         restricted = restricted.options(*_loader_criteria(survey.orm_kinds, scope))
     if any(issubclass(kind, MemberScoped) for kind in kinds):
