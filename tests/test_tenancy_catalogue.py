@@ -220,8 +220,8 @@ def test_another_orgs_row_cannot_be_changed_or_deleted_from_org_a(app, world, mo
         column, kind = next((c.key, _python_type(c)) for c in inspect(model).columns if not c.primary_key
                             and not c.foreign_keys and c.key != "org_id" and _python_type(c) in (str, datetime))
         changed = "changed by a" if kind is str else _t() + timedelta(days=999)
-        for attempt in ("unit of work", "delete object", "orm update", "orm delete", "update by primary key",
-                        "legacy bulk"):
+        for attempt in ("unit of work", "delete object", "merge as new", "orm update", "orm delete",
+                        "update by primary key", "legacy bulk"):
             filtered = attempt in ("orm update", "orm delete") and _tenant_writable(model)
             expected = nullcontext() if filtered else pytest.raises((TenancyError, InvalidRequestError))
             with expected, tenant(world.a):
@@ -230,6 +230,9 @@ def test_another_orgs_row_cannot_be_changed_or_deleted_from_org_a(app, world, mo
                     db.session.flush()
                 elif attempt == "delete object":
                     db.session.delete(ghost(model, foreign))
+                    db.session.flush()
+                elif attempt == "merge as new":  # the load finds nothing in A, so the ORM would insert it
+                    db.session.merge(model(id=foreign, **{column: changed}))
                     db.session.flush()
                 elif attempt == "orm update":
                     db.session.execute(update(model).where(model.id == foreign).values({column: changed}),

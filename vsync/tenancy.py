@@ -708,6 +708,7 @@ def _check_flush(session: Session, flush_context, instances) -> None:
     for obj in changed + deleted:
         if not isinstance(obj, OrgOwned | SelfScoped) or isinstance(obj, NumberPeriods):
             raise _refuse_write(obj, "deleted" if obj in deleted else "changed")
+    _refuse_taken_keys(session, new, scope)
     # What a changed or deleted row is in the database decides, not what happens to be in memory.
     by_kind: dict[type, set] = {}
     for obj in changed + deleted:
@@ -719,6 +720,22 @@ def _check_flush(session: Session, flush_context, instances) -> None:
         missing = ids - _visible_ids(session, kind, ids, scope)
         if missing:
             raise CrossTenantWrite(f"{kind.__name__} {sorted(missing)} is not in {scope}.")
+
+
+def _refuse_taken_keys(session: Session, new: list, scope: Scope) -> None:
+    """A new row given the primary key of a row this scope cannot see (a `merge()` of another org's
+    id finds nothing, so the ORM inserts it) is refused by name, not left to a duplicate-key error."""
+    by_kind: dict[type, set] = {}
+    for obj in new:
+        key = inspect(obj).mapper.primary_key_from_instance(obj)
+        if len(key) == 1 and key[0] is not None:
+            by_kind.setdefault(type(obj), set()).add(key[0])
+    for kind, ids in by_kind.items():
+        (pk,) = kind.__table__.primary_key.columns
+        taken = {row[0] for row in session.connection().execute(select(pk).where(pk.in_(ids)))}
+        hidden = taken - _visible_ids(session, kind, taken, scope) if taken else set()
+        if hidden:
+            raise CrossTenantWrite(f"{kind.__name__} {sorted(hidden)} belongs to another organisation.")
 
 
 def _check_row(mapper: Mapper, connection, target) -> None:
