@@ -1,7 +1,8 @@
 """vsync: multi-tenant call analytics and administration for MightyCall accounts.
 
-`create_app` is the only way to build the app: configuration, extensions, the tenant filter,
-authentication, the API, the admin console and the CLI, each bound by its own `init_app`.
+`create_app` is the only way to build the app: configuration, the tenant filter, extensions, jobs,
+the HTTP basics (request ids, JSON errors), authentication, the API, the webhook receiver, the admin
+console and the CLI, each bound by its own `init_app`.
 Nothing is done at import time, and the app never migrates its own database (`flask db upgrade`).
 """
 from __future__ import annotations

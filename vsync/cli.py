@@ -123,6 +123,11 @@ def _at(value: str | None, field: str) -> datetime | None:
     return parse_utc(value, field=field) if value else None
 
 
+def _integration(org_slug: str, integration_id: int | None):
+    """The org's integration: its only one, or the one `--integration` names."""
+    return integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+
+
 def _integration_option(fn):
     return click.option("--integration", "integration_id", type=int,
                         help="The integration's id, when the organisation has several.")(fn)
@@ -244,7 +249,7 @@ def add_integration(org_slug: str, api_key: str, user_key: str, base_url: str, n
 @_integration_option
 def test_connection(org_slug: str, integration_id: int | None) -> None:
     """Sign in to the organisation's MightyCall account and read its numbers."""
-    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    integration = _integration(org_slug, integration_id)
     result = integrations.check_connection(integration)
     if not result["ok"]:
         raise CommandError(f"MightyCall connection failed: {result['error']}", EXIT_MIGHTYCALL, "integration")
@@ -265,7 +270,7 @@ def sync(org_slug: str, integration_id: int | None, kind: str, since: str | None
 
     A window given with one kind goes to that kind, so a numbers or agents sync refuses it.
     """
-    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    integration = _integration(org_slug, integration_id)
     since_at, until_at = _at(since, "since"), _at(until, "until")
     run_ids = []
     for run, joined in start_syncs(integration, ALL_KINDS if kind == "all" else (kind,), since=since_at,
@@ -329,7 +334,7 @@ def sync_runs(org_slug: str, limit: int) -> None:
 @_integration_option
 def rotate_webhook_token(org_slug: str, integration_id: int | None) -> None:
     """A new webhook token for the organisation's integration; the old one is refused at once."""
-    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    integration = _integration(org_slug, integration_id)
     token = webhooks.rotate_webhook_token(integration)
     click.echo(f"integration {integration.id}: the previous webhook token is refused from now on; "
                "update the URL in MightyCall. The new token (store it now, it is not shown again):")
@@ -341,7 +346,7 @@ def rotate_webhook_token(org_slug: str, integration_id: int | None) -> None:
 @_integration_option
 def add_webhook_signing_secret(org_slug: str, integration_id: int | None) -> None:
     """Require signed deliveries with a new secret, active beside the previous one (for a relay)."""
-    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    integration = _integration(org_slug, integration_id)
     secret = webhooks.add_signing_secret(integration)
     click.echo(f"integration {integration.id}: deliveries must now carry {webhooks.SIGNATURE_HEADER}. "
                "The new signing secret (store it now, it is not shown again):")
@@ -353,7 +358,7 @@ def add_webhook_signing_secret(org_slug: str, integration_id: int | None) -> Non
 @_integration_option
 def retire_webhook_signing_secret(org_slug: str, integration_id: int | None) -> None:
     """Keep only the newest signing secret, once the relay signs with it."""
-    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    integration = _integration(org_slug, integration_id)
     click.echo(f"integration {integration.id}: {webhooks.retire_previous_signing_secret(integration)} "
                "previous signing secret(s) retired")
 
@@ -363,7 +368,7 @@ def retire_webhook_signing_secret(org_slug: str, integration_id: int | None) -> 
 @_integration_option
 def stop_webhook_signatures(org_slug: str, integration_id: int | None) -> None:
     """Drop every signing secret: deliveries are authenticated by token and ApiKey only."""
-    integration = integrations.integration_for(orgs.get_org_by_slug(org_slug), integration_id)
+    integration = _integration(org_slug, integration_id)
     webhooks.stop_requiring_signatures(integration)
     click.echo(f"integration {integration.id}: signatures are no longer required")
 
