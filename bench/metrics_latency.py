@@ -53,9 +53,9 @@ import psycopg2
 import sqlalchemy
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
-from sqlalchemy import and_, case, create_engine, literal_column, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import and_, case, literal_column, select, text
 
+from bench.common import recreate_database
 from vsync import create_app, metrics
 from vsync.extensions import db
 from vsync.metrics import Window
@@ -80,14 +80,6 @@ def say(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
-def recreate_database(url: str, *, drop_only: bool = False) -> None:
-    parsed = make_url(url)
-    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        if not drop_only:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    engine.dispose()
 
 
 # The data

@@ -66,6 +66,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from bench.common import load_average, recreate_database
 from vsync import create_app
 from vsync.extensions import db
 from vsync.jobs.ingest import NumberBook, write_calls
@@ -122,17 +123,8 @@ def machine(database_url: str) -> dict:
             "psycopg2": psycopg2.__version__.split()[0]}
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def recreate_database(database_url: str) -> None:
-    url = make_url(database_url)
-    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    engine.dispose()
 
 
 def app_config(database_url: str, encryption_key: str, page_size: int) -> dict:

@@ -17,9 +17,9 @@ import time
 
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
+from bench.common import recreate_database
 from vsync import create_app
 from vsync.extensions import db
 from vsync.models import Call, Integration, Membership, Organization
@@ -28,13 +28,6 @@ from vsync.tenancy import platform_bypass, tenant
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vsync_bench_tenancy"
 
 
-def recreate_database(url: str) -> None:
-    url = make_url(url)
-    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    engine.dispose()
 
 
 def statements(world) -> dict:

@@ -58,9 +58,9 @@ import redis
 import requests
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
+from bench.common import load_average, recreate_database
 from vsync import create_app
 from vsync.extensions import db
 from vsync.mightycall.simulator import WebhookEmitter
@@ -82,17 +82,8 @@ def say(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def recreate_database(database_url: str) -> None:
-    url = make_url(database_url)
-    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    engine.dispose()
 
 
 def prepare(env: dict) -> str:
