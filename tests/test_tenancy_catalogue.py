@@ -386,3 +386,18 @@ def test_entering_a_scope_forgets_objects_loaded_before_it(app, world):
             assert db.session.get(Integration, world.integrations["b"]) is not None
         with tenant(world.a):
             assert db.session.get(Integration, world.integrations["b"]) is None
+
+
+@pytest.mark.parametrize("model", MODELS, ids=_ids)
+def test_a_bulk_orm_insert_of_any_scoped_model_cannot_land_outside_org_a(app, world, model):
+    from sqlalchemy import insert
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    row = {"org_id": world.b} if issubclass(model, OrgOwned) else {"id": 10_000}
+    with app.app_context():
+        before = all_ids(model)
+        for statement, params in ((insert(model).values(**row), None), (insert(model), [row, row]),
+                                  (pg_insert(model).values(**row).on_conflict_do_nothing(), None)):
+            with pytest.raises(TenancyError), tenant(world.a):
+                db.session.execute(statement, params)
+            db.session.rollback()
+        assert all_ids(model) == before
