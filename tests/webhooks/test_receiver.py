@@ -96,9 +96,9 @@ def test_signature_failures_are_refused_with_401_and_nothing_processed(hook, acm
     elif problem == "bad":
         headers = _signed(acme, "not-the-secret", event)[1]
     elif problem == "stale":
-        headers = _signed(acme, secret, event, at=int(time.time()) - 301)[1]
+        headers = _signed(acme, secret, event, at=int(time.time()) - 330)[1]
     elif problem == "future":
-        headers = _signed(acme, secret, event, at=int(time.time()) + 301)[1]
+        headers = _signed(acme, secret, event, at=int(time.time()) + 330)[1]
     elif problem == "rotated_out":
         _require_signatures(inline_app, acme)
         _require_signatures(inline_app, acme)  # two newer secrets: the first is no longer active
