@@ -31,7 +31,7 @@ from vsync.models import Integration, WebhookEvent
 from vsync.models.integrations import ACTIVE
 from vsync.models.operations import RECEIVED, REJECTED
 from vsync.services import audit
-from vsync.tenancy import TenancyError, current_org_id, platform_bypass
+from vsync.tenancy import TenancyError, current_org_id
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +72,17 @@ def _secrets_of(integration: Integration) -> list[str]:
 def authenticate_token(token: str) -> WebhookEndpoint | None:
     """The active integration whose webhook token is `token`, or None.
 
-    Runs before any tenant is known, hence the bypass; it returns plain values, not the row, so
-    nothing loaded under the bypass leaves it. The token is 256 random bits, so looking up its
+    Runs before any tenant is known: a Core read of the one row the token names (the reviewed path,
+    like an API key's check); it returns plain values, not the row. The token is 256 random bits, so looking up its
     SHA-256 by index gives nothing away by timing.
     """
     if not token or len(token) > 200:
         return None
-    with platform_bypass("authenticate webhook token"):
-        found = db.session.execute(
-            select(Integration.id, Integration.org_id, Integration.credentials_encrypted,
-                   Integration.webhook_signing_secrets_encrypted)
-            .where(Integration.webhook_token_hash == hash_token(token), Integration.status == ACTIVE)).first()
+    integrations = Integration.__table__.c
+    found = db.session.connection().execute(
+        select(integrations.id, integrations.org_id, integrations.credentials_encrypted,
+               integrations.webhook_signing_secrets_encrypted)
+        .where(integrations.webhook_token_hash == hash_token(token), integrations.status == ACTIVE)).first()
     if found is None:
         return None
     integration_id, org_id, credentials, signing_secrets = found
