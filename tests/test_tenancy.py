@@ -166,3 +166,25 @@ def test_a_lightweight_table_named_like_a_scoped_one_is_refused(ctx, world):
     with pytest.raises(RefusedStatement), tenant(world.a):
         db.session.execute(select(func.count()).select_from(table("calls")))
     db.session.rollback()
+
+
+def test_an_org_edits_but_never_deletes_its_own_row_and_never_rewrites_its_audit_log(ctx, world):
+    from sqlalchemy import delete, update
+
+    from vsync.models import AuditEvent
+    with tenant(world.a):
+        db.session.execute(update(Organization).values(name="Renamed A"))
+    db.session.commit()
+    for statement in (delete(Organization), update(AuditEvent).values(summary="nothing happened"),
+                      delete(AuditEvent)):
+        with pytest.raises(CrossTenantWrite), tenant(world.a):
+            db.session.execute(statement)
+        db.session.rollback()
+    with pytest.raises(CrossTenantWrite), tenant(world.a):
+        db.session.delete(db.session.get(Organization, world.a))
+        db.session.flush()
+    db.session.rollback()
+    with platform_bypass("check"):
+        assert db.session.get(Organization, world.a).name == "Renamed A"
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.summary == "nothing happened")) == 0

@@ -144,6 +144,10 @@ class TenantScoped:
 
 
 class OrgOwned(TenantScoped):
+    """`__append_only__` rows (the audit log) are never changed or deleted from a tenant scope."""
+
+    __append_only__ = False
+
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
 
     @classmethod
@@ -583,9 +587,18 @@ def _check_orm_insert(statement: Insert, state: ORMExecuteState, kind: type, sco
         _check_references(kind, row, scope, state.session)
 
 
+def _tenant_may(kind: type, verb: str) -> bool:
+    """Whether a tenant scope may change (`changed`) or delete (`deleted`) rows of `kind` of its own org:
+    org-owned rows but number periods and append-only ones (the audit log), and its organisation row,
+    which it may edit but never delete."""
+    if issubclass(kind, SelfScoped):
+        return verb == "changed"
+    return issubclass(kind, OrgOwned) and not issubclass(kind, NumberPeriods) and not kind.__append_only__
+
+
 def _check_orm_dml(statement, state: ORMExecuteState, kind: type, scope: Scope) -> None:
     verb = "updated" if isinstance(statement, Update) else "deleted"
-    if not issubclass(kind, OrgOwned | SelfScoped) or issubclass(kind, NumberPeriods):
+    if not _tenant_may(kind, "changed" if verb == "updated" else "deleted"):
         raise CrossTenantWrite(f"{kind.__name__} rows are {verb} by platform operations only.")
     if isinstance(state.parameters, list | tuple) and len(state.parameters) > 0:
         raise RefusedStatement(f"A bulk {verb[:-1]} of {kind.__name__} by primary key cannot be scoped.")
@@ -706,8 +719,9 @@ def _check_flush(session: Session, flush_context, instances) -> None:
         if obj.org_id is None and getattr(obj, "org", None) is None:
             obj.org_id = scope.org_id
     for obj in changed + deleted:
-        if not isinstance(obj, OrgOwned | SelfScoped) or isinstance(obj, NumberPeriods):
-            raise _refuse_write(obj, "deleted" if obj in deleted else "changed")
+        verb = "deleted" if obj in deleted else "changed"
+        if not _tenant_may(type(obj), verb):
+            raise _refuse_write(obj, verb)
     _refuse_taken_keys(session, new, scope)
     # What a changed or deleted row is in the database decides, not what happens to be in memory.
     by_kind: dict[type, set] = {}

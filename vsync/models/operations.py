@@ -118,6 +118,7 @@ class AuditEvent(OrgOwned, db.Model):
     """
 
     __tablename__ = "audit_events"
+    __append_only__ = True
     __table_args__ = (
         Index("ix_audit_events_action_created", "action", "created_at"),
         Index("ix_audit_events_org_created", "org_id", "created_at"),
