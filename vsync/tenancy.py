@@ -346,28 +346,12 @@ def enter_scope(scope: Scope, session: Session | None = None) -> None:
     _enter(_session(session), scope)
 
 
-def enter_tenant(org_id: int, session: Session | None = None, *, role: str | None = None,
-                 extension: str | None = None) -> None:
-    if org_id is None:
-        raise TenancyError("A tenant scope needs an organisation id.")
-    enter_scope(Scope(org_id=int(org_id), role=role, extension=extension), session)
-
-
 def enter_platform_bypass(reason: str, session: Session | None = None) -> None:
     """See every organisation for the rest of this session. Only after the platform-admin check."""
     if not reason:
         raise TenancyError("A platform bypass needs a reason.")
     log.debug("platform bypass: %s", reason)
     enter_scope(Scope(bypass_reason=reason), session)
-
-
-def leave_scope(session: Session | None = None, *, flush: bool = True) -> None:
-    """End the session's scope (fully, whatever the nesting). `flush=False` drops what the scope left
-    unflushed (after an error; the caller rolls the transaction back)."""
-    session = _session(session)
-    if _DEPTH_KEY in session.info:
-        session.info[_DEPTH_KEY] = 1
-    _leave(session, flush=flush)
 
 
 @contextmanager
