@@ -1,9 +1,7 @@
 """MightyCall integrations: an org's account, its encrypted credentials and shared access token."""
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -18,6 +16,7 @@ from vsync.models import Integration, Organization
 from vsync.models.integrations import ACTIVE
 from vsync.models.types import utcnow
 from vsync.services import audit
+from vsync.services.webhooks import new_token
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,11 @@ def create_integration(org: Organization, *, api_key: str, user_key: str, base_u
     for field, value in (("api_key", api_key), ("user_key", user_key)):
         if not (value or "").strip():
             raise ValidationError(f"{field} is required.", field=field)
-    webhook_token = secrets.token_urlsafe(32)
+    webhook_token, webhook_token_hash = new_token()
     integration = Integration(
         org_id=org.id, name=(name or "MightyCall").strip(), base_url=validate_base_url(base_url),
         credentials_encrypted=crypto.encrypt_json({"api_key": api_key.strip(), "user_key": user_key.strip()}),
-        webhook_token_hash=hashlib.sha256(webhook_token.encode()).hexdigest(), status=ACTIVE)
+        webhook_token_hash=webhook_token_hash, status=ACTIVE)
     db.session.add(integration)
     db.session.flush()
     audit.record("integration.created", org_id=org.id, target=integration,
