@@ -38,15 +38,24 @@ def queue() -> Queue | None:
 
 
 def enqueue(func, *args, job_id: str, retry: Retry | None = None, job_timeout: int | None = None,
-            on_failure=None, run_inline=None) -> str | None:
+            on_failure=None, record_attempt=None) -> str | None:
     """Queue `func(*args)` on RQ, or, without Redis, run it now in a context of its own.
 
-    Inline, `run_inline` (default `func`) is called instead, so a job can run its own retry loop
-    where RQ would have scheduled retries. Returns the RQ job id, or None when run inline.
+    Inline, a job with `record_attempt(*args, exc, will_retry=, job_id=)` gets as many attempts as
+    `retry` would give it on RQ, back to back, each failure recorded (where RQ calls `on_failure`);
+    without it a failure propagates. Returns the RQ job id, or None when run inline.
     """
     q = queue()
     if q is None:
-        (run_inline or func)(*args)
+        attempts = 1 + (retry.max if retry is not None else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                func(*args)
+                return None
+            except Exception as exc:
+                if record_attempt is None:
+                    raise
+                record_attempt(*args, exc, will_retry=attempt < attempts, job_id="inline")
         return None
     job = q.enqueue(func, *args, job_id=job_id, retry=retry, job_timeout=job_timeout,
                     on_failure=Callback(on_failure) if on_failure else None, failure_ttl=7 * 86400, result_ttl=86400)

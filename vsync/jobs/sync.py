@@ -60,7 +60,7 @@ class RqSyncQueue:
     def dispatch(self, org_id: int, run_id: int) -> str | None:
         """Queue the run's job (or run it inline). Returns the RQ job id, None when run inline."""
         return enqueue(run_sync_job, org_id, run_id, job_id=f"vsync-sync-{run_id}", retry=_retry(),
-                       job_timeout=JOB_TIMEOUT, on_failure=on_sync_failure, run_inline=_run_inline)
+                       job_timeout=JOB_TIMEOUT, on_failure=on_sync_failure, record_attempt=_record_attempt)
 
     def job_lost(self, job_id: str) -> bool:
         connection = redis_connection()
@@ -283,16 +283,3 @@ def on_sync_failure(job, connection, exc_type, exc_value, traceback) -> None:
     """RQ failure callback, called on every failed attempt; RQ retries while `retries_left`."""
     org_id, run_id = job.args
     _record_attempt(org_id, run_id, exc_value, will_retry=bool(job.retries_left), job_id=job.id)
-
-
-def _run_inline(org_id: int, run_id: int) -> None:
-    """Without Redis: the same job and the same number of attempts, back to back (the client
-    already backs off between its own retries)."""
-    with job_context():
-        attempts = 1 + len(current_app.config["VSYNC_SYNC_RETRY_INTERVALS"])
-    for attempt in range(1, attempts + 1):
-        try:
-            run_sync_job(org_id, run_id)
-            return
-        except Exception as exc:
-            _record_attempt(org_id, run_id, exc, will_retry=attempt < attempts, job_id="inline")

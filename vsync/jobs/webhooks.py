@@ -39,16 +39,12 @@ REPLAYABLE_FAILED = (RECEIVED, FAILED, UNMATCHED)
 JOB_TIMEOUT = 60
 
 
-def _intervals() -> list[int]:
-    return list(current_app.config["VSYNC_WEBHOOK_RETRY_INTERVALS"])
-
-
 def dispatch(org_id: int, event_id: int) -> str | None:
     """Queue the event's processing (or run it inline). Returns the RQ job id, None when inline."""
-    intervals = _intervals()
+    intervals = current_app.config["VSYNC_WEBHOOK_RETRY_INTERVALS"]
     return enqueue(process_webhook_event, org_id, event_id, job_id=f"vsync-webhook-{event_id}",
                    retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                   job_timeout=JOB_TIMEOUT, on_failure=on_webhook_failure, run_inline=_run_inline)
+                   job_timeout=JOB_TIMEOUT, on_failure=on_webhook_failure, record_attempt=_record_attempt)
 
 
 def _number_of_org(org_id: int, event: EventFacts) -> int | None:
@@ -125,18 +121,6 @@ def on_webhook_failure(job, connection, exc_type, exc_value, traceback) -> None:
     """RQ failure callback, called on every failed attempt; RQ retries while `retries_left`."""
     org_id, event_id = job.args
     _record_attempt(org_id, event_id, exc_value, will_retry=bool(job.retries_left), job_id=job.id)
-
-
-def _run_inline(org_id: int, event_id: int) -> None:
-    """Without Redis: the same job and the same number of attempts, back to back."""
-    with job_context():
-        attempts = 1 + len(_intervals())
-    for attempt in range(1, attempts + 1):
-        try:
-            process_webhook_event(org_id, event_id)
-            return
-        except Exception as exc:
-            _record_attempt(org_id, event_id, exc, will_retry=attempt < attempts, job_id="inline")
 
 
 def replay_events(org_id: int, *, failed_only: bool = False, since: datetime | None = None) -> int:
