@@ -41,6 +41,6 @@ def requires(*, scope: str = "read", role: str | None = None):
         wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
         manual = wrapper._apidoc.setdefault("manual_doc", {})
         manual["x-access"] = {"scope": scope, "role": role or "any member"}
-        manual.setdefault("responses", {})["403"] = {"$ref": "#/components/responses/FORBIDDEN"}
+        manual.setdefault("responses", {})["403"] = "FORBIDDEN"
         return wrapper
     return decorate
