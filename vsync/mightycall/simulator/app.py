@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestedRangeNotSatisfiable
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -403,7 +403,10 @@ class Simulator(SimulatedAccount):
         data = wav_tone(call_id)
         response = Response(data, 200, mimetype="audio/wav")
         response.headers["Content-Disposition"] = f'attachment; filename="{call_id}.wav"'
-        return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+        try:
+            return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+        except RequestedRangeNotSatisfiable as exc:
+            return exc.get_response()
 
     def _link_signature(self, call_id: str, expires: int) -> str:
         message = f"{call_id}:{expires}".encode()
