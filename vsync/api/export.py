@@ -40,9 +40,9 @@ def csv_doc(description: str) -> dict:
     return {"responses": {200: {"content": {CSV: {"schema": {"type": "string", "description": description}}}}}}
 
 
-def _line(cells: Iterable) -> str:
+def _lines(rows: Iterable[Iterable]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow("" if cell is None else cell for cell in cells)
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue()
 
 
@@ -54,9 +54,9 @@ def csv_response(columns: list[str], batches: Callable[[], Iterator[list[dict]]]
     @stream_with_context
     def generate() -> Iterator[str]:
         with tenant(scope):
-            yield _line(columns)
+            yield _lines([columns])
             for batch in batches():
-                yield "".join(_line(item[column] for column in columns) for item in batch)
+                yield _lines([item[column] for column in columns] for item in batch)
 
     response = Response(generate(), mimetype=CSV)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
