@@ -253,7 +253,7 @@ def test_demo_loaded_again_with_moved_simulators_repoints_its_integrations(app, 
         assert sorted(urls) == [("acme", first.base_url), ("globex", second.base_url)]
         assert calls_before > 0 and len(external_ids) == len(set(external_ids)) >= calls_before
         assert run(cli, "sync", "acme", "--kind", "numbers").exit_code == 0
-    assert "integration.repointed" in audit_actions(app) and audit_actors(app) == {"cli"}
+    assert "integration.updated" in audit_actions(app) and audit_actors(app) == {"cli"}
 
 
 def test_sync_wait_follows_a_queued_run_until_a_worker_finishes_it(app, runner):
