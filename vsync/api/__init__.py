@@ -40,15 +40,20 @@ API_CONFIG = {
 
 def init_app(app: Flask) -> None:
     from vsync.api import (  # noqa: F401  (routes register on import)
+        audit,
         docs,
         errors,
         health,
+        integration,
+        keys,
         limits,
         live,
         me,
         metrics,
+        numbers,
         orgs,
         schemas,
+        sync,
     )
 
     for name, value in API_CONFIG.items():
