@@ -49,6 +49,7 @@ def init_app(app: Flask) -> None:
         limits,
         live,
         me,
+        members,
         metrics,
         numbers,
         orgs,
