@@ -59,6 +59,15 @@ def test_an_org_admin_replaces_credentials_and_host_and_the_cached_token_goes(ap
     assert row.summary.endswith("api_key replaced") and "new-api-key" not in row.summary
 
 
+@pytest.mark.parametrize("api_key", ["schlüssel", "two words", "x" * 513, "   "])
+def test_a_key_that_cannot_travel_in_a_header_is_refused_and_the_stored_one_kept(app, world, as_, api_key):
+    refused = as_("admin_a").put(URL.format(org="org-a"), json={"api_key": api_key})
+    assert refused.status_code == 400 and "api_key" in refused.get_json()["error"]["details"]
+    with app.app_context(), platform_bypass("test"):
+        stored = crypto.decrypt_json(db.session.get(Integration, world.integrations["a"]).credentials_encrypted)
+    assert stored["api_key"] == "test-api-key"
+
+
 def test_an_org_admin_may_only_choose_mightycalls_hosts_and_a_platform_admin_any(world, as_):
     elsewhere = {"base_url": "http://10.0.0.1:8080/v4"}
     refused = as_("admin_a").put(URL.format(org="org-a"), json=elsewhere)

@@ -44,9 +44,14 @@ def validate_base_url(base_url: str, *, mightycall_hosts_only: bool = False) -> 
 
 
 def _credential(value: str, field: str) -> str:
-    if not (value or "").strip():
+    """A MightyCall key: it travels in HTTP headers, so printable ASCII only, at most 512 characters."""
+    value = (value or "").strip()
+    if not value:
         raise ValidationError(f"{field} is required.", field=field)
-    return value.strip()
+    if len(value) > 512 or not all(" " < ch < "\x7f" for ch in value):
+        raise ValidationError(f"{field} is MightyCall's key as shown in its settings: letters, digits and "
+                              "punctuation, no spaces, at most 512 characters.", field=field)
+    return value
 
 
 def create_integration(org: Organization, *, api_key: str, user_key: str, base_url: str = STANDARD_BASE_URL,
