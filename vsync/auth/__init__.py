@@ -33,7 +33,8 @@ from vsync.tenancy import enter_platform_bypass, enter_scope
 
 # The webhook receiver authenticates by its own means (the integration's token and MightyCall's
 # ApiKey, optionally a signature): it needs no principal and carries no CSRF token, by design.
-PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health", "webhooks.receive"}
+# A set-password link is its own credential (a one-time token), for someone who cannot sign in yet.
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.set_password", "admin.static", "api.health", "webhooks.receive"}
 CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive"}
 # Routes that act across every organisation by nature; they get the platform bypass, and only for
 # platform principals. Everything else acts in one org (from its URL) or in none.

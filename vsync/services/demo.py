@@ -24,7 +24,7 @@ from vsync.extensions import db
 from vsync.mightycall.errors import TransportError
 from vsync.models import Integration, Membership, NumberAssignment, Organization, PhoneNumber
 from vsync.models.types import utcnow
-from vsync.services import audit, orgs
+from vsync.services import audit, members, orgs
 from vsync.services.integrations import create_integration, validate_base_url
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 from vsync.services.webhooks import rotate_webhook_token
@@ -100,7 +100,7 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
         member = user and db.session.scalar(
             select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
         if member is None:
-            orgs.add_member(org, admin_email, "org_admin", password=None if user else DEMO_PASSWORD)
+            members.add_member(org, admin_email, "org_admin", password=None if user else DEMO_PASSWORD)
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
         if index < len(simulators):
             _wait_until_up(simulators[index])

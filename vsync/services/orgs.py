@@ -1,4 +1,4 @@
-"""Organisations, users and memberships."""
+"""Organisations and users (members of an organisation: `vsync.services.members`)."""
 from __future__ import annotations
 
 import re
@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
-from vsync.models import Membership, Organization, User
-from vsync.models.orgs import GLOBAL_ROLES, ORG_ROLES, PLATFORM_ADMIN
+from vsync.models import Organization, User
+from vsync.models.orgs import GLOBAL_ROLES, PLATFORM_ADMIN
 from vsync.services import audit
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -48,9 +48,7 @@ def get_org_by_slug(slug: str) -> Organization:
 
 
 def create_org(name: str, slug: str, timezone: str = "UTC") -> Organization:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError("An organisation needs a name.", field="name")
+    name = _name(name)
     if not SLUG_RE.match(slug or ""):
         raise ValidationError("A slug is 1-63 lowercase letters, digits and inner hyphens.", field="slug")
     validate_timezone(timezone)
@@ -60,6 +58,59 @@ def create_org(name: str, slug: str, timezone: str = "UTC") -> Organization:
     db.session.add(org)
     db.session.flush()
     audit.record("org.created", org_id=org.id, target=org, summary=f"{name} ({slug}, {timezone})")
+    return org
+
+
+def _name(name) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError("An organisation needs a name of up to 200 characters.", field="name")
+    return name
+
+
+def _service_level_target(value) -> float:
+    """A fraction in (0, 1]; a percentage (80) is a common slip, refused rather than guessed at."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError("The service-level target is a fraction, e.g. 0.8 for 80 %.",
+                              field="service_level_target") from None
+    if not 0 < value <= 1:
+        raise ValidationError("The service-level target is a fraction above 0 and at most 1 (0.8 is 80 %).",
+                              field="service_level_target")
+    return value
+
+
+def _whole_seconds(value, field: str, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ValidationError(f"{field} is a whole number of seconds.", field=field)
+    value = int(value)
+    if not least <= value <= 3600:
+        raise ValidationError(f"{field} is between {least} and 3600 seconds.", field=field)
+    return value
+
+
+def update_org_settings(org: Organization, *, name=None, timezone=None, service_level_target=None,
+                        service_level_threshold_seconds=None, short_abandon_seconds=None) -> Organization:
+    """Change an organisation's settings; `None` leaves a setting as it is. Each value is validated
+    before any is applied, and one `org.updated` audit row names what changed (nothing changed: none)."""
+    wanted = {
+        "name": None if name is None else _name(name),
+        "timezone": None if timezone is None else validate_timezone(timezone),
+        "service_level_target": None if service_level_target is None else _service_level_target(service_level_target),
+        "service_level_threshold_seconds": None if service_level_threshold_seconds is None else _whole_seconds(
+            service_level_threshold_seconds, "service_level_threshold_seconds", least=1),
+        "short_abandon_seconds": None if short_abandon_seconds is None else _whole_seconds(
+            short_abandon_seconds, "short_abandon_seconds", least=0),
+    }
+    changes = []
+    for setting, value in wanted.items():
+        if value is not None and value != getattr(org, setting):
+            changes.append(f"{setting}: {getattr(org, setting)} → {value}")
+            setattr(org, setting, value)
+    if changes:
+        db.session.flush()
+        audit.record("org.updated", org_id=org.id, target=org, summary="; ".join(changes))
     return org
 
 
@@ -91,28 +142,3 @@ def create_platform_admin(email: str, password: str) -> User:
         user.role = PLATFORM_ADMIN
         audit.record("user.promoted", target=user, summary=f"{user.email} → platform_admin")
     return user
-
-
-def add_member(org: Organization, email: str, role: str, *, password: str | None = None,
-               extension: str | None = None) -> Membership:
-    """Add `email` to `org` with `role`, creating the user when new (then a password is required)."""
-    if role not in ORG_ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ORG_ROLES)}.", field="role")
-    extension = (extension or "").strip() or None
-    if extension is not None and not extension.isdigit():
-        raise ValidationError("An extension is digits only.", field="extension")
-    user = find_user(email)
-    if user is None:
-        if password is None:
-            raise ValidationError("A new user needs a password.", field="password")
-        user = create_user(email, password)
-    existing = db.session.scalar(
-        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
-    if existing is not None:
-        raise Conflict(f"{user.email} is already a member of {org.slug}.", field="email")
-    membership = Membership(org_id=org.id, user_id=user.id, role=role, extension=extension)
-    db.session.add(membership)
-    db.session.flush()
-    audit.record("member.added", org_id=org.id, target=membership,
-                 summary=f"{user.email} as {role}" + (f", extension {extension}" if extension else ""))
-    return membership
