@@ -44,8 +44,10 @@ def test_login_without_csrf_token_is_refused(client, member):
 def test_member_signs_in_and_lands_on_the_console_scoped_to_their_org(client, member, in_app):
     response = login(client, member)
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
-    page = client.get("/admin/").get_data(as_text=True)
-    assert "Org-A (org admin)" in page
+    picker = client.get("/admin/")
+    assert picker.headers["Location"] == "/admin/orgs/org-a/"  # one org: straight to its dashboard
+    page = client.get(picker.headers["Location"]).get_data(as_text=True)
+    assert "Org-A · org admin · UTC" in page
     with in_app():
         assert ("login.succeeded", member) in audit_actions()
 

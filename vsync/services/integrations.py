@@ -48,6 +48,21 @@ def create_integration(org: Organization, *, api_key: str, user_key: str, base_u
     return integration, webhook_token
 
 
+def replace_credentials(integration: Integration, *, api_key: str, user_key: str, base_url: str) -> Integration:
+    """New MightyCall credentials for an integration (a rotated key, another account host); the cached
+    access token is dropped, since it belongs to the old ones. The audit row names no secret."""
+    for field, value in (("api_key", api_key), ("user_key", user_key)):
+        if not (value or "").strip():
+            raise ValidationError(f"{field} is required.", field=field)
+    integration.base_url = validate_base_url(base_url)
+    integration.credentials_encrypted = crypto.encrypt_json({"api_key": api_key.strip(), "user_key": user_key.strip()})
+    integration.access_token_encrypted = integration.access_token_expires_at = None
+    db.session.flush()
+    audit.record("integration.credentials_replaced", org_id=integration.org_id, target=integration,
+                 summary=f"{integration.name} at {integration.base_url}")
+    return integration
+
+
 def integration_for(org: Organization, integration_id: int | None = None) -> Integration:
     """The org's integration `integration_id`, or its only one, for edges that name an org."""
     found = db.session.scalars(select(Integration).where(Integration.org_id == org.id).order_by(Integration.id)).all()
