@@ -142,3 +142,23 @@ def create_platform_admin(email: str, password: str) -> User:
         user.role = PLATFORM_ADMIN
         audit.record("user.promoted", target=user, summary=f"{user.email} → platform_admin")
     return user
+
+
+def set_user_active(user: User, active: bool) -> User:
+    """Deactivate (no sign-in, no session: the loader refuses inactive users) or reactivate a user."""
+    if bool(active) != user.active:
+        user.active = bool(active)
+        db.session.flush()
+        audit.record("user.activated" if active else "user.deactivated", target=user, summary=user.email)
+    return user
+
+
+def set_global_role(user: User, role: str) -> User:
+    """Make a user a platform admin or a plain user."""
+    if role not in GLOBAL_ROLES:
+        raise ValidationError(f"role must be one of {', '.join(GLOBAL_ROLES)}.", field="role")
+    if role != user.role:
+        audit.record("user.role_changed", target=user, summary=f"{user.email}: {user.role} → {role}")
+        user.role = role
+        db.session.flush()
+    return user
