@@ -6,7 +6,9 @@ Server-side HTML with no scripts or external assets, so it works offline and alw
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, render_template
 
@@ -14,6 +16,8 @@ from vsync.api import api
 
 bp = Blueprint("api_reference", __name__, url_prefix="/api/v1")
 METHODS = ("get", "post", "put", "patch", "delete")
+_PATH_EXAMPLE = re.compile(r"{(\w+)}")
+_PATH_EXAMPLES = {"org": "acme", "e164": "+14155550123"}  # any other argument is an id
 
 
 def _resolve(spec: dict, node: dict | None) -> dict:
@@ -47,17 +51,18 @@ def _fields(spec: dict, schema: dict | None) -> list[dict]:
 
 
 def _example(spec: dict, path: str, method: str, operation: dict) -> str:
-    url = path.replace("{org}", "acme")
-    query = [f"{p['name']}={p['example']}" for p in operation.get("parameters", [])
-             if p.get("in") == "query" and "example" in p]
-    line = "curl -H 'Authorization: Bearer vsk_…'"
+    url = _PATH_EXAMPLE.sub(lambda m: _PATH_EXAMPLES.get(m.group(1), "42"), path)
+    examples = {p["name"]: p.get("example", p.get("schema", {}).get("example"))
+                for p in operation.get("parameters", []) if p.get("in") == "query"}
+    query = [f"{name}={quote(str(value), safe='')}" for name, value in examples.items() if value is not None]
+    line = "curl" if operation.get("security") == [] else "curl -H 'Authorization: Bearer vsk_…'"
     if method != "get":
         line += f" -X {method.upper()}"
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     if body is not None:
         example = {name: prop["example"] for name, prop in _resolve(spec, body)
                    .get("properties", {}).items() if "example" in prop}
-        line += f" -H 'Content-Type: application/json' -d '{json.dumps(example)}'"
+        line += f" -H 'Content-Type: application/json' -d '{json.dumps(example, ensure_ascii=False)}'"
     return f"{line} 'https://vsync.example.com{url}{'?' + '&'.join(query) if query else ''}'"
 
 
