@@ -3,16 +3,21 @@
 The scenarios of `tests.test_metrics` (random calls on shared and moving numbers, random filters,
 windows around DST changes in several time zones), asked through the HTTP API as a platform key:
 the calls list (every page) must be exactly the calls the brute force counts, and `metrics`,
-`metrics/series`, `metrics/agents` and `metrics/numbers` must equal that count, rounded at the edge.
+`metrics/series`, `metrics/agents` and `metrics/numbers` must equal that count, rounded at the edge. On PostgreSQL,
+and once on the embedded SQLite.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from urllib.parse import urlencode
 
+import pytest
+from flask_migrate import upgrade
 from hypothesis import given, settings
 
+from tests.helpers import app_config
 from tests.test_metrics import PROPERTY, assert_same, brute_force, bucket_key, run_scenario, scenarios
+from vsync import create_app
 from vsync.extensions import db
 from vsync.metrics import Window, for_display
 from vsync.models import Organization
@@ -42,6 +47,26 @@ def _all_calls(client, slug: str, query: dict) -> list[dict]:
 @settings(PROPERTY, max_examples=20)
 @given(scenario=scenarios())
 def test_every_api_figure_equals_a_brute_force_count_over_the_calls_list(app, scenario):
+    check_through_the_api(app, scenario)
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    app = create_app(app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'vsync.db'}", REDIS_URL=None))
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@settings(PROPERTY, max_examples=8)
+@given(scenario=scenarios())
+def test_every_api_figure_equals_a_brute_force_count_over_the_calls_list_on_the_embedded_sqlite(sqlite_app, scenario):
+    check_through_the_api(sqlite_app, scenario)
+
+
+def check_through_the_api(app, scenario: dict) -> None:
     client = app.test_client()
     checked = []
 
