@@ -5,7 +5,9 @@
   var REFRESH_MS = 60 * 1000;
   var root = document.getElementById("dashboard");
   var charts = {};
-  var palette = ["#2563eb", "#16a34a", "#dc2626", "#f59e0b", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
+  // One colour per status on every chart; missed_calls (missed and dropped) is drawn in missed's.
+  var STATUS = { answered: "#16a34a", missed: "#dc2626", dropped: "#7f1d1d", voicemail: "#f59e0b", other: "#94a3b8" };
+  var HANDLED = "#2563eb";
 
   function percent(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + " %"; }
   function seconds(v) {
@@ -41,17 +43,17 @@
     });
     var stacked = { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } };
     draw("chart-series", "bar", data.series.map(function (b) { return b.label; }),
-         [counts(data.series, "answered_calls", palette[1]), counts(data.series, "missed_calls", palette[2]),
-          counts(data.series, "voicemail_calls", palette[3])], stacked);
+         [counts(data.series, "answered_calls", STATUS.answered), counts(data.series, "missed_calls", STATUS.missed),
+          counts(data.series, "voicemail_calls", STATUS.voicemail)], stacked);
     var statuses = Object.keys(data.by_status);
     draw("chart-status", "doughnut", statuses,
          [{ data: statuses.map(function (s) { return data.by_status[s]; }),
-            backgroundColor: [palette[1], palette[2], palette[3], palette[4]] }]);
+            backgroundColor: statuses.map(function (s) { return STATUS[s] || STATUS.other; }) }]);
     draw("chart-numbers", "bar", data.by_number.map(function (n) { return n.label || n.e164; }),
-         [counts(data.by_number, "answered_calls", palette[1]), counts(data.by_number, "missed_calls", palette[2]),
-          counts(data.by_number, "voicemail_calls", palette[3])], stacked);
+         [counts(data.by_number, "answered_calls", STATUS.answered), counts(data.by_number, "missed_calls", STATUS.missed),
+          counts(data.by_number, "voicemail_calls", STATUS.voicemail)], stacked);
     draw("chart-agents", "bar", data.by_agent.map(function (a) { return a.display_name || a.extension; }),
-         [counts(data.by_agent, "calls_handled", palette[0]), counts(data.by_agent, "missed_rings", palette[2])],
+         [counts(data.by_agent, "calls_handled", HANDLED), counts(data.by_agent, "missed_rings", STATUS.missed)],
          { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } });
     var body = document.querySelector("#recent-calls tbody");
     body.replaceChildren();
