@@ -12,10 +12,9 @@ from sqlalchemy import select
 
 from vsync.api import bp
 from vsync.api.access import requires
-from vsync.api.paging import decode_cursor, page
+from vsync.api.paging import newest_by_id
 from vsync.api.schemas import Instant, Query, UtcDateTime, page_of, page_params
 from vsync.errors import ValidationError
-from vsync.extensions import db
 from vsync.models import AuditEvent
 from vsync.models.orgs import ORG_ADMIN
 
@@ -57,10 +56,7 @@ def list_audit_events(args, org: str):
     """
     if args["from_"] and args["to"] and args["from_"] >= args["to"]:
         raise ValidationError("from must come before to.", field="from")
-    after = decode_cursor(args["cursor"], args)
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(args["limit"] + 1)
-    if after is not None:
-        query = query.where(AuditEvent.id < after[0])
+    query = select(AuditEvent)
     if args["actor"]:
         query = query.where(AuditEvent.actor == args["actor"])
     if args["action"]:
@@ -71,5 +67,4 @@ def list_audit_events(args, org: str):
         query = query.where(AuditEvent.created_at >= args["from_"])
     if args["to"]:
         query = query.where(AuditEvent.created_at < args["to"])
-    result = page(db.session.scalars(query).all(), args["limit"], lambda event: [event.id], args)
-    return result
+    return newest_by_id(query, AuditEvent.id, args, lambda event: event)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from vsync.api import bp
 from vsync.api.access import requires
-from vsync.api.paging import decode_cursor, page
+from vsync.api.paging import newest_by_id
 from vsync.api.schemas import Body, Instant, Query, UtcDateTime, page_of, page_params
 from vsync.extensions import db
 from vsync.models import ApiKey
@@ -72,12 +72,7 @@ def list_api_keys(args, org: str):
 
     Newest first, revoked and expired ones included; never a key's secret.
     """
-    after = decode_cursor(args["cursor"], args)
-    query = select(ApiKey).order_by(ApiKey.id.desc()).limit(args["limit"] + 1)
-    if after is not None:
-        query = query.where(ApiKey.id < after[0])
-    result = page(db.session.scalars(query).all(), args["limit"], lambda key: [key.id], args)
-    return {**result, "data": [_key_json(key) for key in result["data"]]}
+    return newest_by_id(select(ApiKey), ApiKey.id, args, _key_json)
 
 
 @bp.post("/orgs/<org>/api-keys")

@@ -15,8 +15,10 @@ from typing import Any
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import Select
 
 from vsync.errors import ValidationError
+from vsync.extensions import db
 
 _SALT = "vsync.api.cursor"
 
@@ -72,3 +74,14 @@ def decode_time_cursor(cursor: str | None, params: dict[str, Any]) -> tuple[date
 def time_key(time_field: str):
     """The sort key of a newest-first list row: its time (to the microsecond) and its id."""
     return lambda row: [row[time_field].isoformat(), row["id"]]
+
+
+def newest_by_id(query: Select, id_column, args: dict[str, Any], shape) -> dict[str, Any]:
+    """A page of `query`'s rows newest first by `id_column` (ids only grow), each `shape`d: keys,
+    sync runs and the audit log page this way."""
+    after = decode_cursor(args["cursor"], args)
+    if after is not None:
+        query = query.where(id_column < after[0])
+    rows = db.session.scalars(query.order_by(id_column.desc()).limit(args["limit"] + 1)).all()
+    result = page(rows, args["limit"], lambda row: [row.id], args)
+    return {**result, "data": [shape(row) for row in result["data"]]}

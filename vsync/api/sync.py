@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from vsync.api import bp
 from vsync.api.access import requires
-from vsync.api.paging import decode_cursor, page
+from vsync.api.paging import newest_by_id
 from vsync.api.schemas import Body, Instant, Query, UtcDateTime, page_of, page_params
 from vsync.errors import NotFound
 from vsync.extensions import db
@@ -109,12 +109,7 @@ def list_sync_runs(args, org: str):
 
     Newest first, with status, window, progress, counts, retries and error.
     """
-    after = decode_cursor(args["cursor"], args)
-    query = select(SyncRun).order_by(SyncRun.id.desc()).limit(args["limit"] + 1)
-    if after is not None:
-        query = query.where(SyncRun.id < after[0])
-    result = page(db.session.scalars(query).all(), args["limit"], lambda run: [run.id], args)
-    return {**result, "data": [run_json(run) for run in result["data"]]}
+    return newest_by_id(select(SyncRun), SyncRun.id, args, run_json)
 
 
 @bp.get("/orgs/<org>/sync-runs/<int:run_id>")
