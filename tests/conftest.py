@@ -1,4 +1,5 @@
-"""Fixtures: the app on a real PostgreSQL database and a real Redis, migrated with Alembic.
+"""Fixtures: the app on a real PostgreSQL database and a real Redis, migrated with Alembic; every API
+answer it gives is checked against its OpenAPI schema (`tests.openapi_check`).
 
 `make test` creates a fresh database and exports TEST_DATABASE_URL / TEST_REDIS_URL; run alone,
 pytest uses the same local defaults. Each test starts from empty tables (TRUNCATE), so tests can
@@ -10,6 +11,7 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from tests import openapi_check
 from tests.helpers import app_config
 from tests.world import build_world
 from vsync import create_app
@@ -21,6 +23,7 @@ def app():
     app = create_app(app_config())
     with app.app_context():
         upgrade()
+    openapi_check.install(app)
     return app
 
 

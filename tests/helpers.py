@@ -24,6 +24,9 @@ def app_config(**extra) -> dict:
         "SECRET_KEY": "test-secret-key",
         "VSYNC_ENCRYPTION_KEYS": [ENCRYPTION_KEY],
         "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1",  # new users cost microseconds, not 0.1 s of scrypt
+        # Walks of every route make hundreds of requests a minute; the limits have tests of their own.
+        "VSYNC_RATE_LIMIT_READ": "100000 per minute",
+        "VSYNC_RATE_LIMIT_WRITE": "100000 per minute",
         **extra,
     }
 

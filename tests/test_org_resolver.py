@@ -115,11 +115,12 @@ def test_me_lists_every_org_the_principal_can_reach_with_its_role(client, world,
 def test_orgs_lists_reachable_orgs_in_pages_with_a_cursor(client, world):
     api_as(client, "platform", world)
     first = client.get("/api/v1/orgs?limit=1").get_json()
-    assert [o["slug"] for o in first["data"]] == ["org-a"] and first["next_cursor"] == str(world.a)
+    assert [o["slug"] for o in first["data"]] == ["org-a"] and first["next_cursor"]
     second = client.get(f"/api/v1/orgs?limit=1&cursor={first['next_cursor']}").get_json()
     assert [o["slug"] for o in second["data"]] == ["org-b"] and second["next_cursor"] is None
-    assert client.get("/api/v1/orgs?limit=0").status_code == 400
-    assert client.get("/api/v1/orgs?colour=blue").status_code == 400
+    for query, field in (("limit=0", "limit"), ("colour=blue", "colour"), ("cursor=2", "cursor")):
+        refused = client.get(f"/api/v1/orgs?{query}")
+        assert refused.status_code == 400 and field in refused.get_json()["error"]["details"], query
 
 
 def test_a_signed_in_user_without_an_org_gets_answers_not_errors(client, world, in_app):

@@ -17,6 +17,7 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from limits import parse_many
 from werkzeug.security import generate_password_hash
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,16 @@ def _numbers(env, name: str, default: str, count: int | None = None) -> tuple[fl
     if not parts or (count is not None and len(parts) != count) or any(p < 0 for p in parts):
         raise ConfigError(f"{name} must be {count or 'some'} comma-separated non-negative numbers, not {value!r}.")
     return parts
+
+
+def _rate(env, name: str, default: str) -> str:
+    """A rate limit such as `600 per minute` or `10/second;1000/hour`."""
+    value = (env.get(name) or default).strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as '600 per minute' or '10/second', not {value!r}.") from None
+    return value
 
 
 def _database_url(raw: str | None) -> str:
@@ -164,6 +175,9 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_SYNC_INITIAL_DAYS": _int(env, "VSYNC_SYNC_INITIAL_DAYS", 7, 1),
         "VSYNC_SYNC_STALE_SECONDS": _int(env, "VSYNC_SYNC_STALE_SECONDS", 900, 1),
         "VSYNC_LIVE_STALE_MINUTES": _int(env, "VSYNC_LIVE_STALE_MINUTES", 30, 1),
+        # API rate limits per key or user (Flask-Limiter notation), reads and writes counted apart.
+        "VSYNC_RATE_LIMIT_READ": _rate(env, "VSYNC_RATE_LIMIT_READ", "600 per minute"),
+        "VSYNC_RATE_LIMIT_WRITE": _rate(env, "VSYNC_RATE_LIMIT_WRITE", "60 per minute"),
         # Webhook processing: job-level retries of a failing event and their spacing (seconds).
         "VSYNC_WEBHOOK_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_WEBHOOK_RETRY_INTERVALS", "5,60,600")],
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session

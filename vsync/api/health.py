@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify
+import marshmallow as ma
+from marshmallow import fields
 from sqlalchemy import text
 
 from vsync.api import bp
@@ -35,8 +36,21 @@ def _queue() -> str:
         return "unavailable"
 
 
+class HealthSchema(ma.Schema):
+    status = fields.String(required=True, metadata={"description": "ok or degraded"})
+    database = fields.String(required=True, metadata={"description": "ok or unavailable"})
+    queue = fields.String(required=True, metadata={"description": "ok, inline (no Redis configured) or unavailable"})
+
+
 @bp.get("/health")
+@bp.response(200, HealthSchema)
+@bp.alt_response(503, schema=HealthSchema, description="The database or the queue is unreachable.")
+@bp.doc(security=[])
 def health():
+    """Is vsync up
+
+    Public, for load balancers; not rate limited.
+    """
     checks = {"database": _database(), "queue": _queue()}
     ok = all(value in ("ok", "inline") for value in checks.values())
-    return jsonify(status="ok" if ok else "degraded", **checks), 200 if ok else 503
+    return {"status": "ok" if ok else "degraded", **checks}, 200 if ok else 503

@@ -9,16 +9,54 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, g, jsonify
+import marshmallow as ma
+from flask import current_app, g
+from marshmallow import fields
 
 from vsync.api import bp
 from vsync.api.access import requires
+from vsync.api.schemas import UtcDateTime
 from vsync.models.types import utcnow
 from vsync.services.live import floor_state
 
 
+class AgentStateSchema(ma.Schema):
+    extension = fields.String(required=True)
+    name = fields.String(allow_none=True, required=True)
+    state = fields.String(required=True, metadata={"description": "available, ringing, on_call or unknown"})
+    since = UtcDateTime(allow_none=True, required=True)
+    call_id = fields.String(allow_none=True, required=True)
+    number = fields.String(allow_none=True, required=True, metadata={"description": "The other party."})
+
+
+class LiveCallSchema(ma.Schema):
+    call_id = fields.String(required=True)
+    direction = fields.String(required=True)
+    from_number = fields.String(allow_none=True, required=True)
+    to_number = fields.String(allow_none=True, required=True)
+    started_at = UtcDateTime(required=True)
+    answered_at = UtcDateTime(allow_none=True, required=True)
+    agent_extension = fields.String(allow_none=True, required=True)
+    seconds = fields.Float(required=True, metadata={"description": "Waiting or talking so far."})
+
+
+class FloorSchema(ma.Schema):
+    as_of = UtcDateTime(required=True)
+    agents = fields.List(fields.Nested(AgentStateSchema), required=True)
+    waiting = fields.List(fields.Nested(LiveCallSchema), required=True)
+    in_progress = fields.List(fields.Nested(LiveCallSchema), required=True)
+    stale_calls = fields.Integer(required=True, metadata={
+        "description": "Open calls whose last event is older than the staleness limit, not shown."})
+    longest_wait_seconds = fields.Float(allow_none=True, required=True)
+
+
 @bp.get("/orgs/<org>/live")
 @requires(scope="read")
+@bp.response(200, FloorSchema)
 def live_floor(org: str):
+    """The floor now
+
+    Agents' states, calls waiting and calls in progress, from the webhook events of the last hours.
+    """
     staleness = timedelta(minutes=current_app.config["VSYNC_LIVE_STALE_MINUTES"])
-    return jsonify(floor_state(g.org_access.org_id, now=utcnow(), staleness=staleness).as_dict())
+    return floor_state(g.org_access.org_id, now=utcnow(), staleness=staleness).as_dict()

@@ -1,52 +1,91 @@
-"""GET /api/v1/orgs and /api/v1/orgs/{org}: the organisations a principal may act in.
+"""GET /api/v1/orgs, GET and PATCH /api/v1/orgs/{org}: the organisations a principal may act in.
 
 `{org}` is a slug or an id. Every route with `<org>` in its URL acts in that org's tenant scope,
 entered by `vsync.auth` from the resolver's answer before the view runs (`g.org_access`).
 """
 from __future__ import annotations
 
-from flask import g, jsonify, request
+import marshmallow as ma
+from flask import g
 from flask_login import current_user
+from marshmallow import fields, validate
 
 from vsync.api import bp
-from vsync.api.me import org_access_json
+from vsync.api.access import requires
+from vsync.api.me import OrgAccessSchema, org_access_json
+from vsync.api.paging import decode_cursor, page
+from vsync.api.schemas import Body, Query, page_of, page_params
 from vsync.auth.principals import reachable_orgs
-from vsync.errors import ValidationError
 from vsync.extensions import db
 from vsync.models import Organization
+from vsync.models.orgs import ORG_ADMIN
+from vsync.services.orgs import update_org_settings
 
-DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+OrgsQuery = Query.from_dict(page_params(), name="OrgsQuery")
 
 
-def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ValidationError(f"{name} must be a whole number from {low} to {high}.", field=name)
-    return int(raw)
+class OrgSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    timezone = fields.String(required=True, metadata={"description": "IANA time zone of every local figure."})
+    service_level_target = fields.Float(required=True, metadata={"description": "0..1, e.g. 0.8."})
+    service_level_threshold_seconds = fields.Integer(required=True)
+    short_abandon_seconds = fields.Integer(required=True)
+    role = fields.String(required=True, metadata={"description": "The caller's role in this org."})
+    extension = fields.String(allow_none=True, required=True)
+
+
+class OrgSettingsBody(Body):
+    name = fields.String(validate=validate.Length(1, 200))
+    timezone = fields.String(metadata={"description": "An IANA time zone, e.g. Europe/Berlin.",
+                                       "example": "Europe/Berlin"})
+    service_level_target = fields.Float(validate=validate.Range(0, 1), metadata={"example": 0.8})
+    service_level_threshold_seconds = fields.Integer(validate=validate.Range(1, 3600), metadata={"example": 20})
+    short_abandon_seconds = fields.Integer(validate=validate.Range(0, 600), metadata={"example": 5})
+
+
+def _org_json() -> dict:
+    record = db.session.get(Organization, g.org_access.org_id)
+    return {"id": record.id, "slug": record.slug, "name": record.name, "timezone": record.timezone,
+            "service_level_target": record.service_level_target,
+            "service_level_threshold_seconds": record.service_level_threshold_seconds,
+            "short_abandon_seconds": record.short_abandon_seconds,
+            "role": g.org_access.role, "extension": g.org_access.extension}
 
 
 @bp.get("/orgs")
-def list_orgs():
-    """The orgs the principal may act in, by id; `cursor` is the last id of the previous page."""
-    unknown = set(request.args) - {"limit", "cursor"}
-    if unknown:
-        raise ValidationError(f"Unknown parameter {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    after = _int_arg("cursor", None, 0, 2**63 - 1)
-    page = reachable_orgs(current_user._get_current_object(), after_id=after, limit=limit + 1)
-    more = len(page) > limit
-    page = page[:limit]
-    return jsonify(data=[org_access_json(access) for access in page],
-                   next_cursor=str(page[-1].org_id) if more else None)
+@bp.arguments(OrgsQuery, location="query")
+@bp.response(200, page_of(OrgAccessSchema, "OrgsPage"))
+def list_orgs(args):
+    """The orgs the caller may act in
+
+    By id; a platform principal sees every org.
+    """
+    after = decode_cursor(args["cursor"], args)
+    rows = reachable_orgs(current_user._get_current_object(), after_id=after[0] if after else None,
+                          limit=args["limit"] + 1)
+    result = page(rows, args["limit"], lambda access: [access.org_id], args)
+    return {**result, "data": [org_access_json(access) for access in result["data"]]}
 
 
 @bp.get("/orgs/<org>")
+@requires(scope="read")
+@bp.response(200, OrgSchema)
 def get_org(org: str):
-    record = db.session.get(Organization, g.org_access.org_id)
-    return jsonify(id=record.id, slug=record.slug, name=record.name, timezone=record.timezone,
-                   service_level_target=record.service_level_target,
-                   service_level_threshold_seconds=record.service_level_threshold_seconds,
-                   short_abandon_seconds=record.short_abandon_seconds,
-                   role=g.org_access.role, extension=g.org_access.extension)
+    """One org, with the caller's role in it"""
+    return _org_json()
+
+
+@bp.patch("/orgs/<org>")
+@requires(scope="write", role=ORG_ADMIN)
+@bp.arguments(OrgSettingsBody)
+@bp.response(200, OrgSchema)
+def patch_org(changes, org: str):
+    """Change the org's name and settings
+
+    Any of: name, time zone, service-level target and threshold, short-abandon seconds. Audited.
+    """
+    update_org_settings(db.session.get(Organization, g.org_access.org_id), **changes)
+    db.session.commit()
+    return _org_json()

@@ -33,7 +33,9 @@ from vsync.tenancy import enter_platform_bypass, enter_scope
 
 # The webhook receiver authenticates by its own means (the integration's token and MightyCall's
 # ApiKey, optionally a signature): it needs no principal and carries no CSRF token, by design.
-PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health", "webhooks.receive"}
+# The API's OpenAPI document and reference describe the API and hold no data.
+PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health", "webhooks.receive",
+                    "api-docs.openapi_json", "api_reference.docs"}
 CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive"}
 # Routes that act across every organisation by nature; they get the platform bypass, and only for
 # platform principals. Everything else acts in one org (from its URL) or in none.

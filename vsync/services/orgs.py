@@ -48,9 +48,7 @@ def get_org_by_slug(slug: str) -> Organization:
 
 
 def create_org(name: str, slug: str, timezone: str = "UTC") -> Organization:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError("An organisation needs a name.", field="name")
+    name = _name(name)
     if not SLUG_RE.match(slug or ""):
         raise ValidationError("A slug is 1-63 lowercase letters, digits and inner hyphens.", field="slug")
     validate_timezone(timezone)
@@ -60,6 +58,59 @@ def create_org(name: str, slug: str, timezone: str = "UTC") -> Organization:
     db.session.add(org)
     db.session.flush()
     audit.record("org.created", org_id=org.id, target=org, summary=f"{name} ({slug}, {timezone})")
+    return org
+
+
+def _name(name) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError("An organisation needs a name of up to 200 characters.", field="name")
+    return name
+
+
+def _service_level_target(value) -> float:
+    """A fraction in (0, 1]; a percentage (80) is a common slip, refused rather than guessed at."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError("The service-level target is a fraction, e.g. 0.8 for 80 %.",
+                              field="service_level_target") from None
+    if not 0 < value <= 1:
+        raise ValidationError("The service-level target is a fraction above 0 and at most 1 (0.8 is 80 %).",
+                              field="service_level_target")
+    return value
+
+
+def _whole_seconds(value, field: str, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ValidationError(f"{field} is a whole number of seconds.", field=field)
+    value = int(value)
+    if not least <= value <= 3600:
+        raise ValidationError(f"{field} is between {least} and 3600 seconds.", field=field)
+    return value
+
+
+def update_org_settings(org: Organization, *, name=None, timezone=None, service_level_target=None,
+                        service_level_threshold_seconds=None, short_abandon_seconds=None) -> Organization:
+    """Change an organisation's settings; `None` leaves a setting as it is. Each value is validated
+    before any is applied, and one `org.updated` audit row names what changed (nothing changed: none)."""
+    wanted = {
+        "name": None if name is None else _name(name),
+        "timezone": None if timezone is None else validate_timezone(timezone),
+        "service_level_target": None if service_level_target is None else _service_level_target(service_level_target),
+        "service_level_threshold_seconds": None if service_level_threshold_seconds is None else _whole_seconds(
+            service_level_threshold_seconds, "service_level_threshold_seconds", least=1),
+        "short_abandon_seconds": None if short_abandon_seconds is None else _whole_seconds(
+            short_abandon_seconds, "short_abandon_seconds", least=0),
+    }
+    changes = []
+    for setting, value in wanted.items():
+        if value is not None and value != getattr(org, setting):
+            changes.append(f"{setting}: {getattr(org, setting)} → {value}")
+            setattr(org, setting, value)
+    if changes:
+        db.session.flush()
+        audit.record("org.updated", org_id=org.id, target=org, summary="; ".join(changes))
     return org
 
 

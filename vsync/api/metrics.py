@@ -1,0 +1,198 @@
+"""GET /api/v1/orgs/{org}/metrics, /metrics/series, /metrics/agents, /metrics/numbers: the KPIs of
+`shared/reference/kpis.md`, computed by `vsync.metrics` (the same functions as the console's dashboard).
+
+The window is local to the org: `from`/`to` are dates in the org's time zone (`to` includes its day)
+or ISO-8601 times with an offset; without them it is today. It is echoed in UTC and in local time.
+An agent's figures are their own calls only: the tenant scope narrows what the engine reads.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import marshmallow as ma
+from flask import g
+from marshmallow import fields, validate
+
+from vsync import metrics
+from vsync.api import bp
+from vsync.api.access import requires
+from vsync.api.schemas import LocalDateTime, Query, UtcDateTime
+from vsync.errors import ValidationError
+from vsync.extensions import db
+from vsync.models import Organization
+
+MAX_WINDOW = timedelta(days=400)
+
+_KPIS = {
+    "total_calls": (fields.Integer, "Calls started in the window, every direction."),
+    "inbound_calls": (fields.Integer, "Inbound calls."),
+    "outbound_calls": (fields.Integer, "Outbound calls, callbacks included."),
+    "answered_calls": (fields.Integer, "Inbound calls answered."),
+    "missed_calls": (fields.Integer, "Inbound calls missed or dropped."),
+    "dropped_calls": (fields.Integer, "Inbound calls dropped (also counted in missed_calls)."),
+    "voicemail_calls": (fields.Integer, "Inbound calls that went to voicemail."),
+    "answer_rate": (fields.Float, "answered_calls / inbound_calls, 0..1; null without inbound calls."),
+    "abandon_rate": (fields.Float, "Inbound missed or dropped calls whose ring time is at least "
+                                   "short_abandon_seconds, over (inbound calls with a known wait - short "
+                                   "abandons); needs webhook events, else null."),
+    "abandon_sample_size": (fields.Integer, "The denominator of abandon_rate."),
+    "short_abandon_seconds": (fields.Integer, "The org's short-abandon threshold."),
+    "avg_talk_seconds": (fields.Float, "Mean duration of answered calls (both directions); null "
+                                       "when none has a duration."),
+    "total_talk_seconds": (fields.Float, "Sum of the durations of answered calls."),
+    "avg_speed_of_answer_seconds": (fields.Float, "Mean of answered_at - started_at over inbound answered "
+                                                  "calls that have answered_at (from webhook events)."),
+    "asa_sample_size": (fields.Integer, "Calls averaged in avg_speed_of_answer_seconds."),
+    "service_level": (fields.Float, "Inbound calls answered within service_level_threshold_seconds, over "
+                                    "(inbound calls with a known wait - short abandons); null without events."),
+    "service_level_target": (fields.Float, "The org's service-level target, 0..1."),
+    "service_level_threshold_seconds": (fields.Integer, "The org's answer-time threshold."),
+    "service_level_sample_size": (fields.Integer, "The denominator of service_level."),
+    "longest_wait_seconds": (fields.Float, "Longest wait of an inbound call with events: time to answer, "
+                                           "or ring time of an unanswered call."),
+}
+
+
+def _kpi_fields(names) -> dict:
+    return {name: _KPIS[name][0](allow_none=True, required=True, metadata={"description": _KPIS[name][1]})
+            for name in names}
+
+
+class MetricsQuery(Query):
+    from_ = fields.String(data_key="from", load_default=None, metadata={
+        "description": "Start: a local date (YYYY-MM-DD) or an ISO-8601 time with offset. Default: today.",
+        "example": "2026-11-01"})
+    to = fields.String(load_default=None, metadata={
+        "description": "End: a local date, included, or an ISO-8601 time (excluded). Default: end of today.",
+        "example": "2026-11-21"})
+    number = fields.String(load_default=None, metadata={
+        "description": "Only calls on this number: E.164 or a phone number id.", "example": "+14155550100"})
+    agent = fields.String(load_default=None, validate=validate.Length(1, 20),
+                          metadata={"description": "Only calls handled by this extension."})
+    direction = fields.String(load_default=None, validate=validate.OneOf(metrics.FILTER_DIRECTIONS),
+                              metadata={"description": "`outbound` includes callbacks."})
+
+
+class SeriesQuery(MetricsQuery):
+    bucket = fields.String(load_default="day", validate=validate.OneOf(metrics.BUCKETS),
+                           metadata={"description": "Local hour, day, week (from Monday) or month."})
+
+
+class WindowSchema(ma.Schema):
+    from_ = UtcDateTime(data_key="from", required=True)
+    to = UtcDateTime(required=True)
+    timezone = fields.String(required=True)
+    from_local = LocalDateTime(required=True)
+    to_local = LocalDateTime(required=True)
+
+
+class FiltersSchema(ma.Schema):
+    number = fields.Raw(allow_none=True, required=True, metadata={"description": "E.164 or id, as given."})
+    agent = fields.String(allow_none=True, required=True)
+    direction = fields.String(allow_none=True, required=True)
+
+
+class _Report(ma.Schema):
+    org = fields.String(required=True, metadata={"description": "The org's slug."})
+    window = fields.Nested(WindowSchema, required=True)
+    filters = fields.Nested(FiltersSchema, required=True)
+
+
+MetricsValues = ma.Schema.from_dict({
+    **_kpi_fields(_KPIS),
+    "busiest_hour": fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Local hour of day (0-23) with most inbound calls, earliest on a tie."}),
+}, name="MetricsValues")
+MetricsReport = _Report.from_dict({"metrics": fields.Nested(MetricsValues, required=True)}, name="MetricsReport")
+SeriesBucket = ma.Schema.from_dict({
+    "start": UtcDateTime(required=True), "end": UtcDateTime(required=True),
+    "start_local": LocalDateTime(required=True), **_kpi_fields(_KPIS)}, name="SeriesBucket")
+SeriesReport = _Report.from_dict({"bucket": fields.String(required=True),
+                                  "data": fields.List(fields.Nested(SeriesBucket), required=True)},
+                                 name="SeriesReport")
+AgentRow = ma.Schema.from_dict({
+    "extension": fields.String(required=True), "display_name": fields.String(allow_none=True, required=True),
+    "calls_handled": fields.Integer(required=True, metadata={"description": "Calls this extension handled."}),
+    **_kpi_fields(("inbound_calls", "outbound_calls", "answered_calls")),
+    "missed_rings": fields.Integer(required=True, metadata={
+        "description": "StopRinging events of this extension on the window's calls."}),
+    **_kpi_fields(("total_talk_seconds", "avg_talk_seconds"))}, name="AgentRow")
+AgentsReport = _Report.from_dict({"data": fields.List(fields.Nested(AgentRow), required=True)}, name="AgentsReport")
+NumberRow = ma.Schema.from_dict({
+    "phone_number_id": fields.Integer(required=True), "e164": fields.String(required=True),
+    "label": fields.String(allow_none=True, required=True),
+    **_kpi_fields(("total_calls", "inbound_calls", "outbound_calls", "answered_calls", "missed_calls",
+                   "voicemail_calls", "answer_rate", "total_talk_seconds"))}, name="NumberRow")
+NumbersReport = _Report.from_dict({"data": fields.List(fields.Nested(NumberRow), required=True)},
+                                  name="NumbersReport")
+
+
+def _report(args: dict) -> tuple[Organization, metrics.Window, metrics.Filters, dict]:
+    """The org, the window and filters of the query, and the `org`/`window`/`filters` of the answer."""
+    org = db.session.get(Organization, g.org_access.org_id)
+    window = metrics.Window.parse(metrics.org_zone(org), args["from_"], args["to"])
+    if window.end - window.start > MAX_WINDOW:
+        raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
+    number = args["number"]
+    filters = metrics.Filters(number=int(number) if number and number.isdigit() else number,
+                              agent=args["agent"], direction=args["direction"])
+    head = {"org": org.slug,
+            "window": {"from_": window.start, "to": window.end, "timezone": org.timezone,
+                       "from_local": window.start_local, "to_local": window.end_local},
+            "filters": filters.as_dict()}
+    return org, window, filters, head
+
+
+@bp.get("/orgs/<org>/metrics")
+@requires(scope="read")
+@bp.arguments(MetricsQuery, location="query")
+@bp.response(200, MetricsReport)
+def get_metrics(args, org: str):
+    """Every KPI for a window
+
+    Each KPI of the published definitions (see the reference), for the calls started in the window
+    and matching the filters. A KPI whose inputs are missing is null, never 0.
+    """
+    record, window, filters, head = _report(args)
+    return {**head, "metrics": metrics.for_display(metrics.summary(record, window, filters))}
+
+
+@bp.get("/orgs/<org>/metrics/series")
+@requires(scope="read")
+@bp.arguments(SeriesQuery, location="query")
+@bp.response(200, SeriesReport)
+def get_series(args, org: str):
+    """KPIs per local hour, day, week or month
+
+    Zero-filled buckets from the window's start to its end in the org's time zone (a DST day has 23
+    or 25 hours); the first and last buckets count only the window's part of them.
+    """
+    record, window, filters, head = _report(args)
+    return {**head, "bucket": args["bucket"],
+            "data": metrics.for_display(metrics.series(record, window, args["bucket"], filters))}
+
+
+@bp.get("/orgs/<org>/metrics/agents")
+@requires(scope="read")
+@bp.arguments(MetricsQuery, location="query")
+@bp.response(200, AgentsReport)
+def get_agent_metrics(args, org: str):
+    """Per-agent figures
+
+    One row per extension with calls or missed rings in the window, by extension.
+    """
+    record, window, filters, head = _report(args)
+    return {**head, "data": metrics.for_display(metrics.by_agent(record, window, filters))}
+
+
+@bp.get("/orgs/<org>/metrics/numbers")
+@requires(scope="read")
+@bp.arguments(MetricsQuery, location="query")
+@bp.response(200, NumbersReport)
+def get_number_metrics(args, org: str):
+    """Per-number figures
+
+    One row per phone number with calls in the window, by E.164.
+    """
+    record, window, filters, head = _report(args)
+    return {**head, "data": metrics.for_display(metrics.by_number(record, window, filters))}

@@ -1,0 +1,56 @@
+"""Keyset cursors: opaque, signed, and bound to the query they page.
+
+A cursor carries the sort key of the last item of a page (for calls: start time and id, newest
+first), so the next page is "rows after this key" and stays stable while new rows arrive. It is
+signed with the app's secret key and bound to the route, the org and the filters of the request
+that made it: a forged cursor, or one replayed with other filters or against another org, is a 400
+naming `cursor`, never a page of something else.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import current_app, g, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from vsync.errors import ValidationError
+
+_SALT = "vsync.api.cursor"
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt=_SALT)
+
+
+def _binding(params: dict[str, Any]) -> str:
+    """What a cursor is valid for: this endpoint, this org, these filters (not `cursor`/`limit`)."""
+    access = g.get("org_access")
+    bound = {k: v for k, v in params.items() if k not in ("cursor", "limit", "format")}
+    text = json.dumps([request.endpoint, access.org_id if access else None, bound], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encode_cursor(key: list, params: dict[str, Any]) -> str:
+    return _serializer().dumps({"k": key, "b": _binding(params)})
+
+
+def decode_cursor(cursor: str | None, params: dict[str, Any]) -> list | None:
+    """The sort key a cursor carries, or None for the first page."""
+    if cursor is None:
+        return None
+    try:
+        payload = _serializer().loads(cursor)
+    except BadSignature:
+        raise ValidationError("This cursor is not one vsync issued.", field="cursor") from None
+    if not isinstance(payload, dict) or payload.get("b") != _binding(params) or not isinstance(payload.get("k"), list):
+        raise ValidationError("This cursor belongs to another query; page again from the start.", field="cursor")
+    return payload["k"]
+
+
+def page(rows: list, limit: int, key, params: dict[str, Any]) -> dict[str, Any]:
+    """`{"data", "next_cursor"}` from `limit + 1` fetched rows; `key(row)` is the row's sort key."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"data": rows, "next_cursor": encode_cursor(key(rows[-1]), params) if more else None}
