@@ -118,6 +118,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/auth/keys.py", "vsync/auth/throttle.py", "vsync/api/health.py", "vsync/metrics.py",
     "vsync/services/integrations.py",  # the shared MightyCall token, by integration id, on its own connection
     "vsync/services/webhooks.py",  # store-first upsert of received events, in the endpoint's own org scope
+    "vsync/services/recordings.py",  # a recording's fresh provider link, by id, narrowed by the hook
 }
 REVIEWED_CORE_PACKAGES = ("vsync/models/",)  # each kind declares its criterion over its table
 

@@ -45,6 +45,7 @@ class World:
     users: dict[str, int]
     keys: dict[str, str] = field(default_factory=dict)
     calls: dict[str, dict[str, int]] = field(default_factory=dict)  # org of its integration → external id → id
+    recordings: dict[str, dict[str, int]] = field(default_factory=dict)  # the same, of the call's recording
 
     def org(self, name: str) -> int:
         return {"a": self.a, "b": self.b}[name]
@@ -107,6 +108,9 @@ def build_world() -> World:
         for org in ("a", "b"):
             world.calls[org] = dict(db.session.execute(select(Call.external_id, Call.id)
                                                        .where(Call.integration_id == integrations[org])).all())
+            world.recordings[org] = dict(db.session.execute(
+                select(Recording.call_external_id, Recording.id)
+                .where(Recording.integration_id == integrations[org])).all())
     return world
 
 

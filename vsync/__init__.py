@@ -36,6 +36,9 @@ def _configure_logging(app: Flask) -> None:
     level = app.config["VSYNC_LOG_LEVEL"]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("vsync").setLevel(level)
+    # urllib3 logs every request's full URL at DEBUG; a recording link is pre-signed, so its URLs
+    # stay out of the logs whatever the level (vsync's MightyCall client logs its requests itself).
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
 def create_app(overrides: dict | None = None) -> Flask:

@@ -1,4 +1,4 @@
-"""Domain errors. Every edge maps them the same way: the API to JSON (400/404/409), the CLI to one
+"""Domain errors. Every edge maps them the same way: the API to JSON (400/404/409/502), the CLI to one
 line and a non-zero exit, the admin to a flashed message."""
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+class UpstreamError(DomainError):
+    """MightyCall failed to give vsync what a request needs (after retrying): asking vsync again
+    later may help, asking differently will not."""
+
+    status = 502
+    code = "upstream_error"

@@ -11,7 +11,8 @@ API_PREFIX = "/api/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-          422: "unprocessable", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+          416: "range_not_satisfiable", 422: "unprocessable", 429: "rate_limited", 500: "internal_error",
+          502: "upstream_error", 503: "unavailable"}
 
 
 def is_api_request() -> bool:

@@ -11,6 +11,7 @@ import phonenumbers
 import pytest
 import requests
 
+from vsync.mightycall.errors import AuthenticationError, ClientError
 from vsync.mightycall.simulator import Simulator, SimulatorServer
 
 from .helpers import API_KEY, DAY_END, DAY_START, USER_KEY
@@ -402,3 +403,28 @@ def test_a_hanging_request_does_not_block_other_requests(sim_server, sim):
     assert api(sim_server, "GET", "/api/phonenumbers", headers=headers).status_code == 200
     assert time.monotonic() - started < 1.0
     assert hung.is_alive()
+
+
+def test_recording_downloads_answer_a_range_with_206_and_past_the_end_with_416(mightycall):
+    record = next(r for r in mightycall.iter_calls(DAY_START, DAY_END) if r.recording_uri)
+    whole = b"".join(mightycall.stream_recording(record.recording_uri))
+    with mightycall.open_recording(record.recording_uri, byte_range="bytes=10-19") as part:
+        assert part.status == 206 and part.content_range == f"bytes 10-19/{len(whole)}"
+        assert b"".join(part.iter_chunks()) == whole[10:20]
+    with pytest.raises(ClientError) as refused:
+        mightycall.open_recording(record.recording_uri, byte_range=f"bytes={len(whole)}-")
+    assert refused.value.status == 416
+
+
+def test_signed_recording_links_expire_and_a_fresh_read_of_the_call_renews_them(make_client, sim, sim_clock):
+    sim.recording_link_ttl = 60
+    mightycall = make_client(max_retries=0)
+    record = next(r for r in mightycall.iter_calls(DAY_START, DAY_END) if r.recording_uri)
+    assert "signature=" in record.recording_uri
+    assert b"".join(mightycall.stream_recording(record.recording_uri))
+    sim_clock.advance(61)
+    with pytest.raises(AuthenticationError) as expired:
+        mightycall.open_recording(record.recording_uri)
+    assert expired.value.status == 403
+    fresh = mightycall.get_call(record.external_id).recording_uri
+    assert fresh != record.recording_uri and b"".join(mightycall.stream_recording(fresh))

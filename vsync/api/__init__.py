@@ -40,6 +40,7 @@ API_CONFIG = {
 
 def init_app(app: Flask) -> None:
     from vsync.api import (  # noqa: F401  (routes register on import)
+        calls,
         docs,
         errors,
         health,
@@ -48,7 +49,9 @@ def init_app(app: Flask) -> None:
         me,
         metrics,
         orgs,
+        recordings,
         schemas,
+        sms,
     )
 
     for name, value in API_CONFIG.items():

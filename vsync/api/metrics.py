@@ -127,15 +127,30 @@ NumbersReport = _Report.from_dict({"data": fields.List(fields.Nested(NumberRow),
                                   name="NumbersReport")
 
 
-def _report(args: dict) -> tuple[Organization, metrics.Window, metrics.Filters, dict]:
-    """The org, the window and filters of the query, and the `org`/`window`/`filters` of the answer."""
-    org = db.session.get(Organization, g.org_access.org_id)
+def query_window(org: Organization, args: dict) -> metrics.Window:
+    """The window of a query's `from`/`to` in the org's time zone (default today), at most `MAX_WINDOW`.
+    The traffic lists read it here too, so a list and its KPIs cover the same calls."""
     window = metrics.Window.parse(metrics.org_zone(org), args["from_"], args["to"])
     if window.end - window.start > MAX_WINDOW:
         raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
+    return window
+
+
+def query_number(args: dict) -> str | int | None:
+    """`number` as given: a phone number id when it is all digits, else an E.164 number."""
     number = args["number"]
-    filters = metrics.Filters(number=int(number) if number and number.isdigit() else number,
-                              agent=args["agent"], direction=args["direction"])
+    return int(number) if number and number.isdigit() else number
+
+
+def query_filters(args: dict) -> metrics.Filters:
+    return metrics.Filters(number=query_number(args), agent=args["agent"], direction=args["direction"])
+
+
+def _report(args: dict) -> tuple[Organization, metrics.Window, metrics.Filters, dict]:
+    """The org, the window and filters of the query, and the `org`/`window`/`filters` of the answer."""
+    org = db.session.get(Organization, g.org_access.org_id)
+    window = query_window(org, args)
+    filters = query_filters(args)
     head = {"org": org.slug,
             "window": {"from_": window.start, "to": window.end, "timezone": org.timezone,
                        "from_local": window.start_local, "to_local": window.end_local},

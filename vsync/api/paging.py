@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from flask import current_app, g, request
@@ -27,7 +28,7 @@ def _serializer() -> URLSafeSerializer:
 def _binding(params: dict[str, Any]) -> str:
     """What a cursor is valid for: this endpoint, this org, these filters (not `cursor`/`limit`)."""
     access = g.get("org_access")
-    bound = {k: v for k, v in params.items() if k not in ("cursor", "limit", "format")}
+    bound = {k: v for k, v in params.items() if k not in ("cursor", "limit", "format", "format_")}
     text = json.dumps([request.endpoint, access.org_id if access else None, bound], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -54,3 +55,20 @@ def page(rows: list, limit: int, key, params: dict[str, Any]) -> dict[str, Any]:
     more = len(rows) > limit
     rows = rows[:limit]
     return {"data": rows, "next_cursor": encode_cursor(key(rows[-1]), params) if more else None}
+
+
+def decode_time_cursor(cursor: str | None, params: dict[str, Any]) -> tuple[datetime, int] | None:
+    """The (time, id) a newest-first list resumes after (`time_key`), or None for the first page."""
+    key = decode_cursor(cursor, params)
+    if key is None:
+        return None
+    try:
+        moment, ident = key
+        return datetime.fromisoformat(moment), int(ident)
+    except (TypeError, ValueError):
+        raise ValidationError("This cursor is not one vsync issued.", field="cursor") from None
+
+
+def time_key(time_field: str):
+    """The sort key of a newest-first list row: its time (to the microsecond) and its id."""
+    return lambda row: [row[time_field].isoformat(), row["id"]]

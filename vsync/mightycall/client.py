@@ -183,13 +183,17 @@ class RecordingStream:
     """An open recording download: iterate it (or :meth:`iter_chunks`) for bytes, then close it.
 
     ``content_type`` is what the server said, or ``audio/wav`` when it said nothing useful
-    (MightyCall recordings are WAV files); ``content_length`` is ``None`` when unknown.
+    (MightyCall recordings are WAV files); ``content_length`` is ``None`` when unknown. ``status``
+    is 200, or 206 when the server answered a ``Range`` with part of the file: ``content_range``
+    then holds its ``Content-Range``.
     """
 
     def __init__(self, response: requests.Response, *, safe_url: str, chunk_size: int = 64 * 1024):
         self._response = response
         self._chunk_size = chunk_size
         self.url = safe_url
+        self.status = response.status_code
+        self.content_range = response.headers.get("Content-Range") if self.status == 206 else None
         declared = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         generic = ("", "application/octet-stream", "binary/octet-stream")
         self.content_type = RECORDING_CONTENT_TYPE if declared in generic else declared
@@ -408,8 +412,12 @@ class MightyCallClient:
         data: Mapping[str, str] | None = None,
         json_body: Any = None,
         stream: bool = False,
+        shown: str | None = None,
     ) -> requests.Response:
+        """One HTTP exchange. ``shown`` names the target in logs and errors instead of its URL:
+        a recording link may be a pre-signed URL, so its downloads are logged by host only."""
         started = time.monotonic()
+        shown = shown or _safe_url(url)
         try:
             response = self._session.request(
                 method,
@@ -426,18 +434,18 @@ class MightyCallClient:
             kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
             limit = self._timeout[0] if kind == "connect" else self._timeout[1]
             raise TransportError(
-                f"MightyCall at {_safe_url(url)} did not answer in time ({kind} timeout after "
+                f"MightyCall at {shown} did not answer in time ({kind} timeout after "
                 f"{limit:g} s)."
             ) from None
         except requests.RequestException as exc:
             raise TransportError(
-                f"Could not reach MightyCall at {_safe_url(url)} ({type(exc).__name__}); check the "
+                f"Could not reach MightyCall at {shown} ({type(exc).__name__}); check the "
                 "network and the base URL."
             ) from None
         logger.debug(
             "MightyCall %s %s -> %s in %.0f ms",
             method,
-            _safe_url(url),
+            shown,
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
@@ -861,8 +869,12 @@ class MightyCallClient:
 
     # Recordings
 
-    def open_recording(self, uri: str) -> RecordingStream:
+    def open_recording(self, uri: str, *, byte_range: str | None = None) -> RecordingStream:
         """Open a recording download (a WAV file, usually on another host than the API).
+
+        ``byte_range`` is sent as the ``Range`` header (``"bytes=0-1023"``); a server may answer
+        with part of the file (``status`` 206) or ignore it and send the whole file (200). A range
+        it cannot satisfy raises :class:`ClientError` with status 416.
 
         The bearer and API key go only where they are known to belong: with
         ``recording_auth="auto"`` (default) they are sent when the recording's origin equals the
@@ -884,7 +896,7 @@ class MightyCallClient:
                 with_auth = False
             else:
                 with_auth = _origin(uri) == _origin(self.base_url)
-            response, token = self._get_recording(uri, with_auth)
+            response, token = self._get_recording(uri, with_auth, byte_range)
             if (
                 response.status_code in (401, 403)
                 and not with_auth
@@ -894,11 +906,11 @@ class MightyCallClient:
                 logger.debug(
                     "Recording host answered %s; retrying with the bearer", response.status_code
                 )
-                response, token = self._get_recording(uri, True)
+                response, token = self._get_recording(uri, True, byte_range)
             if response.status_code == 401 and token is not None:
                 response.close()
                 self._replace_rejected(token)
-                response, token = self._get_recording(uri, True)
+                response, token = self._get_recording(uri, True, byte_range)
             if not 200 <= response.status_code < 300:
                 try:
                     error = self._http_error(response, "GET", shown)
@@ -929,7 +941,9 @@ class MightyCallClient:
 
         return self._with_retries(once, idempotent=True)
 
-    def _get_recording(self, uri: str, with_auth: bool) -> tuple[requests.Response, Token | None]:
+    def _get_recording(
+        self, uri: str, with_auth: bool, byte_range: str | None = None
+    ) -> tuple[requests.Response, Token | None]:
         token = self._current_token() if with_auth else None
         first_origin = _origin(uri)
         api_origin = _origin(self.base_url)
@@ -939,7 +953,11 @@ class MightyCallClient:
             if token is not None and _origin(url) in (first_origin, api_origin):
                 headers.update(self._auth_headers(token))
                 headers["Accept"] = "audio/wav, */*"
-            response = self._send("GET", url, headers=headers, stream=True)
+            if byte_range:
+                headers["Range"] = byte_range
+            response = self._send(
+                "GET", url, headers=headers, stream=True, shown=f"a recording on {_origin(url)[1]}"
+            )
             location = response.headers.get("Location")
             if response.status_code in (301, 302, 303, 307, 308) and location:
                 response.close()

@@ -50,6 +50,8 @@ class Call(NumberTraffic, db.Model):
               postgresql_include=["direction", "status", "duration_ms", "answered_at", "ring_ms", "agent_extension",
                                   "integration_id", "external_id"]),
         Index("ix_calls_integration_started", "integration_id", "started_at"),
+        # The calls list, newest first: a keyset page is one backward range scan from its cursor.
+        Index("ix_calls_started_id", "started_at", "id"),
         # The live floor's open calls: known from events, not yet ended.
         Index("ix_calls_open_started", "started_at",
               postgresql_where=text("ended_at IS NULL AND events_at IS NOT NULL"),
@@ -122,6 +124,7 @@ class Recording(NumberTraffic, db.Model):
     __table_args__ = (
         UniqueConstraint("integration_id", "call_external_id"),
         Index("ix_recordings_number_started", "phone_number_id", "started_at"),
+        Index("ix_recordings_started_id", "started_at", "id"),  # the recordings list, newest first
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -145,6 +148,7 @@ class SmsMessage(NumberTraffic, db.Model):
     __table_args__ = (
         UniqueConstraint("integration_id", "external_id"),
         Index("ix_sms_messages_number_sent", "phone_number_id", "sent_at"),
+        Index("ix_sms_messages_sent_id", "sent_at", "id"),  # the SMS list, newest first
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

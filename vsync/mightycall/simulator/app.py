@@ -9,8 +9,10 @@ without a ``Content-Type`` header; anything else is a 400 saying so), ``DELETE``
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -19,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestedRangeNotSatisfiable
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -30,6 +32,8 @@ from .faults import REPLACING_FAULTS, Fault, Faults
 __all__ = ["Simulator"]
 
 _DENIED = {"Message": "Authorization has been denied for this request."}
+_LINK_EXPIRED = {"Message": "Request has expired."}
+_RECORDING_LINK = re.compile(r'(/recordings/([^"/?]+)\.wav)"')
 
 
 class Simulator(SimulatedAccount):
@@ -41,6 +45,11 @@ class Simulator(SimulatedAccount):
     current time in epoch seconds; tests advance it to expire tokens. When ``recording_base_url``
     is ``None``, recording links point at the request's host with ``127.0.0.1`` and ``localhost``
     swapped.
+
+    With ``recording_link_ttl`` (seconds), recording links are signed and expire like a storage
+    provider's pre-signed URLs (``?expires=…&signature=…``): past its expiry, or with a wrong
+    signature, a link answers 403, and reading the call again gives a fresh one. Without it links
+    never expire. Recording downloads honour ``Range`` (206, or 416 past the end).
     """
 
     def __init__(
@@ -52,6 +61,7 @@ class Simulator(SimulatedAccount):
         refresh_ttl: int = 14 * 86_400,
         max_page_size: int = 1000,
         recordings_require_auth: bool = False,
+        recording_link_ttl: float | None = None,
         clock: Callable[[], float] = time.time,
         **account_options: Any,
     ) -> None:
@@ -62,6 +72,8 @@ class Simulator(SimulatedAccount):
         self.refresh_ttl = refresh_ttl
         self.max_page_size = max_page_size
         self.recordings_require_auth = recordings_require_auth
+        self.recording_link_ttl = recording_link_ttl
+        self._link_secret = secrets.token_bytes(16)
         self.clock = clock
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
@@ -193,6 +205,8 @@ class Simulator(SimulatedAccount):
                 )
                 return Response(page, status, mimetype="text/html")
             return _json({"Message": "An error has occurred."}, status)
+        if fault.kind == "link_expired":
+            return _json(_LINK_EXPIRED, 403)
         if fault.kind == "no_list":
             return _json({"isSuccess": True, "data": {}})
         if fault.kind == "not_json":
@@ -267,7 +281,7 @@ class Simulator(SimulatedAccount):
             size = min(size, int(kinds["page_cap"].params.get("cap", 100)))
         total, bodies = self._window(start_ms, end_ms, skip, size)
         rec = self._recording_base(request)
-        listed = ",".join(bodies).replace(RECORDING_MARKER, rec)
+        listed = self._signed_links(",".join(bodies).replace(RECORDING_MARKER, rec))
         total_text = f',"total":{total}'
         if "wrong_total" in kinds:
             params = kinds["wrong_total"].params
@@ -289,7 +303,7 @@ class Simulator(SimulatedAccount):
         body = self._find_call(call_id)
         if body is None:
             return _json({"Message": f"Call '{call_id}' was not found."}, 404)
-        body = body.replace(RECORDING_MARKER, self._recording_base(request))
+        body = self._signed_links(body.replace(RECORDING_MARKER, self._recording_base(request)))
         return Response(f'{{"data":{body}}}', 200, mimetype="application/json")
 
     def _route_phone_numbers(self, request: Request, kinds: dict[str, Fault]) -> Response:
@@ -381,13 +395,41 @@ class Simulator(SimulatedAccount):
                 expires = self._tokens.get(token) if token else None
             if expires is None or expires <= self.clock():
                 return _json(_DENIED, 401)
+        if self.recording_link_ttl is not None and not self._link_valid(request, call_id):
+            return _json(_LINK_EXPIRED, 403)
         body = self._find_call(call_id)
         if body is None or '"callRecord":null' in body:
             return _json({"Message": "Recording not found."}, 404)
         data = wav_tone(call_id)
         response = Response(data, 200, mimetype="audio/wav")
         response.headers["Content-Disposition"] = f'attachment; filename="{call_id}.wav"'
-        return response
+        try:
+            return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+        except RequestedRangeNotSatisfiable as exc:
+            return exc.get_response()
+
+    def _link_signature(self, call_id: str, expires: int) -> str:
+        message = f"{call_id}:{expires}".encode()
+        return hmac.new(self._link_secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def _signed_links(self, text: str) -> str:
+        """``text`` with each recording link signed to expire ``recording_link_ttl`` from now."""
+        if self.recording_link_ttl is None:
+            return text
+        expires = int(self.clock() + self.recording_link_ttl)
+
+        def sign(match: re.Match[str]) -> str:
+            path, call_id = match.group(1), match.group(2)
+            return f'{path}?expires={expires}&signature={self._link_signature(call_id, expires)}"'
+
+        return _RECORDING_LINK.sub(sign, text)
+
+    def _link_valid(self, request: Request, call_id: str) -> bool:
+        expires = request.args.get("expires", "")
+        if not expires.isdigit() or int(expires) <= self.clock():
+            return False
+        expected = self._link_signature(call_id, int(expires))
+        return hmac.compare_digest(request.args.get("signature", ""), expected)
 
     def _recording_base(self, request: Request) -> str:
         if self.recording_base_url:

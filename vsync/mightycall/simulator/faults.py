@@ -31,9 +31,11 @@ FAULT_KINDS = (
     "wrong_total",
     "head_insert",
     "page_cap",
+    "link_expired",
 )
 # Faults that replace the answer; at most one fires per request. The others modify a normal answer.
-REPLACING_FAULTS = {"token_expiry", "rate_limit", "server_error", "not_json", "is_success_false", "no_list"}
+REPLACING_FAULTS = {"token_expiry", "rate_limit", "server_error", "not_json", "is_success_false", "no_list",
+                    "link_expired"}
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Faults:
     * ``head_insert``: after the answer is built, ``count`` (default 3) new calls appear at the head
       of that window (newest); they become part of the ground truth.
     * ``page_cap``: ``pageSize`` silently capped at ``cap`` (default 100).
+    * ``link_expired``: (recordings) 403 as for a recording link past its expiry, whatever the link.
 
     At most one answer-replacing fault fires per request; modifying faults (slow, hang, truncated,
     wrong_total, head_insert, page_cap) combine with it. Requests a fault lets through because of

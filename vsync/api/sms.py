@@ -1,0 +1,74 @@
+"""GET /api/v1/orgs/{org}/sms: the org's text messages, newest first, paged like the calls list.
+
+A message belongs to a number, not to an extension, so agents see none: the tenant scope hides
+every message from an agent, and this route says so with a 403 instead of an empty list.
+"""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import g
+from marshmallow import fields, validate
+
+from vsync.api import bp
+from vsync.api.access import requires
+from vsync.api.calls import export_batches, list_page
+from vsync.api.export import csv_doc, csv_response, format_field, wants_csv
+from vsync.api.metrics import MetricsQuery, query_number, query_window
+from vsync.api.paging import decode_time_cursor
+from vsync.api.schemas import Query, UtcDateTime, page_of, page_params
+from vsync.extensions import db
+from vsync.models import Organization
+from vsync.models.orgs import MANAGER
+from vsync.services import traffic
+from vsync.timeutil import isoformat_z
+
+_WINDOW = {name: MetricsQuery._declared_fields[name] for name in ("from_", "to", "number")}
+SmsQuery = Query.from_dict({
+    **_WINDOW,
+    "direction": fields.String(load_default=None, validate=validate.OneOf(traffic.SMS_DIRECTIONS)),
+    "q": fields.String(load_default=None, validate=validate.Length(1, traffic.MAX_SEARCH), metadata={
+        "description": "Text to look for: its digits inside the other party's number, or the text inside "
+                       "the message or its MightyCall id (case-insensitive).", "example": "invoice"}),
+    "format_": format_field(),
+    **page_params(),
+}, name="SmsQuery")
+
+
+class SmsSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    external_id = fields.String(required=True, metadata={"description": "MightyCall's message id."})
+    number = fields.String(allow_none=True, required=True, metadata={"description": "The org's number, E.164."})
+    direction = fields.String(required=True, metadata={"description": "inbound, outbound or other"})
+    counterpart = fields.String(allow_none=True, required=True, metadata={"description": "The other party."})
+    sent_at = UtcDateTime(required=True)
+    text = fields.String(allow_none=True, required=True)
+
+
+SMS_ITEM_KEYS = list(SmsSchema().fields)
+
+
+def sms_item(row: dict, numbers: dict[int, str]) -> dict:
+    return {"id": row["id"], "external_id": row["external_id"], "number": numbers.get(row["phone_number_id"]),
+            "direction": row["direction"], "counterpart": row["counterpart"],
+            "sent_at": isoformat_z(row["sent_at"]), "text": row["text"]}
+
+
+@bp.get("/orgs/<org>/sms")
+@requires(scope="read", role=MANAGER)
+@bp.arguments(SmsQuery, location="query")
+@bp.response(200, page_of(SmsSchema, "SmsPage"))
+@bp.doc(**csv_doc("With format=csv or Accept: text/csv: every message of the filtered set, one per row."))
+def list_sms(args, org: str):
+    """The org's text messages, newest first
+
+    The messages sent or received in the window (default: today in the org's time zone; at most
+    400 days) on the org's numbers, paged by `cursor`; `format=csv` streams them all. Not for agents.
+    """
+    window = query_window(db.session.get(Organization, g.org_access.org_id), args)
+    criteria = {"number": query_number(args), "direction": args["direction"],
+                "search": traffic.Search(args["q"]) if args["q"] is not None else None}
+    if wants_csv(args):
+        return csv_response(SMS_ITEM_KEYS, export_batches(traffic.sms_statement(window, **criteria), sms_item),
+                            "sms.csv")
+    after = decode_time_cursor(args["cursor"], args)
+    return list_page(traffic.sms_statement(window, **criteria, after=after), args, "sent_at", sms_item)

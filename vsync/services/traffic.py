@@ -1,0 +1,180 @@
+"""The org's traffic as lists and records: calls, recordings and text messages, newest first.
+
+Every statement here is an ORM select, so the tenant hook (`vsync.tenancy`) narrows it to what the
+current scope sees: the org's numbers while they were its numbers, an agent's own calls and their
+recordings, no SMS for an agent. Callers run inside the org's tenant scope.
+
+The calls list selects the calls of a `metrics.Window` with the criteria of `metrics.Filters`, the
+same as the KPI engine, so a dashboard's figure and the list it drills into count the same calls.
+
+Lists page by keyset, newest first on (time, id): `after` is the (time, id) of the last row of the
+previous page, and the next page is the rows strictly older than it. A row inserted meanwhile lands
+before or after the cursor, never shifting a page, so paging never repeats or skips a row.
+Statements select columns, not entities: a page, or a whole export read in batches, keeps no
+objects in the session.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select, tuple_
+
+from vsync.errors import NotFound, ValidationError
+from vsync.extensions import db
+from vsync.metrics import Filters, Window
+from vsync.models import Call, CallEvent, PhoneNumber, Recording, SmsMessage
+from vsync.phones import normalize_e164
+
+SMS_DIRECTIONS = ("inbound", "outbound")
+MAX_SEARCH = 100
+_LIKE_ESCAPE = "\\"
+EXPORT_BATCH = 1000
+NO_FILTERS = Filters()
+
+CALL_COLUMNS = (Call.id, Call.external_id, Call.phone_number_id, Call.direction, Call.status,
+                Call.from_number, Call.to_number, Call.started_at, Call.answered_at, Call.ended_at,
+                Call.duration_ms, Call.agent_extension)
+RECORDING_COLUMNS = (Recording.id, Call.id.label("call_id"), Recording.call_external_id, Recording.phone_number_id,
+                     Recording.started_at, Recording.duration_ms, Recording.file_name)
+SMS_COLUMNS = (SmsMessage.id, SmsMessage.external_id, SmsMessage.phone_number_id, SmsMessage.direction,
+               SmsMessage.counterpart, SmsMessage.sent_at, SmsMessage.text)
+
+
+@dataclass(frozen=True)
+class Search:
+    """Free text a person typed: matched case-insensitively inside ids and texts, and by its digits
+    inside phone numbers (so `(212) 555-01` finds `+1212555010…`)."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        text = self.text.strip()
+        if not text or len(text) > MAX_SEARCH:
+            raise ValidationError(f"q is 1 to {MAX_SEARCH} characters.", field="q")
+        object.__setattr__(self, "text", text)
+
+    @property
+    def digits(self) -> str:
+        return "".join(ch for ch in self.text if ch.isdigit())
+
+    def criterion(self, *, numbers: Iterable, texts: Iterable):
+        """`numbers` contain the digits, or `texts` contain the text (LIKE wildcards taken literally)."""
+        clauses = [column.ilike(_contains(self.text), escape=_LIKE_ESCAPE) for column in texts]
+        if self.digits:
+            clauses += [column.like(_contains(self.digits), escape=_LIKE_ESCAPE) for column in numbers]
+        return or_(*clauses)
+
+
+def _contains(text: str) -> str:
+    for special in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, _LIKE_ESCAPE + special)
+    return f"%{text}%"
+
+
+def _newest_first(statement: Select, time_column, id_column, after: tuple[datetime, int] | None) -> Select:
+    if after is not None:
+        statement = statement.where(tuple_(time_column, id_column) < tuple_(*after))
+    return statement.order_by(time_column.desc(), id_column.desc())
+
+
+def _in_window(column, window: Window) -> list:
+    return [column >= window.start, column < window.end]
+
+
+# Calls
+
+
+def calls_statement(window: Window, filters: Filters = NO_FILTERS, *, status: str | None = None,
+                    search: Search | None = None, after: tuple[datetime, int] | None = None) -> Select:
+    """The calls started in `window` that match the filters, newest first (rows of `CALL_COLUMNS`)."""
+    statement = select(*CALL_COLUMNS).where(*_in_window(Call.started_at, window), *filters.criteria())
+    if status is not None:
+        statement = statement.where(Call.status == status)
+    if search is not None:
+        statement = statement.where(search.criterion(numbers=(Call.from_number, Call.to_number),
+                                                     texts=(Call.external_id,)))
+    return _newest_first(statement, Call.started_at, Call.id, after)
+
+
+def get_call(call_id: int) -> tuple[Call, list[CallEvent], Recording | None]:
+    """A call with its webhook events (in the order they happened) and its recording, if any.
+    A call the scope does not see is not found, like one that does not exist."""
+    call = db.session.get(Call, call_id)
+    if call is None:
+        raise NotFound(f"No call {call_id}.", field="id")
+    of_call = (CallEvent.integration_id == call.integration_id, CallEvent.call_external_id == call.external_id)
+    events = list(db.session.scalars(select(CallEvent).where(*of_call)
+                                     .order_by(CallEvent.occurred_at, CallEvent.id)))
+    recording = db.session.scalars(select(Recording).where(
+        Recording.integration_id == call.integration_id, Recording.call_external_id == call.external_id)).first()
+    return call, events, recording
+
+
+# Recordings
+
+
+def recordings_statement(window: Window, filters: Filters = NO_FILTERS, *, status: str | None = None,
+                         search: Search | None = None, after: tuple[datetime, int] | None = None) -> Select:
+    """The recordings of the calls that `calls_statement` lists for the same arguments, newest first
+    (rows of `RECORDING_COLUMNS`)."""
+    statement = (select(*RECORDING_COLUMNS)
+                 .join(Call, and_(Call.integration_id == Recording.integration_id,
+                                  Call.external_id == Recording.call_external_id))
+                 .where(*_in_window(Recording.started_at, window), *filters.criteria()))
+    if status is not None:
+        statement = statement.where(Call.status == status)
+    if search is not None:
+        statement = statement.where(search.criterion(numbers=(Call.from_number, Call.to_number),
+                                                     texts=(Call.external_id,)))
+    return _newest_first(statement, Recording.started_at, Recording.id, after)
+
+
+# Text messages
+
+
+def sms_statement(window: Window, *, number: str | int | None = None, direction: str | None = None,
+                  search: Search | None = None, after: tuple[datetime, int] | None = None) -> Select:
+    """The messages sent in `window` on a number (E.164 or id) and in a direction, newest first
+    (rows of `SMS_COLUMNS`). `search` looks in the counterpart's number, the text and the id."""
+    statement = select(*SMS_COLUMNS).where(*_in_window(SmsMessage.sent_at, window))
+    if isinstance(number, str):
+        e164 = normalize_e164(number, field="number")
+        statement = statement.where(SmsMessage.phone_number_id.in_(
+            select(PhoneNumber.id).where(PhoneNumber.e164 == e164)))
+    elif number is not None:
+        statement = statement.where(SmsMessage.phone_number_id == number)
+    if direction is not None:
+        if direction not in SMS_DIRECTIONS:
+            raise ValidationError(f"direction is one of {', '.join(SMS_DIRECTIONS)}.", field="direction")
+        statement = statement.where(SmsMessage.direction == direction)
+    if search is not None:
+        statement = statement.where(search.criterion(numbers=(SmsMessage.counterpart,),
+                                                     texts=(SmsMessage.text, SmsMessage.external_id)))
+    return _newest_first(statement, SmsMessage.sent_at, SmsMessage.id, after)
+
+
+# Reading
+
+
+def first_rows(statement: Select, limit: int) -> list[dict]:
+    """The first `limit` rows of a list statement, as dicts."""
+    return [dict(row._mapping) for row in db.session.execute(statement.limit(limit))]
+
+
+def all_rows(statement: Select, batch: int = EXPORT_BATCH) -> Iterator[list[dict]]:
+    """Every row of a list statement, in batches, read through a server-side cursor where the
+    database has one: memory stays flat however many rows there are."""
+    result = db.session.execute(statement.execution_options(yield_per=batch))
+    for partition in result.partitions():
+        yield [dict(row._mapping) for row in partition]
+
+
+def number_e164s(number_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """E.164 of the scope's numbers (`number_ids` of them, or all it sees): lists show numbers by
+    E.164 without joining every row to its number."""
+    statement = select(PhoneNumber.id, PhoneNumber.e164)
+    if number_ids is not None:
+        statement = statement.where(PhoneNumber.id.in_(set(number_ids)))
+    return dict(db.session.execute(statement).all())
