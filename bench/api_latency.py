@@ -51,6 +51,7 @@ from bench.common import (
     HAND_SUMMARY,
     ORGS,
     OWNER,
+    START,
     bench_app,
     generate,
     load_average,
@@ -82,17 +83,18 @@ _VISIBLE = """EXISTS (SELECT 1 FROM number_assignments a WHERE a.org_id = :org
                   AND (a.unassigned_at IS NULL OR a.unassigned_at > c.started_at))"""
 CALL_COLUMNS = ("c.id, c.external_id, c.direction, c.status, c.from_number, c.to_number, c.started_at, "
                 "c.answered_at, c.ended_at, c.duration_ms, c.agent_extension, c.phone_number_id")
+_IN_WINDOW = "c.started_at >= :start AND c.started_at < :end"
 HAND_PAGE = f"""
 SELECT {CALL_COLUMNS} FROM calls c
-WHERE {_VISIBLE} AND (c.started_at, c.id) < (:after_started, :after_id)
+WHERE {_IN_WINDOW} AND {_VISIBLE} AND (c.started_at, c.id) < (:after_started, :after_id)
 ORDER BY c.started_at DESC, c.id DESC LIMIT {PAGE + 1}
 """
 HAND_KEY_AT_DEPTH = f"""
-SELECT c.started_at, c.id FROM calls c WHERE {_VISIBLE} ORDER BY c.started_at DESC, c.id DESC
+SELECT c.started_at, c.id FROM calls c WHERE {_IN_WINDOW} AND {_VISIBLE} ORDER BY c.started_at DESC, c.id DESC
 OFFSET :depth LIMIT 1
 """
-HAND_CSV = f"COPY (SELECT {CALL_COLUMNS} FROM calls c WHERE {_VISIBLE} ORDER BY c.started_at DESC, c.id DESC) " \
-           "TO STDOUT (FORMAT csv, HEADER)"
+HAND_CSV = (f"COPY (SELECT {CALL_COLUMNS} FROM calls c WHERE {_IN_WINDOW} AND {_VISIBLE} "
+            "ORDER BY c.started_at DESC, c.id DESC) TO STDOUT (FORMAT csv, HEADER)")
 
 
 @dataclass
@@ -169,9 +171,9 @@ class Hand:
             conn.rollback()
         return samples
 
-    def one(self, sql: str, **params):
+    def first_row(self, sql: str, **params):
         with self.app.app_context(), db.engine.connect() as conn:
-            return conn.execute(text(sql), {**self.params, **params}).one()
+            return conn.execute(text(sql), {**self.params, **params}).first()
 
 
 def local_days(days: int) -> tuple[date, date]:
@@ -180,10 +182,18 @@ def local_days(days: int) -> tuple[date, date]:
     return last - timedelta(days=days - 1), last
 
 
-def window_bounds(org: Organization, days: int) -> dict:
-    """The UTC bounds the API computes for `local_days`, for the hand-written queries."""
-    window = Window.local_days(org_zone(org), *local_days(days))
+# The calls list's window: every local day with calls of the data set (within the API's 400 days).
+WHOLE_SET = (START.date() - timedelta(days=1), END.date())
+
+
+def window_bounds(org: Organization, first: date, last: date) -> dict:
+    """The UTC bounds the API computes for the local days `first` to `last`, for the hand-written queries."""
+    window = Window.local_days(org_zone(org), first, last)
     return {"start": window.start, "end": window.end}
+
+
+def span(first: date, last: date) -> dict[str, str]:
+    return {"from": first.isoformat(), "to": last.isoformat()}
 
 
 def measure_metrics(api: Api, hand: Hand, org: Organization, runs: int) -> list[Row]:
@@ -199,12 +209,11 @@ def measure_metrics(api: Api, hand: Hand, org: Organization, runs: int) -> list[
             rows.append(Row(name, note=f"route missing: GET {rule}"))
             continue
         say(name)
-        first, last = local_days(days)
-        params = {"from": first.isoformat(), "to": last.isoformat()}
+        params = span(*local_days(days))
         if suffix == "/series":
             params["bucket"] = "day"
         api_ms, _ = timed(lambda params=params, suffix=suffix: api.get(base + suffix, **params), runs)
-        sql_ms = hand.timed(sql, runs, **window_bounds(org, days))
+        sql_ms = hand.timed(sql, runs, **window_bounds(org, *local_days(days)))
         rows.append(judge(Row(name, api_ms, sql_ms), target, ratio=target == TARGET_30_MS))
     return rows
 
@@ -213,14 +222,15 @@ def cursor_at_depth(api: Api, path: str, depth: int) -> tuple[str | None, int]:
     """Follow `next_cursor` to `depth` rows with the largest page the route accepts."""
     for limit in (1000, 500, 200, 100, PAGE):
         try:
-            api.get(path, limit=limit)
+            api.get(path, limit=limit, **span(*WHOLE_SET))
         except RuntimeError:
             continue
         break
     say(f"walking to depth {depth:,} in pages of {limit}")
     cursor, walked = None, 0
     while walked < depth:
-        page = api.get(path, limit=min(limit, depth - walked), **({"cursor": cursor} if cursor else {}))
+        page = api.get(path, limit=min(limit, depth - walked), **span(*WHOLE_SET),
+                       **({"cursor": cursor} if cursor else {}))
         walked += len(page["data"])
         cursor = page["next_cursor"]
         if cursor is None:
@@ -236,7 +246,7 @@ def measure_calls(api: Api, hand: Hand, org: Organization, runs: int) -> list[Ro
     rows = []
     for name, depth in zip(names, (0, DEPTH), strict=True):
         say(name)
-        params = {"limit": PAGE}
+        params = {"limit": PAGE, **span(*WHOLE_SET)}
         if depth:
             cursor, walked = cursor_at_depth(api, path, depth)
             if walked < depth or cursor is None:
@@ -245,11 +255,12 @@ def measure_calls(api: Api, hand: Hand, org: Organization, runs: int) -> list[Ro
             params["cursor"] = cursor
         page = api.get(path, **params)
         api_ms, _ = timed(lambda params=params: api.get(path, **params), runs)
-        key = hand.one(HAND_KEY_AT_DEPTH, depth=depth - 1) if depth else None
-        bound = {"after_started": key[0], "after_id": key[1]} if key else {
-            "after_started": END + timedelta(days=3650), "after_id": 0}
+        bounds = window_bounds(org, *WHOLE_SET)
+        key = hand.first_row(HAND_KEY_AT_DEPTH, depth=depth - 1, **bounds) if depth else None
+        bound = {**bounds, **({"after_started": key[0], "after_id": key[1]} if key else {
+            "after_started": END + timedelta(days=3650), "after_id": 0})}
         sql_ms = hand.timed(HAND_PAGE, runs, **bound)
-        first_id = hand.one(HAND_PAGE, **bound)[0]
+        first_id = hand.first_row(HAND_PAGE, **bound)[0]
         same = bool(page["data"]) and page["data"][0].get("id") == first_id
         rows.append(judge(Row(name, api_ms, sql_ms, note="" if same else "first row differs from the SQL's"),
                           TARGET_PAGE_MS, ratio=False))
@@ -273,7 +284,7 @@ def export_csv(database_url: str, key: str, slug: str) -> dict:
     app = bench_app(database_url, **APP_OVERRIDES)
     client = app.test_client()
     begin = time.perf_counter()
-    response = client.get(f"/api/v1/orgs/{slug}/calls", query_string={"format": "csv"},
+    response = client.get(f"/api/v1/orgs/{slug}/calls", query_string={"format": "csv", **span(*WHOLE_SET)},
                           headers={"Authorization": f"Bearer {key}"}, buffered=False)
     lines = 0
     for chunk in response.response:
@@ -307,7 +318,9 @@ def measure_csv(api: Api, app: Flask, database_url: str, key: str, org: Organiza
         raw = db.engine.raw_connection()
         try:
             sink, begin = _Counter(), time.perf_counter()
-            raw.cursor().copy_expert(HAND_CSV.replace(":org", str(org.id)), sink)
+            sql = raw.cursor().mogrify(HAND_CSV.replace(":org", "%(org)s").replace(":start", "%(start)s")
+                                       .replace(":end", "%(end)s"), {"org": org.id, **window_bounds(org, *WHOLE_SET)})
+            raw.cursor().copy_expert(sql.decode(), sink)
             copy_s = time.perf_counter() - begin
         finally:
             raw.close()
@@ -363,7 +376,7 @@ def main(argv=None) -> int:
             org = db.session.scalar(db.select(Organization).where(Organization.slug == ORG))
             db.session.expunge(org)
             hand = Hand(app, org)
-            org_calls = hand.one(f"SELECT count(*) FROM calls c WHERE {_VISIBLE}")[0]
+            org_calls = hand.first_row(f"SELECT count(*) FROM calls c WHERE {_VISIBLE}")[0]
             header = (f"Machine: {machine()}, {_memory_gb():.0f} GB RAM\nLoad average before timing: {load_average()}\n"
                       f"Data: {written[0]:,} calls, {written[1]:,} events; org '{ORG}' ({ORGS[0][1]}) has "
                       f"{org_calls:,} of them")

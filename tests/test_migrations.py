@@ -49,19 +49,19 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema_and_downgrade_emptie
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-def database_at_0005(request, tmp_path):
+def database_before_ring_times(request, tmp_path):
     """An app whose database is migrated up to the revision before calls kept their ring time."""
     url = (request.getfixturevalue("empty_database") if request.param == "postgresql"
            else f"sqlite:///{tmp_path / 'vsync.db'}")
     app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
     with app.app_context():
-        upgrade(revision="0005_metrics_indexes")
+        upgrade(revision="0006_traffic_list_indexes")
         yield app
         db.session.remove()
         db.engine.dispose()
 
 
-def test_upgrade_gives_stored_calls_the_ring_time_their_events_give(database_at_0005):
+def test_upgrade_gives_stored_calls_the_ring_time_their_events_give(database_before_ring_times):
     integration_id = factories.make_integration(factories.make_org("alpha"))
     number_id = factories.make_number("+12125550101")
     t = datetime(2026, 7, 1, 15, tzinfo=UTC)

@@ -6,8 +6,8 @@ aggregates calls alone instead of joining every unanswered call's events. Existi
 their stored events, with types matched as `vsync.mightycall.webhook_events.event_kind` matches
 them (stored events may predate the `kind` column: its backfill says `other`).
 
-Revision ID: 0006_call_ring_times
-Revises: 0005_metrics_indexes
+Revision ID: 0007_call_ring_times
+Revises: 0006_traffic_list_indexes
 Create Date: 2026-11-21 22:30:00
 
 """
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0006_call_ring_times'
-down_revision = '0005_metrics_indexes'
+revision = '0007_call_ring_times'
+down_revision = '0006_traffic_list_indexes'
 branch_labels = None
 depends_on = None
 
