@@ -73,6 +73,12 @@ run: $(VENV)/.run-deps
 	wait $$server
 
 test: $(VENV)/.dev-deps
+	if [ ! -x /usr/bin/chromium ]; then
+		sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo )
+		echo "make test: installing Debian's chromium for the browser tests..."
+		$$sudo apt-get install -y chromium >/dev/null \
+			|| { $$sudo apt-get update >/dev/null && $$sudo apt-get install -y chromium >/dev/null; }
+	fi
 	$(PY) -m tests.preflight
 	$(VENV)/bin/ruff check
 	$(PY) -m pytest $(PYTEST_ARGS)

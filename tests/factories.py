@@ -11,7 +11,7 @@ from sqlalchemy import insert
 from vsync import crypto
 from vsync.extensions import db
 from vsync.models import Call, Integration
-from vsync.services import numbers, orgs
+from vsync.services import members, numbers, orgs
 from vsync.tenancy import platform_bypass
 
 PASSWORD = "correct horse battery"
@@ -31,7 +31,7 @@ def make_user(email: str, *, org_slug: str | None = None, role: str = "org_admin
         if platform_admin:
             user = orgs.create_platform_admin(email, PASSWORD)
         elif org_slug:
-            user = orgs.add_member(orgs.get_org_by_slug(org_slug), email, role, password=PASSWORD,
+            user = members.add_member(orgs.get_org_by_slug(org_slug), email, role, password=PASSWORD,
                                    extension=extension).user
         else:
             user = orgs.create_user(email, PASSWORD)

@@ -35,7 +35,7 @@ _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def csrf_token(client, path: str = "/login") -> str:
-    match = _CSRF.search(client.get(path).get_data(as_text=True))
+    match = _CSRF.search(client.get(path, follow_redirects=True).get_data(as_text=True))
     assert match, f"no CSRF token on {path}"
     return match.group(1)
 

@@ -17,6 +17,7 @@ from vsync.extensions import db
 from vsync.metrics import Window, for_display
 from vsync.models import Organization
 from vsync.services.keys import create_api_key
+from vsync.tenancy import platform_bypass
 from vsync.timeutil import isoformat_z
 
 
@@ -45,14 +46,16 @@ def test_every_api_figure_equals_a_brute_force_count_over_the_calls_list(app, sc
     checked = []
 
     def check_api(org_id, window, filters, bucket):
-        slug = db.session.get(Organization, org_id).slug
+        with platform_bypass("test"):
+            slug = db.session.get(Organization, org_id).slug
         expected = brute_force(org_id, window, filters)
         checked.append((slug, window, filters, bucket, expected))
 
     with app.app_context():
         run_scenario(scenario, check=check_api)
-        key = create_api_key(org_id=None, name="property", scopes="read")[1]
-        db.session.commit()
+        with platform_bypass("test"):
+            key = create_api_key(org_id=None, name="property", scopes="read")[1]
+            db.session.commit()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     kind, first, last = scenario["window"]
     for slug, window, filters, bucket, expected in checked:

@@ -44,8 +44,10 @@ def test_login_without_csrf_token_is_refused(client, member):
 def test_member_signs_in_and_lands_on_the_console_scoped_to_their_org(client, member, in_app):
     response = login(client, member)
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
-    page = client.get("/admin/").get_data(as_text=True)
-    assert "Org-A (org admin)" in page
+    picker = client.get("/admin/")
+    assert picker.headers["Location"] == "/admin/orgs/org-a/"  # one org: straight to its dashboard
+    page = client.get(picker.headers["Location"]).get_data(as_text=True)
+    assert "Org-A · org admin · UTC" in page
     with in_app():
         assert ("login.succeeded", member) in audit_actions()
 
@@ -102,9 +104,9 @@ def test_failures_older_than_the_window_do_not_count(app, client, member, in_app
 def test_logout_needs_post_with_csrf_and_ends_the_session(client, member):
     login(client, member)
     assert client.get("/logout").status_code == 405
-    token = csrf_token(client, "/admin/")
+    token = csrf_token(client, "/admin/orgs/org-a/")
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
-    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/").headers["Location"].startswith("/login")
 
 
 @pytest.mark.parametrize("target,expected", [("/admin/", "/admin/"), ("https://evil.test/x", "/admin/"),

@@ -30,6 +30,7 @@ from vsync.models import (
     SyncRun,
     User,
 )
+from vsync.services import members
 from vsync.tenancy import platform_bypass
 
 # MightyCall settings that keep a refused or unreachable account from retrying for long.
@@ -253,7 +254,7 @@ def test_demo_loaded_again_with_moved_simulators_repoints_its_integrations(app, 
         assert sorted(urls) == [("acme", first.base_url), ("globex", second.base_url)]
         assert calls_before > 0 and len(external_ids) == len(set(external_ids)) >= calls_before
         assert run(cli, "sync", "acme", "--kind", "numbers").exit_code == 0
-    assert "integration.repointed" in audit_actions(app) and audit_actors(app) == {"cli"}
+    assert "integration.updated" in audit_actions(app) and audit_actors(app) == {"cli"}
 
 
 def test_sync_wait_follows_a_queued_run_until_a_worker_finishes_it(app, runner):
@@ -278,3 +279,14 @@ def test_sync_wait_follows_a_queued_run_until_a_worker_finishes_it(app, runner):
     with app.app_context(), platform_bypass("test"):
         inserted = db.session.scalar(select(SyncRun.inserted))
     assert "calls: succeeded in" in output and f"{inserted} new" in output and inserted > 0
+
+
+def test_add_member_without_a_password_prints_a_one_time_set_password_link(app, runner):
+    run(runner, "create-org", "Acme", "--slug", "acme")
+    result = run(runner, "add-member", "acme", "ann@acme.test", "--role", "agent", "--extension", "101")
+    assert result.exit_code == 0, result.output
+    path = result.output.strip().splitlines()[-1]
+    assert path.startswith("/set-password/")
+    with app.app_context():
+        assert members.password_link(path.rsplit("/", 1)[1]).email == "ann@acme.test"
+    assert path not in "".join(audit_actions(app))

@@ -9,7 +9,7 @@ from vsync.auth import PUBLIC_ENDPOINTS
 
 
 def test_public_allow_list_is_exactly_the_intended_endpoints():
-    assert {"static", "auth.login", "admin.static", "api.health", "webhooks.receive",
+    assert {"static", "auth.login", "auth.set_password", "admin.static", "api.health", "webhooks.receive",
             "api-docs.openapi_json", "api_reference.docs"} == PUBLIC_ENDPOINTS
 
 

@@ -1,13 +1,14 @@
 """A short schemathesis run over the whole OpenAPI document, as a platform key acting in org A:
-generated requests, valid and invalid, never get a 5xx, and every answer matches its declared status,
-content type and schema. Run longer by hand with SCHEMATHESIS_EXAMPLES=200."""
+generated requests, valid and invalid, never get a server error, and every answer matches its
+declared status, content type and schema. The one 5xx allowed is a 502 that a route declares
+itself: the world's MightyCall account is unreachable, and saying so is the right answer.
+Run longer by hand with SCHEMATHESIS_EXAMPLES=200."""
 from __future__ import annotations
 
 import os
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -15,7 +16,22 @@ from schemathesis.specs.openapi.checks import (
 )
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "12"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _exercise(operation, headers: dict) -> None:
+    declared = set(map(str, operation.definition.raw.get("responses", {})))
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def exercise(case):
+        if "org" in (case.path_parameters or {}):
+            case.path_parameters["org"] = "org-a"
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        assert response.status_code < 500 or (
+            response.status_code == 502 and "502" in declared), (operation.label, response.status_code)
+
+    exercise()
 
 
 def test_no_generated_request_gets_a_server_error_or_an_answer_outside_the_document(app, world):
@@ -23,13 +39,5 @@ def test_no_generated_request_gets_a_server_error_or_an_answer_outside_the_docum
     headers = {"Authorization": f"Bearer {world.keys['platform']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 9
-
     for operation in operations:
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def exercise(case):
-            if "org" in (case.path_parameters or {}):
-                case.path_parameters["org"] = "org-a"
-            case.call_and_validate(headers=headers, checks=CHECKS)
-
-        exercise()
+        _exercise(operation, headers)

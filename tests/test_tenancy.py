@@ -119,6 +119,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/services/integrations.py",  # the shared MightyCall token, by integration id, on its own connection
     "vsync/services/webhooks.py",  # store-first upsert of received events, in the endpoint's own org scope
     "vsync/services/recordings.py",  # a recording's fresh provider link, by id, narrowed by the hook
+    "vsync/services/members.py",  # users by email across orgs; set-password links, conditioned on the scope
 }
 REVIEWED_CORE_PACKAGES = ("vsync/models/",)  # each kind declares its criterion over its table
 

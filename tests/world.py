@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 
 from tests.factories import PASSWORD, T0, assign, make_integration, make_number, make_org, make_user
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, Recording, SmsMessage, SyncRun, WebhookEvent
+from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
 from vsync.services import audit
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
@@ -46,6 +46,9 @@ class World:
     keys: dict[str, str] = field(default_factory=dict)
     calls: dict[str, dict[str, int]] = field(default_factory=dict)  # org of its integration → external id → id
     recordings: dict[str, dict[str, int]] = field(default_factory=dict)  # the same, of the call's recording
+    runs: dict[str, int] = field(default_factory=dict)  # org → its sync run
+    key_ids: dict[str, int] = field(default_factory=dict)  # key name → id
+    agent_memberships: dict[str, int] = field(default_factory=dict)  # org → its agent's membership
 
     def org(self, name: str) -> int:
         return {"a": self.a, "b": self.b}[name]
@@ -96,15 +99,23 @@ def build_world() -> World:
         for org in ("a", "b"):
             org_id, integration_id = world.org(org), integrations[org]
             for scope in ("read", "write"):
-                world.keys[f"{scope}_{org}"] = create_api_key(org_id=org_id, name=f"{scope} {org}", scopes=scope)[1]
-            db.session.add(SyncRun(org_id=org_id, integration_id=integration_id, kind="calls"))
+                key, world.keys[f"{scope}_{org}"] = create_api_key(org_id=org_id, name=f"{scope} {org}", scopes=scope)
+                world.key_ids[f"{scope}_{org}"] = key.id
+            run = SyncRun(org_id=org_id, integration_id=integration_id, kind="calls")
+            db.session.add(run)
+            db.session.flush()
+            world.runs[org] = run.id
             extension = "101" if org == "a" else "201"
             db.session.add(Agent(org_id=org_id, integration_id=integration_id, extension=extension))
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
                                         body="{}", event_type="CallConnected"))
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
-        world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")[1]
+        key, world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")
+        world.key_ids["platform"] = key.id
         db.session.commit()
+        for org in ("a", "b"):
+            world.agent_memberships[org] = db.session.scalar(select(Membership.id).where(
+                Membership.user_id == users[f"agent_{org}"], Membership.org_id == world.org(org)))
         for org in ("a", "b"):
             world.calls[org] = dict(db.session.execute(select(Call.external_id, Call.id)
                                                        .where(Call.integration_id == integrations[org])).all())

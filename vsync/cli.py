@@ -29,7 +29,7 @@ from vsync.models import SyncRun
 from vsync.models.keys import SCOPES
 from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
-from vsync.services import audit, integrations, keys, numbers, orgs, runs, webhooks
+from vsync.services import audit, integrations, keys, members, numbers, orgs, runs, webhooks
 from vsync.services.demo import demo_floor_targets, load_demo
 from vsync.services.sync import ALL_KINDS, start_syncs
 from vsync.tenancy import current_org_id, platform_bypass, tenant
@@ -156,13 +156,17 @@ def create_org(name: str, slug: str, timezone_: str) -> None:
 @click.argument("org_slug")
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(ORG_ROLES))
-@click.option("--password", help="Required when the user is new.")
+@click.option("--password", help="For a new user; without it, a one-time set-password link is printed.")
 @click.option("--extension", help="The member's MightyCall extension (agents see their own calls).")
 def add_member(org_slug: str, email: str, role: str, password: str | None, extension: str | None) -> None:
     """Add a user (created when new) to an organisation with a role."""
     org = orgs.get_org_by_slug(org_slug)
-    membership = orgs.add_member(org, email, role, password=password, extension=extension)
+    membership = members.add_member(org, email, role, password=password, extension=extension)
     click.echo(f"{membership.user.email} is {role} of {org.slug}")
+    if password is None and members.awaiting_password(membership.user):
+        token = members.issue_password_link(membership.user)
+        click.echo("They choose a password at this path of vsync's address, within 72 hours, once:")
+        click.echo(f"/set-password/{token}")
 
 
 @platform_command("create-api-key")

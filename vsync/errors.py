@@ -7,9 +7,12 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, details: dict | None = None):
+    def __init__(self, message: str, *, field: str | None = None, details: dict | None = None,
+                 code: str | None = None):
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code  # a more precise reason than the class's, for clients that branch on it
         self.field = field
         self.details = details or ({field: message} if field else {})
 

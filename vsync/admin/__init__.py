@@ -1,25 +1,159 @@
-"""The Flask-Admin console at /admin. Views that act in an org get its tenant scope from `vsync.auth`
-(the org resolver), so their queries see that org only without filtering of their own."""
+"""The Flask-Admin console at /admin: the org console (`/admin/orgs/<org>/…`) and, for platform
+admins, the platform console (`/admin/platform/…`).
+
+The console acts in one org at a time, named in the URL, so every request says which org it is
+for. `vsync.auth` resolves that org for every request through the API's resolver
+(`vsync.auth.principals.resolve_org`) and enters its tenant scope, as for `/api/v1/orgs/<org>/…`;
+a stale or forged org (one the user may no longer reach) falls back to the org picker with a flash,
+never to another org's data. Building a console URL fills in the org of the request, so menus and
+links stay in it. Switching org is a posted form, audited (`console.org_switched`; for a platform
+admin, "act as org": `console.acted_as`).
+
+Platform views get the platform bypass (their endpoints join `vsync.auth.PLATFORM_WIDE_ENDPOINTS`),
+except the endpoints a view lists in `own_scope`, which enter one org's tenant scope themselves.
+"""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app, flash, g, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+from wtforms.validators import DataRequired
 
-from vsync.auth.principals import reachable_orgs
+from vsync import auth
+from vsync.admin import dashboard, display, org, platform
+from vsync.admin.access import ConsoleAccess
+from vsync.auth.principals import reachable_orgs, resolve_org
+from vsync.errors import NotFound
+from vsync.extensions import db
+from vsync.http import error_response, is_api_request
+from vsync.models import (
+    ApiKey,
+    AuditEvent,
+    Call,
+    Integration,
+    Membership,
+    Organization,
+    PhoneNumber,
+    Recording,
+    SmsMessage,
+    SyncRun,
+    User,
+    WebhookEvent,
+)
+from vsync.services import audit
+
+ORG_URL = "/admin/orgs/<org>"
+PLATFORM_CATEGORY = "Platform"
 
 
-class HomeView(AdminIndexView):
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and not current_user.is_api_key
+class SwitchOrgForm(FlaskForm):
+    org = HiddenField(validators=[DataRequired()])
+
+
+class HomeView(ConsoleAccess, AdminIndexView):
+    """The org picker. Someone in one org only goes straight to its dashboard."""
 
     @expose("/")
     def index(self):
-        orgs = [] if current_user.is_platform else reachable_orgs(current_user._get_current_object())
-        return self.render("admin/home.html", orgs=orgs)
+        orgs = reachable_orgs(current_user._get_current_object())
+        if len(orgs) == 1 and not current_user.is_platform:
+            return redirect(url_for("org_dashboard.index", org=orgs[0].slug))
+        return self.render("admin/home.html", orgs=orgs, switch_form=SwitchOrgForm())
+
+    @expose("/switch", methods=["POST"])
+    def switch(self):
+        form = SwitchOrgForm()
+        if not form.validate_on_submit():
+            flash("Choose an organisation.", "error")
+            return redirect(url_for(".index"))
+        principal = current_user._get_current_object()
+        try:
+            access = resolve_org(principal, form.org.data)
+        except NotFound:
+            flash("That organisation is not available to you. Choose one of yours.", "error")
+            return redirect(url_for(".index"))
+        action = "console.acted_as" if principal.is_platform else "console.org_switched"
+        audit.record(action, org_id=access.org_id, summary=f"{principal.label} in {access.slug} as {access.role}")
+        db.session.commit()
+        flash(f"You are in {access.name} as {access.role.replace('_', ' ')}.", "info")
+        return redirect(url_for("org_dashboard.index", org=access.slug))
+
+
+def _org_views() -> list:
+    def at(path: str, endpoint: str, **kwargs) -> dict:
+        return {"url": f"{ORG_URL}{path}", "endpoint": endpoint, **kwargs}
+    return [
+        dashboard.DashboardView(name="Dashboard", **at("/", "org_dashboard")),
+        org.CallsView(Call, name="Calls", **at("/calls", "org_calls")),
+        org.RecordingsView(Recording, name="Recordings", **at("/recordings", "org_recordings")),
+        org.SmsView(SmsMessage, name="SMS", **at("/sms", "org_sms")),
+        org.NumbersView(PhoneNumber, name="Numbers", **at("/numbers", "org_numbers")),
+        org.MembersView(Membership, name="Members", **at("/members", "org_members")),
+        org.IntegrationView(name="Integration", **at("/integration", "org_integration")),
+        org.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "org_sync_runs")),
+        org.ApiKeysView(ApiKey, name="API keys", **at("/api-keys", "org_api_keys")),
+        org.SettingsView(name="Settings", **at("/settings", "org_settings")),
+    ]
+
+
+def _platform_views() -> list:
+    def at(path: str, endpoint: str, **kwargs) -> dict:
+        return {"url": f"/admin/platform{path}", "endpoint": endpoint, "category": PLATFORM_CATEGORY, **kwargs}
+    return [
+        platform.OverviewView(name="Overview", **at("/overview", "platform_overview")),
+        platform.OrgsView(Organization, name="Organisations", **at("/orgs", "platform_orgs")),
+        platform.UsersView(User, name="Users", **at("/users", "platform_users")),
+        platform.MembershipsView(Membership, name="Memberships", **at("/memberships", "platform_memberships")),
+        platform.IntegrationsView(Integration, name="Integrations", **at("/integrations", "platform_integrations")),
+        platform.NumbersView(PhoneNumber, name="Phone numbers", **at("/numbers", "platform_numbers")),
+        platform.ApiKeysView(ApiKey, name="API keys", **at("/api-keys", "platform_api_keys")),
+        platform.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "platform_sync_runs")),
+        platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
+        platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
+    ]
+
+
+def _grant_platform_bypass(app: Flask, views: list) -> None:
+    for view in views:
+        own = {f"{view.endpoint}.{name}" for name in getattr(view, "own_scope", ())}
+        auth.PLATFORM_WIDE_ENDPOINTS.update(
+            rule.endpoint for rule in app.url_map.iter_rules()
+            if rule.endpoint.startswith(f"{view.endpoint}.") and rule.endpoint not in own)
+
+
+def _org_of_request(endpoint: str, values: dict) -> None:
+    """`url_for` of a console endpoint with `<org>` fills in the org of this request."""
+    access = g.get("org_access")
+    if access is not None and "org" not in values and current_app.url_map.is_endpoint_expecting(endpoint, "org"):
+        values["org"] = access.slug
+
+
+def _org_not_found(exc: NotFound):
+    if is_api_request():
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if exc.field == "org" and request.path.startswith("/admin/orgs/"):
+        flash("That organisation is not available to you. Choose one of yours.", "error")
+        return redirect(url_for("admin.index"))
+    return exc.message, exc.status
+
+
+def _console_globals() -> dict:
+    def console_orgs():
+        return reachable_orgs(current_user._get_current_object()) if current_user.is_authenticated else []
+    return {"console_orgs": console_orgs, "switch_form": SwitchOrgForm}
 
 
 def init_app(app: Flask) -> None:
     admin = Admin(name="vsync", index_view=HomeView(), theme=Bootstrap4Theme(base_template="admin/vsync_base.html"))
+    platform_views = _platform_views()
+    for view in (*_org_views(), *platform_views):
+        admin.add_view(view)
     admin.init_app(app)
+    _grant_platform_bypass(app, platform_views)
+    app.url_defaults(_org_of_request)
+    app.register_error_handler(NotFound, _org_not_found)
+    app.context_processor(_console_globals)
+    display.init_app(app)

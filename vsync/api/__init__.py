@@ -40,18 +40,24 @@ API_CONFIG = {
 
 def init_app(app: Flask) -> None:
     from vsync.api import (  # noqa: F401  (routes register on import)
+        audit,
         calls,
         docs,
         errors,
         health,
+        integration,
+        keys,
         limits,
         live,
         me,
+        members,
         metrics,
+        numbers,
         orgs,
         recordings,
         schemas,
         sms,
+        sync,
     )
 
     for name, value in API_CONFIG.items():

@@ -12,7 +12,8 @@ from datetime import datetime
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from vsync.timeutil import isoformat_z
+from vsync.errors import ValidationError
+from vsync.timeutil import isoformat_z, parse_utc
 
 SPEC_OPTIONS = {
     "info": {"description": "The vsync JSON API: call analytics and administration of the "
@@ -40,6 +41,19 @@ class LocalDateTime(fields.DateTime):
 
     def _serialize(self, value: datetime | str | None, attr, obj, **kwargs):
         return value.isoformat() if isinstance(value, datetime) else value
+
+
+class Instant(UtcDateTime):
+    """A time a caller sends: ISO-8601 with `Z` or an offset, or a bare date (midnight UTC), the same
+    as the CLI's `--at`/`--since` (`vsync.timeutil.parse_utc`); a time without a zone is refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            return parse_utc(value, field=attr or "time")
+        except ValidationError as exc:
+            raise ma.ValidationError(exc.message) from None
 
 
 class Query(ma.Schema):

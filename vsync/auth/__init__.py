@@ -10,8 +10,9 @@ whole request, once: a route with an org in its URL (`<org>`) resolves it throug
 `vsync.auth.principals.resolve_org` (404 for an org the principal may not see, the same as for one
 that does not exist), stores the result in `g.org_access` and enters that org's tenant scope, for
 platform admins and platform keys too. Only the routes on `PLATFORM_WIDE_ENDPOINTS`, platform-wide by
-nature, enter the platform bypass, and only for platform principals. Any other route runs with no
-scope, so a tenant-scoped read there fails closed.
+nature, enter the platform bypass, and only for platform principals; so do the org routes on
+`PLATFORM_ORG_ENDPOINTS`, which change what only the platform may (an org's number assignments). Any
+other route runs with no scope, so a tenant-scoped read there fails closed.
 
 CSRF (Flask-WTF) is checked on every unsafe request that a browser could forge: forms and
 cookie-authenticated API calls. A request authenticated by a Bearer key is not checked, because a
@@ -34,12 +35,18 @@ from vsync.tenancy import enter_platform_bypass, enter_scope
 # The webhook receiver authenticates by its own means (the integration's token and MightyCall's
 # ApiKey, optionally a signature): it needs no principal and carries no CSRF token, by design.
 # The API's OpenAPI document and reference describe the API and hold no data.
-PUBLIC_ENDPOINTS = {"static", "auth.login", "admin.static", "api.health", "webhooks.receive",
+# A set-password link is its own credential (a one-time token), for someone who cannot sign in yet.
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.set_password", "admin.static", "api.health", "webhooks.receive",
                     "api-docs.openapi_json", "api_reference.docs"}
 CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive"}
 # Routes that act across every organisation by nature; they get the platform bypass, and only for
 # platform principals. Everything else acts in one org (from its URL) or in none.
 PLATFORM_WIDE_ENDPOINTS: set[str] = set()
+# Routes that change one org's platform-owned rows (its number assignments, which decide what traffic
+# it sees; no tenant scope may write them). A platform principal acts there in the platform bypass,
+# with the org of the URL resolved as on any org route; anyone else gets the org's tenant scope (and
+# the route's 403).
+PLATFORM_ORG_ENDPOINTS: set[str] = {"api.start_assignment", "api.end_assignment"}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
 
@@ -112,7 +119,10 @@ def _enter_request_scope() -> None:
     org_reference = (request.view_args or {}).get("org")
     if org_reference is not None:
         g.org_access = resolve_org(principal, org_reference)
-        enter_scope(g.org_access.scope)
+        if request.endpoint in PLATFORM_ORG_ENDPOINTS and principal.is_platform:
+            enter_platform_bypass(f"{request.endpoint} in {g.org_access.slug} by {principal.label}")
+        else:
+            enter_scope(g.org_access.scope)
     elif request.endpoint in PLATFORM_WIDE_ENDPOINTS and principal.is_platform:
         enter_platform_bypass(f"{request.endpoint} by {principal.label}")
 

@@ -1,4 +1,4 @@
-"""Sign-in and sign-out pages."""
+"""Sign-in and sign-out pages, and the page where a new member redeems a set-password link."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -7,12 +7,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from vsync.auth.principals import authenticate, record_sign_in
 from vsync.auth.throttle import LOGIN_FAILED, login_throttled
+from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.services import audit
+from vsync.services import audit, members
+from vsync.services.orgs import MIN_PASSWORD_LENGTH
 
 bp = Blueprint("auth", __name__)
 
@@ -22,6 +24,13 @@ FAILED_MESSAGE = "The email or password is incorrect."
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024,
+                               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")])
+    confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two differ.")])
 
 
 def _safe_next(target: str | None) -> str:
@@ -78,4 +87,26 @@ def logout():
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+def set_password(token: str):
+    """Public: the token is the credential. A used, expired or unknown link is refused with the reason
+    and what to do; a valid one takes a password once, then sends the person to sign in."""
+    try:
+        link = members.password_link(token)
+    except ValidationError as exc:
+        return render_template("set_password.html", refused=exc.message), 410
+    form = SetPasswordForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("set_password.html", form=form, email=link.email, expires_at=link.expires_at), status
+    try:
+        members.set_password_with_link(token, form.password.data)
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_template("set_password.html", refused=exc.message), 410
+    db.session.commit()
+    flash("Your password is set. Sign in with it now.", "info")
     return redirect(url_for("auth.login"))

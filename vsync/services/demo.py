@@ -24,8 +24,8 @@ from vsync.extensions import db
 from vsync.mightycall.errors import TransportError
 from vsync.models import Integration, Membership, NumberAssignment, Organization, PhoneNumber
 from vsync.models.types import utcnow
-from vsync.services import audit, orgs
-from vsync.services.integrations import create_integration, validate_base_url
+from vsync.services import members, orgs
+from vsync.services.integrations import create_integration, update_integration, validate_base_url
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 from vsync.services.webhooks import rotate_webhook_token
 
@@ -67,12 +67,8 @@ def _demo_integration(org: Organization, base_url: str) -> Integration:
     if integration is None:
         integration, _ = create_integration(org, api_key=SIMULATOR_API_KEY, user_key=SIMULATOR_USER_KEY,
                                             base_url=base_url, name=DEMO_INTEGRATION_NAME)
-    elif integration.base_url != base_url:
-        audit.record("integration.repointed", org_id=org.id, target=integration,
-                     summary=f"{integration.base_url} → {base_url}")
-        integration.base_url = base_url
-        # The cached token was issued by the old simulator; the new one signs in afresh.
-        integration.access_token_encrypted = integration.access_token_expires_at = None
+    else:
+        update_integration(integration, base_url=base_url)  # the new simulator's token is fetched afresh
     return integration
 
 
@@ -100,7 +96,7 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
         member = user and db.session.scalar(
             select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
         if member is None:
-            orgs.add_member(org, admin_email, "org_admin", password=None if user else DEMO_PASSWORD)
+            members.add_member(org, admin_email, "org_admin", password=None if user else DEMO_PASSWORD)
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
         if index < len(simulators):
             _wait_until_up(simulators[index])

@@ -1,4 +1,4 @@
-"""Organisations, users and memberships."""
+"""Organisations and users (members of an organisation: `vsync.services.members`)."""
 from __future__ import annotations
 
 import re
@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
-from vsync.models import Membership, Organization, User
-from vsync.models.orgs import GLOBAL_ROLES, ORG_ROLES, PLATFORM_ADMIN
+from vsync.models import Organization, User
+from vsync.models.orgs import GLOBAL_ROLES, PLATFORM_ADMIN
 from vsync.services import audit
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -144,26 +144,21 @@ def create_platform_admin(email: str, password: str) -> User:
     return user
 
 
-def add_member(org: Organization, email: str, role: str, *, password: str | None = None,
-               extension: str | None = None) -> Membership:
-    """Add `email` to `org` with `role`, creating the user when new (then a password is required)."""
-    if role not in ORG_ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ORG_ROLES)}.", field="role")
-    extension = (extension or "").strip() or None
-    if extension is not None and not extension.isdigit():
-        raise ValidationError("An extension is digits only.", field="extension")
-    user = find_user(email)
-    if user is None:
-        if password is None:
-            raise ValidationError("A new user needs a password.", field="password")
-        user = create_user(email, password)
-    existing = db.session.scalar(
-        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
-    if existing is not None:
-        raise Conflict(f"{user.email} is already a member of {org.slug}.", field="email")
-    membership = Membership(org_id=org.id, user_id=user.id, role=role, extension=extension)
-    db.session.add(membership)
-    db.session.flush()
-    audit.record("member.added", org_id=org.id, target=membership,
-                 summary=f"{user.email} as {role}" + (f", extension {extension}" if extension else ""))
-    return membership
+def set_user_active(user: User, active: bool) -> User:
+    """Deactivate (no sign-in, no session: the loader refuses inactive users) or reactivate a user."""
+    if bool(active) != user.active:
+        user.active = bool(active)
+        db.session.flush()
+        audit.record("user.activated" if active else "user.deactivated", target=user, summary=user.email)
+    return user
+
+
+def set_global_role(user: User, role: str) -> User:
+    """Make a user a platform admin or a plain user."""
+    if role not in GLOBAL_ROLES:
+        raise ValidationError(f"role must be one of {', '.join(GLOBAL_ROLES)}.", field="role")
+    if role != user.role:
+        audit.record("user.role_changed", target=user, summary=f"{user.email}: {user.role} → {role}")
+        user.role = role
+        db.session.flush()
+    return user

@@ -1,0 +1,49 @@
+"""What the browser walk repeats: signing in and out, screenshots, and the browser's error log."""
+from __future__ import annotations
+
+import re
+
+from tests.factories import PASSWORD
+
+
+class Console:
+    """A page of the console driven as a person would, collecting every console error it shows."""
+
+    def __init__(self, page, base_url: str, artifacts):
+        self.page, self.base_url, self.artifacts = page, base_url, artifacts
+        self.errors: list[str] = []
+        self.refusals: set[str] = set()  # pages opened to see them refused: their 403 is no error
+        page.on("console", lambda message: message.type == "error" and not self._refused(page.url, message.text)
+                and self.errors.append(f"{page.url}: {message.text}"))
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+
+    def open(self, path: str, shot: str | None = None):
+        response = self.page.goto(self.base_url + path)
+        if shot:
+            self.shot(shot)
+        return response
+
+    def _refused(self, url: str, text: str) -> bool:
+        return url in self.refusals and "status of 403" in text
+
+    def open_refused(self, path: str, shot: str | None = None):
+        """Open a page this user may not see; its 403 is what the test expects."""
+        self.refusals.add(self.base_url + path)
+        return self.open(path, shot)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.artifacts / f"{name}.png"), full_page=True)
+
+    def sign_in(self, email: str, password: str = PASSWORD) -> None:
+        self.open("/login")
+        self.page.fill("input[name=email]", email)
+        self.page.fill("input[name=password]", password)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_load_state()
+
+    def sign_out(self) -> None:
+        self.page.click("text=Sign out")
+        self.page.wait_for_url(re.compile(r".*/login.*"))
+
+    def flash(self) -> str:
+        return " ".join(self.page.locator(".alert, .flash").all_inner_texts())

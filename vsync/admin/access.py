@@ -1,0 +1,155 @@
+"""Who may open which console view, and the queries every list and detail page runs.
+
+The console acts in one organisation at a time, named in the URL (`/admin/orgs/<org>/…`). Nothing
+here resolves it: `vsync.auth` does, for every request, through the same resolver as the API, and
+enters that org's tenant scope before the view runs (a stale or forged org falls back to the org
+picker, `vsync.admin.init_app`). A view only asks `g.org_access` for the role it was given.
+
+Platform views (`/admin/platform/…`) run in the platform bypass, which `vsync.auth` grants to their
+endpoints for platform admins only; for anyone else they are refused before any query runs.
+
+`is_accessible` and `inaccessible_callback` guard every view: nobody signed in goes to sign in, a
+signed-in user without the role gets the 403 page. List, count and detail queries are scoped
+together: the tenant filter narrows them, and org views also name the org on org-owned rows, so a
+detail URL with another org's id is a 404, never a redirect with a flash.
+"""
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_admin import BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.form import SecureForm
+from flask_login import current_user
+
+from vsync.auth.permissions import has_role
+from vsync.extensions import db
+from vsync.models import Organization
+from vsync.models.orgs import AGENT
+
+
+def signed_in_user() -> bool:
+    return current_user.is_authenticated and not current_user.is_api_key
+
+
+def forbidden(view, message: str = "Your role does not give you this page."):
+    """The 403 page, in the console's layout (the view's own render gives it the admin context)."""
+    return view.render("admin/forbidden.html", message=message), 403
+
+
+class ConsoleAccess:
+    """What every console view shares: sign-in, the role it needs, and the refusal."""
+
+    def is_accessible(self) -> bool:
+        return signed_in_user()
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not signed_in_user():
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return forbidden(self)
+
+
+class OrgAccess(ConsoleAccess):
+    """A view of one organisation's console. `least_role` is the role needed to open it;
+    `write_role` the one needed for its actions (what a role cannot do is not offered)."""
+
+    least_role = AGENT
+    write_role: str | None = None
+
+    def is_accessible(self) -> bool:
+        return signed_in_user() and g.get("org_access") is not None and has_role(self.least_role)
+
+    def is_visible(self) -> bool:
+        return g.get("org_access") is not None and has_role(self.least_role)
+
+    def may_write(self) -> bool:
+        return self.write_role is not None and has_role(self.write_role)
+
+    def _run_view(self, fn, *args, **kwargs):
+        kwargs.pop("org", None)  # the org was resolved and its scope entered by vsync.auth
+        return super()._run_view(fn, *args, **kwargs)
+
+    @property
+    def org(self) -> Organization:
+        return db.session.get(Organization, g.org_access.org_id)
+
+    def refuse_write(self):
+        """The answer to a write by a role without it (the form was never offered to them)."""
+        return forbidden(self, f"This needs the {self.write_role.replace('_', ' ')} role.")
+
+
+class PlatformAccess(ConsoleAccess):
+    def is_accessible(self) -> bool:
+        return signed_in_user() and current_user.is_platform
+
+    def is_visible(self) -> bool:
+        return signed_in_user() and current_user.is_platform
+
+
+class ReadOnlyModelView(ModelView):
+    """A list and a detail page. Changes go through the views' own forms and the services, never
+    through Flask-Admin's generic create, edit or (mass) delete."""
+
+    can_create = can_edit = can_delete = False
+    can_view_details = True
+    can_export = False
+    can_set_page_size = True
+    page_size = 50
+    form_base_class = SecureForm
+    action_disallowed_list = ["delete"]
+    list_template = "admin/console/list.html"
+    details_template = "admin/console/details.html"
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, db, **kwargs)
+
+    def get_one(self, id):
+        try:
+            key = int(id)
+        except (TypeError, ValueError):
+            abort(404)
+        found = self.get_query().filter(self.model.id == key).one_or_none()
+        if found is None:
+            abort(404)
+        return found
+
+
+class OrgModelView(OrgAccess, ReadOnlyModelView):
+    """An org's rows: the tenant filter narrows every statement; org-owned rows also name the org."""
+
+    def _in_org(self, query):
+        if hasattr(self.model, "org_id"):
+            query = query.filter(self.model.org_id == g.org_access.org_id)
+        return query
+
+    def get_query(self):
+        return self._in_org(super().get_query())
+
+    def get_count_query(self):
+        return self._in_org(super().get_count_query())
+
+
+class PlatformModelView(PlatformAccess, ReadOnlyModelView):
+    """Rows of every organisation, for platform admins, in the platform bypass."""
+
+
+class OrgPage(OrgAccess, BaseView):
+    """A console page of one org that is not a list of rows (dashboard, settings, integration)."""
+
+
+class PlatformPage(PlatformAccess, BaseView):
+    pass
+
+
+def done(message: str) -> None:
+    """Commit the request's change and its audit rows, and say so."""
+    db.session.commit()
+    flash(message, "success")
+
+
+def refused(form, exc) -> None:
+    """Put a domain error on the form field it names (or the form), roll back, and flash it."""
+    db.session.rollback()
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, exc.message] if isinstance(field.errors, list) else [exc.message]
+    flash(exc.message, "error")

@@ -1,0 +1,79 @@
+"""How the console shows times and figures: every time in the org's zone, with the zone named."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import g
+from markupsafe import Markup, escape
+
+from vsync.models.types import utcnow
+
+RUN_TIMES = ("created_at", "started_at", "heartbeat_at", "finished_at", "window_start", "window_end")
+KEY_TIMES = ("created_at", "expires_at", "last_used_at", "revoked_at")
+
+
+def console_zone() -> ZoneInfo:
+    """The org's zone on org pages; UTC on platform pages, which span orgs."""
+    access = g.get("org_access")
+    return ZoneInfo(access.timezone) if access is not None else ZoneInfo("UTC")
+
+
+def local_time(value: datetime | None, zone: ZoneInfo | None = None) -> str:
+    """`2026-11-02 07:00 EST`: the abbreviation names the zone; the page header names it in full."""
+    if value is None:
+        return "—"
+    local = value.astimezone(zone or console_zone())
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def local_day_start(day: date | None, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
+    """The first instant of a local day (with `end`, of the day after: a form's "to" includes its day)."""
+    if day is None:
+        return None
+    return datetime.combine(day + timedelta(days=1) if end else day, time(), zone).astimezone(UTC)
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    """`3 min ago`, for how fresh data is."""
+    if value is None:
+        return "never"
+    seconds = int(((now or utcnow()) - value.astimezone(UTC)).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''} ago"
+    return "just now"
+
+
+def seconds_text(value: float | None) -> str:
+    if value is None:
+        return "—"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def time_column(view, context, model, name) -> str:
+    """A Flask-Admin column formatter for a time."""
+    return local_time(getattr(model, name))
+
+
+def duration_column(view, context, model, name) -> str:
+    ms = getattr(model, name)
+    return seconds_text(ms / 1000 if ms is not None else None)
+
+
+def secret_free(value: str | None, limit: int = 120) -> Markup:
+    """Long text (an error, a summary) cut for a list cell; the detail page shows it whole."""
+    text = value or ""
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def init_app(app) -> None:
+    app.jinja_env.filters.update(local_time=local_time, ago=ago, seconds_text=seconds_text, percent=percent)

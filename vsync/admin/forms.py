@@ -1,0 +1,163 @@
+"""The console's forms. Every one carries a CSRF token (Flask-WTF); ids posted in them are checked
+against what the acting org may see, and another org's id is a form error, never a silent change."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import ValidationError as FieldError
+
+from vsync.models.keys import SCOPES
+from vsync.models.orgs import GLOBAL_ROLES, ORG_ROLES
+from vsync.services.sync import ALL_KINDS
+
+ROLE_CHOICES = [(role, role.replace("_", " ")) for role in ORG_ROLES]
+
+
+class OwnedChoice(SelectField):
+    """A choice among rows the acting org (or platform admin) may use; anything else is refused by name."""
+
+    def __init__(self, label=None, what: str = "item", **kwargs):
+        super().__init__(label, coerce=int, **kwargs)
+        self.what = what
+
+    def pre_validate(self, form):
+        if self.data not in {value for value, _ in self.choices}:
+            raise FieldError(f"That {self.what} is not one of this organisation's.")
+
+
+class OwnedChoices(SelectMultipleField):
+    def __init__(self, label=None, what: str = "item", **kwargs):
+        super().__init__(label, coerce=int, **kwargs)
+        self.what = what
+
+    def pre_validate(self, form):
+        allowed = {value for value, _ in self.choices}
+        if not self.data or any(value not in allowed for value in self.data):
+            raise FieldError(f"Choose one or more {self.what}s from the list.")
+
+
+class RowForm(FlaskForm):
+    """A button acting on one row; the view checks that the row is the org's."""
+
+    row_id = HiddenField(validators=[DataRequired()])
+
+
+class MemberForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    extension = StringField("Extension", validators=[Optional(), Length(max=20)],
+                            description="MightyCall extension; agents see the calls of theirs.")
+    password = PasswordField("Password", validators=[Optional(), Length(min=10, max=1024)],
+                             description="Leave empty for a new person: you get a one-time link to pass on.")
+
+
+class ChangeMemberForm(RowForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    extension = StringField("Extension", validators=[Optional(), Length(max=20)])
+
+
+class SettingsForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)],
+                           description="IANA name, e.g. America/New_York. Days and charts follow it.")
+    service_level_target = FloatField("Service-level target", validators=[InputRequired()],
+                                      description="A fraction: 0.8 means 80 % of calls answered within the threshold.")
+    service_level_threshold_seconds = IntegerField("Service-level threshold (seconds)", validators=[InputRequired()])
+    short_abandon_seconds = IntegerField("Short abandon (seconds)", validators=[InputRequired()],
+                                         description="Callers who hang up sooner are not counted as abandoned.")
+
+
+class CredentialsForm(FlaskForm):
+    """Write-only: the fields are always empty when shown, whatever is stored."""
+
+    api_key = PasswordField("MightyCall API key", validators=[DataRequired(), Length(max=500)])
+    user_key = PasswordField("MightyCall user key", validators=[DataRequired(), Length(max=500)])
+    base_url = StringField("API base URL", validators=[DataRequired(), Length(max=500)],
+                           default="https://api.mightycall.com/v4")
+
+
+class SyncForm(FlaskForm):
+    integration = OwnedChoice("Integration", what="integration")
+    kinds = SelectMultipleField("What", choices=[(kind, kind) for kind in ALL_KINDS], default=["calls"],
+                                validators=[DataRequired()])
+    since = DateField("From (local date)", validators=[Optional()])
+    until = DateField("To (local date, included)", validators=[Optional()])
+
+
+class IntegrationActionForm(FlaskForm):
+    integration = OwnedChoice("Integration", what="integration")
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    scope = SelectField("Scope", choices=[(scope, scope) for scope in SCOPES])
+    expires = DateField("Expires (optional)", validators=[Optional()])
+
+
+class PlatformApiKeyForm(ApiKeyForm):
+    org = SelectField("For", coerce=int, description="An organisation, or every one (a platform key).")
+
+
+class OrgForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    slug = StringField("Slug", validators=[DataRequired(), Length(max=63)],
+                       description="Lowercase letters, digits, hyphens; it appears in URLs.")
+    timezone = StringField("Time zone", validators=[DataRequired()], default="UTC")
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = SelectField("Global role", choices=[(role, role.replace("_", " ")) for role in GLOBAL_ROLES])
+
+
+class UserRoleForm(RowForm):
+    role = SelectField("Global role", choices=[(role, role.replace("_", " ")) for role in GLOBAL_ROLES])
+
+
+class PlatformMemberForm(MemberForm):
+    org = SelectField("Organisation", coerce=int)
+
+
+class NumberForm(FlaskForm):
+    e164 = StringField("Number", validators=[DataRequired(), Length(max=40)], description="E.164, e.g. +14155550123")
+    label = StringField("Label", validators=[Optional(), Length(max=200)])
+
+
+class AssignForm(FlaskForm):
+    numbers = SelectMultipleField("Numbers", coerce=int, validators=[DataRequired()])
+    orgs = SelectMultipleField("Organisations", coerce=int, validators=[DataRequired()],
+                               description="Several organisations share a number.")
+    at = DateTimeLocalField("From (UTC)", validators=[Optional()], format="%Y-%m-%dT%H:%M",
+                            description="Empty: now.")
+
+
+class UnassignForm(FlaskForm):
+    assignment = HiddenField(validators=[DataRequired()])
+    at = DateTimeLocalField("Until (UTC)", validators=[Optional()], format="%Y-%m-%dT%H:%M")
+
+
+class CreateIntegrationForm(CredentialsForm):
+    org = SelectField("Organisation", coerce=int)
+
+
+class ActiveForm(RowForm):
+    active = BooleanField("Active")
+
+
+class ReplayForm(FlaskForm):
+    org = SelectField("Organisation", coerce=int)
+
+

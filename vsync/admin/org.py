@@ -1,0 +1,485 @@
+"""The org console: one organisation's calls, SMS, numbers, recordings, members, integration, sync
+runs, API keys and settings (the dashboard is `vsync.admin.dashboard`).
+
+Lists are Flask-Admin model views over the tenant filter (`vsync.admin.access`); every change is a
+small form posted to the view, which calls the one service function the CLI and API use, commits,
+and flashes what happened. A role that may not act is not shown the form, and a post from it is the
+403 page. Rows named in a post are looked up in the org's own scope, so another org's id is a form
+error and changes nothing.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from urllib.parse import urlencode
+
+from flask import flash, g, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import or_, select
+
+from vsync.admin.access import OrgModelView, OrgPage, done, refused
+from vsync.admin.display import (
+    KEY_TIMES,
+    RUN_TIMES,
+    duration_column,
+    local_day_start,
+    local_time,
+    secret_free,
+    time_column,
+)
+from vsync.admin.forms import (
+    ApiKeyForm,
+    ChangeMemberForm,
+    CredentialsForm,
+    IntegrationActionForm,
+    MemberForm,
+    RowForm,
+    SettingsForm,
+    SyncForm,
+)
+from vsync.errors import DomainError
+from vsync.extensions import db
+from vsync.metrics import Filters, Window, org_zone
+from vsync.mightycall import MightyCallError
+from vsync.models import ApiKey, Call, CallEvent, Integration, Membership, PhoneNumber, Recording
+from vsync.models.orgs import MANAGER, ORG_ADMIN
+from vsync.services import integrations, keys, members, orgs, webhooks
+from vsync.services.sync import start_syncs
+
+CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
+CALL_STATUSES = ("answered", "missed", "voicemail", "dropped", "other")
+
+
+def org_url(endpoint: str, **values) -> str:
+    return url_for(endpoint, org=g.org_access.slug, **values)
+
+
+def _call_filters() -> dict[str, str]:
+    return {name: value for name in CALL_FILTERS if (value := request.args.get(name, "").strip())}
+
+
+class CallsView(OrgModelView):
+    """Calls with the API's filters (window, direction, status, number, agent, search); the same
+    query string exports them as CSV through the API."""
+
+    column_list = ("started_at", "direction", "status", "from_number", "to_number", "agent_extension", "duration_ms")
+    column_labels = {"started_at": "Started", "agent_extension": "Agent", "duration_ms": "Duration",
+                     "from_number": "From", "to_number": "To"}
+    column_formatters = {"started_at": time_column, "duration_ms": duration_column}
+    column_sortable_list = ("started_at", "direction", "status", "duration_ms")
+    column_default_sort = ("started_at", True)
+    list_intro = "admin/console/calls_filters.html"
+    details_template = "admin/console/call_details.html"
+
+    def get_empty_list_message(self) -> str:
+        if _call_filters():
+            return "No calls match these filters. Widen the window or clear a filter."
+        return "No calls yet: connect MightyCall under Integration and run a sync."
+
+    def _filtered(self, query):
+        args = _call_filters()
+        if not args:
+            return query
+        try:
+            zone = org_zone(self.org)
+            if "from" in args or "to" in args:
+                window = Window.parse(zone, args.get("from"), args.get("to"))
+                query = query.filter(Call.started_at >= window.start, Call.started_at < window.end)
+            number = args.get("number")
+            filters = Filters(number=int(number) if number and number.isdigit() else number,
+                              agent=args.get("agent"), direction=args.get("direction"))
+        except DomainError as exc:
+            flash(exc.message, "error")
+            return query.filter(False)
+        query = query.filter(*filters.criteria())
+        if args.get("status") in CALL_STATUSES:
+            query = query.filter(Call.status == args["status"])
+        if "q" in args:
+            like = f"%{args['q']}%"
+            query = query.filter(or_(Call.from_number.ilike(like), Call.to_number.ilike(like),
+                                     Call.external_id.ilike(like)))
+        return query
+
+    def get_query(self):
+        return self._filtered(super().get_query())
+
+    def get_count_query(self):
+        return self._filtered(super().get_count_query())
+
+    def _get_list_url(self, view_args):
+        url = super()._get_list_url(view_args)
+        extra = {k: v for k, v in _call_filters().items() if k not in view_args.extra_args}
+        return f"{url}{'&' if '?' in url else '?'}{urlencode(extra)}" if extra else url
+
+    def filter_context(self) -> dict:
+        numbers = db.session.scalars(select(PhoneNumber).order_by(PhoneNumber.e164)).all()
+        query = urlencode({"format": "csv", **_call_filters()})
+        return {"args": _call_filters(), "numbers": numbers, "statuses": CALL_STATUSES,
+                "csv_url": f"/api/v1/orgs/{g.org_access.slug}/calls?{query}"}
+
+    def call_extras(self, call: Call) -> dict:
+        events = db.session.scalars(select(CallEvent).where(
+            CallEvent.integration_id == call.integration_id, CallEvent.call_external_id == call.external_id)
+            .order_by(CallEvent.occurred_at, CallEvent.id)).all()
+        recordings = db.session.scalars(select(Recording).where(
+            Recording.integration_id == call.integration_id, Recording.call_external_id == call.external_id)
+            .order_by(Recording.id)).all()
+        return {"events": events, "recordings": recordings}
+
+
+def audio_url(recording_id: int) -> str:
+    """The API's authorised audio route: the provider's URL is never handed to a browser."""
+    return f"/api/v1/orgs/{g.org_access.slug}/recordings/{recording_id}/audio"
+
+
+def _player(view, context, model, name) -> Markup:
+    return Markup('<audio controls preload="none" src="{}"></audio>').format(audio_url(model.id))
+
+
+class RecordingsView(OrgModelView):
+    column_list = ("started_at", "call_external_id", "duration_ms", "player")
+    column_labels = {"started_at": "Started", "call_external_id": "Call", "duration_ms": "Length", "player": "Play"}
+    column_formatters = {"started_at": time_column, "duration_ms": duration_column, "player": _player}
+    column_sortable_list = ("started_at",)
+    column_default_sort = ("started_at", True)
+    column_details_list = ("started_at", "call_external_id", "file_name", "duration_ms", "player")
+    column_formatters_detail = column_formatters
+
+    def get_empty_list_message(self) -> str:
+        return "No recordings yet: they arrive with the calls a sync brings in."
+
+
+class SmsView(OrgModelView):
+    least_role = MANAGER
+    column_list = ("sent_at", "direction", "counterpart", "text")
+    column_labels = {"sent_at": "Sent"}
+    column_formatters = {"sent_at": time_column, "text": lambda v, c, m, n: secret_free(m.text)}
+    column_searchable_list = ("counterpart", "text")
+    column_default_sort = ("sent_at", True)
+    column_details_exclude_list = ("raw",)
+    column_formatters_detail = {"sent_at": time_column}
+
+    def get_empty_list_message(self) -> str:
+        return "No SMS yet: run an SMS sync under Integration."
+
+
+def _periods(view, context, model, name) -> Markup:
+    """This org's periods of the number (the tenant filter hides other orgs' periods)."""
+    items = [f"{local_time(p.assigned_at)} → {local_time(p.unassigned_at) if p.unassigned_at else 'now'}"
+             for p in sorted(model.assignments, key=lambda p: p.assigned_at)]
+    return Markup("<br>").join(escape(item) for item in items)
+
+
+class NumbersView(OrgModelView):
+    column_list = ("e164", "label", "periods")
+    column_labels = {"e164": "Number", "periods": "This organisation's periods"}
+    column_formatters = {"periods": _periods}
+    column_searchable_list = ("e164", "label")
+    column_default_sort = "e164"
+    column_details_list = ("e164", "label", "periods", "created_at")
+    column_formatters_detail = {"periods": _periods, "created_at": time_column}
+
+    def get_empty_list_message(self) -> str:
+        return "No numbers yet: a sync of numbers brings in the account's numbers, or ask your platform admin."
+
+
+class MembersView(OrgModelView):
+    """Everyone sees who is in the org; org admins add, change and remove members."""
+
+    write_role = ORG_ADMIN
+    column_list = ("user.email", "role", "extension", "created_at")
+    column_labels = {"user.email": "Email", "created_at": "Added"}
+    column_formatters = {"created_at": time_column}
+    column_sortable_list = ("role", "extension", "created_at")
+    column_details_list = ("user.email", "role", "extension", "created_at")
+    column_formatters_detail = {"created_at": time_column}
+    list_intro = "admin/console/members_add.html"
+    details_extra = "admin/console/member_change.html"
+
+    def member_forms(self, membership=None) -> dict:
+        change = ChangeMemberForm(prefix="change")
+        if membership is not None and not change.is_submitted():
+            change.row_id.data, change.role.data, change.extension.data = (
+                membership.id, membership.role, membership.extension or "")
+        return {"add_form": MemberForm(prefix="add"), "change_form": change,
+                "remove_form": RowForm(prefix="remove", row_id=membership.id if membership else None)}
+
+    def _membership(self, form) -> Membership | None:
+        row = form.row_id.data
+        found = self.get_query().filter(Membership.id == int(row)).one_or_none() if str(row).isdigit() else None
+        if found is None:
+            form.row_id.errors = ["That member is not in this organisation."]
+            flash("That member is not in this organisation.", "error")
+        return found
+
+    @expose("/add", methods=["POST"])
+    def add(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = MemberForm(prefix="add")
+        if not form.validate_on_submit():
+            flash("Check the member's details: " + "; ".join(e for errors in form.errors.values() for e in errors),
+                  "error")
+            return redirect(org_url(".index_view"))
+        try:
+            membership = members.add_member(self.org, form.email.data, form.role.data,
+                                             password=form.password.data or None, extension=form.extension.data)
+            link = None
+            if not form.password.data and members.awaiting_password(membership.user):
+                link = url_for("auth.set_password", token=members.issue_password_link(membership.user),
+                               _external=True)
+            done(f"{membership.user.email} is now {membership.role.replace('_', ' ')}.")
+        except DomainError as exc:
+            refused(form, exc)
+            return redirect(org_url(".index_view"))
+        if link:
+            flash(Markup("Pass this one-time link on to them: it sets their password, works once and "
+                         "expires in 72 hours. It is not shown again: <code class='password-link'>{}</code>")
+                  .format(link), "warning")
+        return redirect(org_url(".index_view"))
+
+    @expose("/change", methods=["POST"])
+    def change(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = ChangeMemberForm(prefix="change")
+        if not form.validate_on_submit() or (membership := self._membership(form)) is None:
+            return self.render_details_with(form), 400
+        try:
+            members.change_member(self.org, membership, role=form.role.data, extension=form.extension.data or None)
+            done(f"{membership.user.email} is {membership.role.replace('_', ' ')}"
+                 + (f", extension {membership.extension}." if membership.extension else "."))
+        except DomainError as exc:
+            refused(form, exc)
+        return redirect(org_url(".details_view", id=membership.id))
+
+    @expose("/remove", methods=["POST"])
+    def remove(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = RowForm(prefix="remove")
+        if not form.validate_on_submit() or (membership := self._membership(form)) is None:
+            return self.render_details_with(None, remove_form=form), 400
+        email = membership.user.email
+        try:
+            members.remove_member(self.org, membership)
+            done(f"{email} is no longer a member.")
+        except DomainError as exc:
+            refused(form, exc)
+            return redirect(org_url(".details_view", id=membership.id))
+        return redirect(org_url(".index_view"))
+
+    def render_details_with(self, change_form, remove_form=None):
+        """The refusal page of a post naming no member of this org: the form and its error."""
+        return self.render("admin/console/form_refused.html", forms=[f for f in (change_form, remove_form) if f])
+
+
+class SyncRunsView(OrgModelView):
+    least_role = MANAGER
+    column_list = ("created_at", "kind", "trigger", "status", "progress", "fetched", "inserted", "error")
+    column_labels = {"created_at": "Queued"}
+    column_formatters = {"created_at": time_column, "progress": lambda v, c, m, n: f"{m.progress * 100:.0f} %",
+                         "error": lambda v, c, m, n: secret_free(m.error)}
+    column_default_sort = ("id", True)
+    column_filters = ("kind", "status")
+    column_formatters_detail = dict.fromkeys(RUN_TIMES, time_column)
+
+    def get_empty_list_message(self) -> str:
+        return "No sync runs yet: start one with “Sync now” under Integration."
+
+
+class ApiKeysView(OrgModelView):
+    """The org's keys: created here with the secret shown once; revoked, never deleted."""
+
+    least_role = ORG_ADMIN
+    write_role = ORG_ADMIN
+    column_list = ("name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    column_formatters = dict.fromkeys(KEY_TIMES, time_column)
+    column_details_list = column_list
+    column_formatters_detail = column_formatters
+    list_intro = "admin/console/keys_create.html"
+    details_extra = "admin/console/key_revoke.html"
+
+    def get_empty_list_message(self) -> str:
+        return "No API keys yet: create one above for a dashboard or script that reads this organisation's data."
+
+    def key_forms(self, key=None) -> dict:
+        return {"create_form": ApiKeyForm(prefix="key"), "revoke_form": RowForm(prefix="revoke",
+                                                                                row_id=key.id if key else None)}
+
+    @expose("/create", methods=["POST"])
+    def create(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = ApiKeyForm(prefix="key")
+        if not form.validate_on_submit():
+            flash("An API key needs a name and a scope.", "error")
+            return redirect(org_url(".index_view"))
+        expires = (datetime.combine(form.expires.data, time(), org_zone(self.org)).astimezone(UTC)
+                   if form.expires.data else None)
+        try:
+            key, plaintext = keys.create_api_key(org_id=g.org_access.org_id, name=form.name.data,
+                                                 scopes=form.scope.data, expires_at=expires,
+                                                 created_by_user_id=current_user.id)
+            done(f"API key {key.prefix} created.")
+        except DomainError as exc:
+            refused(form, exc)
+            return redirect(org_url(".index_view"))
+        flash(Markup("Copy the key now; it is not shown again: <code class='api-key'>{}</code>").format(plaintext),
+              "warning")
+        return redirect(org_url(".index_view"))
+
+    @expose("/revoke", methods=["POST"])
+    def revoke(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = RowForm(prefix="revoke")
+        row = form.row_id.data if form.validate_on_submit() else None
+        key = self.get_query().filter(ApiKey.id == int(row)).one_or_none() if str(row).isdigit() else None
+        if key is None:
+            form.row_id.errors = ["That API key is not one of this organisation's."]
+            flash("That API key is not one of this organisation's.", "error")
+            return self.render("admin/console/form_refused.html", forms=[form]), 400
+        keys.revoke_api_key(key.id)
+        done(f"API key {key.prefix} revoked; it no longer authenticates.")
+        return redirect(org_url(".details_view", id=key.id))
+
+
+def _integrations() -> list[Integration]:
+    return db.session.scalars(select(Integration).where(Integration.org_id == g.org_access.org_id)
+                              .order_by(Integration.id)).all()
+
+
+class IntegrationView(OrgPage):
+    """The org's MightyCall connection. Managers see it and may sync now; org admins also set the
+    credentials (write-only: never shown back), test the connection and rotate the webhook token."""
+
+    least_role = MANAGER
+    write_role = ORG_ADMIN
+
+    def _forms(self) -> dict:
+        choices = [(i.id, f"{i.name} ({i.base_url})") for i in _integrations()]
+        sync_form, test_form, rotate_form = (SyncForm(prefix="sync"), IntegrationActionForm(prefix="test"),
+                                             IntegrationActionForm(prefix="rotate"))
+        for form in (sync_form, test_form, rotate_form):
+            form.integration.choices = choices
+        return {"sync_form": sync_form, "test_form": test_form, "rotate_form": rotate_form,
+                "credentials_form": CredentialsForm(prefix="credentials")}
+
+    def _page(self, status: int = 200, **forms):
+        context = {**self._forms(), **forms}
+        return self.render("admin/console/integration.html", integrations=_integrations(), org=self.org,
+                           **context), status
+
+    @expose("/")
+    def index(self):
+        return self._page()
+
+    @expose("/credentials", methods=["POST"])
+    def credentials(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = CredentialsForm(prefix="credentials")
+        if not form.validate_on_submit():
+            return self._page(400, credentials_form=form)
+        try:
+            _, token = integrations.save_account(self.org, api_key=form.api_key.data, user_key=form.user_key.data,
+                                                 base_url=form.base_url.data,
+                                                 mightycall_hosts_only=not current_user.is_platform)
+        except DomainError as exc:
+            refused(form, exc)
+            return self._page(400, credentials_form=form)
+        if token is None:
+            done("The MightyCall credentials are replaced. Test the connection to check them.")
+            return redirect(org_url(".index"))
+        done("Connected to MightyCall. Test the connection, then sync.")
+        _show_webhook_token(token)
+        return redirect(org_url(".index"))
+
+    def _chosen(self, form) -> Integration | None:
+        form.integration.choices = [(i.id, i.name) for i in _integrations()]
+        if not form.validate_on_submit():
+            flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
+            return None
+        return next(i for i in _integrations() if i.id == form.integration.data)
+
+    @expose("/test", methods=["POST"])
+    def test(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = IntegrationActionForm(prefix="test")
+        integration = self._chosen(form)
+        if integration is None:
+            return self._page(400, test_form=form)
+        result = integrations.check_connection(integration)
+        db.session.commit()
+        if result["ok"]:
+            flash(f"MightyCall answered: {result.get('numbers', 0)} number(s) on the account.", "success")
+        else:
+            flash(f"MightyCall refused or could not be reached: {result['error']}", "error")
+        return redirect(org_url(".index"))
+
+    @expose("/rotate", methods=["POST"])
+    def rotate(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = IntegrationActionForm(prefix="rotate")
+        integration = self._chosen(form)
+        if integration is None:
+            return self._page(400, rotate_form=form)
+        token = webhooks.rotate_webhook_token(integration)
+        done("A new webhook token is set; the old one is refused from now on.")
+        _show_webhook_token(token)
+        return redirect(org_url(".index"))
+
+    @expose("/sync", methods=["POST"])
+    def sync(self):
+        form = SyncForm(prefix="sync")
+        integration = self._chosen(form)
+        if integration is None:
+            return self._page(400, sync_form=form)
+        zone = org_zone(self.org)
+        try:
+            started = start_syncs(integration, form.kinds.data,
+                                  since=local_day_start(form.since.data, zone, end=False),
+                                  until=local_day_start(form.until.data, zone, end=True),
+                                  requested_by_user_id=current_user.id)
+        except (DomainError, MightyCallError) as exc:
+            db.session.rollback()
+            flash(getattr(exc, "message", str(exc)), "error")
+            return self._page(400, sync_form=form)
+        flash("Sync " + ", ".join(f"{run.kind} ({'joined the run under way' if joined else run.status})"
+                                  for run, joined in started) + ". Progress is under Sync runs.", "success")
+        return redirect(org_url(".index"))
+
+
+def _show_webhook_token(token: str) -> None:
+    url = url_for("webhooks.receive", token=token, _external=True)
+    flash(Markup("Give MightyCall this webhook URL now; it is not shown again: <code class='webhook-url'>{}</code>")
+          .format(url), "warning")
+
+
+class SettingsView(OrgPage):
+    least_role = MANAGER
+    write_role = ORG_ADMIN
+
+    @expose("/", methods=["GET", "POST"])
+    def index(self):
+        org = self.org
+        form = SettingsForm(obj=org)
+        if request.method == "POST":
+            if not self.may_write():
+                return self.refuse_write()
+            if form.validate_on_submit():
+                try:
+                    orgs.update_org_settings(org, name=form.name.data, timezone=form.timezone.data.strip(),
+                                             service_level_target=form.service_level_target.data,
+                                             service_level_threshold_seconds=form.service_level_threshold_seconds.data,
+                                             short_abandon_seconds=form.short_abandon_seconds.data)
+                    done("Settings saved.")
+                    return redirect(org_url(".index"))
+                except DomainError as exc:
+                    refused(form, exc)
+            return self.render("admin/console/settings.html", form=form, org=org), 400
+        return self.render("admin/console/settings.html", form=form, org=org)

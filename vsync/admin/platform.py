@@ -1,0 +1,515 @@
+"""The platform console, for platform admins: every organisation, user, membership, integration,
+phone number, API key, sync run, webhook event and audit row, and an overview of all orgs.
+
+These views run in the platform bypass (`PLATFORM_WIDE_ENDPOINTS`, granted by `vsync.auth` to
+platform admins only). Work that belongs inside one org (its figures, replaying its webhook events)
+runs in that org's tenant scope instead: those endpoints (`own_scope`) get no bypass, and enter the
+org's scope themselves, one org at a time. Every change goes through the services, as in the CLI.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import flash, g, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.contrib.sqla.filters import DateTimeBetweenFilter, DateTimeGreaterFilter
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from vsync.admin.access import PlatformModelView, PlatformPage, done, refused
+from vsync.admin.display import KEY_TIMES, RUN_TIMES, ago, local_day_start, local_time, secret_free, time_column
+from vsync.admin.forms import (
+    ActiveForm,
+    AssignForm,
+    CreateIntegrationForm,
+    IntegrationActionForm,
+    NumberForm,
+    OrgForm,
+    PlatformApiKeyForm,
+    PlatformMemberForm,
+    ReplayForm,
+    RowForm,
+    SyncForm,
+    UnassignForm,
+    UserForm,
+    UserRoleForm,
+)
+from vsync.auth.principals import reachable_orgs
+from vsync.errors import DomainError
+from vsync.extensions import db
+from vsync.jobs.webhooks import replay_events
+from vsync.metrics import Window, for_display, org_zone, summary
+from vsync.mightycall import MightyCallError
+from vsync.models import AuditEvent, Integration, NumberAssignment, Organization, PhoneNumber, SyncRun, User
+from vsync.models.orgs import ORG_ADMIN
+from vsync.services import integrations, keys, members, numbers, orgs, webhooks
+from vsync.services.sync import start_syncs
+from vsync.tenancy import tenant
+
+
+def _org_choices() -> list[tuple[int, str]]:
+    return [(org.id, f"{org.name} ({org.slug})")
+            for org in db.session.scalars(select(Organization).order_by(Organization.name))]
+
+
+def org_column(view, context, model, name) -> str:
+    """An org id shown as its slug; the slugs are read once per request."""
+    if "platform_org_slugs" not in g:
+        g.platform_org_slugs = dict(db.session.execute(select(Organization.id, Organization.slug)).all())
+    org_id = getattr(model, name)
+    return "—" if org_id is None else g.platform_org_slugs.get(org_id, str(org_id))
+
+
+def _act_as(view, context, model, name) -> Markup:
+    return Markup('<a class="btn btn-sm btn-outline-primary" href="{}">Act as</a>').format(
+        url_for("org_dashboard.index", org=model.slug))
+
+
+class OrgsView(PlatformModelView):
+    column_list = ("name", "slug", "timezone", "service_level_target", "service_level_threshold_seconds",
+                   "short_abandon_seconds", "created_at", "act_as")
+    column_labels = {"service_level_target": "SL target", "service_level_threshold_seconds": "SL threshold (s)",
+                     "short_abandon_seconds": "Short abandon (s)", "act_as": ""}
+    column_formatters = {"created_at": time_column, "act_as": _act_as}
+    column_searchable_list = ("name", "slug")
+    column_default_sort = "name"
+    column_details_list = column_list[:-1]
+    column_formatters_detail = {"created_at": time_column}
+    list_intro = "admin/platform/org_create.html"
+
+    def get_empty_list_message(self) -> str:
+        return "No organisations yet: create the first one above."
+
+    def org_form(self) -> OrgForm:
+        return OrgForm(prefix="org")
+
+    @expose("/add", methods=["POST"])
+    def new(self):
+        form = OrgForm(prefix="org")
+        if form.validate_on_submit():
+            try:
+                org = orgs.create_org(form.name.data, form.slug.data.strip(), form.timezone.data.strip())
+                done(f"{org.name} created. Add its first org admin under Memberships.")
+            except DomainError as exc:
+                refused(form, exc)
+        else:
+            flash("An organisation needs a name, a slug and a time zone.", "error")
+        return redirect(url_for(".index_view"))
+
+
+class UsersView(PlatformModelView):
+    column_list = ("email", "role", "active", "created_at", "last_login_at")
+    column_formatters = {"created_at": time_column, "last_login_at": time_column}
+    column_searchable_list = ("email",)
+    column_filters = ("role", "active")
+    column_details_list = column_list
+    column_formatters_detail = column_formatters
+    list_intro = "admin/platform/user_create.html"
+    details_extra = "admin/platform/user_actions.html"
+
+    def user_form(self) -> UserForm:
+        return UserForm(prefix="user")
+
+    def user_forms(self, user) -> dict:
+        return {"active_form": ActiveForm(prefix="active", row_id=user.id, active=not user.active),
+                "role_form": UserRoleForm(prefix="role", row_id=user.id, role=user.role),
+                "reset_form": RowForm(prefix="reset", row_id=user.id)}
+
+    def _user(self, form, *, not_yourself: str | None = None) -> User | None:
+        """The user a form names; with `not_yourself`, refused when that is the signed-in admin, so
+        nobody locks themselves out of the platform console."""
+        row = form.row_id.data if form.validate_on_submit() else None
+        user = db.session.get(User, int(row)) if str(row).isdigit() else None
+        if user is None:
+            flash("No such user.", "error")
+        elif not_yourself and user.id == current_user.id:
+            flash(f"You cannot {not_yourself} yourself; ask another platform admin.", "error")
+            return None
+        return user
+
+    def _show_link(self, user: User) -> None:
+        link = url_for("auth.set_password", token=members.issue_password_link(user), _external=True)
+        done(f"A set-password link for {user.email} is ready.")
+        flash(Markup("Pass this one-time link on (72 hours, works once; not shown again): "
+                     "<code class='password-link'>{}</code>").format(link), "warning")
+
+    @expose("/add", methods=["POST"])
+    def new(self):
+        form = UserForm(prefix="user")
+        if not form.validate_on_submit():
+            flash("A user needs an email and a global role.", "error")
+            return redirect(url_for(".index_view"))
+        try:
+            user = orgs.create_user(form.email.data, None, role=form.role.data)
+            self._show_link(user)
+        except DomainError as exc:
+            refused(form, exc)
+        return redirect(url_for(".index_view"))
+
+    @expose("/active", methods=["POST"])
+    def active(self):
+        form = ActiveForm(prefix="active")
+        if (user := self._user(form, not_yourself=None if form.active.data else "deactivate")) is not None:
+            try:
+                orgs.set_user_active(user, form.active.data)
+                done(f"{user.email} is {'active' if user.active else 'deactivated: they can no longer sign in'}.")
+            except DomainError as exc:
+                refused(form, exc)
+        return redirect(request.referrer or url_for(".index_view"))
+
+    @expose("/role", methods=["POST"])
+    def role(self):
+        form = UserRoleForm(prefix="role")
+        if (user := self._user(form, not_yourself="change the global role of")) is not None:
+            try:
+                orgs.set_global_role(user, form.role.data)
+                done(f"{user.email} is {user.role.replace('_', ' ')}.")
+            except DomainError as exc:
+                refused(form, exc)
+        return redirect(request.referrer or url_for(".index_view"))
+
+    @expose("/reset", methods=["POST"])
+    def reset(self):
+        form = RowForm(prefix="reset")
+        if (user := self._user(form)) is not None:
+            self._show_link(user)
+        return redirect(request.referrer or url_for(".index_view"))
+
+
+class MembershipsView(PlatformModelView):
+    column_list = ("org.slug", "user.email", "role", "extension", "created_at")
+    column_labels = {"org.slug": "Organisation", "user.email": "Email"}
+    column_formatters = {"created_at": time_column}
+    column_filters = ("org.slug", "role")
+    column_searchable_list = ("user.email",)
+    list_intro = "admin/platform/member_add.html"
+
+    def member_form(self) -> PlatformMemberForm:
+        form = PlatformMemberForm(prefix="member")
+        form.org.choices = _org_choices()
+        return form
+
+    @expose("/add", methods=["POST"])
+    def new(self):
+        form = self.member_form()
+        if not form.validate_on_submit():
+            flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
+            return redirect(url_for(".index_view"))
+        try:
+            org = db.session.get(Organization, form.org.data)
+            membership = members.add_member(org, form.email.data, form.role.data,
+                                             password=form.password.data or None, extension=form.extension.data)
+            needs_link = not form.password.data and members.awaiting_password(membership.user)
+            done(f"{membership.user.email} is {membership.role.replace('_', ' ')} of {org.slug}.")
+            if needs_link:
+                UsersView._show_link(self, membership.user)
+        except DomainError as exc:
+            refused(form, exc)
+        return redirect(url_for(".index_view"))
+
+
+class IntegrationsView(PlatformModelView):
+    """Every org's integrations; credentials are write-only and never listed."""
+
+    column_list = ("org.slug", "name", "base_url", "status", "last_error", "created_at")
+    column_labels = {"org.slug": "Organisation"}
+    column_formatters = {"created_at": time_column, "last_error": lambda v, c, m, n: secret_free(m.last_error)}
+    column_details_list = ("org.slug", "name", "base_url", "status", "last_error", "sync_cursors", "created_at")
+    column_formatters_detail = {"created_at": time_column}
+    list_intro = "admin/platform/integration_create.html"
+    details_extra = "admin/platform/integration_actions.html"
+
+    def create_integration_form(self) -> CreateIntegrationForm:
+        form = CreateIntegrationForm(prefix="integration")
+        form.org.choices = _org_choices()
+        return form
+
+    def action_forms(self, integration) -> dict:
+        forms = {"test_form": IntegrationActionForm(prefix="test"), "sync_form": SyncForm(prefix="sync"),
+                 "rotate_form": IntegrationActionForm(prefix="rotate")}
+        for form in forms.values():
+            form.integration.choices = [(integration.id, integration.name)]
+            form.integration.data = integration.id
+        return forms
+
+    def _integration(self, form) -> Integration | None:
+        form.integration.choices = [(i.id, i.name) for i in db.session.scalars(select(Integration))]
+        if not form.validate_on_submit():
+            flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
+            return None
+        return db.session.get(Integration, form.integration.data)
+
+    @expose("/add", methods=["POST"])
+    def new(self):
+        form = self.create_integration_form()
+        if not form.validate_on_submit():
+            flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
+            return redirect(url_for(".index_view"))
+        try:
+            integration, token = integrations.create_integration(
+                db.session.get(Organization, form.org.data), api_key=form.api_key.data, user_key=form.user_key.data,
+                base_url=form.base_url.data)
+            done(f"{integration.name} connected.")
+            _show_webhook_token(token)
+        except DomainError as exc:
+            refused(form, exc)
+        return redirect(url_for(".index_view"))
+
+    @expose("/test", methods=["POST"])
+    def test(self):
+        if (integration := self._integration(IntegrationActionForm(prefix="test"))) is not None:
+            result = integrations.check_connection(integration)
+            db.session.commit()
+            flash(f"MightyCall answered: {result.get('numbers', 0)} number(s)." if result["ok"]
+                  else f"MightyCall refused or could not be reached: {result['error']}",
+                  "success" if result["ok"] else "error")
+        return redirect(request.referrer or url_for(".index_view"))
+
+    @expose("/rotate", methods=["POST"])
+    def rotate(self):
+        if (integration := self._integration(IntegrationActionForm(prefix="rotate"))) is not None:
+            token = webhooks.rotate_webhook_token(integration)
+            done("A new webhook token is set; the old one is refused from now on.")
+            _show_webhook_token(token)
+        return redirect(request.referrer or url_for(".index_view"))
+
+    @expose("/sync", methods=["POST"])
+    def sync(self):
+        form = SyncForm(prefix="sync")
+        if (integration := self._integration(form)) is not None:
+            zone = org_zone(integration.org)
+            try:
+                started = start_syncs(integration, form.kinds.data, since=local_day_start(form.since.data, zone),
+                                      until=local_day_start(form.until.data, zone, end=True),
+                                      requested_by_user_id=current_user.id)
+                flash("Sync " + ", ".join(f"{run.kind} ({'joined' if joined else run.status})"
+                                          for run, joined in started) + ".", "success")
+            except (DomainError, MightyCallError) as exc:
+                db.session.rollback()
+                flash(getattr(exc, "message", str(exc)), "error")
+        return redirect(request.referrer or url_for(".index_view"))
+
+
+def _show_webhook_token(token: str) -> None:
+    url = url_for("webhooks.receive", token=token, _external=True)
+    flash(Markup("Give MightyCall this webhook URL now; it is not shown again: <code class='webhook-url'>{}</code>")
+          .format(url), "warning")
+
+
+def _history(view, context, model, name) -> Markup:
+    """Every organisation's periods of the number, oldest first."""
+    rows = []
+    for period in sorted(model.assignments, key=lambda p: p.assigned_at):
+        end = local_time(period.unassigned_at) if period.unassigned_at else "now"
+        rows.append(f"{period.org.slug}: {local_time(period.assigned_at)} → {end}")
+    return Markup("<br>").join(escape(row) for row in rows) or Markup("<em>unassigned</em>")
+
+
+class NumbersView(PlatformModelView):
+    column_list = ("e164", "label", "history")
+    column_labels = {"e164": "Number", "history": "Assignments (UTC)"}
+    column_formatters = {"history": _history}
+    column_searchable_list = ("e164", "label")
+    column_default_sort = "e164"
+    column_details_list = ("e164", "label", "history", "created_at")
+    column_formatters_detail = {"history": _history, "created_at": time_column}
+    list_intro = "admin/platform/number_forms.html"
+    details_extra = "admin/platform/number_unassign.html"
+
+    def number_forms(self) -> dict:
+        assign = AssignForm(prefix="assign")
+        assign.numbers.choices = [(n.id, n.e164) for n in db.session.scalars(select(PhoneNumber)
+                                                                            .order_by(PhoneNumber.e164))]
+        assign.orgs.choices = _org_choices()
+        return {"number_form": NumberForm(prefix="number"), "assign_form": assign}
+
+    def open_periods(self, number) -> list:
+        return [(p, UnassignForm(prefix="unassign", assignment=p.id)) for p in number.assignments
+                if p.unassigned_at is None]
+
+    @expose("/add", methods=["POST"])
+    def new(self):
+        form = NumberForm(prefix="number")
+        if form.validate_on_submit():
+            try:
+                number = numbers.add_number(form.e164.data, label=form.label.data)
+                done(f"{number.e164} added. Assign it to an organisation below.")
+            except DomainError as exc:
+                refused(form, exc)
+        return redirect(url_for(".index_view"))
+
+    @expose("/assign", methods=["POST"])
+    def assign(self):
+        form = self.number_forms()["assign_form"]
+        if not form.validate_on_submit():
+            flash("Choose one or more numbers and one or more organisations.", "error")
+            return redirect(url_for(".index_view"))
+        at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
+        try:
+            made = [numbers.assign_number(db.session.get(Organization, org_id),
+                                          db.session.get(PhoneNumber, number_id), at=at)
+                    for number_id in form.numbers.data for org_id in form.orgs.data]
+            done(f"{len(made)} assignment(s) made.")
+        except DomainError as exc:
+            refused(form, exc)
+        return redirect(url_for(".index_view"))
+
+    @expose("/unassign", methods=["POST"])
+    def unassign(self):
+        form = UnassignForm(prefix="unassign")
+        period = db.session.get(NumberAssignment, int(form.assignment.data)) if (
+            form.validate_on_submit() and str(form.assignment.data).isdigit()) else None
+        if period is None:
+            flash("No such assignment.", "error")
+            return redirect(url_for(".index_view"))
+        at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
+        try:
+            numbers.unassign_number(period.org, period.phone_number, at=at)
+            done(f"{period.phone_number.e164} unassigned from {period.org.slug}.")
+        except DomainError as exc:
+            refused(form, exc)
+        return redirect(url_for(".details_view", id=period.phone_number_id))
+
+
+class ApiKeysView(PlatformModelView):
+    column_list = ("org_id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    column_labels = {"org_id": "Organisation (none: platform key)"}
+    column_formatters = {**dict.fromkeys(KEY_TIMES, time_column), "org_id": org_column}
+    column_details_list = column_list
+    column_formatters_detail = column_formatters
+    list_intro = "admin/platform/key_create.html"
+    details_extra = "admin/console/key_revoke.html"
+
+    def key_forms(self, key=None) -> dict:
+        form = PlatformApiKeyForm(prefix="key")
+        form.org.choices = [(0, "every organisation (platform key)"), *_org_choices()]
+        return {"create_form": form, "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None)}
+
+    @expose("/create", methods=["POST"])
+    def create(self):
+        form = self.key_forms()["create_form"]
+        if not form.validate_on_submit():
+            flash("An API key needs a name and a scope.", "error")
+            return redirect(url_for(".index_view"))
+        expires = datetime.combine(form.expires.data, datetime.min.time(), UTC) if form.expires.data else None
+        try:
+            key, plaintext = keys.create_api_key(org_id=form.org.data or None, name=form.name.data,
+                                                 scopes=form.scope.data, expires_at=expires,
+                                                 created_by_user_id=current_user.id)
+            done(f"API key {key.prefix} created.")
+            flash(Markup("Copy the key now; it is not shown again: <code class='api-key'>{}</code>")
+                  .format(plaintext), "warning")
+        except DomainError as exc:
+            refused(form, exc)
+        return redirect(url_for(".index_view"))
+
+    @expose("/revoke", methods=["POST"])
+    def revoke(self):
+        form = RowForm(prefix="revoke")
+        if form.validate_on_submit() and str(form.row_id.data).isdigit():
+            try:
+                key = keys.revoke_api_key(int(form.row_id.data))
+                done(f"API key {key.prefix} revoked.")
+            except DomainError as exc:
+                refused(form, exc)
+        return redirect(request.referrer or url_for(".index_view"))
+
+
+class SyncRunsView(PlatformModelView):
+    column_list = ("org_id", "created_at", "kind", "trigger", "status", "progress", "retries", "error")
+    column_labels = {"org_id": "Organisation", "created_at": "Queued"}
+    column_formatters = {"org_id": org_column, "created_at": time_column,
+                         "progress": lambda v, c, m, n: f"{m.progress * 100:.0f} %",
+                         "error": lambda v, c, m, n: secret_free(m.error)}
+    column_filters = ("org_id", "kind", "status")
+    column_default_sort = ("id", True)
+    column_formatters_detail = {**dict.fromkeys(RUN_TIMES, time_column), "org_id": org_column}
+    details_extra = "admin/platform/run_retry.html"
+
+    @expose("/retry", methods=["POST"])
+    def retry(self):
+        form = RowForm(prefix="retry")
+        run = db.session.get(SyncRun, int(form.row_id.data)) if (
+            form.validate_on_submit() and str(form.row_id.data).isdigit()) else None
+        if run is None:
+            flash("No such sync run.", "error")
+            return redirect(url_for(".index_view"))
+        integration = db.session.get(Integration, run.integration_id)
+        try:
+            started = start_syncs(integration, [run.kind], since=run.window_start, until=run.window_end,
+                                  requested_by_user_id=current_user.id)
+            flash(f"Sync {run.kind} started again ({started[0][0].status}).", "success")
+        except (DomainError, MightyCallError) as exc:
+            db.session.rollback()
+            flash(getattr(exc, "message", str(exc)), "error")
+        return redirect(url_for(".index_view"))
+
+
+class WebhookEventsView(PlatformModelView):
+    column_list = ("org_id", "received_at", "event_type", "status", "attempts", "error")
+    column_labels = {"org_id": "Organisation"}
+    column_formatters = {"org_id": org_column, "received_at": time_column,
+                         "error": lambda v, c, m, n: secret_free(m.error)}
+    column_filters = ("org_id", "status", "event_type")
+    column_default_sort = ("id", True)
+    column_details_list = ("org_id", "received_at", "processed_at", "guid", "event_type", "status", "attempts",
+                           "error", "body")
+    column_formatters_detail = {"org_id": org_column, "received_at": time_column, "processed_at": time_column,
+                                "body": lambda v, c, m, n: Markup("<pre>{}</pre>").format(m.body)}
+    list_intro = "admin/platform/webhook_replay.html"
+    own_scope = ("replay",)
+
+    def replay_form(self) -> ReplayForm:
+        form = ReplayForm(prefix="replay")
+        form.org.choices = [(access.org_id, f"{access.name} ({access.slug})")
+                            for access in reachable_orgs(current_user._get_current_object())]
+        return form
+
+    @expose("/replay", methods=["POST"])
+    def replay(self):
+        """In the chosen org's own tenant scope (this endpoint gets no bypass): replay is that org's work."""
+        form = self.replay_form()
+        if not form.validate_on_submit():
+            flash("Choose an organisation.", "error")
+            return redirect(url_for(".index_view"))
+        with tenant(form.org.data, role=ORG_ADMIN):
+            count = replay_events(form.org.data, failed_only=True)
+        flash(f"{count} failed or unmatched event(s) queued again.", "success")
+        return redirect(url_for(".index_view"))
+
+
+class AuditView(PlatformModelView):
+    column_list = ("created_at", "org_id", "actor", "action", "target_type", "target_id", "summary", "ip")
+    column_labels = {"org_id": "Organisation"}
+    column_formatters = {"org_id": org_column, "created_at": time_column,
+                         "summary": lambda v, c, m, n: secret_free(m.summary)}
+    column_filters = ("org_id", "actor", "action",
+                      DateTimeBetweenFilter(AuditEvent.created_at, "Time (UTC)"),
+                      DateTimeGreaterFilter(AuditEvent.created_at, "Time (UTC)"))
+    column_searchable_list = ("actor", "action", "summary")
+    column_default_sort = ("id", True)
+    column_formatters_detail = {"org_id": org_column, "created_at": time_column}
+
+
+class OverviewView(PlatformPage):
+    """Every org side by side: today's figures (each computed in that org's own tenant scope, by the
+    same `vsync.metrics.summary` as its dashboard) and how fresh its data is."""
+
+    own_scope = ("index",)
+
+    @expose("/")
+    def index(self):
+        rows = []
+        for access in reachable_orgs(current_user._get_current_object()):
+            with tenant(access.org_id, role=ORG_ADMIN):
+                org = db.session.get(Organization, access.org_id)
+                kpis = for_display(summary(org, Window.today(org_zone(org))))
+                last = db.session.scalar(select(SyncRun.finished_at).where(SyncRun.status == "succeeded")
+                                         .order_by(SyncRun.finished_at.desc()).limit(1))
+                failed = db.session.scalar(select(SyncRun.error).where(SyncRun.status == "failed")
+                                           .order_by(SyncRun.id.desc()).limit(1))
+                rows.append({"access": access, "kpis": kpis, "synced": ago(last) if last else "never",
+                             "failed": failed})
+        return self.render("admin/platform/overview.html", rows=rows)
+
