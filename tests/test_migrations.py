@@ -55,7 +55,7 @@ def database_before_ring_times(request, tmp_path):
            else f"sqlite:///{tmp_path / 'vsync.db'}")
     app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
     with app.app_context():
-        upgrade(revision="0006_traffic_list_indexes")
+        upgrade(revision="0006_password_links")
         yield app
         db.session.remove()
         db.engine.dispose()

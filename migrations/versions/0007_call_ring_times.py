@@ -7,7 +7,7 @@ their stored events, with types matched as `vsync.mightycall.webhook_events.even
 them (stored events may predate the `kind` column: its backfill says `other`).
 
 Revision ID: 0007_call_ring_times
-Revises: 0006_traffic_list_indexes
+Revises: 0006_password_links
 Create Date: 2026-11-21 22:30:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0007_call_ring_times'
-down_revision = '0006_traffic_list_indexes'
+down_revision = '0006_password_links'
 branch_labels = None
 depends_on = None
 
