@@ -10,17 +10,16 @@ extension (`by_agent`) or the phone number (`by_number`). Python only adds those
 up and divides. Every sum is an integer number of milliseconds, so adding partials is exact and the
 figures do not depend on how they were grouped; seconds and rates are derived at the very end.
 
-Statements are ORM selects over `Call` and `CallEvent`, so the tenant hook of `vsync.tenancy` adds
-the organisation's criterion (a call is seen while one of the org's assignments of its number covers
-its start; an event while one covers its `occurred_at`, so the events of a call that straddles a
-number's move belong to each org for its part) and any narrowing the scope carries. Each statement
-names `Call` at its top level and never aggregates over a derived table of calls: the hook puts its
-criteria on the entities of a statement and of the subqueries it joins, and a select over only a
-derived table gets none. Callers run these functions inside `tenant(org.id)`; any other scope is
-refused. The statements also say "numbers assigned to this org during the window", which the tenant
-criterion implies, so that PostgreSQL reads the window's calls of those numbers from the covering
-index `calls (phone_number_id, started_at) INCLUDE (…)` instead of every org's calls. On PostgreSQL
-JIT compilation is switched off for the transaction (`_execute`).
+Statements are ORM selects over `Call` (and `CallEvent` for missed rings), so the tenant hook of
+`vsync.tenancy` adds the organisation's criterion (a call is seen while one of the org's assignments
+of its number covers its start; an event while one covers its `occurred_at`) and any narrowing the
+scope carries. Each statement names `Call` at its top level and never aggregates over a derived table
+of calls: the hook puts its criteria on the entities of a statement and of the subqueries it joins,
+and a select over only a derived table gets none. Callers run these functions inside
+`tenant(org.id)`; any other scope is refused. The statements also say "numbers assigned to this org
+during the window", which the tenant criterion implies, so that PostgreSQL reads the window's calls
+of those numbers from the covering index `calls (phone_number_id, started_at) INCLUDE (…)` instead
+of every org's calls. On PostgreSQL JIT compilation is switched off for the transaction (`_execute`).
 
 Time zones without time zones in the database
 ---------------------------------------------
@@ -44,12 +43,14 @@ Times are compared in whole milliseconds (MightyCall's resolution) on both datab
 
 * Answered inbound call: its wait is `answered_at - started_at` (`answered_at` comes from the first
   Connected event). Without `answered_at` (a call only the sync has seen) it has no wait.
-* Other inbound call: its wait is its **ring time**, from its first Ringing event to its last
-  StopRinging event, or to its first Completed event when no extension stopped ringing (the caller hung
-  up while it rang). Without a Ringing event or without such an end, it has no ring time. Events are a
-  call's when they carry its integration and external id; types are matched case-insensitively by
-  suffix (`…StopRinging`, `…Ringing`, `…Completed`), so the legacy `IncomingCallRinging` and agent-level
-  names such as `AgentRinging` both count.
+* Other inbound call: its wait is its **ring time** `calls.ring_ms`, from its first Ringing event to
+  its last StopRinging event, or to its first Completed event when no extension stopped ringing (the
+  caller hung up while it rang). Without a Ringing event or without such an end, it has no ring time.
+  The webhook processing derives it from all the call's events whenever one arrives
+  (`vsync.mightycall.webhook_events.ring_ms`), so it is the call's own, like the call's status and
+  start: an org that sees the call sees its whole ring time. Types are matched case-insensitively by
+  what they contain, so the legacy `IncomingCallRinging` and agent-level names such as `AgentRinging`
+  both count.
 * Inbound calls with a wait are the **sample** of the wait-based KPIs. A *short abandon* is a missed or
   dropped call whose ring time is under the org's short-abandon seconds; an *abandon* is one at or over.
   `abandon_rate = abandons / (sample - short abandons)` and `service_level = answered calls with
@@ -283,23 +284,8 @@ def _call_criteria(window: Window, filters: Filters) -> list:
 
 
 def _joins_call(events) -> Any:
-    """`Call` = the call of `events` (`CallEvent` or a subquery's columns with the same names)."""
+    """`Call` = the call of the `CallEvent` row."""
     return and_(Call.integration_id == events.integration_id, Call.external_id == events.call_external_id)
-
-
-def _ring_times(window: Window, filters: Filters):
-    """Ring time (ms) of each unanswered inbound call of the window, from its events: one grouped
-    pass over the events of those calls, found through `call_events (integration_id, call_external_id)`."""
-    ringing = and_(_event_kind("ringing"), ~_event_kind("stopringing"))
-    ring_start = func.min(case((ringing, CallEvent.occurred_at)))
-    ring_end = func.coalesce(func.max(case((_event_kind("stopringing"), CallEvent.occurred_at))),
-                             func.min(case((_event_kind("completed"), CallEvent.occurred_at))))
-    return (select(CallEvent.integration_id, CallEvent.call_external_id,
-                   _MillisBetween(ring_end, ring_start).label("ring_ms"))
-            .join(Call, _joins_call(CallEvent))
-            .where(*_call_criteria(window, filters), Call.direction == INBOUND, Call.status != ANSWERED)
-            .group_by(CallEvent.integration_id, CallEvent.call_external_id)
-            .subquery("rings"))
 
 
 # The one aggregate
@@ -369,19 +355,14 @@ def _aggregates(wait, org: Organization) -> list:
 
 
 def _grouped(org: Organization, window: Window, filters: Filters, key) -> dict[Any, _Parts]:
-    """`_Parts` of the window's calls per value of `key` (an expression on `Call`).
-
-    The statement selects from `Call` itself (not from a derived table of it): the tenant hook puts
-    its criteria on the entities of the statement and of the subqueries it joins.
-    """
+    """`_Parts` of the window's calls per value of `key` (an expression on `Call`): one pass over the
+    calls alone, read on PostgreSQL from the covering index `ix_calls_number_started`."""
     _require_scope(org)
-    rings = _ring_times(window, filters)
     wait = case((and_(Call.direction == INBOUND, Call.status == ANSWERED),
                  _MillisBetween(Call.answered_at, Call.started_at)),
-                (Call.direction == INBOUND, rings.c.ring_ms))
+                (Call.direction == INBOUND, Call.ring_ms))
     statement = (select(key, *_aggregates(wait, org))
                  .select_from(Call)
-                 .outerjoin(rings, _joins_call(rings.c))
                  .where(*_call_criteria(window, filters))
                  .group_by(key))
     return {group: _Parts(*values) for group, *values in _execute(statement)}

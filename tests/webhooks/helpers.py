@@ -73,8 +73,8 @@ def stored_events(app, integration_id: int | None = None) -> list[WebhookEvent]:
 
 
 CALL_FIELDS = ("integration_id", "external_id", "phone_number_id", "direction", "status", "from_number",
-               "to_number", "started_at", "answered_at", "wait_ended_at", "ended_at", "duration_ms",
-               "agent_extension", "events_at", "raw")
+               "to_number", "started_at", "answered_at", "wait_ended_at", "ring_ms", "ended_at",
+               "duration_ms", "agent_extension", "events_at", "raw")
 
 
 def calls_state(app) -> dict:

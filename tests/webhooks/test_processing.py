@@ -36,6 +36,7 @@ def test_unanswered_inbound_call_is_voicemail_with_its_missed_ring_recorded(hook
     call = one_call(inline_app, events[0]["Body"]["Id"])
     assert call.status == "voicemail" and call.answered_at is None and call.agent_extension is None
     assert call.wait_ended_at == call.ended_at == NOW + 32 * S
+    assert call.ring_ms == 30_000  # Ringing at +1 s, StopRinging at +31 s
     with inline_app.app_context(), tenant(acme.org_id):
         kinds = db.session.execute(select(CallEvent.kind, CallEvent.extension).order_by(CallEvent.occurred_at)).all()
     assert [tuple(k) for k in kinds] == [("call", None), ("ringing", "105"), ("stop_ringing", "105"),
@@ -55,6 +56,13 @@ def test_a_call_still_ringing_is_open_with_no_outcome_yet(hook, acme, inline_app
     post(hook, acme, events[:2])
     call = one_call(inline_app, events[0]["Body"]["Id"])
     assert call.status == "other" and call.ended_at is None and call.wait_ended_at is None
+    assert call.ring_ms is None
+
+
+def test_a_caller_who_hangs_up_while_ringing_rang_until_the_call_completed(hook, acme, inline_app):
+    events = [e for e in acme.events("missed") if "StopRinging" not in e["EventType"]]
+    post(hook, acme, list(reversed(events)))
+    assert one_call(inline_app, events[0]["Body"]["Id"]).ring_ms == 31_000  # Ringing +1 s, Completed +32 s
 
 
 def test_agent_level_event_names_are_understood_case_insensitively(hook, acme, inline_app):
@@ -143,10 +151,24 @@ def test_sync_and_events_merge_into_one_call_with_each_sources_best_fields(hook,
     assert call.synced_at is not None and call.events_at == NOW + 190 * S
 
 
+@pytest.mark.parametrize("order", ["events_then_sync", "sync_then_events"])
+def test_a_missed_call_keeps_its_ring_time_from_events_and_its_status_from_the_sync(hook, acme, inline_app,
+                                                                                      order):
+    events = acme.events("missed")
+    call_id = events[0]["Body"]["Id"]
+    missed = _provider_call(acme, call_id) | {"called": [], "duration": "0", "callStatus": "Missed"}
+    steps = {"events": lambda: post(hook, acme, events), "sync": lambda: _sync(inline_app, acme, missed)}
+    for step in ORDERS[order]:
+        steps[step]()
+    call = one_call(inline_app, call_id)
+    assert (call.status, call.ring_ms, call.answered_at) == ("missed", 30_000, None)
+
+
 def test_a_synced_call_without_events_keeps_the_syncs_agent(acme, inline_app):
     _sync(inline_app, acme, _provider_call(acme, "c-1", extension="102"))
     call = one_call(inline_app, "c-1")
     assert call.agent_extension == "102" and call.answered_at is None and call.events_at is None
+    assert call.ring_ms is None
 
 
 def test_call_events_are_visible_to_the_org_and_not_to_another(hook, acme, globex, inline_app):

@@ -221,7 +221,7 @@ def write_call_event(integration_id: int, phone_number_id: int, event: EventFact
 
     The caller has checked, inside the integration's org scope, that `phone_number_id` is a number
     of that org. A call first seen here is created (`synced_at` empty); a call the sync read keeps
-    the sync's fields and takes the events' answer and wait times and answering agent. Returns
+    the sync's fields and takes the events' answer, wait and ring times and answering agent. Returns
     whether the event was new; applying the same event twice changes nothing.
     """
     _lock_call(integration_id, event.call_id)
@@ -239,7 +239,8 @@ def write_call_event(integration_id: int, phone_number_id: int, event: EventFact
         integration_id=integration_id, external_id=event.call_id, phone_number_id=phone_number_id,
         direction=facts.direction, status=facts.status, from_number=facts.from_number, to_number=facts.to_number,
         started_at=facts.started_at, answered_at=facts.answered_at, wait_ended_at=facts.wait_ended_at,
-        ended_at=facts.ended_at, agent_extension=facts.agent_extension, raw={}, events_at=facts.events_at)
+        ring_ms=facts.ring_ms, ended_at=facts.ended_at, agent_extension=facts.agent_extension, raw={},
+        events_at=facts.events_at)
     unsynced = calls.c.synced_at.is_(None)
 
     def sync_wins(column: str):
@@ -249,8 +250,7 @@ def write_call_event(integration_id: int, phone_number_id: int, event: EventFact
         index_elements=["integration_id", "external_id"],
         set_={**{c: sync_wins(c) for c in ("phone_number_id", "direction", "status", "from_number", "to_number",
                                           "started_at", "ended_at")},
-              "answered_at": insert.excluded.answered_at, "wait_ended_at": insert.excluded.wait_ended_at,
-              "events_at": insert.excluded.events_at,
+              **{c: insert.excluded[c] for c in ("answered_at", "wait_ended_at", "ring_ms", "events_at")},
               "agent_extension": case((unsynced | insert.excluded.answered_at.is_not(None),
                                        insert.excluded.agent_extension), else_=calls.c.agent_extension)}))
     return inserted is not None

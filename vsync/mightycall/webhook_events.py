@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from vsync.mightycall.parsing import ParseError, parse_datetime
 
-__all__ = ["CallFacts", "EventFacts", "derive_call", "event_direction", "event_kind", "parse_event"]
+__all__ = ["CallFacts", "EventFacts", "derive_call", "event_direction", "event_kind", "parse_event", "ring_ms"]
 
 CALL, RINGING, STOP_RINGING, CONNECTED, COMPLETED = "call", "ringing", "stop_ringing", "connected", "completed"
 KINDS = (CALL, RINGING, STOP_RINGING, CONNECTED, COMPLETED)
@@ -145,11 +145,30 @@ class CallFacts:
     wait_ended_at: datetime | None
     ended_at: datetime | None
     events_at: datetime
+    ring_ms: int | None
 
 
 def _first(events: list[EventFacts], kind: str) -> EventFacts | None:
     matching = [e for e in events if e.kind == kind]
     return min(matching, key=lambda e: (e.occurred_at, e.guid)) if matching else None
+
+
+def ring_ms(events: Iterable[tuple[str | None, datetime]]) -> int | None:
+    """How long a call rang, in whole milliseconds, from its events' `(kind, occurred_at)`: from the
+    first Ringing to the last StopRinging, or to the first Completed when no extension stopped ringing
+    (the caller hung up while it rang). None without a Ringing or without such an end.
+
+    Whatever the call's status: the sync may still change it, and the KPI engine applies the ring
+    time to the calls whose final status is unanswered.
+    """
+    times: dict[str, list[datetime]] = {RINGING: [], STOP_RINGING: [], COMPLETED: []}
+    for kind, at in events:
+        if kind in times:
+            times[kind].append(at)
+    end = max(times[STOP_RINGING], default=None) or min(times[COMPLETED], default=None)
+    if not times[RINGING] or end is None:
+        return None
+    return round((end - min(times[RINGING])) / timedelta(milliseconds=1))
 
 
 def derive_call(events: Iterable[EventFacts]) -> CallFacts:
@@ -158,7 +177,7 @@ def derive_call(events: Iterable[EventFacts]) -> CallFacts:
     - answered at the first Connected, by that event's extension;
     - started at the call's `DateTimeUtc` when an event carries it, else at its earliest event;
     - ended at the first Completed; the caller stopped waiting when answered, or when the call
-      completed unanswered;
+      completed unanswered; it rang for `ring_ms`;
     - status: answered when connected, voicemail when completed inbound with no Connected (MightyCall
       sends the same events for a caller who hangs up; the sync's status tells them apart once it
       reads the call), missed when completed unanswered in any other direction, `other` while open.
@@ -189,4 +208,5 @@ def derive_call(events: Iterable[EventFacts]) -> CallFacts:
         wait_ended_at=answered_at or ended_at,
         ended_at=ended_at,
         events_at=distinct[-1].occurred_at,
+        ring_ms=ring_ms((e.kind, e.occurred_at) for e in distinct),
     )

@@ -32,9 +32,10 @@ class Call(NumberTraffic, db.Model):
     call list) and webhook events. The sync's fields win where it has read the call (`synced_at`
     set: direction, status, numbers, start, end, duration, raw); the events' fields always win for
     what only they know: `answered_at`, `wait_ended_at` (when the caller stopped waiting: answered,
-    or hung up unanswered) and, for an answered call, the answering `agent_extension`. `events_at`
-    is the time of the call's latest event, empty for a call no event has told of, so wait-based
-    KPIs know which calls they cover.
+    or hung up unanswered), `ring_ms` (how long it rang, see `derive_call`) and, for an answered
+    call, the answering `agent_extension`. `events_at` is the time of the call's latest event, empty
+    for a call no event has told of, so wait-based KPIs know which calls they cover. `ring_ms` is kept
+    on the row, not read from the events, so that the KPI engine aggregates calls alone.
     The merge rules live in `vsync.jobs.ingest`.
 
     Agents see the calls their extension handled (`agent_extension`).
@@ -46,7 +47,7 @@ class Call(NumberTraffic, db.Model):
         UniqueConstraint("integration_id", "external_id"),
         # Covering on PostgreSQL: the KPI engine reads a window's calls of a number from the index alone.
         Index("ix_calls_number_started", "phone_number_id", "started_at",
-              postgresql_include=["direction", "status", "duration_ms", "answered_at", "agent_extension",
+              postgresql_include=["direction", "status", "duration_ms", "answered_at", "ring_ms", "agent_extension",
                                   "integration_id", "external_id"]),
         Index("ix_calls_integration_started", "integration_id", "started_at"),
         # The calls list, newest first: a keyset page is one backward range scan from its cursor.
@@ -68,6 +69,7 @@ class Call(NumberTraffic, db.Model):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     wait_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ring_ms: Mapped[int | None] = mapped_column(BigInteger)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     agent_extension: Mapped[str | None] = mapped_column(String(20))
