@@ -7,6 +7,8 @@ the same parameters. Agents see the calls their extension handled; another org's
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import marshmallow as ma
 from flask import g, request, url_for
 from marshmallow import fields, validate
@@ -91,33 +93,45 @@ def _seconds(milliseconds: int | None) -> float | None:
     return None if milliseconds is None else milliseconds / 1000
 
 
-def call_item(row: dict, numbers: dict[int, str]) -> dict:
-    """A call as the list, the detail and the CSV show it (times already as text)."""
-    return {"id": row["id"], "external_id": row["external_id"], "number": numbers.get(row["phone_number_id"]),
-            "direction": row["direction"], "status": row["status"], "from_number": row["from_number"],
-            "to_number": row["to_number"], "started_at": isoformat_z(row["started_at"]),
-            "answered_at": isoformat_z(row["answered_at"]), "ended_at": isoformat_z(row["ended_at"]),
-            "duration_seconds": _seconds(row["duration_ms"]), "agent_extension": row["agent_extension"]}
+def call_values(row: Sequence, numbers: dict[int, str]) -> list:
+    """A call's fields in `CALL_ITEM_KEYS` order (times as text), from a row of `traffic.CALL_COLUMNS`:
+    the CSV writes them as they are, the JSON names them (`call_item`). Unpacked by position, since
+    an export shapes every call of the set."""
+    (call_id, external_id, number_id, direction, status, from_number, to_number, started_at, answered_at,
+     ended_at, duration_ms, agent_extension) = row
+    return [call_id, external_id, numbers.get(number_id), direction, status, from_number, to_number,
+            isoformat_z(started_at), isoformat_z(answered_at), isoformat_z(ended_at), _seconds(duration_ms),
+            agent_extension]
 
 
-def recording_item(row: dict, numbers: dict[int, str]) -> dict:
-    return {"id": row["id"], "call_id": row["call_id"], "call_external_id": row["call_external_id"],
-            "number": numbers.get(row["phone_number_id"]), "started_at": isoformat_z(row["started_at"]),
-            "duration_seconds": _seconds(row["duration_ms"]), "file_name": row["file_name"],
-            "audio_url": url_for("api.get_recording_audio", org=request.view_args["org"], recording_id=row["id"])}
+def call_item(row: Sequence, numbers: dict[int, str]) -> dict:
+    """A call as the list and the detail show it."""
+    return dict(zip(CALL_ITEM_KEYS, call_values(row, numbers), strict=True))
 
 
-def items_with_numbers(rows: list[dict], shape) -> list[dict]:
-    numbers = traffic.number_e164s(row["phone_number_id"] for row in rows) if rows else {}
+def recording_values(row: Sequence, numbers: dict[int, str]) -> list:
+    """A recording's fields in `RECORDING_ITEM_KEYS` order, from a row of `traffic.RECORDING_COLUMNS`."""
+    recording_id, call_id, call_external_id, number_id, started_at, duration_ms, file_name = row
+    return [recording_id, call_id, call_external_id, numbers.get(number_id), isoformat_z(started_at),
+            _seconds(duration_ms), file_name,
+            url_for("api.get_recording_audio", org=request.view_args["org"], recording_id=recording_id)]
+
+
+def recording_item(row: Sequence, numbers: dict[int, str]) -> dict:
+    return dict(zip(RECORDING_ITEM_KEYS, recording_values(row, numbers), strict=True))
+
+
+def items_with_numbers(rows: list[Sequence], shape) -> list[dict]:
+    numbers = traffic.number_e164s(row.phone_number_id for row in rows) if rows else {}
     return [shape(row, numbers) for row in rows]
 
 
-def export_batches(statement, shape):
-    """The batches of a whole export, each row shaped as its JSON item."""
+def export_batches(statement, values):
+    """The batches of a whole export, each row as the `values` of its JSON item."""
     def batches():
         numbers = traffic.number_e164s()
         for batch in traffic.all_rows(statement):
-            yield [shape(row, numbers) for row in batch]
+            yield [values(row, numbers) for row in batch]
     return batches
 
 
@@ -152,7 +166,7 @@ def list_calls(args, org: str):
     window, criteria = traffic_filters(args)
     if wants_csv(args):
         statement = traffic.calls_statement(window, **criteria)
-        return csv_response(CALL_ITEM_KEYS, export_batches(statement, call_item), "calls.csv")
+        return csv_response(CALL_ITEM_KEYS, export_batches(statement, call_values), "calls.csv")
     after = decode_time_cursor(args["cursor"], args)
     return list_page(traffic.calls_statement(window, **criteria, after=after), args, "started_at", call_item)
 
@@ -168,8 +182,7 @@ def get_call(org: str, call_id: int):
     """
     call, events, recording = traffic.get_call(call_id)
     numbers = traffic.number_e164s([call.phone_number_id])
-    row = {column.key: getattr(call, column.key) for column in traffic.CALL_COLUMNS}
-    answer = {**call_item(row, numbers),
+    answer = {**call_item([getattr(call, column.key) for column in traffic.CALL_COLUMNS], numbers),
               "events": [{"id": e.id, "event_type": e.event_type, "kind": e.kind, "extension": e.extension,
                           "occurred_at": e.occurred_at} for e in events],
               "recording": _recording_of(call, recording, numbers)}
@@ -179,6 +192,5 @@ def get_call(org: str, call_id: int):
 def _recording_of(call: Call, recording: Recording | None, numbers: dict[int, str]) -> dict | None:
     if recording is None:
         return None
-    return recording_item({"id": recording.id, "call_id": call.id, "call_external_id": recording.call_external_id,
-                           "phone_number_id": recording.phone_number_id, "started_at": recording.started_at,
-                           "duration_ms": recording.duration_ms, "file_name": recording.file_name}, numbers)
+    return recording_item((recording.id, call.id, recording.call_external_id, recording.phone_number_id,
+                           recording.started_at, recording.duration_ms, recording.file_name), numbers)

@@ -73,7 +73,7 @@ def decode_time_cursor(cursor: str | None, params: dict[str, Any]) -> tuple[date
 
 def time_key(time_field: str):
     """The sort key of a newest-first list row: its time (to the microsecond) and its id."""
-    return lambda row: [row[time_field].isoformat(), row["id"]]
+    return lambda row: [getattr(row, time_field).isoformat(), row.id]
 
 
 def newest_by_id(query: Select, id_column, args: dict[str, Any], shape) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from vsync.api.calls import (
     export_batches,
     list_page,
     recording_item,
+    recording_values,
     traffic_filters,
 )
 from vsync.api.export import csv_doc, csv_response, wants_csv
@@ -50,7 +51,7 @@ def list_recordings(args, org: str):
     window, criteria = traffic_filters(args)
     if wants_csv(args):
         statement = traffic.recordings_statement(window, **criteria)
-        return csv_response(RECORDING_ITEM_KEYS, export_batches(statement, recording_item), "recordings.csv")
+        return csv_response(RECORDING_ITEM_KEYS, export_batches(statement, recording_values), "recordings.csv")
     after = decode_time_cursor(args["cursor"], args)
     return list_page(traffic.recordings_statement(window, **criteria, after=after), args, "started_at",
                      recording_item)

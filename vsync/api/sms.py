@@ -5,6 +5,8 @@ every message from an agent, and this route says so with a 403 instead of an emp
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import marshmallow as ma
 from flask import g
 from marshmallow import fields, validate
@@ -47,10 +49,14 @@ class SmsSchema(ma.Schema):
 SMS_ITEM_KEYS = list(SmsSchema().fields)
 
 
-def sms_item(row: dict, numbers: dict[int, str]) -> dict:
-    return {"id": row["id"], "external_id": row["external_id"], "number": numbers.get(row["phone_number_id"]),
-            "direction": row["direction"], "counterpart": row["counterpart"],
-            "sent_at": isoformat_z(row["sent_at"]), "text": row["text"]}
+def sms_values(row: Sequence, numbers: dict[int, str]) -> list:
+    """A message's fields in `SMS_ITEM_KEYS` order, from a row of `traffic.SMS_COLUMNS`."""
+    message_id, external_id, number_id, direction, counterpart, sent_at, text = row
+    return [message_id, external_id, numbers.get(number_id), direction, counterpart, isoformat_z(sent_at), text]
+
+
+def sms_item(row: Sequence, numbers: dict[int, str]) -> dict:
+    return dict(zip(SMS_ITEM_KEYS, sms_values(row, numbers), strict=True))
 
 
 @bp.get("/orgs/<org>/sms")
@@ -68,7 +74,7 @@ def list_sms(args, org: str):
     criteria = {"number": query_number(args), "direction": args["direction"],
                 "search": traffic.Search(args["q"]) if args["q"] is not None else None}
     if wants_csv(args):
-        return csv_response(SMS_ITEM_KEYS, export_batches(traffic.sms_statement(window, **criteria), sms_item),
+        return csv_response(SMS_ITEM_KEYS, export_batches(traffic.sms_statement(window, **criteria), sms_values),
                             "sms.csv")
     after = decode_time_cursor(args["cursor"], args)
     return list_page(traffic.sms_statement(window, **criteria, after=after), args, "sent_at", sms_item)

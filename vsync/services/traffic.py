@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import Row, Select, and_, or_, select, tuple_
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
@@ -158,17 +158,16 @@ def sms_statement(window: Window, *, number: str | int | None = None, direction:
 # Reading
 
 
-def first_rows(statement: Select, limit: int) -> list[dict]:
-    """The first `limit` rows of a list statement, as dicts."""
-    return [dict(row._mapping) for row in db.session.execute(statement.limit(limit))]
+def first_rows(statement: Select, limit: int) -> list[Row]:
+    """The first `limit` rows of a list statement."""
+    return list(db.session.execute(statement.limit(limit)))
 
 
-def all_rows(statement: Select, batch: int = EXPORT_BATCH) -> Iterator[list[dict]]:
+def all_rows(statement: Select, batch: int = EXPORT_BATCH) -> Iterator[list[Row]]:
     """Every row of a list statement, in batches, read through a server-side cursor where the
     database has one: memory stays flat however many rows there are."""
     result = db.session.execute(statement.execution_options(yield_per=batch))
-    for partition in result.partitions():
-        yield [dict(row._mapping) for row in partition]
+    yield from result.partitions()
 
 
 def number_e164s(number_ids: Iterable[int] | None = None) -> dict[int, str]:
