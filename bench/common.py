@@ -62,6 +62,14 @@ def recreate_database(url: str, *, drop_only: bool = False) -> None:
     engine.dispose()
 
 
+def peak_rss() -> int:
+    """This process's peak resident size in bytes, since it was exec'd."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 

@@ -66,7 +66,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from bench.common import load_average, recreate_database
+from bench.common import load_average, peak_rss, recreate_database
 from vsync import create_app
 from vsync.extensions import db
 from vsync.jobs.ingest import NumberBook, write_calls
@@ -176,14 +176,6 @@ def postgres_cpu(database: str) -> float:
         except psutil.Error:
             continue
     return total
-
-
-def peak_rss() -> int:
-    """This process's peak resident size in bytes, since it was exec'd."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def process_cpu(pid: int) -> float:
