@@ -291,6 +291,18 @@ def test_dashboard_figures_equal_the_kpi_engine_for_the_same_window(app, world, 
     assert sum(bucket["total_calls"] for bucket in data["series"]) == data["metrics"]["total_calls"]
 
 
+@pytest.mark.parametrize("principal", ["admin_a", "agent_a"])
+def test_dashboard_figures_equal_the_apis_for_the_same_window(app, world, principal):
+    client = api_as(app.test_client(), principal, world)
+    dashboard = client.get(f"{A}/data", query_string=WINDOW).get_json()
+    def api(path: str) -> dict:
+        return client.get(f"/api/v1/orgs/org-a/{path}", query_string=WINDOW).get_json()
+
+    assert dashboard["metrics"] == api("metrics")["metrics"]
+    assert dashboard["by_agent"] == api("metrics/agents")["data"]
+    assert dashboard["by_number"] == api("metrics/numbers")["data"]
+
+
 def test_dashboard_page_shows_the_window_figures_and_the_zone(app, world):
     page = api_as(app.test_client(), "admin_a", world).get(f"{A}/", query_string=WINDOW).get_data(as_text=True)
     assert 'data-scope="metrics" data-kpi="total_calls" data-kind="count">4<' in page
