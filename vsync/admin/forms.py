@@ -2,6 +2,8 @@
 against what the acting org may see, and another org's id is a form error, never a silent change."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -16,6 +18,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
@@ -23,7 +26,13 @@ from vsync.models.keys import SCOPES
 from vsync.models.orgs import GLOBAL_ROLES, ORG_ROLES
 from vsync.services.sync import ALL_KINDS
 
-ROLE_CHOICES = [(role, role.replace("_", " ")) for role in ORG_ROLES]
+
+def options(pairs: Iterable[tuple]) -> list[SelectChoice]:
+    """(value, label) pairs as the choices of a select (WTForms deprecates plain tuples)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+ROLE_CHOICES = options((role, role.replace("_", " ")) for role in ORG_ROLES)
 
 
 class OwnedChoice(SelectField):
@@ -34,7 +43,7 @@ class OwnedChoice(SelectField):
         self.what = what
 
     def pre_validate(self, form):
-        if self.data not in {value for value, _ in self.choices}:
+        if self.data not in {choice.value for choice in self.choices}:
             raise FieldError(f"That {self.what} is not one of this organisation's.")
 
 
@@ -44,7 +53,7 @@ class OwnedChoices(SelectMultipleField):
         self.what = what
 
     def pre_validate(self, form):
-        allowed = {value for value, _ in self.choices}
+        allowed = {choice.value for choice in self.choices}
         if not self.data or any(value not in allowed for value in self.data):
             raise FieldError(f"Choose one or more {self.what}s from the list.")
 
@@ -91,7 +100,7 @@ class CredentialsForm(FlaskForm):
 
 class SyncForm(FlaskForm):
     integration = OwnedChoice("Integration", what="integration")
-    kinds = SelectMultipleField("What", choices=[(kind, kind) for kind in ALL_KINDS], default=["calls"],
+    kinds = SelectMultipleField("What", choices=options((kind, kind) for kind in ALL_KINDS), default=["calls"],
                                 validators=[DataRequired()])
     since = DateField("From (local date)", validators=[Optional()])
     until = DateField("To (local date, included)", validators=[Optional()])
@@ -103,7 +112,7 @@ class IntegrationActionForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    scope = SelectField("Scope", choices=[(scope, scope) for scope in SCOPES])
+    scope = SelectField("Scope", choices=options((scope, scope) for scope in SCOPES))
     expires = DateField("Expires (optional)", validators=[Optional()])
 
 
@@ -120,11 +129,11 @@ class OrgForm(FlaskForm):
 
 class UserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Global role", choices=[(role, role.replace("_", " ")) for role in GLOBAL_ROLES])
+    role = SelectField("Global role", choices=options((role, role.replace("_", " ")) for role in GLOBAL_ROLES))
 
 
 class UserRoleForm(RowForm):
-    role = SelectField("Global role", choices=[(role, role.replace("_", " ")) for role in GLOBAL_ROLES])
+    role = SelectField("Global role", choices=options((role, role.replace("_", " ")) for role in GLOBAL_ROLES))
 
 
 class PlatformMemberForm(MemberForm):

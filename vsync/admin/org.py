@@ -37,6 +37,7 @@ from vsync.admin.forms import (
     RowForm,
     SettingsForm,
     SyncForm,
+    options,
 )
 from vsync.errors import DomainError
 from vsync.extensions import db
@@ -359,7 +360,7 @@ class IntegrationView(OrgPage):
     write_role = ORG_ADMIN
 
     def _forms(self) -> dict:
-        choices = [(i.id, f"{i.name} ({i.base_url})") for i in _integrations()]
+        choices = options((i.id, f"{i.name} ({i.base_url})") for i in _integrations())
         sync_form, test_form, rotate_form = (SyncForm(prefix="sync"), IntegrationActionForm(prefix="test"),
                                              IntegrationActionForm(prefix="rotate"))
         for form in (sync_form, test_form, rotate_form):
@@ -398,7 +399,7 @@ class IntegrationView(OrgPage):
         return redirect(org_url(".index"))
 
     def _chosen(self, form) -> Integration | None:
-        form.integration.choices = [(i.id, i.name) for i in _integrations()]
+        form.integration.choices = options((i.id, i.name) for i in _integrations())
         if not form.validate_on_submit():
             flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
             return None

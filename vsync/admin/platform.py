@@ -16,6 +16,7 @@ from flask_admin.contrib.sqla.filters import DateTimeBetweenFilter, DateTimeGrea
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from vsync.admin.access import PlatformModelView, PlatformPage, done, refused
 from vsync.admin.display import KEY_TIMES, RUN_TIMES, ago, local_day_start, local_time, secret_free, time_column
@@ -34,6 +35,7 @@ from vsync.admin.forms import (
     UnassignForm,
     UserForm,
     UserRoleForm,
+    options,
 )
 from vsync.auth.principals import reachable_orgs
 from vsync.errors import DomainError
@@ -48,9 +50,9 @@ from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant
 
 
-def _org_choices() -> list[tuple[int, str]]:
-    return [(org.id, f"{org.name} ({org.slug})")
-            for org in db.session.scalars(select(Organization).order_by(Organization.name))]
+def _org_choices() -> list[SelectChoice]:
+    return options((org.id, f"{org.name} ({org.slug})")
+                   for org in db.session.scalars(select(Organization).order_by(Organization.name)))
 
 
 def org_column(view, context, model, name) -> str:
@@ -229,12 +231,12 @@ class IntegrationsView(PlatformModelView):
         forms = {"test_form": IntegrationActionForm(prefix="test"), "sync_form": SyncForm(prefix="sync"),
                  "rotate_form": IntegrationActionForm(prefix="rotate")}
         for form in forms.values():
-            form.integration.choices = [(integration.id, integration.name)]
+            form.integration.choices = options([(integration.id, integration.name)])
             form.integration.data = integration.id
         return forms
 
     def _integration(self, form) -> Integration | None:
-        form.integration.choices = [(i.id, i.name) for i in db.session.scalars(select(Integration))]
+        form.integration.choices = options((i.id, i.name) for i in db.session.scalars(select(Integration)))
         if not form.validate_on_submit():
             flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
             return None
@@ -319,8 +321,8 @@ class NumbersView(PlatformModelView):
 
     def number_forms(self) -> dict:
         assign = AssignForm(prefix="assign")
-        assign.numbers.choices = [(n.id, n.e164) for n in db.session.scalars(select(PhoneNumber)
-                                                                            .order_by(PhoneNumber.e164))]
+        assign.numbers.choices = options((n.id, n.e164) for n in db.session.scalars(select(PhoneNumber)
+                                                                                   .order_by(PhoneNumber.e164)))
         assign.orgs.choices = _org_choices()
         return {"number_form": NumberForm(prefix="number"), "assign_form": assign}
 
@@ -383,7 +385,7 @@ class ApiKeysView(PlatformModelView):
 
     def key_forms(self, key=None) -> dict:
         form = PlatformApiKeyForm(prefix="key")
-        form.org.choices = [(0, "every organisation (platform key)"), *_org_choices()]
+        form.org.choices = options([(0, "every organisation (platform key)")]) + _org_choices()
         return {"create_form": form, "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None)}
 
     @expose("/create", methods=["POST"])
@@ -462,8 +464,8 @@ class WebhookEventsView(PlatformModelView):
 
     def replay_form(self) -> ReplayForm:
         form = ReplayForm(prefix="replay")
-        form.org.choices = [(access.org_id, f"{access.name} ({access.slug})")
-                            for access in reachable_orgs(current_user._get_current_object())]
+        form.org.choices = options((access.org_id, f"{access.name} ({access.slug})")
+                                   for access in reachable_orgs(current_user._get_current_object()))
         return form
 
     @expose("/replay", methods=["POST"])
