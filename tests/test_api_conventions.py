@@ -232,3 +232,23 @@ def test_the_reference_lists_every_route_and_every_kpi_and_needs_nothing_from_th
     for kpi in ("answer_rate", "abandon_rate", "service_level", "avg_speed_of_answer_seconds", "busiest_hour"):
         assert f"<code>{kpi}</code>" in page
     assert "<script" not in page and "https://cdn" not in page and "curl -H" in page
+
+
+@pytest.mark.parametrize(("method", "url", "body", "field"), [
+    ("get", "/api/v1/orgs/org-a/metrics?agent=%00", None, "agent"),
+    ("get", "/api/v1/orgs/org%00a", None, "path"),
+    ("patch", "/api/v1/orgs/org-a", {"name": "a\x00b"}, "name"),
+    ("patch", "/api/v1/orgs/org-a", {"name": "ok", "timezone": ["x\x00"]}, "timezone.0"),
+])
+def test_a_nul_character_anywhere_in_a_request_is_a_400_naming_where(client, world, method, url, body, field):
+    api_as(client, "platform", world)
+    response = getattr(client, method)(url, json=body)
+    assert response.status_code == 400, response.get_json()
+    assert field in response.get_json()["error"]["details"]
+
+
+def test_a_nul_character_in_a_console_form_is_a_400_not_a_server_error(client, world):
+    from tests.helpers import csrf_token
+    token = csrf_token(client)
+    response = client.post("/login", data={"email": "a\x00@b.test", "password": "x", "csrf_token": token})
+    assert response.status_code == 400

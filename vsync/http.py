@@ -1,5 +1,8 @@
-"""What every HTTP edge shares: which requests are API requests, the JSON error envelope, and the
-request id that every response carries (`X-Request-ID`: the caller's, when it is a sane token)."""
+"""What every HTTP edge shares: which requests are API requests, the JSON error envelope, the
+request id that every response carries (`X-Request-ID`: the caller's, when it is a sane token), and
+the refusal of NUL characters in what a request names (PostgreSQL text cannot hold one, so one
+reaching a query would be a 500; the webhook receiver, which keeps every body it is sent, is exempt
+and stores them replaced)."""
 from __future__ import annotations
 
 import re
@@ -26,6 +29,43 @@ def error_response(status: int, code: str | None = None, message: str = "", deta
     return jsonify(body), status
 
 
+NUL_ALLOWED_ENDPOINTS = {"webhooks.receive"}
+
+
+def _nul_field() -> str | None:
+    """The first part of the request holding a NUL character: the path, a query parameter, a form
+    field or a JSON value (by its dotted path)."""
+    if "\x00" in request.path:
+        return "path"
+    sources = (request.args,) if request.is_json else (request.args, request.form)
+    for source in sources:
+        for key, values in source.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return key.replace("\x00", "")
+    return _nul_in(request.get_json(silent=True), "body") if request.is_json else None
+
+
+def _nul_in(value, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if "\x00" in str(key):
+            return path
+        if (found := _nul_in(item, f"{path}.{key}" if path != "body" else str(key))) is not None:
+            return found
+    return None
+
+
+def _refuse_nul():
+    if request.endpoint in NUL_ALLOWED_ENDPOINTS or (field := _nul_field()) is None:
+        return None
+    message = "A NUL character (\\0) is not allowed here."
+    if is_api_request():
+        return error_response(400, "validation_error", message, {field: message})
+    return message, 400
+
+
 def _request_id() -> None:
     supplied = request.headers.get("X-Request-ID", "")
     g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
@@ -40,4 +80,5 @@ def _echo_request_id(response):
 def init_app(app: Flask) -> None:
     """The request id is set before any other hook, so even an authentication error carries it."""
     app.before_request_funcs.setdefault(None, []).insert(0, _request_id)
+    app.before_request_funcs[None].insert(1, _refuse_nul)
     app.after_request(_echo_request_id)
