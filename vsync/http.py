@@ -37,7 +37,8 @@ def _nul_field() -> str | None:
     field or a JSON value (by its dotted path)."""
     if "\x00" in request.path:
         return "path"
-    sources = (request.args,) if request.is_json else (request.args, request.form)
+    # An API request's body is JSON or refused (415) by the API itself: its form is never parsed here.
+    sources = (request.args,) if request.is_json or is_api_request() else (request.args, request.form)
     for source in sources:
         for key, values in source.lists():
             if "\x00" in key or any("\x00" in value for value in values):
