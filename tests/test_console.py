@@ -1,5 +1,6 @@
-"""The console, server side: every console URL for every principal of the two-org world, tampered
-posts carrying org B's ids, the actions through the services, and the dashboard against `vsync.metrics`."""
+"""The console, server side: every registered console view for every signed-in principal of the
+two-org world in org A and org B, tampered posts carrying org B's ids, the actions through the
+services, and the dashboard against `vsync.metrics` and the API."""
 from __future__ import annotations
 
 import re
@@ -8,32 +9,33 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import csrf_token
+from tests.test_org_resolver import REACH
 from tests.world import EMAILS, T, api_as
+from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
 from vsync.metrics import Window, by_agent, by_number, for_display, org_zone, summary
 from vsync.models import ApiKey, AuditEvent, Membership, NumberAssignment, Organization, SyncRun, User
 from vsync.tenancy import Scope, platform_bypass, tenant
 
 A = "/admin/orgs/org-a"
-# view path → the least role that opens it (None: every member)
-ORG_VIEWS = {"/": None, "/calls/": None, "/recordings/": None, "/numbers/": None, "/members/": None,
-             "/sms/": "manager", "/integration/": "manager", "/sync-runs/": "manager", "/settings/": "manager",
-             "/api-keys/": "org_admin"}
-PLATFORM_VIEWS = ("/overview/", "/orgs/", "/users/", "/memberships/", "/integrations/", "/numbers/", "/api-keys/",
-                  "/sync-runs/", "/webhook-events/", "/audit/")
-RANK = {"agent": 1, "manager": 2, "org_admin": 3}
-ROLE_IN_A = {"agent_a": "agent", "manager_a": "manager", "admin_a": "org_admin", "both": "manager",
-             "root": "org_admin", "admin_b": None}
-PRINCIPALS = ["anonymous", *ROLE_IN_A]
+# The signed-in principals of the two-org world (a key is no console principal: see the API matrix).
+USERS = ("anonymous", "admin_a", "manager_a", "agent_a", "admin_b", "manager_b", "agent_b", "both", "root")
 
 
-def _expected_org_view(principal: str, least: str | None) -> int | str:
+def _console_views(app, prefix: str) -> dict[str, object]:
+    """Every registered console view under `prefix`, by the path of its index page: a new view joins
+    the walks below by being registered."""
+    (admin,) = app.extensions["admin"]
+    return {view.url.removeprefix(prefix).rstrip("/") + "/": view for view in admin._views
+            if view.url.startswith(prefix)}
+
+
+def _expected_org_view(principal: str, role: str | None, least: str) -> int | str:
     if principal == "anonymous":
         return "login"
-    role = ROLE_IN_A[principal]
     if role is None:
-        return "picker"  # org A is out of reach: back to the org picker, never A's data
-    return 200 if least is None or RANK[role] >= RANK[least] else 403
+        return "picker"  # an org out of reach: back to the org picker, never its data
+    return 200 if ROLE_RANK[role] >= ROLE_RANK[least] else 403
 
 
 def _outcome(response) -> int | str:
@@ -43,19 +45,23 @@ def _outcome(response) -> int | str:
     return response.status_code
 
 
-@pytest.mark.parametrize("principal", PRINCIPALS)
-def test_every_org_view_opens_exactly_for_the_roles_it_is_for(app, world, principal):
+@pytest.mark.parametrize("principal", USERS)
+def test_every_org_view_opens_exactly_for_the_roles_it_is_for_in_either_org(app, world, principal):
     client = api_as(app.test_client(), principal, world)
-    seen = {path: _outcome(client.get(f"{A}{path}")) for path in ORG_VIEWS}
-    assert seen == {path: _expected_org_view(principal, least) for path, least in ORG_VIEWS.items()}
+    views = _console_views(app, "/admin/orgs/<org>")
+    assert {"/", "/calls/", "/members/", "/api-keys/", "/settings/"} <= views.keys()
+    for org, role in zip(("a", "b"), REACH[principal], strict=True):
+        seen = {path: _outcome(client.get(f"/admin/orgs/org-{org}{path}")) for path in views}
+        assert seen == {path: _expected_org_view(principal, role, view.least_role) for path, view in views.items()}, org
 
 
-@pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.parametrize("principal", USERS)
 def test_platform_views_are_for_platform_admins_only(app, world, principal):
     client = api_as(app.test_client(), principal, world)
+    paths = _console_views(app, "/admin/platform")
+    assert {"/overview/", "/orgs/", "/numbers/", "/audit/"} <= paths.keys()
     expected = "login" if principal == "anonymous" else 200 if principal == "root" else 403
-    assert {path: _outcome(client.get(f"/admin/platform{path}")) for path in PLATFORM_VIEWS} == \
-        dict.fromkeys(PLATFORM_VIEWS, expected)
+    assert {path: _outcome(client.get(f"/admin/platform{path}")) for path in paths} == dict.fromkeys(paths, expected)
 
 
 def _ids(world) -> dict[str, dict[str, int]]:
