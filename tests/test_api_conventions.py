@@ -105,16 +105,15 @@ def test_an_agent_gets_the_figures_of_their_own_calls_only(client, world):
 # PATCH /orgs/{org}
 
 
-def _patch(client, org: str, body, **headers):
+def _patch(client, org: str, body):
     return client.patch(f"/api/v1/orgs/{org}", data=body if isinstance(body, str) else json.dumps(body),
-                        headers={"Content-Type": "application/json", **headers})
+                        headers={"Content-Type": "application/json"})
 
 
 def test_an_org_admin_changes_the_settings_and_the_change_is_audited(client, world, in_app):
-    api_as(client, "admin_a", world)
-    csrf = _csrf(client)
+    api_as(client, "admin_a", world, csrf=True)
     response = _patch(client, "org-a", {"timezone": "Europe/Berlin", "service_level_target": 0.9,
-                                        "short_abandon_seconds": 10}, **csrf)
+                                        "short_abandon_seconds": 10})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["timezone"] == "Europe/Berlin" and response.get_json()["short_abandon_seconds"] == 10
     with in_app(), platform_bypass("test"):
@@ -124,19 +123,13 @@ def test_an_org_admin_changes_the_settings_and_the_change_is_audited(client, wor
                                                                   AuditEvent.org_id == world.a))
 
 
-def _csrf(client) -> dict:
-    from tests.helpers import csrf_token
-    return {"X-CSRFToken": csrf_token(client, "/admin/")}
-
-
 @pytest.mark.parametrize(("principal", "status"), [
     ("manager_a", 403), ("agent_a", 403), ("read_a", 403), ("write_a", 403), ("admin_b", 404), ("read_b", 404),
     ("platform", 200),
 ])
 def test_only_org_admins_and_platform_principals_change_an_orgs_settings(client, world, in_app, principal, status):
-    api_as(client, principal, world)
-    headers = {} if principal in world.keys else _csrf(client)
-    response = _patch(client, "org-a", {"name": "Renamed"}, **headers)
+    api_as(client, principal, world, csrf=True)
+    response = _patch(client, "org-a", {"name": "Renamed"})
     assert response.status_code == status, response.get_json()
     with in_app(), platform_bypass("test"):
         renamed = db.session.get(Organization, world.a).name == "Renamed"

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.helpers import csrf_token
+from tests.openapi_check import openapi_path
 from tests.test_org_resolver import REACH
 from tests.world import A_ONLY, B_ONLY, api_as
 from vsync.auth import PUBLIC_ENDPOINTS
@@ -75,7 +75,7 @@ def _declared_access(app) -> dict[tuple[str, str], dict]:
     spec = app.test_client().get("/api/v1/openapi.json").get_json()
     declared = {}
     for rule in app.url_map.iter_rules():
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        path = openapi_path(rule.rule)
         for method, operation in spec["paths"].get(path, {}).items():
             if isinstance(operation, dict) and "x-access" in operation:
                 declared[rule.endpoint, method.upper()] = operation["x-access"]
@@ -127,9 +127,7 @@ def test_every_api_write_is_refused_to_whoever_may_not_make_it_and_never_reaches
         app, world, principal):
     """Refusals only: 401, 404 for an org out of reach or another org's object, 403 for a missing scope
     or role. What each write does when it is allowed is the routes' own tests."""
-    client, declared = api_as(app.test_client(), principal, world), _declared_access(app)
-    if principal not in world.keys and principal != "anonymous":
-        client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token(client, "/admin/")
+    client, declared = api_as(app.test_client(), principal, world, csrf=True), _declared_access(app)
     walked = 0
     for method, url, org, endpoint, crossing, handler in _urls(app, world, WRITES):
         expected = _expected(declared, principal, method, org, endpoint, crossing, handler)

@@ -128,12 +128,15 @@ def build_world() -> World:
 EMAILS = {**{name: email for name, (email, *_rest) in USERS.items()}, "both": BOTH, "root": ROOT}
 
 
-def api_as(client, principal: str, world: World):
-    """A test client acting as `principal` of the world: a user name (signed in) or a key name."""
+def api_as(client, principal: str, world: World, *, csrf: bool = False):
+    """A test client acting as `principal` of the world: a user name (signed in) or a key name. With
+    `csrf`, a signed-in user's requests carry the CSRF token, as the console's own API writes do."""
     if principal in world.keys:
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {world.keys[principal]}"
     elif principal != "anonymous":
-        from tests.helpers import login
+        from tests.helpers import csrf_token, login
         response = login(client, EMAILS[principal], PASSWORD)
         assert response.status_code == 302, f"{principal} could not sign in"
+        if csrf:
+            client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token(client, "/admin/")
     return client

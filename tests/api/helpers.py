@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.helpers import csrf_token
 from tests.world import World, api_as
 from vsync.extensions import db
 from vsync.models import AuditEvent
@@ -12,10 +11,7 @@ from vsync.tenancy import platform_bypass
 
 def caller(app, world: World, principal: str):
     """A test client acting as `principal`; a signed-in user's writes carry the CSRF token, as the console's do."""
-    client = api_as(app.test_client(), principal, world)
-    if principal not in world.keys and principal != "anonymous":
-        client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token(client, "/admin/")
-    return client
+    return api_as(app.test_client(), principal, world, csrf=True)
 
 
 def audit_rows(app, org_id: int | None = None, action_prefix: str = "") -> list[AuditEvent]:
