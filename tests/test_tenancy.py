@@ -117,7 +117,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/tenancy.py", "vsync/jobs/ingest.py", "vsync/services/audit.py", "vsync/auth/principals.py",
     "vsync/auth/keys.py", "vsync/auth/throttle.py", "vsync/api/health.py", "vsync/metrics.py",
     "vsync/services/integrations.py",  # the shared MightyCall token, by integration id, on its own connection
-    "vsync/services/webhooks.py",  # store-first upsert of received events, in the endpoint's own org scope
+    "vsync/services/webhooks.py",  # the receiver's connection: the token's row, events stored in the token's org
     "vsync/services/recordings.py",  # a recording's fresh provider link, by id, narrowed by the hook
     "vsync/services/members.py",  # users by email across orgs; set-password links, conditioned on the scope
 }

@@ -38,8 +38,9 @@ How a tenant scope holds, for every statement that passes through the session:
 
 Not filtered, by design: text SQL, Core writes on tables and statements run on a `Connection`
 directly. They live only in reviewed modules (the sync's ingest and discovery, the audit log,
-authentication, the KPI queries), which scope what they do themselves (`tenant_criterion_sql`); a test
-fails when one appears anywhere else.
+authentication, the webhook receiver's store, the KPI queries), which scope what they do themselves
+(`tenant_criterion_sql`, or the org named in every row they write); a test fails when one appears
+anywhere else.
 
 Scopes do not mix: entering a different scope while one is active raises; entering the same scope
 again nests (only the outermost exit leaves). Entering and leaving both empty the identity map, so an

@@ -149,10 +149,13 @@ def test_scheduler_starts_due_syncs_once_and_skips_disabled_integrations(queued_
             assert db.session.scalar(succeeded) == 3
 
 
-def test_rq_cron_config_registers_the_fan_out_every_minute(queued_app):
+def test_rq_cron_config_registers_the_sync_fan_out_and_the_stalled_webhook_sweep_every_minute(queued_app):
     from rq.cron import CronScheduler
+
+    from vsync.jobs.webhooks import wake_stalled
     with queued_app.app_context():
         scheduler = CronScheduler(connection=queue().connection)
         scheduler.load_config_from_file("vsync.jobs.cron")
-    [job] = scheduler.get_jobs()
-    assert job.func is schedule_due_syncs and job.interval == 60 and job.queue_name == "vsync"
+    jobs = {job.func: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {schedule_due_syncs, wake_stalled}
+    assert all(job.interval == 60 and job.queue_name == "vsync" for job in jobs.values())

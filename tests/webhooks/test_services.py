@@ -19,6 +19,11 @@ from vsync.services.integrations import rotate_encryption_keys
 from vsync.tenancy import TenancyError, platform_bypass, tenant
 
 
+def authenticate(token: str):
+    with service.receiving() as connection:
+        return service.authenticate_token(connection, token)
+
+
 def test_token_rotation_returns_a_new_token_once_and_is_audited(acme, inline_app):
     with inline_app.app_context(), tenant(acme.org_id):
         integration = db.session.get(Integration, acme.integration_id)
@@ -29,8 +34,8 @@ def test_token_rotation_returns_a_new_token_once_and_is_audited(acme, inline_app
         actions = db.session.scalars(select(AuditEvent.action)).all()
     assert "integration.webhook_token_rotated" in actions
     with inline_app.app_context():
-        assert service.authenticate_token(acme.token) is None
-        assert service.authenticate_token(token).integration_id == acme.integration_id
+        assert authenticate(acme.token) is None
+        assert authenticate(token).integration_id == acme.integration_id
 
 
 def test_a_disabled_integration_token_authenticates_nothing(acme, inline_app):
@@ -38,12 +43,12 @@ def test_a_disabled_integration_token_authenticates_nothing(acme, inline_app):
         db.session.get(Integration, acme.integration_id).status = "disabled"
         db.session.commit()
     with inline_app.app_context():
-        assert service.authenticate_token(acme.token) is None
+        assert authenticate(acme.token) is None
 
 
 def test_the_endpoint_carries_no_secret_in_its_repr(acme, inline_app):
     with inline_app.app_context():
-        endpoint = service.authenticate_token(acme.token)
+        endpoint = authenticate(acme.token)
     assert acme.api_key not in repr(endpoint) and endpoint.api_key == acme.api_key
 
 
@@ -54,8 +59,11 @@ def test_replay_since_takes_only_events_received_from_then_on(hook, acme, inline
         db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(first_two))
                            .values(received_at=utcnow() - timedelta(days=2)))
         db.session.commit()
+    before = [r.processed_at for r in stored_events(inline_app)]
+    with inline_app.app_context(), tenant(acme.org_id):
         assert replay_events(acme.org_id, since=utcnow() - timedelta(days=1)) == 2
-    assert [r.attempts for r in stored_events(inline_app)] == [1, 1, 2, 2]
+    after = [r.processed_at for r in stored_events(inline_app)]
+    assert after[:2] == before[:2] and all(a > b for a, b in zip(after[2:], before[2:], strict=True))
 
 
 def test_rejected_requests_are_never_replayed(hook, acme, inline_app):
@@ -64,14 +72,20 @@ def test_rejected_requests_are_never_replayed(hook, acme, inline_app):
         assert replay_events(acme.org_id) == 0
 
 
-def test_replay_and_storing_refuse_another_orgs_scope(acme, globex, inline_app):
-    with inline_app.app_context():
-        endpoint = service.authenticate_token(acme.token)
-        with tenant(globex.org_id):
-            with pytest.raises(TenancyError):
-                replay_events(acme.org_id)
-            with pytest.raises(TenancyError):
-                service.store_events(endpoint, [("g", "IncomingCall", "{}")], {}, utcnow())
+def test_replay_refuses_another_orgs_scope(acme, globex, inline_app):
+    with inline_app.app_context(), tenant(globex.org_id), pytest.raises(TenancyError):
+        replay_events(acme.org_id)
+
+
+def test_events_and_rejected_requests_are_stored_in_the_tokens_org_whatever_scope_the_caller_is_in(
+        acme, globex, inline_app):
+    with inline_app.app_context(), tenant(globex.org_id), service.receiving() as connection:
+        endpoint = service.authenticate_token(connection, acme.token)
+        service.store_events(connection, endpoint, [("g", "IncomingCall", "{}")], {}, utcnow())
+        service.store_rejected(connection, endpoint, "{", {}, "400 malformed_json", utcnow())
+    rows = stored_events(inline_app)
+    assert [(r.org_id, r.integration_id, r.status) for r in rows] == [
+        (acme.org_id, acme.integration_id, "received"), (acme.org_id, acme.integration_id, "rejected")]
 
 
 def test_rotating_encryption_keys_re_encrypts_the_signing_secrets(acme, inline_app):

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from contextlib import contextmanager
+from datetime import datetime
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
@@ -37,9 +38,10 @@ def queue() -> Queue | None:
     return Queue(QUEUE_NAME, connection=connection) if connection is not None else None
 
 
-def enqueue(func, *args, job_id: str, retry: Retry | None = None, job_timeout: int | None = None,
-            on_failure=None, record_attempt=None) -> str | None:
-    """Queue `func(*args)` on RQ, or, without Redis, run it now in a context of its own.
+def enqueue(func, *args, job_id: str | None = None, retry: Retry | None = None, job_timeout: int | None = None,
+            on_failure=None, record_attempt=None, at: datetime | None = None) -> str | None:
+    """Queue `func(*args)` on RQ (for `at`, when that time comes: RQ's scheduler), or, without Redis,
+    run it now in a context of its own.
 
     Inline, a job with `record_attempt(*args, exc, will_retry=, job_id=)` gets as many attempts as
     `retry` would give it on RQ, back to back, each failure recorded (where RQ calls `on_failure`);
@@ -57,8 +59,9 @@ def enqueue(func, *args, job_id: str, retry: Retry | None = None, job_timeout: i
                     raise
                 record_attempt(*args, exc, will_retry=attempt < attempts, job_id="inline")
         return None
-    job = q.enqueue(func, *args, job_id=job_id, retry=retry, job_timeout=job_timeout,
-                    on_failure=Callback(on_failure) if on_failure else None, failure_ttl=7 * 86400, result_ttl=86400)
+    options = {"job_id": job_id, "retry": retry, "job_timeout": job_timeout, "failure_ttl": 7 * 86400,
+               "result_ttl": 86400, "on_failure": Callback(on_failure) if on_failure else None}
+    job = q.enqueue_at(at, func, *args, **options) if at is not None else q.enqueue(func, *args, **options)
     return job.id
 
 

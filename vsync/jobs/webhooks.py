@@ -1,28 +1,39 @@
-"""The webhook processing job: turn one stored webhook event into a call event and its call.
+"""Webhook processing: apply an organisation's stored `received` events to its calls.
 
-The receiver stores each event first (status `received`) and queues this job with ids only. The job
-locks the event's row, so two deliveries of the job (a replay racing a retry) cannot both apply it,
-and commits the call's changes and the event's new status in one transaction: a worker killed
-midway leaves the event `received`, to be applied by the next run or a replay, and never half done.
+The stored events are the queue; Redis only says when to look. The receiver stores each delivery
+first and then calls `wake(org_id)`: one Redis `SET NX` with an expiry, and only the delivery that
+finds no flag queues a drain (`process_received_events`). So a burst of deliveries costs a burst of
+flags, not a job each, and an event whose wake-up was lost (Redis down at the time, a worker killed)
+is applied by the org's next drain or by the minute's sweep (`wake_stalled`, run by `rq cron`).
+
+A drain clears the org's flag first (a delivery stored after that queues the next drain), then
+applies the org's due events in id order, each in a transaction of its own under its row lock
+(`FOR UPDATE SKIP LOCKED`, and only while it is still `received`), with the call's changes and the
+event's new status committed together. Drains side by side share the work and never apply an event
+twice, so a drain that meets a backlog (a full batch) wakes one more, which a free worker takes;
+a worker killed midway leaves its event `received`, never half applied.
 
 Outcomes: `processed`; `ignored` for an event type vsync does not know (kept raw); `unmatched` when
 the call's business number is not assigned to the integration's org at the event's time, so an org's
-token can never put a call on another org's number. An error is raised for RQ to retry; the failure
-callback counts the attempt, and marks the event `failed` with its error after the last one.
-Without Redis the same job runs inline with the same number of attempts.
+token can never put a call on another org's number. An attempt that raises is counted and its error
+kept; the event stays `received` with `retry_at` after the next of `VSYNC_WEBHOOK_RETRY_INTERVALS`,
+and is `failed` after the last. A drain that leaves events waiting for a retry schedules the next
+drain for the first of them (RQ's scheduler: `rq worker --with-scheduler`). Without Redis the drain
+runs in the request that stored the events, and a waiting retry is made by the next one.
 """
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import math
+import time
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from rq import Retry
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from vsync.extensions import db
-from vsync.jobs import current_job_id, enqueue, job_context
+from vsync.jobs import current_job_id, enqueue, job_context, redis_connection
 from vsync.jobs.ingest import write_call_event
 from vsync.mightycall.webhook_events import EventFacts, parse_event
 from vsync.models import NumberAssignment, PhoneNumber, WebhookEvent
@@ -30,21 +41,33 @@ from vsync.models.operations import FAILED, IGNORED, PROCESSED, RECEIVED, UNMATC
 from vsync.models.types import utcnow
 from vsync.phones import try_e164
 from vsync.services import audit
-from vsync.tenancy import TenancyError, current_org_id, tenant
+from vsync.tenancy import TenancyError, current_org_id, platform_bypass, tenant
 
 log = logging.getLogger(__name__)
 
 REPLAYABLE = (RECEIVED, PROCESSED, IGNORED, UNMATCHED, FAILED)
 REPLAYABLE_FAILED = (RECEIVED, FAILED, UNMATCHED)
-JOB_TIMEOUT = 60
+JOB_TIMEOUT = 600
+DRAIN_FOR = 300  # seconds a queued drain works before it hands the rest to a successor, well within its timeout
+BATCH = 200
+WAKE_TTL = 120  # seconds a flag stands for a queued drain; a lost one stops holding back the next
+STALLED_AFTER = timedelta(minutes=1)
 
 
-def dispatch(org_id: int, event_id: int) -> str | None:
-    """Queue the event's processing (or run it inline). Returns the RQ job id, None when inline."""
-    intervals = current_app.config["VSYNC_WEBHOOK_RETRY_INTERVALS"]
-    return enqueue(process_webhook_event, org_id, event_id, job_id=f"vsync-webhook-{event_id}",
-                   retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                   job_timeout=JOB_TIMEOUT, on_failure=on_webhook_failure, record_attempt=_record_attempt)
+def _wake_key(org_id: int) -> str:
+    return f"vsync:webhooks:wake:{org_id}"
+
+
+def wake(org_id: int) -> str | None:
+    """See that a drain of the org's received events is coming: queue one unless one is queued
+    already, or, without Redis, run it now. Returns the queued job's id, if this call queued one."""
+    connection = redis_connection()
+    if connection is None:
+        process_received_events(org_id)
+        return None
+    if not connection.set(_wake_key(org_id), 1, nx=True, ex=WAKE_TTL):
+        return None
+    return enqueue(process_received_events, org_id, job_timeout=JOB_TIMEOUT)
 
 
 def _number_of_org(org_id: int, event: EventFacts) -> int | None:
@@ -75,63 +98,131 @@ def _apply(org_id: int, row: WebhookEvent) -> tuple[str, str | None]:
     return PROCESSED, None
 
 
-def process_webhook_event(org_id: int, event_id: int) -> str:
-    """The RQ job. Safe to run twice: only a `received` event is applied, under its row lock."""
-    job_id = current_job_id()
-    with job_context(), tenant(org_id):
-        row = db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())
-        if row is None:
-            log.warning("job %s: webhook event %s not found in org %s", job_id, event_id, org_id)
-            return "missing"
-        if row.status != RECEIVED:
-            db.session.rollback()
-            return row.status
-        try:
-            row.status, row.error = _apply(org_id, row)
-        except BaseException:
-            db.session.rollback()
-            raise
-        row.attempts += 1
-        row.processed_at = utcnow()
-        status = row.status
-        db.session.commit()
-        log.debug("job %s: webhook event %s (%s) %s", job_id, event_id, row.event_type, status)
-        return status
-
-
 def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
-def _record_attempt(org_id: int, event_id: int, exc: BaseException, will_retry: bool, job_id: str) -> None:
+def _locked(event_id: int) -> WebhookEvent | None:
+    """The event under its row lock if it is still waiting to be applied; None when another drain
+    holds it or it is done."""
+    return db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED)
+                             .with_for_update(skip_locked=True))
+
+
+def _record_failure(event_id: int, exc: BaseException, job_id: str) -> datetime | None:
+    """Count the failed attempt and keep its error; returns when the event is retried, None when it
+    has failed for good (or is no longer this drain's)."""
+    row = _locked(event_id)
+    if row is None:
+        db.session.rollback()
+        return None
+    intervals = current_app.config["VSYNC_WEBHOOK_RETRY_INTERVALS"]
+    row.attempts += 1
+    will_retry = row.attempts <= len(intervals)
+    row.error = f"Attempt {row.attempts} failed{', retrying' if will_retry else ''}: {describe(exc)}"
+    if will_retry:
+        row.retry_at = utcnow() + timedelta(seconds=intervals[row.attempts - 1])
+    else:
+        row.status, row.retry_at, row.processed_at = FAILED, None, utcnow()
+    retry_at = row.retry_at
+    log.warning("job %s: webhook event %s: %s", job_id, event_id, row.error)
+    db.session.commit()
+    return retry_at
+
+
+def _process_one(org_id: int, event_id: int, job_id: str) -> datetime | None:
+    """Apply one event, or record why it failed. Returns when it is to be retried, if it is."""
+    row = _locked(event_id)
+    if row is None:
+        db.session.rollback()
+        return None
+    try:
+        row.status, row.error = _apply(org_id, row)
+    except Exception as exc:
+        db.session.rollback()
+        return _record_failure(event_id, exc, job_id)
+    row.attempts += 1
+    row.processed_at, row.retry_at = utcnow(), None
+    log.debug("job %s: webhook event %s (%s) %s", job_id, event_id, row.event_type, row.status)
+    db.session.commit()
+    return None
+
+
+def _due(after_id: int, now: datetime):
+    return (select(WebhookEvent.id)
+            .where(WebhookEvent.status == RECEIVED, WebhookEvent.id > after_id,
+                   or_(WebhookEvent.retry_at.is_(None), WebhookEvent.retry_at <= now))
+            .order_by(WebhookEvent.id).limit(BATCH))
+
+
+def process_received_events(org_id: int) -> None:
+    """The drain job: apply the org's due `received` events; safe to run twice, or two at once."""
+    job_id, began = current_job_id(), time.monotonic()
     with job_context(), tenant(org_id):
-        row = db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())
-        if row is None or row.status != RECEIVED:
+        connection = redis_connection()
+        if connection is not None:
+            connection.delete(_wake_key(org_id))
+        after_id, again, helped = 0, False, connection is None
+        while True:
+            ids = db.session.scalars(_due(after_id, utcnow())).all()
             db.session.rollback()
-            return
-        row.attempts += 1
-        row.error = f"Attempt {row.attempts} failed{', retrying' if will_retry else ''}: {describe(exc)}"
-        if not will_retry:
-            row.status, row.processed_at = FAILED, utcnow()
-        log.warning("job %s: webhook event %s: %s", job_id, event_id, row.error)
-        db.session.commit()
+            if not ids:
+                if not again:
+                    break
+                after_id, again = 0, False  # a retry that is due at once: another pass
+                continue
+            if len(ids) == BATCH and not helped:
+                wake(org_id)  # a backlog: a second drain shares it, on another worker
+                helped = True
+            for event_id in ids:
+                retry_at = _process_one(org_id, event_id, job_id)
+                again = again or (retry_at is not None and retry_at <= utcnow())
+            after_id = ids[-1]
+            if connection is not None and time.monotonic() - began > DRAIN_FOR:
+                wake(org_id)  # the rest to a successor, before this job's timeout stops it mid-event
+                return
+        _schedule_retries(org_id)
 
 
-def on_webhook_failure(job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ failure callback, called on every failed attempt; RQ retries while `retries_left`."""
-    org_id, event_id = job.args
-    _record_attempt(org_id, event_id, exc_value, will_retry=bool(job.retries_left), job_id=job.id)
+def _schedule_retries(org_id: int) -> None:
+    """Queue the drain that makes the first waiting retry, when it is due (RQ's scheduler). Retries
+    due now are another running drain's, which holds them."""
+    first = db.session.scalar(select(func.min(WebhookEvent.retry_at))
+                              .where(WebhookEvent.status == RECEIVED, WebhookEvent.retry_at > utcnow()))
+    db.session.rollback()
+    if first is not None and redis_connection() is not None:
+        second = math.ceil(first.timestamp())  # whole seconds, so two drains scheduling it queue one job
+        enqueue(process_received_events, org_id, job_id=f"vsync-webhooks-{org_id}-at-{second}",
+                job_timeout=JOB_TIMEOUT, at=datetime.fromtimestamp(second, UTC))
+
+
+def wake_stalled() -> int:
+    """The sweep `rq cron` runs every minute: wake every org with events due and waiting for more
+    than `STALLED_AFTER` (their wake-up was lost). Returns how many orgs it woke."""
+    with job_context():
+        now = utcnow()
+        with platform_bypass("sweep of webhook events whose processing was not queued"):
+            org_ids = db.session.scalars(
+                select(WebhookEvent.org_id).distinct()
+                .where(WebhookEvent.status == RECEIVED, WebhookEvent.received_at <= now - STALLED_AFTER,
+                       or_(WebhookEvent.retry_at.is_(None), WebhookEvent.retry_at <= now))).all()
+            db.session.rollback()
+        for org_id in org_ids:
+            log.warning("org %s: webhook events waiting since over %s; waking their processing", org_id,
+                        STALLED_AFTER)
+            wake(org_id)
+        return len(org_ids)
 
 
 def replay_events(org_id: int, *, failed_only: bool = False, since: datetime | None = None) -> int:
     """Queue stored events of the org in the caller's tenant scope for processing again.
 
     All stored events (not rejected requests), or with `failed_only` those not applied yet: failed,
-    on a number not assigned to the org (assign it, then replay), or still `received` because their
-    job was lost with its worker or never queued (Redis was down). `since` limits to events received
-    from then on. Applying an event again changes nothing it already did, and an event queued twice
-    is applied once (its job locks the row and skips one already done), so a replay is safe to repeat.
-    Returns how many events were queued.
+    on a number not assigned to the org (assign it, then replay), or still `received` (waiting for a
+    retry, or not applied yet because their drain was lost with its worker or never queued). `since`
+    limits to events received from then on. Each replayed event is due at once with its attempts
+    counted afresh. Applying an event again changes nothing it already did, and a drain applies each
+    event once, so a replay is safe to repeat. Returns how many events were queued.
     """
     if current_org_id() != org_id:
         raise TenancyError(f"Replay the events of org {org_id} inside that org's tenant scope.")
@@ -140,13 +231,12 @@ def replay_events(org_id: int, *, failed_only: bool = False, since: datetime | N
         query = query.where(WebhookEvent.received_at >= since)
     events = db.session.scalars(query.order_by(WebhookEvent.id)).all()
     for event in events:
-        event.status, event.error = RECEIVED, None
-    ids = [event.id for event in events]
+        event.status, event.error, event.retry_at, event.attempts = RECEIVED, None, None, 0
     audit.record("webhook_events.replayed", org_id=org_id,
-                 summary=f"{len(ids)} event(s) queued again" + (" (failed only)" if failed_only else "")
+                 summary=f"{len(events)} event(s) queued again" + (" (failed only)" if failed_only else "")
                          + (f" received since {since.isoformat()}" if since else ""))
     db.session.commit()
-    for event_id in ids:
-        dispatch(org_id, event_id)
-    log.info("org %s: %s webhook event(s) queued for replay", org_id, len(ids))
-    return len(ids)
+    if events:
+        wake(org_id)
+    log.info("org %s: %s webhook event(s) queued for replay", org_id, len(events))
+    return len(events)

@@ -86,7 +86,8 @@ class WebhookEvent(OrgOwned, db.Model):
     its whole body and the reason in `error`. Statuses: `received` (stored, not yet processed),
     `processed`, `ignored` (an event type vsync does not know, kept raw), `unmatched` (on a number
     not assigned to the org, so it made no call), `failed` (after its last retry), `rejected`.
-    `attempts` counts processing attempts that ended, in success or error.
+    `attempts` counts processing attempts that ended, in success or error; after a failed one that
+    will be retried, `retry_at` says when (the event stays `received` until then).
     """
 
     __tablename__ = "webhook_events"
@@ -109,6 +110,7 @@ class WebhookEvent(OrgOwned, db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuditEvent(OrgOwned, db.Model):

@@ -1,8 +1,9 @@
 """The MightyCall webhook receiver: `POST /webhooks/mightycall/<token>`.
 
 Store first, then acknowledge: every event is written raw to `webhook_events` and committed before
-the 200 goes out, and processed afterwards by an RQ job (`vsync.jobs.webhooks`), so the sender (which
-gives up after a few seconds) is answered in milliseconds and no event it was told about is lost.
+the 200 goes out, and applied afterwards by a drain of the org's received events on RQ
+(`vsync.jobs.webhooks`; a delivery only wakes it, with one Redis flag), so the sender (which gives
+up after a few seconds) is answered in milliseconds and no event it was told about is lost.
 
 Public and exempt from CSRF by design (see `vsync.auth`): MightyCall has no session and no CSRF
 token; the URL token, each event's `ApiKey` and, where configured, a signature authenticate it
@@ -21,10 +22,9 @@ import json
 import logging
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from redis.exceptions import RedisError
+from sqlalchemy import Connection
 
-from vsync.extensions import db
-from vsync.jobs.webhooks import dispatch
+from vsync.jobs.webhooks import wake
 from vsync.mightycall.parsing import ParseError
 from vsync.mightycall.webhook_events import parse_event
 from vsync.models.types import utcnow
@@ -33,11 +33,11 @@ from vsync.services.webhooks import (
     WebhookEndpoint,
     api_key_matches,
     authenticate_token,
+    receiving,
     signature_problem,
     store_events,
     store_rejected,
 )
-from vsync.tenancy import tenant
 
 log = logging.getLogger(__name__)
 
@@ -114,48 +114,47 @@ def _as_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
-def _store(endpoint: WebhookEndpoint, raw: bytes, single: bool, events) -> tuple[list[int], int]:
-    received_at, headers = utcnow(), _kept_headers()
+def _store(connection: Connection, endpoint: WebhookEndpoint, raw: bytes, events) -> tuple[list[int], int]:
+    single = not raw.lstrip().startswith(b"[")
     rows = [(e.guid, e.event_type, _as_text(raw) if single else json.dumps(e.raw, separators=(",", ":")))
             for e in events]
-    with tenant(endpoint.org_id):
-        stored = store_events(endpoint, rows, headers, received_at)
-        db.session.commit()
+    stored = store_events(connection, endpoint, rows, _kept_headers(), utcnow())
     return stored.new_ids, stored.duplicates
 
 
-def _refuse(endpoint: WebhookEndpoint, refused: Refused, raw: bytes):
+def _refuse(connection: Connection, endpoint: WebhookEndpoint, refused: Refused, raw: bytes):
     body = refused.details.pop("body", raw)
-    with tenant(endpoint.org_id):
-        store_rejected(endpoint, _as_text(body), _kept_headers(),
-                       f"{refused.status} {refused.code}: {refused.message}", utcnow())
-        db.session.commit()
+    store_rejected(connection, endpoint, _as_text(body), _kept_headers(),
+                   f"{refused.status} {refused.code}: {refused.message}", utcnow())
     log.info("webhook for integration %s refused: %s %s", endpoint.integration_id, refused.status, refused.code)
     return _error(refused.status, refused.code, refused.message, refused.details)
 
 
 @bp.post("/mightycall/<token>")
 def receive(token: str):
-    endpoint = authenticate_token(token)
-    if endpoint is None:
-        return _error(404, "not_found", "Not found.")
-    if "Echo" in request.headers:
-        response = Response(status=200)
-        response.headers["Echo"] = request.headers["Echo"][:200]
-        return response
-    raw = b""
-    try:
-        raw = _read_body()
-        events = _events(endpoint, raw)
-    except Refused as refused:
-        return _refuse(endpoint, refused, raw)
-    new_ids, duplicates = _store(endpoint, raw, single=not raw.lstrip().startswith(b"["), events=events)
-    try:
-        for event_id in new_ids:
-            dispatch(endpoint.org_id, event_id)
-    except RedisError:
-        # Stored and committed: `replay-webhook-events` processes them once the queue is back.
-        log.exception("webhook events %s of integration %s stored but not queued", new_ids, endpoint.integration_id)
+    with receiving() as connection:  # committed as the block ends, before any answer goes out
+        endpoint = authenticate_token(connection, token)
+        if endpoint is None:
+            return _error(404, "not_found", "Not found.")
+        if "Echo" in request.headers:
+            response = Response(status=200)
+            response.headers["Echo"] = request.headers["Echo"][:200]
+            return response
+        raw = b""
+        try:
+            raw = _read_body()
+            events = _events(endpoint, raw)
+        except Refused as refused:
+            return _refuse(connection, endpoint, refused, raw)
+        new_ids, duplicates = _store(connection, endpoint, raw, events)
+    if new_ids:
+        try:
+            wake(endpoint.org_id)
+        except Exception:
+            # Stored and committed, so acknowledged: the org's next drain, or the minute's sweep of
+            # stalled events, applies them (Redis down; without Redis, processing failed in-request).
+            log.exception("webhook events %s of integration %s stored, processing not started", new_ids,
+                          endpoint.integration_id)
     return jsonify({"received": len(new_ids), "duplicates": duplicates}), 200
 
 
