@@ -1,9 +1,11 @@
 """Webhook receiver under load: acknowledgement throughput and latency, then nothing lost or doubled.
 
-    .venv/bin/python -m bench.webhook_load [--seconds 15] [--senders 16] [--rate 200] [--paced-senders 64]
-        [--workers 2] [--threads 4] [--database-url URL] [--redis-url URL] [--port 8765]
+    .venv/bin/python -m bench.webhook_load [--seconds 15] [--rounds 3] [--senders 16] [--rate 200]
+        [--paced-senders 64] [--workers 2] [--threads 4] [--database-url URL] [--redis-url URL] [--port 8765]
 
 --seconds       how long each load phase sends (default 15).
+--rounds        the trivial route and the receiver take turns this many times, each turn a share of
+                --seconds (default 3), so a machine whose speed drifts skews both alike.
 --senders       concurrent senders, each waiting for its answer before sending again (default 16, in
                 two processes so the client does not share one GIL).
 --rate          events/s of the paced phase, whose latency the p99 target applies to (default 200).
@@ -23,12 +25,15 @@ How it measures, and why that way:
 * Phase 2: the same senders POST real MightyCall events (one per request, as MightyCall sends them)
   to the receiver, 10 % of them re-sending an event already acknowledged (a duplicate Guid).
   Throughput is acknowledged events per second; the ratio to phase 1 is the receiver's cost.
+  Phases 1 and 2 take turns (--rounds): a shared virtual machine's speed drifts by a third within a
+  minute here, which one long phase after the other would read as the receiver's doing.
 * Phase 3: events paced at --rate per second over --paced-senders senders; latency is measured from
   each event's scheduled send time, so a server that falls behind is not flattered (no coordinated
   omission).
 * No RQ worker runs during the load phases, so acknowledging is measured alone. Then --workers
-  `rq worker --burst` processes drain the queue (SimpleWorker: the app is built once per process and
-  every job runs in it); their throughput is events processed per second of draining.
+  `rq worker` processes (SimpleWorker: the app is built once per process and every job runs in it)
+  drain what was stored: the deliveries queued one drain, and the drain that meets the backlog wakes
+  a second for the other worker. Their throughput is events applied per second of draining.
 * Checks: events stored == unique events acknowledged; call events == unique events; events
   processed more than once == 0; every stored event processed.
 
@@ -126,6 +131,13 @@ class SenderResult:
     errors: dict[str, int] = field(default_factory=dict)
     unique_guids: set[str] = field(default_factory=set)
 
+    def add(self, other: SenderResult) -> None:
+        self.latencies += other.latencies
+        self.acked += other.acked
+        self.unique_guids |= other.unique_guids
+        for outcome, count in other.errors.items():
+            self.errors[outcome] = self.errors.get(outcome, 0) + count
+
 
 class EventSource:
     """Endless events of simulated calls, with a share of re-sent (duplicate) ones."""
@@ -205,11 +217,7 @@ def load(url: str, senders: int, seconds: float, seed: int, rate: float | None =
     elapsed = time.monotonic() - began
     total = SenderResult()
     for part in parts:
-        total.latencies += part.latencies
-        total.acked += part.acked
-        total.unique_guids |= part.unique_guids
-        for outcome, count in part.errors.items():
-            total.errors[outcome] = total.errors.get(outcome, 0) + count
+        total.add(part)
     return total, min(elapsed, seconds + 0.5)
 
 
@@ -225,17 +233,29 @@ def ms(seconds: float) -> str:
 
 
 def drain(env: dict, redis_url: str, workers: int, database_url: str) -> tuple[float, dict]:
+    """Workers run as in production (not in burst mode, so the second drain a backlog wakes finds a
+    worker waiting) until no event is left `received`, then they are stopped."""
     engine = create_engine(database_url)
-    queue_key = "rq:queue:vsync"
     connection = redis.Redis.from_url(redis_url)
-    say(f"draining {connection.llen(queue_key)} queued jobs with {workers} rq worker(s); load {load_average()}")
+    say(f"draining {connection.llen('rq:queue:vsync')} queued job(s) with {workers} rq worker(s); "
+        f"load {load_average()}")
+    waiting = select(func.count()).select_from(WebhookEvent).where(WebhookEvent.status == "received")
     began = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "--burst",
+    procs = [subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--url", redis_url,
                                "--worker-class", "rq.worker.SimpleWorker", "--logging_level", "WARNING", "vsync"],
                               cwd=ROOT, env=env, start_new_session=True) for _ in range(workers)]
-    for proc in procs:
-        proc.wait()
-    elapsed = time.monotonic() - began
+    try:
+        while time.monotonic() - began < 3600:
+            with engine.connect() as conn:
+                if not conn.scalar(waiting):
+                    break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - began
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
     with engine.connect() as conn:
         statuses = dict(conn.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)).all())
         counts = {
@@ -251,6 +271,7 @@ def drain(env: dict, redis_url: str, workers: int, database_url: str) -> tuple[f
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--paced-senders", type=int, default=64)
@@ -270,10 +291,18 @@ def main(argv=None) -> int:
     server = start_gunicorn(env, args.port, args.threads)
     base = f"http://127.0.0.1:{args.port}"
     try:
-        say(f"trivial route, {args.senders} senders, {args.seconds:.0f} s; load {load_average()}")
-        trivial, trivial_s = load(f"{base}/_bench/ok", args.senders, args.seconds, seed=1)
-        say(f"receiver, {args.senders} senders, {args.seconds:.0f} s; load {load_average()}")
-        flat, flat_s = load(f"{base}/webhooks/mightycall/{token}", args.senders, args.seconds, seed=2)
+        trivial, flat, trivial_s, flat_s = SenderResult(), SenderResult(), 0.0, 0.0
+        turn = args.seconds / args.rounds
+        for round_ in range(1, args.rounds + 1):
+            say(f"round {round_}/{args.rounds}: trivial route, {args.senders} senders, {turn:.0f} s; "
+                f"load {load_average()}")
+            part, took = load(f"{base}/_bench/ok", args.senders, turn, seed=10 * round_ + 1)
+            trivial.add(part)
+            trivial_s += took
+            say(f"round {round_}/{args.rounds}: receiver, {args.senders} senders, {turn:.0f} s; load {load_average()}")
+            part, took = load(f"{base}/webhooks/mightycall/{token}", args.senders, turn, seed=10 * round_ + 2)
+            flat.add(part)
+            flat_s += took
         say(f"receiver paced at {args.rate:.0f} events/s, {args.seconds:.0f} s; load {load_average()}")
         paced, _ = load(f"{base}/webhooks/mightycall/{token}", args.paced_senders, args.seconds, seed=3,
                         rate=args.rate)
@@ -299,7 +328,8 @@ def main(argv=None) -> int:
     print(f"machine: {len(os.sched_getaffinity(0))} cores ({model}), {psutil.virtual_memory().total / 2**30:.1f} GB, "
           f"Python {platform.python_version()}; gunicorn 2 workers x {args.threads} threads, PostgreSQL and Redis "
           "on loopback")
-    print(f"senders: {args.senders} concurrent, {args.seconds:.0f} s per phase, {DUPLICATE_SHARE:.0%} duplicates")
+    print(f"senders: {args.senders} concurrent, {args.seconds:.0f} s per phase ({args.rounds} turns each), "
+          f"{DUPLICATE_SHARE:.0%} duplicates")
     print(f"trivial route:   {trivial_rate:8.1f} req/s     p50 {ms(percentile(trivial.latencies, .5))}  "
           f"p99 {ms(percentile(trivial.latencies, .99))}  errors {trivial.errors or 0}")
     print(f"receiver:        {receiver_rate:8.1f} events/s  p50 {ms(percentile(flat.latencies, .5))}  "
