@@ -44,6 +44,10 @@ run: $(VENV)/.run-deps
 	stop() { [ -z "$$pids" ] || { kill $$pids 2>/dev/null || true; wait $$pids 2>/dev/null || true; }; }
 	trap 'stop; exit 0' INT TERM
 	trap stop EXIT
+	# A SIGTERM sent to make alone ends make but not this shell: when make is gone, stop here too.
+	make_pid=$$PPID
+	(while kill -0 $$make_pid 2>/dev/null; do sleep 1; done; kill -TERM $$$$ 2>/dev/null) &
+	pids="$$!"
 	echo "Migrating the database..."
 	out=$$($(FLASK) db upgrade 2>&1) && status=0 || status=$$?
 	grep -v '^INFO  \[alembic' <<<"$$out" || true
