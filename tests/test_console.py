@@ -4,6 +4,7 @@ services, and the dashboard against `vsync.metrics` and the API."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from tests.world import EMAILS, T, api_as
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
 from vsync.metrics import Window, by_agent, by_number, for_display, org_zone, summary
-from vsync.models import ApiKey, AuditEvent, Membership, NumberAssignment, Organization, SyncRun, User
+from vsync.models import ApiKey, AuditEvent, Membership, NumberAssignment, Organization, SyncRun, User, WebhookEvent
 from vsync.tenancy import Scope, platform_bypass, tenant
 
 A = "/admin/orgs/org-a"
@@ -242,6 +243,20 @@ def test_integration_credentials_are_never_rendered(app, world):
     root = api_as(app.test_client(), "root", world)
     detail = root.get(f"/admin/platform/integrations/details/?id={world.integrations['a']}").get_data(as_text=True)
     assert "test-api-key" not in detail and "credentials_encrypted" not in detail.lower()
+
+
+def test_a_webhook_event_waiting_for_a_retry_shows_its_next_attempt_to_the_platform(app, world):
+    next_attempt = T + timedelta(minutes=1)
+    with app.app_context(), tenant(world.a):
+        event = WebhookEvent(integration_id=world.integrations["a"], guid="retrying", event_type="IncomingCall",
+                             headers={}, body="{broken", status="received", attempts=1, received_at=T,
+                             error="Attempt 1 failed, retrying: JSONDecodeError", retry_at=next_attempt)
+        db.session.add(event)
+        db.session.commit()
+        event_id = event.id
+    root = api_as(app.test_client(), "root", world)
+    page = root.get(f"/admin/platform/webhook-events/details/?id={event_id}").get_data(as_text=True)
+    assert "Next attempt" in page and f"{next_attempt:%Y-%m-%d %H:%M} UTC" in page
 
 
 def test_an_org_out_of_reach_falls_back_to_the_picker_with_a_flash(app, world):

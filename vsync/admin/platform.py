@@ -450,14 +450,15 @@ class SyncRunsView(PlatformModelView):
 
 class WebhookEventsView(PlatformModelView):
     column_list = ("org_id", "received_at", "event_type", "status", "attempts", "error")
-    column_labels = {"org_id": "Organisation"}
     column_formatters = {"org_id": org_column, "received_at": time_column,
                          "error": lambda v, c, m, n: secret_free(m.error)}
     column_filters = ("org_id", "status", "event_type")
     column_default_sort = ("id", True)
     column_details_list = ("org_id", "received_at", "processed_at", "guid", "event_type", "status", "attempts",
-                           "error", "body")
+                           "retry_at", "error", "body")
+    column_labels = {"org_id": "Organisation", "retry_at": "Next attempt"}
     column_formatters_detail = {"org_id": org_column, "received_at": time_column, "processed_at": time_column,
+                                "retry_at": time_column,
                                 "body": lambda v, c, m, n: Markup("<pre>{}</pre>").format(m.body)}
     list_intro = "admin/platform/webhook_replay.html"
     own_scope = ("replay",)
