@@ -10,10 +10,10 @@ t=<unix seconds>,v1=<hex>` must be HMAC-SHA256 of `"<t>.<raw body>"` under one o
 active secrets, within `SIGNATURE_TOLERANCE` of now. Secrets are stored encrypted (`vsync.crypto`).
 
 A delivery is received on a Core connection of its own (`receiving()`), not the ORM session: it is
-the one path every event takes, and it reads one row and writes one. Its writes are scoped by
-construction instead of by the tenant hook: the token decides the org before anything is stored, and
-every row `store_events` and `store_rejected` write names that org. The connection commits when the
-receiver's block ends, before it answers (store first, then acknowledge).
+the one path every event takes, and it reads one row and writes the delivery's events. Its writes
+are scoped by construction instead of by the tenant hook: the token decides the org before anything
+is stored, and every row `store_events` and `store_rejected` write names that org. The connection
+commits when the receiver's block ends, before it answers (store first, then acknowledge).
 
 Commit policy otherwise: functions that take an integration change it in the caller's session and
 flush; the caller commits.
