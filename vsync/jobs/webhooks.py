@@ -75,15 +75,11 @@ def _number_of_org(org_id: int, event: EventFacts) -> int | None:
     e164 = try_e164(event.business_number)
     if e164 is None:
         return None
-    number_id = db.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == e164))
-    if number_id is None:
-        return None
     at = event.occurred_at
-    covered = db.session.scalar(select(NumberAssignment.id).where(
-        NumberAssignment.phone_number_id == number_id, NumberAssignment.org_id == org_id,
-        NumberAssignment.assigned_at <= at,
-        or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > at)).limit(1))
-    return number_id if covered is not None else None
+    return db.session.scalar(
+        select(PhoneNumber.id).join(NumberAssignment, NumberAssignment.phone_number_id == PhoneNumber.id)
+        .where(PhoneNumber.e164 == e164, NumberAssignment.org_id == org_id, NumberAssignment.assigned_at <= at,
+               or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > at)).limit(1))
 
 
 def _apply(org_id: int, row: WebhookEvent) -> tuple[str, str | None]:
