@@ -94,6 +94,15 @@ def test_lists_show_only_the_orgs_rows(app, world):
     assert len(re.findall(r"calls/details/\?id=", calls.get_data(as_text=True))) == 4
 
 
+@pytest.mark.parametrize("q", ["a-11", "1100", "a_1", "A-1%"])
+def test_the_calls_search_finds_what_the_apis_search_finds(app, world, q):
+    window = {"from": "2026-10-01", "to": "2026-12-01"}
+    client = api_as(app.test_client(), "admin_a", world)
+    page = client.get(f"{A}/calls/", query_string={**window, "q": q}).get_data(as_text=True)
+    api = client.get("/api/v1/orgs/org-a/calls", query_string={**window, "q": q}).get_json()["data"]
+    assert sorted(map(int, re.findall(r"calls/details/\?id=(\d+)", page))) == sorted(call["id"] for call in api)
+
+
 def test_an_agent_sees_only_the_calls_of_their_extension(app, world, in_app):
     client = api_as(app.test_client(), "agent_a", world)
     own, unhandled = world.calls["a"]["a-1100"], world.calls["a"]["moved-before-1100"]

@@ -16,7 +16,7 @@ from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from vsync.admin.access import OrgModelView, OrgPage, done, refused
 from vsync.admin.display import (
@@ -47,6 +47,7 @@ from vsync.models import ApiKey, Call, CallEvent, Integration, Membership, Phone
 from vsync.models.orgs import MANAGER, ORG_ADMIN
 from vsync.services import integrations, keys, members, orgs, webhooks
 from vsync.services.sync import start_syncs
+from vsync.services.traffic import Search, call_criteria
 
 CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
 CALL_STATUSES = ("answered", "missed", "voicemail", "dropped", "other")
@@ -90,17 +91,12 @@ class CallsView(OrgModelView):
             number = args.get("number")
             filters = Filters(number=int(number) if number and number.isdigit() else number,
                               agent=args.get("agent"), direction=args.get("direction"))
+            search = Search(args["q"]) if "q" in args else None
         except DomainError as exc:
             flash(exc.message, "error")
             return query.filter(False)
-        query = query.filter(*filters.criteria())
-        if args.get("status") in CALL_STATUSES:
-            query = query.filter(Call.status == args["status"])
-        if "q" in args:
-            like = f"%{args['q']}%"
-            query = query.filter(or_(Call.from_number.ilike(like), Call.to_number.ilike(like),
-                                     Call.external_id.ilike(like)))
-        return query
+        status = args["status"] if args.get("status") in CALL_STATUSES else None
+        return query.filter(*filters.criteria(), *call_criteria(status=status, search=search))
 
     def get_query(self):
         return self._filtered(super().get_query())

@@ -86,15 +86,22 @@ def _in_window(column, window: Window) -> list:
 # Calls
 
 
+def call_criteria(*, status: str | None = None, search: Search | None = None) -> list:
+    """A call's status, and the text a person searched for, as criteria on `Call`: shared by the
+    calls list, the recordings list (through their calls) and the console's calls."""
+    criteria = []
+    if status is not None:
+        criteria.append(Call.status == status)
+    if search is not None:
+        criteria.append(search.criterion(numbers=(Call.from_number, Call.to_number), texts=(Call.external_id,)))
+    return criteria
+
+
 def calls_statement(window: Window, filters: Filters = NO_FILTERS, *, status: str | None = None,
                     search: Search | None = None, after: tuple[datetime, int] | None = None) -> Select:
     """The calls started in `window` that match the filters, newest first (rows of `CALL_COLUMNS`)."""
-    statement = select(*CALL_COLUMNS).where(*_in_window(Call.started_at, window), *filters.criteria())
-    if status is not None:
-        statement = statement.where(Call.status == status)
-    if search is not None:
-        statement = statement.where(search.criterion(numbers=(Call.from_number, Call.to_number),
-                                                     texts=(Call.external_id,)))
+    statement = select(*CALL_COLUMNS).where(*_in_window(Call.started_at, window), *filters.criteria(),
+                                            *call_criteria(status=status, search=search))
     return _newest_first(statement, Call.started_at, Call.id, after)
 
 
@@ -122,12 +129,8 @@ def recordings_statement(window: Window, filters: Filters = NO_FILTERS, *, statu
     statement = (select(*RECORDING_COLUMNS)
                  .join(Call, and_(Call.integration_id == Recording.integration_id,
                                   Call.external_id == Recording.call_external_id))
-                 .where(*_in_window(Recording.started_at, window), *filters.criteria()))
-    if status is not None:
-        statement = statement.where(Call.status == status)
-    if search is not None:
-        statement = statement.where(search.criterion(numbers=(Call.from_number, Call.to_number),
-                                                     texts=(Call.external_id,)))
+                 .where(*_in_window(Recording.started_at, window), *filters.criteria(),
+                        *call_criteria(status=status, search=search)))
     return _newest_first(statement, Recording.started_at, Recording.id, after)
 
 
