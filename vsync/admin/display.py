@@ -1,6 +1,7 @@
 """How the console shows times and figures: every time in the org's zone, with the zone named."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,16 @@ def seconds_text(value: float | None) -> str:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def periods_column(label: Callable = lambda period: "", empty: str = "") -> Callable:
+    """A Flask-Admin formatter of a number's assignment periods (those the query sees), oldest
+    first, one per line: `label(period)` before each, the markup `empty` when there are none."""
+    def format_periods(view, context, model, name) -> Markup:
+        lines = [f"{label(p)}{local_time(p.assigned_at)} → {local_time(p.unassigned_at) if p.unassigned_at else 'now'}"
+                 for p in sorted(model.assignments, key=lambda p: p.assigned_at)]
+        return Markup("<br>").join(escape(line) for line in lines) or Markup(empty)
+    return format_periods
 
 
 def time_column(view, context, model, name) -> str:

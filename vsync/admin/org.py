@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 
 from vsync.admin.access import OrgModelView, OrgPage, done, refused
@@ -24,7 +24,7 @@ from vsync.admin.display import (
     RUN_TIMES,
     duration_column,
     local_day_start,
-    local_time,
+    periods_column,
     secret_free,
     time_column,
 )
@@ -161,21 +161,14 @@ class SmsView(OrgModelView):
         return "No SMS yet: run an SMS sync under Integration."
 
 
-def _periods(view, context, model, name) -> Markup:
-    """This org's periods of the number (the tenant filter hides other orgs' periods)."""
-    items = [f"{local_time(p.assigned_at)} → {local_time(p.unassigned_at) if p.unassigned_at else 'now'}"
-             for p in sorted(model.assignments, key=lambda p: p.assigned_at)]
-    return Markup("<br>").join(escape(item) for item in items)
-
-
 class NumbersView(OrgModelView):
     column_list = ("e164", "label", "periods")
     column_labels = {"e164": "Number", "periods": "This organisation's periods"}
-    column_formatters = {"periods": _periods}
+    column_formatters = {"periods": periods_column()}  # the tenant filter leaves this org's own
     column_searchable_list = ("e164", "label")
     column_default_sort = "e164"
     column_details_list = ("e164", "label", "periods", "created_at")
-    column_formatters_detail = {"periods": _periods, "created_at": time_column}
+    column_formatters_detail = {"periods": periods_column(), "created_at": time_column}
 
     def get_empty_list_message(self) -> str:
         return "No numbers yet: a sync of numbers brings in the account's numbers, or ask your platform admin."

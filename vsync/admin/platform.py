@@ -14,12 +14,20 @@ from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import DateTimeBetweenFilter, DateTimeGreaterFilter
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from vsync.admin.access import PlatformModelView, PlatformPage, done, refused
-from vsync.admin.display import KEY_TIMES, RUN_TIMES, ago, local_day_start, local_time, secret_free, time_column
+from vsync.admin.display import (
+    KEY_TIMES,
+    RUN_TIMES,
+    ago,
+    local_day_start,
+    periods_column,
+    secret_free,
+    time_column,
+)
 from vsync.admin.forms import (
     ActiveForm,
     AssignForm,
@@ -299,13 +307,7 @@ def _show_webhook_token(token: str) -> None:
           .format(url), "warning")
 
 
-def _history(view, context, model, name) -> Markup:
-    """Every organisation's periods of the number, oldest first."""
-    rows = []
-    for period in sorted(model.assignments, key=lambda p: p.assigned_at):
-        end = local_time(period.unassigned_at) if period.unassigned_at else "now"
-        rows.append(f"{period.org.slug}: {local_time(period.assigned_at)} → {end}")
-    return Markup("<br>").join(escape(row) for row in rows) or Markup("<em>unassigned</em>")
+_history = periods_column(lambda period: f"{period.org.slug}: ", "<em>unassigned</em>")
 
 
 class NumbersView(PlatformModelView):
