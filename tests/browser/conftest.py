@@ -3,10 +3,10 @@ module, and Debian's Chromium (never a downloaded browser), headless."""
 from __future__ import annotations
 
 import pathlib
-import threading
 
 import pytest
-from werkzeug.serving import make_server
+
+from tests.mightycall.helpers import serve_wsgi
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "artifacts"
@@ -21,12 +21,8 @@ def browser_type_launch_args():
 
 @pytest.fixture(scope="module")
 def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve_wsgi(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,12 +1,11 @@
 """The demo floor plays calls over real HTTP against the receiver, each event when it is due."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests.mightycall.helpers import serve_wsgi
 from tests.webhooks.helpers import NOW, calls_state, stored_events
 from vsync.mightycall.simulator import WebhookEmitter
 from vsync.services.live import floor_state
@@ -16,11 +15,8 @@ from vsync.webhooks.demo_floor import DemoFloor, main
 
 @pytest.fixture
 def live_receiver(inline_app):
-    server = make_server("127.0.0.1", 0, inline_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve_wsgi(inline_app) as url:
+        yield url
 
 
 def test_the_demo_floor_starts_calls_and_delivers_their_events_as_they_fall_due(live_receiver, acme, inline_app):
