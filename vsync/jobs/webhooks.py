@@ -158,7 +158,7 @@ def process_received_events(org_id: int) -> None:
         connection = redis_connection()
         if connection is not None:
             connection.delete(_wake_key(org_id))
-        after_id, again, helped = 0, False, connection is None
+        after_id, again, helped = 0, False, connection is None  # inline, there is no other worker to wake
         while True:
             ids = db.session.scalars(_due(after_id, utcnow())).all()
             db.session.rollback()
