@@ -146,9 +146,9 @@ def build(args) -> tuple[Flask, str, tuple[int, int]]:
                                               "(SELECT count(*) FROM call_events)")).one()
         else:
             upgrade()
-            _, integrations, number_ids = setup_world()
+            _, accounts, number_ids = setup_world()
             begin = time.perf_counter()
-            written = generate(args.calls, integrations, number_ids, number_weights=NUMBER_WEIGHTS)
+            written = generate(args.calls, accounts, number_ids, number_weights=NUMBER_WEIGHTS)
             say(f"generated in {time.perf_counter() - begin:.0f} s")
         db.session.remove()
     return app, make_key(app), tuple(written)

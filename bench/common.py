@@ -1,8 +1,10 @@
 """What the benchmarks share: each works on a database of its own, dropped and made anew; the
 million-call data set of the KPI and API benchmarks, and the hand-written queries they are held to.
 
-The data set: 3 orgs (New York, Berlin and UTC time zones), 20 numbers, a number shared by the first
-two orgs all year and a number moved from the first org to the third in mid-year, 12 agents per org;
+The data set: 3 orgs (New York, Berlin and UTC time zones), each connected to a MightyCall account of
+its own, 20 numbers, a number shared by the first two orgs all year (its calls are the first org's
+account's) and a number moved from the first org to the third in mid-year (each of its calls is of
+the account of the org that holds it at the call's start), 12 agents per org;
 calls spread over the year with business-hour peaks (inbound 60 %: 70 % answered, 15 % missed, 5 %
 dropped, 10 % voicemail; outbound 35 %; callbacks 5 %), written with COPY in order of time, as syncs
 and webhooks store them. Webhook events (and so `answered_at` and ring times) exist for the last six
@@ -29,11 +31,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from vsync import create_app
+from vsync import create_app, crypto
 from vsync.extensions import db
 from vsync.mightycall.webhook_events import event_kind, ring_ms
 from vsync.models import Integration
 from vsync.services import numbers, orgs
+from vsync.services.accounts import learn_account
 from vsync.tenancy import platform_bypass
 
 END = datetime(2026, 11, 21, tzinfo=UTC)
@@ -85,12 +88,18 @@ def bench_app(database_url: str, **overrides):
 
 
 def setup_world() -> tuple[list[int], list[int], list[int]]:
-    """Orgs, integrations, numbers and assignments through the domain services; returns their ids."""
+    """Orgs, integrations, numbers and assignments through the domain services; returns the ids of
+    the orgs, of their MightyCall accounts (one each: a distinct API key) and of the numbers."""
     with platform_bypass("bench setup"):
         org_rows = [orgs.create_org(slug.title(), slug, tz) for slug, tz in ORGS]
         db.session.flush()
-        integrations = [Integration(org_id=o.id, base_url="http://127.0.0.1:1/v4", credentials_encrypted="-")
-                        for o in org_rows]
+        integrations = []
+        for org in org_rows:
+            credentials = {"api_key": f"bench-api-key-{org.slug}", "user_key": "bench-user-key"}
+            integration = Integration(org_id=org.id, base_url="http://127.0.0.1:1/v4",
+                                      credentials_encrypted=crypto.encrypt_json(credentials))
+            learn_account(integration)
+            integrations.append(integration)
         db.session.add_all(integrations)
         number_rows = [numbers.add_number(f"+1212555{1000 + i}") for i in range(20)]
         since = START - timedelta(days=30)
@@ -100,7 +109,7 @@ def setup_world() -> tuple[list[int], list[int], list[int]]:
         numbers.unassign_number(org_rows[0], number_rows[MOVED], at=MOVED_AT)
         numbers.assign_number(org_rows[2], number_rows[MOVED], at=MOVED_AT)
         db.session.commit()
-        return [o.id for o in org_rows], [i.id for i in integrations], [n.id for n in number_rows]
+        return [o.id for o in org_rows], [i.account_id for i in integrations], [n.id for n in number_rows]
 
 
 def _copy_value(value) -> str:
@@ -111,20 +120,21 @@ def _copy_value(value) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def generate(calls: int, integrations: list[int], number_ids: list[int], seed: int = 1,
+def generate(calls: int, accounts: list[int], number_ids: list[int], seed: int = 1,
              number_weights: list[int] | None = None) -> tuple[int, int]:
     """COPY `calls` calls and their events; returns (calls, events) written. Calls fall on the 20
-    numbers evenly, or in proportion to `number_weights`."""
+    numbers evenly, or in proportion to `number_weights`; each is of the account (`accounts`, by org)
+    of the org holding its number at its start, and its events are filed under that start."""
     rng = random.Random(seed)
     span = (END - START).total_seconds()
     hours = list(range(24))
     raw = json.dumps({"caller": {"name": "Bench Caller", "phone": "+17185550123"}, "businessNumber": "x" * 12,
                       "callFlow": "main", "notes": "a typical provider payload of a few hundred bytes " * 3})
-    call_columns = ("integration_id", "external_id", "phone_number_id", "direction", "status", "provider_status",
+    call_columns = ("account_id", "external_id", "phone_number_id", "direction", "status", "provider_status",
                     "from_number", "to_number", "started_at", "answered_at", "wait_ended_at", "ring_ms", "ended_at",
                     "duration_ms", "agent_extension", "raw", "synced_at", "events_at")
-    event_columns = ("integration_id", "guid", "call_external_id", "phone_number_id", "event_type", "kind",
-                     "extension", "occurred_at", "raw")
+    event_columns = ("account_id", "guid", "call_external_id", "phone_number_id", "event_type", "kind",
+                     "extension", "occurred_at", "call_started_at", "raw")
     # In order of time, as syncs and webhooks store them: rows of one period sit on neighbouring pages.
     starts = sorted(START + timedelta(days=rng.random() * span // 86400, hours=hour,
                                       milliseconds=rng.randrange(3_600_000))
@@ -140,7 +150,7 @@ def generate(calls: int, integrations: list[int], number_ids: list[int], seed: i
                 number = rng.choices(range(20), number_weights)[0] if number_weights else rng.randrange(20)
                 started = starts[n]
                 owner = (0 if started < MOVED_AT else 2) if number == MOVED else OWNER[number]
-                integration = integrations[owner]
+                account = accounts[owner]
                 roll = rng.random()
                 direction = "inbound" if roll < 0.6 else ("outbound" if roll < 0.95 else "callback")
                 roll = rng.random()
@@ -169,13 +179,13 @@ def generate(calls: int, integrations: list[int], number_ids: list[int], seed: i
                     script = [("OutgoingCallConnected", answered_at, extension), ("OutgoingCallCompleted", ended, None)]
                 kinds = [(event_kind(kind), at) for kind, at, _ in script]
                 answered = answered_at if script and status == "answered" else None
-                row = (integration, external_id, number_ids[number], direction, status, "x", "+17185550123",
+                row = (account, external_id, number_ids[number], direction, status, "x", "+17185550123",
                        "+12125551000", started, answered, answered or (script[-1][1] if script else None),
                        ring_ms(kinds), ended, duration, extension, raw, END, script[-1][1] if script else None)
                 call_buf.write("\t".join(map(_copy_value, row)) + "\n")
                 for k, (kind, at, ext) in enumerate(script):
-                    values = (integration, f"{external_id}-{k}", external_id, number_ids[number], kind,
-                              event_kind(kind), ext, at, "{}")
+                    values = (account, f"{external_id}-{k}", external_id, number_ids[number], kind,
+                              event_kind(kind), ext, at, started, "{}")
                     event_buf.write("\t".join(map(_copy_value, values)) + "\n")
                     written_events += 1
             call_buf.seek(0)
@@ -241,20 +251,24 @@ per_day AS (SELECT date_trunc('day', started_at AT TIME ZONE :tz) AS day, {_AGGR
 SELECT days.day, per_day.* FROM days LEFT JOIN per_day USING (day) ORDER BY days.day
 """
 
+# An agent is an extension of one of the org's own accounts; a call event is filed under its call's start.
 HAND_AGENTS = f"""
 WITH c AS MATERIALIZED ({_WAITS}),
+own AS (SELECT account_id FROM integrations WHERE org_id = :org),
 rings AS (SELECT e.extension, count(*) AS missed_rings FROM c
-          JOIN call_events e ON e.integration_id = c.integration_id AND e.call_external_id = c.external_id
+          JOIN call_events e ON e.account_id = c.account_id AND e.call_external_id = c.external_id
           WHERE lower(e.event_type) LIKE '%stopringing' AND e.extension <> ''
+            AND e.account_id IN (SELECT account_id FROM own)
             AND EXISTS (SELECT 1 FROM number_assignments a WHERE a.org_id = :org
-                        AND a.phone_number_id = e.phone_number_id AND a.assigned_at <= e.occurred_at
-                        AND (a.unassigned_at IS NULL OR a.unassigned_at > e.occurred_at))
+                        AND a.phone_number_id = e.phone_number_id AND a.assigned_at <= e.call_started_at
+                        AND (a.unassigned_at IS NULL OR a.unassigned_at > e.call_started_at))
           GROUP BY e.extension),
 per_agent AS (SELECT agent_extension AS extension, count(*) AS calls_handled,
                      count(*) FILTER (WHERE direction = 'inbound' AND status = 'answered') AS answered_calls,
                      sum(duration_ms) FILTER (WHERE status = 'answered') / 1000 AS total_talk_seconds,
                      avg(duration_ms) FILTER (WHERE status = 'answered') / 1000 AS avg_talk_seconds
-              FROM c WHERE agent_extension <> '' GROUP BY agent_extension)
+              FROM c WHERE agent_extension <> '' AND account_id IN (SELECT account_id FROM own)
+              GROUP BY agent_extension)
 SELECT * FROM per_agent FULL JOIN rings USING (extension) ORDER BY extension
 """
 

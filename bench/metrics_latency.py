@@ -233,9 +233,9 @@ def main(argv=None) -> int:
                                                   "(SELECT count(*) FROM call_events)")).one()
             else:
                 upgrade()
-                org_ids, integrations, number_ids = setup_world()
+                org_ids, accounts, number_ids = setup_world()
                 begin = time.perf_counter()
-                written = generate(args.calls, integrations, number_ids)
+                written = generate(args.calls, accounts, number_ids)
                 say(f"generated in {time.perf_counter() - begin:.0f} s")
             header = (f"Machine: {machine()}\nLoad average before timing: "
                       f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"

@@ -86,7 +86,7 @@ WINDOW_START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: whole weeks of the 
 WINDOW_DAYS = 14
 MILLION = 1_000_000
 SIM_API_KEY, SIM_USER_KEY = "bench-api-key", "bench-user-key"
-COPY_COLUMNS = ("integration_id", "external_id", "phone_number_id", "direction", "status", "provider_status",
+COPY_COLUMNS = ("account_id", "external_id", "phone_number_id", "direction", "status", "provider_status",
                 "from_number", "to_number", "started_at", "ended_at", "duration_ms", "agent_extension", "raw",
                 "synced_at")
 
@@ -142,18 +142,26 @@ def migrated_app(config: dict):
     return app
 
 
-def connect_org(app, base_url: str) -> tuple[int, int]:
-    """An org and its integration pointing at the simulator; returns (org id, integration id)."""
+@dataclass
+class Connected:
+    """The bench's org, its integration pointing at the simulator, and the MightyCall account it reads."""
+
+    org_id: int
+    integration_id: int
+    account_id: int
+
+
+def connect_org(app, base_url: str) -> Connected:
     with app.app_context(), platform_bypass("bench setup"):
         org = orgs.create_org("Bench", "bench", "UTC")
         integration, _ = create_integration(org, api_key=SIM_API_KEY, user_key=SIM_USER_KEY, base_url=base_url)
         db.session.commit()
-        return org.id, integration.id
+        return Connected(org.id, integration.id, integration.account_id)
 
 
-def stored_calls(app, integration_id: int) -> int:
+def stored_calls(app, account_id: int) -> int:
     with app.app_context():
-        return db.session.scalar(text("SELECT count(*) FROM calls WHERE integration_id = :i"), {"i": integration_id})
+        return db.session.scalar(text("SELECT count(*) FROM calls WHERE account_id = :a"), {"a": account_id})
 
 
 def empty_traffic(app) -> None:
@@ -283,10 +291,10 @@ def run_end_to_end(config: dict, org_id: int, integration_id: int, window: Windo
 # The write stage and its baselines, on pages fetched beforehand
 
 
-def fetch_pages(app, org_id: int, integration_id: int, window: Window) -> list:
+def fetch_pages(app, bench: Connected, window: Window) -> list:
     """The pages the engine would write, in its order: day chunks, then pages of each."""
-    with app.app_context(), tenant(org_id):
-        client = client_for(db.session.get(Integration, integration_id))
+    with app.app_context(), tenant(bench.org_id):
+        client = client_for(db.session.get(Integration, bench.integration_id))
         page_size = current_app.config["VSYNC_SYNC_PAGE_SIZE"]
         try:
             return [page for start, end in day_chunks(window.start, window.end)
@@ -295,15 +303,15 @@ def fetch_pages(app, org_id: int, integration_id: int, window: Window) -> list:
             client.close()
 
 
-def time_write_stage(app, org_id: int, integration_id: int, pages: list) -> dict:
+def time_write_stage(app, bench: Connected, pages: list) -> dict:
     database = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
     inserted = 0
-    with app.app_context(), tenant(org_id):
-        book = NumberBook(org_id=org_id, integration_id=integration_id)
+    with app.app_context(), tenant(bench.org_id):
+        book = NumberBook(org_id=bench.org_id, integration_id=bench.integration_id)
         cpu, postgres = time.process_time(), postgres_cpu(database)
         started = time.perf_counter()
         for page in pages:
-            inserted += write_calls(integration_id, page, book).inserted
+            inserted += write_calls(bench.account_id, page, book).inserted
             db.session.commit()
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "cpu": time.process_time() - cpu, "postgres_cpu": postgres_cpu(database) - postgres,
@@ -315,7 +323,7 @@ def number_ids(app) -> dict[str, int]:
         return dict(db.session.execute(text("SELECT e164, id FROM phone_numbers")).all())
 
 
-def time_copy(app, integration_id: int, pages: list) -> dict:
+def time_copy(app, account_id: int, pages: list) -> dict:
     numbers = number_ids(app)
     columns = ", ".join(COPY_COLUMNS)
     dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -332,7 +340,7 @@ def time_copy(app, integration_id: int, pages: list) -> dict:
                 buffer = io.StringIO()
                 out = csv.writer(buffer)
                 for r in page:
-                    out.writerow((integration_id, r.external_id, numbers[try_e164(r.business_number)], r.direction,
+                    out.writerow((account_id, r.external_id, numbers[try_e164(r.business_number)], r.direction,
                                   r.status, r.provider_status, r.from_number, r.to_number, r.started_at.isoformat(),
                                   r.ended_at.isoformat() if r.ended_at else None, r.duration_ms, r.agent_extension,
                                   dumps(r.raw), now))
@@ -359,7 +367,7 @@ def first_calls(pages: list, limit: int) -> list:
     return subset
 
 
-def time_naive(app, integration_id: int, pages: list) -> dict:
+def time_naive(app, account_id: int, pages: list) -> dict:
     """Row by row through the ORM: the way a sync is first written, and the figure a bulk upsert must beat."""
     numbers = number_ids(app)
     written = 0
@@ -368,10 +376,10 @@ def time_naive(app, integration_id: int, pages: list) -> dict:
         for page in pages:
             now = utcnow()
             for r in page:
-                call = db.session.scalars(select(Call).where(Call.integration_id == integration_id,
+                call = db.session.scalars(select(Call).where(Call.account_id == account_id,
                                                              Call.external_id == r.external_id)).one_or_none()
                 if call is None:
-                    call = Call(integration_id=integration_id, external_id=r.external_id)
+                    call = Call(account_id=account_id, external_id=r.external_id)
                     db.session.add(call)
                 call.phone_number_id = numbers[try_e164(r.business_number)]
                 call.direction, call.status, call.provider_status = r.direction, r.status, r.provider_status
@@ -397,26 +405,26 @@ def sync_case(args, key: str, calls: int, *, with_stages: bool) -> dict:
     app = migrated_app(config)
     case = {"calls": calls, "window": window}
     with simulator_process(args.seed, window.calls_per_day) as simulator:
-        org_id, integration_id = connect_org(app, simulator.base_url)
+        bench = connect_org(app, simulator.base_url)
         case["load"] = load_average()
         say(f"end-to-end sync of {window.truth:,} calls (load average {case['load']})")
-        e2e = run_end_to_end(config, org_id, integration_id, window, simulator.pid)
-        e2e["stored"] = stored_calls(app, integration_id)
+        e2e = run_end_to_end(config, bench.org_id, bench.integration_id, window, simulator.pid)
+        e2e["stored"] = stored_calls(app, bench.account_id)
         case["end_to_end"] = e2e
         if with_stages:
             say("fetching the same pages into memory for the write stage")
-            pages = fetch_pages(app, org_id, integration_id, window)
+            pages = fetch_pages(app, bench, window)
             case["fetched"] = sum(map(len, pages))
             empty_traffic(app)
             say(f"write stage: {case['fetched']:,} calls in {len(pages)} pages, write_calls + commit per page")
-            case["write"] = time_write_stage(app, org_id, integration_id, pages)
-            case["write"]["stored"] = stored_calls(app, integration_id)
+            case["write"] = time_write_stage(app, bench, pages)
+            case["write"]["stored"] = stored_calls(app, bench.account_id)
             say("COPY baseline into calls_copy")
-            case["copy"] = time_copy(app, integration_id, pages)
+            case["copy"] = time_copy(app, bench.account_id, pages)
             empty_traffic(app)
             subset = first_calls(pages, args.naive_calls)
             say(f"naive baseline: {sum(map(len, subset)):,} calls row by row through the ORM")
-            case["naive"] = time_naive(app, integration_id, subset)
+            case["naive"] = time_naive(app, bench.account_id, subset)
     with app.app_context():
         db.engine.dispose()
     return case

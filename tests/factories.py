@@ -12,6 +12,7 @@ from vsync import crypto
 from vsync.extensions import db
 from vsync.models import Call, Integration
 from vsync.services import members, numbers, orgs
+from vsync.services.accounts import learn_account
 from vsync.tenancy import platform_bypass
 
 PASSWORD = "correct horse battery"
@@ -58,19 +59,29 @@ def assign(org_slug: str, e164: str, at: datetime = T0 - timedelta(days=30),
 
 
 def make_integration(org_id: int, base_url: str = "http://127.0.0.1:1/v4",
-                     api_key: str = "test-api-key", user_key: str = "test-user-key") -> int:
+                     api_key: str | None = None, user_key: str = "test-user-key") -> int:
+    """An integration of the org; each org has a MightyCall account of its own (`test-api-key-<org id>`)
+    unless the test gives two the same host and `api_key`, which is one account."""
+    api_key = api_key or f"test-api-key-{org_id}"
     with platform_bypass("test setup"):
         integration = Integration(org_id=org_id, base_url=base_url,
                                   credentials_encrypted=crypto.encrypt_json({"api_key": api_key,
                                                                              "user_key": user_key}))
+        learn_account(integration)
         db.session.add(integration)
         db.session.commit()
         return integration.id
 
 
+def account_of(integration_id: int) -> int:
+    with platform_bypass("test setup"):
+        return db.session.get(Integration, integration_id).account_id
+
+
 def make_calls(integration_id: int, number_id: int, starts: list[datetime], *, prefix: str = "call") -> list[str]:
-    """Insert provider calls directly (as a sync would), one per start time; returns external ids."""
-    rows = [{"integration_id": integration_id, "phone_number_id": number_id, "external_id": f"{prefix}-{i}",
+    """Insert provider calls directly (as the integration's sync would), one per start time; returns
+    external ids."""
+    rows = [{"account_id": account_of(integration_id), "phone_number_id": number_id, "external_id": f"{prefix}-{i}",
              "direction": "inbound", "status": "answered", "started_at": start, "duration_ms": 60_000,
              "raw": {}} for i, start in enumerate(starts)]
     db.session.execute(insert(Call.__table__), rows)

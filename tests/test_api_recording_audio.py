@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
-from tests.factories import assign, make_integration, make_number, make_org, make_user
+from tests.factories import account_of, assign, make_integration, make_number, make_org, make_user
 from tests.helpers import login
 from tests.mightycall.helpers import API_KEY, USER_KEY
 from tests.world import api_as
@@ -45,10 +45,10 @@ def played(app, sim_server):
             number_id = db.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == number))
             started = datetime.fromisoformat(truth["dateTimeUtc"].replace("Z", "+00:00"))
             db.session.execute(insert(Call.__table__).values(
-                integration_id=integration_id, phone_number_id=number_id, external_id=truth["id"],
+                account_id=account_of(integration_id), phone_number_id=number_id, external_id=truth["id"],
                 direction="inbound", status="answered", started_at=started, raw={}))
             db.session.execute(insert(Recording.__table__).values(
-                integration_id=integration_id, phone_number_id=number_id, call_external_id=truth["id"],
+                account_id=account_of(integration_id), phone_number_id=number_id, call_external_id=truth["id"],
                 started_at=started, file_name="x.wav", provider_uri=f"{sim_server.url}/recordings/{truth['id']}.wav"
                                                                     "?expires=1&signature=old"))
             db.session.commit()
@@ -156,7 +156,7 @@ def test_an_agent_plays_only_recordings_of_their_own_calls(app, world):
 
 def _recording_of(app, integration_id: int, external_id: str) -> int:
     with app.app_context(), platform_bypass("test check"):
-        return db.session.scalar(select(Recording.id).where(Recording.integration_id == integration_id,
+        return db.session.scalar(select(Recording.id).where(Recording.account_id == account_of(integration_id),
                                                             Recording.call_external_id == external_id))
 
 

@@ -28,7 +28,7 @@ from vsync.errors import ValidationError
 from vsync.extensions import db
 from vsync.metrics import Filters, Window
 from vsync.mightycall.webhook_events import event_kind, ring_ms
-from vsync.models import Agent, Call, CallEvent, Organization, PhoneNumber
+from vsync.models import Agent, Call, CallEvent, Integration, Organization, PhoneNumber
 from vsync.tenancy import TenancyError, platform_bypass, tenant
 
 NY = ZoneInfo("America/New_York")
@@ -79,10 +79,10 @@ def add_calls(calls: list[dict], events: list[dict]) -> None:
     """Store the calls with the ring time the webhook processing derives from their events."""
     mine = defaultdict(list)
     for event in events:
-        mine[(event["integration_id"], event["call_external_id"])].append(
+        mine[(event["account_id"], event["call_external_id"])].append(
             (event_kind(event["event_type"]), event["occurred_at"]))
     for call in calls:
-        call["ring_ms"] = ring_ms(mine[(call["integration_id"], call["external_id"])])
+        call["ring_ms"] = ring_ms(mine[(call["account_id"], call["external_id"])])
     if calls:
         db.session.execute(insert(Call.__table__), calls)
     if events:
@@ -93,16 +93,16 @@ def add_calls(calls: list[dict], events: list[dict]) -> None:
 def call_row(world: World, n: int, *, number: int = 0, integration: int = 0, direction: str = "inbound",
              status: str = "answered", started_at: datetime, duration_ms: int | None = 60_000,
              answered_at: datetime | None = None, agent: str | None = None) -> dict:
-    return {"integration_id": world.integrations[integration], "external_id": f"c{n}",
+    return {"account_id": factories.account_of(world.integrations[integration]), "external_id": f"c{n}",
             "phone_number_id": world.numbers[number], "direction": direction, "status": status,
             "started_at": started_at, "answered_at": answered_at, "duration_ms": duration_ms,
             "agent_extension": agent, "raw": {}}
 
 
 def event_row(world: World, call: dict, n: int, event_type: str, at: datetime, extension: str | None = None) -> dict:
-    return {"integration_id": call["integration_id"], "guid": f"e{n}", "call_external_id": call["external_id"],
-                "phone_number_id": call["phone_number_id"], "event_type": event_type, "extension": extension,
-                "occurred_at": at, "raw": {}}
+    return {"account_id": call["account_id"], "guid": f"e{n}", "call_external_id": call["external_id"],
+            "phone_number_id": call["phone_number_id"], "event_type": event_type, "extension": extension,
+            "occurred_at": at, "call_started_at": call["started_at"], "raw": {}}
 
 
 def empty_tables() -> None:
@@ -127,10 +127,11 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
     """Every figure of the engine, counted in Python over `select(Call)` in `tenant(org_id)`.
 
     A wait is the call's own, from all its events (the org may not see those after its assignment
-    of the number ended); missed rings are the StopRinging events the org sees.
+    of the number ended); missed rings are the StopRinging events the org sees. An agent is an
+    extension of one of the org's own accounts (those of its integrations).
     """
     with platform_bypass("every event of a call makes its ring time"):
-        all_events = [(e.integration_id, e.call_external_id, e.event_type, e.occurred_at)
+        all_events = [(e.account_id, e.call_external_id, e.event_type, e.occurred_at)
                       for e in db.session.scalars(select(CallEvent))]
     with tenant(org_id):
         org = db.session.get(Organization, org_id)
@@ -139,15 +140,16 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
                                                       Call.started_at < window.end)).all()
         events = db.session.scalars(select(CallEvent)).all()
         e164_of = dict(db.session.execute(select(PhoneNumber.id, PhoneNumber.e164)).all())
-        calls = [c for c in calls if _matches(c, filters, e164_of)]
+        own = set(db.session.scalars(select(Integration.account_id)))
+        calls = [c for c in calls if _matches(c, filters, e164_of, own)]
         rows = [(c.started_at, c.direction, c.status, c.duration_ms, c.answered_at, c.agent_extension,
-                 c.phone_number_id, (c.integration_id, c.external_id)) for c in calls]
-        events = [(e.integration_id, e.call_external_id, e.event_type, e.occurred_at, e.extension) for e in events]
+                 c.phone_number_id, (c.account_id, c.external_id)) for c in calls]
+        events = [(e.account_id, e.call_external_id, e.event_type, e.occurred_at, e.extension) for e in events]
     by_call, rings_of = defaultdict(list), defaultdict(list)
-    for integration_id, external_id, event_type, at, extension in events:
-        by_call[(integration_id, external_id)].append((event_type.lower(), at, extension))
-    for integration_id, external_id, event_type, at in all_events:
-        rings_of[(integration_id, external_id)].append((event_type.lower(), at))
+    for account_id, external_id, event_type, at, extension in events:
+        by_call[(account_id, external_id)].append((event_type.lower(), at, extension))
+    for account_id, external_id, event_type, at in all_events:
+        rings_of[(account_id, external_id)].append((event_type.lower(), at))
     short, threshold, target = settings_
     tz = window.tz
 
@@ -204,11 +206,11 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
     busiest = min(hours, key=lambda h: (-hours[h], h)) if hours else None
 
     keys = {call_key: set() for call_key in (r[7] for r in rows)}
-    rings_by_ext = Counter(ext for (i, x), mine in by_call.items() if (i, x) in keys
+    rings_by_ext = Counter(ext for (account, x), mine in by_call.items() if (account, x) in keys and account in own
                            for kind, _, ext in mine if kind.endswith("stopringing") and ext)
     agents = {}
-    for ext in sorted({r[5] for r in rows if r[5]} | set(rings_by_ext)):
-        k = kpis([r for r in rows if r[5] == ext])
+    for ext in sorted({r[5] for r in rows if r[5] and r[7][0] in own} | set(rings_by_ext)):
+        k = kpis([r for r in rows if r[5] == ext and r[7][0] in own])
         agents[ext] = {"extension": ext, "display_name": None, "calls_handled": k["total_calls"],
                        "inbound_calls": k["inbound_calls"], "outbound_calls": k["outbound_calls"],
                        "answered_calls": k["answered_calls"], "missed_rings": rings_by_ext[ext],
@@ -224,12 +226,12 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
             "agents": [agents[e] for e in sorted(agents)], "numbers": [numbers[e] for e in sorted(numbers)]}
 
 
-def _matches(call: Call, filters: Filters, e164_of: dict[int, str]) -> bool:
+def _matches(call: Call, filters: Filters, e164_of: dict[int, str], own: set[int]) -> bool:
     if isinstance(filters.number, str) and e164_of.get(call.phone_number_id) != filters.number:
         return False
     if isinstance(filters.number, int) and call.phone_number_id != filters.number:
         return False
-    if filters.agent is not None and call.agent_extension != filters.agent:
+    if filters.agent is not None and (call.agent_extension != filters.agent or call.account_id not in own):
         return False
     wanted = {"inbound": {"inbound"}, "outbound": {"outbound", "callback"}, "callback": {"callback"}}
     return filters.direction is None or call.direction in wanted[filters.direction]
@@ -523,7 +525,7 @@ def test_agent_rows_carry_the_agents_name_and_missed_rings(world):
     add_calls(calls, [event_row(world, calls[2], 1, "IncomingCallStopRinging", t, "102"),
                       event_row(world, calls[0], 2, "IncomingCallStopRinging", t, "102")])
     with platform_bypass("test setup"):
-        db.session.add(Agent(org_id=world.a, integration_id=world.integrations[0], extension="101",
+        db.session.add(Agent(account_id=factories.account_of(world.integrations[0]), extension="101",
                              display_name="Ada"))
         db.session.commit()
     with tenant(world.a):

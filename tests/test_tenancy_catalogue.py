@@ -56,7 +56,7 @@ def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dic
                                             NumberAssignment.assigned_at, NumberAssignment.unassigned_at)).all()
         members = {user_id for user_id, in db.session.execute(
             select(Membership.user_id).where(Membership.org_id == org_id))}
-        handled = {(c.integration_id, c.external_id) for c in db.session.scalars(select(Call))
+        handled = {(c.account_id, c.external_id) for c in db.session.scalars(select(Call))
                    if c.agent_extension == extension and extension is not None}
 
         def covered(number_id, at):
@@ -70,9 +70,9 @@ def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dic
                 return extension is not None and row.agent_extension == extension
             if isinstance(row, CallEvent):
                 return extension is not None and (row.extension == extension or
-                                                  (row.integration_id, row.call_external_id) in handled)
+                                                  (row.account_id, row.call_external_id) in handled)
             if isinstance(row, Recording):
-                return (row.integration_id, row.call_external_id) in handled
+                return (row.account_id, row.call_external_id) in handled
             return False  # SMS
 
         result = {}

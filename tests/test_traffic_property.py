@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 
+from tests.factories import account_of
 from tests.world import A_ONLY, B_ONLY, MOVED, SHARED, T, api_as
 from vsync import metrics
 from vsync.extensions import db
@@ -86,7 +87,7 @@ def test_the_calls_list_is_a_brute_force_filter_and_agrees_with_the_metrics(app,
         db.session.execute(delete(Call.__table__).where(Call.__table__.c.external_id.like("h-%")))
         if generated:
             db.session.execute(insert(Call.__table__), [{
-                "integration_id": world.integrations["b"], "phone_number_id": world.numbers[call["number"]],
+                "account_id": account_of(world.integrations["b"]), "phone_number_id": world.numbers[call["number"]],
                 "external_id": f"h-{i}", "raw": {}, "to_number": call["number"],
                 **{k: v for k, v in call.items() if k != "number"}} for i, call in enumerate(generated)])
         db.session.commit()

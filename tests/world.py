@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from tests.factories import PASSWORD, T0, assign, make_integration, make_number, make_org, make_user
+from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
 from vsync.extensions import db
 from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
 from vsync.services import audit
@@ -54,20 +54,20 @@ class World:
         return {"a": self.a, "b": self.b}[name]
 
 
-def _traffic(integration_id: int, number_id: int, prefix: str, started: datetime, extension: str | None) -> None:
+def _traffic(account_id: int, number_id: int, prefix: str, started: datetime, extension: str | None) -> None:
     external_id = f"{prefix}-{started:%H%M}"
     db.session.execute(insert(Call.__table__).values(
-        integration_id=integration_id, phone_number_id=number_id, external_id=external_id, direction="inbound",
+        account_id=account_id, phone_number_id=number_id, external_id=external_id, direction="inbound",
         status="answered", started_at=started, duration_ms=60_000, agent_extension=extension, raw={}))
     db.session.execute(insert(CallEvent.__table__).values(
-        integration_id=integration_id, phone_number_id=number_id, guid=f"{external_id}-connected",
+        account_id=account_id, phone_number_id=number_id, guid=f"{external_id}-connected",
         call_external_id=external_id, event_type="CallConnected", extension=extension,
-        occurred_at=started + timedelta(seconds=5), raw={}))
+        occurred_at=started + timedelta(seconds=5), call_started_at=started, raw={}))
     db.session.execute(insert(Recording.__table__).values(
-        integration_id=integration_id, phone_number_id=number_id, call_external_id=external_id,
+        account_id=account_id, phone_number_id=number_id, call_external_id=external_id,
         started_at=started, file_name=f"{external_id}.mp3", provider_uri=f"http://127.0.0.1:1/{external_id}.mp3"))
     db.session.execute(insert(SmsMessage.__table__).values(
-        integration_id=integration_id, phone_number_id=number_id, external_id=f"sms-{external_id}",
+        account_id=account_id, phone_number_id=number_id, external_id=f"sms-{external_id}",
         direction="inbound", counterpart="+12125559999", text=f"hello from {external_id}", sent_at=started, raw={}))
 
 
@@ -86,6 +86,7 @@ def build_world() -> World:
     assign("org-a", MOVED, until=T)
     assign("org-b", MOVED, at=T)
     integrations = {"a": make_integration(a), "b": make_integration(b)}
+    accounts = {org: account_of(integration_id) for org, integration_id in integrations.items()}
     world = World(a=a, b=b, integrations=integrations, numbers=numbers, users=users)
     with platform_bypass("test world"):
         for org, number, prefix, times, ext in (
@@ -95,7 +96,7 @@ def build_world() -> World:
                 ("a", MOVED, "moved-before", (T - HOUR,), None),
                 ("b", MOVED, "moved-after", (T + HOUR,), "201")):
             for started in times:
-                _traffic(integrations[org], numbers[number], prefix, started, ext)
+                _traffic(accounts[org], numbers[number], prefix, started, ext)
         for org in ("a", "b"):
             org_id, integration_id = world.org(org), integrations[org]
             for scope in ("read", "write"):
@@ -106,7 +107,7 @@ def build_world() -> World:
             db.session.flush()
             world.runs[org] = run.id
             extension = "101" if org == "a" else "201"
-            db.session.add(Agent(org_id=org_id, integration_id=integration_id, extension=extension))
+            db.session.add(Agent(account_id=accounts[org], extension=extension))
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
                                         body="{}", event_type="CallConnected"))
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
@@ -118,10 +119,10 @@ def build_world() -> World:
                 Membership.user_id == users[f"agent_{org}"], Membership.org_id == world.org(org)))
         for org in ("a", "b"):
             world.calls[org] = dict(db.session.execute(select(Call.external_id, Call.id)
-                                                       .where(Call.integration_id == integrations[org])).all())
+                                                       .where(Call.account_id == accounts[org])).all())
             world.recordings[org] = dict(db.session.execute(
                 select(Recording.call_external_id, Recording.id)
-                .where(Recording.integration_id == integrations[org])).all())
+                .where(Recording.account_id == accounts[org])).all())
     return world
 
 

@@ -91,7 +91,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, NumberAssignment, Organization, PhoneNumber
+from vsync.models import Agent, Call, CallEvent, Integration, NumberAssignment, Organization, PhoneNumber
 from vsync.models.traffic import ANSWERED, CALLBACK, DROPPED, INBOUND, MISSED, OUTBOUND, VOICEMAIL
 from vsync.phones import normalize_e164
 from vsync.tenancy import TenancyError, current_scope
@@ -210,7 +210,7 @@ class Filters:
         elif self.number is not None:
             clauses.append(Call.phone_number_id == self.number)
         if self.agent is not None:
-            clauses.append(Call.agent_extension == self.agent)
+            clauses += [Call.agent_extension == self.agent, own_account(Call)]
         if self.direction == OUTBOUND:
             clauses.append(Call.direction.in_(_OUTBOUND_DIRECTIONS))
         elif self.direction is not None:
@@ -288,7 +288,14 @@ def _call_criteria(window: Window, filters: Filters) -> list:
 
 def _joins_call(events) -> Any:
     """`Call` = the call of the `CallEvent` row."""
-    return and_(Call.integration_id == events.integration_id, Call.external_id == events.call_external_id)
+    return and_(Call.account_id == events.account_id, Call.external_id == events.call_external_id)
+
+
+def own_account(model) -> Any:
+    """`model`'s row is of one of the MightyCall accounts the org's integrations connect to: an agent
+    is (account, extension), and the org's agents are the extensions of its own accounts, not those of
+    another account whose calls it sees on a shared number. Narrowed to the org by the tenant scope."""
+    return model.account_id.in_(select(Integration.account_id).scalar_subquery())
 
 
 # The one aggregate
@@ -367,13 +374,13 @@ def _aggregates(org: Organization) -> list:
     ]
 
 
-def _grouped(org: Organization, window: Window, filters: Filters, key) -> dict[Any, _Parts]:
+def _grouped(org: Organization, window: Window, filters: Filters, key, *criteria) -> dict[Any, _Parts]:
     """`_Parts` of the window's calls per value of `key` (an expression on `Call`): one pass over the
     calls alone, read on PostgreSQL from the covering index `ix_calls_number_started`."""
     _require_scope(org)
     statement = (select(key, *_aggregates(org))
                  .select_from(Call)
-                 .where(*_call_criteria(window, filters))
+                 .where(*_call_criteria(window, filters), *criteria)
                  .group_by(key))
     return {group: _Parts(*values) for group, *values in _execute(statement)}
 
@@ -506,12 +513,15 @@ def series(org: Organization, window: Window, bucket: str, filters: Filters = Fi
 
 
 def by_agent(org: Organization, window: Window, filters: Filters = Filters()) -> list[dict[str, Any]]:
-    """One row per agent extension with calls or missed rings in the window, by extension."""
-    parts = {ext: p for ext, p in _grouped(org, window, filters, Call.agent_extension).items() if ext}
+    """One row per agent of the org (an extension of its own accounts, see `own_account`) with calls or
+    missed rings in the window, by extension."""
+    parts = {ext: p for ext, p in _grouped(org, window, filters, Call.agent_extension, own_account(Call)).items()
+             if ext}
     extension = func.nullif(CallEvent.extension, "")
     rings = dict(_execute(
         select(extension, func.count()).join(Call, _joins_call(CallEvent))
-        .where(*_call_criteria(window, filters), _event_kind("stopringing"), extension.is_not(None))
+        .where(*_call_criteria(window, filters), _event_kind("stopringing"), extension.is_not(None),
+               own_account(CallEvent))
         .group_by(extension)).all())
     extensions = sorted(parts.keys() | rings.keys())
     names = dict(db.session.execute(

@@ -8,12 +8,14 @@ or nothing. With nothing, any ORM statement or flush that touches a scoped model
 The scoped kinds are the mixins below; each model declares its criterion (`tenant_criterion`), a SQL
 expression over the row's table (or an alias of it) for a scope:
 
-- `OrgOwned`: rows with an `org_id` (memberships, integrations, agents, keys, sync runs, audit events,
+- `OrgOwned`: rows with an `org_id` (memberships, integrations, keys, sync runs, audit events,
   webhook events). `NumberPeriods` (number assignments) are org-owned rows that also decide which
   organisation sees which traffic, so a tenant scope never writes them.
 - `NumberTraffic`: provider rows (calls, call events, recordings, SMS). They belong to the number they
   happened on: an organisation sees a row while one of its assignment periods of that number covers
-  the row's time. An agent sees only the traffic of their own extension (no SMS).
+  the row's time. An agent sees only the traffic of their own (account, extension) (no SMS).
+- `AccountScoped`: agents (a MightyCall account's extensions and their names), seen by the
+  organisations with an integration on that account; an agent sees their own row only.
 - `SharedNumber`: phone numbers, seen by the organisations that have (or had) a period on them.
 - `SelfScoped`: the organisation row, seen by itself only. `MemberScoped`: users, seen by an
   organisation as its members only, and never with their password hash.
@@ -98,11 +100,17 @@ class RefusedStatement(TenancyError):
 
 @dataclass(frozen=True)
 class Scope:
-    """Who a session acts for: an organisation with a role (and an agent's extension), or a bypass."""
+    """Who a session acts for: an organisation with a role, or a bypass.
+
+    An agent is an extension of a MightyCall account: `extension` and `accounts`, the accounts of the
+    organisation's integrations, which the extension belongs to. An agent's narrowing compares the
+    pair, so extension 101 of another account, on a number the organisations share, is someone else.
+    """
 
     org_id: int | None = None
     role: str | None = None
     extension: str | None = None
+    accounts: tuple[int, ...] = ()
     bypass_reason: str | None = None
 
     @property
@@ -195,14 +203,31 @@ class NumberTraffic(TenantScoped):
     def tenant_criterion(cls, table, scope: Scope):
         visible = _periods().covering(table.c.phone_number_id, table.c[cls.__tenant_time__], scope.org_id)
         if scope.own_traffic_only:
-            return and_(visible, cls.agent_criterion(table, scope.extension))
+            return and_(visible, cls.agent_criterion(table, scope))
         return visible
 
     @classmethod
-    def agent_criterion(cls, table, extension: str | None):
-        if extension is None or cls.__agent_extension__ is None:
+    def agent_criterion(cls, table, scope: Scope):
+        """The rows of the scope's agent: their extension, in one of the scope's accounts."""
+        if scope.extension is None or not scope.accounts or cls.__agent_extension__ is None:
             return false()
-        return table.c[cls.__agent_extension__] == extension
+        return and_(table.c.account_id.in_(scope.accounts), table.c[cls.__agent_extension__] == scope.extension)
+
+
+class AccountScoped(TenantScoped):
+    """Rows of a MightyCall account (`account_id`): seen by the organisations with an integration on
+    the account. An agent sees only their own extension's row."""
+
+    @classmethod
+    def tenant_criterion(cls, table, scope: Scope):
+        integrations = named_alias(_integrations().__table__, "account_integration")
+        visible = exists().where(integrations.c.account_id == table.c.account_id,
+                                 integrations.c.org_id == scope.org_id).correlate_except(integrations)
+        if scope.own_traffic_only:
+            if scope.extension is None or not scope.accounts:
+                return false()
+            return and_(visible, table.c.account_id.in_(scope.accounts), table.c.extension == scope.extension)
+        return visible
 
 
 class SharedNumber(TenantScoped):
@@ -244,6 +269,13 @@ def _mapped_subclasses(base) -> list[type]:
 @cache
 def _periods() -> type[NumberPeriods]:
     (model,) = _mapped_subclasses(NumberPeriods)
+    return model
+
+
+@cache
+def _integrations() -> type[OrgOwned]:
+    """The integrations model: what connects an organisation to a MightyCall account."""
+    (model,) = [kind for kind in _mapped_subclasses(OrgOwned) if kind.__tablename__ == "integrations"]
     return model
 
 
@@ -367,9 +399,10 @@ def _scoped(session: Session, scope: Scope):
 
 
 def tenant(org_id: int | Scope, session: Session | None = None, *, role: str | None = None,
-           extension: str | None = None):
+           extension: str | None = None, accounts: Iterable[int] = ()):
     """`with tenant(org_id):` (or `tenant(scope)`) a block scoped to one organisation."""
-    scope = org_id if isinstance(org_id, Scope) else Scope(org_id=org_id, role=role, extension=extension)
+    scope = org_id if isinstance(org_id, Scope) else Scope(org_id=org_id, role=role, extension=extension,
+                                                           accounts=tuple(sorted(accounts)))
     if scope.org_id is None or scope.is_bypass:
         raise TenancyError("A tenant scope needs an organisation id.")
     return _scoped(_session(session), scope)

@@ -13,6 +13,7 @@ from vsync import crypto
 from vsync.extensions import db
 from vsync.mightycall import CONTACT_CENTER_BASE_URL
 from vsync.models import Integration
+from vsync.services.accounts import learn_account
 from vsync.tenancy import platform_bypass
 
 URL = "/api/v1/orgs/{org}/integration"
@@ -65,7 +66,7 @@ def test_a_key_that_cannot_travel_in_a_header_is_refused_and_the_stored_one_kept
     assert refused.status_code == 400 and "api_key" in refused.get_json()["error"]["details"]
     with app.app_context(), platform_bypass("test"):
         stored = crypto.decrypt_json(db.session.get(Integration, world.integrations["a"]).credentials_encrypted)
-    assert stored["api_key"] == "test-api-key"
+    assert stored["api_key"] == f"test-api-key-{world.a}"
 
 
 def test_an_org_admin_may_only_choose_mightycalls_hosts_and_a_platform_admin_any(world, as_):
@@ -98,7 +99,9 @@ def test_an_org_without_an_integration_gets_one_and_its_webhook_url_once(app, as
 
 def test_several_integrations_are_named_by_id(app, world, as_):
     with app.app_context(), platform_bypass("test"):
-        second = Integration(org_id=world.a, base_url="http://127.0.0.1:1/v4", credentials_encrypted="x", name="Two")
+        second = Integration(org_id=world.a, base_url="http://127.0.0.1:1/v4", name="Two",
+                             credentials_encrypted=crypto.encrypt_json({"api_key": "second", "user_key": "u"}))
+        learn_account(second)
         db.session.add(second)
         db.session.commit()
         second_id = second.id

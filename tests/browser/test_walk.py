@@ -37,7 +37,7 @@ def recorded(app, world):
             integration = db.session.get(Integration, world.integrations["a"])
             integration.base_url = server.base_url
             integration.credentials_encrypted = crypto.encrypt_json({"api_key": API_KEY, "user_key": USER_KEY})
-            db.session.execute(update(Recording).where(Recording.integration_id == integration.id,
+            db.session.execute(update(Recording).where(Recording.account_id == integration.account_id,
                                                        Recording.call_external_id == "a-1100")
                                .values(provider_uri=f"{server.url}/recordings/{truth['id']}.wav"))
             db.session.commit()

@@ -64,7 +64,7 @@ def stored_calls(app, integration_id: int) -> list[dict]:
     with app.app_context(), platform_bypass("test"):
         rows = db.session.execute(
             select(Call, PhoneNumber.e164).join(PhoneNumber, PhoneNumber.id == Call.phone_number_id)
-            .where(Call.integration_id == integration_id)).all()
+            .join(Integration, Integration.account_id == Call.account_id).where(Integration.id == integration_id)).all()
         return [{"external_id": c.external_id, "e164": e164, "direction": c.direction, "status": c.status,
                  "from_number": c.from_number, "to_number": c.to_number, "started_at": c.started_at,
                  "duration_ms": c.duration_ms, "agent_extension": c.agent_extension, "raw": c.raw,

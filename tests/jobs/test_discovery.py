@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.factories import T0, make_integration, make_org
+from tests.factories import T0, account_of, make_integration, make_org
 from vsync.extensions import db
 from vsync.jobs.ingest import NumberBook, write_calls
 from vsync.mightycall.parsing import CallRecord
@@ -22,9 +22,10 @@ def record(external_id: str) -> CallRecord:
 
 
 def sync_page(org_id: int, integration_id: int, external_id: str) -> tuple[NumberBook, int]:
+    account_id = account_of(integration_id)
     with tenant(org_id):
         book = NumberBook(org_id=org_id, integration_id=integration_id)
-        counts = write_calls(integration_id, [record(external_id)], book)
+        counts = write_calls(account_id, [record(external_id)], book)
         db.session.commit()
     return book, counts.skipped
 

@@ -27,6 +27,7 @@ class Tenant:
     slug: str
     org_id: int
     integration_id: int
+    account_id: int
     token: str
     api_key: str
     number: str
@@ -52,7 +53,7 @@ def make_tenant(app, slug: str, number: str) -> Tenant:
         phone = numbers.add_number(number)
         numbers.assign_number(org, phone, at=T0.replace(year=2025))
         db.session.commit()
-        return Tenant(slug, org.id, integration.id, token, api_key, number)
+        return Tenant(slug, org.id, integration.id, integration.account_id, token, api_key, number)
 
 
 def post(client, tenant_or_url, payload, *, headers: dict | None = None, raw: bytes | None = None,
@@ -72,7 +73,7 @@ def stored_events(app, integration_id: int | None = None) -> list[WebhookEvent]:
         return rows
 
 
-CALL_FIELDS = ("integration_id", "external_id", "phone_number_id", "direction", "status", "from_number",
+CALL_FIELDS = ("account_id", "external_id", "phone_number_id", "direction", "status", "from_number",
                "to_number", "started_at", "answered_at", "wait_ended_at", "ring_ms", "ended_at",
                "duration_ms", "agent_extension", "events_at", "raw")
 
@@ -80,9 +81,9 @@ CALL_FIELDS = ("integration_id", "external_id", "phone_number_id", "direction", 
 def calls_state(app) -> dict:
     """Every call and call event, as comparable values (no surrogate ids)."""
     with app.app_context(), platform_bypass("test"):
-        calls = {(c.integration_id, c.external_id): tuple(getattr(c, f) for f in CALL_FIELDS)
+        calls = {(c.account_id, c.external_id): tuple(getattr(c, f) for f in CALL_FIELDS)
                  for c in db.session.scalars(select(Call))}
-        events = sorted((e.integration_id, e.guid, e.call_external_id, e.kind, e.extension, e.occurred_at,
+        events = sorted((e.account_id, e.guid, e.call_external_id, e.kind, e.extension, e.occurred_at,
                          e.phone_number_id) for e in db.session.scalars(select(CallEvent)))
         return {"calls": calls, "events": events}
 

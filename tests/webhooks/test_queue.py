@@ -210,7 +210,7 @@ def test_a_worker_killed_mid_event_loses_nothing_and_a_replay_applies_each_event
     client = queued_app.test_client()
     events = acme.events("answered")
     post(client, acme, events)
-    call_key = f"vsync-call:{acme.integration_id}:{events[0]['Body']['Id']}"
+    call_key = f"vsync-call:{acme.account_id}:{events[0]['Body']['Id']}"
     holder = create_engine(DATABASE_URL).connect()
     worker = None
     try:

@@ -38,8 +38,8 @@ def test_org_a_events_naming_org_b_call_id_make_org_a_own_call_and_leave_b_call_
         event["Body"]["Id"] = b_call.external_id
     post(hook, acme, a_events)
     state = calls_state(inline_app)["calls"]
-    assert state[(globex.integration_id, b_call.external_id)][4] == "answered"
-    assert state[(acme.integration_id, b_call.external_id)][4] == "voicemail"
+    assert state[(globex.account_id, b_call.external_id)][4] == "answered"
+    assert state[(acme.account_id, b_call.external_id)][4] == "voicemail"
 
 
 def test_a_number_assigned_later_is_processed_by_a_replay_of_unmatched_events(hook, acme, inline_app):

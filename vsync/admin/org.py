@@ -117,10 +117,10 @@ class CallsView(OrgModelView):
 
     def call_extras(self, call: Call) -> dict:
         events = db.session.scalars(select(CallEvent).where(
-            CallEvent.integration_id == call.integration_id, CallEvent.call_external_id == call.external_id)
+            CallEvent.account_id == call.account_id, CallEvent.call_external_id == call.external_id)
             .order_by(CallEvent.occurred_at, CallEvent.id)).all()
         recordings = db.session.scalars(select(Recording).where(
-            Recording.integration_id == call.integration_id, Recording.call_external_id == call.external_id)
+            Recording.account_id == call.account_id, Recording.call_external_id == call.external_id)
             .order_by(Recording.id)).all()
         return {"events": events, "recordings": recordings}
 

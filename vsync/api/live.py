@@ -3,7 +3,7 @@
 Each agent extension's state (available, ringing, on a call since when and on which number, or
 unknown when its last event is older than `VSYNC_LIVE_STALE_MINUTES`), the calls waiting with the
 longest current wait, and the calls in progress (`vsync.services.live`). An agent sees their own
-extension and calls only: the tenant scope narrows what the floor reads.
+state and calls, and the queue as figures only (`calls_waiting`, `longest_wait_seconds`).
 """
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ class FloorSchema(ma.Schema):
     in_progress = fields.List(fields.Nested(LiveCallSchema), required=True)
     stale_calls = fields.Integer(required=True, metadata={
         "description": "Open calls whose last event is older than the staleness limit, not shown."})
+    calls_waiting = fields.Integer(required=True, metadata={
+        "description": "Inbound calls waiting now (for an agent, the org's queue, whose calls are not listed)."})
     longest_wait_seconds = fields.Float(allow_none=True, required=True)
 
 

@@ -28,8 +28,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from vsync.errors import NotFound
 from vsync.extensions import db
-from vsync.models import Membership, Organization, User
-from vsync.models.orgs import MANAGER, ORG_ADMIN, PLATFORM_ADMIN
+from vsync.models import Integration, Membership, Organization, User
+from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN, PLATFORM_ADMIN
 from vsync.models.types import utcnow
 from vsync.tenancy import Scope
 
@@ -110,7 +110,8 @@ class AnonymousPrincipal(AnonymousUserMixin):
 
 @dataclass(frozen=True)
 class OrgAccess:
-    """An org a principal may act in, with its role there (and an agent's extension)."""
+    """An org a principal may act in, with its role there (and an agent's extension, of the accounts
+    of the org's integrations: an agent is an (account, extension))."""
 
     org_id: int
     slug: str
@@ -118,10 +119,11 @@ class OrgAccess:
     timezone: str
     role: str
     extension: str | None = None
+    accounts: tuple[int, ...] = ()
 
     @property
     def scope(self) -> Scope:
-        return Scope(org_id=self.org_id, role=self.role, extension=self.extension)
+        return Scope(org_id=self.org_id, role=self.role, extension=self.extension, accounts=self.accounts)
 
 
 _users = User.__table__.c
@@ -162,8 +164,13 @@ def record_sign_in(principal: UserPrincipal) -> None:
 
 
 def _access(row, role: str, extension: str | None = None) -> OrgAccess:
+    accounts = ()
+    if role == AGENT:
+        integrations = Integration.__table__.c
+        accounts = tuple(db.session.scalars(select(integrations.account_id).distinct()
+                                            .where(integrations.org_id == row.id).order_by(integrations.account_id)))
     return OrgAccess(org_id=row.id, slug=row.slug, name=row.name, timezone=row.timezone, role=role,
-                     extension=extension)
+                     extension=extension, accounts=accounts)
 
 
 def _org_columns():

@@ -1,16 +1,19 @@
 """Bulk, idempotent writes of provider data: one statement per table per page, never row by row.
 
-Calls have two writers, merged here under (integration_id, external_id): the sync (`write_calls`)
-and webhook events (`write_call_event`). Each source's best fields win, whichever writes first or
-last (see `vsync.models.traffic.Call`): the sync never overwrites what events say about answering
-and waiting, and events never overwrite what a sync has read.
+Provider rows are the MightyCall account's, one per (account_id, external id), however many
+organisations' integrations read the account. Calls have two writers, merged here under that key:
+the sync (`write_calls`) and webhook events (`write_call_event`). Each source's best fields win,
+whichever writes first or last (see `vsync.models.traffic.Call`): the sync never overwrites what
+events say about answering and waiting, and events never overwrite what a sync has read.
 
 These are Core writes on tables, which the tenant hooks do not check (see `vsync.tenancy`).
-This module is the reviewed place for that: every write is keyed by the integration the sync runs
-for, which the caller loaded inside its org's tenant scope, so a sync can only touch rows of its own
-integration; number discovery is the one platform operation here (`NumberBook`). Upserts are
-`INSERT … ON CONFLICT (integration_id, external_id) DO UPDATE … WHERE the provider's raw item changed`,
-on PostgreSQL and SQLite alike: running a page twice writes nothing.
+This module is the reviewed place for that: every write is keyed by the account of the integration
+the caller loaded inside its org's tenant scope, and every row is written only where the org holds
+its number at the instant the row is filed under (`NumberBook.number_at`: a call's start, an SMS's
+time), so an org's integration never files a row in another org's period of a number; number
+discovery is the one platform operation here. Upserts are `INSERT … ON CONFLICT (account_id,
+external_id) DO UPDATE … WHERE the provider's raw item changed`, on PostgreSQL and SQLite alike:
+running a page twice writes nothing.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from vsync.extensions import db
 from vsync.mightycall import CallRecord, SmsRecord, participants
 from vsync.mightycall.webhook_events import EventFacts, derive_call, parse_event
 from vsync.models import Agent, Call, CallEvent, NumberAssignment, PhoneNumber, Recording, SmsMessage
+from vsync.models.numbers import periods_cover
 from vsync.models.types import UtcDateTime, utcnow
 from vsync.phones import try_e164
 from vsync.services import audit
@@ -40,7 +44,7 @@ _UTC = UtcDateTime()
 class WriteCounts:
     inserted: int = 0
     updated: int = 0
-    skipped: int = 0  # records that belong to no valid phone number, so to no org
+    skipped: int = 0  # records on no valid number, or on one the org does not hold at the record's time
 
 
 def _insert(table):
@@ -77,8 +81,8 @@ def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str, keep: 
     """Insert `rows`, update those whose `compare` column changed, and count which was which.
 
     New rows go in first (`ON CONFLICT DO NOTHING`), so the unique index itself tells new rows from
-    existing ones and the page's keys need no lookup: PostgreSQL plans `(integration_id, external_id)
-    IN (...)` as a scan of all the integration's rows, which makes every page slower than the last.
+    existing ones and the page's keys need no lookup: PostgreSQL plans `(account_id, external_id)
+    IN (...)` as a scan of all the account's rows, which makes every page slower than the last.
     Only the rows that were there already are then upserted; `keep` maps a column to the SQL
     expression it is updated with instead of the new value (how a merge keeps the other source's field).
     """
@@ -103,14 +107,19 @@ def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str, keep: 
 
 @dataclass
 class NumberBook:
-    """E.164 → phone number id for one sync run, for the numbers its org may hold traffic on.
+    """The numbers an org holds, and when, for the rows one sync run or webhook event writes.
 
-    Discovery is the sync's reviewed platform operation: it reads and writes numbers and their
-    periods on the session's connection, unfiltered, because whether a number is anyone's cannot be
-    seen from inside one org. Who sees traffic on a number that an integration reports:
+    `number_at(e164, at)` is the one question every writer of provider rows asks: the id of the
+    number if the org holds it at the instant `at` the row is filed under, else None, and the row is
+    not written by this org's integration (skipped, or for an event `unmatched`). It reads the org's
+    periods of the numbers once per book, so a page of rows costs one query.
+
+    With `discover`, the sync's reviewed platform operation, numbers are found and recorded on the
+    session's connection, unfiltered, because whether a number is anyone's cannot be seen from inside
+    one org:
 
     - a number nobody has a period on is the integration's org's, for its whole history (discovered);
-    - a number the org has (or had) a period on: its traffic is written, and the periods decide;
+    - a number the org has (or had) a period on: its traffic is written, in the org's periods;
     - a number only other orgs have periods on is a conflict: its traffic is not written, so one org's
       account never lands in another org's view silently; the conflict goes to the audit log (for the
       org and the platform admins) until a platform admin assigns the number, and the next sync of the
@@ -119,7 +128,9 @@ class NumberBook:
 
     org_id: int
     integration_id: int
+    discover: bool = True
     ids: dict[str, int] = field(default_factory=dict)
+    periods: dict[int, list[tuple[datetime, datetime | None]]] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
     discovered: int = 0
 
@@ -130,113 +141,147 @@ class NumberBook:
             self._ensure(wanted)
         return self.ids
 
+    def number_at(self, raw_number, at: datetime) -> int | None:
+        """The number's id if the org holds it at `at` (see the class docstring), else None."""
+        e164 = try_e164(raw_number)
+        if e164 is None:
+            return None
+        number_id = self.resolve([e164]).get(e164)
+        if number_id is None or not periods_cover(self.periods.get(number_id, ()), at):
+            return None
+        return number_id
+
     def _ensure(self, e164s: set[str]) -> None:
         connection = db.session.connection()
         numbers, periods = PhoneNumber.__table__, NumberAssignment.__table__
-        connection.execute(_insert(numbers).values(
-            [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
-        ).on_conflict_do_nothing(index_elements=["e164"]))
+        if self.discover:
+            connection.execute(_insert(numbers).values(
+                [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
+            ).on_conflict_do_nothing(index_elements=["e164"]))
         found = dict(connection.execute(select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s))).all())
         holders: dict[int, set[int]] = {}
-        for number_id, org_id in connection.execute(select(periods.c.phone_number_id, periods.c.org_id)
-                                                    .where(periods.c.phone_number_id.in_(found.values()))):
+        for number_id, org_id, start, end in connection.execute(
+                select(periods.c.phone_number_id, periods.c.org_id, periods.c.assigned_at, periods.c.unassigned_at)
+                .where(periods.c.phone_number_id.in_(found.values()))):
             holders.setdefault(number_id, set()).add(org_id)
+            if org_id == self.org_id:
+                self.periods.setdefault(number_id, []).append((start, end))
         unassigned = sorted(n for n in found.values() if n not in holders)
-        if unassigned:
+        if unassigned and self.discover:
             connection.execute(periods.insert(), [
                 {"org_id": self.org_id, "phone_number_id": n, "assigned_at": DISCOVERED_NUMBER_ASSIGNED_FROM,
                  "created_at": utcnow()} for n in unassigned])
+            for n in unassigned:
+                self.periods[n] = [(DISCOVERED_NUMBER_ASSIGNED_FROM, None)]
             self.discovered += len(unassigned)
+        self.refused |= e164s - found.keys()
         for e164, number_id in sorted(found.items()):
-            if number_id in holders and self.org_id not in holders[number_id]:
-                self.refused.add(e164)
+            if self.org_id in holders.get(number_id, ()) or (self.discover and number_id not in holders):
+                self.ids[e164] = number_id
+                continue
+            self.refused.add(e164)
+            if self.discover:
                 audit.record("number.conflict", org_id=self.org_id, target=("PhoneNumber", number_id),
                              actor="sync", summary=f"integration {self.integration_id} reports {e164}, which is "
                                                    "assigned to other organisations only; its traffic is not "
                                                    "stored until a platform admin assigns the number")
-            else:
-                self.ids[e164] = number_id
 
 
-def write_calls(integration_id: int, records: list[CallRecord], book: NumberBook) -> WriteCounts:
-    """Calls of one page, their recordings' metadata and the agent names they mention."""
-    ids = book.resolve(r.business_number for r in records)
+def write_calls(account_id: int, records: list[CallRecord], book: NumberBook) -> WriteCounts:
+    """Calls of one page, their recordings' metadata and the agent names they mention. A call is
+    written where the book's org holds its number at the call's start, and only there."""
+    book.resolve(r.business_number for r in records)
     now = utcnow()
     calls, recordings = [], []
     for r in records:
-        number_id = ids.get(try_e164(r.business_number))
+        number_id = book.number_at(r.business_number, r.started_at)
         if number_id is None:
-            continue  # a call on no valid number belongs to no org: counted as skipped
+            continue  # on no valid number, or on one the org does not hold then: counted as skipped
         calls.append({
-            "integration_id": integration_id, "external_id": r.external_id, "phone_number_id": number_id,
+            "account_id": account_id, "external_id": r.external_id, "phone_number_id": number_id,
             "direction": r.direction, "status": r.status, "provider_status": r.provider_status,
             "from_number": r.from_number, "to_number": r.to_number, "started_at": r.started_at,
             "ended_at": r.ended_at, "duration_ms": r.duration_ms, "agent_extension": r.agent_extension,
             "raw": r.raw, "synced_at": now})
         if r.recording_uri:
             recordings.append({
-                "integration_id": integration_id, "call_external_id": r.external_id, "phone_number_id": number_id,
+                "account_id": account_id, "call_external_id": r.external_id, "phone_number_id": number_id,
                 "started_at": r.started_at, "file_name": r.recording_file_name, "provider_uri": r.recording_uri,
                 "duration_ms": r.duration_ms})
     table = Call.__table__
     # An answered call's agent is the extension that answered, which only events know.
     keep = {"agent_extension": case((table.c.answered_at.is_not(None), table.c.agent_extension),
                                     else_=_insert(table).excluded.agent_extension)}
-    counts = _upsert(table, calls, ("integration_id", "external_id"), "raw", keep)
+    counts = _upsert(table, calls, ("account_id", "external_id"), "raw", keep)
     counts.skipped = len(records) - len(calls)
-    _upsert(Recording.__table__, recordings, ("integration_id", "call_external_id"), "provider_uri")
-    write_agents(book.org_id, integration_id, [p for r in records for p in participants(r.raw)])
+    _upsert(Recording.__table__, recordings, ("account_id", "call_external_id"), "provider_uri")
+    write_agents(account_id, [p for r in records for p in participants(r.raw)])
     return counts
 
 
-def write_agents(org_id: int, integration_id: int, named_extensions) -> WriteCounts:
-    """(extension, display name) pairs; the last name seen for an extension wins."""
+def write_agents(account_id: int, named_extensions) -> WriteCounts:
+    """(extension, display name) pairs of the account; the last name seen for an extension wins."""
     names = {ext: name for ext, name in named_extensions if ext and name}
-    rows = [{"org_id": org_id, "integration_id": integration_id, "extension": ext, "display_name": name,
-             "updated_at": utcnow()} for ext, name in sorted(names.items())]
-    return _upsert(Agent.__table__, rows, ("integration_id", "extension"), "display_name")
+    rows = [{"account_id": account_id, "extension": ext, "display_name": name, "updated_at": utcnow()}
+            for ext, name in sorted(names.items())]
+    return _upsert(Agent.__table__, rows, ("account_id", "extension"), "display_name")
 
 
-def write_sms(integration_id: int, records: list[SmsRecord], book: NumberBook) -> WriteCounts:
-    ids = book.resolve(r.business_number for r in records if r.business_number)
+def write_sms(account_id: int, records: list[SmsRecord], book: NumberBook) -> WriteCounts:
+    """Messages of one page, each written where the book's org holds its number at the message's time."""
+    book.resolve(r.business_number for r in records if r.business_number)
     now = utcnow()
-    rows = [{"integration_id": integration_id, "external_id": r.external_id,
-             "phone_number_id": ids[try_e164(r.business_number)], "direction": r.direction,
-             "counterpart": r.counterpart, "text": r.text, "sent_at": r.occurred_at, "raw": r.raw, "synced_at": now}
-            for r in records if r.business_number and try_e164(r.business_number) in ids]
-    return _upsert(SmsMessage.__table__, rows, ("integration_id", "external_id"), "raw")
+    rows = []
+    for r in records:
+        number_id = book.number_at(r.business_number, r.occurred_at) if r.business_number else None
+        if number_id is not None:
+            rows.append({"account_id": account_id, "external_id": r.external_id, "phone_number_id": number_id,
+                         "direction": r.direction, "counterpart": r.counterpart, "text": r.text,
+                         "sent_at": r.occurred_at, "raw": r.raw, "synced_at": now})
+    counts = _upsert(SmsMessage.__table__, rows, ("account_id", "external_id"), "raw")
+    counts.skipped = len(records) - len(rows)
+    return counts
 
 
-def _lock_call(integration_id: int, external_id: str) -> None:
+def _lock_call(account_id: int, external_id: str) -> None:
     """Serialise the events of one call until the transaction ends (PostgreSQL; SQLite has a single
     writer anyway), so two workers applying two events of a call cannot each derive it from a set
     that misses the other's event and overwrite each other."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(
-            f"vsync-call:{integration_id}:{external_id}", 0))))
+            f"vsync-call:{account_id}:{external_id}", 0))))
 
 
-def write_call_event(integration_id: int, phone_number_id: int, event: EventFacts) -> bool:
+def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bool | None:
     """Store one webhook event of a call and re-derive the call from all its stored events.
 
-    The caller has checked, inside the integration's org scope, that `phone_number_id` is a number
-    of that org. A call first seen here is created (`synced_at` empty); a call the sync read keeps
-    the sync's fields and takes the events' answer, wait and ring times and answering agent. Returns
-    whether the event was new; applying the same event twice changes nothing.
+    The call is filed under its start: the sync's, when the sync has read it, else the start its
+    events give (`Body.DateTimeUtc`, or the earliest event). The event is applied only if the book's
+    org holds the call's number at that instant, whatever the event's own `Timestamp` says; returns
+    None when it does not (the caller marks the event unmatched, and nothing is written). Otherwise
+    a call first seen here is created (`synced_at` empty); a call the sync read keeps the sync's
+    fields and takes the events' answer, wait and ring times and answering agent. Returns whether the
+    event was new; applying the same event twice changes nothing.
     """
-    _lock_call(integration_id, event.call_id)
-    events = CallEvent.__table__
-    inserted = db.session.execute(_insert(events).values(
-        integration_id=integration_id, guid=event.guid, call_external_id=event.call_id,
-        event_type=event.event_type, kind=event.kind or "other", extension=event.extension,
-        occurred_at=event.occurred_at, phone_number_id=phone_number_id, raw=dict(event.raw),
-    ).on_conflict_do_nothing(index_elements=["integration_id", "guid"]).returning(events.c.id)).first()
+    _lock_call(account_id, event.call_id)
+    events, calls = CallEvent.__table__, Call.__table__
     stored = db.session.scalars(select(events.c.raw).where(
-        events.c.integration_id == integration_id, events.c.call_external_id == event.call_id)).all()
-    facts = derive_call(map(parse_event, stored))
-    calls = Call.__table__
+        events.c.account_id == account_id, events.c.call_external_id == event.call_id)).all()
+    facts = derive_call([*map(parse_event, stored), event])
+    synced_start = db.session.scalar(select(calls.c.started_at).where(
+        calls.c.account_id == account_id, calls.c.external_id == event.call_id, calls.c.synced_at.is_not(None)))
+    filed_at = synced_start or facts.started_at
+    phone_number_id = book.number_at(event.business_number, filed_at)
+    if phone_number_id is None:
+        return None
+    inserted = db.session.execute(_insert(events).values(
+        account_id=account_id, guid=event.guid, call_external_id=event.call_id,
+        event_type=event.event_type, kind=event.kind or "other", extension=event.extension,
+        occurred_at=event.occurred_at, call_started_at=filed_at, phone_number_id=phone_number_id,
+        raw=dict(event.raw),
+    ).on_conflict_do_nothing(index_elements=["account_id", "guid"]).returning(events.c.id)).first()
     insert = _insert(calls).values(
-        integration_id=integration_id, external_id=event.call_id, phone_number_id=phone_number_id,
+        account_id=account_id, external_id=event.call_id, phone_number_id=phone_number_id,
         direction=facts.direction, status=facts.status, from_number=facts.from_number, to_number=facts.to_number,
         started_at=facts.started_at, answered_at=facts.answered_at, wait_ended_at=facts.wait_ended_at,
         ring_ms=facts.ring_ms, ended_at=facts.ended_at, agent_extension=facts.agent_extension, raw={},
@@ -247,10 +292,14 @@ def write_call_event(integration_id: int, phone_number_id: int, event: EventFact
         return case((unsynced, insert.excluded[column]), else_=calls.c[column])
 
     db.session.execute(insert.on_conflict_do_update(
-        index_elements=["integration_id", "external_id"],
+        index_elements=["account_id", "external_id"],
         set_={**{c: sync_wins(c) for c in ("phone_number_id", "direction", "status", "from_number", "to_number",
                                           "started_at", "ended_at")},
               **{c: insert.excluded[c] for c in ("answered_at", "wait_ended_at", "ring_ms", "events_at")},
               "agent_extension": case((unsynced | insert.excluded.answered_at.is_not(None),
                                        insert.excluded.agent_extension), else_=calls.c.agent_extension)}))
+    # An event that arrived late may move the call's start: its other events follow it.
+    db.session.execute(events.update().where(events.c.account_id == account_id,
+                                             events.c.call_external_id == event.call_id,
+                                             events.c.call_started_at != filed_at).values(call_started_at=filed_at))
     return inserted is not None

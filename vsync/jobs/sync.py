@@ -159,7 +159,7 @@ class SyncEngine:
             pages = self.client.iter_call_pages(chunk_start, chunk_end,
                                                 page_size=current_app.config["VSYNC_SYNC_PAGE_SIZE"])
             for page in pages:
-                stored = write_calls(self.integration.id, page, self.book)
+                stored = write_calls(self.integration.account_id, page, self.book)
                 seen.update(r.external_id for r in page)
                 self._page_done(len(page), stored)
             invalid = max(invalid, pages.skipped_invalid)
@@ -197,7 +197,7 @@ class SyncEngine:
     def _sms_chunk(self, chunk_start: datetime, chunk_end: datetime) -> None:
         pages = self.client.iter_sms_pages(chunk_start, chunk_end, page_size=SMS_PAGE_SIZE)
         for page in pages:
-            stored = write_sms(self.integration.id, page, self.book)
+            stored = write_sms(self.integration.account_id, page, self.book)
             self._page_done(len(page), stored)
         self.run.skipped += pages.skipped_invalid
 
@@ -211,7 +211,7 @@ class SyncEngine:
     def _sync_agents(self) -> None:
         team = self.client.team()
         named = [(item.get("extension"), item.get("name")) for item in team]
-        stored = write_agents(self.integration.org_id, self.integration.id, named)
+        stored = write_agents(self.integration.account_id, named)
         stored.skipped = sum(1 for ext, _ in named if not ext)
         self._page_done(len(team), stored, progress=1.0)
 

@@ -14,8 +14,9 @@ twice, so a drain that meets a backlog (a full batch) wakes one more, which a fr
 a worker killed midway leaves its event `received`, never half applied.
 
 Outcomes: `processed`; `ignored` for an event type vsync does not know (kept raw); `unmatched` when
-the call's business number is not assigned to the integration's org at the event's time, so an org's
-token can never put a call on another org's number. An attempt that raises is counted and its error
+the call's business number is not the integration's org's at the call's start (the instant the call
+is filed under, whatever the event's own `Timestamp` says), so an org's token can never put a call on
+another org's number or into another org's period of a moved one. An attempt that raises is counted and its error
 kept; the event stays `received` with `retry_at` after the next of `VSYNC_WEBHOOK_RETRY_INTERVALS`,
 and is `failed` after the last. A drain that leaves events waiting for a retry schedules the next
 drain for the first of them (RQ's scheduler: `rq worker --with-scheduler`). Without Redis the drain
@@ -34,12 +35,11 @@ from sqlalchemy import func, or_, select
 
 from vsync.extensions import db
 from vsync.jobs import current_job_id, enqueue, job_context, redis_connection
-from vsync.jobs.ingest import write_call_event
-from vsync.mightycall.webhook_events import EventFacts, parse_event
-from vsync.models import NumberAssignment, PhoneNumber, WebhookEvent
+from vsync.jobs.ingest import NumberBook, write_call_event
+from vsync.mightycall.webhook_events import parse_event
+from vsync.models import Integration, WebhookEvent
 from vsync.models.operations import FAILED, IGNORED, PROCESSED, RECEIVED, UNMATCHED
 from vsync.models.types import utcnow
-from vsync.phones import try_e164
 from vsync.services import audit
 from vsync.tenancy import TenancyError, current_org_id, platform_bypass, tenant
 
@@ -70,27 +70,15 @@ def wake(org_id: int) -> str | None:
     return enqueue(process_received_events, org_id, job_timeout=JOB_TIMEOUT)
 
 
-def _number_of_org(org_id: int, event: EventFacts) -> int | None:
-    """The id of the event's business number if it is assigned to `org_id` at the event's time."""
-    e164 = try_e164(event.business_number)
-    if e164 is None:
-        return None
-    at = event.occurred_at
-    return db.session.scalar(
-        select(PhoneNumber.id).join(NumberAssignment, NumberAssignment.phone_number_id == PhoneNumber.id)
-        .where(PhoneNumber.e164 == e164, NumberAssignment.org_id == org_id, NumberAssignment.assigned_at <= at,
-               or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > at)).limit(1))
-
-
 def _apply(org_id: int, row: WebhookEvent) -> tuple[str, str | None]:
     event = parse_event(json.loads(row.body))
     if event.kind is None:
         return IGNORED, f"Unknown event type {event.event_type!r}; kept as received."
-    number_id = _number_of_org(org_id, event)
-    if number_id is None:
+    account_id = db.session.scalar(select(Integration.account_id).where(Integration.id == row.integration_id))
+    book = NumberBook(org_id=org_id, integration_id=row.integration_id, discover=False)
+    if write_call_event(account_id, book, event) is None:
         return UNMATCHED, (f"The business number {event.business_number!r} is not assigned to this organisation "
-                           f"at {event.occurred_at.isoformat()}; no call was made from this event.")
-    write_call_event(row.integration_id, number_id, event)
+                           "at the call's start; no call was made from this event.")
     return PROCESSED, None
 
 

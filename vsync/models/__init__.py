@@ -1,5 +1,5 @@
 """The data model: one module per aggregate. Importing this package registers every table."""
-from vsync.models.integrations import Agent, Integration
+from vsync.models.integrations import Agent, Integration, ProviderAccount
 from vsync.models.keys import ApiKey
 from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
@@ -8,5 +8,5 @@ from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
     "Agent", "ApiKey", "AuditEvent", "Call", "CallEvent", "Integration", "Membership", "NumberAssignment",
-    "Organization", "PhoneNumber", "Recording", "SmsMessage", "SyncRun", "User", "WebhookEvent",
+    "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "User", "WebhookEvent",
 ]

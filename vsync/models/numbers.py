@@ -1,6 +1,7 @@
 """Phone numbers (platform rows) and their assignments to organisations over time."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
@@ -48,3 +49,11 @@ class NumberAssignment(NumberPeriods, db.Model):
 
     phone_number: Mapped[PhoneNumber] = relationship(back_populates="assignments")
     org = relationship("Organization")
+
+
+def periods_cover(periods: Iterable[tuple[datetime, datetime | None]], at: datetime) -> bool:
+    """Whether one of `periods` ((assigned_at, unassigned_at) pairs of one organisation and number)
+    covers the instant `at`: the one rule of whose a row filed at `at` is. Every writer of provider
+    rows asks it with the instant the row is filed under (a call's start, an SMS's time), through
+    `vsync.jobs.ingest.NumberBook`; readers apply its SQL twin, `NumberPeriods.covering`."""
+    return any(start <= at and (end is None or at < end) for start, end in periods)

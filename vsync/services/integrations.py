@@ -22,6 +22,7 @@ from vsync.models import Integration, Organization
 from vsync.models.integrations import ACTIVE
 from vsync.models.types import utcnow
 from vsync.services import audit
+from vsync.services.accounts import learn_account
 from vsync.services.webhooks import new_token
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def create_integration(org: Organization, *, api_key: str, user_key: str, base_u
         org_id=org.id, name=(name or "MightyCall").strip(), base_url=validate_base_url(base_url),
         credentials_encrypted=crypto.encrypt_json(credentials),
         webhook_token_hash=webhook_token_hash, status=ACTIVE)
+    learn_account(integration)
     db.session.add(integration)
     db.session.flush()
     audit.record("integration.created", org_id=org.id, target=integration,
@@ -98,6 +100,7 @@ def update_integration(integration: Integration, *, api_key: str | None = None, 
             changes.append(f"{' and '.join(replaced)} replaced")
     if any(not change.startswith("name") for change in changes):
         integration.access_token_encrypted = integration.access_token_expires_at = None
+        learn_account(integration)
     if changes:
         db.session.flush()
         audit.record("integration.updated", org_id=integration.org_id, target=integration, summary="; ".join(changes))
@@ -185,7 +188,9 @@ def client_for(integration: Integration, **options) -> MightyCallClient:
 
 
 def check_connection(integration: Integration) -> dict:
-    """Sign in to MightyCall and read the account's numbers; the outcome is kept on the integration."""
+    """Sign in to MightyCall and read the account's numbers; the outcome is kept on the integration,
+    and the integration learns its account again (`vsync.services.accounts`)."""
+    learn_account(integration)
     client = client_for(integration, max_retries=1)
     try:
         result = client.test_connection()

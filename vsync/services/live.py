@@ -9,6 +9,13 @@ Anything not heard of for longer than `staleness` is not trusted: an open call w
 older is counted in `stale_calls` (its Completed event was probably lost) rather than shown waiting
 or in progress, and an extension with no event that recent and no live call is `unknown` rather
 than `available`. Runs in the caller's tenant scope of the org, like any org read.
+
+The org's agents are the extensions of its own MightyCall accounts (`vsync.metrics.own_account`):
+on a number shared with another organisation, that organisation's extensions are not on this floor.
+An agent's floor is their own: their own state, the calls they are on, and the org's queue as two
+figures (`calls_waiting`, `longest_wait_seconds`), never a colleague's state or a waiting caller's
+number. The queue figures are the one reviewed read across the agent's narrowing (`_queue`): counts
+only, under the org's criterion.
 """
 from __future__ import annotations
 
@@ -18,8 +25,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from vsync.extensions import db
+from vsync.metrics import own_account
 from vsync.models import Agent, Call, CallEvent
-from vsync.tenancy import TenancyError, current_org_id
+from vsync.tenancy import Scope, TenancyError, current_scope, tenant_criterion_sql
 from vsync.timeutil import isoformat_z
 
 DEFAULT_STALENESS = timedelta(minutes=30)
@@ -56,10 +64,8 @@ class FloorState:
     waiting: list[LiveCall] = field(default_factory=list)
     in_progress: list[LiveCall] = field(default_factory=list)
     stale_calls: int = 0
-
-    @property
-    def longest_wait_seconds(self) -> float | None:
-        return max((c.seconds for c in self.waiting), default=None)
+    calls_waiting: int = 0
+    longest_wait_seconds: float | None = None
 
     def as_dict(self) -> dict:
         """JSON-ready: times ISO-8601 UTC with `Z`, seconds with one decimal."""
@@ -73,7 +79,7 @@ class FloorState:
             if isinstance(value, list):
                 return [clean(v) for v in value]
             return value
-        return clean({**asdict(self), "longest_wait_seconds": self.longest_wait_seconds})
+        return clean(asdict(self))
 
 
 def _other_party(call: Call) -> str | None:
@@ -83,42 +89,47 @@ def _other_party(call: Call) -> str | None:
 def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_STALENESS,
                 window: timedelta = DEFAULT_WINDOW) -> FloorState:
     """The org's floor at `now`; see the module docstring for what each part means."""
-    if current_org_id() != org_id:
+    scope = current_scope()
+    if scope is None or scope.org_id != org_id:
         raise TenancyError(f"Read the live floor of org {org_id} inside that org's tenant scope.")
     fresh_after = now - staleness
     open_calls = db.session.scalars(
-        select(Call).where(Call.ended_at.is_(None), Call.events_at.is_not(None),
-                           Call.started_at >= now - window, Call.started_at <= now)
-        .order_by(Call.started_at)).all()
+        select(Call).where(*_open(Call, now, window)).order_by(Call.started_at)).all()
     live = [c for c in open_calls if c.events_at >= fresh_after]
+    own = set(db.session.scalars(select(Call.id).where(Call.id.in_([c.id for c in live]),
+                                                         own_account(Call)))) if live else set()
 
     ringing: dict[str, tuple[datetime, Call]] = {}
-    unanswered = {(c.integration_id, c.external_id): c for c in live if c.answered_at is None}
+    unanswered = {(c.account_id, c.external_id): c for c in live if c.answered_at is None}
     if unanswered:
         rows = db.session.execute(
-            select(CallEvent.integration_id, CallEvent.call_external_id, CallEvent.extension, CallEvent.kind,
+            select(CallEvent.account_id, CallEvent.call_external_id, CallEvent.extension, CallEvent.kind,
                    CallEvent.occurred_at)
-            .where(CallEvent.integration_id.in_({key[0] for key in unanswered}),
+            .where(CallEvent.account_id.in_({key[0] for key in unanswered}),
                    CallEvent.call_external_id.in_({key[1] for key in unanswered}),
                    CallEvent.kind.in_(("ringing", "stop_ringing")), CallEvent.extension.is_not(None))
             .order_by(CallEvent.occurred_at, CallEvent.guid)).all()
         latest: dict[tuple[int, str, str], tuple[str, datetime]] = {}
-        for integration_id, call_id, extension, kind, at in rows:
-            if (integration_id, call_id) in unanswered:
-                latest[(integration_id, call_id, extension)] = (kind, at)
-        for (integration_id, call_id, extension), (kind, at) in latest.items():
+        for account_id, call_id, extension, kind, at in rows:
+            if (account_id, call_id) in unanswered and unanswered[(account_id, call_id)].id in own:
+                latest[(account_id, call_id, extension)] = (kind, at)
+        for (account_id, call_id, extension), (kind, at) in latest.items():
             if kind == "ringing" and (extension not in ringing or at < ringing[extension][0]):
-                ringing[extension] = (at, unanswered[(integration_id, call_id)])
+                ringing[extension] = (at, unanswered[(account_id, call_id)])
 
-    on_call = {c.agent_extension: c for c in live if c.answered_at is not None and c.agent_extension}
+    on_call = {c.agent_extension: c for c in live if c.answered_at is not None and c.agent_extension and c.id in own}
     names = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
     last_seen = dict(db.session.execute(
         select(CallEvent.extension, func.max(CallEvent.occurred_at))
-        .where(CallEvent.extension.is_not(None), CallEvent.occurred_at >= now - window, CallEvent.occurred_at <= now)
+        .where(CallEvent.extension.is_not(None), CallEvent.occurred_at >= now - window, CallEvent.occurred_at <= now,
+               own_account(CallEvent))
         .group_by(CallEvent.extension)).all())
+    roster = set(names) | set(last_seen)
+    if scope.own_traffic_only:
+        roster &= {scope.extension}
 
     agents = []
-    for extension in sorted(set(names) | set(last_seen)):
+    for extension in sorted(roster):
         seen = last_seen.get(extension)
         if extension in on_call:
             call = on_call[extension]
@@ -137,8 +148,31 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
         return LiveCall(call.external_id, call.direction, call.from_number, call.to_number, call.started_at,
                         call.answered_at, call.agent_extension, max((now - since).total_seconds(), 0.0))
 
-    return FloorState(
-        as_of=now, agents=agents,
-        waiting=[as_live(c, c.started_at) for c in live if c.answered_at is None and c.direction == "inbound"],
-        in_progress=[as_live(c, c.answered_at) for c in live if c.answered_at is not None],
-        stale_calls=len(open_calls) - len(live))
+    waiting = [as_live(c, c.started_at) for c in live if c.answered_at is None and c.direction == "inbound"]
+    in_progress = [as_live(c, c.answered_at) for c in live if c.answered_at is not None]
+    if scope.own_traffic_only:
+        calls_waiting, longest = _queue(org_id, now, window, fresh_after)
+        return FloorState(as_of=now, agents=agents, in_progress=in_progress, calls_waiting=calls_waiting,
+                          longest_wait_seconds=longest)
+    return FloorState(as_of=now, agents=agents, waiting=waiting, in_progress=in_progress,
+                      stale_calls=len(open_calls) - len(live), calls_waiting=len(waiting),
+                      longest_wait_seconds=max((c.seconds for c in waiting), default=None))
+
+
+def _open(calls, now: datetime, window: timedelta) -> list:
+    """Calls (the model, or its table's columns) known from events and not ended, started in the window
+    before `now`."""
+    return [calls.ended_at.is_(None), calls.events_at.is_not(None), calls.started_at >= now - window,
+            calls.started_at <= now]
+
+
+def _queue(org_id: int, now: datetime, window: timedelta, fresh_after: datetime) -> tuple[int, float | None]:
+    """How many inbound calls wait in the org's queue now, and the longest wait, for an agent's floor:
+    a reviewed aggregate over the org's calls under the org's own criterion (not the agent's), which
+    returns two numbers and nothing of the calls themselves."""
+    calls = Call.__table__
+    count, first = db.session.connection().execute(
+        select(func.count(), func.min(calls.c.started_at)).where(
+            *_open(calls.c, now, window), calls.c.events_at >= fresh_after, calls.c.answered_at.is_(None),
+            calls.c.direction == "inbound", tenant_criterion_sql(calls, Scope(org_id=org_id)))).one()
+    return count, (max((now - first).total_seconds(), 0.0) if first is not None else None)

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from werkzeug.datastructures import Range
 
 from vsync.errors import Conflict, DomainError, NotFound, UpstreamError
@@ -69,7 +69,8 @@ def open_audio(recording_id: int, wanted: Range | None = None) -> Audio:
     recording = db.session.get(Recording, recording_id)
     if recording is None:
         raise NotFound(f"No recording {recording_id}.", field="id")
-    integration = db.session.get(Integration, recording.integration_id)
+    integration = db.session.scalars(select(Integration).where(Integration.account_id == recording.account_id)
+                                     .order_by(Integration.id)).first()
     if integration is None:
         raise Conflict("This recording was made on a shared number by another organisation's MightyCall "
                        "account; only that organisation can play it.", field="id")

@@ -111,11 +111,11 @@ def get_call(call_id: int) -> tuple[Call, list[CallEvent], Recording | None]:
     call = db.session.get(Call, call_id)
     if call is None:
         raise NotFound(f"No call {call_id}.", field="id")
-    of_call = (CallEvent.integration_id == call.integration_id, CallEvent.call_external_id == call.external_id)
+    of_call = (CallEvent.account_id == call.account_id, CallEvent.call_external_id == call.external_id)
     events = list(db.session.scalars(select(CallEvent).where(*of_call)
                                      .order_by(CallEvent.occurred_at, CallEvent.id)))
     recording = db.session.scalars(select(Recording).where(
-        Recording.integration_id == call.integration_id, Recording.call_external_id == call.external_id)).first()
+        Recording.account_id == call.account_id, Recording.call_external_id == call.external_id)).first()
     return call, events, recording
 
 
@@ -127,7 +127,7 @@ def recordings_statement(window: Window, filters: Filters = NO_FILTERS, *, statu
     """The recordings of the calls that `calls_statement` lists for the same arguments, newest first
     (rows of `RECORDING_COLUMNS`)."""
     statement = (select(*RECORDING_COLUMNS)
-                 .join(Call, and_(Call.integration_id == Recording.integration_id,
+                 .join(Call, and_(Call.account_id == Recording.account_id,
                                   Call.external_id == Recording.call_external_id))
                  .where(*_in_window(Recording.started_at, window), *filters.criteria(),
                         *call_criteria(status=status, search=search)))
