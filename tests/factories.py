@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from vsync import crypto
 from vsync.extensions import db
@@ -74,8 +74,10 @@ def make_integration(org_id: int, base_url: str = "http://127.0.0.1:1/v4",
 
 
 def account_of(integration_id: int) -> int:
-    with platform_bypass("test setup"):
-        return db.session.get(Integration, integration_id).account_id
+    """The integration's MightyCall account, read on a connection of its own (in any scope)."""
+    integrations = Integration.__table__
+    with db.engine.connect() as conn:
+        return conn.execute(select(integrations.c.account_id).where(integrations.c.id == integration_id)).scalar_one()
 
 
 def make_calls(integration_id: int, number_id: int, starts: list[datetime], *, prefix: str = "call") -> list[str]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
+from tests.factories import account_of
 from tests.world import A_ONLY, HOUR, MOVED, SHARED, T, api_as
 from vsync.extensions import db
 from vsync.models import Call
@@ -19,9 +20,10 @@ A_CALLS = ["a-1300", "shared-1200", "moved-before-1100", "a-1100"]  # org A's, n
 
 def add_calls(app, world, rows: list[dict]) -> None:
     """Calls on org A's integration, as a sync stores them; each row gives `number` and overrides."""
+    account_id = account_of(world.integrations["a"])
     with app.app_context(), platform_bypass("test setup"):
         db.session.execute(insert(Call.__table__), [{
-            "integration_id": world.integrations["a"], "phone_number_id": world.numbers[row.pop("number", A_ONLY)],
+            "account_id": account_id, "phone_number_id": world.numbers[row.pop("number", A_ONLY)],
             "direction": "inbound", "status": "answered", "duration_ms": 30_000, "raw": {}, **row} for row in rows])
         db.session.commit()
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.factories import account_of
 from tests.helpers import csrf_token
 from tests.test_org_resolver import REACH
 from tests.world import EMAILS, T, api_as
@@ -311,7 +312,9 @@ WINDOW = {"from": "2026-11-01", "to": "2026-11-03"}
 def test_dashboard_figures_equal_the_kpi_engine_for_the_same_window(app, world, in_app, principal, scope):
     client = api_as(app.test_client(), principal, world)
     data = client.get(f"{A}/data", query_string=WINDOW).get_json()
-    with in_app(), tenant(Scope(org_id=world.a, **scope)):
+    with in_app():
+        accounts = (account_of(world.integrations["a"]),) if scope else ()
+    with in_app(), tenant(Scope(org_id=world.a, accounts=accounts, **scope)):
         org = db.session.get(Organization, world.a)
         window = Window.parse(org_zone(org), WINDOW["from"], WINDOW["to"])
         assert data["metrics"] == for_display(summary(org, window))

@@ -155,9 +155,8 @@ def test_core_and_text_sql_appear_only_in_reviewed_modules():
 def test_the_database_itself_refuses_a_row_pointing_at_another_orgs_integration(ctx, world):
     from sqlalchemy.exc import IntegrityError
 
-    from vsync.models import Agent, WebhookEvent
+    from vsync.models import WebhookEvent
     for row in (SyncRun(org_id=world.a, integration_id=world.integrations["b"], kind="sms"),
-                Agent(org_id=world.a, integration_id=world.integrations["b"], extension="999"),
                 WebhookEvent(org_id=world.a, integration_id=world.integrations["b"], guid="crossing", body="{}")):
         with pytest.raises(IntegrityError), platform_bypass("even a platform operation cannot"):
             db.session.add(row)

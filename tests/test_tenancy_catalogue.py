@@ -18,8 +18,10 @@ from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, sele
 from tests.world import SHARED
 from vsync.extensions import db
 from vsync.models import (
+    Agent,
     Call,
     CallEvent,
+    Integration,
     Membership,
     NumberAssignment,
     Organization,
@@ -56,8 +58,9 @@ def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dic
                                             NumberAssignment.assigned_at, NumberAssignment.unassigned_at)).all()
         members = {user_id for user_id, in db.session.execute(
             select(Membership.user_id).where(Membership.org_id == org_id))}
+        accounts = set(db.session.scalars(select(Integration.account_id).where(Integration.org_id == org_id)))
         handled = {(c.account_id, c.external_id) for c in db.session.scalars(select(Call))
-                   if c.agent_extension == extension and extension is not None}
+                   if c.agent_extension == extension and extension is not None and c.account_id in accounts}
 
         def covered(number_id, at):
             return any(n == number_id and o == org_id and start <= at and (end is None or end > at)
@@ -67,10 +70,12 @@ def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dic
             if not agent:
                 return True
             if isinstance(row, Call):
-                return extension is not None and row.agent_extension == extension
+                return (row.account_id, row.external_id) in handled
             if isinstance(row, CallEvent):
-                return extension is not None and (row.extension == extension or
+                return extension is not None and ((row.extension == extension and row.account_id in accounts) or
                                                   (row.account_id, row.call_external_id) in handled)
+            if isinstance(row, Agent):
+                return row.extension == extension and row.account_id in accounts
             if isinstance(row, Recording):
                 return (row.account_id, row.call_external_id) in handled
             return False  # SMS
@@ -86,6 +91,8 @@ def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dic
                 visible = {r.id for r in rows if any(n == r.id and o == org_id for n, o, *_ in periods)}
             elif model is User:
                 visible = {r.id for r in rows if r.id in members}
+            elif model is Agent:
+                visible = {r.id for r in rows if r.account_id in accounts and own(r)}
             else:
                 assert issubclass(model, NumberTraffic), f"no truth rule for {model.__name__}"
                 visible = {r.id for r in rows if covered(r.phone_number_id, r.tenant_time) and own(r)}
@@ -351,8 +358,10 @@ def test_users_are_visible_to_an_org_as_its_members_only_and_never_with_a_passwo
 def test_agent_scope_sees_only_its_own_calls_events_and_recordings_and_no_sms(app, world):
     with app.app_context():
         expected = truth(world.a, extension="101", agent=True)
-        with tenant(world.a, role="agent", extension="101"):
-            for model in (Call, CallEvent, Recording, SmsMessage):
+        with platform_bypass("test"):
+            accounts = set(db.session.scalars(select(Integration.account_id).where(Integration.org_id == world.a)))
+        with tenant(world.a, role="agent", extension="101", accounts=accounts):
+            for model in (Agent, Call, CallEvent, Recording, SmsMessage):
                 got = set(db.session.scalars(select(model.id)))
                 assert got == expected[model], model.__name__
             assert not expected[SmsMessage]

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.factories import account_of
 from tests.jobs.helpers import (
     API_KEY,
     USER_KEY,
@@ -238,7 +239,7 @@ def test_sms_converge_under_a_page_cap_truncated_pages_and_server_errors_togethe
     assert faults.active() == []
     with inline_app.app_context(), platform_bypass("test"):
         stored = list(db.session.scalars(select(SmsMessage.external_id).where(
-            SmsMessage.integration_id == integration_id)))
+            SmsMessage.account_id == account_of(integration_id))))
     assert sorted(stored) == sorted(item["id"] for item in sim_server.simulator.sms_between(W0, W1))
 
 
@@ -439,10 +440,12 @@ def test_org_a_sync_never_reads_or_writes_org_b_integration_data(inline_app):
             assert (dict(b_after.sync_cursors), b_after.access_token_encrypted) == b_state
         assert sim_b.simulator.requests["token"] == b_token_requests
 
+        with inline_app.app_context():
+            b_account = account_of(b_int)
         with inline_app.app_context(), tenant(b_org):
             assert db.session.get(Integration, a_int) is None  # org B cannot even load A's integration
             from vsync.models import Call
-            assert set(db.session.scalars(select(Call.integration_id))) == {b_int}
+            assert set(db.session.scalars(select(Call.account_id))) == {b_account}
 
 
 def test_a_job_handed_another_orgs_run_does_nothing(inline_app, sim_server):

@@ -44,7 +44,7 @@ def test_calls_synced_without_events_leave_wait_based_kpis_null_not_zero(inline_
     with inline_app.app_context(), platform_bypass("a synced call, no events"):
         number_id = db.session.scalar(db.select(PhoneNumber.id).where(PhoneNumber.e164 == acme.number))
         db.session.execute(insert(Call.__table__).values(
-            integration_id=acme.integration_id, phone_number_id=number_id, external_id="synced-1",
+            account_id=acme.account_id, phone_number_id=number_id, external_id="synced-1",
             direction="inbound", status="answered", started_at=NOW, duration_ms=60_000, raw={}))
         db.session.commit()
     figures = kpis(inline_app, acme)

@@ -93,11 +93,10 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
     if scope is None or scope.org_id != org_id:
         raise TenancyError(f"Read the live floor of org {org_id} inside that org's tenant scope.")
     fresh_after = now - staleness
-    open_calls = db.session.scalars(
-        select(Call).where(*_open(Call, now, window)).order_by(Call.started_at)).all()
-    live = [c for c in open_calls if c.events_at >= fresh_after]
-    own = set(db.session.scalars(select(Call.id).where(Call.id.in_([c.id for c in live]),
-                                                         own_account(Call)))) if live else set()
+    open_calls = db.session.execute(
+        select(Call, own_account(Call)).where(*_open(Call, now, window)).order_by(Call.started_at)).all()
+    own = {call.id for call, of_own_account in open_calls if of_own_account}
+    live = [call for call, _ in open_calls if call.events_at >= fresh_after]
 
     ringing: dict[str, tuple[datetime, Call]] = {}
     unanswered = {(c.account_id, c.external_id): c for c in live if c.answered_at is None}
