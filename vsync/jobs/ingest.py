@@ -6,9 +6,10 @@ last (see `vsync.models.traffic.Call`): the sync never overwrites what events sa
 and waiting, and events never overwrite what a sync has read.
 
 These are Core writes on tables, which the tenant hooks do not check (see `vsync.tenancy`).
-This module is the reviewed place for that: every write is keyed by the integration the sync runs
-for, which the caller loaded inside its org's tenant scope, so a sync can only touch rows of its own
-integration; number discovery is the one platform operation here (`NumberBook`). Upserts are
+This module is the reviewed place for that, and marks them so (`reviewed_sql`): every write is keyed
+by the integration the sync runs for, which the caller loaded inside its org's tenant scope, so a
+sync can only touch rows of its own integration; number discovery is the one platform operation
+here (`NumberBook`). Upserts are
 `INSERT … ON CONFLICT (integration_id, external_id) DO UPDATE … WHERE the provider's raw item changed`,
 on PostgreSQL and SQLite alike: running a page twice writes nothing.
 """
@@ -29,6 +30,7 @@ from vsync.models import Agent, Call, CallEvent, NumberAssignment, PhoneNumber, 
 from vsync.models.types import UtcDateTime, utcnow
 from vsync.phones import try_e164
 from vsync.services import audit
+from vsync.tenancy import reviewed_sql
 
 # Numbers that syncs discover are assigned from here on: their whole history in the account is the
 # org's, so a backfill of older traffic is never hidden behind an assignment that started later.
@@ -45,7 +47,7 @@ class WriteCounts:
 
 def _insert(table):
     dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return reviewed_sql((postgresql.insert if dialect == "postgresql" else sqlite.insert)(table))
 
 
 def _rows_insert(table, rows: list[dict]):
@@ -136,14 +138,16 @@ class NumberBook:
         connection.execute(_insert(numbers).values(
             [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
         ).on_conflict_do_nothing(index_elements=["e164"]))
-        found = dict(connection.execute(select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s))).all())
+        found = dict(connection.execute(reviewed_sql(
+            select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s)))).all())
         holders: dict[int, set[int]] = {}
-        for number_id, org_id in connection.execute(select(periods.c.phone_number_id, periods.c.org_id)
-                                                    .where(periods.c.phone_number_id.in_(found.values()))):
+        for number_id, org_id in connection.execute(reviewed_sql(
+                select(periods.c.phone_number_id, periods.c.org_id)
+                .where(periods.c.phone_number_id.in_(found.values())))):
             holders.setdefault(number_id, set()).add(org_id)
         unassigned = sorted(n for n in found.values() if n not in holders)
         if unassigned:
-            connection.execute(periods.insert(), [
+            connection.execute(reviewed_sql(periods.insert()), [
                 {"org_id": self.org_id, "phone_number_id": n, "assigned_at": DISCOVERED_NUMBER_ASSIGNED_FROM,
                  "created_at": utcnow()} for n in unassigned])
             self.discovered += len(unassigned)
