@@ -13,7 +13,7 @@ from vsync.extensions import db
 from vsync.models import Call, Integration
 from vsync.services import members, numbers, orgs
 from vsync.services.accounts import learn_account
-from vsync.tenancy import platform_bypass
+from vsync.tenancy import platform_bypass, reviewed_sql
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -77,7 +77,8 @@ def account_of(integration_id: int) -> int:
     """The integration's MightyCall account, read on a connection of its own (in any scope)."""
     integrations = Integration.__table__
     with db.engine.connect() as conn:
-        return conn.execute(select(integrations.c.account_id).where(integrations.c.id == integration_id)).scalar_one()
+        return conn.execute(reviewed_sql(select(integrations.c.account_id)
+                                         .where(integrations.c.id == integration_id))).scalar_one()
 
 
 def make_calls(integration_id: int, number_id: int, starts: list[datetime], *, prefix: str = "call") -> list[str]:

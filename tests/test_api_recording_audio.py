@@ -17,7 +17,7 @@ from vsync.mightycall.simulator import SimulatorServer
 from vsync.mightycall.simulator.data import wav_tone
 from vsync.models import AuditEvent, Call, Organization, PhoneNumber, Recording
 from vsync.services.keys import create_api_key
-from vsync.tenancy import platform_bypass, tenant
+from vsync.tenancy import platform_bypass, reviewed_sql, tenant
 
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -176,10 +176,12 @@ def test_a_read_key_plays_and_the_play_is_audited_as_the_key(app, played):
 
 
 def test_storing_a_fresh_link_from_another_orgs_scope_changes_nothing(app, world):
+    """The reviewed statement `vsync.services.recordings` stores a fresh link with is narrowed like any."""
     a_recording = _recording_of(app, world.integrations["a"], "a-1100")
     table = Recording.__table__
     with app.app_context(), tenant(world.b):
-        changed = db.session.execute(update(table).where(table.c.id == a_recording).values(provider_uri="x")).rowcount
+        changed = db.session.execute(reviewed_sql(
+            update(table).where(table.c.id == a_recording).values(provider_uri="x"))).rowcount
         db.session.commit()
     assert changed == 0
     assert _stored_link(app, a_recording) != "x"

@@ -102,6 +102,9 @@ FILTER_DIRECTIONS = (INBOUND, OUTBOUND, CALLBACK)
 _OUTBOUND_DIRECTIONS = (OUTBOUND, CALLBACK)
 _ABANDONED = (MISSED, DROPPED)
 
+# The longest window any edge may ask about: what a question costs follows its window, so no request
+# scans a table's whole history.
+MAX_WINDOW = timedelta(days=400)
 RATE_KEYS = frozenset({"answer_rate", "abandon_rate", "service_level"})
 SECONDS_KEYS = frozenset({"avg_talk_seconds", "total_talk_seconds", "avg_speed_of_answer_seconds",
                           "longest_wait_seconds"})
@@ -143,12 +146,18 @@ class Window:
               now: datetime | None = None) -> Window:
         """A window from query text: each bound a local date (`YYYY-MM-DD`; `to` includes that day)
         or an ISO-8601 time with an offset. A missing `from` is the start of today, a missing `to`
-        the end of today (local)."""
+        the end of today (local). At most `MAX_WINDOW` long, counted in local days.
+
+        The one window parser: the API, the console's lists and the dashboard all read `from`/`to`
+        here, so they take the same windows and refuse the same ones with the same message, naming
+        the field (the API in its error envelope, the console as a flashed form error)."""
         today = cls.today(tz, now)
         start = _parse_bound(from_text, tz, field="from", inclusive_day=False) if from_text else today.start
         end = _parse_bound(to_text, tz, field="to", inclusive_day=True) if to_text else today.end
         if start >= end:
             raise ValidationError("`from` must come before `to`.", field="from")
+        if end > start.astimezone(tz) + MAX_WINDOW:  # local days: a daylight saving change adds no hour
+            raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
         return cls(start, end, tz)
 
     @property

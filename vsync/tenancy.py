@@ -40,26 +40,56 @@ How a tenant scope holds, for every statement that passes through the session:
 
 Not filtered, by design: text SQL, Core writes on tables and statements run on a `Connection`
 directly. They live only in reviewed modules (the sync's ingest and discovery, the audit log,
-authentication, the webhook receiver's store, the KPI queries), which scope what they do themselves
-(`tenant_criterion_sql`, or the org named in every row they write); a test fails when one appears
-anywhere else.
+authentication, the members' accounts, the MightyCall token store, the webhook receiver's store, a
+recording's fresh link, and this module's own checks), which scope what they do themselves
+(`tenant_criterion_sql`, or the org named in every row they write) and mark each such statement
+with `reviewed_sql`; a test fails when one appears anywhere else. In a tenant scope everything else
+of that kind is refused when it runs (`RefusedStatement`):
+
+- through the session: a Core INSERT, UPDATE or DELETE on a scoped table, and text naming one
+  (a table name anywhere in a `text()`), unless marked;
+- past the session (`session.connection().execute(...)`, `db.engine.connect()`, Core, ORM, text or a
+  driver-level string): any statement on a scoped table, unless marked. An engine hook checks every
+  statement as it runs. What the session hook above has narrowed carries its mark; the unit of work's
+  own statements run inside a flush, checked by the flush guards below. A raw connection has no
+  session to ask, so "in a tenant scope" means: the innermost scope entered in this context (thread
+  or task), on any session, is a tenant scope. Leaving a scope, or closing its session, ends it.
 
 Scopes do not mix: entering a different scope while one is active raises; entering the same scope
 again nests (only the outermost exit leaves). Entering and leaving both empty the identity map, so an
 object loaded under one scope is never served under another; leaving always leaves, even when the
 final flush fails.
+
+Scopes are entered once per request. `vsync.auth` fences every request as it starts
+(`fence_request`): who acts (a principal, or nobody: sign-in, set-password links, the webhook
+receiver), whether they are platform staff, and the request's org, fixed once for the whole request.
+The org resolver fixes it for a route with an org in its URL (for every principal, platform staff
+included); a request without a principal may fix it from what authenticated it (the webhook
+receiver: the token's integration's org, `fix_request_org`); any other request has no org. From
+then on every scope entered in the request, on any session (its handlers', and those of the jobs it
+runs inline, in the embedded default without Redis), is checked against the fence (`ScopeRefused`):
+
+- a tenant scope must be the request's org; a request with no org enters none, unless its principal
+  is platform staff (the platform console's per-org pages, which act in each org's own scope);
+- the platform bypass is for platform staff only, on any route. Requests without a principal take no
+  bypass: what they read before a tenant is known they read with reviewed Core statements.
+
+Outside a request (the CLI, RQ workers) nothing is fenced: a job opens the scope its ids name.
 """
 from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 
 from sqlalchemy import ForeignKey, Table, and_, event, exists, false, inspect, or_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
     Mapped,
     Mapper,
@@ -71,6 +101,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.sql import Delete, Insert, Select, Update, visitors
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import Alias, Join, TableClause
 
@@ -79,6 +110,12 @@ log = logging.getLogger(__name__)
 _SCOPE_KEY = "vsync.tenancy.scope"
 _SCOPE_ANNOTATION = "vsync_tenant_scope"  # on the loader criteria this module makes
 _DEPTH_KEY = "vsync.tenancy.depth"
+_FENCE_KEY = "vsync.tenancy.fence"  # in the WSGI environ of a request
+# The execution option of a reviewed statement (`reviewed_sql`), and the mark of one the session hook
+# has narrowed, whose value only this module holds.
+REVIEWED_SQL = "vsync_reviewed_sql"
+_NARROWED = "vsync_tenant_narrowed"
+_NARROWED_MARK = object()
 AGENT = "agent"
 
 
@@ -96,6 +133,10 @@ class CrossTenantWrite(TenancyError):
 
 class RefusedStatement(TenancyError):
     """A statement the tenant filter cannot scope, refused rather than run unscoped."""
+
+
+class ScopeRefused(TenancyError):
+    """A request tried to enter a scope its fence does not allow (another org, or a bypass)."""
 
 
 @dataclass(frozen=True)
@@ -346,6 +387,32 @@ def _forget_everything(session: Session, *, flush: bool) -> None:
         session.expunge_all()
 
 
+# The sessions that entered a scope in this context (thread or task), in the order they entered it:
+# a statement on a raw connection belongs to no session, so the engine hook asks the innermost.
+_ENTERED: ContextVar[tuple[weakref.ref, ...]] = ContextVar("vsync_tenancy_entered", default=())
+_FLUSHING: ContextVar[bool] = ContextVar("vsync_tenancy_flushing", default=False)
+
+
+def _entered_except(session: Session) -> tuple[weakref.ref, ...]:
+    return tuple(ref for ref in _ENTERED.get() if ref() is not None and ref() is not session)
+
+
+def _end(session: Session) -> None:
+    session.info.pop(_SCOPE_KEY, None)
+    session.info.pop(_DEPTH_KEY, None)
+    _ENTERED.set(_entered_except(session))
+
+
+def _innermost_tenant_scope() -> Scope | None:
+    """The scope entered last in this context that is still active, if it is a tenant scope."""
+    for ref in reversed(_ENTERED.get()):
+        session = ref()
+        scope = None if session is None else session.info.get(_SCOPE_KEY)
+        if scope is not None:
+            return None if scope.is_bypass else scope
+    return None
+
+
 def _enter(session: Session, scope: Scope) -> None:
     current = session.info.get(_SCOPE_KEY)
     if current is not None:
@@ -353,10 +420,12 @@ def _enter(session: Session, scope: Scope) -> None:
             raise TenancyError(f"This session is already in {current}; it cannot also enter {scope}.")
         session.info[_DEPTH_KEY] += 1
         return
+    _check_fence(scope)
     # Whatever was loaded or left pending with no scope must not be served or written inside this one.
     _forget_everything(session, flush=True)
     session.info[_SCOPE_KEY] = scope
     session.info[_DEPTH_KEY] = 1
+    _ENTERED.set((*_entered_except(session), weakref.ref(session)))
 
 
 def _leave(session: Session, *, flush: bool) -> None:
@@ -368,8 +437,7 @@ def _leave(session: Session, *, flush: bool) -> None:
     try:
         _forget_everything(session, flush=flush)
     finally:
-        session.info.pop(_SCOPE_KEY, None)
-        session.info.pop(_DEPTH_KEY, None)
+        _end(session)
 
 
 def enter_scope(scope: Scope, session: Session | None = None) -> None:
@@ -413,6 +481,67 @@ def platform_bypass(reason: str, session: Session | None = None):
     if not reason:
         raise TenancyError("A platform bypass needs a reason.")
     return _scoped(_session(session), Scope(bypass_reason=reason))
+
+
+# --- one request, one org -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestFence:
+    """The scopes one request may enter (see the module docstring); kept in the request's environ, so
+    it holds for the whole request: its handlers, a streamed answer, and the jobs it runs inline."""
+
+    principal: str | None  # who acts; None for a request without a principal
+    platform: bool = False  # platform staff
+    org_id: int | None = None  # the request's org
+
+    def __str__(self) -> str:
+        who = f"A request of {self.principal}" if self.principal else "A request without a principal"
+        return who + (f" in org {self.org_id}" if self.org_id is not None else "")
+
+
+def _request_environ() -> dict | None:
+    from flask import has_request_context, request
+    return request.environ if has_request_context() else None
+
+
+def request_fence() -> RequestFence | None:
+    environ = _request_environ()
+    return None if environ is None else environ.get(_FENCE_KEY)
+
+
+def fence_request(principal: str | None, *, platform: bool = False, org_id: int | None = None) -> None:
+    """Fence this request as it starts, once (`vsync.auth`): who acts, and the org the resolver found."""
+    environ = _request_environ()
+    if environ is None:
+        raise TenancyError("Only a request is fenced.")
+    if _FENCE_KEY in environ:
+        raise TenancyError(f"{environ[_FENCE_KEY]} is fenced already.")
+    environ[_FENCE_KEY] = RequestFence(principal, platform, org_id)
+
+
+def fix_request_org(org_id: int) -> None:
+    """Fix the org of a request without a principal from what authenticated it (the webhook
+    receiver's token). A principal's request has its org from the resolver, or none."""
+    fence = request_fence()
+    if fence is None or fence.principal is not None:
+        raise TenancyError("Only a request without a principal fixes its own org.")
+    if fence.org_id not in (None, org_id):
+        raise ScopeRefused(f"{fence} cannot act in org {org_id} as well.")
+    _request_environ()[_FENCE_KEY] = replace(fence, org_id=org_id)
+
+
+def _check_fence(scope: Scope) -> None:
+    fence = request_fence()
+    if fence is None:
+        return
+    if scope.is_bypass:
+        if not fence.platform:
+            raise ScopeRefused(f"{fence} may not enter the {scope}: it is for platform staff only.")
+    elif fence.org_id is not None and scope.org_id != fence.org_id:
+        raise ScopeRefused(f"{fence} cannot enter org {scope.org_id}.")
+    elif fence.org_id is None and not fence.platform:
+        raise ScopeRefused(f"{fence} acts in no organisation; it cannot enter org {scope.org_id}.")
 
 
 # --- reads and bulk statements -------------------------------------------------------------------
@@ -547,13 +676,16 @@ class _Survey:
     table_kinds: set[type]
     orm_kinds: set[type]
     options: list
+    named_in_text: set[str]  # scoped tables named in its text fragments
 
 
 def _survey(state: ORMExecuteState, statement) -> _Survey:
-    table_kinds, orm_classes, options = set(), {mapper.class_ for mapper in state.all_mappers}, []
+    table_kinds, orm_classes, options, named_in_text = set(), {mapper.class_ for mapper in state.all_mappers}, [], set()
     for element in visitors.iterate(statement):
         if isinstance(element, Table | Alias) and (kind := _kind_of(element)) is not None:
             table_kinds.add(kind)
+        elif isinstance(element, TextClause):
+            named_in_text |= _scoped_names_in_text(element.text)
         elif isinstance(element, TableClause) and not isinstance(element, Table) and element.name in _scoped_names():
             raise RefusedStatement(f"A lightweight table() named {element.name!r} cannot be scoped: "
                                    "use the model, or its __table__ in a reviewed module.")
@@ -561,7 +693,7 @@ def _survey(state: ORMExecuteState, statement) -> _Survey:
         if entity is not None:
             orm_classes.add(entity.mapper.class_)
         options.extend(getattr(element, "_with_options", ()))
-    return _Survey(table_kinds, {c for c in orm_classes if issubclass(c, TenantScoped)}, options)
+    return _Survey(table_kinds, {c for c in orm_classes if issubclass(c, TenantScoped)}, options, named_in_text)
 
 
 @cache
@@ -639,13 +771,26 @@ def _restrict(statement, scope: Scope, options: list):
 
 def _apply_tenant_criteria(state: ORMExecuteState) -> None:
     scope = state.session.info.get(_SCOPE_KEY)
-    if scope is not None and scope.is_bypass:
-        return
+    if scope is None or not scope.is_bypass:
+        _check_statement(state, scope)
+    if scope is not None:
+        # Narrowed (or a bypass's): the engine hook lets what reaches the connection from here run.
+        state.update_execution_options(**{_NARROWED: _NARROWED_MARK})
+
+
+def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
+    """Refuse what the session may not run in `scope` (or with no scope); in a tenant scope, put its
+    narrowed copy in place of the statement."""
     statement = state.statement
-    if isinstance(statement, Insert) and statement.select is None and not statement.table._annotations:
-        return  # a reviewed Core write of values (ingest, audit): it reads no table, names no entity
     if isinstance(statement, StatementLambdaElement):
         statement = statement._resolved
+    reviewed = bool(state.execution_options.get(REVIEWED_SQL))
+    core_write = isinstance(statement, Insert | Update | Delete) and not statement.table._annotations
+    if core_write and scope is not None and not reviewed and (kind := _kind_of(statement.table)) is not None:
+        raise RefusedStatement(f"A Core {type(statement).__name__.upper()} of {kind.__name__} in {scope} "
+                               "comes from a reviewed module only (reviewed_sql).")
+    if core_write and isinstance(statement, Insert) and statement.select is None:
+        return  # a reviewed Core write of values (ingest, audit): it reads no table, names no entity
     survey = _survey(state, statement)
     if scope is None:
         if survey.orm_kinds:
@@ -653,6 +798,9 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
             raise TenantContextRequired(
                 f"Tenant-scoped statement ({names}) without a tenant: enter tenant(org_id) or platform_bypass(reason).")
         return
+    if survey.named_in_text and not reviewed:
+        raise RefusedStatement(f"Text naming {', '.join(sorted(survey.named_in_text))} cannot be scoped in {scope}: "
+                               "build the statement instead.")
     if state.is_from_statement and survey.orm_kinds:
         raise RefusedStatement("from_statement() over tenant-scoped models cannot be scoped: build the SELECT instead.")
     if isinstance(statement, Insert | Update | Delete):
@@ -697,8 +845,8 @@ def _visible_ids(session: Session, kind: type, ids: set, scope: Scope) -> set:
     """Which of `ids` are `kind` rows of `scope`, read from the database (this connection, unfiltered)."""
     table = kind.__table__
     (pk,) = table.primary_key.columns
-    rows = session.connection().execute(
-        select(pk).where(pk.in_(ids), kind.tenant_criterion(table, scope)))
+    rows = session.connection().execute(reviewed_sql(
+        select(pk).where(pk.in_(ids), kind.tenant_criterion(table, scope))))
     return {row[0] for row in rows}
 
 
@@ -764,7 +912,7 @@ def _refuse_taken_keys(session: Session, new: list, scope: Scope) -> None:
             by_kind.setdefault(type(obj), set()).add(key[0])
     for kind, ids in by_kind.items():
         (pk,) = kind.__table__.primary_key.columns
-        taken = {row[0] for row in session.connection().execute(select(pk).where(pk.in_(ids)))}
+        taken = {row[0] for row in session.connection().execute(reviewed_sql(select(pk).where(pk.in_(ids))))}
         hidden = taken - _visible_ids(session, kind, taken, scope) if taken else set()
         if hidden:
             raise CrossTenantWrite(f"{kind.__name__} {sorted(hidden)} belongs to another organisation.")
@@ -794,8 +942,69 @@ def _check_row(mapper: Mapper, connection, target) -> None:
                                      if c.foreign_keys}, scope, session)
 
 
+# --- statements past the session -----------------------------------------------------------------
+
+
+def reviewed_sql(statement):
+    """`statement`, marked as a reviewed module's: it scopes itself (see the module docstring)."""
+    return statement.execution_options(**{REVIEWED_SQL: True})
+
+
+@cache
+def _scoped_name_pattern() -> re.Pattern:
+    return re.compile(r"\b(" + "|".join(sorted(_scoped_names())) + r")\b", re.IGNORECASE)
+
+
+def _scoped_names_in_text(sql: str) -> set[str]:
+    return {name.lower() for name in _scoped_name_pattern().findall(sql)}
+
+
+def _scoped_names_in(statement) -> set[str]:
+    """The scoped tables a statement (or a SQL string) reads or writes, by table, alias, lightweight
+    table or name in its text."""
+    if isinstance(statement, str):
+        return _scoped_names_in_text(statement)
+    if isinstance(statement, StatementLambdaElement):
+        statement = statement._resolved
+    found = set()
+    for element in visitors.iterate(statement):
+        if isinstance(element, TextClause):
+            found |= _scoped_names_in_text(element.text)
+        elif isinstance(element, TableClause | Alias):
+            kind = _kind_of(element)
+            if kind is not None:
+                found.add(kind.__table__.name)
+            elif isinstance(element, TableClause) and element.name in _scoped_names():
+                found.add(element.name)
+    return found
+
+
+def _refuse_unnarrowed(statement, options) -> None:
+    if (not _ENTERED.get() or _FLUSHING.get() or options.get(REVIEWED_SQL)
+            or options.get(_NARROWED) is _NARROWED_MARK):
+        return
+    scope = _innermost_tenant_scope()
+    if scope is None:
+        return
+    names = _scoped_names_in(statement)
+    if names:
+        raise RefusedStatement(f"A statement on {', '.join(sorted(names))} ran past the tenant filter in {scope}: "
+                               "run it through the session, or from a reviewed module (reviewed_sql).")
+
+
+def _check_execute(conn, clauseelement, multiparams, params, execution_options) -> None:
+    _refuse_unnarrowed(clauseelement, execution_options)
+
+
+def _check_driver_sql(conn, cursor, statement, parameters, context, executemany) -> None:
+    """SQL strings (`exec_driver_sql`) skip `before_execute`: they are checked here, as they run."""
+    if context is not None and context.compiled is None and not context.isddl:
+        _refuse_unnarrowed(statement, context.execution_options)
+
+
 _LISTENERS = ((Session, "do_orm_execute", _apply_tenant_criteria), (Session, "before_flush", _check_flush),
-              (Mapper, "before_insert", _check_row), (Mapper, "before_update", _check_row))
+              (Mapper, "before_insert", _check_row), (Mapper, "before_update", _check_row),
+              (Engine, "before_execute", _check_execute), (Engine, "before_cursor_execute", _check_driver_sql))
 
 
 def init_app(app=None) -> None:
@@ -807,7 +1016,23 @@ def init_app(app=None) -> None:
 
 
 class TenantSession:
-    """Session mixin: the legacy bulk methods skip every hook above, so they are refused on scoped models."""
+    """Session mixin: the legacy bulk methods skip every hook above, so they are refused on scoped models;
+    a flush's statements are the unit of work's (checked by the flush guards, not by the engine hook);
+    closing the session (as a request or a job ends) ends its scope."""
+
+    def flush(self, objects=None) -> None:
+        flushing = _FLUSHING.set(True)
+        try:
+            super().flush(objects)
+        finally:
+            _FLUSHING.reset(flushing)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.info.get(_SCOPE_KEY) is not None:
+                _end(self)
 
     def _refuse_bulk(self, mappers) -> None:
         scope = self.info.get(_SCOPE_KEY)

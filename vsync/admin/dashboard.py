@@ -3,7 +3,9 @@
 Every figure comes from `vsync.metrics` (`summary`, `series`, `by_agent`, `by_number`, rounded by
 `for_display`), the functions behind the API's metrics routes, so the console and the API agree.
 The page renders the figures once and then asks `…/dashboard/data` for them every minute, so it stays
-current without a reload. An agent's scope narrows the calls to their own extension, so an agent's
+current without a reload. The window is read by the API's parser (`metrics.Window.parse`): a window
+it refuses is a 400 with its message, flashed over today's figures on the page, in the API's error
+envelope from `…/data`. An agent's scope narrows the calls to their own extension, so an agent's
 dashboard shows their own figures and nothing else.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ from vsync.admin.access import OrgPage
 from vsync.admin.display import ago, local_time
 from vsync.errors import DomainError
 from vsync.extensions import db
+from vsync.http import error_response
 from vsync.metrics import Filters, Window, by_agent, by_number, for_display, org_zone, series, summary
 from vsync.models import Call, Integration, SyncRun
 from vsync.models.operations import SUCCEEDED
@@ -95,18 +98,19 @@ class DashboardView(OrgPage):
     @expose("/")
     def index(self):
         org = self.org
+        status = 200
         try:
             window, bucket = _window(org)
         except DomainError as exc:
             flash(exc.message, "error")
-            window, bucket = Window.today(org_zone(org)), "hour"
-        return self.render("admin/console/dashboard.html", data=dashboard_data(org, window, bucket), org=org)
+            window, bucket, status = Window.today(org_zone(org)), "hour", exc.status
+        return self.render("admin/console/dashboard.html", data=dashboard_data(org, window, bucket), org=org), status
 
     @expose("/data")
     def data(self):
         org = self.org
         try:
             window, bucket = _window(org)
-            return jsonify(dashboard_data(org, window, bucket))
         except DomainError as exc:
-            return jsonify({"error": {"code": exc.code, "message": exc.message, "details": exc.details}}), 400
+            return error_response(exc.status, exc.code, exc.message, exc.details)
+        return jsonify(dashboard_data(org, window, bucket))

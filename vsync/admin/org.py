@@ -79,24 +79,37 @@ class CallsView(OrgModelView):
             return "No calls match these filters. Widen the window or clear a filter."
         return "No calls yet: connect MightyCall under Integration and run a sync."
 
-    def _filtered(self, query):
-        args = _call_filters()
-        if not args:
-            return query
+    def _criteria(self) -> list | None:
+        """The criteria of the page's filters, read once per request; None when they are refused,
+        which is said once, as a flashed form error (the window by the API's parser, with its message)."""
+        if "call_criteria" in g:
+            return g.call_criteria
+        args, criteria = _call_filters(), []
         try:
-            zone = org_zone(self.org)
             if "from" in args or "to" in args:
-                window = Window.parse(zone, args.get("from"), args.get("to"))
-                query = query.filter(Call.started_at >= window.start, Call.started_at < window.end)
+                window = Window.parse(org_zone(self.org), args.get("from"), args.get("to"))
+                criteria += [Call.started_at >= window.start, Call.started_at < window.end]
             number = args.get("number")
             filters = Filters(number=int(number) if number and number.isdigit() else number,
                               agent=args.get("agent"), direction=args.get("direction"))
             search = Search(args["q"]) if "q" in args else None
         except DomainError as exc:
             flash(exc.message, "error")
-            return query.filter(False)
-        status = args["status"] if args.get("status") in CALL_STATUSES else None
-        return query.filter(*filters.criteria(), *call_criteria(status=status, search=search))
+            criteria = None
+        else:
+            status = args["status"] if args.get("status") in CALL_STATUSES else None
+            criteria += [*filters.criteria(), *call_criteria(status=status, search=search)]
+        g.call_criteria = criteria
+        return criteria
+
+    def _filtered(self, query):
+        criteria = self._criteria()
+        return query.filter(False) if criteria is None else query.filter(*criteria)
+
+    @expose("/")
+    def index_view(self):
+        page = super().index_view()
+        return (page, 400) if self._criteria() is None else page
 
     def get_query(self):
         return self._filtered(super().get_query())

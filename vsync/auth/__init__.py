@@ -5,14 +5,23 @@ authenticate with the session cookie; the JSON API also takes `Authorization: Be
 (never a query-string key). A key principal never gets a session cookie, and when a Bearer header
 is present it alone decides: a bad key is a 401 even if a valid cookie rides along.
 
-Authentication only establishes the principal. Then `_enter_request_scope` enters one scope for the
-whole request, once: a route with an org in its URL (`<org>`) resolves it through
-`vsync.auth.principals.resolve_org` (404 for an org the principal may not see, the same as for one
-that does not exist), stores the result in `g.org_access` and enters that org's tenant scope, for
-platform admins and platform keys too. Only the routes on `PLATFORM_WIDE_ENDPOINTS`, platform-wide by
-nature, enter the platform bypass, and only for platform principals; so do the org routes on
-`PLATFORM_ORG_ENDPOINTS`, which change what only the platform may (an org's number assignments). Any
-other route runs with no scope, so a tenant-scoped read there fails closed.
+Authentication only establishes the principal, and comes first in every request (an API key's
+check takes its own short platform bypass, before anything else is decided). Then
+`_enter_request_scope` enters one scope for the whole request, once: a route with an org in its URL
+(`<org>`) resolves it through `vsync.auth.principals.resolve_org` (404 for an org the principal may
+not see, the same as for one that does not exist), stores the result in `g.org_access` and enters
+that org's tenant scope, for platform admins and platform keys too. Only the routes on
+`PLATFORM_WIDE_ENDPOINTS`, platform-wide by nature, enter the platform bypass, and only for platform
+principals; so do the org routes on `PLATFORM_ORG_ENDPOINTS`, which change what only the platform may
+(an org's number assignments). Any other route runs with no scope, so a tenant-scoped read there
+fails closed.
+
+Before any scope is entered, the request is fenced (`vsync.tenancy.fence_request`) with its
+principal, whether that is platform staff, and the org the resolver found: nothing later in the
+request, on any route, may enter another org's tenant scope, or, for anyone but platform staff, the
+platform bypass (the rules are `vsync.tenancy`'s). Public routes and refused requests are fenced
+without a principal: no bypass, and no org unless what authenticates them names one (the webhook
+receiver's token).
 
 CSRF (Flask-WTF) is checked on every unsafe request that a browser could forge: forms and
 cookie-authenticated API calls. A request authenticated by a Bearer key is not checked, because a
@@ -30,7 +39,7 @@ from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, load_user, 
 from vsync.auth.views import bp
 from vsync.extensions import csrf, login_manager
 from vsync.http import error_response, is_api_request
-from vsync.tenancy import enter_platform_bypass, enter_scope
+from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 
 # The webhook receiver authenticates by its own means (the integration's token and MightyCall's
 # ApiKey, optionally a signature): it needs no principal and carries no CSRF token, by design.
@@ -99,11 +108,12 @@ def _unauthorized():
 
 
 def _require_principal():
-    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
-        return None
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    _enter_request_scope()
+    principal = current_user._get_current_object()  # authenticates, before the fence (see the module docstring)
+    public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
+    if public or not principal.is_authenticated:
+        fence_request(None)
+        return None if public else login_manager.unauthorized()
+    _enter_request_scope(principal)
     return None
 
 
@@ -114,17 +124,19 @@ def _csrf_unless_key() -> None:
     csrf.protect()
 
 
-def _enter_request_scope() -> None:
-    principal = current_user._get_current_object()
+def _enter_request_scope(principal) -> None:
     org_reference = (request.view_args or {}).get("org")
-    if org_reference is not None:
-        g.org_access = resolve_org(principal, org_reference)
-        if request.endpoint in PLATFORM_ORG_ENDPOINTS and principal.is_platform:
-            enter_platform_bypass(f"{request.endpoint} in {g.org_access.slug} by {principal.label}")
-        else:
-            enter_scope(g.org_access.scope)
-    elif request.endpoint in PLATFORM_WIDE_ENDPOINTS and principal.is_platform:
-        enter_platform_bypass(f"{request.endpoint} by {principal.label}")
+    access = resolve_org(principal, org_reference) if org_reference is not None else None
+    fence_request(principal.label, platform=principal.is_platform, org_id=None if access is None else access.org_id)
+    if access is None:
+        if request.endpoint in PLATFORM_WIDE_ENDPOINTS and principal.is_platform:
+            enter_platform_bypass(f"{request.endpoint} by {principal.label}")
+        return
+    g.org_access = access
+    if request.endpoint in PLATFORM_ORG_ENDPOINTS and principal.is_platform:
+        enter_platform_bypass(f"{request.endpoint} in {access.slug} by {principal.label}")
+    else:
+        enter_scope(access.scope)
 
 
 def init_app(app: Flask) -> None:

@@ -7,13 +7,13 @@ whichever writes first or last (see `vsync.models.traffic.Call`): the sync never
 events say about answering and waiting, and events never overwrite what a sync has read.
 
 These are Core writes on tables, which the tenant hooks do not check (see `vsync.tenancy`).
-This module is the reviewed place for that: every write is keyed by the account of the integration
-the caller loaded inside its org's tenant scope, and every row is written only where the org holds
-its number at the instant the row is filed under (`NumberBook.number_at`: a call's start, an SMS's
-time), so an org's integration never files a row in another org's period of a number; number
-discovery is the one platform operation here. Upserts are `INSERT … ON CONFLICT (account_id,
-external_id) DO UPDATE … WHERE the provider's raw item changed`, on PostgreSQL and SQLite alike:
-running a page twice writes nothing.
+This module is the reviewed place for that, and marks them so (`reviewed_sql`): every write is keyed
+by the account of the integration the caller loaded inside its org's tenant scope, and every row is
+written only where the org holds its number at the instant the row is filed under
+(`NumberBook.number_at`: a call's start, an SMS's time), so an org's integration never files a row in
+another org's period of a number; number discovery is the one platform operation here. Upserts are
+`INSERT … ON CONFLICT (account_id, external_id) DO UPDATE … WHERE the provider's raw item changed`,
+on PostgreSQL and SQLite alike: running a page twice writes nothing.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from vsync.models.numbers import periods_cover
 from vsync.models.types import UtcDateTime, utcnow
 from vsync.phones import try_e164
 from vsync.services import audit
+from vsync.tenancy import reviewed_sql
 
 # Numbers that syncs discover are assigned from here on: their whole history in the account is the
 # org's, so a backfill of older traffic is never hidden behind an assignment that started later.
@@ -49,7 +50,7 @@ class WriteCounts:
 
 def _insert(table):
     dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return reviewed_sql((postgresql.insert if dialect == "postgresql" else sqlite.insert)(table))
 
 
 def _rows_insert(table, rows: list[dict]):
@@ -158,17 +159,18 @@ class NumberBook:
             connection.execute(_insert(numbers).values(
                 [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
             ).on_conflict_do_nothing(index_elements=["e164"]))
-        found = dict(connection.execute(select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s))).all())
+        found = dict(connection.execute(reviewed_sql(
+            select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s)))).all())
         holders: dict[int, set[int]] = {}
-        for number_id, org_id, start, end in connection.execute(
+        for number_id, org_id, start, end in connection.execute(reviewed_sql(
                 select(periods.c.phone_number_id, periods.c.org_id, periods.c.assigned_at, periods.c.unassigned_at)
-                .where(periods.c.phone_number_id.in_(found.values()))):
+                .where(periods.c.phone_number_id.in_(found.values())))):
             holders.setdefault(number_id, set()).add(org_id)
             if org_id == self.org_id:
                 self.periods.setdefault(number_id, []).append((start, end))
         unassigned = sorted(n for n in found.values() if n not in holders)
         if unassigned and self.discover:
-            connection.execute(periods.insert(), [
+            connection.execute(reviewed_sql(periods.insert()), [
                 {"org_id": self.org_id, "phone_number_id": n, "assigned_at": DISCOVERED_NUMBER_ASSIGNED_FROM,
                  "created_at": utcnow()} for n in unassigned])
             for n in unassigned:
@@ -299,7 +301,7 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
               "agent_extension": case((unsynced | insert.excluded.answered_at.is_not(None),
                                        insert.excluded.agent_extension), else_=calls.c.agent_extension)}))
     # An event that arrived late may move the call's start: its other events follow it.
-    db.session.execute(events.update().where(events.c.account_id == account_id,
-                                             events.c.call_external_id == event.call_id,
-                                             events.c.call_started_at != filed_at).values(call_started_at=filed_at))
+    db.session.execute(reviewed_sql(events.update().where(
+        events.c.account_id == account_id, events.c.call_external_id == event.call_id,
+        events.c.call_started_at != filed_at).values(call_started_at=filed_at)))
     return inserted is not None

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from vsync import crypto
 from vsync.extensions import db
 from vsync.models import Integration, ProviderAccount
+from vsync.tenancy import reviewed_sql
 
 
 def account_identity(base_url: str, api_key: str, secret_key: str | bytes | None = None) -> str:
@@ -63,5 +64,5 @@ def _shared(integration: Integration) -> bool:
     """Whether another integration, of any organisation, is on the integration's account. Integrations
     are org-owned and an org's scope sees only its own, so this reviewed count reads the table itself."""
     integrations = Integration.__table__
-    return db.session.connection().execute(select(func.count()).select_from(integrations).where(
-        integrations.c.account_id == integration.account_id, integrations.c.id != integration.id)).scalar_one() > 0
+    return db.session.connection().execute(reviewed_sql(select(func.count()).select_from(integrations).where(
+        integrations.c.account_id == integration.account_id, integrations.c.id != integration.id))).scalar_one() > 0

@@ -14,7 +14,7 @@ from sqlalchemy import insert
 
 from vsync.extensions import db
 from vsync.models import AuditEvent
-from vsync.tenancy import CrossTenantWrite, current_scope
+from vsync.tenancy import CrossTenantWrite, current_scope, reviewed_sql
 
 
 def actor_of(principal) -> dict:
@@ -51,8 +51,8 @@ def record(action: str, *, org_id: int | None = None, target=None, summary: str 
     """Add one audit row in the caller's transaction, so it commits (or rolls back) with the change.
 
     `target` is a model instance or a `(type, id)` pair; `actor` defaults to who is acting (above).
-    A Core insert, so it works with no tenant scope (sign-in attempts); inside a tenant scope it may
-    only write that org's log.
+    A reviewed Core insert, so it works with no tenant scope (sign-in attempts); inside a tenant scope
+    it may only write that org's log.
     """
     scope = current_scope()
     if scope is not None and scope.org_id is not None:
@@ -70,7 +70,7 @@ def record(action: str, *, org_id: int | None = None, target=None, summary: str 
         ip = request.remote_addr
     values = dict(actor_of(actor if actor is not None else _current_principal()))
     values["actor"] = values["actor"][:300]
-    db.session.execute(insert(AuditEvent.__table__).values(
+    db.session.execute(reviewed_sql(insert(AuditEvent.__table__)).values(
         org_id=org_id, action=action, target_type=target_type,
         target_id=None if target_id is None else str(target_id),
         summary=summary, ip=ip, **values))

@@ -24,6 +24,7 @@ from vsync.models.types import utcnow
 from vsync.services import audit
 from vsync.services.accounts import learn_account
 from vsync.services.webhooks import new_token
+from vsync.tenancy import reviewed_sql
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,8 @@ class DatabaseTokenStore:
     def load(self) -> Token | None:
         table = Integration.__table__
         with db.engine.connect() as conn:
-            row = conn.execute(select(table.c.access_token_encrypted, table.c.access_token_expires_at)
-                               .where(table.c.id == self.integration_id)).one_or_none()
+            row = conn.execute(reviewed_sql(select(table.c.access_token_encrypted, table.c.access_token_expires_at)
+                                            .where(table.c.id == self.integration_id))).one_or_none()
         if row is None or row.access_token_encrypted is None:
             return None
         try:
@@ -171,8 +172,8 @@ class DatabaseTokenStore:
         ciphertext = crypto.encrypt_json({"access_token": token.access_token, "refresh_token": token.refresh_token,
                                           "expires_at": token.expires_at.isoformat()})
         with db.engine.begin() as conn:
-            conn.execute(update(table).where(table.c.id == self.integration_id)
-                         .values(access_token_encrypted=ciphertext, access_token_expires_at=token.expires_at))
+            conn.execute(reviewed_sql(update(table).where(table.c.id == self.integration_id).values(
+                access_token_encrypted=ciphertext, access_token_expires_at=token.expires_at)))
 
 
 def client_for(integration: Integration, **options) -> MightyCallClient:

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from vsync.extensions import db
 from vsync.metrics import own_account
 from vsync.models import Agent, Call, CallEvent
-from vsync.tenancy import Scope, TenancyError, current_scope, tenant_criterion_sql
+from vsync.tenancy import Scope, TenancyError, current_scope, reviewed_sql, tenant_criterion_sql
 from vsync.timeutil import isoformat_z
 
 DEFAULT_STALENESS = timedelta(minutes=30)
@@ -170,8 +170,8 @@ def _queue(org_id: int, now: datetime, window: timedelta, fresh_after: datetime)
     a reviewed aggregate over the org's calls under the org's own criterion (not the agent's), which
     returns two numbers and nothing of the calls themselves."""
     calls = Call.__table__
-    count, first = db.session.connection().execute(
+    count, first = db.session.connection().execute(reviewed_sql(
         select(func.count(), func.min(calls.c.started_at)).where(
             *_open(calls.c, now, window), calls.c.events_at >= fresh_after, calls.c.answered_at.is_(None),
-            calls.c.direction == "inbound", tenant_criterion_sql(calls, Scope(org_id=org_id)))).one()
+            calls.c.direction == "inbound", tenant_criterion_sql(calls, Scope(org_id=org_id))))).one()
     return count, (max((now - first).total_seconds(), 0.0) if first is not None else None)

@@ -33,7 +33,7 @@ from vsync.models.orgs import ORG_ADMIN, ORG_ROLES
 from vsync.models.types import utcnow
 from vsync.services import audit
 from vsync.services.orgs import create_user, normalize_email, validate_password
-from vsync.tenancy import current_scope, tenant_criterion_sql
+from vsync.tenancy import current_scope, reviewed_sql, tenant_criterion_sql
 
 PASSWORD_LINK_LIFETIME = timedelta(hours=72)
 _UNCHANGED = object()
@@ -56,7 +56,7 @@ def _extension(extension: str | None) -> str | None:
 
 def _core(statement):
     """Run a reviewed statement on the users table (see the module docstring)."""
-    return db.session.connection().execute(statement)
+    return db.session.connection().execute(reviewed_sql(statement))
 
 
 def _user_id_by_email(email: str) -> int | None:

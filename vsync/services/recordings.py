@@ -37,6 +37,7 @@ from vsync.mightycall.errors import NotFound as ProviderNotFound
 from vsync.models import Integration, Recording
 from vsync.services import audit
 from vsync.services.integrations import client_for
+from vsync.tenancy import reviewed_sql
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def _fresh_link(client, recording: Recording) -> str:
     if not uri:
         raise UpstreamError("MightyCall no longer has a recording for this call.", field="id")
     table = Recording.__table__
-    db.session.execute(update(table).where(table.c.id == recording.id).values(provider_uri=uri))
+    db.session.execute(reviewed_sql(update(table).where(table.c.id == recording.id).values(provider_uri=uri)))
     return uri
 
 

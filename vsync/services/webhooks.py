@@ -38,6 +38,7 @@ from vsync.models import Integration, WebhookEvent
 from vsync.models.integrations import ACTIVE
 from vsync.models.operations import RECEIVED, REJECTED
 from vsync.services import audit
+from vsync.tenancy import reviewed_sql
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,10 @@ def receiving() -> Iterator[Connection]:
 
 
 _integrations = Integration.__table__.c
-_BY_TOKEN = (select(_integrations.id, _integrations.org_id, _integrations.credentials_encrypted,
-                    _integrations.webhook_signing_secrets_encrypted)
-             .where(_integrations.webhook_token_hash == bindparam("token_hash"), _integrations.status == ACTIVE))
+_BY_TOKEN = reviewed_sql(select(_integrations.id, _integrations.org_id, _integrations.credentials_encrypted,
+                                 _integrations.webhook_signing_secrets_encrypted)
+                          .where(_integrations.webhook_token_hash == bindparam("token_hash"),
+                                 _integrations.status == ACTIVE))
 
 
 def authenticate_token(connection: Connection, token: str) -> WebhookEndpoint | None:
@@ -166,10 +168,10 @@ def _insert_events() -> TextClause:
     table = WebhookEvent.__table__
     names = ", ".join(_STORED)
     values = ", ".join(f":{name}" for name in _STORED)
-    return (text(f"INSERT INTO {table.name} ({names}) VALUES ({values}) "
-                 "ON CONFLICT (integration_id, guid) DO NOTHING RETURNING id")
-            .bindparams(*(bindparam(name, type_=table.c[name].type) for name in _STORED))
-            .columns(table.c.id))
+    return reviewed_sql(text(f"INSERT INTO {table.name} ({names}) VALUES ({values}) "
+                             "ON CONFLICT (integration_id, guid) DO NOTHING RETURNING id")
+                        .bindparams(*(bindparam(name, type_=table.c[name].type) for name in _STORED))
+                        .columns(table.c.id))
 
 
 _INSERT_EVENTS = _insert_events()
@@ -203,7 +205,7 @@ def store_rejected(connection: Connection, endpoint: WebhookEndpoint, body: str,
                    received_at: datetime) -> None:
     """Keep a refused request (token valid, anything else wrong) with its reason, in the endpoint's
     org; it is never processed."""
-    connection.execute(insert(WebhookEvent.__table__).values(
+    connection.execute(reviewed_sql(insert(WebhookEvent.__table__)).values(
         org_id=endpoint.org_id, integration_id=endpoint.integration_id, guid=None, event_type=None,
         headers=headers, body=body, status=REJECTED, error=reason, attempts=0, received_at=received_at))
 

@@ -9,7 +9,9 @@ Public and exempt from CSRF by design (see `vsync.auth`): MightyCall has no sess
 token; the URL token, each event's `ApiKey` and, where configured, a signature authenticate it
 (`vsync.services.webhooks`). An unknown or rotated-out token gets the same 404 as any unknown URL, so
 the answer never says whether a token exists, and nothing is stored. With a valid token, a request
-that is refused for any other reason is kept as one `rejected` event with the reason.
+that is refused for any other reason is kept as one `rejected` event with the reason. The token also
+fixes the request's org (`vsync.tenancy.fix_request_org`): the drain it runs inline without Redis
+acts in that org's scope, and nothing in the request may enter another's.
 
 Answers: 200 `{"received": n, "duplicates": d}`; `Echo` validation requests get their `Echo` header
 back; 400 malformed JSON or a bad event (the first problem named, with its index); 401 wrong `ApiKey`
@@ -38,6 +40,7 @@ from vsync.services.webhooks import (
     store_events,
     store_rejected,
 )
+from vsync.tenancy import fix_request_org
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,7 @@ def receive(token: str):
         endpoint = authenticate_token(connection, token)
         if endpoint is None:
             return _error(404, "not_found", "Not found.")
+        fix_request_org(endpoint.org_id)  # the drain it runs inline acts in this org, and in no other
         if "Echo" in request.headers:
             response = Response(status=200)
             response.headers["Echo"] = request.headers["Echo"][:200]
