@@ -120,6 +120,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/services/webhooks.py",  # the receiver's connection: the token's row, events stored in the token's org
     "vsync/services/recordings.py",  # a recording's fresh provider link, by id, narrowed by the hook
     "vsync/services/members.py",  # users by email across orgs; set-password links, conditioned on the scope
+    "vsync/services/sessions.py",  # sign-in sessions, which no org sees, ended from any scope
 }
 REVIEWED_CORE_PACKAGES = ("vsync/models/",)  # each kind declares its criterion over its table
 
