@@ -32,8 +32,9 @@ def make_user(email: str, *, org_slug: str | None = None, role: str = "org_admin
         if platform_admin:
             user = orgs.create_platform_admin(email, PASSWORD)
         elif org_slug:
-            user = members.add_member(orgs.get_org_by_slug(org_slug), email, role, password=PASSWORD,
-                                   extension=extension).user
+            if orgs.find_user(email) is None:
+                orgs.create_user(email, PASSWORD)
+            user = members.add_member(orgs.get_org_by_slug(org_slug), email, role, extension=extension).membership.user
         else:
             user = orgs.create_user(email, PASSWORD)
         user_id = user.id

@@ -74,8 +74,7 @@ def one_line_error(result, exit_code: int, *fragments: str) -> None:
 def test_setup_commands_build_an_org_and_audit_every_step(app, runner):
     assert run(runner, "create-platform-admin", "root@p.test", "--password", "long enough pw").exit_code == 0
     assert run(runner, "create-org", "Acme", "--slug", "acme", "--timezone", "America/New_York").exit_code == 0
-    assert run(runner, "add-member", "acme", "ann@acme.test", "--role", "manager", "--password", "long enough pw",
-               "--extension", "101").exit_code == 0
+    assert run(runner, "add-member", "acme", "ann@acme.test", "--role", "manager", "--extension", "101").exit_code == 0
     assert run(runner, "add-number", "+1 (212) 555-0148", "--label", "Front desk").exit_code == 0
     assert run(runner, "assign-number", "acme", "+12125550148", "--at", "2026-01-01T00:00:00Z").exit_code == 0
     assert run(runner, "unassign-number", "acme", "+12125550148", "--at", "2026-06-01").exit_code == 0
@@ -281,7 +280,7 @@ def test_sync_wait_follows_a_queued_run_until_a_worker_finishes_it(app, runner):
     assert "calls: succeeded in" in output and f"{inserted} new" in output and inserted > 0
 
 
-def test_add_member_without_a_password_prints_a_one_time_set_password_link(app, runner):
+def test_add_member_prints_a_one_time_set_password_link(app, runner):
     run(runner, "create-org", "Acme", "--slug", "acme")
     result = run(runner, "add-member", "acme", "ann@acme.test", "--role", "agent", "--extension", "101")
     assert result.exit_code == 0, result.output

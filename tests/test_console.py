@@ -192,7 +192,7 @@ def test_an_org_admin_adds_a_new_member_and_is_shown_a_one_time_link(app, world,
     assert response.status_code == 302
     page = _flashes(client, f"{A}/members/")
     link = re.search(r"http://localhost/set-password/[\w-]+", page)
-    assert "new@a.test is now agent." in page and link
+    assert "new@a.test is now agent of org-a." in page and link
     assert "set-password" not in _flashes(client, f"{A}/members/")  # shown once
     assert client.get(link.group(0).replace("http://localhost", "")).status_code == 200
 

@@ -122,6 +122,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/services/members.py",  # users by email across orgs; set-password links, conditioned on the scope
     "vsync/services/accounts.py",  # whether any org's integration shares an account: a count, no rows
     "vsync/services/live.py",  # an agent's queue figures: two numbers under the org's own criterion
+    "vsync/services/sessions.py",  # sign-in sessions, which no org sees, ended from any scope
 }
 REVIEWED_CORE_PACKAGES = ("vsync/models/",)  # each kind declares its criterion over its table
 

@@ -29,6 +29,7 @@ from vsync.models import (
     Recording,
     SmsMessage,
     User,
+    UserSession,
 )
 from vsync.models.types import UtcDateTime
 from vsync.tenancy import (
@@ -93,6 +94,8 @@ def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dic
                 visible = {r.id for r in rows if r.id in members}
             elif model is Agent:
                 visible = {r.id for r in rows if r.account_id in accounts and own(r)}
+            elif model is UserSession:
+                visible = set()  # sign-in sessions are nobody's organisation's
             else:
                 assert issubclass(model, NumberTraffic), f"no truth rule for {model.__name__}"
                 visible = {r.id for r in rows if covered(r.phone_number_id, r.tenant_time) and own(r)}

@@ -4,7 +4,7 @@ Org A and org B, each with an integration, an org admin, a manager and an agent 
 extension), read and write API keys, a sync run, an agent row and an audit event; a user in both
 orgs; a platform admin and a platform key. Four numbers: A_ONLY, B_ONLY, SHARED (assigned to both)
 and MOVED (A's until T, B's from T). Calls (some handled by each org's agent), call events,
-recordings and SMS on each, an hour either side of T.
+recordings and SMS on each, an hour either side of T. Each org admin has a signed-in session.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
 from vsync.extensions import db
 from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
-from vsync.services import audit
+from vsync.services import audit, sessions
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 
@@ -111,6 +111,8 @@ def build_world() -> World:
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
                                         body="{}", event_type="CallConnected"))
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
+        for name in ("admin_a", "admin_b"):
+            sessions.start_session(users[name], ip="192.0.2.1", user_agent="world")
         key, world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")
         world.key_ids["platform"] = key.id
         db.session.commit()

@@ -156,17 +156,15 @@ def create_org(name: str, slug: str, timezone_: str) -> None:
 @click.argument("org_slug")
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(ORG_ROLES))
-@click.option("--password", help="For a new user; without it, a one-time set-password link is printed.")
 @click.option("--extension", help="The member's MightyCall extension (agents see their own calls).")
-def add_member(org_slug: str, email: str, role: str, password: str | None, extension: str | None) -> None:
-    """Add a user (created when new) to an organisation with a role."""
+def add_member(org_slug: str, email: str, role: str, extension: str | None) -> None:
+    """Add a user (created when new) to an organisation with a role; prints their set-password link."""
     org = orgs.get_org_by_slug(org_slug)
-    membership = members.add_member(org, email, role, password=password, extension=extension)
-    click.echo(f"{membership.user.email} is {role} of {org.slug}")
-    if password is None and members.awaiting_password(membership.user):
-        token = members.issue_password_link(membership.user)
-        click.echo("They choose a password at this path of vsync's address, within 72 hours, once:")
-        click.echo(f"/set-password/{token}")
+    added = members.add_member(org, email, role, extension=extension)
+    click.echo(f"{added.membership.user.email} is {role} of {org.slug}")
+    click.echo("If they have no password yet, they choose one at this path of vsync's address, within 72 hours, "
+               "once (if they have one, they sign in with it):")
+    click.echo(f"/set-password/{added.password_token}")
 
 
 @platform_command("create-api-key")

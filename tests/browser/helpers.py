@@ -42,7 +42,7 @@ class Console:
         self.page.wait_for_load_state()
 
     def sign_out(self) -> None:
-        self.page.click("text=Sign out")
+        self.page.click("form[action='/logout'] button")
         self.page.wait_for_url(re.compile(r".*/login.*"))
 
     def flash(self) -> str:

@@ -20,6 +20,7 @@ from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_login import current_user
+from markupsafe import Markup
 
 from vsync.auth.permissions import has_role
 from vsync.extensions import db
@@ -153,3 +154,15 @@ def refused(form, exc) -> None:
     if field is not None and hasattr(field, "errors"):
         field.errors = [*field.errors, exc.message] if isinstance(field.errors, list) else [exc.message]
     flash(exc.message, "error")
+
+
+def member_added(added, org_slug: str) -> None:
+    """Commit an added member and say so, with the set-password link to pass on: the same words for
+    a person new to vsync and one with an account anywhere (`vsync.services.members.add_member`), in
+    the org console and the platform console alike."""
+    membership = added.membership
+    done(f"{membership.user.email} is now {membership.role.replace('_', ' ')} of {org_slug}.")
+    link = url_for("auth.set_password", token=added.password_token, _external=True)
+    flash(Markup("Pass this one-time link on to them: if they have no vsync password yet, it lets them choose "
+                 "one (once, within 72 hours); if they have one, they sign in with it. It is not shown again: "
+                 "<code class='password-link'>{}</code>").format(link), "warning")

@@ -69,8 +69,6 @@ class MemberForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
     extension = StringField("Extension", validators=[Optional(), Length(max=20)],
                             description="MightyCall extension; agents see the calls of theirs.")
-    password = PasswordField("Password", validators=[Optional(), Length(min=10, max=1024)],
-                             description="Leave empty for a new person: you get a one-time link to pass on.")
 
 
 class ChangeMemberForm(RowForm):

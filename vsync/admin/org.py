@@ -18,7 +18,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 
-from vsync.admin.access import OrgModelView, OrgPage, done, refused
+from vsync.admin.access import OrgModelView, OrgPage, done, member_added, refused
 from vsync.admin.display import (
     KEY_TIMES,
     RUN_TIMES,
@@ -226,20 +226,10 @@ class MembersView(OrgModelView):
                   "error")
             return redirect(org_url(".index_view"))
         try:
-            membership = members.add_member(self.org, form.email.data, form.role.data,
-                                             password=form.password.data or None, extension=form.extension.data)
-            link = None
-            if not form.password.data and members.awaiting_password(membership.user):
-                link = url_for("auth.set_password", token=members.issue_password_link(membership.user),
-                               _external=True)
-            done(f"{membership.user.email} is now {membership.role.replace('_', ' ')}.")
+            member_added(members.add_member(self.org, form.email.data, form.role.data,
+                                            extension=form.extension.data), self.org.slug)
         except DomainError as exc:
             refused(form, exc)
-            return redirect(org_url(".index_view"))
-        if link:
-            flash(Markup("Pass this one-time link on to them: it sets their password, works once and "
-                         "expires in 72 hours. It is not shown again: <code class='password-link'>{}</code>")
-                  .format(link), "warning")
         return redirect(org_url(".index_view"))
 
     @expose("/change", methods=["POST"])

@@ -18,7 +18,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from vsync.admin.access import PlatformModelView, PlatformPage, done, refused
+from vsync.admin.access import PlatformModelView, PlatformPage, done, member_added, refused
 from vsync.admin.display import (
     KEY_TIMES,
     RUN_TIMES,
@@ -53,7 +53,7 @@ from vsync.metrics import Window, for_display, org_zone, summary
 from vsync.mightycall import MightyCallError
 from vsync.models import AuditEvent, Integration, NumberAssignment, Organization, PhoneNumber, SyncRun, User
 from vsync.models.orgs import ORG_ADMIN
-from vsync.services import integrations, keys, members, numbers, orgs, webhooks
+from vsync.services import integrations, keys, members, numbers, orgs, sessions, webhooks
 from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant
 
@@ -124,7 +124,11 @@ class UsersView(PlatformModelView):
     def user_forms(self, user) -> dict:
         return {"active_form": ActiveForm(prefix="active", row_id=user.id, active=not user.active),
                 "role_form": UserRoleForm(prefix="role", row_id=user.id, role=user.role),
-                "reset_form": RowForm(prefix="reset", row_id=user.id)}
+                "reset_form": RowForm(prefix="reset", row_id=user.id),
+                "sign_out_form": RowForm(prefix="signout", row_id=user.id)}
+
+    def active_session_count(self, user) -> int:
+        return len(sessions.list_active_sessions(user.id))
 
     def _user(self, form, *, not_yourself: str | None = None) -> User | None:
         """The user a form names; with `not_yourself`, refused when that is the signed-in admin, so
@@ -138,8 +142,8 @@ class UsersView(PlatformModelView):
             return None
         return user
 
-    def _show_link(self, user: User) -> None:
-        link = url_for("auth.set_password", token=members.issue_password_link(user), _external=True)
+    def _show_link(self, user: User, token: str) -> None:
+        link = url_for("auth.set_password", token=token, _external=True)
         done(f"A set-password link for {user.email} is ready.")
         flash(Markup("Pass this one-time link on (72 hours, works once; not shown again): "
                      "<code class='password-link'>{}</code>").format(link), "warning")
@@ -152,7 +156,7 @@ class UsersView(PlatformModelView):
             return redirect(url_for(".index_view"))
         try:
             user = orgs.create_user(form.email.data, None, role=form.role.data)
-            self._show_link(user)
+            self._show_link(user, members.issue_password_link(user))
         except DomainError as exc:
             refused(form, exc)
         return redirect(url_for(".index_view"))
@@ -181,9 +185,18 @@ class UsersView(PlatformModelView):
 
     @expose("/reset", methods=["POST"])
     def reset(self):
+        """Every session of the user ends now; the link sets a new password."""
         form = RowForm(prefix="reset")
         if (user := self._user(form)) is not None:
-            self._show_link(user)
+            self._show_link(user, members.reset_password(user))
+        return redirect(request.referrer or url_for(".index_view"))
+
+    @expose("/sign-out", methods=["POST"])
+    def sign_out(self):
+        form = RowForm(prefix="signout")
+        if (user := self._user(form)) is not None:
+            count = sessions.sign_out_everywhere(user.id, user.email)
+            done(f"{user.email} is signed out everywhere ({count} session(s) ended).")
         return redirect(request.referrer or url_for(".index_view"))
 
 
@@ -208,12 +221,8 @@ class MembershipsView(PlatformModelView):
             return redirect(url_for(".index_view"))
         try:
             org = db.session.get(Organization, form.org.data)
-            membership = members.add_member(org, form.email.data, form.role.data,
-                                             password=form.password.data or None, extension=form.extension.data)
-            needs_link = not form.password.data and members.awaiting_password(membership.user)
-            done(f"{membership.user.email} is {membership.role.replace('_', ' ')} of {org.slug}.")
-            if needs_link:
-                UsersView._show_link(self, membership.user)
+            member_added(members.add_member(org, form.email.data, form.role.data, extension=form.extension.data),
+                         org.slug)
         except DomainError as exc:
             refused(form, exc)
         return redirect(url_for(".index_view"))

@@ -5,8 +5,10 @@ Everyone in the org may read the list, but an agent sees only their own membersh
 other members' data). Org admins (and platform principals) add people by email, change a member's
 role or extension, and remove members, through `vsync.services.members`, the functions the CLI and
 the console call. Every org keeps an org admin: removing or demoting the last one is a 409
-(`last_org_admin`). A person new to vsync gets no password from the API: the answer to POST holds a
-one-time set-password URL (valid 72 hours) for the admin to pass on.
+(`last_org_admin`). The API never takes a password: the answer to POST holds a one-time
+set-password URL (valid 72 hours) for the admin to pass on, whoever the email belongs to, so that
+the answer never tells whether the person has an account, or in which org (`vsync.services.members`).
+For the same reason a member is shown without their account's id, whose age would tell it.
 """
 from __future__ import annotations
 
@@ -33,7 +35,6 @@ _EXTENSION = {"description": "The member's MightyCall extension (an agent sees t
 
 class MemberSchema(ma.Schema):
     id = fields.Integer(required=True, metadata={"description": "The membership's id, for PATCH and DELETE."})
-    user_id = fields.Integer(required=True)
     email = fields.String(required=True)
     role = fields.String(required=True, metadata={"description": "org_admin, manager or agent."})
     extension = fields.String(allow_none=True, required=True)
@@ -41,9 +42,10 @@ class MemberSchema(ma.Schema):
 
 
 class NewMemberSchema(MemberSchema):
-    set_password_url = fields.String(metadata={
-        "description": "Only for a person new to vsync: the one-time link by which they choose a password, "
-                       "valid 72 hours. Shown once; pass it on."})
+    set_password_url = fields.String(required=True, metadata={
+        "description": "A one-time link to pass on, shown once: a person with no vsync password yet chooses "
+                       "one with it (once, within 72 hours); a person with a password signs in with theirs, "
+                       "and the link says it is not valid. Given alike for everyone."})
 
 
 class NewMemberBody(Body):
@@ -60,7 +62,7 @@ class MemberChangesBody(Body):
 
 
 def _member_json(membership: Membership) -> dict:
-    return {"id": membership.id, "user_id": membership.user_id, "email": membership.user.email,
+    return {"id": membership.id, "email": membership.user.email,
             "role": membership.role, "extension": membership.extension, "created_at": membership.created_at}
 
 
@@ -95,17 +97,14 @@ def list_members(args, org: str):
 def add_member(args, org: str):
     """Add a person to the org
 
-    By email, with a role and (for agents) an extension; someone with a vsync account in another org
-    keeps it. A person new to vsync gets an account without a password, and the answer holds
-    `set_password_url` once. 409 when they are a member already. Audited.
+    By email, with a role and (for agents) an extension; someone with a vsync account keeps it, and a
+    person new to vsync gets one without a password. The answer is the same for both: the member and
+    `set_password_url`, shown once. No password is taken. 409 when they are a member already. Audited.
     """
-    membership = members.add_member(_org(), args["email"], args["role"], extension=args["extension"])
-    link = None
-    if members.awaiting_password(membership.user):
-        link = url_for("auth.set_password", token=members.issue_password_link(membership.user), _external=True)
+    added = members.add_member(_org(), args["email"], args["role"], extension=args["extension"])
     db.session.commit()
-    answer = _member_json(membership)
-    return answer if link is None else {**answer, "set_password_url": link}
+    return {**_member_json(added.membership),
+            "set_password_url": url_for("auth.set_password", token=added.password_token, _external=True)}
 
 
 @bp.patch("/orgs/<org>/members/<int:membership_id>")

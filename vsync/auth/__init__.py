@@ -77,10 +77,12 @@ class _NoCookieForKeys(SecureCookieSessionInterface):
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> UserPrincipal | None:
+def _load_user(session_token: str) -> UserPrincipal | None:
+    """The cookie's `_user_id` is a session token (`vsync.services.sessions`): an ended or expired
+    session, or a cookie from before sessions were rows, is nobody."""
     if is_api_request() and request.headers.get("Authorization"):
         return None  # the header decides for API requests (see module docstring)
-    return load_user(int(user_id)) if user_id.isdigit() else None
+    return load_user(session_token)
 
 
 @login_manager.request_loader

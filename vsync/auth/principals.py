@@ -14,13 +14,17 @@ principal may not see are the same `NotFound`. What a principal can reach:
   scope, but never manages members, keys, the integration or settings: a leaked key must not be
   able to mint more access).
 
-Sign-in and the resolver read users, memberships and organisations before any tenant scope exists,
-so they use Core statements over the tables here: the reviewed path by which a request finds the
-tenant it may enter. They select what they need and nothing of another user.
+Sign-in and the resolver read users, memberships, sessions and organisations before any tenant scope
+exists, so they use Core statements over the tables here: the reviewed path by which a request finds
+the tenant it may enter. They select what they need and nothing of another user.
+
+A signed-in user is remembered by their session's token, not their id (`vsync.services.sessions`
+says why): `load_user` finds the principal from the token while its session is usable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask_login import AnonymousUserMixin
 from sqlalchemy import func, select, update
@@ -28,10 +32,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from vsync.errors import NotFound
 from vsync.extensions import db
-from vsync.models import Integration, Membership, Organization, User
+from vsync.models import Integration, Membership, Organization, User, UserSession
 from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN, PLATFORM_ADMIN
 from vsync.models.types import utcnow
-from vsync.tenancy import Scope
+from vsync.services.sessions import LAST_SEEN_EVERY, token_hash
+from vsync.tenancy import Scope, reviewed_sql
 
 KEY_ROLE = MANAGER
 PLATFORM_ROLE = ORG_ADMIN
@@ -57,10 +62,15 @@ class Principal:
 
 @dataclass(frozen=True)
 class UserPrincipal(Principal):
+    """A user; signed in, with the session it came with (`authenticate` gives one without, until
+    `vsync.services.sessions.start_session` makes it)."""
+
     id: int
     email: str
     role: str
     active: bool = True
+    session_id: int | None = None
+    session_token: str | None = field(default=None, repr=False)
     scopes = ALL_SCOPES  # a user's writes are governed by role alone
 
     @property
@@ -75,8 +85,9 @@ class UserPrincipal(Principal):
     def label(self) -> str:
         return self.email
 
-    def get_id(self) -> str:
-        return str(self.id)
+    def get_id(self) -> str | None:
+        """Flask-Login's alternative id: the session's token, which the server can end."""
+        return self.session_token
 
 
 @dataclass(frozen=True)
@@ -135,10 +146,32 @@ def _user_principal(row) -> UserPrincipal:
     return UserPrincipal(id=row.id, email=row.email, role=row.role, active=row.active)
 
 
-def load_user(user_id: int) -> UserPrincipal | None:
-    row = db.session.execute(select(_users.id, _users.email, _users.role, _users.active)
-                             .where(_users.id == user_id)).first()
-    return _user_principal(row) if row is not None and row.active else None
+_sessions = UserSession.__table__.c
+
+
+def load_user(token: str, *, now: datetime | None = None) -> UserPrincipal | None:
+    """The principal of the session `token` names while it is usable: not ended, not past its
+    `expires_at` at `now`, and its account active; else None.
+
+    `last_seen_at` is written at most once a minute per session, so a busy session does not turn
+    every read into a write. That write commits itself, as `verify_api_key`'s does: it runs while
+    authenticating, before any view owns the transaction.
+    """
+    now = now or utcnow()
+    row = db.session.execute(
+        select(_users.id, _users.email, _users.role, _users.active, _sessions.id.label("session_id"),
+               _sessions.last_seen_at)
+        .join_from(UserSession.__table__, User.__table__, _users.id == _sessions.user_id)
+        .where(_sessions.token_hash == token_hash(token), _sessions.ended_at.is_(None), _sessions.expires_at > now,
+               _users.active.is_(True))).first()
+    if row is None:
+        return None
+    if now - row.last_seen_at >= LAST_SEEN_EVERY:
+        db.session.execute(reviewed_sql(update(UserSession.__table__).where(_sessions.id == row.session_id)
+                                        .values(last_seen_at=now)))
+        db.session.commit()
+    return UserPrincipal(id=row.id, email=row.email, role=row.role, active=row.active,
+                         session_id=row.session_id, session_token=token)
 
 
 def authenticate(email: str, password: str) -> tuple[UserPrincipal | None, str]:

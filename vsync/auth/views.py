@@ -1,6 +1,10 @@
-"""Sign-in and sign-out pages, and the page where a new member redeems a set-password link."""
+"""Sign-in and sign-out (here, or on every device), and the page where a set-password link is redeemed.
+
+Each sign-in starts a session row and each sign-out ends it (`vsync.services.sessions`), so a copy of
+the cookie is refused after it."""
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -13,7 +17,7 @@ from vsync.auth.principals import authenticate, record_sign_in
 from vsync.auth.throttle import LOGIN_FAILED, login_throttled
 from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.services import audit, members
+from vsync.services import audit, members, sessions
 from vsync.services.orgs import MIN_PASSWORD_LENGTH
 
 bp = Blueprint("auth", __name__)
@@ -72,31 +76,50 @@ def login():
         return render_template("login.html", form=form), 200
 
     session.clear()  # a fresh session on sign-in: no fixation
-    login_user(principal)
+    token = sessions.start_session(principal.id, ip=request.remote_addr, user_agent=request.user_agent.string)
+    login_user(replace(principal, session_token=token))
     record_sign_in(principal)
     audit.record("login.succeeded", actor=principal)
     db.session.commit()
     return redirect(_safe_next(request.args.get("next")))
 
 
-@bp.route("/logout", methods=["POST"])
-def logout():
-    if current_user.is_authenticated:
-        audit.record("logout", actor=current_user._get_current_object())
-        db.session.commit()
+def _signed_out(message: str):
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(message, "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """End this session on the server too: a saved copy of the cookie is refused from now on."""
+    principal = current_user._get_current_object()
+    if principal.is_authenticated:
+        sessions.end_session(principal.id, principal.session_id)
+        audit.record("logout", actor=principal)
+        db.session.commit()
+    return _signed_out("You are signed out.")
+
+
+@bp.route("/logout/everywhere", methods=["POST"])
+def logout_everywhere():
+    """End every session of the signed-in person, on every device, this one included."""
+    principal = current_user._get_current_object()
+    count = sessions.sign_out_everywhere(principal.id, principal.email)
+    db.session.commit()
+    return _signed_out(f"You are signed out everywhere ({count} session{'s' if count != 1 else ''} ended).")
 
 
 @bp.route("/set-password/<token>", methods=["GET", "POST"])
 def set_password(token: str):
-    """Public: the token is the credential. A used, expired or unknown link is refused with the reason
-    and what to do; a valid one takes a password once, then sends the person to sign in."""
+    """Public: the token is the credential. A used, expired or unknown link, or one whose account has
+    changed since it was made (which spends it), is refused with what to do; a valid one takes a
+    password once, ends every session of the account, then sends the person to sign in."""
     try:
         link = members.password_link(token)
     except ValidationError as exc:
+        db.session.commit()  # a link refused for a changed account is spent
         return render_template("set_password.html", refused=exc.message), 410
     form = SetPasswordForm()
     if not form.validate_on_submit():
@@ -105,7 +128,7 @@ def set_password(token: str):
     try:
         members.set_password_with_link(token, form.password.data)
     except ValidationError as exc:
-        db.session.rollback()
+        db.session.commit()  # nothing was set; a link refused for a changed account is spent
         return render_template("set_password.html", refused=exc.message), 410
     db.session.commit()
     flash("Your password is set. Sign in with it now.", "info")

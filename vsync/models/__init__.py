@@ -4,9 +4,11 @@ from vsync.models.keys import ApiKey
 from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
 from vsync.models.orgs import Membership, Organization, User
+from vsync.models.sessions import UserSession
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
     "Agent", "ApiKey", "AuditEvent", "Call", "CallEvent", "Integration", "Membership", "NumberAssignment",
-    "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "User", "WebhookEvent",
+    "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "User", "UserSession",
+    "WebhookEvent",
 ]

@@ -46,12 +46,12 @@ class Organization(SelfScoped, db.Model):
 
 class User(UserMixin, MemberScoped, db.Model):
     """A person who signs in. An organisation sees its members only, and never a password hash or a
-    set-password token's hash (deferred, and refused in a tenant scope); sign-in reads users through
+    set-password link's hashes (deferred, and refused in a tenant scope); sign-in reads users through
     `vsync.auth.principals`, set-password links through `vsync.services.members`."""
 
     __tablename__ = "users"
     __table_args__ = (one_of("role", GLOBAL_ROLES),)
-    __secret_columns__ = ("password_hash", "password_token_hash")
+    __secret_columns__ = ("password_hash", "password_token_hash", "password_token_state")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -60,8 +60,10 @@ class User(UserMixin, MemberScoped, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    # A one-time set-password link (`vsync.services.members.issue_password_link`): only its hash.
+    # A one-time set-password link (`vsync.services.members.issue_password_link`): only its hash, and
+    # the hash of the account's state when it was made (the link works only while that state holds).
     password_token_hash: Mapped[str | None] = deferred(mapped_column(String(64), unique=True))
+    password_token_state: Mapped[str | None] = deferred(mapped_column(String(64)))
     password_token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     password_token_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

@@ -11,6 +11,7 @@ because something outside the caller's transaction must see the row at once:
   (or, without Redis, the inline job in a session of its own) must find it;
 - `vsync.services.integrations.DatabaseTokenStore` writes MightyCall access tokens in short
   transactions of their own, so every worker sees a new token and a rolled-back sync keeps it;
-- `vsync.auth.keys.verify_api_key` (authentication, not a service) commits `last_used_at` while it
-  authenticates a request, before any view owns the transaction.
+- `vsync.auth.keys.verify_api_key` and `vsync.auth.principals.load_user` (authentication, not
+  services) commit `last_used_at` and `last_seen_at` while they authenticate a request, before any
+  view owns the transaction.
 """

@@ -96,7 +96,9 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
         member = user and db.session.scalar(
             select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
         if member is None:
-            members.add_member(org, admin_email, "org_admin", password=None if user else DEMO_PASSWORD)
+            if user is None:
+                orgs.create_user(admin_email, DEMO_PASSWORD)
+            members.add_member(org, admin_email, "org_admin")
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
         if index < len(simulators):
             _wait_until_up(simulators[index])

@@ -1,16 +1,29 @@
-"""Members of an organisation, and the one-time links by which a new member chooses a password.
+"""Members of an organisation, and the one-time links by which a person chooses a password.
 
 An org admin adds people by email, in their org's tenant scope; a platform admin does the same from
-the platform console or the CLI. A new person may be added without a password: the admin is then
-shown a set-password link once (`issue_password_link`, valid 72 hours, usable once) to pass on.
+the platform console, and the CLI too. Adding someone never takes a password, in any edge: a
+password typed by an admin for an account that exists already would be ignored or would take the
+account over, and refusing it only for existing accounts would tell an org admin that the email
+belongs to someone else's org. So `add_member` answers alike for a new email, an account in no org
+and a member of another org: the membership, and a set-password link to pass on. That link works
+for an account that may choose its first password here (none yet, a plain active user and, in a
+tenant scope, in no other org); for anyone else it is a token that was never stored, which opens on
+"not valid" (they sign in with the password they have). Nor does the org's audit log tell them
+apart: in a tenant scope, the account made for a new email is recorded only as the same
+`member.added` (the platform's own adds record `user.created` too, in the platform's log).
+
+A set-password link works only while the account is as it was when the link was made: it keeps a
+hash of the account's state (email, password hash, global role, active, every membership with its
+role), and a link opened after any of these changed, by whatever path, is refused and spent. So a
+link kept by one org's admin is dead once the person joins another org, sets a password, changes
+role, becomes platform staff or is deactivated.
 
 Users outside the org are invisible in its tenant scope, yet adding by email must find a person who
-already has an account (a member of another org), and a link is written on the user row, which a
-tenant may not change through the ORM. So this module reads and writes the users table with Core
-statements on the session's connection (in its transaction, past the tenant filter) that carry their
-own conditions: the email lookup returns an id and nothing else, and in a
-tenant scope a link is only issued for a member of that org who has no password yet and belongs to no
-other org, so no org admin can take over another org's person.
+already has an account, and a link is written on the user row, which a tenant may not change through
+the ORM. So this module reads and writes the users table (and, for the state, the person's
+memberships in every org) with Core statements on the session's connection (in its transaction,
+past the tenant filter) that carry their own conditions: the email lookup returns an id and nothing
+else, and the state is only ever compared as a hash.
 
 Every org keeps at least one org admin: the last one can be neither demoted nor removed
 (`Conflict`, code `last_org_admin`).
@@ -18,6 +31,7 @@ Every org keeps at least one org admin: the last one can be neither demoted nor 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,11 +43,12 @@ from werkzeug.security import generate_password_hash
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
 from vsync.models import Membership, Organization, User
-from vsync.models.orgs import ORG_ADMIN, ORG_ROLES
+from vsync.models.orgs import ORG_ADMIN, ORG_ROLES, USER
+from vsync.models.sessions import PASSWORD_RESET, PASSWORD_SET
 from vsync.models.types import utcnow
-from vsync.services import audit
+from vsync.services import audit, sessions
 from vsync.services.orgs import create_user, normalize_email, validate_password
-from vsync.tenancy import current_scope, reviewed_sql, tenant_criterion_sql
+from vsync.tenancy import CrossTenantWrite, current_scope, reviewed_sql
 
 PASSWORD_LINK_LIFETIME = timedelta(hours=72)
 _UNCHANGED = object()
@@ -54,6 +69,11 @@ def _extension(extension: str | None) -> str | None:
     return extension
 
 
+def _in_tenant_scope() -> bool:
+    scope = current_scope()
+    return scope is not None and not scope.is_bypass
+
+
 def _core(statement):
     """Run a reviewed statement on the users table (see the module docstring)."""
     return db.session.connection().execute(reviewed_sql(statement))
@@ -64,23 +84,32 @@ def _user_id_by_email(email: str) -> int | None:
     return _core(select(_users.c.id).where(func.lower(_users.c.email) == email)).scalar()
 
 
-def add_member(org: Organization, email: str, role: str, *, password: str | None = None,
-               extension: str | None = None) -> Membership:
-    """Add `email` to `org` with `role` (and an agent's `extension`). A person without an account gets
-    one, with `password` if given; without one they choose it through `issue_password_link`."""
+@dataclass(frozen=True)
+class AddedMember:
+    """A new membership, and the set-password link token to pass on with it (see the module docstring)."""
+
+    membership: Membership
+    password_token: str
+
+
+def add_member(org: Organization, email: str, role: str, *, extension: str | None = None) -> AddedMember:
+    """Add `email` to `org` with `role` (and an agent's `extension`); a person without an account gets
+    one, without a password. The answer is the same whoever the email belongs to."""
     email, role, extension = normalize_email(email), _role(role), _extension(extension)
     user_id = _user_id_by_email(email)
     if user_id is None:
-        user_id = create_user(email, password).id
+        user_id = create_user(email, None, audited=not _in_tenant_scope()).id
     elif db.session.scalar(select(Membership.id).where(Membership.org_id == org.id,
                                                        Membership.user_id == user_id)) is not None:
         raise Conflict(f"{email} is already a member of {org.slug}.", field="email")
     membership = Membership(org_id=org.id, user_id=user_id, role=role, extension=extension)
     db.session.add(membership)
     db.session.flush()
+    token = _first_password_link(user_id)
     audit.record("member.added", org_id=org.id, target=membership,
-                 summary=f"{email} as {role}" + (f", extension {extension}" if extension else ""))
-    return membership
+                 summary=f"{email} as {role}" + (f", extension {extension}" if extension else "")
+                 + "; a set-password link was given")
+    return AddedMember(membership, token)
 
 
 def get_membership(org: Organization, membership_id: int) -> Membership:
@@ -126,55 +155,89 @@ def change_member(org: Organization, membership: Membership, *, role=_UNCHANGED,
 
 
 def remove_member(org: Organization, membership: Membership) -> None:
-    """End a person's membership of `org`; their account, and other orgs' memberships, stay."""
+    """End a person's membership of `org`; their account, and other orgs' memberships, stay. Their
+    sessions end when it was their last organisation."""
     if membership.org_id != org.id:
         raise NotFound(f"No member {membership.id} in {org.slug}.", field="membership")
     _keep_an_org_admin(org, membership, "removing")
-    email, role = membership.user.email, membership.role
+    email, role, user_id = membership.user.email, membership.role, membership.user_id
     audit.record("member.removed", org_id=org.id, target=membership, summary=f"{email} ({role})")
     db.session.delete(membership)
     db.session.flush()
+    sessions.end_sessions_out_of_reach(user_id)
 
 
 # --- set-password links ---------------------------------------------------------------------------
+
+
+NOT_VALID = ("This set-password link is not valid any more. If you have chosen a password, sign in with it; "
+             "otherwise ask your admin for a new link.")
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _may_link_here():
-    """In a tenant scope: a member of this org, with no password yet and no other org."""
-    scope = current_scope()
-    if scope is None or scope.is_bypass:
-        return None
-    elsewhere = exists().where(_members.c.user_id == _users.c.id, _members.c.org_id != scope.org_id)
-    return tenant_criterion_sql(_users, scope) & _users.c.password_hash.is_(None) & ~elsewhere
+def _account_state(user_id: int, *, lock: bool = False) -> str:
+    """The hash of what a set-password link relies on: the account's email, password hash, global role,
+    whether it is active, and every membership with its role. With `lock`, the user row and the
+    memberships are locked until the transaction ends, so none changes between the check and the use
+    (a membership added meanwhile waits on the user row, which its foreign key locks)."""
+    account = select(_users.c.email, _users.c.password_hash, _users.c.role, _users.c.active).where(
+        _users.c.id == user_id)
+    held = select(_members.c.org_id, _members.c.role).where(_members.c.user_id == user_id).order_by(
+        _members.c.org_id)
+    if lock:
+        account, held = account.with_for_update(), held.with_for_update()
+    row = _core(account).one()
+    state = [row.email, row.password_hash, row.role, bool(row.active), [[org, role] for org, role in _core(held)]]
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
-def awaiting_password(user: User) -> bool:
-    """Whether `user` has not chosen a password yet (asked without reading any hash)."""
-    return bool(_core(select(_users.c.password_hash.is_(None)).where(_users.c.id == user.id)).scalar())
+def _store_link(user_id: int, token: str, condition=None) -> datetime | None:
+    """Make `token` `user_id`'s one set-password link (replacing any earlier one), bound to the account's
+    state now; only if `condition` holds for the user row. Its expiry, or None when nothing was stored."""
+    expires = utcnow() + PASSWORD_LINK_LIFETIME
+    statement = (update(_users).where(_users.c.id == user_id)
+                 .values(password_token_hash=_token_hash(token), password_token_expires_at=expires,
+                         password_token_used_at=None, password_token_state=_account_state(user_id)))
+    if condition is not None:
+        statement = statement.where(condition)
+    return expires if _core(statement).rowcount == 1 else None
+
+
+def _first_password_link(user_id: int) -> str:
+    """The link for a person just added to an org. It works for an account that may choose its first
+    password here: none yet, a plain active user and, in a tenant scope, a member of no other org (so
+    no org admin can take over another org's person). For anyone else the token is not stored."""
+    condition = _users.c.password_hash.is_(None) & (_users.c.role == USER) & _users.c.active.is_(True)
+    if _in_tenant_scope():
+        condition &= ~exists().where(_members.c.user_id == _users.c.id, _members.c.org_id != current_scope().org_id)
+    token = secrets.token_urlsafe(32)
+    _store_link(user_id, token, condition)
+    return token
 
 
 def issue_password_link(user: User) -> str:
     """A new one-time token by which `user` chooses a password at `/set-password/<token>`, valid 72
-    hours; it replaces any earlier link. Shown once: only its hash is kept. A platform admin may issue
-    one for anyone (a password reset; the old password works until the link is used); in a tenant
-    scope only for a member of that org who has no password yet and is in no other org."""
+    hours while the account stays as it is now; it replaces any earlier link. Shown once: only its hash
+    is kept. A platform operation (a new user made by the platform; a reset), refused in a tenant
+    scope, where people get their link by being added (`add_member`)."""
+    if _in_tenant_scope():
+        raise CrossTenantWrite("Set-password links for existing accounts are made by platform operations only.")
     token = secrets.token_urlsafe(32)
-    expires = utcnow() + PASSWORD_LINK_LIFETIME
-    statement = (update(_users).where(_users.c.id == user.id)
-                 .values(password_token_hash=_token_hash(token), password_token_expires_at=expires,
-                         password_token_used_at=None))
-    condition = _may_link_here()
-    if condition is not None:
-        statement = statement.where(condition)
-    if _core(statement).rowcount != 1:
-        raise Conflict(f"{user.email} already has a password or belongs to another organisation; "
-                       "a platform admin can reset it.", field="email", code="has_password")
+    expires = _store_link(user.id, token)
     audit.record("user.password_link_issued", target=("User", user.id),
                  summary=f"{user.email}, valid until {expires:%Y-%m-%d %H:%M} UTC")
+    return token
+
+
+def reset_password(user: User) -> str:
+    """A platform admin's reset: every session of `user` ends now, and a new set-password link is made
+    (the old password works until the link is used)."""
+    ended = sessions.end_all_sessions(user.id, PASSWORD_RESET)
+    token = issue_password_link(user)
+    audit.record("user.password_reset", target=("User", user.id), summary=f"{user.email}: {ended} session(s) ended")
     return token
 
 
@@ -185,27 +248,39 @@ class PasswordLink:
     expires_at: datetime
 
 
-def password_link(token: str) -> PasswordLink:
-    """The account a set-password token is for, if it can still be used; else `ValidationError` saying
-    why (unknown, used, expired), for the public page that redeems it."""
-    row = _core(select(_users.c.id, _users.c.email, _users.c.password_token_expires_at,
-                                    _users.c.password_token_used_at)
-                             .where(_users.c.password_token_hash == _token_hash(token or ""))).first()
+def _usable_link(token: str, *, lock: bool) -> PasswordLink:
+    """The link `token` names if it can still be used; else `ValidationError` saying why. A link whose
+    account changed since it was made is spent here (the caller commits that)."""
+    digest = _token_hash(token or "")
+    query = select(_users.c.id, _users.c.email, _users.c.password_token_expires_at, _users.c.password_token_used_at,
+                   _users.c.password_token_state).where(_users.c.password_token_hash == digest)
+    row = _core(query.with_for_update() if lock else query).first()
     if row is None:
-        raise ValidationError("This set-password link is not valid. Ask your admin for a new one.", field="token")
+        raise ValidationError(NOT_VALID, field="token")
     if row.password_token_used_at is not None:
         raise ValidationError("This set-password link has been used already. Sign in with the password you "
                               "chose, or ask your admin for a new link.", field="token")
     if row.password_token_expires_at <= utcnow():
         raise ValidationError("This set-password link has expired (links last 72 hours). Ask your admin for "
                               "a new one.", field="token")
+    if row.password_token_state != _account_state(row.id, lock=lock):
+        _core(update(_users).where(_users.c.id == row.id, _users.c.password_token_hash == digest)
+              .values(password_token_hash=None, password_token_expires_at=None, password_token_state=None))
+        raise ValidationError(NOT_VALID, field="token")
     return PasswordLink(row.id, row.email, row.password_token_expires_at)
 
 
+def password_link(token: str) -> PasswordLink:
+    """The account a set-password token is for, if it can still be used; else `ValidationError` saying
+    why (unknown, used, expired, or its account changed: then it is spent), for the public page."""
+    return _usable_link(token, lock=False)
+
+
 def set_password_with_link(token: str, password: str) -> PasswordLink:
-    """Redeem a set-password token: the account gets `password` and the token is spent. The update is
-    conditional on the token being unused, so two submissions of one link cannot both succeed."""
-    link = password_link(token)
+    """Redeem a set-password token: the account gets `password`, the token is spent and every session
+    of the account ends. The account's row and memberships are locked from the check to the write, and
+    the update is conditional on the token being unused, so two submissions cannot both succeed."""
+    link = _usable_link(token, lock=True)
     validate_password(password)
     spent = _core(
         update(_users).where(_users.c.id == link.user_id, _users.c.password_token_used_at.is_(None),
@@ -214,6 +289,7 @@ def set_password_with_link(token: str, password: str) -> PasswordLink:
                 password_token_used_at=utcnow())).rowcount
     if spent != 1:
         raise ValidationError("This set-password link has been used already.", field="token")
+    sessions.end_all_sessions(link.user_id, PASSWORD_SET)
     audit.record("user.password_set", target=("User", link.user_id), actor=link.email,
                  summary=f"{link.email} chose a password with a set-password link")
     return link

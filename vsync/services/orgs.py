@@ -11,7 +11,8 @@ from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
 from vsync.models import Organization, User
 from vsync.models.orgs import GLOBAL_ROLES, PLATFORM_ADMIN
-from vsync.services import audit
+from vsync.models.sessions import DEACTIVATED
+from vsync.services import audit, sessions
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -122,7 +123,10 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
-def create_user(email: str, password: str | None, *, role: str = "user") -> User:
+def create_user(email: str, password: str | None, *, role: str = "user", audited: bool = True) -> User:
+    """A new account. `audited=False` is for `vsync.services.members.add_member` in an org's tenant scope,
+    whose `member.added` records it: a `user.created` row in the org's log would tell its admin that
+    the email was new to vsync."""
     email = normalize_email(email)
     if role not in GLOBAL_ROLES:
         raise ValidationError(f"role must be one of {', '.join(GLOBAL_ROLES)}.", field="role")
@@ -133,7 +137,8 @@ def create_user(email: str, password: str | None, *, role: str = "user") -> User
         user.set_password(validate_password(password))
     db.session.add(user)
     db.session.flush()
-    audit.record("user.created", target=user, summary=f"{email} ({role})")
+    if audited:
+        audit.record("user.created", target=user, summary=f"{email} ({role})")
     return user
 
 
@@ -149,20 +154,24 @@ def create_platform_admin(email: str, password: str) -> User:
 
 
 def set_user_active(user: User, active: bool) -> User:
-    """Deactivate (no sign-in, no session: the loader refuses inactive users) or reactivate a user."""
+    """Deactivate (no sign-in, and every session ends) or reactivate a user (sessions ended stay ended)."""
     if bool(active) != user.active:
         user.active = bool(active)
         db.session.flush()
+        if not active:
+            sessions.end_all_sessions(user.id, DEACTIVATED)
         audit.record("user.activated" if active else "user.deactivated", target=user, summary=user.email)
     return user
 
 
 def set_global_role(user: User, role: str) -> User:
-    """Make a user a platform admin or a plain user."""
+    """Make a user a platform admin or a plain user; a former platform admin with no organisation left to
+    reach is signed out everywhere."""
     if role not in GLOBAL_ROLES:
         raise ValidationError(f"role must be one of {', '.join(GLOBAL_ROLES)}.", field="role")
     if role != user.role:
         audit.record("user.role_changed", target=user, summary=f"{user.email}: {user.role} → {role}")
         user.role = role
         db.session.flush()
+        sessions.end_sessions_out_of_reach(user.id)
     return user
