@@ -112,7 +112,10 @@ def _events(endpoint: WebhookEndpoint, raw: bytes) -> list:
 
 def _store(connection: Connection, endpoint: WebhookEndpoint, events) -> tuple[list[int], int]:
     rows = [(e.guid, e.event_type, e.raw) for e in events]
-    stored = store_events(connection, endpoint, rows, _kept_headers(), utcnow())
+    try:
+        stored = store_events(connection, endpoint, rows, _kept_headers(), utcnow())
+    except RecursionError:  # each event is walked for API keys before any is written
+        raise Refused(400, "malformed_json", "The JSON is nested too deeply.") from None
     return stored.new_ids, stored.duplicates
 
 
@@ -137,10 +140,9 @@ def receive(token: str):
         raw = b""
         try:
             raw = _read_body()
-            events = _events(endpoint, raw)
+            new_ids, duplicates = _store(connection, endpoint, _events(endpoint, raw))
         except Refused as refused:
             return _refuse(connection, endpoint, refused, raw)
-        new_ids, duplicates = _store(connection, endpoint, events)
     if new_ids:
         try:
             wake(endpoint.org_id)
