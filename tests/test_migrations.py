@@ -1,6 +1,7 @@
 """One linear Alembic history that builds exactly the models' schema, and tears it down again."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from tests import factories
 from tests.helpers import DATABASE_URL, app_config
 from vsync import ROOT, create_app, crypto
 from vsync.extensions import db
+from vsync.mightycall.webhook_events import parse_event
 
 
 @pytest.fixture
@@ -100,8 +102,9 @@ def test_upgrade_gives_stored_calls_the_ring_time_their_events_give(database_bef
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-def database_before_provider_accounts(request, tmp_path):
-    """An app whose database is migrated up to the revision before provider rows were the account's."""
+def database_at_0008(request, tmp_path):
+    """An app whose database is migrated up to 0008: before provider rows were the account's, and
+    while webhook deliveries kept their API keys."""
     url = (request.getfixturevalue("empty_database") if request.param == "postgresql"
            else f"sqlite:///{tmp_path / 'vsync.db'}")
     app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
@@ -113,7 +116,7 @@ def database_before_provider_accounts(request, tmp_path):
 
 
 def test_upgrade_merges_the_copies_two_integrations_of_one_account_stored_into_one_row(
-        database_before_provider_accounts):
+        database_at_0008):
     """Org A and org B connect to one MightyCall account; each integration stored the shared call,
     A's copy from the sync, B's from webhook events; org C has an account of its own with the same
     call id. After the upgrade: one call of the shared account with both sources' fields, one copy of
@@ -165,3 +168,55 @@ def test_upgrade_merges_the_copies_two_integrations_of_one_account_stored_into_o
     assert (own.status, own.account_id) == ("missed", accounts[own_c])
     assert counts == {"call_events": 2, "recordings": 2, "sms_messages": 2, "agents": 2, "provider_accounts": 2}
     assert len(filed) == 1
+
+
+KEY, OTHER_KEY = "acme-mightycall-key-5d1f", "another-accounts-key-77ab"
+
+
+def _event(guid: str, key: str = KEY) -> dict:
+    return {"EventType": "IncomingCall", "Timestamp": "2026-07-01T15:00:00Z", "Guid": guid, "ApiKey": key,
+            "Body": {"Id": f"call-{guid}", "From": "+17185550123", "To": "+12125550101"}}
+
+
+def test_upgrade_scrubs_the_api_keys_stored_with_webhook_deliveries_and_call_events(database_at_0008):
+    org_id = factories.make_org("alpha")
+    integration_id = _integration_of_old_shape(org_id, KEY)
+    number_id = factories.make_number("+12125550101")
+    headers = {"Content-Type": "application/json", "User-Agent": f"relay; ApiKey={KEY}"}
+    # (guid, status, body, headers): bodies as the receiver stored them before, each holding a key
+    stored = [
+        ("single", "processed", json.dumps(_event("single"), indent=1), headers),
+        ("listed", "received", json.dumps(_event("listed"), separators=(",", ":")), {}),
+        (None, "rejected", json.dumps(_event("x", OTHER_KEY)), {}),
+        (None, "rejected", json.dumps(_event("y"))[:-3], {}),  # malformed
+        (None, "rejected", f"ApiKey={OTHER_KEY}&EventType=IncomingCall", {}),
+        ("keyless", "ignored", '{"EventType": "Unheard", "Guid": "keyless",  "Body": {}}', {"Content-Type": "x"}),
+    ]
+    with db.engine.begin() as conn:
+        for n, (guid, status, body, kept) in enumerate(stored):
+            conn.execute(text(
+                "INSERT INTO webhook_events (org_id, integration_id, guid, headers, body, status, attempts, "
+                "received_at) VALUES (:o, :i, :g, :h, :b, :s, 0, :t)"),
+                {"o": org_id, "i": integration_id, "g": guid or f"rejected-{n}", "h": json.dumps(kept), "b": body,
+                 "s": status, "t": datetime(2026, 7, 1, tzinfo=UTC).replace(tzinfo=None)})
+        conn.execute(text(
+            "INSERT INTO call_events (integration_id, guid, call_external_id, phone_number_id, event_type, kind, "
+            "occurred_at, raw) VALUES (:i, 'single', 'call-single', :n, 'IncomingCall', 'call', :at, :raw)"),
+            {"i": integration_id, "n": number_id, "at": datetime(2026, 7, 1, 15), "raw": json.dumps(_event("single"))})
+    upgrade()
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT guid, body, headers FROM webhook_events ORDER BY id")).all()
+        raw = conn.execute(text("SELECT raw FROM call_events")).scalar_one()
+    everything = json.dumps([[body, headers] for _, body, headers in rows]) + json.dumps(raw)
+    assert KEY not in everything and OTHER_KEY not in everything
+    bodies = [body for _, body, _ in rows]
+    assert json.loads(bodies[0]) == _event("single", "[removed: matched]")
+    assert json.loads(bodies[1]) == _event("listed", "[removed: matched]")
+    assert json.loads(bodies[2]) == _event("x", "[removed]")
+    assert bodies[3] == json.dumps(_event("y", "[removed]"))[:-3]
+    assert bodies[4] == "ApiKey=[removed]&EventType=IncomingCall"
+    assert bodies[5] == stored[5][2]  # nothing to scrub: left byte for byte
+    headers_after = rows[0][2] if isinstance(rows[0][2], dict) else json.loads(rows[0][2])
+    assert headers_after == {"Content-Type": "application/json", "User-Agent": "relay; ApiKey=[removed: matched]"}
+    raw = raw if isinstance(raw, dict) else json.loads(raw)
+    assert raw == _event("single", "[removed: matched]") and parse_event(raw).guid == "single"

@@ -9,6 +9,7 @@ import pytest
 from tests.webhooks.helpers import one_call, post, stored_events
 from vsync.extensions import db
 from vsync.models import Integration
+from vsync.redaction import API_KEY_MATCHED, API_KEY_NOT_MATCHED
 from vsync.services import webhooks as service
 from vsync.tenancy import tenant
 
@@ -25,7 +26,8 @@ def test_an_event_is_stored_acknowledged_and_turned_into_a_call(hook, acme, inli
     assert response.status_code == 200 and response.get_json() == {"received": 1, "duplicates": 0}
     [row] = stored_events(inline_app)
     assert row.status == "processed" and row.guid == event["Guid"] and row.attempts == 1
-    assert json.loads(row.body) == event and row.headers["Content-Type"] == "application/json"
+    assert json.loads(row.body) == event | {"ApiKey": API_KEY_MATCHED}
+    assert row.headers["Content-Type"] == "application/json"
     assert one_call(inline_app, event["Body"]["Id"]).status == "other"
 
 
@@ -51,7 +53,7 @@ def test_wrong_api_key_is_refused_kept_as_rejected_and_not_processed(hook, acme,
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "bad_api_key"
     [row] = stored_events(inline_app)
     assert row.status == "rejected" and row.guid is None and row.integration_id == acme.integration_id
-    assert "401 bad_api_key" in row.error and json.loads(row.body) == event
+    assert "401 bad_api_key" in row.error and json.loads(row.body) == event | {"ApiKey": API_KEY_NOT_MATCHED}
 
 
 def test_a_rotated_out_token_is_refused_at_once(hook, acme, inline_app):

@@ -81,8 +81,8 @@ def test_events_and_rejected_requests_are_stored_in_the_tokens_org_whatever_scop
         acme, globex, inline_app):
     with inline_app.app_context(), tenant(globex.org_id), service.receiving() as connection:
         endpoint = service.authenticate_token(connection, acme.token)
-        service.store_events(connection, endpoint, [("g", "IncomingCall", "{}")], {}, utcnow())
-        service.store_rejected(connection, endpoint, "{", {}, "400 malformed_json", utcnow())
+        service.store_events(connection, endpoint, [("g", "IncomingCall", {})], {}, utcnow())
+        service.store_rejected(connection, endpoint, b"{", {}, "400 malformed_json", utcnow())
     rows = stored_events(inline_app)
     assert [(r.org_id, r.integration_id, r.status) for r in rows] == [
         (acme.org_id, acme.integration_id, "received"), (acme.org_id, acme.integration_id, "rejected")]

@@ -95,6 +95,8 @@ BAD = {
                     "invalid_event"),
     "deep nesting inside Body": (lambda t: (json.dumps(t.events("answered")[0] | {
         "Body": json.loads("[" * 500 + "]" * 500)}).encode(), "application/json"), 400, "invalid_event"),
+    "deep nesting in a field vsync does not read": (lambda t: (json.dumps(t.events("answered")[0] | {
+        "Extra": json.loads("[" * 700 + "]" * 700)}).encode(), "application/json"), 400, "malformed_json"),
     "missing api key": (lambda t: (json.dumps({"EventType": "IncomingCall"}).encode(), "application/json"), 401,
                         "bad_api_key"),
 }

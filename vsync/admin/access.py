@@ -115,7 +115,18 @@ class ReadOnlyModelView(ModelView):
 
 
 class OrgModelView(OrgAccess, ReadOnlyModelView):
-    """An org's rows: the tenant filter narrows every statement; org-owned rows also name the org."""
+    """An org's rows: the tenant filter narrows every statement; org-owned rows also name the org.
+
+    Every org view names the fields its list and detail pages show: the org console shows curated,
+    human fields only, never a raw provider payload (a call's MightyCall record holds its recording's
+    link), whatever columns a model gains. Flask-Admin's default would be every column.
+    """
+
+    def __init__(self, model, **kwargs):
+        if self.column_list is None or self.column_details_list is None:
+            raise TypeError(f"{type(self).__name__} must name the fields its pages show "
+                            "(column_list and column_details_list).")
+        super().__init__(model, **kwargs)
 
     def _in_org(self, query):
         if hasattr(self.model, "org_id"):

@@ -1,6 +1,8 @@
-"""How the console shows times and figures: every time in the org's zone, with the zone named."""
+"""How the console shows times, figures and text: every time in the org's zone, with the zone named;
+text vsync did not write itself and raw payloads with their secrets taken out (`vsync.redaction`)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -9,6 +11,7 @@ from flask import g
 from markupsafe import Markup, escape
 
 from vsync.models.types import utcnow
+from vsync.redaction import redact_payload, redact_text
 
 RUN_TIMES = ("created_at", "started_at", "heartbeat_at", "finished_at", "window_start", "window_end")
 KEY_TIMES = ("created_at", "expires_at", "last_used_at", "revoked_at")
@@ -80,10 +83,29 @@ def duration_column(view, context, model, name) -> str:
     return seconds_text(ms / 1000 if ms is not None else None)
 
 
-def secret_free(value: str | None, limit: int = 120) -> Markup:
-    """Long text (an error, a summary) cut for a list cell; the detail page shows it whole."""
+def clipped(value: str | None, limit: int | None = 120) -> Markup:
+    """Long text cut to `limit` for a list cell; None: whole, for a detail page."""
     text = value or ""
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+    return escape(text if limit is None or len(text) <= limit else text[: limit - 1] + "…")
+
+
+def secret_free(value: str | None, limit: int | None = 120) -> Markup:
+    """Text vsync did not write itself (an error quoting MightyCall, an audit summary) with credentials,
+    tokens and signed links replaced by a marker, then `clipped`."""
+    return clipped(redact_text(value) if value else value, limit)
+
+
+def secret_free_column(limit: int | None = 120) -> Callable:
+    """A Flask-Admin formatter of such text: cut for lists, whole (`limit=None`) for detail pages."""
+    return lambda view, context, model, name: secret_free(getattr(model, name), limit)
+
+
+def raw_payload_column(view, context, model, name) -> Markup:
+    """A stored raw payload (a webhook body, its headers) for the platform console, redacted: every
+    raw payload the console shows goes through this one formatter."""
+    value = getattr(model, name)
+    text = value if isinstance(value, str) or value is None else json.dumps(value)
+    return Markup("<pre>{}</pre>").format(redact_payload(text))
 
 
 def init_app(app) -> None:

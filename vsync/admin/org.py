@@ -22,10 +22,11 @@ from vsync.admin.access import OrgModelView, OrgPage, done, member_added, refuse
 from vsync.admin.display import (
     KEY_TIMES,
     RUN_TIMES,
+    clipped,
     duration_column,
     local_day_start,
     periods_column,
-    secret_free,
+    secret_free_column,
     time_column,
 )
 from vsync.admin.forms import (
@@ -63,12 +64,18 @@ def _call_filters() -> dict[str, str]:
 
 class CallsView(OrgModelView):
     """Calls with the API's filters (window, direction, status, number, agent, search); the same
-    query string exports them as CSV through the API."""
+    query string exports them as CSV through the API. The detail page names the call's fields, its
+    events and its recording (played through the API's audio route), never MightyCall's record."""
 
     column_list = ("started_at", "direction", "status", "from_number", "to_number", "agent_extension", "duration_ms")
+    column_details_list = ("external_id", "started_at", "answered_at", "ended_at", "direction", "status",
+                           "from_number", "to_number", "agent_extension", "duration_ms", "ring_ms")
     column_labels = {"started_at": "Started", "agent_extension": "Agent", "duration_ms": "Duration",
-                     "from_number": "From", "to_number": "To"}
+                     "from_number": "From", "to_number": "To", "external_id": "MightyCall call id",
+                     "answered_at": "Answered", "ended_at": "Ended", "ring_ms": "Rang"}
     column_formatters = {"started_at": time_column, "duration_ms": duration_column}
+    column_formatters_detail = {**dict.fromkeys(("started_at", "answered_at", "ended_at"), time_column),
+                                "duration_ms": duration_column, "ring_ms": duration_column}
     column_sortable_list = ("started_at", "direction", "status", "duration_ms")
     column_default_sort = ("started_at", True)
     list_intro = "admin/console/calls_filters.html"
@@ -164,10 +171,10 @@ class SmsView(OrgModelView):
     least_role = MANAGER
     column_list = ("sent_at", "direction", "counterpart", "text")
     column_labels = {"sent_at": "Sent"}
-    column_formatters = {"sent_at": time_column, "text": lambda v, c, m, n: secret_free(m.text)}
+    column_formatters = {"sent_at": time_column, "text": lambda v, c, m, n: clipped(m.text)}
     column_searchable_list = ("counterpart", "text")
     column_default_sort = ("sent_at", True)
-    column_details_exclude_list = ("raw",)
+    column_details_list = ("sent_at", "direction", "counterpart", "text", "external_id")
     column_formatters_detail = {"sent_at": time_column}
 
     def get_empty_list_message(self) -> str:
@@ -273,10 +280,14 @@ class SyncRunsView(OrgModelView):
     column_list = ("created_at", "kind", "trigger", "status", "progress", "fetched", "inserted", "error")
     column_labels = {"created_at": "Queued"}
     column_formatters = {"created_at": time_column, "progress": lambda v, c, m, n: f"{m.progress * 100:.0f} %",
-                         "error": lambda v, c, m, n: secret_free(m.error)}
+                         "error": secret_free_column()}
     column_default_sort = ("id", True)
     column_filters = ("kind", "status")
-    column_formatters_detail = dict.fromkeys(RUN_TIMES, time_column)
+    column_details_list = ("kind", "trigger", "status", "window_start", "window_end", "progress", "pages", "fetched",
+                           "inserted", "updated", "skipped", "retries", "error", "created_at", "started_at",
+                           "heartbeat_at", "finished_at")
+    column_formatters_detail = {**dict.fromkeys(RUN_TIMES, time_column), "progress": column_formatters["progress"],
+                                "error": secret_free_column(None)}
 
     def get_empty_list_message(self) -> str:
         return "No sync runs yet: start one with “Sync now” under Integration."

@@ -1,7 +1,8 @@
 """MightyCall webhook events: validate one as received, and derive a call from a set of them.
 
 Pure functions, no I/O. A payload reads ``{"EventType", "Timestamp", "Guid", "ApiKey", "Body": {"Id",
-"From", "To", "Extension", "DateTimeUtc"?, "Direction"?}}`` (see the MightyCall reference). Event
+"From", "To", "Extension", "DateTimeUtc"?, "Direction"?}}`` (see the MightyCall reference). `ApiKey` is not read
+here: the receiver checks it and stores only whether it matched, so a stored event parses alike. Event
 type names are matched case-insensitively by what they contain, so the legacy names
 (``IncomingCallRinging``) and v4's agent-level ones (``…AgentRinging``) mean the same; a name that
 matches nothing is kept raw by the caller and never crashes it.
@@ -24,7 +25,7 @@ __all__ = ["CallFacts", "EventFacts", "derive_call", "event_direction", "event_k
 CALL, RINGING, STOP_RINGING, CONNECTED, COMPLETED = "call", "ringing", "stop_ringing", "connected", "completed"
 KINDS = (CALL, RINGING, STOP_RINGING, CONNECTED, COMPLETED)
 
-_LIMITS = {"Guid": 64, "EventType": 60, "ApiKey": 200, "Id": 64, "From": 40, "To": 40, "Extension": 20,
+_LIMITS = {"Guid": 64, "EventType": 60, "Id": 64, "From": 40, "To": 40, "Extension": 20,
            "Direction": 20}
 _DIRECTIONS = {"incoming": "inbound", "outgoing": "outbound", "callback": "callback"}
 
@@ -61,7 +62,6 @@ class EventFacts:
 
     guid: str
     event_type: str
-    api_key: str
     occurred_at: datetime
     call_id: str
     from_number: str | None
@@ -119,7 +119,6 @@ def parse_event(item: Any) -> EventFacts:
     return EventFacts(
         guid=_string(item, "Guid", "", required=True),
         event_type=event_type,
-        api_key=_string(item, "ApiKey", "", required=True),
         occurred_at=_time(item, "Timestamp", "", required=True),
         call_id=_string(body, "Id", "Body.", required=True),
         from_number=_string(body, "From", "Body.", required=False),

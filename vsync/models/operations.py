@@ -78,7 +78,8 @@ class SyncRun(OrgOwned, db.Model):
 
 
 class WebhookEvent(OrgOwned, db.Model):
-    """A webhook delivery exactly as received, stored before it is processed, so none is lost.
+    """A webhook delivery as received, stored before it is processed, so none is lost; only
+    MightyCall's `ApiKey` is replaced, before writing, by whether it matched (`vsync.services.webhooks`).
 
     One row per event (a request carrying a list gives one row per element). `guid` is the event's
     `Guid`; a repeated one for the same integration is a duplicate and is not stored again. A request

@@ -9,6 +9,12 @@ signing secrets (for a relay that can sign, since MightyCall itself cannot), `X-
 t=<unix seconds>,v1=<hex>` must be HMAC-SHA256 of `"<t>.<raw body>"` under one of its (at most two)
 active secrets, within `SIGNATURE_TOLERANCE` of now. Secrets are stored encrypted (`vsync.crypto`).
 
+Nothing stored holds MightyCall's API key: every field of a delivery that names one (`ApiKey`, in
+accepted events and in refused requests alike, matching or not: a key that does not match may be
+another account's real one) is replaced before the row is written by a marker saying only whether
+it matched (`vsync.redaction`), and so are such fields among the kept headers. Processing and
+replaying read the stored events and never need the key: the receiver checked it.
+
 A delivery is received on a Core connection of its own (`receiving()`), not the ORM session: it is
 the one path every event takes, and it reads one row and writes the delivery's events. Its writes
 are scoped by construction instead of by the tenant hook: the token decides the org before anything
@@ -22,13 +28,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, TextClause, bindparam, insert, select, text
 
@@ -37,6 +45,7 @@ from vsync.extensions import db
 from vsync.models import Integration, WebhookEvent
 from vsync.models.integrations import ACTIVE
 from vsync.models.operations import RECEIVED, REJECTED
+from vsync.redaction import API_KEY_MATCHED, API_KEY_NOT_MATCHED, api_key_fields_replaced, is_api_key_name
 from vsync.services import audit
 from vsync.tenancy import reviewed_sql
 
@@ -125,6 +134,42 @@ def api_key_matches(endpoint: WebhookEndpoint, given: object) -> bool:
     return isinstance(given, str) and hmac.compare_digest(given.encode(), endpoint.api_key.encode())
 
 
+def _api_key_marker(endpoint: WebhookEndpoint, given: object) -> str:
+    return API_KEY_MATCHED if api_key_matches(endpoint, given) else API_KEY_NOT_MATCHED
+
+
+def without_api_keys(endpoint: WebhookEndpoint, value: Any) -> Any:
+    """`value` (a delivery as parsed, or a part of it) with every field that names an API key
+    holding only whether it matched the integration's key."""
+    if isinstance(value, dict):
+        return {name: _api_key_marker(endpoint, item) if is_api_key_name(name) else without_api_keys(endpoint, item)
+                for name, item in value.items()}
+    if isinstance(value, list):
+        return [without_api_keys(endpoint, item) for item in value]
+    return value
+
+
+def _text_without_api_keys(endpoint: WebhookEndpoint, text: str) -> str:
+    return api_key_fields_replaced(text, lambda given: _api_key_marker(endpoint, given))
+
+
+def _refused_body(endpoint: WebhookEndpoint, raw: bytes) -> str:
+    """A refused request's body for storing: as JSON without API keys when it is JSON; otherwise
+    (malformed, cut at the size limit, another format) as text with every `ApiKey`'s value replaced.
+    PostgreSQL text holds no NUL character."""
+    try:
+        text = json.dumps(without_api_keys(endpoint, json.loads(raw)), separators=(",", ":"))
+    except (ValueError, RecursionError):
+        text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    return _text_without_api_keys(endpoint, text)
+
+
+def _headers(endpoint: WebhookEndpoint, headers: Mapping[str, Any]) -> dict:
+    return {name: _api_key_marker(endpoint, value) if is_api_key_name(name)
+            else _text_without_api_keys(endpoint, value) if isinstance(value, str) else value
+            for name, value in headers.items()}
+
+
 def sign(secret: str, body: bytes, timestamp: int) -> str:
     """The `X-Vsync-Signature` value a relay sends for `body` at `timestamp` (unix seconds)."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -183,31 +228,34 @@ class StoredEvents:
     duplicates: int
 
 
-def store_events(connection: Connection, endpoint: WebhookEndpoint, events: list[tuple[str, str, str]],
-                 headers: dict, received_at: datetime) -> StoredEvents:
-    """Store (guid, event type, body) events raw, in the endpoint's org; a Guid the integration
-    already has is a duplicate.
+def store_events(connection: Connection, endpoint: WebhookEndpoint, events: list[tuple[str, str, Mapping]],
+                 headers: Mapping[str, Any], received_at: datetime) -> StoredEvents:
+    """Store (guid, event type, event object) events as sent but for their API key, in the
+    endpoint's org; a Guid the integration already has is a duplicate.
 
     An INSERT … ON CONFLICT DO NOTHING per event, in the caller's one transaction, so two
     deliveries of one event racing each other store it once, and the unique index (not a read
     first) decides which events are new.
     """
-    unique = list({guid: (guid, event_type, body) for guid, event_type, body in events}.values())
+    unique = list({guid: (guid, event_type, item) for guid, event_type, item in events}.values())
+    kept = _headers(endpoint, headers)
     rows = [{"org_id": endpoint.org_id, "integration_id": endpoint.integration_id, "guid": guid,
-             "event_type": event_type, "headers": headers, "body": body, "status": RECEIVED, "attempts": 0,
-             "received_at": received_at}
-            for guid, event_type, body in unique]
+             "event_type": event_type, "headers": kept,
+             "body": json.dumps(without_api_keys(endpoint, item), separators=(",", ":")), "status": RECEIVED,
+             "attempts": 0, "received_at": received_at}
+            for guid, event_type, item in unique]
     new_ids = [event_id for row in rows for event_id in connection.execute(_INSERT_EVENTS, row).scalars()]
     return StoredEvents(new_ids=sorted(new_ids), duplicates=len(events) - len(new_ids))
 
 
-def store_rejected(connection: Connection, endpoint: WebhookEndpoint, body: str, headers: dict, reason: str,
-                   received_at: datetime) -> None:
+def store_rejected(connection: Connection, endpoint: WebhookEndpoint, body: bytes, headers: Mapping[str, Any],
+                   reason: str, received_at: datetime) -> None:
     """Keep a refused request (token valid, anything else wrong) with its reason, in the endpoint's
-    org; it is never processed."""
+    org, without any API key it carried; it is never processed."""
     connection.execute(reviewed_sql(insert(WebhookEvent.__table__)).values(
         org_id=endpoint.org_id, integration_id=endpoint.integration_id, guid=None, event_type=None,
-        headers=headers, body=body, status=REJECTED, error=reason, attempts=0, received_at=received_at))
+        headers=_headers(endpoint, headers), body=_refused_body(endpoint, body), status=REJECTED, error=reason,
+        attempts=0, received_at=received_at))
 
 
 def rotate_webhook_token(integration: Integration) -> str:

@@ -1,6 +1,7 @@
 """The MightyCall webhook receiver: `POST /webhooks/mightycall/<token>`.
 
-Store first, then acknowledge: every event is written raw to `webhook_events` and committed before
+Store first, then acknowledge: every event is written to `webhook_events` as sent, less MightyCall's
+`ApiKey` (kept only as whether it matched: `vsync.services.webhooks`), and committed before
 the 200 goes out, and applied afterwards by a drain of the org's received events on RQ
 (`vsync.jobs.webhooks`; a delivery only wakes it, with one Redis flag), so the sender (which gives
 up after a few seconds) is answered in milliseconds and no event it was told about is lost.
@@ -112,22 +113,18 @@ def _events(endpoint: WebhookEndpoint, raw: bytes) -> list:
     return events
 
 
-def _as_text(raw: bytes) -> str:
-    """The body as received, for a text column (PostgreSQL text holds no NUL character)."""
-    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-
-
-def _store(connection: Connection, endpoint: WebhookEndpoint, raw: bytes, events) -> tuple[list[int], int]:
-    single = not raw.lstrip().startswith(b"[")
-    rows = [(e.guid, e.event_type, _as_text(raw) if single else json.dumps(e.raw, separators=(",", ":")))
-            for e in events]
-    stored = store_events(connection, endpoint, rows, _kept_headers(), utcnow())
+def _store(connection: Connection, endpoint: WebhookEndpoint, events) -> tuple[list[int], int]:
+    rows = [(e.guid, e.event_type, e.raw) for e in events]
+    try:
+        stored = store_events(connection, endpoint, rows, _kept_headers(), utcnow())
+    except RecursionError:  # each event is walked for API keys before any is written
+        raise Refused(400, "malformed_json", "The JSON is nested too deeply.") from None
     return stored.new_ids, stored.duplicates
 
 
 def _refuse(connection: Connection, endpoint: WebhookEndpoint, refused: Refused, raw: bytes):
     body = refused.details.pop("body", raw)
-    store_rejected(connection, endpoint, _as_text(body), _kept_headers(),
+    store_rejected(connection, endpoint, body, _kept_headers(),
                    f"{refused.status} {refused.code}: {refused.message}", utcnow())
     log.info("webhook for integration %s refused: %s %s", endpoint.integration_id, refused.status, refused.code)
     return _error(refused.status, refused.code, refused.message, refused.details)
@@ -147,10 +144,9 @@ def receive(token: str):
         raw = b""
         try:
             raw = _read_body()
-            events = _events(endpoint, raw)
+            new_ids, duplicates = _store(connection, endpoint, _events(endpoint, raw))
         except Refused as refused:
             return _refuse(connection, endpoint, refused, raw)
-        new_ids, duplicates = _store(connection, endpoint, raw, events)
     if new_ids:
         try:
             wake(endpoint.org_id)
