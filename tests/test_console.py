@@ -119,6 +119,21 @@ def test_a_user_in_both_orgs_acts_in_each_with_that_orgs_role(app, world):
     assert client.get("/admin/orgs/org-b/sms/").status_code == 403
 
 
+@pytest.mark.parametrize("principal", ["root", "both"])
+def test_every_link_of_a_console_page_names_the_org_of_its_own_request(app, world, principal):
+    """Flask-Admin kept each menu link as first built in the process, so every later org's menu led
+    to the first org's pages. Page after page, org after org and back, every console and API link
+    of an org page (menu, navigation, the page's own) names that page's org, refused pages included."""
+    client = api_as(app.test_client(), principal, world)
+    views = _console_views(app, "/admin/orgs/<org>")
+    for org in ("org-a", "org-b", "org-a"):
+        for path in views:
+            page = client.get(f"/admin/orgs/{org}{path}").get_data(as_text=True)
+            menu = re.findall(r'class="nav-link\s*" href="/admin/orgs/([^/"]+)/', page)
+            assert menu and set(menu) == {org}, (org, path)
+            assert set(re.findall(r"/(?:admin|api/v1)/orgs/([^/\"'?]+)", page)) == {org}, (org, path)
+
+
 def test_flask_admins_generic_create_edit_and_delete_change_nothing(app, world, in_app):
     with in_app():
         ids = _ids(world)
