@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import csrf_token
+from tests.helpers import app_config, csrf_token
 from tests.test_org_resolver import REACH
 from tests.world import EMAILS, T, api_as
+from vsync import create_app
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
 from vsync.metrics import Window, by_agent, by_number, for_display, org_zone, summary
@@ -132,6 +133,46 @@ def test_every_link_of_a_console_page_names_the_org_of_its_own_request(app, worl
             menu = re.findall(r'class="nav-link\s*" href="/admin/orgs/([^/"]+)/', page)
             assert menu and set(menu) == {org}, (org, path)
             assert set(re.findall(r"/(?:admin|api/v1)/orgs/([^/\"'?]+)", page)) == {org}, (org, path)
+
+
+def _console_state(app) -> dict:
+    """Every attribute of the admin, its views, their classes and its menu items: the object it is,
+    and for a container the objects it holds."""
+    (admin,) = app.extensions["admin"]
+
+    def menu_items(items):
+        for item in items:
+            yield item
+            yield from menu_items(item._children)
+
+    def held(value):
+        if isinstance(value, dict):
+            return id(value), tuple((key, id(item)) for key, item in value.items())
+        if isinstance(value, list | tuple | set | frozenset):
+            return id(value), tuple(id(item) for item in value)
+        return id(value)
+
+    classes = {cls for view in admin._views for cls in type(view).__mro__ if cls is not object}
+    return {(repr(holder), name): held(value) for holder in (admin, *admin._views, *menu_items(admin.menu()),
+                                                             *classes)
+            for name, value in vars(holder).items()}
+
+
+def test_serving_every_console_page_keeps_nothing_on_the_views_or_the_menu(world):
+    """Nothing one request sees may be kept for the next (Flask-Admin's menu kept the first org's
+    links that way): on a fresh app, every console page served to several principals in both orgs
+    changes no attribute of the admin, its views, their classes or its menu items."""
+    fresh = create_app(app_config())
+    before = _console_state(fresh)
+    org_pages, platform_pages = _console_views(fresh, "/admin/orgs/<org>"), _console_views(fresh, "/admin/platform")
+    for principal in ("root", "both", "agent_b"):
+        client = api_as(fresh.test_client(), principal, world)
+        for org in ("org-a", "org-b"):
+            for path in (*org_pages, f"/calls/details/?id={world.calls[org[-1]][f'{org[-1]}-1100']}"):
+                client.get(f"/admin/orgs/{org}{path}")
+        for path in platform_pages:
+            client.get(f"/admin/platform{path}")
+    assert _console_state(fresh) == before
 
 
 def test_flask_admins_generic_create_edit_and_delete_change_nothing(app, world, in_app):
