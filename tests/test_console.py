@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import account_of
-from tests.helpers import csrf_token
+from tests.helpers import app_config, csrf_token
 from tests.test_org_resolver import REACH
 from tests.world import EMAILS, T, api_as
+from vsync import create_app
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
 from vsync.metrics import Window, by_agent, by_number, for_display, org_zone, summary
@@ -118,6 +119,61 @@ def test_a_user_in_both_orgs_acts_in_each_with_that_orgs_role(app, world):
     assert "Org-A · manager" in client.get(f"{A}/").get_data(as_text=True)
     assert "Org-B · agent" in client.get("/admin/orgs/org-b/").get_data(as_text=True)
     assert client.get("/admin/orgs/org-b/sms/").status_code == 403
+
+
+@pytest.mark.parametrize("principal", ["root", "both"])
+def test_every_link_of_a_console_page_names_the_org_of_its_own_request(app, world, principal):
+    """Flask-Admin kept each menu link as first built in the process, so every later org's menu led
+    to the first org's pages. Page after page, org after org and back, every console and API link
+    of an org page (menu, navigation, the page's own) names that page's org, refused pages included."""
+    client = api_as(app.test_client(), principal, world)
+    views = _console_views(app, "/admin/orgs/<org>")
+    for org in ("org-a", "org-b", "org-a"):
+        for path in views:
+            page = client.get(f"/admin/orgs/{org}{path}").get_data(as_text=True)
+            menu = re.findall(r'class="nav-link\s*" href="/admin/orgs/([^/"]+)/', page)
+            assert menu and set(menu) == {org}, (org, path)
+            assert set(re.findall(r"/(?:admin|api/v1)/orgs/([^/\"'?]+)", page)) == {org}, (org, path)
+
+
+def _console_state(app) -> dict:
+    """Every attribute of the admin, its views, their classes and its menu items: the object it is,
+    and for a container the objects it holds."""
+    (admin,) = app.extensions["admin"]
+
+    def menu_items(items):
+        for item in items:
+            yield item
+            yield from menu_items(item._children)
+
+    def held(value):
+        if isinstance(value, dict):
+            return id(value), tuple((key, id(item)) for key, item in value.items())
+        if isinstance(value, list | tuple | set | frozenset):
+            return id(value), tuple(id(item) for item in value)
+        return id(value)
+
+    classes = {cls for view in admin._views for cls in type(view).__mro__ if cls is not object}
+    return {(repr(holder), name): held(value) for holder in (admin, *admin._views, *menu_items(admin.menu()),
+                                                             *classes)
+            for name, value in vars(holder).items()}
+
+
+def test_serving_every_console_page_keeps_nothing_on_the_views_or_the_menu(world):
+    """Nothing one request sees may be kept for the next (Flask-Admin's menu kept the first org's
+    links that way): on a fresh app, every console page served to several principals in both orgs
+    changes no attribute of the admin, its views, their classes or its menu items."""
+    fresh = create_app(app_config())
+    before = _console_state(fresh)
+    org_pages, platform_pages = _console_views(fresh, "/admin/orgs/<org>"), _console_views(fresh, "/admin/platform")
+    for principal in ("root", "both", "agent_b"):
+        client = api_as(fresh.test_client(), principal, world)
+        for org in ("org-a", "org-b"):
+            for path in (*org_pages, f"/calls/details/?id={world.calls[org[-1]][f'{org[-1]}-1100']}"):
+                client.get(f"/admin/orgs/{org}{path}")
+        for path in platform_pages:
+            client.get(f"/admin/platform{path}")
+    assert _console_state(fresh) == before
 
 
 def test_flask_admins_generic_create_edit_and_delete_change_nothing(app, world, in_app):

@@ -1,10 +1,26 @@
 """What every HTTP edge shares: which requests are API requests, the JSON error envelope, the
-request id that every response carries (`X-Request-ID`: the caller's, when it is a sane token), and
-the refusal of NUL characters in what a request names (PostgreSQL text cannot hold one, so one
-reaching a query would be a 500; the webhook receiver, which keeps every body it is sent, is exempt
-and stores them replaced)."""
+request id that every response carries (`X-Request-ID`: the caller's, when it is a sane token), the
+security headers on every answer, and the refusal of NUL characters in what a request names
+(PostgreSQL text cannot hold one, so one reaching a query would be a 500; the webhook receiver, which
+keeps every body it is sent, is exempt and stores them replaced).
+
+Security headers are one `after_request` hook rather than Flask-Talisman: vsync needs five fixed
+headers and no per-route policy, while Talisman's defaults (an HTTPS redirect, secure-only session
+cookies, same-origin framing) would each have to be overridden: `make run` is plain HTTP, the
+cookie flags are `vsync.config`'s, and vsync is never framed. The hook covers every answer Flask
+makes: pages, the API's JSON, errors of every kind (their handlers' answers pass through it), the
+webhook receiver and static files. The Content-Security-Policy allows no inline script or style:
+vsync's are files under `vsync/static/`, the dashboard's figures ride in a JSON data block (never
+executed), and the two inline texts of Flask-Admin's own templates are allowed by hash alone.
+`Referrer-Policy: same-origin` sends no address to other sites, yet keeps the Referer on vsync's own
+form posts: Flask-WTF's CSRF check requires it over HTTPS, and the platform console returns to the
+page a form came from. HSTS is sent in production only (`VSYNC_ENV=production`, served over HTTPS);
+vsync never redirects to HTTPS itself: that is the TLS-terminating proxy's work.
+"""
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import uuid
 
@@ -78,8 +94,49 @@ def _echo_request_id(response):
     return response
 
 
+# Flask-Admin's own templates carry two bits of inline script: `onclick="return false;"` on the
+# items of a list's filter menu, and `href="javascript:void(0)"` on its tabs, menu toggles and
+# disabled pager links. The policy allows exactly these two texts, by hash ('unsafe-hashes' is what
+# lets a hash match an event handler or a javascript: URL), and no other inline script.
+FLASK_ADMIN_INLINE_SCRIPT = ("return false;", "javascript:void(0)")
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'none'",
+    " ".join(("script-src 'self' 'unsafe-hashes'", *map(_sha256, FLASK_ADMIN_INLINE_SCRIPT))),
+    "style-src 'self'",
+    "img-src 'self' data:",  # Bootstrap's icons are data: SVGs in its stylesheet; the favicon is `data:,`
+    "font-src 'self'",
+    "connect-src 'self'",  # the dashboard's refresh
+    "media-src 'self'",  # the recording player, through vsync's audio route
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+))
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def security_headers(production: bool) -> dict[str, str]:
+    """The headers every answer carries; HSTS only in production."""
+    headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame-Options": "DENY",
+               "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+    if production:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
 def init_app(app: Flask) -> None:
     """The request id is set before any other hook, so even an authentication error carries it."""
     app.before_request_funcs.setdefault(None, []).insert(0, _request_id)
     app.before_request_funcs[None].insert(1, _refuse_nul)
     app.after_request(_echo_request_id)
+    headers = security_headers(app.config["VSYNC_ENV"] == "production")
+
+    def _secure(response):
+        response.headers.update(headers)
+        return response
+    app.after_request(_secure)

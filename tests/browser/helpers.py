@@ -1,21 +1,36 @@
-"""What the browser walk repeats: signing in and out, screenshots, and the browser's error log."""
+"""What the browser walk repeats: signing in and out, screenshots, and the browser's error log,
+Content-Security-Policy violations included."""
 from __future__ import annotations
 
 import re
 
 from tests.factories import PASSWORD
 
+# Every document reports each `securitypolicyviolation` event (an inline script, style or handler
+# refused, a source outside the policy) to the test, before any script of the page runs.
+CSP_LISTENER = """document.addEventListener("securitypolicyviolation", function (e) {
+  window.vsyncCspViolation(e.effectiveDirective + " refused " + (e.blockedURI || "inline") + " at "
+    + e.sourceFile + ":" + e.lineNumber + (e.sample ? " (" + e.sample + ")" : ""));
+}, true);"""
+
 
 class Console:
-    """A page of the console driven as a person would, collecting every console error it shows."""
+    """A page of the console driven as a person would, collecting every console error it shows and
+    every Content-Security-Policy violation (the event, and the browser's message about it)."""
 
     def __init__(self, page, base_url: str, artifacts):
         self.page, self.base_url, self.artifacts = page, base_url, artifacts
         self.errors: list[str] = []
         self.refusals: set[str] = set()  # pages opened to see them refused: their 403 is no error
-        page.on("console", lambda message: message.type == "error" and not self._refused(page.url, message.text)
-                and self.errors.append(f"{page.url}: {message.text}"))
+        page.on("console", lambda message: self._console(message.type, message.text))
         page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        page.expose_function("vsyncCspViolation", lambda text: self.errors.append(f"{page.url}: CSP: {text}"))
+        page.add_init_script(CSP_LISTENER)
+
+    def _console(self, kind: str, text: str) -> None:
+        csp = "Content Security Policy" in text
+        if csp or (kind == "error" and not self._refused(self.page.url, text)):
+            self.errors.append(f"{self.page.url}: {text}")
 
     def open(self, path: str, shot: str | None = None):
         response = self.page.goto(self.base_url + path)

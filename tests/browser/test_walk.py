@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's Chromium, headless): a platform admin sets up an org, its
-org admin sees only that org, an agent only their own calls; no console error on any page, and a
-screenshot of every console page in tests/artifacts/ for a person to look at."""
+org admin sees only that org, an agent only their own calls; no console error and no
+Content-Security-Policy violation on any page, no framing by another site, and a screenshot of every
+console page in tests/artifacts/ for a person to look at."""
 from __future__ import annotations
 
 import csv
@@ -59,6 +60,11 @@ def test_platform_admin_sets_up_an_org_whose_admin_sees_only_it(console):
     console.sign_in(EMAILS["root"])
     for name in PLATFORM_PAGES:
         console.open(f"/admin/platform/{name}/", shot=f"platform-{name}")
+    page.click("text=Add Filter")  # Flask-Admin's filter widgets (select2, the date range picker) on the audit log
+    page.locator(".field-filters a.filter", has_text="Time (UTC)").click()
+    page.locator("input.filter-val").first.click()
+    assert page.locator(".daterangepicker").first.is_visible()
+    console.shot("platform-audit-filter")
 
     console.open("/admin/platform/orgs/")
     page.click("text=Create an organisation")
@@ -158,3 +164,31 @@ def test_an_org_admin_exports_the_filtered_calls_as_csv(app, console):
     rows = list(csv.DictReader(io.StringIO(pathlib.Path(download.value.path()).read_text(encoding="utf-8"))))
     assert len(rows) == 4  # org A's calls of the window, none of B's
     assert console.errors == []
+
+
+def test_the_sign_in_page_and_the_api_reference_are_styled_from_files_under_the_policy(console):
+    console.open("/login", shot="sign-in")
+    assert console.page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") == "352px"  # 22rem
+    console.open("/api/v1/docs", shot="api-reference")
+    assert console.page.evaluate("getComputedStyle(document.querySelector('nav')).position") == "fixed"
+    assert console.errors == []
+
+
+def test_the_walk_sees_a_content_security_policy_violation(console):
+    """The walks fail on any violation: an inline style the policy refuses is reported, not missed."""
+    console.open("/login")
+    with console.page.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        console.page.evaluate("document.body.setAttribute('style', 'color: red')")
+    assert console.page.evaluate("getComputedStyle(document.body).color") != "rgb(255, 0, 0)"
+    assert any("CSP: style-src-attr refused inline" in error for error in console.errors)  # the event
+    assert any("violates the following Content Security Policy" in error for error in console.errors)
+
+
+def test_another_site_cannot_frame_the_console(page, live_server):
+    page.route("http://elsewhere.test/", lambda route: route.fulfill(
+        content_type="text/html", body=f'<iframe src="{live_server}/login"></iframe>'))
+    page.goto("http://elsewhere.test/")
+    (framed,) = page.main_frame.child_frames
+    framed.wait_for_load_state()
+    assert framed.url.startswith("chrome-error://")  # refused: frame-ancestors 'none', X-Frame-Options DENY
+    assert framed.locator("input[name=password]").count() == 0

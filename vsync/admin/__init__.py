@@ -6,7 +6,8 @@ for. `vsync.auth` resolves that org for every request through the API's resolver
 (`vsync.auth.principals.resolve_org`) and enters its tenant scope, as for `/api/v1/orgs/<org>/…`;
 a stale or forged org (one the user may no longer reach) falls back to the org picker with a flash,
 never to another org's data. Building a console URL fills in the org of the request, so menus and
-links stay in it. Switching org is a posted form, audited (`console.org_switched`; for a platform
+links stay in it; the menu builds its links at every render (`ConsoleAdmin`), never once per
+process. Switching org is a posted form, audited (`console.org_switched`; for a platform
 admin, "act as org": `console.acted_as`).
 
 Platform views get the platform bypass (their endpoints join `vsync.auth.PLATFORM_WIDE_ENDPOINTS`),
@@ -15,7 +16,8 @@ except the endpoints a view lists in `own_scope`, which enter one org's tenant s
 from __future__ import annotations
 
 from flask import Flask, current_app, flash, g, redirect, request, url_for
-from flask_admin import Admin, AdminIndexView, expose
+from flask_admin import Admin, AdminIndexView, BaseView, expose
+from flask_admin.menu import MenuView
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -47,6 +49,20 @@ from vsync.services import audit
 
 ORG_URL = "/admin/orgs/<org>"
 PLATFORM_CATEGORY = "Platform"
+
+
+class ConsoleAdmin(Admin):
+    """Flask-Admin with a menu built for the request at every render.
+
+    Flask-Admin's menu items keep the URL they built the first time they were rendered
+    (`MenuView._cached_url`), for the life of the process. Console URLs carry the org of the request
+    (`/admin/orgs/<org>/…`), so a kept one sent every later org's menu to the first org's pages:
+    refused to its own members, and shown to a platform admin acting as another org as if it were
+    that org's. Every view joins the menu here, the index included, so no menu link is ever kept.
+    """
+
+    def _add_view_to_menu(self, view: BaseView) -> None:
+        self.add_menu_item(MenuView(view.name, view, cache=False), view.category)
 
 
 class SwitchOrgForm(FlaskForm):
@@ -147,7 +163,8 @@ def _console_globals() -> dict:
 
 
 def init_app(app: Flask) -> None:
-    admin = Admin(name="vsync", index_view=HomeView(), theme=Bootstrap4Theme(base_template="admin/vsync_base.html"))
+    admin = ConsoleAdmin(name="vsync", index_view=HomeView(),
+                         theme=Bootstrap4Theme(base_template="admin/vsync_base.html"))
     platform_views = _platform_views()
     for view in (*_org_views(), *platform_views):
         admin.add_view(view)
