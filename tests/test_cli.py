@@ -289,3 +289,18 @@ def test_add_member_prints_a_one_time_set_password_link(app, runner):
     with app.app_context():
         assert members.password_link(path.rsplit("/", 1)[1]).email == "ann@acme.test"
     assert path not in "".join(audit_actions(app))
+
+
+def test_add_member_gives_someone_new_a_first_password_and_never_changes_an_existing_ones(app, runner, client):
+    from tests.helpers import login
+    run(runner, "create-org", "Acme", "--slug", "acme")
+    run(runner, "create-org", "Globex", "--slug", "globex")
+    added = run(runner, "add-member", "acme", "ann@acme.test", "--role", "manager", "--password", "first password 1")
+    assert added.exit_code == 0 and "/set-password/" not in added.output
+    refused = run(runner, "add-member", "globex", "ann@acme.test", "--role", "org_admin",
+                  "--password", "taken over 12345")
+    assert refused.exit_code == 2 and "error (password)" in refused.output
+    with app.app_context(), platform_bypass("test"):
+        assert db.session.scalar(select(func.count(Membership.id))) == 1
+    assert login(client, "ann@acme.test", "taken over 12345").status_code != 302
+    assert login(client, "ann@acme.test", "first password 1").status_code == 302

@@ -157,14 +157,24 @@ def create_org(name: str, slug: str, timezone_: str) -> None:
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(ORG_ROLES))
 @click.option("--extension", help="The member's MightyCall extension (agents see their own calls).")
-def add_member(org_slug: str, email: str, role: str, extension: str | None) -> None:
-    """Add a user (created when new) to an organisation with a role; prints their set-password link."""
+@click.option("--password", help="For someone new only: their first password, instead of a set-password link.")
+def add_member(org_slug: str, email: str, role: str, extension: str | None, password: str | None) -> None:
+    """Add a user (created when new) to an organisation with a role; prints their set-password link.
+
+    The platform operator may give someone new their first password; an account that exists keeps
+    its own, so `--password` for one is refused and nothing is written."""
     org = orgs.get_org_by_slug(org_slug)
+    if password is not None:
+        if orgs.find_user(email) is not None:
+            raise ValidationError(f"{email.strip()} has an account already and keeps its password; "
+                                  "add them without --password.", field="password")
+        orgs.create_user(email, password)
     added = members.add_member(org, email, role, extension=extension)
     click.echo(f"{added.membership.user.email} is {role} of {org.slug}")
-    click.echo("If they have no password yet, they choose one at this path of vsync's address, within 72 hours, "
-               "once (if they have one, they sign in with it):")
-    click.echo(f"/set-password/{added.password_token}")
+    if password is None:
+        click.echo("If they have no password yet, they choose one at this path of vsync's address, within 72 "
+                   "hours, once (if they have one, they sign in with it):")
+        click.echo(f"/set-password/{added.password_token}")
 
 
 @platform_command("create-api-key")
