@@ -50,17 +50,22 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema_and_downgrade_emptie
         db.engine.dispose()
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_before_ring_times(request, tmp_path):
-    """An app whose database is migrated up to the revision before calls kept their ring time."""
+def _migrated_to(request, tmp_path, revision: str):
+    """An app whose database (PostgreSQL or SQLite, by the fixture's param) is migrated up to `revision`."""
     url = (request.getfixturevalue("empty_database") if request.param == "postgresql"
            else f"sqlite:///{tmp_path / 'vsync.db'}")
     app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
     with app.app_context():
-        upgrade(revision="0006_password_links")
+        upgrade(revision=revision)
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_before_ring_times(request, tmp_path):
+    """An app whose database is migrated up to the revision before calls kept their ring time."""
+    yield from _migrated_to(request, tmp_path, "0006_password_links")
 
 
 def _integration_of_old_shape(org_id: int, api_key: str, base_url: str = "http://127.0.0.1:1/v4") -> int:
@@ -105,14 +110,7 @@ def test_upgrade_gives_stored_calls_the_ring_time_their_events_give(database_bef
 def database_at_0008(request, tmp_path):
     """An app whose database is migrated up to 0008: before provider rows were the account's, and
     while webhook deliveries kept their API keys."""
-    url = (request.getfixturevalue("empty_database") if request.param == "postgresql"
-           else f"sqlite:///{tmp_path / 'vsync.db'}")
-    app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
-    with app.app_context():
-        upgrade(revision="0008_webhook_retry_at")
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+    yield from _migrated_to(request, tmp_path, "0008_webhook_retry_at")
 
 
 def test_upgrade_merges_the_copies_two_integrations_of_one_account_stored_into_one_row(
