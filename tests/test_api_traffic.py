@@ -20,7 +20,8 @@ A_CALLS = ["a-1300", "shared-1200", "moved-before-1100", "a-1100"]  # org A's, n
 
 def add_calls(app, world, rows: list[dict]) -> None:
     """Calls on org A's integration, as a sync stores them; each row gives `number` and overrides."""
-    account_id = account_of(world.integrations["a"])
+    with app.app_context():
+        account_id = account_of(world.integrations["a"])
     with app.app_context(), platform_bypass("test setup"):
         db.session.execute(insert(Call.__table__), [{
             "account_id": account_id, "phone_number_id": world.numbers[row.pop("number", A_ONLY)],

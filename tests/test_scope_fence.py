@@ -162,7 +162,7 @@ def test_the_receivers_inline_drain_applies_events_in_the_org_of_its_token(probe
     with probe_app.app_context(), platform_bypass("test setup"):
         token = rotate_webhook_token(db.session.get(Integration, world.integrations["a"]))
         db.session.commit()
-    events = WebhookEmitter("http://unused", "test-api-key").events(
+    events = WebhookEmitter("http://unused", f"test-api-key-{world.a}").events(
         "answered", business_number=A_ONLY, started_at=T + timedelta(minutes=5), rng=random.Random(3))
     response = probe_app.test_client().post(f"/webhooks/mightycall/{token}", json=events)
     assert response.get_json() == {"received": len(events), "duplicates": 0}

@@ -71,7 +71,7 @@ def _store_secrets(world) -> tuple[dict[str, str], dict[str, dict]]:
         for recording in db.session.scalars(select(Recording)):
             link, capability, signature = _signed_link(f"{recording.call_external_id}.wav")
             recording.provider_uri = link
-            db.session.execute(update(Call).where(Call.integration_id == recording.integration_id,
+            db.session.execute(update(Call).where(Call.account_id == recording.account_id,
                                                   Call.external_id == recording.call_external_id)
                                .values(raw={"id": recording.call_external_id,
                                             "callRecord": {"fileName": recording.file_name, "uri": link}}))
