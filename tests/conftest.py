@@ -4,10 +4,19 @@ answer it gives is checked against its OpenAPI schema (`tests.openapi_check`).
 `make test` creates a fresh database and exports TEST_DATABASE_URL / TEST_REDIS_URL; run alone,
 pytest uses the same local defaults. Each test starts from empty tables (TRUNCATE), so tests can
 commit, and jobs in other threads or processes see what a test wrote.
+
+No test depends on the day it runs or on the machine's time zone: a test that needs a moment takes
+it as an input (a fixed instant, a window derived from its own `now`, or `time_machine` where the
+code under test reads the clock). To prove it, `TEST_NOW=2027-12-31T23:59:59Z` starts every test
+with this process's clock at that instant (then ticking): each test meets the edge it names.
 """
 from __future__ import annotations
 
+import os
+from datetime import datetime
+
 import pytest
+import time_machine
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -16,6 +25,25 @@ from tests.helpers import app_config
 from tests.world import build_world
 from vsync import create_app
 from vsync.extensions import db
+from vsync.timeutil import parse_utc
+
+_TEST_NOW = pytest.StashKey[tuple[datetime, time_machine.Traveller]]()
+
+
+def pytest_configure(config):
+    if os.environ.get("TEST_NOW"):
+        at = parse_utc(os.environ["TEST_NOW"], field="TEST_NOW")
+        travel = time_machine.travel(at, tick=True)
+        config.stash[_TEST_NOW] = at, travel.start()
+        config.add_cleanup(travel.stop)
+
+
+@pytest.fixture(autouse=True)
+def _test_now(request):
+    """Under `TEST_NOW`, every test starts at that instant (session fixtures were made at it too)."""
+    if _TEST_NOW in request.config.stash:
+        at, traveller = request.config.stash[_TEST_NOW]
+        traveller.move_to(at)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -86,12 +87,13 @@ def test_the_window_is_the_orgs_local_day_echoed_in_utc_and_local_time(client, w
     assert body["window"]["from"].endswith("Z") and not body["window"]["from"].startswith(f"{DAY}T00:")
 
 
-def test_without_a_window_the_metrics_are_of_today(client, world):
-    api_as(client, "admin_a", world)
-    body = client.get("/api/v1/orgs/org-a/metrics").get_json()
-    assert body["metrics"]["total_calls"] == 0 and body["metrics"]["answer_rate"] is None
-    start, end = body["window"]["from"], body["window"]["to"]
-    assert start.endswith("T00:00:00Z") and end.endswith("T00:00:00Z") and start < end
+def test_without_a_window_the_metrics_are_of_the_orgs_local_today(client, world, time_machine):
+    time_machine.move_to(T0 + timedelta(hours=14), tick=False)  # 02:00 UTC on the 3rd: still the 2nd in New York
+    api_as(client, "admin_b", world)  # org B is in America/New_York
+    body = client.get("/api/v1/orgs/org-b/metrics").get_json()
+    assert (body["window"]["from"], body["window"]["to"]) == ("2026-11-02T05:00:00Z", "2026-11-03T05:00:00Z")
+    assert body["metrics"]["total_calls"] > 0
+    assert body["metrics"] == client.get(f"/api/v1/orgs/org-b/metrics?from={DAY}&to={DAY}").get_json()["metrics"]
 
 
 def test_an_agent_gets_the_figures_of_their_own_calls_only(client, world):
