@@ -50,10 +50,11 @@ def test_a_window_for_a_kind_that_takes_none_or_an_unknown_kind_is_a_400(as_):
 
 def test_another_backfill_window_while_one_runs_is_a_409(as_):
     client = as_("admin_a")
-    first = client.post(SYNC.format(org="org-a"), json={"kinds": ["sms"], "since": "2026-11-01"})
-    assert first.status_code == 202
-    other = client.post(SYNC.format(org="org-a"), json={"kinds": ["sms"], "since": "2026-10-01"})
-    assert other.status_code == 409
+    # Closed windows: one left open ends now, and from a fixed start grows past the three-year cap.
+    first = client.post(SYNC.format(org="org-a"), json={"kinds": ["sms"], "since": "2026-11-01", "until": "2026-11-03"})
+    assert first.status_code == 202, first.get_json()
+    other = client.post(SYNC.format(org="org-a"), json={"kinds": ["sms"], "since": "2026-10-01", "until": "2026-11-03"})
+    assert other.status_code == 409, other.get_json()
 
 
 def test_runs_are_listed_newest_first_with_a_cursor_and_read_one_by_one(world, as_):
