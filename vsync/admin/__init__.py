@@ -16,7 +16,7 @@ one org's tenant scope themselves.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, flash, g, redirect, request, url_for
+from flask import Flask, current_app, flash, g, redirect, url_for
 from flask_admin import Admin, AdminIndexView, BaseView, expose
 from flask_admin.menu import MenuView
 from flask_admin.theme import Bootstrap4Theme
@@ -30,7 +30,6 @@ from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import reachable_orgs, resolve_org
 from vsync.errors import NotFound
 from vsync.extensions import db
-from vsync.http import error_response, is_api_request
 from vsync.models import (
     ApiKey,
     AuditEvent,
@@ -139,15 +138,6 @@ def _org_of_request(endpoint: str, values: dict) -> None:
         values["org"] = access.slug
 
 
-def _org_not_found(exc: NotFound):
-    if is_api_request():
-        return error_response(exc.status, exc.code, exc.message, exc.details)
-    if exc.field == "org" and request.path.startswith("/admin/orgs/"):
-        flash("That organisation is not available to you. Choose one of yours.", "error")
-        return redirect(url_for("admin.index"))
-    return exc.message, exc.status
-
-
 def _console_globals() -> dict:
     def console_orgs():
         return reachable_orgs(current_user._get_current_object()) if current_user.is_authenticated else []
@@ -161,6 +151,5 @@ def init_app(app: Flask) -> None:
         admin.add_view(view)
     admin.init_app(app)
     app.url_defaults(_org_of_request)
-    app.register_error_handler(NotFound, _org_not_found)
     app.context_processor(_console_globals)
     display.init_app(app)
