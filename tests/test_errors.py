@@ -1,7 +1,8 @@
 """Every JSON error, whatever answers it (the API, the dashboard's data), is one envelope carrying
-the request's id."""
+the request's id; log records say which request they belong to."""
 from __future__ import annotations
 
+import logging
 import uuid
 
 from tests.helpers import app_config
@@ -54,3 +55,28 @@ def test_a_refused_dashboard_window_carries_the_request_id(app, world):
     data = client.get("/admin/orgs/org-a/data", query_string={"from": "2026-13-01"},
                       headers={"X-Request-ID": "trace-dash"})
     assert _error(data, 400, "validation_error")["request_id"] == "trace-dash"
+
+
+class _Kept(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_requests_log_records_carry_its_request_id(app):
+    kept = _Kept()
+    root = logging.getLogger()
+    root.addHandler(kept)
+    try:
+        logged = create_app(app_config())  # puts the context on the root logger's handlers, this one too
+        with logged.test_request_context(headers={"X-Request-ID": "trace-log"}):
+            logged.preprocess_request()
+            logging.getLogger("vsync.probe").warning("inside")
+        logging.getLogger("vsync.probe").warning("outside")
+    finally:
+        root.removeHandler(kept)
+    assert [(r.getMessage(), r.context) for r in kept.records if r.name == "vsync.probe"] == [
+        ("inside", "request trace-log"), ("outside", "-")]

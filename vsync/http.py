@@ -1,5 +1,5 @@
 """What every HTTP edge shares: which requests are API requests, the JSON error envelope and every
-error handler, the request id that every response and JSON error carries
+error handler, the request id that every response, JSON error and log record carries
 (`X-Request-ID`: the caller's, when it is a sane token), the security headers on every answer, and
 the refusal of NUL characters in what a request names (PostgreSQL text cannot hold one, so one
 reaching a query would be a 500; the webhook receiver, which keeps every body it is sent, is exempt
@@ -22,6 +22,9 @@ Errors: the API, the webhook receiver and the dashboard's data answer JSON in on
 (`error_response`, its `request_id` the request's); pages keep HTML, except that an org the user may
 not reach in a console URL sends them back to the org picker with a flash. The handlers are the
 app's, not a blueprint's, because an unmatched `/api/` URL never reaches a blueprint handler.
+
+Logging: `LogContext` puts the request id, or the RQ job id in a job, on every log record
+(`%(context)s`), so no log call writes it by hand.
 """
 from __future__ import annotations
 
@@ -31,11 +34,12 @@ import logging
 import re
 import uuid
 
-from flask import Flask, flash, g, jsonify, redirect, request, url_for
+from flask import Flask, flash, g, has_request_context, jsonify, redirect, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from vsync.errors import DomainError, NotFound
+from vsync.jobs import current_job_id
 from vsync.tenancy import TenancyError
 
 log = logging.getLogger(__name__)
@@ -141,6 +145,25 @@ def security_headers(production: bool) -> dict[str, str]:
     if production:
         headers["Strict-Transport-Security"] = HSTS
     return headers
+
+
+class LogContext(logging.Filter):
+    """Adds `context` to every record: `job <id>` in an RQ job (its failure callback included),
+    `request <id>` in a request, else `-`. A job run inline in a request logs as the request.
+
+    A filter on a logger sees only that logger's own records, so `vsync.create_app` sets it on the
+    root logger's handlers, which every record reaches (Redash's `CurrentJobFilter` does the same).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job_id = current_job_id()
+        if job_id is not None:
+            record.context = f"job {job_id}"
+        elif has_request_context() and g.get("request_id"):
+            record.context = f"request {g.request_id}"
+        else:
+            record.context = "-"
+        return True
 
 
 def _domain_error(exc: DomainError):
