@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import make_org, make_user
-from tests.helpers import csrf_token, login
+from tests.helpers import app_config, csrf_token, login
+from vsync import create_app
+from vsync.auth import platform_wide
 from vsync.auth.keys import verify_api_key
 from vsync.extensions import db
 from vsync.models import ApiKey, AuditEvent
@@ -205,3 +207,27 @@ def test_key_creation_refuses_bad_scopes_and_past_expiry(ctx):
         with pytest.raises(ValidationError) as err:
             create_api_key(org_id=None, name="x", expires_at=utcnow() - timedelta(days=1))
         assert err.value.field == "expires_at"
+
+
+def test_each_app_knows_its_own_platform_wide_routes_and_no_other_apps(app):
+    def probe():
+        return ""
+
+    def wide_probe():
+        return ""
+
+    wide_probe.platform_wide = True
+    first, second = create_app(app_config()), create_app(app_config())
+    first.add_url_rule("/probe", "probe", wide_probe)
+    second.add_url_rule("/probe", "probe", probe)
+    with first.test_request_context():
+        assert platform_wide("probe")
+    with second.test_request_context():
+        assert not platform_wide("probe")
+    for each in (first, second):
+        with each.test_request_context():
+            assert platform_wide("platform_users.index_view") and platform_wide("platform_audit.details_view")
+            assert not platform_wide("platform_overview.index")  # its own scope: one org at a time
+            assert not platform_wide("platform_webhooks.replay")
+            assert not platform_wide("org_dashboard.index") and not platform_wide("api.get_org")
+            assert not platform_wide(None)

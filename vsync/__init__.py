@@ -33,8 +33,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
+    """Every handler of the root logger (the one set up here, or the server's) gets `LogContext`, so
+    every record says which request or job it belongs to."""
+    from vsync.http import LogContext
+
     level = app.config["VSYNC_LOG_LEVEL"]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [%(context)s]: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, LogContext) for f in handler.filters):
+            handler.addFilter(LogContext())
     logging.getLogger("vsync").setLevel(level)
     # urllib3 logs every request's full URL at DEBUG; a recording link is pre-signed, so its URLs
     # stay out of the logs whatever the level (vsync's MightyCall client logs its requests itself).

@@ -1,8 +1,9 @@
-"""What every HTTP edge shares: which requests are API requests, the JSON error envelope, the
-request id that every response carries (`X-Request-ID`: the caller's, when it is a sane token), the
-security headers on every answer, and the refusal of NUL characters in what a request names
-(PostgreSQL text cannot hold one, so one reaching a query would be a 500; the webhook receiver, which
-keeps every body it is sent, is exempt and stores them replaced).
+"""What every HTTP edge shares: which requests are API requests, the JSON error envelope and every
+error handler, the request id that every response, JSON error and log record carries
+(`X-Request-ID`: the caller's, when it is a sane token), the security headers on every answer, and
+the refusal of NUL characters in what a request names (PostgreSQL text cannot hold one, so one
+reaching a query would be a 500; the webhook receiver, which keeps every body it is sent, is exempt
+and stores them replaced).
 
 Security headers are one `after_request` hook rather than Flask-Talisman: vsync needs five fixed
 headers and no per-route policy, while Talisman's defaults (an HTTPS redirect, secure-only session
@@ -16,15 +17,32 @@ executed), and the two inline texts of Flask-Admin's own templates are allowed b
 form posts: Flask-WTF's CSRF check requires it over HTTPS, and the platform console returns to the
 page a form came from. HSTS is sent in production only (`VSYNC_ENV=production`, served over HTTPS);
 vsync never redirects to HTTPS itself: that is the TLS-terminating proxy's work.
+
+Errors: the API, the webhook receiver and the dashboard's data answer JSON in one envelope
+(`error_response`, its `request_id` the request's); pages keep HTML, except that an org the user may
+not reach in a console URL sends them back to the org picker with a flash. The handlers are the
+app's, not a blueprint's, because an unmatched `/api/` URL never reaches a blueprint handler.
+
+Logging: `LogContext` puts the request id, or the RQ job id in a job, on every log record
+(`%(context)s`), so no log call writes it by hand.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import uuid
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, flash, g, has_request_context, jsonify, redirect, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from vsync.errors import DomainError, NotFound
+from vsync.jobs import current_job_id
+from vsync.tenancy import TenancyError
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -129,11 +147,66 @@ def security_headers(production: bool) -> dict[str, str]:
     return headers
 
 
+class LogContext(logging.Filter):
+    """Adds `context` to every record: `job <id>` in an RQ job (its failure callback included),
+    `request <id>` in a request, else `-`. A job run inline in a request logs as the request.
+
+    A filter on a logger sees only that logger's own records, so `vsync.create_app` sets it on the
+    root logger's handlers, which every record reaches (Redash's `CurrentJobFilter` does the same).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job_id = current_job_id()
+        if job_id is not None:
+            record.context = f"job {job_id}"
+        elif has_request_context() and g.get("request_id"):
+            record.context = f"request {g.request_id}"
+        else:
+            record.context = "-"
+        return True
+
+
+def _domain_error(exc: DomainError):
+    if is_api_request():
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, NotFound) and exc.field == "org" and request.path.startswith("/admin/orgs/"):
+        flash("That organisation is not available to you. Choose one of yours.", "error")
+        return redirect(url_for("admin.index"))
+    return exc.message, exc.status
+
+
+def _csrf_error(exc: CSRFError):
+    if is_api_request():
+        return error_response(400, "csrf_failed", exc.description)
+    return exc
+
+
+def _http_error(exc: HTTPException):
+    if is_api_request():
+        response, status = error_response(exc.code or 500, None, exc.description or exc.name)
+        for name, value in exc.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response, status
+    return exc
+
+
+def _tenancy_error(exc: TenancyError):
+    log.error("tenancy violation on %s %s: %s", request.method, request.path, exc)
+    if is_api_request():
+        return error_response(500, "internal_error", "The request could not be scoped to an organisation.")
+    return "The request could not be scoped to an organisation.", 500
+
+
 def init_app(app: Flask) -> None:
     """The request id is set before any other hook, so even an authentication error carries it."""
     app.before_request_funcs.setdefault(None, []).insert(0, _request_id)
     app.before_request_funcs[None].insert(1, _refuse_nul)
     app.after_request(_echo_request_id)
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(TenancyError, _tenancy_error)
     headers = security_headers(app.config["VSYNC_ENV"] == "production")
 
     def _secure(response):

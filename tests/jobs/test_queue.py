@@ -1,6 +1,7 @@
 """Sync through the real Redis queue: RQ workers, retries, a worker killed mid-run, scheduling."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -51,6 +52,36 @@ def test_rq_retries_a_transient_failure_and_records_each_attempt(app):
         done = get_run(flaky, run.id)
         assert done.status == "succeeded" and done.retries == 2 and done.error is None
         assert_matches_truth(flaky, sim_server, integration_id)
+
+
+class _Kept(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_every_log_record_of_a_job_and_its_failure_callback_carries_the_job_id(app):
+    kept = _Kept()
+    root = logging.getLogger()
+    root.addHandler(kept)
+    try:
+        flaky = create_app(app_config(**{**FAST, "VSYNC_MIGHTYCALL_MAX_RETRIES": 0}))  # the context joins `kept`
+        with serve() as sim_server:
+            org_id, integration_id = connect(flaky, "acme", sim_server)
+            sim_server.simulator.faults.add("calls", "server_error", times=1, status=503)
+            run = sync(flaky, org_id, integration_id)
+            work(flaky)
+    finally:
+        root.removeHandler(kept)
+    logged = [(r.getMessage(), r.context) for r in kept.records if r.name == "vsync.jobs.sync"]
+    assert {context for _, context in logged} == {f"job {run.job_id}"}, logged
+    messages = [message for message, _ in logged]
+    assert any("Attempt 1 failed, retrying" in m for m in messages)  # logged by RQ's failure callback
+    assert any(f"sync run {run.id} succeeded" in m for m in messages)
+    assert not any("job " in m for m in messages)  # the id is the context's, never written by hand
 
 
 def test_rq_gives_up_after_its_retries_and_the_run_says_why(app):

@@ -131,3 +131,21 @@ def test_signing_secrets_are_stored_encrypted(acme, inline_app):
     with inline_app.app_context(), tenant(acme.org_id):
         stored = db.session.get(Integration, acme.integration_id).webhook_signing_secrets_encrypted
     assert secret not in stored and stored.startswith("gAAAA")
+
+
+def test_every_refusal_of_the_receiver_carries_the_request_id(hook, acme, inline_app):
+    event = acme.events("answered")[0]
+    refusals = {
+        ("malformed_json", 400): post(hook, acme, None, raw=b"{not json", headers={"X-Request-ID": "trace-400"}),
+        ("bad_api_key", 401): post(hook, acme, event | {"ApiKey": "wrong"}, headers={"X-Request-ID": "trace-401"}),
+        ("payload_too_large", 413): post(hook, acme, None, raw=b"[" + b" " * 300_000 + b"]",
+                                         headers={"X-Request-ID": "trace-413"}),
+        ("unsupported_media_type", 415): post(hook, acme, event, content_type="text/plain",
+                                              headers={"X-Request-ID": "trace-415"}),
+        ("not_found", 404): post(hook, "/webhooks/mightycall/no-such-token", event,
+                                 headers={"X-Request-ID": "trace-404"}),
+    }
+    for (code, status), response in refusals.items():
+        assert response.status_code == status, code
+        error = response.get_json()["error"]
+        assert (error["code"], error["request_id"]) == (code, f"trace-{status}") and error["message"]

@@ -10,12 +10,13 @@ links stay in it; the menu builds its links at every render (`ConsoleAdmin`), ne
 process. Switching org is a posted form, audited (`console.org_switched`; for a platform
 admin, "act as org": `console.acted_as`).
 
-Platform views get the platform bypass (their endpoints join `vsync.auth.PLATFORM_WIDE_ENDPOINTS`),
-except the endpoints a view lists in `own_scope`, which enter one org's tenant scope themselves.
+Platform views declare themselves platform-wide (`platform_wide`, read by `vsync.auth` at every
+request) and get the platform bypass, except the endpoints a view lists in `own_scope`, which enter
+one org's tenant scope themselves.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, flash, g, redirect, request, url_for
+from flask import Flask, current_app, flash, g, redirect, url_for
 from flask_admin import Admin, AdminIndexView, BaseView, expose
 from flask_admin.menu import MenuView
 from flask_admin.theme import Bootstrap4Theme
@@ -24,13 +25,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync import auth
 from vsync.admin import dashboard, display, org, platform
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import reachable_orgs, resolve_org
 from vsync.errors import NotFound
 from vsync.extensions import db
-from vsync.http import error_response, is_api_request
 from vsync.models import (
     ApiKey,
     AuditEvent,
@@ -132,28 +131,11 @@ def _platform_views() -> list:
     ]
 
 
-def _grant_platform_bypass(app: Flask, views: list) -> None:
-    for view in views:
-        own = {f"{view.endpoint}.{name}" for name in getattr(view, "own_scope", ())}
-        auth.PLATFORM_WIDE_ENDPOINTS.update(
-            rule.endpoint for rule in app.url_map.iter_rules()
-            if rule.endpoint.startswith(f"{view.endpoint}.") and rule.endpoint not in own)
-
-
 def _org_of_request(endpoint: str, values: dict) -> None:
     """`url_for` of a console endpoint with `<org>` fills in the org of this request."""
     access = g.get("org_access")
     if access is not None and "org" not in values and current_app.url_map.is_endpoint_expecting(endpoint, "org"):
         values["org"] = access.slug
-
-
-def _org_not_found(exc: NotFound):
-    if is_api_request():
-        return error_response(exc.status, exc.code, exc.message, exc.details)
-    if exc.field == "org" and request.path.startswith("/admin/orgs/"):
-        flash("That organisation is not available to you. Choose one of yours.", "error")
-        return redirect(url_for("admin.index"))
-    return exc.message, exc.status
 
 
 def _console_globals() -> dict:
@@ -165,12 +147,9 @@ def _console_globals() -> dict:
 def init_app(app: Flask) -> None:
     admin = ConsoleAdmin(name="vsync", index_view=HomeView(),
                          theme=Bootstrap4Theme(base_template="admin/vsync_base.html"))
-    platform_views = _platform_views()
-    for view in (*_org_views(), *platform_views):
+    for view in (*_org_views(), *_platform_views()):
         admin.add_view(view)
     admin.init_app(app)
-    _grant_platform_bypass(app, platform_views)
     app.url_defaults(_org_of_request)
-    app.register_error_handler(NotFound, _org_not_found)
     app.context_processor(_console_globals)
     display.init_app(app)

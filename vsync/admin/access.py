@@ -79,6 +79,8 @@ class OrgAccess(ConsoleAccess):
 
 
 class PlatformAccess(ConsoleAccess):
+    platform_wide = True  # the platform bypass for platform admins (`vsync.auth.platform_wide`)
+
     def is_accessible(self) -> bool:
         return signed_in_user() and current_user.is_platform
 

@@ -1,7 +1,7 @@
 """The platform console, for platform admins: every organisation, user, membership, integration,
 phone number, API key, sync run, webhook event and audit row, and an overview of all orgs.
 
-These views run in the platform bypass (`PLATFORM_WIDE_ENDPOINTS`, granted by `vsync.auth` to
+These views run in the platform bypass (they are `platform_wide`, granted by `vsync.auth` to
 platform admins only). Work that belongs inside one org (its figures, replaying its webhook events)
 runs in that org's tenant scope instead: those endpoints (`own_scope`) get no bypass, and enter the
 org's scope themselves, one org at a time. Every change goes through the services, as in the CLI.

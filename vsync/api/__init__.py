@@ -5,9 +5,10 @@ Routes are declared with flask-smorest: the marshmallow schemas that parse a rou
 generated from, so the document cannot drift from the code. Query parameters a route does not
 declare are refused (400), as are bodies with unknown fields (`vsync.api.schemas`).
 
-Conventions shared by every route live beside it: errors in `errors`, per-route authorisation in
-`access`, keyset cursors in `paging`, rate limits in `limits`, the readable reference at
-`/api/v1/docs` in `docs`. CSRF: see `vsync.auth` (cookie-authenticated writes only).
+Conventions shared by every route live beside it: request parsing in `errors` (the JSON error
+envelope and its handlers are `vsync.http`'s), per-route authorisation in `access`, keyset cursors
+in `paging`, rate limits in `limits`, the readable reference at `/api/v1/docs` in `docs`. CSRF: see
+`vsync.auth` (cookie-authenticated writes only).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ bp.ARGUMENTS_PARSER = Parser()
 
 
 class _Api(Api):
-    """flask-smorest's Api with the error envelope of `vsync.http`: `errors` handles every error."""
+    """flask-smorest's Api with the error envelope of `vsync.http`, whose handlers answer every error."""
 
     def _register_error_handlers(self) -> None:
         pass
@@ -43,7 +44,6 @@ def init_app(app: Flask) -> None:
         audit,
         calls,
         docs,
-        errors,
         health,
         integration,
         keys,
@@ -65,7 +65,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("API_SPEC_OPTIONS", schemas.SPEC_OPTIONS)
     api.ERROR_SCHEMA = schemas.ErrorEnvelope
     api.init_app(app)
-    errors.init_app(app)
     limits.init_app(app)
     api.register_blueprint(bp)
     docs.init_app(app)

@@ -1,24 +1,17 @@
-"""JSON errors for /api/v1: `{"error": {"code", "message", "details", "request_id"}}`.
+"""Request parsing for /api/v1. Its errors, like every error, are answered by `vsync.http`'s
+handlers in the JSON envelope `{"error": {"code", "message", "details", "request_id"}}`.
 
-Request parsing (webargs, from the routes' marshmallow schemas) raises `vsync.errors.ValidationError`
+Parsing (webargs, from the routes' marshmallow schemas) raises `vsync.errors.ValidationError`
 like every service does, so a bad parameter and a bad value deep in a service look the same to a
 caller: 400, a message, and `details` naming each field (`"kinds.1"` for the second item of a list).
 """
 from __future__ import annotations
 
-import logging
-
 import marshmallow as ma
-from flask import Flask, request
-from flask_wtf.csrf import CSRFError
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import UnsupportedMediaType
 
-from vsync.errors import DomainError, ValidationError
-from vsync.http import error_response, is_api_request
-from vsync.tenancy import TenancyError
-
-log = logging.getLogger(__name__)
+from vsync.errors import ValidationError
 
 
 def _flatten(messages, prefix: str = "") -> dict[str, str]:
@@ -61,35 +54,3 @@ class Parser(FlaskParser):
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         raise ValidationError("The body is not valid JSON.", field="body")
 
-
-def init_app(app: Flask) -> None:
-    """App-level handlers (unmatched /api/ URLs never reach a blueprint handler); pages keep HTML."""
-
-    @app.errorhandler(DomainError)
-    def _domain_error(exc: DomainError):
-        if is_api_request():
-            return error_response(exc.status, exc.code, exc.message, exc.details)
-        return exc.message, exc.status
-
-    @app.errorhandler(CSRFError)
-    def _csrf_error(exc: CSRFError):
-        if is_api_request():
-            return error_response(400, "csrf_failed", exc.description)
-        return exc
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        if is_api_request():
-            response, status = error_response(exc.code or 500, None, exc.description or exc.name)
-            for name, value in exc.get_headers():
-                if name.lower() not in ("content-type", "content-length"):
-                    response.headers[name] = value
-            return response, status
-        return exc
-
-    @app.errorhandler(TenancyError)
-    def _tenancy_error(exc: TenancyError):
-        log.error("tenancy violation on %s %s: %s", request.method, request.path, exc)
-        if is_api_request():
-            return error_response(500, "internal_error", "The request could not be scoped to an organisation.")
-        return "The request could not be scoped to an organisation.", 500

@@ -10,10 +10,10 @@ check takes its own short platform bypass, before anything else is decided). The
 `_enter_request_scope` enters one scope for the whole request, once: a route with an org in its URL
 (`<org>`) resolves it through `vsync.auth.principals.resolve_org` (404 for an org the principal may
 not see, the same as for one that does not exist), stores the result in `g.org_access` and enters
-that org's tenant scope, for platform admins and platform keys too. Only the routes on
-`PLATFORM_WIDE_ENDPOINTS`, platform-wide by nature, enter the platform bypass, and only for platform
-principals; so do the org routes on `PLATFORM_ORG_ENDPOINTS`, which change what only the platform may
-(an org's number assignments). Any other route runs with no scope, so a tenant-scoped read there
+that org's tenant scope, for platform admins and platform keys too. Only the routes whose views
+declare them platform-wide by nature (`platform_wide`) enter the platform bypass, and only for
+platform principals; so do the org routes on `PLATFORM_ORG_ENDPOINTS`, which change what only the
+platform may (an org's number assignments). Any other route runs with no scope, so a tenant-scoped read there
 fails closed.
 
 Before any scope is entered, the request is fenced (`vsync.tenancy.fence_request`) with its
@@ -30,7 +30,7 @@ by other means.
 """
 from __future__ import annotations
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, current_app, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
@@ -48,15 +48,26 @@ from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.set_password", "admin.static", "api.health", "webhooks.receive",
                     "api-docs.openapi_json", "api_reference.docs"}
 CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive"}
-# Routes that act across every organisation by nature; they get the platform bypass, and only for
-# platform principals. Everything else acts in one org (from its URL) or in none.
-PLATFORM_WIDE_ENDPOINTS: set[str] = set()
 # Routes that change one org's platform-owned rows (its number assignments, which decide what traffic
 # it sees; no tenant scope may write them). A platform principal acts there in the platform bypass,
 # with the org of the URL resolved as on any org route; anyone else gets the org's tenant scope (and
 # the route's 403).
 PLATFORM_ORG_ENDPOINTS: set[str] = {"api.start_assignment", "api.end_assignment"}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+def platform_wide(endpoint: str | None) -> bool:
+    """Whether the route acts across every organisation by nature, as its view declares
+    (`platform_wide = True`; for a Flask-Admin view, less the endpoints it lists in `own_scope`).
+
+    Read from the app's own view functions at every request, so each app knows its own routes and
+    none learns another's. Such a route gets the platform bypass, and only for platform principals;
+    everything else acts in one org (from its URL) or in none.
+    """
+    view = current_app.view_functions.get(endpoint)
+    owner = getattr(view, "__self__", view)  # a Flask-Admin view's route is a method bound to the view
+    return (getattr(owner, "platform_wide", False) is True
+            and endpoint.rpartition(".")[2] not in getattr(owner, "own_scope", ()))
 
 
 def bearer_token() -> str | None:
@@ -131,7 +142,7 @@ def _enter_request_scope(principal) -> None:
     access = resolve_org(principal, org_reference) if org_reference is not None else None
     fence_request(principal.label, platform=principal.is_platform, org_id=None if access is None else access.org_id)
     if access is None:
-        if request.endpoint in PLATFORM_WIDE_ENDPOINTS and principal.is_platform:
+        if principal.is_platform and platform_wide(request.endpoint):
             enter_platform_bypass(f"{request.endpoint} by {principal.label}")
         return
     g.org_access = access

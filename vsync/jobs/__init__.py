@@ -2,7 +2,8 @@
 
 Jobs are plain functions that take ids, never ORM objects, and open their own app context (so their
 own database session) and their own tenant scope. Each is safe to run twice: a sync re-upserts the
-same rows, and a finished run is not run again. Every log line of a job carries its job id.
+same rows, and a finished run is not run again. Every log record of a job carries its job id
+(`vsync.http.LogContext`, from `current_job_id`).
 
 Workers: `rq worker -w vsync.jobs.worker.AppWorker …` builds the app once, before it forks a work
 horse per job, and the horses inherit it (RQ's "Performance notes"); a plain `rq worker` works too,
@@ -14,6 +15,7 @@ import logging
 import os
 import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from flask import Flask, current_app, has_app_context
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "vsync"
 _worker_app: Flask | None = None
 _worker_app_lock = threading.Lock()
+_failed_job: ContextVar[str | None] = ContextVar("vsync_failed_job", default=None)
 
 
 def redis_connection() -> Redis | None:
@@ -43,7 +46,7 @@ def enqueue(func, *args, job_id: str | None = None, retry: Retry | None = None, 
     """Queue `func(*args)` on RQ (for `at`, when that time comes: RQ's scheduler), or, without Redis,
     run it now in a context of its own.
 
-    Inline, a job with `record_attempt(*args, exc, will_retry=, job_id=)` gets as many attempts as
+    Inline, a job with `record_attempt(*args, exc, will_retry=)` gets as many attempts as
     `retry` would give it on RQ, back to back, each failure recorded (where RQ calls `on_failure`);
     without it a failure propagates. Returns the RQ job id, or None when run inline.
     """
@@ -57,7 +60,7 @@ def enqueue(func, *args, job_id: str | None = None, retry: Retry | None = None, 
             except Exception as exc:
                 if record_attempt is None:
                     raise
-                record_attempt(*args, exc, will_retry=attempt < attempts, job_id="inline")
+                record_attempt(*args, exc, will_retry=attempt < attempts)
         return None
     options = {"job_id": job_id, "retry": retry, "job_timeout": job_timeout, "failure_ttl": 7 * 86400,
                "result_ttl": 86400, "on_failure": Callback(on_failure) if on_failure else None}
@@ -65,10 +68,22 @@ def enqueue(func, *args, job_id: str | None = None, retry: Retry | None = None, 
     return job.id
 
 
-def current_job_id() -> str:
-    """The RQ job id for log lines, or `inline` when the job runs without a queue."""
+def current_job_id() -> str | None:
+    """The id of the RQ job this code runs in, or of the job whose failure callback it is; None
+    outside RQ (a request, the CLI, a job run inline)."""
     job = get_current_job()
-    return job.id if job is not None else "inline"
+    return job.id if job is not None else _failed_job.get()
+
+
+@contextmanager
+def failure_of(job_id: str):
+    """Marks a failure callback's work as its job's: RQ calls it after the job has finished, when
+    `get_current_job` no longer knows it."""
+    token = _failed_job.set(job_id)
+    try:
+        yield
+    finally:
+        _failed_job.reset(token)
 
 
 def app_for_worker() -> Flask:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from vsync.errors import DomainError
 from vsync.extensions import db
-from vsync.jobs import current_job_id, job_context
+from vsync.jobs import job_context
 from vsync.models import Integration, SyncRun
 from vsync.models.integrations import ACTIVE
 from vsync.models.types import utcnow
@@ -43,7 +43,6 @@ def due_kinds(integration: Integration, now) -> list[str]:
 def schedule_due_syncs() -> dict[str, int]:
     """Start every due sync of every active integration; returns counts for the job's result."""
     started = joined = 0
-    job_id = current_job_id()
     with job_context(), platform_bypass("scheduled sync fan-out"):
         reaped = reap_stale_runs()
         db.session.commit()
@@ -57,11 +56,9 @@ def schedule_due_syncs() -> dict[str, int]:
                     _, was_joined = start_sync(integration, kind, trigger="scheduled")
                 except DomainError as exc:
                     db.session.rollback()
-                    log.warning("job %s: scheduled %s sync of integration %s not started: %s", job_id, kind,
-                                integration_id, exc)
+                    log.warning("scheduled %s sync of integration %s not started: %s", kind, integration_id, exc)
                     continue
                 joined += was_joined
                 started += not was_joined
-    log.info("job %s: scheduled syncs: %s started, %s joined, %s dead runs reaped", job_id, started, joined,
-             len(reaped))
+    log.info("scheduled syncs: %s started, %s joined, %s dead runs reaped", started, joined, len(reaped))
     return {"started": started, "joined": joined, "reaped": len(reaped)}

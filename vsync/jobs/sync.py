@@ -29,7 +29,7 @@ from rq.job import Job
 from sqlalchemy import select
 
 from vsync.extensions import db
-from vsync.jobs import current_job_id, enqueue, job_context, redis_connection
+from vsync.jobs import enqueue, failure_of, job_context, redis_connection
 from vsync.jobs.ingest import NumberBook, WriteCounts, write_agents, write_calls, write_sms
 from vsync.mightycall import MightyCallError
 from vsync.models import Integration, SyncRun
@@ -104,8 +104,8 @@ class RunAbandoned(RuntimeError):
 class SyncEngine:
     """Runs one sync run; expects the org's tenant scope to be entered."""
 
-    def __init__(self, run: SyncRun, integration: Integration, job_id: str):
-        self.run, self.integration, self.job_id = run, integration, job_id
+    def __init__(self, run: SyncRun, integration: Integration):
+        self.run, self.integration = run, integration
         self.book = NumberBook(org_id=integration.org_id, integration_id=integration.id)
         self.client = client_for(integration)
 
@@ -135,8 +135,8 @@ class SyncEngine:
             run.progress = max(run.progress or 0.0, min(progress, 1.0))
         run.heartbeat_at = utcnow()
         db.session.commit()
-        log.debug("job %s: run %s page %s: %s fetched, %s new, %s updated", self.job_id, run.id, run.pages,
-                  fetched, counts.inserted, counts.updated)
+        log.debug("run %s page %s: %s fetched, %s new, %s updated", run.id, run.pages, fetched, counts.inserted,
+                  counts.updated)
 
     def _windowed(self, kind: str, sync_chunk) -> None:
         start, end = self.run.window_start, self.run.window_end
@@ -173,8 +173,8 @@ class SyncEngine:
             if total == read:
                 break
             if attempt < EXTRA_PASSES:
-                log.info("job %s: run %s: MightyCall reports %s calls in %s but %s were read; reading it again",
-                         self.job_id, self.run.id, total, window, read)
+                log.info("run %s: MightyCall reports %s calls in %s but %s were read; reading it again",
+                         self.run.id, total, window, read)
         else:
             raise SyncIncomplete(
                 f"MightyCall reports {total} calls from {window} but {read} could be read in {1 + EXTRA_PASSES} "
@@ -218,54 +218,53 @@ class SyncEngine:
 
 def run_sync_job(org_id: int, run_id: int) -> str:
     """The RQ job. Safe to run twice: a run that already finished is left alone."""
-    job_id = current_job_id()
     with job_context(), tenant(org_id):
         run = db.session.get(SyncRun, run_id)
         if run is None:
-            log.warning("job %s: sync run %s not found in org %s", job_id, run_id, org_id)
+            log.warning("sync run %s not found in org %s", run_id, org_id)
             return "missing"
         if run.status in (SUCCEEDED, FAILED):
-            log.info("job %s: sync run %s already %s", job_id, run_id, run.status)
+            log.info("sync run %s already %s", run_id, run.status)
             return run.status
         integration = db.session.get(Integration, run.integration_id)
         if integration is None or integration.status != ACTIVE:
-            return _finish(run, FAILED, "The integration was disabled or removed before the sync started.", job_id)
+            return _finish(run, FAILED, "The integration was disabled or removed before the sync started.")
         run.status, run.heartbeat_at = RUNNING, utcnow()
         run.started_at = run.started_at or run.heartbeat_at
         db.session.commit()
-        log.info("job %s: sync run %s (%s, integration %s) started", job_id, run_id, run.kind, integration.id)
+        log.info("sync run %s (%s, integration %s) started", run_id, run.kind, integration.id)
         try:
-            engine = SyncEngine(run, integration, job_id)
+            engine = SyncEngine(run, integration)
             engine.execute()
             engine.still_running()
         except RunAbandoned as exc:
             db.session.rollback()
-            log.warning("job %s: %s", job_id, exc)
+            log.warning("%s", exc)
             return "abandoned"
         except (MightyCallError, SyncIncomplete) as exc:
             db.session.rollback()
             if exc.retryable:
                 raise
-            return _finish(db.session.get(SyncRun, run_id), FAILED, describe(exc), job_id)
+            return _finish(db.session.get(SyncRun, run_id), FAILED, describe(exc))
         except BaseException:
             db.session.rollback()
             raise
         run = db.session.get(SyncRun, run_id)
         run.progress = 1.0
-        log.info("job %s: sync run %s succeeded: %s fetched, %s new, %s updated", job_id, run_id, run.fetched,
+        log.info("sync run %s succeeded: %s fetched, %s new, %s updated", run_id, run.fetched,
                  run.inserted, run.updated)
-        return _finish(run, SUCCEEDED, None, job_id)
+        return _finish(run, SUCCEEDED, None)
 
 
-def _finish(run: SyncRun, status: str, error: str | None, job_id: str) -> str:
+def _finish(run: SyncRun, status: str, error: str | None) -> str:
     run.status, run.error, run.finished_at = status, error, utcnow()
     if error:
-        log.warning("job %s: sync run %s %s: %s", job_id, run.id, status, error)
+        log.warning("sync run %s %s: %s", run.id, status, error)
     db.session.commit()
     return status
 
 
-def _record_attempt(org_id: int, run_id: int, exc: BaseException, will_retry: bool, job_id: str) -> None:
+def _record_attempt(org_id: int, run_id: int, exc: BaseException, will_retry: bool) -> None:
     with job_context(), tenant(org_id):
         run = db.session.get(SyncRun, run_id)
         if run is None or run.status in (SUCCEEDED, FAILED):
@@ -273,13 +272,14 @@ def _record_attempt(org_id: int, run_id: int, exc: BaseException, will_retry: bo
         if will_retry:
             run.status, run.retries = QUEUED, run.retries + 1
             run.error = f"Attempt {run.retries} failed, retrying: {describe(exc)}"
-            log.warning("job %s: sync run %s: %s", job_id, run_id, run.error)
+            log.warning("sync run %s: %s", run_id, run.error)
             db.session.commit()
         else:
-            _finish(run, FAILED, describe(exc), job_id)
+            _finish(run, FAILED, describe(exc))
 
 
 def on_sync_failure(job, connection, exc_type, exc_value, traceback) -> None:
     """RQ failure callback, called on every failed attempt; RQ retries while `retries_left`."""
     org_id, run_id = job.args
-    _record_attempt(org_id, run_id, exc_value, will_retry=bool(job.retries_left), job_id=job.id)
+    with failure_of(job.id):
+        _record_attempt(org_id, run_id, exc_value, will_retry=bool(job.retries_left))

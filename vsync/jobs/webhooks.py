@@ -34,7 +34,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 
 from vsync.extensions import db
-from vsync.jobs import current_job_id, enqueue, job_context, redis_connection
+from vsync.jobs import enqueue, job_context, redis_connection
 from vsync.jobs.ingest import NumberBook, write_call_event
 from vsync.mightycall.webhook_events import parse_event
 from vsync.models import Integration, WebhookEvent
@@ -93,7 +93,7 @@ def _locked(event_id: int) -> WebhookEvent | None:
                              .with_for_update(skip_locked=True))
 
 
-def _record_failure(event_id: int, exc: BaseException, job_id: str) -> datetime | None:
+def _record_failure(event_id: int, exc: BaseException) -> datetime | None:
     """Count the failed attempt and keep its error; returns when the event is retried, None when it
     has failed for good (or is no longer this drain's)."""
     row = _locked(event_id)
@@ -109,12 +109,12 @@ def _record_failure(event_id: int, exc: BaseException, job_id: str) -> datetime 
     else:
         row.status, row.retry_at, row.processed_at = FAILED, None, utcnow()
     retry_at = row.retry_at
-    log.warning("job %s: webhook event %s: %s", job_id, event_id, row.error)
+    log.warning("webhook event %s: %s", event_id, row.error)
     db.session.commit()
     return retry_at
 
 
-def _process_one(org_id: int, event_id: int, job_id: str) -> datetime | None:
+def _process_one(org_id: int, event_id: int) -> datetime | None:
     """Apply one event, or record why it failed. Returns when it is to be retried, if it is."""
     row = _locked(event_id)
     if row is None:
@@ -124,10 +124,10 @@ def _process_one(org_id: int, event_id: int, job_id: str) -> datetime | None:
         row.status, row.error = _apply(org_id, row)
     except Exception as exc:
         db.session.rollback()
-        return _record_failure(event_id, exc, job_id)
+        return _record_failure(event_id, exc)
     row.attempts += 1
     row.processed_at, row.retry_at = utcnow(), None
-    log.debug("job %s: webhook event %s (%s) %s", job_id, event_id, row.event_type, row.status)
+    log.debug("webhook event %s (%s) %s", event_id, row.event_type, row.status)
     db.session.commit()
     return None
 
@@ -141,7 +141,7 @@ def _due(after_id: int, now: datetime):
 
 def process_received_events(org_id: int) -> None:
     """The drain job: apply the org's due `received` events; safe to run twice, or two at once."""
-    job_id, began = current_job_id(), time.monotonic()
+    began = time.monotonic()
     with job_context(), tenant(org_id):
         connection = redis_connection()
         if connection is not None:
@@ -159,7 +159,7 @@ def process_received_events(org_id: int) -> None:
                 wake(org_id)  # a backlog: a second drain shares it, on another worker
                 helped = True
             for event_id in ids:
-                retry_at = _process_one(org_id, event_id, job_id)
+                retry_at = _process_one(org_id, event_id)
                 again = again or (retry_at is not None and retry_at <= utcnow())
             after_id = ids[-1]
             if connection is not None and time.monotonic() - began > DRAIN_FOR:

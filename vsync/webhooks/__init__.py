@@ -14,7 +14,8 @@ that is refused for any other reason is kept as one `rejected` event with the re
 fixes the request's org (`vsync.tenancy.fix_request_org`): the drain it runs inline without Redis
 acts in that org's scope, and nothing in the request may enter another's.
 
-Answers: 200 `{"received": n, "duplicates": d}`; `Echo` validation requests get their `Echo` header
+Answers: 200 `{"received": n, "duplicates": d}`; refusals in `vsync.http`'s JSON error envelope,
+with the request id; `Echo` validation requests get their `Echo` header
 back; 400 malformed JSON or a bad event (the first problem named, with its index); 401 wrong `ApiKey`
 or signature; 413 body over 256 KiB or more than `MAX_EVENTS` events; 415 not JSON. A request is
 stored whole or refused whole: a list with one bad event stores none of its events.
@@ -27,6 +28,7 @@ import logging
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Connection
 
+from vsync.http import error_response
 from vsync.jobs.webhooks import wake
 from vsync.mightycall.parsing import ParseError
 from vsync.mightycall.webhook_events import parse_event
@@ -56,10 +58,6 @@ class Refused(Exception):
     def __init__(self, status: int, code: str, message: str, details: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or {}
-
-
-def _error(status: int, code: str, message: str, details: dict | None = None) -> tuple[Response, int]:
-    return jsonify({"error": {"code": code, "message": message, "details": details or {}}}), status
 
 
 def _kept_headers() -> dict:
@@ -127,7 +125,7 @@ def _refuse(connection: Connection, endpoint: WebhookEndpoint, refused: Refused,
     store_rejected(connection, endpoint, body, _kept_headers(),
                    f"{refused.status} {refused.code}: {refused.message}", utcnow())
     log.info("webhook for integration %s refused: %s %s", endpoint.integration_id, refused.status, refused.code)
-    return _error(refused.status, refused.code, refused.message, refused.details)
+    return error_response(refused.status, refused.code, refused.message, refused.details)
 
 
 @bp.post("/mightycall/<token>")
@@ -135,7 +133,7 @@ def receive(token: str):
     with receiving() as connection:  # committed as the block ends, before any answer goes out
         endpoint = authenticate_token(connection, token)
         if endpoint is None:
-            return _error(404, "not_found", "Not found.")
+            return error_response(404, "not_found", "Not found.")
         fix_request_org(endpoint.org_id)  # the drain it runs inline acts in this org, and in no other
         if "Echo" in request.headers:
             response = Response(status=200)
