@@ -219,7 +219,8 @@ def test_a_worker_killed_mid_event_loses_nothing_and_a_replay_applies_each_event
         holder.commit()
         worker = _rq_worker()
         _wait_for(lambda: holder.execute(text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar() > 0,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar() > 0,
             60, "the worker to be mid-event")
         for process in [*psutil.Process(worker.pid).children(recursive=True), psutil.Process(worker.pid)]:
             process.kill()
