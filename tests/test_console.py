@@ -4,7 +4,7 @@ services, and the dashboard against `vsync.metrics` and the API."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -301,6 +301,54 @@ def test_an_api_key_is_shown_once_and_never_again(app, world, in_app):
     assert key not in _flashes(client, f"{A}/api-keys/")
     with in_app(), platform_bypass("test"):
         assert not any(key in (summary or "") for summary in db.session.scalars(select(AuditEvent.summary)))
+
+
+EXPIRES = "2099-06-30"  # a summer date: org B's New York is UTC-4 that day
+
+
+def _key_expiry(in_app, name: str):
+    with in_app(), platform_bypass("test"):
+        return db.session.scalar(select(ApiKey.expires_at).where(ApiKey.name == name))
+
+
+def test_an_org_keys_expiry_date_is_the_end_of_that_day_in_the_orgs_own_zone(app, world, in_app):
+    for principal, org in (("admin_a", "org-a"), ("admin_b", "org-b")):
+        page = f"/admin/orgs/{org}/api-keys/"
+        client = api_as(app.test_client(), principal, world)
+        zone = "UTC" if org == "org-a" else "America/New_York"
+        assert f"time zone ({zone})" in client.get(page).get_data(as_text=True)
+        _post(client, f"/admin/orgs/{org}/api-keys/create",
+              {"key-name": f"{org} wall", "key-scope": "read", "key-expires": EXPIRES}, page)
+    assert _key_expiry(in_app, "org-a wall") == datetime(2099, 7, 1, tzinfo=UTC)
+    assert _key_expiry(in_app, "org-b wall") == datetime(2099, 7, 1, 4, tzinfo=UTC)
+
+
+def test_a_platform_keys_expiry_date_is_the_end_of_that_day_in_its_orgs_zone_or_utc(app, world, in_app):
+    client = api_as(app.test_client(), "root", world)
+    page = "/admin/platform/api-keys/"
+    assert "(a platform key: UTC)" in client.get(page).get_data(as_text=True)
+    for org_id, name in ((world.a, "a"), (world.b, "b"), (0, "platform")):
+        _post(client, f"{page}create", {"key-org": org_id, "key-name": f"{name} wall", "key-scope": "read",
+                                        "key-expires": EXPIRES}, page)
+    assert _key_expiry(in_app, "a wall") == datetime(2099, 7, 1, tzinfo=UTC)
+    assert _key_expiry(in_app, "b wall") == datetime(2099, 7, 1, 4, tzinfo=UTC)
+    assert _key_expiry(in_app, "platform wall") == datetime(2099, 7, 1, tzinfo=UTC)
+
+
+def test_a_platform_admin_revokes_any_orgs_key_and_rotates_any_orgs_webhook_token(app, world, in_app):
+    with in_app():
+        ids = _ids(world)
+    client = api_as(app.test_client(), "root", world)
+    keys_page, integrations_page = "/admin/platform/api-keys/", "/admin/platform/integrations/"
+    revoked = _post(client, f"{keys_page}revoke", {"revoke-row_id": ids["b"]["api-keys"]}, keys_page)
+    assert revoked.headers["Location"] == f"{keys_page}details/?id={ids['b']['api-keys']}"
+    missing = _post(client, f"{keys_page}revoke", {"revoke-row_id": 10**9}, keys_page)
+    assert missing.status_code == 400 and "No such API key." in missing.get_data(as_text=True)
+    _post(client, f"{integrations_page}rotate", {"rotate-integration": world.integrations["a"]}, integrations_page)
+    assert "webhook-url" in _flashes(client, integrations_page)
+    with in_app(), platform_bypass("test"):
+        assert db.session.get(ApiKey, ids["b"]["api-keys"]).revoked_at is not None
+        assert db.session.get(ApiKey, ids["a"]["api-keys"]).revoked_at is None
 
 
 def test_integration_credentials_are_never_rendered(app, world):

@@ -87,6 +87,11 @@ class PlatformAccess(ConsoleAccess):
     def is_visible(self) -> bool:
         return signed_in_user() and current_user.is_platform
 
+    def may_write(self) -> bool:
+        """Every platform admin may act on all the platform console shows (the views the consoles
+        share, `vsync.admin.actions`, ask each view)."""
+        return True
+
 
 class ReadOnlyModelView(ModelView):
     """A list and a detail page. Changes go through the views' own forms and the services, never

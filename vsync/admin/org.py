@@ -9,7 +9,6 @@ error and changes nothing.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
 from urllib.parse import urlencode
 
 from flask import flash, g, redirect, request, url_for
@@ -19,12 +18,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from vsync.admin.access import OrgModelView, OrgPage, done, member_added, refused
+from vsync.admin.actions import ApiKeyActions, IntegrationActions, show_webhook_token
 from vsync.admin.display import (
     KEY_TIMES,
     RUN_TIMES,
     clipped,
     duration_column,
-    local_day_start,
     periods_column,
     secret_free_column,
     time_column,
@@ -43,11 +42,9 @@ from vsync.admin.forms import (
 from vsync.errors import DomainError
 from vsync.extensions import db
 from vsync.metrics import Filters, Window, org_zone
-from vsync.mightycall import MightyCallError
-from vsync.models import ApiKey, Call, CallEvent, Integration, Membership, PhoneNumber, Recording
+from vsync.models import Call, CallEvent, Integration, Membership, Organization, PhoneNumber, Recording
 from vsync.models.orgs import MANAGER, ORG_ADMIN
-from vsync.services import integrations, keys, members, orgs, webhooks
-from vsync.services.sync import start_syncs
+from vsync.services import integrations, members, orgs
 from vsync.services.traffic import Search, call_criteria
 
 CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
@@ -293,7 +290,7 @@ class SyncRunsView(OrgModelView):
         return "No sync runs yet: start one with “Sync now” under Integration."
 
 
-class ApiKeysView(OrgModelView):
+class ApiKeysView(ApiKeyActions, OrgModelView):
     """The org's keys: created here with the secret shown once; revoked, never deleted."""
 
     least_role = ORG_ADMIN
@@ -309,45 +306,11 @@ class ApiKeysView(OrgModelView):
         return "No API keys yet: create one above for a dashboard or script that reads this organisation's data."
 
     def key_forms(self, key=None) -> dict:
-        return {"create_form": ApiKeyForm(prefix="key"), "revoke_form": RowForm(prefix="revoke",
-                                                                                row_id=key.id if key else None)}
+        return {"create_form": ApiKeyForm(prefix="key"),
+                "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None)}
 
-    @expose("/create", methods=["POST"])
-    def create(self):
-        if not self.may_write():
-            return self.refuse_write()
-        form = ApiKeyForm(prefix="key")
-        if not form.validate_on_submit():
-            flash("An API key needs a name and a scope.", "error")
-            return redirect(org_url(".index_view"))
-        expires = (datetime.combine(form.expires.data, time(), org_zone(self.org)).astimezone(UTC)
-                   if form.expires.data else None)
-        try:
-            key, plaintext = keys.create_api_key(org_id=g.org_access.org_id, name=form.name.data,
-                                                 scopes=form.scope.data, expires_at=expires,
-                                                 created_by_user_id=current_user.id)
-            done(f"API key {key.prefix} created.")
-        except DomainError as exc:
-            refused(form, exc)
-            return redirect(org_url(".index_view"))
-        flash(Markup("Copy the key now; it is not shown again: <code class='api-key'>{}</code>").format(plaintext),
-              "warning")
-        return redirect(org_url(".index_view"))
-
-    @expose("/revoke", methods=["POST"])
-    def revoke(self):
-        if not self.may_write():
-            return self.refuse_write()
-        form = RowForm(prefix="revoke")
-        row = form.row_id.data if form.validate_on_submit() else None
-        key = self.get_query().filter(ApiKey.id == int(row)).one_or_none() if str(row).isdigit() else None
-        if key is None:
-            form.row_id.errors = ["That API key is not one of this organisation's."]
-            flash("That API key is not one of this organisation's.", "error")
-            return self.render("admin/console/form_refused.html", forms=[form]), 400
-        keys.revoke_api_key(key.id)
-        done(f"API key {key.prefix} revoked; it no longer authenticates.")
-        return redirect(org_url(".details_view", id=key.id))
+    def key_org(self, form) -> Organization:
+        return self.org
 
 
 def _integrations() -> list[Integration]:
@@ -355,12 +318,15 @@ def _integrations() -> list[Integration]:
                               .order_by(Integration.id)).all()
 
 
-class IntegrationView(OrgPage):
+class IntegrationView(IntegrationActions, OrgPage):
     """The org's MightyCall connection. Managers see it and may sync now; org admins also set the
     credentials (write-only: never shown back), test the connection and rotate the webhook token."""
 
     least_role = MANAGER
     write_role = ORG_ADMIN
+
+    def integration_choices(self) -> list[Integration]:
+        return _integrations()
 
     def _forms(self) -> dict:
         choices = options((i.id, f"{i.name} ({i.base_url})") for i in _integrations())
@@ -375,6 +341,12 @@ class IntegrationView(OrgPage):
         context = {**self._forms(), **forms}
         return self.render("admin/console/integration.html", integrations=_integrations(), org=self.org,
                            **context), status
+
+    def back(self):
+        return redirect(org_url(".index"))
+
+    def refused_page(self, name: str, form):
+        return self._page(400, **{name: form})
 
     @expose("/")
     def index(self):
@@ -396,72 +368,10 @@ class IntegrationView(OrgPage):
             return self._page(400, credentials_form=form)
         if token is None:
             done("The MightyCall credentials are replaced. Test the connection to check them.")
-            return redirect(org_url(".index"))
+            return self.back()
         done("Connected to MightyCall. Test the connection, then sync.")
-        _show_webhook_token(token)
-        return redirect(org_url(".index"))
-
-    def _chosen(self, form) -> Integration | None:
-        form.integration.choices = options((i.id, i.name) for i in _integrations())
-        if not form.validate_on_submit():
-            flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
-            return None
-        return next(i for i in _integrations() if i.id == form.integration.data)
-
-    @expose("/test", methods=["POST"])
-    def test(self):
-        if not self.may_write():
-            return self.refuse_write()
-        form = IntegrationActionForm(prefix="test")
-        integration = self._chosen(form)
-        if integration is None:
-            return self._page(400, test_form=form)
-        result = integrations.check_connection(integration)
-        db.session.commit()
-        if result["ok"]:
-            flash(f"MightyCall answered: {result.get('numbers', 0)} number(s) on the account.", "success")
-        else:
-            flash(f"MightyCall refused or could not be reached: {result['error']}", "error")
-        return redirect(org_url(".index"))
-
-    @expose("/rotate", methods=["POST"])
-    def rotate(self):
-        if not self.may_write():
-            return self.refuse_write()
-        form = IntegrationActionForm(prefix="rotate")
-        integration = self._chosen(form)
-        if integration is None:
-            return self._page(400, rotate_form=form)
-        token = webhooks.rotate_webhook_token(integration)
-        done("A new webhook token is set; the old one is refused from now on.")
-        _show_webhook_token(token)
-        return redirect(org_url(".index"))
-
-    @expose("/sync", methods=["POST"])
-    def sync(self):
-        form = SyncForm(prefix="sync")
-        integration = self._chosen(form)
-        if integration is None:
-            return self._page(400, sync_form=form)
-        zone = org_zone(self.org)
-        try:
-            started = start_syncs(integration, form.kinds.data,
-                                  since=local_day_start(form.since.data, zone, end=False),
-                                  until=local_day_start(form.until.data, zone, end=True),
-                                  requested_by_user_id=current_user.id)
-        except (DomainError, MightyCallError) as exc:
-            db.session.rollback()
-            flash(getattr(exc, "message", str(exc)), "error")
-            return self._page(400, sync_form=form)
-        flash("Sync " + ", ".join(f"{run.kind} ({'joined the run under way' if joined else run.status})"
-                                  for run, joined in started) + ". Progress is under Sync runs.", "success")
-        return redirect(org_url(".index"))
-
-
-def _show_webhook_token(token: str) -> None:
-    url = url_for("webhooks.receive", token=token, _external=True)
-    flash(Markup("Give MightyCall this webhook URL now; it is not shown again: <code class='webhook-url'>{}</code>")
-          .format(url), "warning")
+        show_webhook_token(token)
+        return self.back()
 
 
 class SettingsView(OrgPage):

@@ -8,7 +8,7 @@ org's scope themselves, one org at a time. Every change goes through the service
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
@@ -19,11 +19,11 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from vsync.admin.access import PlatformModelView, PlatformPage, done, member_added, refused
+from vsync.admin.actions import ApiKeyActions, IntegrationActions, show_webhook_token
 from vsync.admin.display import (
     KEY_TIMES,
     RUN_TIMES,
     ago,
-    local_day_start,
     periods_column,
     raw_payload_column,
     secret_free_column,
@@ -54,7 +54,7 @@ from vsync.metrics import Window, for_display, org_zone, summary
 from vsync.mightycall import MightyCallError
 from vsync.models import AuditEvent, Integration, NumberAssignment, Organization, PhoneNumber, SyncRun, User
 from vsync.models.orgs import ORG_ADMIN
-from vsync.services import integrations, keys, members, numbers, orgs, sessions, webhooks
+from vsync.services import integrations, members, numbers, orgs, sessions
 from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant
 
@@ -229,7 +229,7 @@ class MembershipsView(PlatformModelView):
         return redirect(url_for(".index_view"))
 
 
-class IntegrationsView(PlatformModelView):
+class IntegrationsView(IntegrationActions, PlatformModelView):
     """Every org's integrations; credentials are write-only and never listed."""
 
     column_list = ("org.slug", "name", "base_url", "status", "last_error", "created_at")
@@ -253,12 +253,14 @@ class IntegrationsView(PlatformModelView):
             form.integration.data = integration.id
         return forms
 
-    def _integration(self, form) -> Integration | None:
-        form.integration.choices = options((i.id, i.name) for i in db.session.scalars(select(Integration)))
-        if not form.validate_on_submit():
-            flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
-            return None
-        return db.session.get(Integration, form.integration.data)
+    def integration_choices(self) -> list[Integration]:
+        return db.session.scalars(select(Integration)).all()
+
+    def back(self):
+        return redirect(request.referrer or url_for(".index_view"))
+
+    def refused_page(self, name: str, form):
+        return self.back()
 
     @expose("/add", methods=["POST"])
     def new(self):
@@ -271,50 +273,10 @@ class IntegrationsView(PlatformModelView):
                 db.session.get(Organization, form.org.data), api_key=form.api_key.data, user_key=form.user_key.data,
                 base_url=form.base_url.data)
             done(f"{integration.name} connected.")
-            _show_webhook_token(token)
+            show_webhook_token(token)
         except DomainError as exc:
             refused(form, exc)
         return redirect(url_for(".index_view"))
-
-    @expose("/test", methods=["POST"])
-    def test(self):
-        if (integration := self._integration(IntegrationActionForm(prefix="test"))) is not None:
-            result = integrations.check_connection(integration)
-            db.session.commit()
-            flash(f"MightyCall answered: {result.get('numbers', 0)} number(s)." if result["ok"]
-                  else f"MightyCall refused or could not be reached: {result['error']}",
-                  "success" if result["ok"] else "error")
-        return redirect(request.referrer or url_for(".index_view"))
-
-    @expose("/rotate", methods=["POST"])
-    def rotate(self):
-        if (integration := self._integration(IntegrationActionForm(prefix="rotate"))) is not None:
-            token = webhooks.rotate_webhook_token(integration)
-            done("A new webhook token is set; the old one is refused from now on.")
-            _show_webhook_token(token)
-        return redirect(request.referrer or url_for(".index_view"))
-
-    @expose("/sync", methods=["POST"])
-    def sync(self):
-        form = SyncForm(prefix="sync")
-        if (integration := self._integration(form)) is not None:
-            zone = org_zone(integration.org)
-            try:
-                started = start_syncs(integration, form.kinds.data, since=local_day_start(form.since.data, zone),
-                                      until=local_day_start(form.until.data, zone, end=True),
-                                      requested_by_user_id=current_user.id)
-                flash("Sync " + ", ".join(f"{run.kind} ({'joined' if joined else run.status})"
-                                          for run, joined in started) + ".", "success")
-            except (DomainError, MightyCallError) as exc:
-                db.session.rollback()
-                flash(getattr(exc, "message", str(exc)), "error")
-        return redirect(request.referrer or url_for(".index_view"))
-
-
-def _show_webhook_token(token: str) -> None:
-    url = url_for("webhooks.receive", token=token, _external=True)
-    flash(Markup("Give MightyCall this webhook URL now; it is not shown again: <code class='webhook-url'>{}</code>")
-          .format(url), "warning")
 
 
 _history = periods_column(lambda period: f"{period.org.slug}: ", "<em>unassigned</em>")
@@ -386,7 +348,7 @@ class NumbersView(PlatformModelView):
         return redirect(url_for(".details_view", id=period.phone_number_id))
 
 
-class ApiKeysView(PlatformModelView):
+class ApiKeysView(ApiKeyActions, PlatformModelView):
     column_list = ("org_id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     column_labels = {"org_id": "Organisation (none: platform key)"}
     column_formatters = {**dict.fromkeys(KEY_TIMES, time_column), "org_id": org_column}
@@ -394,40 +356,15 @@ class ApiKeysView(PlatformModelView):
     column_formatters_detail = column_formatters
     list_intro = "admin/platform/key_create.html"
     details_extra = "admin/console/key_revoke.html"
+    key_not_found = "No such API key."
 
     def key_forms(self, key=None) -> dict:
         form = PlatformApiKeyForm(prefix="key")
         form.org.choices = options([(0, "every organisation (platform key)")]) + _org_choices()
         return {"create_form": form, "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None)}
 
-    @expose("/create", methods=["POST"])
-    def create(self):
-        form = self.key_forms()["create_form"]
-        if not form.validate_on_submit():
-            flash("An API key needs a name and a scope.", "error")
-            return redirect(url_for(".index_view"))
-        expires = datetime.combine(form.expires.data, datetime.min.time(), UTC) if form.expires.data else None
-        try:
-            key, plaintext = keys.create_api_key(org_id=form.org.data or None, name=form.name.data,
-                                                 scopes=form.scope.data, expires_at=expires,
-                                                 created_by_user_id=current_user.id)
-            done(f"API key {key.prefix} created.")
-            flash(Markup("Copy the key now; it is not shown again: <code class='api-key'>{}</code>")
-                  .format(plaintext), "warning")
-        except DomainError as exc:
-            refused(form, exc)
-        return redirect(url_for(".index_view"))
-
-    @expose("/revoke", methods=["POST"])
-    def revoke(self):
-        form = RowForm(prefix="revoke")
-        if form.validate_on_submit() and str(form.row_id.data).isdigit():
-            try:
-                key = keys.revoke_api_key(int(form.row_id.data))
-                done(f"API key {key.prefix} revoked.")
-            except DomainError as exc:
-                refused(form, exc)
-        return redirect(request.referrer or url_for(".index_view"))
+    def key_org(self, form) -> Organization | None:
+        return db.session.get(Organization, form.org.data) if form.org.data else None
 
 
 class SyncRunsView(PlatformModelView):
