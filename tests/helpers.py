@@ -5,8 +5,11 @@ pytest uses the same local defaults.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from cryptography.fernet import Fernet
 
@@ -43,3 +46,18 @@ def csrf_token(client, path: str = "/login") -> str:
 def login(client, email: str, password: str = "correct horse battery"):
     return client.post("/login", data={"email": email, "password": password,
                                        "csrf_token": csrf_token(client)})
+
+
+@contextmanager
+def kept_log_records() -> Iterator[list[logging.LogRecord]]:
+    """Every record the root logger handles inside the block. An app made inside it puts its log
+    context (`vsync.http.LogContext`) on this handler too, as on every root handler it finds."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)

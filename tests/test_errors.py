@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from tests.helpers import app_config
+from tests.helpers import app_config, kept_log_records
 from tests.world import api_as, build_world
 from vsync import create_app
 from vsync.extensions import db
@@ -57,26 +57,12 @@ def test_a_refused_dashboard_window_carries_the_request_id(app, world):
     assert _error(data, 400, "validation_error")["request_id"] == "trace-dash"
 
 
-class _Kept(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_a_requests_log_records_carry_its_request_id(app):
-    kept = _Kept()
-    root = logging.getLogger()
-    root.addHandler(kept)
-    try:
+    with kept_log_records() as records:
         logged = create_app(app_config())  # puts the context on the root logger's handlers, this one too
         with logged.test_request_context(headers={"X-Request-ID": "trace-log"}):
             logged.preprocess_request()
             logging.getLogger("vsync.probe").warning("inside")
         logging.getLogger("vsync.probe").warning("outside")
-    finally:
-        root.removeHandler(kept)
-    assert [(r.getMessage(), r.context) for r in kept.records if r.name == "vsync.probe"] == [
+    assert [(r.getMessage(), r.context) for r in records if r.name == "vsync.probe"] == [
         ("inside", "request trace-log"), ("outside", "-")]

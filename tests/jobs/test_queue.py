@@ -1,7 +1,6 @@
 """Sync through the real Redis queue: RQ workers, retries, a worker killed mid-run, scheduling."""
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config
+from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config, kept_log_records
 from tests.jobs.helpers import FAST, W0, assert_matches_truth, connect, get_run, serve, sync
 from vsync import ROOT, create_app
 from vsync.extensions import db
@@ -54,29 +53,15 @@ def test_rq_retries_a_transient_failure_and_records_each_attempt(app):
         assert_matches_truth(flaky, sim_server, integration_id)
 
 
-class _Kept(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_every_log_record_of_a_job_and_its_failure_callback_carries_the_job_id(app):
-    kept = _Kept()
-    root = logging.getLogger()
-    root.addHandler(kept)
-    try:
-        flaky = create_app(app_config(**{**FAST, "VSYNC_MIGHTYCALL_MAX_RETRIES": 0}))  # the context joins `kept`
+    with kept_log_records() as records:
+        flaky = create_app(app_config(**{**FAST, "VSYNC_MIGHTYCALL_MAX_RETRIES": 0}))  # its log context joins
         with serve() as sim_server:
             org_id, integration_id = connect(flaky, "acme", sim_server)
             sim_server.simulator.faults.add("calls", "server_error", times=1, status=503)
             run = sync(flaky, org_id, integration_id)
             work(flaky)
-    finally:
-        root.removeHandler(kept)
-    logged = [(r.getMessage(), r.context) for r in kept.records if r.name == "vsync.jobs.sync"]
+    logged = [(r.getMessage(), r.context) for r in records if r.name == "vsync.jobs.sync"]
     assert {context for _, context in logged} == {f"job {run.job_id}"}, logged
     messages = [message for message, _ in logged]
     assert any("Attempt 1 failed, retrying" in m for m in messages)  # logged by RQ's failure callback
