@@ -99,7 +99,7 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
     live = [call for call, _ in open_calls if call.events_at >= fresh_after]
 
     ringing: dict[str, tuple[datetime, Call]] = {}
-    unanswered = {(c.account_id, c.external_id): c for c in live if c.answered_at is None}
+    unanswered = {(c.account_id, c.external_id): c for c in live if c.answered_at is None and c.id in own}
     if unanswered:
         rows = db.session.execute(
             select(CallEvent.account_id, CallEvent.call_external_id, CallEvent.extension, CallEvent.kind,
@@ -110,7 +110,7 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
             .order_by(CallEvent.occurred_at, CallEvent.guid)).all()
         latest: dict[tuple[int, str, str], tuple[str, datetime]] = {}
         for account_id, call_id, extension, kind, at in rows:
-            if (account_id, call_id) in unanswered and unanswered[(account_id, call_id)].id in own:
+            if (account_id, call_id) in unanswered:
                 latest[(account_id, call_id, extension)] = (kind, at)
         for (account_id, call_id, extension), (kind, at) in latest.items():
             if kind == "ringing" and (extension not in ringing or at < ringing[extension][0]):
