@@ -14,6 +14,7 @@ from tests.factories import PASSWORD
 from tests.helpers import csrf_token, login
 from tests.world import EMAILS, api_as
 from vsync.auth.principals import load_user
+from vsync.crypto import secret_digest
 from vsync.extensions import db
 from vsync.models import Membership, User, UserSession
 from vsync.models.types import utcnow
@@ -249,7 +250,7 @@ def test_last_seen_is_written_at_most_once_a_minute(app, world, in_app):
     def last_seen():
         with platform_bypass("test"):
             return db.session.scalar(select(UserSession.last_seen_at).where(UserSession.token_hash
-                                                                             == sessions.token_hash(token)))
+                                                                             == secret_digest(token)))
     with in_app():
         token = sessions.start_session(user_id(app, EMAILS["agent_b"]), now=start)
         db.session.commit()

@@ -1,15 +1,22 @@
-"""Encryption at rest for MightyCall credentials and tokens (MultiFernet).
+"""Encryption at rest for MightyCall credentials and tokens (MultiFernet), and the one digest of a secret.
 
 `VSYNC_ENCRYPTION_KEYS` lists Fernet keys newest first: new ciphertexts use the first, any listed key
 decrypts. To rotate, put a new key first, deploy, run `flask rotate-encryption-keys`, then drop the old key.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
+
+
+def secret_digest(secret: str) -> str:
+    """The SHA-256 hex digest under which a secret is stored and looked up (API keys, session tokens,
+    webhook tokens, set-password links and the account state they are bound to): never the secret itself."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class DecryptionError(RuntimeError):

@@ -14,7 +14,7 @@ from vsync.mightycall.errors import (
     AuthenticationError,
     ClientError,
     MightyCallError,
-    NotFound,
+    MightyCallNotFound,
     ProtocolError,
     RateLimited,
     ServerError,
@@ -307,7 +307,7 @@ def test_empty_window_yields_nothing(mightycall):
 def test_get_call_matches_the_listing_and_unknown_ids_are_not_found(mightycall, sim):
     listed = next(mightycall.iter_calls(DAY_START, DAY_END))
     assert mightycall.get_call(listed.external_id) == listed
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(MightyCallNotFound) as caught:
         mightycall.get_call("00000000-0000-4000-8000-0b46860000ff")
     assert caught.value.retryable is False
 
@@ -345,7 +345,7 @@ def test_recording_never_sends_the_bearer_when_told_not_to(make_client, sim):
 
 def test_missing_recording_is_not_found_with_advice_to_reread_the_call(mightycall, sim_server):
     uri = f"http://localhost:{sim_server.port}/recordings/00000000-0000-4000-8000-0b46860000ff.wav?sig=s3cr3t"
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(MightyCallNotFound) as caught:
         b"".join(mightycall.stream_recording(uri))
     assert "get_call" in str(caught.value)
     assert "s3cr3t" not in str(caught.value)

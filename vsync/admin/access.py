@@ -49,7 +49,7 @@ class ConsoleAccess:
         return forbidden(self)
 
 
-class OrgAccess(ConsoleAccess):
+class OrgConsoleAccess(ConsoleAccess):
     """A view of one organisation's console. `least_role` is the role needed to open it;
     `write_role` the one needed for its actions (what a role cannot do is not offered)."""
 
@@ -121,7 +121,7 @@ class ReadOnlyModelView(ModelView):
         return found
 
 
-class OrgModelView(OrgAccess, ReadOnlyModelView):
+class OrgModelView(OrgConsoleAccess, ReadOnlyModelView):
     """An org's rows: the tenant filter narrows every statement; org-owned rows also name the org.
 
     Every org view names the fields its list and detail pages show: the org console shows curated,
@@ -151,7 +151,7 @@ class PlatformModelView(PlatformAccess, ReadOnlyModelView):
     """Rows of every organisation, for platform admins, in the platform bypass."""
 
 
-class OrgPage(OrgAccess, BaseView):
+class OrgPage(OrgConsoleAccess, BaseView):
     """A console page of one org that is not a list of rows (dashboard, settings, integration)."""
 
 

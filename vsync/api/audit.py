@@ -13,7 +13,7 @@ from sqlalchemy import select
 from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.paging import newest_by_id
-from vsync.api.schemas import Instant, Query, UtcDateTime, page_of, page_params
+from vsync.api.schemas import Instant, Query, UtcDateTimeField, page_of, page_params
 from vsync.errors import ValidationError
 from vsync.models import AuditEvent
 from vsync.models.orgs import ORG_ADMIN
@@ -34,7 +34,7 @@ AuditQuery = Query.from_dict({
 
 class AuditEventSchema(ma.Schema):
     id = fields.Integer(required=True)
-    created_at = UtcDateTime(required=True)
+    created_at = UtcDateTimeField(required=True)
     actor = fields.String(required=True)
     actor_user_id = fields.Integer(allow_none=True, required=True)
     actor_api_key_id = fields.Integer(allow_none=True, required=True)

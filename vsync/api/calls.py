@@ -18,7 +18,7 @@ from vsync.api.access import requires
 from vsync.api.export import csv_doc, csv_response, format_field, wants_csv
 from vsync.api.metrics import MetricsQuery, query_filters, query_window
 from vsync.api.paging import decode_time_cursor, page, time_key
-from vsync.api.schemas import ErrorEnvelope, UtcDateTime, page_of, page_params
+from vsync.api.schemas import ErrorEnvelope, UtcDateTimeField, page_of, page_params
 from vsync.extensions import db
 from vsync.metrics import Window
 from vsync.models import Call, Organization, Recording
@@ -50,9 +50,9 @@ class CallSchema(ma.Schema):
     status = fields.String(required=True, metadata={"description": "answered, missed, voicemail, dropped or other"})
     from_number = fields.String(allow_none=True, required=True)
     to_number = fields.String(allow_none=True, required=True)
-    started_at = UtcDateTime(required=True)
-    answered_at = UtcDateTime(allow_none=True, required=True, metadata={"description": "From webhook events."})
-    ended_at = UtcDateTime(allow_none=True, required=True)
+    started_at = UtcDateTimeField(required=True)
+    answered_at = UtcDateTimeField(allow_none=True, required=True, metadata={"description": "From webhook events."})
+    ended_at = UtcDateTimeField(allow_none=True, required=True)
     duration_seconds = fields.Float(allow_none=True, required=True)
     agent_extension = fields.String(allow_none=True, required=True,
                                     metadata={"description": "The extension that handled the call."})
@@ -64,7 +64,7 @@ class CallEventSchema(ma.Schema):
     kind = fields.String(required=True, metadata={"description": "call, ringing, stop_ringing, connected, "
                                                                  "completed or other"})
     extension = fields.String(allow_none=True, required=True)
-    occurred_at = UtcDateTime(required=True)
+    occurred_at = UtcDateTimeField(required=True)
 
 
 class RecordingSchema(ma.Schema):
@@ -72,7 +72,7 @@ class RecordingSchema(ma.Schema):
     call_id = fields.Integer(required=True)
     call_external_id = fields.String(required=True)
     number = fields.String(allow_none=True, required=True)
-    started_at = UtcDateTime(required=True, metadata={"description": "When the recorded call started."})
+    started_at = UtcDateTimeField(required=True, metadata={"description": "When the recorded call started."})
     duration_seconds = fields.Float(allow_none=True, required=True)
     file_name = fields.String(allow_none=True, required=True)
     audio_url = fields.String(required=True, metadata={

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from vsync.api import bp
 from vsync.api.access import requires
-from vsync.api.schemas import Body, ErrorEnvelope, Query, UtcDateTime
+from vsync.api.schemas import Body, ErrorEnvelope, Query, UtcDateTimeField
 from vsync.api.sync import SyncRunSchema, run_json
 from vsync.extensions import db
 from vsync.http import error_response
@@ -43,9 +43,9 @@ class WebhookStatusSchema(ma.Schema):
 
 class KindStatusSchema(ma.Schema):
     kind = fields.String(required=True)
-    synced_until = UtcDateTime(allow_none=True, required=True, metadata={
+    synced_until = UtcDateTimeField(allow_none=True, required=True, metadata={
         "description": "End of the last completed window (calls, sms); null before the first."})
-    last_succeeded_at = UtcDateTime(allow_none=True, required=True)
+    last_succeeded_at = UtcDateTimeField(allow_none=True, required=True)
     last_run = fields.Nested(SyncRunSchema, allow_none=True, required=True)
 
 
@@ -60,7 +60,7 @@ class IntegrationSchema(ma.Schema):
     last_error = fields.String(allow_none=True, required=True, metadata={
         "description": "What MightyCall said when the connection last failed; null once it works."})
     sync = fields.List(fields.Nested(KindStatusSchema), required=True, metadata={"description": "Per kind."})
-    created_at = UtcDateTime(required=True)
+    created_at = UtcDateTimeField(required=True)
 
 
 class SavedIntegrationSchema(IntegrationSchema):
@@ -86,7 +86,7 @@ ConnectionSchema = ma.Schema.from_dict({
     "base_url": fields.String(required=True),
     "numbers": fields.Integer(required=True, metadata={"description": "Numbers the account has."}),
     "phone_numbers": fields.List(fields.String(), required=True),
-    "checked_at": UtcDateTime(required=True),
+    "checked_at": UtcDateTimeField(required=True),
 }, name="ConnectionCheck")
 
 

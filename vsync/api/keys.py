@@ -15,7 +15,7 @@ from sqlalchemy import select
 from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.paging import newest_by_id
-from vsync.api.schemas import Body, Instant, Query, UtcDateTime, page_of, page_params
+from vsync.api.schemas import Body, Instant, Query, UtcDateTimeField, page_of, page_params
 from vsync.extensions import db
 from vsync.models import ApiKey
 from vsync.models.keys import SCOPES
@@ -33,10 +33,10 @@ class ApiKeySchema(ma.Schema):
                                                                    "it identifies the key in the audit log."})
     scopes = fields.List(fields.String(), required=True, metadata={"description": "read, write."})
     status = fields.String(required=True, metadata={"description": "active, expired or revoked."})
-    created_at = UtcDateTime(required=True)
-    expires_at = UtcDateTime(allow_none=True, required=True)
-    revoked_at = UtcDateTime(allow_none=True, required=True)
-    last_used_at = UtcDateTime(allow_none=True, required=True, metadata={
+    created_at = UtcDateTimeField(required=True)
+    expires_at = UtcDateTimeField(allow_none=True, required=True)
+    revoked_at = UtcDateTimeField(allow_none=True, required=True)
+    last_used_at = UtcDateTimeField(allow_none=True, required=True, metadata={
         "description": "Written at most once a minute."})
 
 

@@ -15,7 +15,7 @@ from marshmallow import fields
 
 from vsync.api import bp
 from vsync.api.access import requires
-from vsync.api.schemas import UtcDateTime
+from vsync.api.schemas import UtcDateTimeField
 from vsync.models.types import utcnow
 from vsync.services.live import floor_state
 
@@ -24,7 +24,7 @@ class AgentStateSchema(ma.Schema):
     extension = fields.String(required=True)
     name = fields.String(allow_none=True, required=True)
     state = fields.String(required=True, metadata={"description": "available, ringing, on_call or unknown"})
-    since = UtcDateTime(allow_none=True, required=True)
+    since = UtcDateTimeField(allow_none=True, required=True)
     call_id = fields.String(allow_none=True, required=True)
     number = fields.String(allow_none=True, required=True, metadata={"description": "The other party."})
 
@@ -34,14 +34,14 @@ class LiveCallSchema(ma.Schema):
     direction = fields.String(required=True)
     from_number = fields.String(allow_none=True, required=True)
     to_number = fields.String(allow_none=True, required=True)
-    started_at = UtcDateTime(required=True)
-    answered_at = UtcDateTime(allow_none=True, required=True)
+    started_at = UtcDateTimeField(required=True)
+    answered_at = UtcDateTimeField(allow_none=True, required=True)
     agent_extension = fields.String(allow_none=True, required=True)
     seconds = fields.Float(required=True, metadata={"description": "Waiting or talking so far."})
 
 
 class FloorSchema(ma.Schema):
-    as_of = UtcDateTime(required=True)
+    as_of = UtcDateTimeField(required=True)
     agents = fields.List(fields.Nested(AgentStateSchema), required=True)
     waiting = fields.List(fields.Nested(LiveCallSchema), required=True)
     in_progress = fields.List(fields.Nested(LiveCallSchema), required=True)

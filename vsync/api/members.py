@@ -21,7 +21,7 @@ from sqlalchemy import select
 from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.paging import decode_cursor, page
-from vsync.api.schemas import Body, Query, UtcDateTime, page_of, page_params
+from vsync.api.schemas import Body, Query, UtcDateTimeField, page_of, page_params
 from vsync.extensions import db
 from vsync.models import Membership, Organization, User
 from vsync.models.orgs import ORG_ADMIN, ORG_ROLES
@@ -38,7 +38,7 @@ class MemberSchema(ma.Schema):
     email = fields.String(required=True)
     role = fields.String(required=True, metadata={"description": "org_admin, manager or agent."})
     extension = fields.String(allow_none=True, required=True)
-    created_at = UtcDateTime(required=True)
+    created_at = UtcDateTimeField(required=True)
 
 
 class NewMemberSchema(MemberSchema):

@@ -14,7 +14,7 @@ from marshmallow import fields, validate
 from vsync import metrics
 from vsync.api import bp
 from vsync.api.access import requires
-from vsync.api.schemas import LocalDateTime, Query, UtcDateTime
+from vsync.api.schemas import LocalDateTime, Query, UtcDateTimeField
 from vsync.extensions import db
 from vsync.models import Organization
 
@@ -74,8 +74,8 @@ class SeriesQuery(MetricsQuery):
 
 
 class WindowSchema(ma.Schema):
-    from_ = UtcDateTime(data_key="from", required=True)
-    to = UtcDateTime(required=True)
+    from_ = UtcDateTimeField(data_key="from", required=True)
+    to = UtcDateTimeField(required=True)
     timezone = fields.String(required=True)
     from_local = LocalDateTime(required=True)
     to_local = LocalDateTime(required=True)
@@ -100,7 +100,7 @@ MetricsValues = ma.Schema.from_dict({
 }, name="MetricsValues")
 MetricsReport = _Report.from_dict({"metrics": fields.Nested(MetricsValues, required=True)}, name="MetricsReport")
 SeriesBucket = ma.Schema.from_dict({
-    "start": UtcDateTime(required=True), "end": UtcDateTime(required=True),
+    "start": UtcDateTimeField(required=True), "end": UtcDateTimeField(required=True),
     "start_local": LocalDateTime(required=True), **_kpi_fields(_KPIS)}, name="SeriesBucket")
 SeriesReport = _Report.from_dict({"bucket": fields.String(required=True),
                                   "data": fields.List(fields.Nested(SeriesBucket), required=True)},

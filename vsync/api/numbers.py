@@ -17,7 +17,7 @@ from sqlalchemy import select
 from vsync.api import bp
 from vsync.api.access import PLATFORM, requires
 from vsync.api.paging import decode_cursor, page
-from vsync.api.schemas import Body, Instant, Query, UtcDateTime, page_of, page_params
+from vsync.api.schemas import Body, Instant, Query, UtcDateTimeField, page_of, page_params
 from vsync.extensions import db
 from vsync.models import NumberAssignment, Organization, PhoneNumber
 from vsync.models.types import utcnow
@@ -28,8 +28,8 @@ NumbersQuery = Query.from_dict(page_params(), name="NumbersQuery")
 
 
 class PeriodSchema(ma.Schema):
-    assigned_at = UtcDateTime(required=True)
-    unassigned_at = UtcDateTime(allow_none=True, required=True, metadata={"description": "null: still assigned."})
+    assigned_at = UtcDateTimeField(required=True)
+    unassigned_at = UtcDateTimeField(allow_none=True, required=True, metadata={"description": "null: still assigned."})
 
 
 class NumberSchema(ma.Schema):

@@ -29,7 +29,7 @@ SPEC_OPTIONS = {
 }
 
 
-class UtcDateTime(fields.DateTime):
+class UtcDateTimeField(fields.DateTime):
     """An aware time written as ISO-8601 UTC with `Z` (`2026-11-21T09:30:00Z`)."""
 
     def _serialize(self, value: datetime | str | None, attr, obj, **kwargs):
@@ -43,7 +43,7 @@ class LocalDateTime(fields.DateTime):
         return value.isoformat() if isinstance(value, datetime) else value
 
 
-class Instant(UtcDateTime):
+class Instant(UtcDateTimeField):
     """A time a caller sends: ISO-8601 with `Z` or an offset, or a bare date (midnight UTC), the same
     as the CLI's `--at`/`--since` (`vsync.timeutil.parse_utc`); a time without a zone is refused."""
 

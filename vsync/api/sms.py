@@ -17,7 +17,7 @@ from vsync.api.calls import export_batches, list_page
 from vsync.api.export import csv_doc, csv_response, format_field, wants_csv
 from vsync.api.metrics import MetricsQuery, query_number, query_window
 from vsync.api.paging import decode_time_cursor
-from vsync.api.schemas import Query, UtcDateTime, page_of, page_params
+from vsync.api.schemas import Query, UtcDateTimeField, page_of, page_params
 from vsync.extensions import db
 from vsync.models import Organization
 from vsync.models.orgs import MANAGER
@@ -42,7 +42,7 @@ class SmsSchema(ma.Schema):
     number = fields.String(allow_none=True, required=True, metadata={"description": "The org's number, E.164."})
     direction = fields.String(required=True, metadata={"description": "inbound, outbound or other"})
     counterpart = fields.String(allow_none=True, required=True, metadata={"description": "The other party."})
-    sent_at = UtcDateTime(required=True)
+    sent_at = UtcDateTimeField(required=True)
     text = fields.String(allow_none=True, required=True)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.paging import newest_by_id
-from vsync.api.schemas import Body, Instant, Query, UtcDateTime, page_of, page_params
+from vsync.api.schemas import Body, Instant, Query, UtcDateTimeField, page_of, page_params
 from vsync.errors import NotFound
 from vsync.extensions import db
 from vsync.models import Organization, SyncRun
@@ -36,9 +36,9 @@ class SyncRunSchema(ma.Schema):
     kind = fields.String(required=True, metadata={"description": "numbers, agents, calls or sms."})
     trigger = fields.String(required=True, metadata={"description": "manual, backfill or scheduled."})
     status = fields.String(required=True, metadata={"description": "queued, running, succeeded or failed."})
-    window_start = UtcDateTime(allow_none=True, required=True, metadata={
+    window_start = UtcDateTimeField(allow_none=True, required=True, metadata={
         "description": "null for numbers and agents, read as the account is now."})
-    window_end = UtcDateTime(allow_none=True, required=True)
+    window_end = UtcDateTimeField(allow_none=True, required=True)
     progress = fields.Float(required=True, metadata={"description": "Share of the window done, 0..1."})
     pages = fields.Integer(required=True)
     fetched = fields.Integer(required=True, metadata={"description": "Items received from MightyCall."})
@@ -47,9 +47,9 @@ class SyncRunSchema(ma.Schema):
     skipped = fields.Integer(required=True, metadata={"description": "Items that could not be stored."})
     retries = fields.Integer(required=True)
     error = fields.String(allow_none=True, required=True, metadata={"description": "Why it failed, for a person."})
-    created_at = UtcDateTime(required=True)
-    started_at = UtcDateTime(allow_none=True, required=True)
-    finished_at = UtcDateTime(allow_none=True, required=True)
+    created_at = UtcDateTimeField(required=True)
+    started_at = UtcDateTimeField(allow_none=True, required=True)
+    finished_at = UtcDateTimeField(allow_none=True, required=True)
     duration_seconds = fields.Float(allow_none=True, required=True, metadata={
         "description": "Start to finish, or to now while it runs; null before it starts."})
 

@@ -14,10 +14,11 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from vsync.auth.principals import ApiKeyPrincipal
+from vsync.crypto import secret_digest
 from vsync.extensions import db
 from vsync.models import ApiKey
 from vsync.models.types import utcnow
-from vsync.services.keys import KEY_RE, hash_secret
+from vsync.services.keys import KEY_RE
 from vsync.tenancy import platform_bypass
 
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -36,7 +37,7 @@ def verify_api_key(token: str) -> ApiKeyPrincipal | None:
     now = utcnow()
     with platform_bypass("authenticate API key"):
         key = db.session.scalar(select(ApiKey).where(ApiKey.public_id == match.group(1)))
-        if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(token)) or not key.usable_at(now):
+        if key is None or not hmac.compare_digest(key.secret_hash, secret_digest(token)) or not key.usable_at(now):
             return None
         principal = ApiKeyPrincipal(key_id=key.id, public_id=key.public_id, name=key.name,
                                     org_id=key.org_id, scopes=key.scope_list)

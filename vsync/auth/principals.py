@@ -30,12 +30,13 @@ from flask_login import AnonymousUserMixin
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from vsync.crypto import secret_digest
 from vsync.errors import NotFound
 from vsync.extensions import db
 from vsync.models import Integration, Membership, Organization, User, UserSession
 from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN, PLATFORM_ADMIN
 from vsync.models.types import utcnow
-from vsync.services.sessions import LAST_SEEN_EVERY, token_hash
+from vsync.services.sessions import LAST_SEEN_EVERY
 from vsync.tenancy import Scope, reviewed_sql
 
 KEY_ROLE = MANAGER
@@ -162,7 +163,7 @@ def load_user(token: str, *, now: datetime | None = None) -> UserPrincipal | Non
         select(_users.id, _users.email, _users.role, _users.active, _sessions.id.label("session_id"),
                _sessions.last_seen_at)
         .join_from(UserSession.__table__, User.__table__, _users.id == _sessions.user_id)
-        .where(_sessions.token_hash == token_hash(token), _sessions.ended_at.is_(None), _sessions.expires_at > now,
+        .where(_sessions.token_hash == secret_digest(token), _sessions.ended_at.is_(None), _sessions.expires_at > now,
                _users.active.is_(True))).first()
     if row is None:
         return None

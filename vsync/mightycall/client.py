@@ -39,7 +39,7 @@ from .errors import (
     AuthenticationError,
     ClientError,
     MightyCallError,
-    NotFound,
+    MightyCallNotFound,
     ProtocolError,
     RateLimited,
     ServerError,
@@ -363,7 +363,7 @@ class MightyCallClient:
                 status=status,
             )
         if status == 404:
-            return NotFound(
+            return MightyCallNotFound(
                 f"MightyCall has no such resource: {where} (404: {reason}).", status=status
             )
         if status == 429:
@@ -759,7 +759,7 @@ class MightyCallClient:
         return calls_page(self._request("GET", "api/calls", params=params))[1]
 
     def get_call(self, external_id: str) -> CallRecord:
-        """One call by id, e.g. for a fresh recording link; :class:`NotFound` if unknown."""
+        """One call by id, e.g. for a fresh recording link; :class:`MightyCallNotFound` if unknown."""
         path = f"api/calls/{quote(str(external_id), safe='')}"
         body = self._request("GET", path)
         data = body.get("data") if isinstance(body, Mapping) else None
@@ -918,7 +918,7 @@ class MightyCallClient:
                     response.close()
                 status = response.status_code
                 if status == 404:
-                    error = NotFound(
+                    error = MightyCallNotFound(
                         f"The recording at {shown} is gone (404); the link may have expired. Read "
                         "the call again (get_call) for a fresh link.",
                         status=status,

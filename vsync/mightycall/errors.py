@@ -94,7 +94,7 @@ class ProtocolError(MightyCallError):
     default_retryable = True
 
 
-class NotFound(MightyCallError):
+class MightyCallNotFound(MightyCallError):
     """404: the resource does not exist (or a recording link has expired; re-read the call)."""
 
 

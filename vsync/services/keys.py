@@ -6,11 +6,11 @@ hash, and SHA-256 lets every request verify a key in microseconds.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import datetime
 
+from vsync.crypto import secret_digest
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
 from vsync.models import ApiKey
@@ -21,10 +21,6 @@ from vsync.timeutil import isoformat_z
 
 KEY_RE = re.compile(r"^vsk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 _ALPHANUMERIC = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
-def hash_secret(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _scopes(scopes) -> str:
@@ -47,7 +43,7 @@ def create_api_key(*, org_id: int | None, name: str, scopes="read", expires_at: 
         raise ValidationError("The expiry must be in the future.", field="expires_at")
     public_id = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(12))
     plaintext = f"vsk_{public_id}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(org_id=org_id, public_id=public_id, secret_hash=hash_secret(plaintext), name=name,
+    key = ApiKey(org_id=org_id, public_id=public_id, secret_hash=secret_digest(plaintext), name=name,
                  scopes=_scopes(scopes), expires_at=expires_at, created_by_user_id=created_by_user_id)
     db.session.add(key)
     db.session.flush()

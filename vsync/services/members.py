@@ -30,7 +30,6 @@ Every org keeps at least one org admin: the last one can be neither demoted nor 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from flask import current_app
 from sqlalchemy import exists, func, select, update
 from werkzeug.security import generate_password_hash
 
+from vsync.crypto import secret_digest
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
 from vsync.models import Membership, Organization, User
@@ -174,10 +174,6 @@ NOT_VALID = ("This set-password link is not valid any more. If you have chosen a
              "otherwise ask your admin for a new link.")
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _account_state(user_id: int, *, lock: bool = False) -> str:
     """The hash of what a set-password link relies on: the account's email, password hash, global role,
     whether it is active, and every membership with its role. With `lock`, the user row and the
@@ -191,7 +187,7 @@ def _account_state(user_id: int, *, lock: bool = False) -> str:
         account, held = account.with_for_update(), held.with_for_update()
     row = _core(account).one()
     state = [row.email, row.password_hash, row.role, bool(row.active), [[org, role] for org, role in _core(held)]]
-    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+    return secret_digest(json.dumps(state))
 
 
 def _store_link(user_id: int, token: str, condition=None) -> datetime | None:
@@ -199,7 +195,7 @@ def _store_link(user_id: int, token: str, condition=None) -> datetime | None:
     state now; only if `condition` holds for the user row. Its expiry, or None when nothing was stored."""
     expires = utcnow() + PASSWORD_LINK_LIFETIME
     statement = (update(_users).where(_users.c.id == user_id)
-                 .values(password_token_hash=_token_hash(token), password_token_expires_at=expires,
+                 .values(password_token_hash=secret_digest(token), password_token_expires_at=expires,
                          password_token_used_at=None, password_token_state=_account_state(user_id)))
     if condition is not None:
         statement = statement.where(condition)
@@ -251,7 +247,7 @@ class PasswordLink:
 def _usable_link(token: str, *, lock: bool) -> PasswordLink:
     """The link `token` names if it can still be used; else `ValidationError` saying why. A link whose
     account changed since it was made is spent here (the caller commits that)."""
-    digest = _token_hash(token or "")
+    digest = secret_digest(token or "")
     query = select(_users.c.id, _users.c.email, _users.c.password_token_expires_at, _users.c.password_token_used_at,
                    _users.c.password_token_state).where(_users.c.password_token_hash == digest)
     row = _core(query.with_for_update() if lock else query).first()
@@ -284,7 +280,7 @@ def set_password_with_link(token: str, password: str) -> PasswordLink:
     validate_password(password)
     spent = _core(
         update(_users).where(_users.c.id == link.user_id, _users.c.password_token_used_at.is_(None),
-                             _users.c.password_token_hash == _token_hash(token))
+                             _users.c.password_token_hash == secret_digest(token))
         .values(password_hash=generate_password_hash(password, method=current_app.config["VSYNC_PASSWORD_HASH"]),
                 password_token_used_at=utcnow())).rowcount
     if spent != 1:

@@ -33,7 +33,7 @@ from vsync.errors import Conflict, DomainError, NotFound, UpstreamError
 from vsync.extensions import db
 from vsync.mightycall import MightyCallError
 from vsync.mightycall.client import RecordingStream
-from vsync.mightycall.errors import NotFound as ProviderNotFound
+from vsync.mightycall.errors import MightyCallNotFound
 from vsync.models import Integration, Recording
 from vsync.services import audit
 from vsync.services.integrations import client_for
@@ -128,7 +128,7 @@ def _fresh_link(client, recording: Recording) -> str:
     """Read the call again for a current link, and keep it for the next play."""
     try:
         uri = client.get_call(recording.call_external_id).recording_uri
-    except ProviderNotFound:
+    except MightyCallNotFound:
         raise UpstreamError("MightyCall no longer has this recording's call.", field="id") from None
     except MightyCallError as exc:
         raise _unavailable(exc, recording) from None

@@ -34,7 +34,6 @@ commits.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +41,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import exists, insert, select, update
 
+from vsync.crypto import secret_digest
 from vsync.extensions import db
 from vsync.models import Membership, User, UserSession
 from vsync.models.orgs import PLATFORM_ADMIN
@@ -68,10 +68,6 @@ class SessionInfo:
     user_agent: str | None
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _run(statement):
     """Run a reviewed statement on `user_sessions` (see the module docstring)."""
     return db.session.connection().execute(reviewed_sql(statement))
@@ -88,7 +84,7 @@ def start_session(user_id: int, *, ip: str | None = None, user_agent: str | None
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
     _run(insert(_sessions).values(
-        user_id=user_id, token_hash=token_hash(token), created_at=now, last_seen_at=now,
+        user_id=user_id, token_hash=secret_digest(token), created_at=now, last_seen_at=now,
         expires_at=now + current_app.permanent_session_lifetime, ip=ip, user_agent=(user_agent or "")[:300] or None))
     return token
 

@@ -56,14 +56,10 @@ SIGNATURE_TOLERANCE = timedelta(minutes=5)
 MAX_SIGNING_SECRETS = 2
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def new_token() -> tuple[str, str]:
     """A webhook token and its hash; only the hash is stored."""
     token = secrets.token_urlsafe(32)
-    return token, hash_token(token)
+    return token, crypto.secret_digest(token)
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,7 @@ def authenticate_token(connection: Connection, token: str) -> WebhookEndpoint | 
     """
     if not token or len(token) > 200:
         return None
-    found = connection.execute(_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    found = connection.execute(_BY_TOKEN, {"token_hash": crypto.secret_digest(token)}).first()
     if found is None:
         return None
     integration_id, org_id, credentials, signing_secrets = found
