@@ -4,6 +4,7 @@ X-Request-ID everywhere, and one OpenAPI document that lists every route."""
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from datetime import timedelta
 
@@ -183,6 +184,20 @@ def test_a_caller_over_its_read_limit_gets_429_with_retry_after_and_others_do_no
     other = api_as(limited.test_client(), "read_b", world)
     assert other.get("/api/v1/orgs/org-b").status_code == 200
     assert limited.test_client().get("/api/v1/health").status_code == 200  # never limited
+
+
+def test_while_redis_is_unreachable_reads_answer_and_each_process_still_counts_its_limit(app):
+    with socket.socket() as probe:  # a port nothing listens on: connections to it are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cut_off = create_app(app_config(VSYNC_RATE_LIMIT_READ="3 per minute",
+                                    RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0"))
+    with cut_off.app_context():
+        world = build_world()
+        db.session.remove()
+    client = api_as(cut_off.test_client(), "read_a", world)
+    answers = [client.get("/api/v1/orgs/org-a").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
 
 
 def test_writes_have_a_tighter_limit_of_their_own(app, limited_app):

@@ -3,8 +3,10 @@ client address for anonymous requests, counted across the whole API. Writes have
 their own (`VSYNC_RATE_LIMIT_WRITE`) than reads (`VSYNC_RATE_LIMIT_READ`).
 
 Counters live in Redis when `REDIS_URL` is set, so every web process shares them, and in process
-memory in the embedded default. Over the limit a caller gets 429 with `Retry-After` in the error
-envelope. The health check is exempt: load balancers poll it.
+memory in the embedded default. When Redis cannot be reached, each process counts in its own memory
+until Redis answers again (a Redis outage must not take the API's reads down with it), and a Redis that
+hangs is given up on after `STORAGE_TIMEOUT` seconds. Over the limit a caller gets 429 with
+`Retry-After` in the error envelope. The health check is exempt: load balancers poll it.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from vsync.api import bp
 
 READ_METHODS = ["GET", "HEAD"]
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+STORAGE_TIMEOUT = 0.5
 
 
 def caller_key() -> str:
@@ -37,6 +40,10 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "vsync")
+    if app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {
+            "socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT})
     limiter = Limiter(key_func=caller_key, app=app)
     limiter.shared_limit(app.config["VSYNC_RATE_LIMIT_READ"], scope="api-read", methods=READ_METHODS,
                          exempt_when=_exempt)(bp)
