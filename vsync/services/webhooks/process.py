@@ -136,7 +136,7 @@ def _due(after_id: int, now: datetime):
 
 
 def drain(org_id: int) -> None:
-    """Apply the org's due `received` events, in its tenant scope; safe to run twice, or two at once."""
+    """Apply the org's due `received` events; expects its tenant scope entered. Safe to run twice, or two at once."""
     began = time.monotonic()
     connection = redis_connection()
     if connection is not None:
