@@ -3,9 +3,10 @@
 A job takes ids, never ORM objects, opens its own app context (so its own database session) and its
 own tenant scope or platform bypass, and calls a service that does the work: the sync engine
 (`vsync.services.sync.engine`), webhook processing (`vsync.services.webhooks.process`). Services
-queue jobs by dotted name through `vsync.queue`, so nothing outside this package imports it but the
-worker, cron and the app factory. Each job is safe to run twice: a sync re-upserts the same rows, and
-a finished run is not run again. Every log record of a job carries its job id (`vsync.http.LogContext`).
+queue jobs by dotted name through `vsync.queue`, so nothing outside this package imports it (the
+worker, the schedule and cron live here; `tests/test_layers.py` checks it). Each job is safe to run
+twice: a sync re-upserts the same rows, and a finished run is not run again. Every log record of a
+job carries its job id (`vsync.http.LogContext`).
 
 Workers: `rq worker -w vsync.jobs.worker.AppWorker …` builds the app once, before it forks a work
 horse per job, and the horses inherit it (RQ's "Performance notes"); a plain `rq worker` works too,
