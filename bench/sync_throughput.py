@@ -69,8 +69,6 @@ from sqlalchemy.engine import make_url
 from bench.common import load_average, peak_rss, recreate_database
 from vsync import create_app
 from vsync.extensions import db
-from vsync.jobs.ingest import NumberBook, write_calls
-from vsync.jobs.sync import day_chunks
 from vsync.mightycall.simulator import Simulator
 from vsync.models import Call, Integration
 from vsync.models.types import utcnow
@@ -78,6 +76,8 @@ from vsync.phones import try_e164
 from vsync.services import orgs
 from vsync.services.integrations import client_for, create_integration
 from vsync.services.sync import start_sync
+from vsync.services.sync.engine import day_chunks
+from vsync.services.sync.ingest import NumberBook, write_calls
 from vsync.tenancy import platform_bypass, tenant
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,6 @@ from tests.helpers import app_config
 from vsync import create_app, crypto
 from vsync.auth.keys import verify_api_key
 from vsync.extensions import db
-from vsync.jobs import queue
 from vsync.mightycall.simulator import SimulatorServer
 from vsync.models import (
     ApiKey,
@@ -30,6 +29,7 @@ from vsync.models import (
     SyncRun,
     User,
 )
+from vsync.queue import rq_queue
 from vsync.services import members
 from vsync.tenancy import platform_bypass
 
@@ -266,7 +266,7 @@ def test_sync_wait_follows_a_queued_run_until_a_worker_finishes_it(app, runner):
             "sync", "acme", "--kind", "calls", "--since", "2026-11-10", "--until", "2026-11-11", "--wait"])))
         waiting.start()
         with app.app_context():
-            jobs = queue()
+            jobs = rq_queue()
             deadline = time.monotonic() + 10
             while not jobs.count and time.monotonic() < deadline:
                 time.sleep(0.05)

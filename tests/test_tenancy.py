@@ -114,10 +114,10 @@ def test_from_statement_and_legacy_bulk_methods_are_refused_on_scoped_models(ctx
 
 # Modules reviewed to run Core or text SQL on tables, scoping it themselves (see `vsync.tenancy`).
 REVIEWED_CORE_MODULES = {
-    "vsync/tenancy.py", "vsync/jobs/ingest.py", "vsync/services/audit.py", "vsync/auth/principals.py",
+    "vsync/tenancy.py", "vsync/services/sync/ingest.py", "vsync/services/audit.py", "vsync/auth/principals.py",
     "vsync/auth/keys.py", "vsync/auth/throttle.py", "vsync/api/health.py", "vsync/metrics.py",
     "vsync/services/integrations.py",  # the shared MightyCall token, by integration id, on its own connection
-    "vsync/services/webhooks.py",  # the receiver's connection: the token's row, events stored in the token's org
+    "vsync/services/webhooks/store.py",  # the receiver's connection: the token's row, events stored in the token's org
     "vsync/services/recordings.py",  # a recording's fresh provider link, by id, narrowed by the hook
     "vsync/services/members.py",  # users by email across orgs; set-password links, conditioned on the scope
     "vsync/services/accounts.py",  # whether any org's integration shares an account: a count, no rows

@@ -1,6 +1,6 @@
 """vsync: multi-tenant call analytics and administration for MightyCall accounts.
 
-`create_app` is the only way to build the app: configuration, the tenant filter, extensions, jobs,
+`create_app` is the only way to build the app: configuration, the tenant filter, extensions, the job queue,
 the HTTP basics (request ids, JSON errors), authentication, the API, the webhook receiver, the admin
 console and the CLI, each bound by its own `init_app`.
 Nothing is done at import time, and the app never migrates its own database (`flask db upgrade`).
@@ -55,14 +55,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     _configure_logging(app)
 
     import vsync.models  # noqa: F401  (register every table before extensions bind)
-    from vsync import admin, api, auth, cli, http, jobs, tenancy, webhooks
+    from vsync import admin, api, auth, cli, http, queue, tenancy, webhooks
 
     tenancy.init_app(app)
     db.init_app(app)
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
-    jobs.init_app(app)
+    queue.init_app(app)
     http.init_app(app)
     csrf.init_app(app)
     auth.init_app(app)

@@ -22,7 +22,6 @@ from flask.cli import AppGroup
 
 from vsync.errors import DomainError, ValidationError
 from vsync.extensions import db
-from vsync.jobs.webhooks import replay_events
 from vsync.mightycall import CONTACT_CENTER_BASE_URL, STANDARD_BASE_URL, MightyCallError
 from vsync.mightycall.simulator import WebhookEmitter, run_simulator
 from vsync.models import SyncRun
@@ -391,7 +390,7 @@ def stop_webhook_signatures(org_slug: str, integration_id: int | None) -> None:
 @click.option("--since", help="ISO-8601: only events received from then on.")
 def replay_webhook_events(org_slug: str, failed: bool, since: str | None) -> None:
     """Process the organisation's stored webhook events again (safe to repeat)."""
-    count = replay_events(current_org_id(), failed_only=failed, since=_at(since, "since"))
+    count = webhooks.replay_events(current_org_id(), failed_only=failed, since=_at(since, "since"))
     click.echo(f"{org_slug}: {count} webhook event(s) queued for processing")
 
 

@@ -39,7 +39,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from vsync.errors import DomainError, NotFound
-from vsync.jobs import current_job_id
+from vsync.queue import current_job_id
 from vsync.tenancy import TenancyError
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from tests.factories import T0, account_of, make_integration, make_org
 from vsync.extensions import db
-from vsync.jobs.ingest import NumberBook, write_calls
 from vsync.mightycall.parsing import CallRecord
 from vsync.models import AuditEvent, Call, NumberAssignment, PhoneNumber
+from vsync.services.sync.ingest import NumberBook, write_calls
 from vsync.tenancy import platform_bypass, tenant
 
 NUMBER = "+12125550177"

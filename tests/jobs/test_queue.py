@@ -17,16 +17,16 @@ from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config, k
 from tests.jobs.helpers import FAST, W0, assert_matches_truth, connect, get_run, serve, sync
 from vsync import ROOT, create_app
 from vsync.extensions import db
-from vsync.jobs import queue
 from vsync.jobs.schedule import schedule_due_syncs
 from vsync.models import Integration, SyncRun
+from vsync.queue import rq_queue
 from vsync.tenancy import platform_bypass, tenant
 
 
 def work(app) -> None:
     """Drain the queue in this process with a real RQ worker (no fork), as `rq worker --burst` would."""
     with app.app_context():
-        q = queue()
+        q = rq_queue()
         SimpleWorker([q], connection=q.connection).work(burst=True)
 
 
@@ -61,7 +61,8 @@ def test_every_log_record_of_a_job_and_its_failure_callback_carries_the_job_id(a
             sim_server.simulator.faults.add("calls", "server_error", times=1, status=503)
             run = sync(flaky, org_id, integration_id)
             work(flaky)
-    logged = [(r.getMessage(), r.context) for r in records if r.name == "vsync.jobs.sync"]
+    logged = [(r.getMessage(), r.context) for r in records
+              if r.name in ("vsync.jobs.sync", "vsync.services.sync.engine")]
     assert {context for _, context in logged} == {f"job {run.job_id}"}, logged
     messages = [message for message, _ in logged]
     assert any("Attempt 1 failed, retrying" in m for m in messages)  # logged by RQ's failure callback
@@ -170,7 +171,7 @@ def test_rq_cron_config_registers_the_sync_fan_out_and_the_stalled_webhook_sweep
 
     from vsync.jobs.webhooks import wake_stalled
     with queued_app.app_context():
-        scheduler = CronScheduler(connection=queue().connection)
+        scheduler = CronScheduler(connection=rq_queue().connection)
         scheduler.load_config_from_file("vsync.jobs.cron")
     jobs = {job.func: job for job in scheduler.get_jobs()}
     assert set(jobs) == {schedule_due_syncs, wake_stalled}

@@ -11,7 +11,7 @@ from rq import Queue
 
 from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL
 from tests.jobs.probes import app_in_horse
-from vsync.jobs import QUEUE_NAME, redis_connection
+from vsync.queue import QUEUE_NAME, redis_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from tests.webhooks.helpers import calls_state, one_call, post, stored_events
 from vsync.extensions import db
-from vsync.jobs.webhooks import replay_events
 from vsync.models import CallEvent, Integration
 from vsync.redaction import API_KEY_MATCHED, API_KEY_NOT_MATCHED
 from vsync.services import webhooks as service
+from vsync.services.webhooks import replay_events
 from vsync.tenancy import platform_bypass, tenant
 from vsync.webhooks import MAX_BODY, MAX_EVENTS
 

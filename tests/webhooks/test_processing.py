@@ -12,10 +12,10 @@ from sqlalchemy import select, text
 
 from tests.webhooks.helpers import NOW, calls_state, one_call, post, stored_events
 from vsync.extensions import db
-from vsync.jobs.ingest import NumberBook, write_calls
 from vsync.mightycall.parsing import parse_call
 from vsync.models import CallEvent
 from vsync.redaction import API_KEY_MATCHED
+from vsync.services.sync.ingest import NumberBook, write_calls
 from vsync.tenancy import platform_bypass, tenant
 
 S = timedelta(seconds=1)

@@ -22,11 +22,12 @@ from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL, app_config
 from tests.webhooks.helpers import FAST, calls_state, post, stored_events
 from vsync import ROOT, create_app
 from vsync.extensions import db
-from vsync.jobs import queue
-from vsync.jobs import webhooks as webhook_jobs
-from vsync.jobs.webhooks import process_received_events, replay_events, wake_stalled
+from vsync.jobs.webhooks import process_received_events, wake_stalled
 from vsync.models import WebhookEvent
 from vsync.models.types import utcnow
+from vsync.queue import rq_queue
+from vsync.services.webhooks import process as webhook_processing
+from vsync.services.webhooks import replay_events
 from vsync.tenancy import platform_bypass, tenant
 
 
@@ -43,13 +44,13 @@ def patient_app(app):
 
 def work(app) -> None:
     with app.app_context():
-        q = queue()
+        q = rq_queue()
         SimpleWorker([q], connection=q.connection).work(burst=True)
 
 
 def queued_jobs(app) -> int:
     with app.app_context():
-        return queue().count
+        return rq_queue().count
 
 
 def break_bodies(app, org_id: int) -> None:
@@ -90,24 +91,24 @@ def test_a_delivery_after_a_drain_started_queues_the_next_one(queued_app, acme):
 
 
 def test_a_drain_that_meets_a_backlog_wakes_a_second_drain_to_share_it(queued_app, acme, monkeypatch):
-    monkeypatch.setattr(webhook_jobs, "BATCH", 2)
+    monkeypatch.setattr(webhook_processing, "BATCH", 2)
     client = queued_app.test_client()
     post(client, acme, acme.events("answered", seed=1) + acme.events("answered", seed=2))
     work(queued_app)  # the first drain, which queues a second at its first full batch
     assert [(r.status, r.attempts) for r in stored_events(queued_app)] == [("processed", 1)] * 8
     with queued_app.app_context():
-        assert queue().count == 0 and len(queue().finished_job_registry) == 2
+        assert rq_queue().count == 0 and len(rq_queue().finished_job_registry) == 2
 
 
 def test_a_drain_past_its_time_hands_the_rest_to_a_successor(queued_app, acme, monkeypatch):
-    monkeypatch.setattr(webhook_jobs, "BATCH", 2)
-    monkeypatch.setattr(webhook_jobs, "DRAIN_FOR", -1)  # every drain is out of time after one batch
+    monkeypatch.setattr(webhook_processing, "BATCH", 2)
+    monkeypatch.setattr(webhook_processing, "DRAIN_FOR", -1)  # every drain is out of time after one batch
     client = queued_app.test_client()
     post(client, acme, acme.events("answered", seed=1) + acme.events("answered", seed=2))
     work(queued_app)
     assert [(r.status, r.attempts) for r in stored_events(queued_app)] == [("processed", 1)] * 8
     with queued_app.app_context():
-        assert len(queue().finished_job_registry) >= 4
+        assert len(rq_queue().finished_job_registry) >= 4
 
 
 def test_two_drains_at_once_apply_each_event_exactly_once(queued_app, acme):
@@ -154,7 +155,7 @@ def test_a_failing_event_waits_for_its_retry_and_a_drain_is_scheduled_for_then(p
     assert broken.error.startswith("Attempt 1 failed, retrying: JSONDecodeError")
     assert timedelta(seconds=25) < broken.retry_at - utcnow() <= timedelta(seconds=30)
     with patient_app.app_context():
-        scheduled = ScheduledJobRegistry(queue=queue()).get_job_ids()
+        scheduled = ScheduledJobRegistry(queue=rq_queue()).get_job_ids()
         assert scheduled == [f"vsync-webhooks-{acme.org_id}-at-{math.ceil(broken.retry_at.timestamp())}"]
         process_received_events(acme.org_id)  # early: the event is passed by
     assert [(r.status, r.attempts) for r in stored_events(patient_app)] == [("received", 1), ("processed", 1)]

@@ -11,11 +11,11 @@ from tests.helpers import ENCRYPTION_KEY, app_config
 from tests.webhooks.helpers import post, stored_events
 from vsync import create_app, crypto
 from vsync.extensions import db
-from vsync.jobs.webhooks import replay_events
 from vsync.models import AuditEvent, Integration, WebhookEvent
 from vsync.models.types import utcnow
 from vsync.services import webhooks as service
 from vsync.services.integrations import rotate_encryption_keys
+from vsync.services.webhooks import replay_events
 from vsync.tenancy import TenancyError, platform_bypass, tenant
 
 

@@ -44,7 +44,7 @@ def test_org_a_events_naming_org_b_call_id_make_org_a_own_call_and_leave_b_call_
 
 def test_a_number_assigned_later_is_processed_by_a_replay_of_unmatched_events(hook, acme, inline_app):
     from tests.factories import assign, make_number
-    from vsync.jobs.webhooks import replay_events
+    from vsync.services.webhooks import replay_events
     from vsync.tenancy import tenant
     with inline_app.app_context():
         make_number("+14155550100")

@@ -49,12 +49,11 @@ from vsync.admin.forms import (
 from vsync.auth.principals import reachable_orgs
 from vsync.errors import DomainError
 from vsync.extensions import db
-from vsync.jobs.webhooks import replay_events
 from vsync.metrics import Window, for_display, org_zone, summary
 from vsync.mightycall import MightyCallError
 from vsync.models import AuditEvent, Integration, NumberAssignment, Organization, PhoneNumber, SyncRun, User
 from vsync.models.orgs import ORG_ADMIN
-from vsync.services import integrations, members, numbers, orgs, sessions
+from vsync.services import integrations, members, numbers, orgs, sessions, webhooks
 from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant
 
@@ -429,7 +428,7 @@ class WebhookEventsView(PlatformModelView):
             flash("Choose an organisation.", "error")
             return redirect(url_for(".index_view"))
         with tenant(form.org.data, role=ORG_ADMIN):
-            count = replay_events(form.org.data, failed_only=True)
+            count = webhooks.replay_events(form.org.data, failed_only=True)
         flash(f"{count} failed or unmatched event(s) queued again.", "success")
         return redirect(url_for(".index_view"))
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from vsync.api import bp
 from vsync.extensions import db
-from vsync.jobs import redis_connection
+from vsync.queue import redis_connection
 
 log = logging.getLogger(__name__)
 

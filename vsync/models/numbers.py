@@ -55,5 +55,5 @@ def periods_cover(periods: Iterable[tuple[datetime, datetime | None]], at: datet
     """Whether one of `periods` ((assigned_at, unassigned_at) pairs of one organisation and number)
     covers the instant `at`: the one rule of whose a row filed at `at` is. Every writer of provider
     rows asks it with the instant the row is filed under (a call's start, an SMS's time), through
-    `vsync.jobs.ingest.NumberBook`; readers apply its SQL twin, `NumberPeriods.covering`."""
+    `vsync.services.sync.ingest.NumberBook`; readers apply its SQL twin, `NumberPeriods.covering`."""
     return any(start <= at and (end is None or at < end) for start, end in periods)

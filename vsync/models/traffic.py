@@ -50,7 +50,7 @@ class Call(NumberTraffic, db.Model):
     call, the answering `agent_extension`. `events_at` is the time of the call's latest event, empty
     for a call no event has told of, so wait-based KPIs know which calls they cover. `ring_ms` is kept
     on the row, not read from the events, so that the KPI engine aggregates calls alone.
-    The merge rules live in `vsync.jobs.ingest`.
+    The merge rules live in `vsync.services.sync.ingest`.
 
     Agents see the calls their extension of the account handled (`account_id`, `agent_extension`).
     """

@@ -3,7 +3,7 @@
 Store first, then acknowledge: every event is written to `webhook_events` as sent, less MightyCall's
 `ApiKey` (kept only as whether it matched: `vsync.services.webhooks`), and committed before
 the 200 goes out, and applied afterwards by a drain of the org's received events on RQ
-(`vsync.jobs.webhooks`; a delivery only wakes it, with one Redis flag), so the sender (which gives
+(`vsync.services.webhooks.process`; a delivery only wakes it, with one Redis flag), so the sender (which gives
 up after a few seconds) is answered in milliseconds and no event it was told about is lost.
 
 Public and exempt from CSRF by design (see `vsync.auth`): MightyCall has no session and no CSRF
@@ -29,7 +29,6 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Connection
 
 from vsync.http import error_response
-from vsync.jobs.webhooks import wake
 from vsync.mightycall.parsing import ParseError
 from vsync.mightycall.webhook_events import parse_event
 from vsync.models.types import utcnow
@@ -42,6 +41,7 @@ from vsync.services.webhooks import (
     signature_problem,
     store_events,
     store_rejected,
+    wake,
 )
 from vsync.tenancy import fix_request_org
 

@@ -1,13 +1,13 @@
-"""MightyCall webhooks: authenticate a delivery, store its events, rotate the token and signing
-secrets. Used by the receiver (`vsync.webhooks`), the CLI and the console; processing and replaying
-stored events are jobs (`vsync.jobs.webhooks`).
+"""Receiving MightyCall webhooks: authenticate a delivery and store its events, as the receiver
+(`vsync.webhooks`) does; applying them is `vsync.services.webhooks.process`.
 
 Authentication has up to three parts. The URL token (random, stored as SHA-256, looked up before any
 tenant is known, hence the one reviewed bypass in `authenticate_token`) finds the integration; each
 event's `ApiKey` must equal that integration's MightyCall API key; and where the integration has
 signing secrets (for a relay that can sign, since MightyCall itself cannot), `X-Vsync-Signature:
 t=<unix seconds>,v1=<hex>` must be HMAC-SHA256 of `"<t>.<raw body>"` under one of its (at most two)
-active secrets, within `SIGNATURE_TOLERANCE` of now. Secrets are stored encrypted (`vsync.crypto`).
+active secrets, within `SIGNATURE_TOLERANCE` of now. The token and secrets are issued by
+`vsync.services.webhooks.credentials`; secrets are stored encrypted (`vsync.crypto`).
 
 Nothing stored holds MightyCall's API key: every field of a delivery that names one (`ApiKey`, in
 accepted events and in refused requests alike, matching or not: a key that does not match may be
@@ -20,9 +20,6 @@ the one path every event takes, and it reads one row and writes the delivery's e
 are scoped by construction instead of by the tenant hook: the token decides the org before anything
 is stored, and every row `store_events` and `store_rejected` write names that org. The connection
 commits when the receiver's block ends, before it answers (store first, then acknowledge).
-
-Commit policy otherwise: functions that take an integration change it in the caller's session and
-flush; the caller commits.
 """
 from __future__ import annotations
 
@@ -30,7 +27,6 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,20 +42,12 @@ from vsync.models import Integration, WebhookEvent
 from vsync.models.integrations import ACTIVE
 from vsync.models.operations import RECEIVED, REJECTED
 from vsync.redaction import API_KEY_MATCHED, API_KEY_NOT_MATCHED, api_key_fields_replaced, is_api_key_name
-from vsync.services import audit
 from vsync.tenancy import reviewed_sql
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Vsync-Signature"
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
-MAX_SIGNING_SECRETS = 2
-
-
-def new_token() -> tuple[str, str]:
-    """A webhook token and its hash; only the hash is stored."""
-    token = secrets.token_urlsafe(32)
-    return token, crypto.secret_digest(token)
 
 
 @dataclass(frozen=True)
@@ -73,12 +61,6 @@ class WebhookEndpoint:
 
     def __repr__(self) -> str:
         return f"WebhookEndpoint(integration_id={self.integration_id}, org_id={self.org_id})"
-
-
-def _secrets_of(integration: Integration) -> list[str]:
-    if not integration.webhook_signing_secrets_encrypted:
-        return []
-    return list(crypto.decrypt_json(integration.webhook_signing_secrets_encrypted)["secrets"])
 
 
 @lru_cache(maxsize=1024)
@@ -252,45 +234,3 @@ def store_rejected(connection: Connection, endpoint: WebhookEndpoint, body: byte
         org_id=endpoint.org_id, integration_id=endpoint.integration_id, guid=None, event_type=None,
         headers=_headers(endpoint, headers), body=_refused_body(endpoint, body), status=REJECTED, error=reason,
         attempts=0, received_at=received_at))
-
-
-def rotate_webhook_token(integration: Integration) -> str:
-    """A new webhook token for `integration`; the old one is refused from the next request on.
-    Returns the token, which is shown once and never stored."""
-    token, token_hash = new_token()
-    integration.webhook_token_hash = token_hash
-    db.session.flush()
-    audit.record("integration.webhook_token_rotated", org_id=integration.org_id, target=integration,
-                 summary="new webhook token; the previous one no longer authenticates")
-    return token
-
-
-def _save_secrets(integration: Integration, active: list[str]) -> None:
-    integration.webhook_signing_secrets_encrypted = crypto.encrypt_json({"secrets": active}) if active else None
-    db.session.flush()
-
-
-def add_signing_secret(integration: Integration) -> str:
-    """A new signing secret, active at once beside the previous one (so a relay can switch over);
-    any older one is dropped. From now on unsigned deliveries are refused. Shown once."""
-    secret = secrets.token_urlsafe(32)
-    _save_secrets(integration, [secret, *_secrets_of(integration)][:MAX_SIGNING_SECRETS])
-    audit.record("integration.webhook_secret_added", org_id=integration.org_id, target=integration,
-                 summary="new webhook signing secret; signatures are required")
-    return secret
-
-
-def retire_previous_signing_secret(integration: Integration) -> int:
-    """Keep only the newest signing secret, once the relay signs with it. Returns how many were dropped."""
-    active = _secrets_of(integration)
-    _save_secrets(integration, active[:1])
-    audit.record("integration.webhook_secret_retired", org_id=integration.org_id, target=integration,
-                 summary=f"{max(len(active) - 1, 0)} previous signing secret(s) retired")
-    return max(len(active) - 1, 0)
-
-
-def stop_requiring_signatures(integration: Integration) -> None:
-    """Drop every signing secret: deliveries are authenticated by token and ApiKey only again."""
-    _save_secrets(integration, [])
-    audit.record("integration.webhook_secrets_removed", org_id=integration.org_id, target=integration,
-                 summary="webhook signatures no longer required")

@@ -4,7 +4,7 @@ A sync run is one kind (`numbers`, `agents`, `calls`, `sms`) for one integration
 Calls and SMS without an explicit window sync incrementally: from the kind's cursor (the end of the
 last completed window) minus an overlap, so records that arrived late or shifted between pages are
 read again, up to a minute ago, so only closed windows are read. An explicit `since`/`until` is a
-backfill, split into day chunks by the job. Numbers and agents are read as the account is now and
+backfill, split into day chunks by the engine. Numbers and agents are read as the account is now and
 take no window.
 
 At most one run per integration and kind is queued or running. Asking again joins it (the same
@@ -12,8 +12,8 @@ run comes back) when no window, or the same window, is asked for; a different wi
 with a clear message. The database enforces it (a partial unique index), so two web workers racing
 cannot both start one.
 
-Jobs depend on this module, never the reverse: a run reaches a worker through the `SyncQueue` that
-`vsync.jobs` registers on the app (`register_sync_queue`), and the job reads and moves the kind's
+A run reaches a worker as the job `vsync.jobs.sync.run_sync_job`, queued by name (`vsync.queue`),
+which hands it to the engine (`vsync.services.sync.engine`); the engine reads and moves the kind's
 cursor with `cursor_of` and `advance_cursor` below.
 """
 from __future__ import annotations
@@ -22,9 +22,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from flask import Flask, current_app
+from flask import current_app
+from rq import Retry
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,6 +34,7 @@ from vsync.models import Integration, SyncRun
 from vsync.models.integrations import ACTIVE
 from vsync.models.operations import ACTIVE_SYNC_STATUSES, FAILED, QUEUED, RUNNING, SYNC_KINDS
 from vsync.models.types import utcnow
+from vsync.queue import enqueue, job_lost
 from vsync.services import audit
 from vsync.timeutil import isoformat_z
 
@@ -43,24 +44,7 @@ ALL_KINDS = ("numbers", "agents", "calls", "sms")  # `all` runs them in this ord
 WINDOWED_KINDS = ("calls", "sms")
 CLOSED_WINDOW_LAG = timedelta(minutes=1)
 MAX_BACKFILL = timedelta(days=3 * 366)
-
-
-class SyncQueue(Protocol):
-    """How a run reaches a worker; `vsync.jobs` provides it, so services never import jobs."""
-
-    def dispatch(self, org_id: int, run_id: int) -> str | None:
-        """Queue the run's job and return its id, or run it now (no queue) and return None."""
-
-    def job_lost(self, job_id: str) -> bool:
-        """True when the queue no longer has the job (Redis flushed or restarted)."""
-
-
-def register_sync_queue(app: Flask, sync_queue: SyncQueue) -> None:
-    app.extensions["vsync.sync_queue"] = sync_queue
-
-
-def _sync_queue() -> SyncQueue:
-    return current_app.extensions["vsync.sync_queue"]
+JOB_TIMEOUT = 4 * 3600
 
 
 def _setting(name: str, default: int) -> int:
@@ -202,7 +186,7 @@ def _start_one(integration: Integration, plan: _Plan, trigger: str,
     db.session.commit()
 
     run_id = run.id
-    job_id = _sync_queue().dispatch(integration.org_id, run_id)
+    job_id = _queue_run(integration.org_id, run_id)
     run = db.session.get(SyncRun, run_id)
     if job_id is not None:
         run.job_id = job_id
@@ -212,6 +196,17 @@ def _start_one(integration: Integration, plan: _Plan, trigger: str,
     return run, False
 
 
+def _queue_run(org_id: int, run_id: int) -> str | None:
+    """Queue the run's job (or run it inline). Returns the RQ job id, None when run inline.
+
+    A failed attempt is recorded on the run and retried after each of `VSYNC_SYNC_RETRY_INTERVALS`.
+    """
+    intervals = current_app.config["VSYNC_SYNC_RETRY_INTERVALS"]
+    return enqueue("vsync.jobs.sync.run_sync_job", org_id, run_id, job_id=f"vsync-sync-{run_id}",
+                   retry=Retry(max=len(intervals), interval=intervals), job_timeout=JOB_TIMEOUT,
+                   on_failure="vsync.jobs.sync.on_sync_failure", record_attempt="vsync.jobs.sync.record_attempt")
+
+
 def reap_stale_runs(integration_id: int | None = None) -> list[int]:
     """Mark failed the runs whose worker died: running without a heartbeat for
     `VSYNC_SYNC_STALE_SECONDS`, or queued on a job the queue no longer has. Returns their ids."""
@@ -219,7 +214,6 @@ def reap_stale_runs(integration_id: int | None = None) -> list[int]:
     query = select(SyncRun).where(SyncRun.status.in_(ACTIVE_SYNC_STATUSES))
     if integration_id is not None:
         query = query.where(SyncRun.integration_id == integration_id)
-    sync_queue = _sync_queue()
     reaped = []
     for run in db.session.scalars(query):
         reason = None
@@ -227,7 +221,7 @@ def reap_stale_runs(integration_id: int | None = None) -> list[int]:
             reason = (f"The worker running this sync stopped responding (last heartbeat "
                       f"{isoformat_z(run.heartbeat_at or run.created_at)}). The next sync resumes from the last "
                       "completed window.")
-        elif run.status == QUEUED and run.job_id and sync_queue.job_lost(run.job_id):
+        elif run.status == QUEUED and run.job_id and job_lost(run.job_id):
             reason = "The queued job was lost from the queue (Redis was flushed or restarted); ask again."
         if reason:
             run.status, run.error, run.finished_at = FAILED, reason, utcnow()
