@@ -16,8 +16,9 @@ from tests.world import EMAILS, T, api_as
 from vsync import create_app
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
-from vsync.metrics import Window, by_agent, by_number, for_display, org_zone, summary
+from vsync.metrics import by_agent, by_number, for_display, summary
 from vsync.models import ApiKey, AuditEvent, Membership, NumberAssignment, Organization, SyncRun, User, WebhookEvent
+from vsync.query import Window, org_zone
 from vsync.tenancy import Scope, platform_bypass, tenant
 
 A = "/admin/orgs/org-a"

@@ -79,11 +79,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, and_, case, cast, func, or_, select, text
 from sqlalchemy.ext.compiler import compiles
@@ -91,143 +89,17 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, Integration, NumberAssignment, Organization, PhoneNumber
-from vsync.models.traffic import ANSWERED, CALLBACK, DROPPED, INBOUND, MISSED, OUTBOUND, VOICEMAIL
-from vsync.phones import normalize_e164
+from vsync.models import Agent, Call, CallEvent, NumberAssignment, Organization, PhoneNumber
+from vsync.models.traffic import ANSWERED, DROPPED, INBOUND, MISSED, VOICEMAIL
+from vsync.query import NO_FILTERS, OUTBOUND_DIRECTIONS, Filters, Window, local_day_start, own_account
 from vsync.tenancy import TenancyError, current_scope
-from vsync.timeutil import isoformat_z, parse_utc
+from vsync.timeutil import isoformat_z
 
 BUCKETS = ("hour", "day", "week", "month")
-FILTER_DIRECTIONS = (INBOUND, OUTBOUND, CALLBACK)
-_OUTBOUND_DIRECTIONS = (OUTBOUND, CALLBACK)
 _ABANDONED = (MISSED, DROPPED)
-
-# The longest window any edge may ask about: what a question costs follows its window, so no request
-# scans a table's whole history.
-MAX_WINDOW = timedelta(days=400)
 RATE_KEYS = frozenset({"answer_rate", "abandon_rate", "service_level"})
 SECONDS_KEYS = frozenset({"avg_talk_seconds", "total_talk_seconds", "avg_speed_of_answer_seconds",
                           "longest_wait_seconds"})
-
-
-# Window and filters
-
-
-@dataclass(frozen=True)
-class Window:
-    """Calls started in `[start, end)` (aware datetimes, kept in UTC), seen in the local time of `tz`."""
-
-    start: datetime
-    end: datetime
-    tz: ZoneInfo
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if value.tzinfo is None:
-                raise ValidationError(f"The window's {name} has no time zone.", field=name)
-            object.__setattr__(self, name, value.astimezone(UTC))
-        if self.start >= self.end:
-            raise ValidationError("The window must start before it ends.", field="from")
-
-    @classmethod
-    def local_days(cls, tz: ZoneInfo, first: date, last: date) -> Window:
-        """The local days `first` to `last`, both included."""
-        return cls(_day_start(first, tz), _day_start(last + timedelta(days=1), tz), tz)
-
-    @classmethod
-    def today(cls, tz: ZoneInfo, now: datetime | None = None) -> Window:
-        """The org's local day that contains `now` (default: now)."""
-        day = (now or datetime.now(UTC)).astimezone(tz).date()
-        return cls.local_days(tz, day, day)
-
-    @classmethod
-    def parse(cls, tz: ZoneInfo, from_text: str | None = None, to_text: str | None = None,
-              now: datetime | None = None) -> Window:
-        """A window from query text: each bound a local date (`YYYY-MM-DD`; `to` includes that day)
-        or an ISO-8601 time with an offset. A missing `from` is the start of today, a missing `to`
-        the end of today (local). At most `MAX_WINDOW` long, counted in local days.
-
-        The one window parser: the API, the console's lists and the dashboard all read `from`/`to`
-        here, so they take the same windows and refuse the same ones with the same message, naming
-        the field (the API in its error envelope, the console as a flashed form error)."""
-        today = cls.today(tz, now)
-        start = _parse_bound(from_text, tz, field="from", inclusive_day=False) if from_text else today.start
-        end = _parse_bound(to_text, tz, field="to", inclusive_day=True) if to_text else today.end
-        if start >= end:
-            raise ValidationError("`from` must come before `to`.", field="from")
-        if end > start.astimezone(tz) + MAX_WINDOW:  # local days: a daylight saving change adds no hour
-            raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
-        return cls(start, end, tz)
-
-    @property
-    def start_local(self) -> datetime:
-        return self.start.astimezone(self.tz)
-
-    @property
-    def end_local(self) -> datetime:
-        return self.end.astimezone(self.tz)
-
-
-def org_zone(org: Organization) -> ZoneInfo:
-    return ZoneInfo(org.timezone)
-
-
-def _day_start(day: date, tz: ZoneInfo) -> datetime:
-    """The first instant of local `day`: midnight, or the end of a DST gap that swallowed midnight
-    (`fold=0` reads a missing wall time with the offset before the gap)."""
-    return datetime.combine(day, time(), tz).astimezone(UTC)
-
-
-def _parse_bound(text: str, tz: ZoneInfo, *, field: str, inclusive_day: bool) -> datetime:
-    value = text.strip()
-    if len(value) == 10:
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise ValidationError(f"{text!r} is not a date (YYYY-MM-DD).", field=field) from None
-        return _day_start(day + timedelta(days=1) if inclusive_day else day, tz)
-    return parse_utc(value, field=field)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Optional narrowing of the calls: a number (E.164 or id), an agent extension, a direction."""
-
-    number: str | int | None = None
-    agent: str | None = None
-    direction: str | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.number, str):
-            object.__setattr__(self, "number", normalize_e164(self.number, field="number"))
-        elif self.number is not None and (isinstance(self.number, bool) or not isinstance(self.number, int)):
-            raise ValidationError("A number is an E.164 string or a phone number id.", field="number")
-        if self.agent is not None:
-            agent = self.agent.strip()
-            if not agent:
-                raise ValidationError("An agent filter needs an extension.", field="agent")
-            object.__setattr__(self, "agent", agent)
-        if self.direction is not None and self.direction not in FILTER_DIRECTIONS:
-            raise ValidationError(f"direction is one of {', '.join(FILTER_DIRECTIONS)}.", field="direction")
-
-    def criteria(self) -> list:
-        """WHERE clauses on `Call` for these filters; the calls list uses the same ones."""
-        clauses = []
-        if isinstance(self.number, str):
-            clauses.append(Call.phone_number_id.in_(select(PhoneNumber.id).where(PhoneNumber.e164 == self.number)))
-        elif self.number is not None:
-            clauses.append(Call.phone_number_id == self.number)
-        if self.agent is not None:
-            clauses += [Call.agent_extension == self.agent, own_account(Call)]
-        if self.direction == OUTBOUND:
-            clauses.append(Call.direction.in_(_OUTBOUND_DIRECTIONS))
-        elif self.direction is not None:
-            clauses.append(Call.direction == self.direction)
-        return clauses
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # Portable SQL pieces
@@ -300,13 +172,6 @@ def _joins_call(events) -> Any:
     return and_(Call.account_id == events.account_id, Call.external_id == events.call_external_id)
 
 
-def own_account(model) -> Any:
-    """`model`'s row is of one of the MightyCall accounts the org's integrations connect to: an agent
-    is (account, extension), and the org's agents are the extensions of its own accounts, not those of
-    another account whose calls it sees on a shared number. Narrowed to the org by the tenant scope."""
-    return model.account_id.in_(select(Integration.account_id).scalar_subquery())
-
-
 # The one aggregate
 
 
@@ -363,7 +228,7 @@ def _aggregates(org: Organization) -> list:
     return [
         count().label("total"),
         count().filter(inbound).label("inbound"),
-        count().filter(Call.direction.in_(_OUTBOUND_DIRECTIONS)).label("outbound"),
+        count().filter(Call.direction.in_(OUTBOUND_DIRECTIONS)).label("outbound"),
         count().filter(inbound, answered).label("answered"),
         count().filter(inbound, Call.status == MISSED).label("missed"),
         count().filter(inbound, Call.status == DROPPED).label("dropped"),
@@ -474,7 +339,7 @@ def _boundaries(window: Window, bucket: str, step: int) -> list[datetime]:
     elif bucket == "month":
         day = day.replace(day=1)
     while not bounds or bounds[-1] < window.end:
-        bounds.append(_day_start(day, tz))
+        bounds.append(local_day_start(day, tz))
         if bucket == "day":
             day += timedelta(days=1)
         elif bucket == "week":
@@ -492,7 +357,7 @@ def _fine_parts(org: Organization, window: Window, filters: Filters) -> tuple[in
 # Public functions
 
 
-def summary(org: Organization, window: Window, filters: Filters = Filters()) -> dict[str, Any]:
+def summary(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> dict[str, Any]:
     """Every KPI of kpis.md for the window, plus `busiest_hour` (local hour of day)."""
     _, parts = _fine_parts(org, window, filters)
     inbound_by_hour = [0] * 24
@@ -502,7 +367,7 @@ def summary(org: Organization, window: Window, filters: Filters = Filters()) -> 
     return {**_kpis(_Parts.combine(list(parts.values())), org), "busiest_hour": busiest}
 
 
-def series(org: Organization, window: Window, bucket: str, filters: Filters = Filters()) -> list[dict[str, Any]]:
+def series(org: Organization, window: Window, bucket: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """The KPIs (all but `busiest_hour`) per local hour, day, week or month, zero-filled.
 
     Each bucket has `start` and `end` (UTC) and `start_local`; the first and last are the local
@@ -521,7 +386,7 @@ def series(org: Organization, window: Window, bucket: str, filters: Filters = Fi
             for start, end, group in zip(bounds, bounds[1:], members, strict=False)]
 
 
-def by_agent(org: Organization, window: Window, filters: Filters = Filters()) -> list[dict[str, Any]]:
+def by_agent(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per agent of the org (an extension of its own accounts, see `own_account`) with calls or
     missed rings in the window, by extension."""
     parts = {ext: p for ext, p in _grouped(org, window, filters, Call.agent_extension, own_account(Call)).items()
@@ -547,7 +412,7 @@ def by_agent(org: Organization, window: Window, filters: Filters = Filters()) ->
     return rows
 
 
-def by_number(org: Organization, window: Window, filters: Filters = Filters()) -> list[dict[str, Any]]:
+def by_number(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per phone number with calls in the window, by E.164."""
     parts = _grouped(org, window, filters, Call.phone_number_id)
     numbers = {n.id: n for n in db.session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(list(parts))))}

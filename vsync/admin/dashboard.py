@@ -3,7 +3,7 @@
 Every figure comes from `vsync.metrics` (`summary`, `series`, `by_agent`, `by_number`, rounded by
 `for_display`), the functions behind the API's metrics routes, so the console and the API agree.
 The page renders the figures once and then asks `…/dashboard/data` for them every minute, so it stays
-current without a reload. The window is read by the API's parser (`metrics.Window.parse`): a window
+current without a reload. The window is read by the one window parser (`query.Window.parse`): a window
 it refuses is a 400 with its message, flashed over today's figures on the page, in the API's error
 envelope from `…/data`. An agent's scope narrows the calls to their own extension, so an agent's
 dashboard shows their own figures and nothing else.
@@ -21,10 +21,11 @@ from vsync.admin.display import ago, local_time
 from vsync.errors import DomainError
 from vsync.extensions import db
 from vsync.http import error_response
-from vsync.metrics import Filters, Window, by_agent, by_number, for_display, org_zone, series, summary
+from vsync.metrics import by_agent, by_number, for_display, series, summary
 from vsync.models import Call, Integration, SyncRun
 from vsync.models.operations import SUCCEEDED
 from vsync.models.orgs import Organization
+from vsync.query import NO_FILTERS, Filters, Window, org_zone
 
 RECENT_CALLS = 10
 HOURLY_UP_TO = timedelta(days=2)  # longer windows are shown by day
@@ -67,9 +68,8 @@ def _freshness(org: Organization) -> dict:
             "synced": ago(succeeded) if succeeded else None}
 
 
-def dashboard_data(org: Organization, window: Window, bucket: str, filters: Filters | None = None) -> dict:
+def dashboard_data(org: Organization, window: Window, bucket: str, filters: Filters = NO_FILTERS) -> dict:
     """Everything the dashboard shows, as JSON-ready values."""
-    filters = filters or Filters()
     today = Window.today(window.tz)
     window_kpis = summary(org, window, filters)
     return {

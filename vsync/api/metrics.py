@@ -17,6 +17,7 @@ from vsync.api.access import requires
 from vsync.api.schemas import LocalDateTime, Query, UtcDateTimeField
 from vsync.extensions import db
 from vsync.models import Organization
+from vsync.query import FILTER_DIRECTIONS, Filters, Window, number_ref, org_zone
 
 _KPIS = {
     "total_calls": (fields.Integer, "Calls started in the window, every direction."),
@@ -64,7 +65,7 @@ class MetricsQuery(Query):
         "description": "Only calls on this number: E.164 or a phone number id.", "example": "+14155550100"})
     agent = fields.String(load_default=None, validate=validate.Length(1, 20),
                           metadata={"description": "Only calls handled by this extension."})
-    direction = fields.String(load_default=None, validate=validate.OneOf(metrics.FILTER_DIRECTIONS),
+    direction = fields.String(load_default=None, validate=validate.OneOf(FILTER_DIRECTIONS),
                               metadata={"description": "`outbound` includes callbacks."})
 
 
@@ -122,24 +123,18 @@ NumbersReport = _Report.from_dict({"data": fields.List(fields.Nested(NumberRow),
                                   name="NumbersReport")
 
 
-def query_window(org: Organization, args: dict) -> metrics.Window:
+def query_window(org: Organization, args: dict) -> Window:
     """The window of a query's `from`/`to` in the org's time zone (default today), by the one window
-    parser (`metrics.Window.parse`). The traffic lists read it here too, so a list and its KPIs
+    parser (`query.Window.parse`). The traffic lists read it here too, so a list and its KPIs
     cover the same calls."""
-    return metrics.Window.parse(metrics.org_zone(org), args["from_"], args["to"])
+    return Window.parse(org_zone(org), args["from_"], args["to"])
 
 
-def query_number(args: dict) -> str | int | None:
-    """`number` as given: a phone number id when it is all digits, else an E.164 number."""
-    number = args["number"]
-    return int(number) if number and number.isdigit() else number
+def query_filters(args: dict) -> Filters:
+    return Filters(number=number_ref(args["number"]), agent=args["agent"], direction=args["direction"])
 
 
-def query_filters(args: dict) -> metrics.Filters:
-    return metrics.Filters(number=query_number(args), agent=args["agent"], direction=args["direction"])
-
-
-def _report(args: dict) -> tuple[Organization, metrics.Window, metrics.Filters, dict]:
+def _report(args: dict) -> tuple[Organization, Window, Filters, dict]:
     """The org, the window and filters of the query, and the `org`/`window`/`filters` of the answer."""
     org = db.session.get(Organization, g.org_access.org_id)
     window = query_window(org, args)
