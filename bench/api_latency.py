@@ -64,8 +64,8 @@ from bench.common import (
     timed,
 )
 from vsync.extensions import db
-from vsync.metrics import Window, org_zone
 from vsync.models import Organization
+from vsync.query import Window, org_zone
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 

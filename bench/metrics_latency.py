@@ -53,8 +53,8 @@ from bench.common import (
 )
 from vsync import metrics
 from vsync.extensions import db
-from vsync.metrics import Window
 from vsync.models import Organization
+from vsync.query import Window, org_zone
 from vsync.tenancy import tenant
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vsync_bench_metrics"
@@ -133,7 +133,7 @@ def probe(org_id: int, runs: int) -> list[tuple[str, list[float]]]:
 
 def measure(org_id: int, runs: int) -> list[tuple]:
     org = db.session.get(Organization, org_id)
-    tz = metrics.org_zone(org)
+    tz = org_zone(org)
     last_30 = Window(END - timedelta(days=30), END, tz)
     last_365 = Window(END - timedelta(days=365), END, tz)
     params = {"org": org_id, "tz": org.timezone, "short_ms": org.short_abandon_seconds * 1000,

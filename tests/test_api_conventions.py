@@ -18,6 +18,7 @@ from tests.world import api_as, build_world
 from vsync import create_app, metrics
 from vsync.extensions import db
 from vsync.models import AuditEvent, Organization
+from vsync.query import Filters, Window, org_zone
 from vsync.tenancy import platform_bypass, tenant
 
 DAY = T0.date().isoformat()
@@ -66,8 +67,8 @@ def test_the_metrics_routes_answer_what_the_kpi_engine_computes(client, world, i
     numbers = client.get(f"/api/v1/orgs/org-a/metrics/numbers?{query}").get_json()
     with in_app(), tenant(world.a):
         org = db.session.get(Organization, world.a)
-        window = metrics.Window.parse(metrics.org_zone(org), DAY, DAY)
-        filters = metrics.Filters(direction="inbound")
+        window = Window.parse(org_zone(org), DAY, DAY)
+        filters = Filters(direction="inbound")
         assert summary["metrics"] == metrics.for_display(metrics.summary(org, window, filters))
         expected = metrics.for_display(metrics.series(org, window, "hour", filters))
         assert [b["total_calls"] for b in series["data"]] == [b["total_calls"] for b in expected]

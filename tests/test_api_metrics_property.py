@@ -19,8 +19,9 @@ from tests.helpers import app_config
 from tests.test_metrics import PROPERTY, assert_same, brute_force, bucket_key, run_scenario, scenarios
 from vsync import create_app
 from vsync.extensions import db
-from vsync.metrics import Window, for_display
+from vsync.metrics import for_display
 from vsync.models import Organization
+from vsync.query import Window
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 from vsync.timeutil import isoformat_z

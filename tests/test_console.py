@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from tests.factories import account_of
@@ -16,8 +17,9 @@ from tests.world import EMAILS, T, api_as
 from vsync import create_app
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
-from vsync.metrics import Window, by_agent, by_number, for_display, org_zone, summary
+from vsync.metrics import by_agent, by_number, for_display, summary
 from vsync.models import ApiKey, AuditEvent, Membership, NumberAssignment, Organization, SyncRun, User, WebhookEvent
+from vsync.query import Window, org_zone
 from vsync.tenancy import Scope, platform_bypass, tenant
 
 A = "/admin/orgs/org-a"
@@ -445,3 +447,19 @@ def test_dashboard_page_shows_the_window_figures_and_the_zone(app, world):
     assert 'data-scope="metrics" data-kpi="total_calls" data-kind="count">4<' in page
     assert "All times and days in UTC" in page
     assert T.strftime("%Y-%m-%d") in page
+
+
+def test_the_console_refuses_a_too_long_window_as_the_api_does_and_renders_a_valid_one_in_either_org(app, world):
+    too_long = {"from": "2025-01-01", "to": "2026-11-03"}
+    for principal, org in (("admin_a", "org-a"), ("admin_b", "org-b")):
+        client = api_as(app.test_client(), principal, world)
+        refused = client.get(f"/api/v1/orgs/{org}/calls", query_string=too_long)
+        message = refused.get_json()["error"]["message"]
+        assert refused.status_code == 400 and refused.get_json()["error"]["details"] == {"from": message}
+        for page in (f"/admin/orgs/{org}/", f"/admin/orgs/{org}/calls/"):
+            response = client.get(page, query_string=too_long)
+            assert response.status_code == 400 and str(escape(message)) in response.get_data(as_text=True), page
+            assert client.get(page, query_string=WINDOW).status_code == 200, page
+        other = "org-b" if org == "org-a" else "org-a"
+        assert _outcome(client.get(f"/admin/orgs/{other}/", query_string=too_long)) == "picker"
+        assert client.get(f"/api/v1/orgs/{other}/calls", query_string=too_long).status_code == 404

@@ -26,9 +26,9 @@ from tests import factories
 from vsync import create_app, metrics
 from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.metrics import Filters, Window
 from vsync.mightycall.webhook_events import event_kind, ring_ms
 from vsync.models import Agent, Call, CallEvent, Integration, Organization, PhoneNumber
+from vsync.query import Filters, Window
 from vsync.tenancy import TenancyError, platform_bypass, tenant
 
 NY = ZoneInfo("America/New_York")

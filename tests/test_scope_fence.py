@@ -23,10 +23,11 @@ from tests.world import A_ONLY, T, api_as
 from vsync import create_app
 from vsync.extensions import db
 from vsync.jobs import job_context
-from vsync.metrics import Window, org_zone, summary
+from vsync.metrics import summary
 from vsync.mightycall.client import Token
 from vsync.mightycall.simulator import WebhookEmitter
 from vsync.models import Call, Integration, Organization, SyncRun, WebhookEvent
+from vsync.query import Window, org_zone
 from vsync.services import audit, members
 from vsync.services.integrations import DatabaseTokenStore
 from vsync.services.keys import create_api_key

@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select
 
 from tests.factories import account_of
 from tests.world import A_ONLY, B_ONLY, MOVED, SHARED, T, api_as
-from vsync import metrics
+from vsync import metrics, query
 from vsync.extensions import db
 from vsync.models import Call, Organization
 from vsync.models.traffic import CALL_STATUSES
@@ -116,7 +116,7 @@ def test_the_calls_list_is_a_brute_force_filter_and_agrees_with_the_metrics(app,
     if f["status"] is None and f["q"] is None:
         with app.app_context(), tenant(world.b):
             org = db.session.get(Organization, world.b)
-            window = metrics.Window.parse(ZONE, f["from"].isoformat(), to.isoformat())
-            kpis = metrics.summary(org, window, metrics.Filters(number=f["number"], agent=f["agent"],
+            window = query.Window.parse(ZONE, f["from"].isoformat(), to.isoformat())
+            kpis = metrics.summary(org, window, query.Filters(number=f["number"], agent=f["agent"],
                                                                 direction=f["direction"]))
         assert kpis["total_calls"] == len(listed)

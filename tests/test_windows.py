@@ -11,7 +11,7 @@ from markupsafe import escape
 
 from tests.world import api_as
 from vsync.errors import ValidationError
-from vsync.metrics import MAX_WINDOW, Window
+from vsync.query import MAX_WINDOW, Window
 
 REFUSED = {
     "25 years": ({"from": "2001-01-01", "to": "2025-12-31"}, "A window is at most 400 days."),

@@ -1,6 +1,15 @@
 """The KPI engine: every figure of `shared/reference/kpis.md`, computed by the database, for the JSON API
 and the admin dashboard alike, so the two never disagree.
 
+The figures
+-----------
+Each figure is declared once, in `FIGURES` (name, label, description, unit, how it is computed, and the
+breakdowns it exists in: totals, per agent, per number, series). The engine computes a breakdown's
+figures from it, `for_display` rounds by its units, and the API's metrics schemas, the dashboard's
+tiles and the reference page (`/api/v1/docs`) are built from it; `tests/test_kpi_registry.py` fails
+when one of them and the registry disagree. The window and filters of a question are the query
+vocabulary's (`vsync.query`).
+
 How a figure is made
 --------------------
 One SQL statement selects the calls of the window (by their **start**, `[window.start, window.end)`),
@@ -79,11 +88,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, and_, case, cast, func, or_, select, text
 from sqlalchemy.ext.compiler import compiles
@@ -91,143 +100,14 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, Integration, NumberAssignment, Organization, PhoneNumber
-from vsync.models.traffic import ANSWERED, CALLBACK, DROPPED, INBOUND, MISSED, OUTBOUND, VOICEMAIL
-from vsync.phones import normalize_e164
+from vsync.models import Agent, Call, CallEvent, NumberAssignment, Organization, PhoneNumber
+from vsync.models.traffic import ANSWERED, DROPPED, INBOUND, MISSED, VOICEMAIL
+from vsync.query import NO_FILTERS, OUTBOUND_DIRECTIONS, Filters, Window, local_day_start, own_account
 from vsync.tenancy import TenancyError, current_scope
-from vsync.timeutil import isoformat_z, parse_utc
+from vsync.timeutil import isoformat_z
 
 BUCKETS = ("hour", "day", "week", "month")
-FILTER_DIRECTIONS = (INBOUND, OUTBOUND, CALLBACK)
-_OUTBOUND_DIRECTIONS = (OUTBOUND, CALLBACK)
 _ABANDONED = (MISSED, DROPPED)
-
-# The longest window any edge may ask about: what a question costs follows its window, so no request
-# scans a table's whole history.
-MAX_WINDOW = timedelta(days=400)
-RATE_KEYS = frozenset({"answer_rate", "abandon_rate", "service_level"})
-SECONDS_KEYS = frozenset({"avg_talk_seconds", "total_talk_seconds", "avg_speed_of_answer_seconds",
-                          "longest_wait_seconds"})
-
-
-# Window and filters
-
-
-@dataclass(frozen=True)
-class Window:
-    """Calls started in `[start, end)` (aware datetimes, kept in UTC), seen in the local time of `tz`."""
-
-    start: datetime
-    end: datetime
-    tz: ZoneInfo
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if value.tzinfo is None:
-                raise ValidationError(f"The window's {name} has no time zone.", field=name)
-            object.__setattr__(self, name, value.astimezone(UTC))
-        if self.start >= self.end:
-            raise ValidationError("The window must start before it ends.", field="from")
-
-    @classmethod
-    def local_days(cls, tz: ZoneInfo, first: date, last: date) -> Window:
-        """The local days `first` to `last`, both included."""
-        return cls(_day_start(first, tz), _day_start(last + timedelta(days=1), tz), tz)
-
-    @classmethod
-    def today(cls, tz: ZoneInfo, now: datetime | None = None) -> Window:
-        """The org's local day that contains `now` (default: now)."""
-        day = (now or datetime.now(UTC)).astimezone(tz).date()
-        return cls.local_days(tz, day, day)
-
-    @classmethod
-    def parse(cls, tz: ZoneInfo, from_text: str | None = None, to_text: str | None = None,
-              now: datetime | None = None) -> Window:
-        """A window from query text: each bound a local date (`YYYY-MM-DD`; `to` includes that day)
-        or an ISO-8601 time with an offset. A missing `from` is the start of today, a missing `to`
-        the end of today (local). At most `MAX_WINDOW` long, counted in local days.
-
-        The one window parser: the API, the console's lists and the dashboard all read `from`/`to`
-        here, so they take the same windows and refuse the same ones with the same message, naming
-        the field (the API in its error envelope, the console as a flashed form error)."""
-        today = cls.today(tz, now)
-        start = _parse_bound(from_text, tz, field="from", inclusive_day=False) if from_text else today.start
-        end = _parse_bound(to_text, tz, field="to", inclusive_day=True) if to_text else today.end
-        if start >= end:
-            raise ValidationError("`from` must come before `to`.", field="from")
-        if end > start.astimezone(tz) + MAX_WINDOW:  # local days: a daylight saving change adds no hour
-            raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
-        return cls(start, end, tz)
-
-    @property
-    def start_local(self) -> datetime:
-        return self.start.astimezone(self.tz)
-
-    @property
-    def end_local(self) -> datetime:
-        return self.end.astimezone(self.tz)
-
-
-def org_zone(org: Organization) -> ZoneInfo:
-    return ZoneInfo(org.timezone)
-
-
-def _day_start(day: date, tz: ZoneInfo) -> datetime:
-    """The first instant of local `day`: midnight, or the end of a DST gap that swallowed midnight
-    (`fold=0` reads a missing wall time with the offset before the gap)."""
-    return datetime.combine(day, time(), tz).astimezone(UTC)
-
-
-def _parse_bound(text: str, tz: ZoneInfo, *, field: str, inclusive_day: bool) -> datetime:
-    value = text.strip()
-    if len(value) == 10:
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise ValidationError(f"{text!r} is not a date (YYYY-MM-DD).", field=field) from None
-        return _day_start(day + timedelta(days=1) if inclusive_day else day, tz)
-    return parse_utc(value, field=field)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Optional narrowing of the calls: a number (E.164 or id), an agent extension, a direction."""
-
-    number: str | int | None = None
-    agent: str | None = None
-    direction: str | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.number, str):
-            object.__setattr__(self, "number", normalize_e164(self.number, field="number"))
-        elif self.number is not None and (isinstance(self.number, bool) or not isinstance(self.number, int)):
-            raise ValidationError("A number is an E.164 string or a phone number id.", field="number")
-        if self.agent is not None:
-            agent = self.agent.strip()
-            if not agent:
-                raise ValidationError("An agent filter needs an extension.", field="agent")
-            object.__setattr__(self, "agent", agent)
-        if self.direction is not None and self.direction not in FILTER_DIRECTIONS:
-            raise ValidationError(f"direction is one of {', '.join(FILTER_DIRECTIONS)}.", field="direction")
-
-    def criteria(self) -> list:
-        """WHERE clauses on `Call` for these filters; the calls list uses the same ones."""
-        clauses = []
-        if isinstance(self.number, str):
-            clauses.append(Call.phone_number_id.in_(select(PhoneNumber.id).where(PhoneNumber.e164 == self.number)))
-        elif self.number is not None:
-            clauses.append(Call.phone_number_id == self.number)
-        if self.agent is not None:
-            clauses += [Call.agent_extension == self.agent, own_account(Call)]
-        if self.direction == OUTBOUND:
-            clauses.append(Call.direction.in_(_OUTBOUND_DIRECTIONS))
-        elif self.direction is not None:
-            clauses.append(Call.direction == self.direction)
-        return clauses
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # Portable SQL pieces
@@ -300,13 +180,6 @@ def _joins_call(events) -> Any:
     return and_(Call.account_id == events.account_id, Call.external_id == events.call_external_id)
 
 
-def own_account(model) -> Any:
-    """`model`'s row is of one of the MightyCall accounts the org's integrations connect to: an agent
-    is (account, extension), and the org's agents are the extensions of its own accounts, not those of
-    another account whose calls it sees on a shared number. Narrowed to the org by the tenant scope."""
-    return model.account_id.in_(select(Integration.account_id).scalar_subquery())
-
-
 # The one aggregate
 
 
@@ -363,7 +236,7 @@ def _aggregates(org: Organization) -> list:
     return [
         count().label("total"),
         count().filter(inbound).label("inbound"),
-        count().filter(Call.direction.in_(_OUTBOUND_DIRECTIONS)).label("outbound"),
+        count().filter(Call.direction.in_(OUTBOUND_DIRECTIONS)).label("outbound"),
         count().filter(inbound, answered).label("answered"),
         count().filter(inbound, Call.status == MISSED).label("missed"),
         count().filter(inbound, Call.status == DROPPED).label("dropped"),
@@ -409,32 +282,140 @@ def _require_scope(org: Organization) -> None:
         raise TenancyError(f"Metrics of org {org.id} are computed inside tenant({org.id}), not in {scope}.")
 
 
-def _kpis(parts: _Parts, org: Organization) -> dict[str, Any]:
-    p = parts
-    denominator = p.sample - p.short_abandons
-    total_talk = p.talk_ms / 1000 if p.talk_known else None if p.talked else 0.0
-    return {
-        "total_calls": p.total,
-        "inbound_calls": p.inbound,
-        "outbound_calls": p.outbound,
-        "answered_calls": p.answered,
-        "missed_calls": p.missed + p.dropped,
-        "dropped_calls": p.dropped,
-        "voicemail_calls": p.voicemail,
-        "answer_rate": p.answered / p.inbound if p.inbound else None,
-        "abandon_rate": p.abandons / denominator if denominator else None,
-        "abandon_sample_size": denominator,
-        "short_abandon_seconds": org.short_abandon_seconds,
-        "avg_talk_seconds": p.talk_ms / p.talk_known / 1000 if p.talk_known else None,
-        "total_talk_seconds": total_talk,
-        "avg_speed_of_answer_seconds": p.asa_ms / p.asa_n / 1000 if p.asa_n else None,
-        "asa_sample_size": p.asa_n,
-        "service_level": p.within_threshold / denominator if denominator else None,
-        "service_level_target": org.service_level_target,
-        "service_level_threshold_seconds": org.service_level_threshold_seconds,
-        "service_level_sample_size": denominator,
-        "longest_wait_seconds": p.longest_wait_ms / 1000 if p.longest_wait_ms is not None else None,
-    }
+# The figures
+
+
+class Unit(NamedTuple):
+    """What a figure's number is: `integer` ones are exact counts, hours or settings; the rest are
+    rounded at the edge to `decimals` (None: shown as the org set it)."""
+
+    name: str
+    integer: bool
+    decimals: int | None = None
+
+
+COUNT = Unit("count", integer=True)
+RATE = Unit("rate", integer=False, decimals=4)  # a fraction 0..1
+SECONDS = Unit("seconds", integer=False, decimals=1)
+HOUR = Unit("hour", integer=True)  # a local hour of day, 0-23
+SETTING_SECONDS = Unit("whole seconds", integer=True)  # an org setting returned beside the figure it shapes
+SETTING_FRACTION = Unit("fraction", integer=False)
+
+TOTALS, PER_AGENT, PER_NUMBER, SERIES = "totals", "per agent", "per number", "series"
+BREAKDOWNS = (TOTALS, PER_AGENT, PER_NUMBER, SERIES)
+_EVERY_WINDOW = frozenset({TOTALS, SERIES})
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of `shared/reference/kpis.md`, declared once: the API's schemas, the dashboard's tiles
+    and the reference page (`/api/v1/docs`) are built from it, and the engine computes it with `value`.
+
+    `value` reads the partial aggregates of `_aggregates` (the SQL, one labelled expression per
+    `_Parts` field) and the org's settings; a figure without one is computed by the function named in
+    `computed_by`. `breakdowns` says where it exists: `summary` (totals), `by_agent`, `by_number`,
+    `series`. `nullable` is what the API's schema says of it."""
+
+    name: str
+    label: str
+    unit: Unit
+    description: str
+    breakdowns: frozenset[str]
+    value: Callable[[_Parts, Organization], Any] | None = None
+    computed_by: str | None = None
+    nullable: bool = True
+
+
+def _wait_denominator(p: _Parts) -> int:
+    """Inbound calls with a known wait, short abandons left out: abandon_rate's and service_level's."""
+    return p.sample - p.short_abandons
+
+
+def _total_talk(p: _Parts, org: Organization) -> float | None:
+    return p.talk_ms / 1000 if p.talk_known else None if p.talked else 0.0
+
+
+def _avg_talk(p: _Parts, org: Organization) -> float | None:
+    return p.talk_ms / p.talk_known / 1000 if p.talk_known else None
+
+
+def _declare(*figures: Figure) -> dict[str, Figure]:
+    return {figure.name: figure for figure in figures}
+
+
+FIGURES = _declare(
+    Figure("total_calls", "Total calls", COUNT, "Calls started in the window, every direction.",
+           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.total),
+    Figure("calls_handled", "Calls handled", COUNT, "Calls this extension handled.",
+           frozenset({PER_AGENT}), lambda p, org: p.total, nullable=False),
+    Figure("inbound_calls", "Inbound", COUNT, "Inbound calls.",
+           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, lambda p, org: p.inbound),
+    Figure("outbound_calls", "Outbound", COUNT, "Outbound calls, callbacks included.",
+           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, lambda p, org: p.outbound),
+    Figure("answered_calls", "Answered", COUNT, "Inbound calls answered.",
+           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, lambda p, org: p.answered),
+    Figure("missed_rings", "Missed rings", COUNT, "StopRinging events of this extension on the window's calls.",
+           frozenset({PER_AGENT}), computed_by="by_agent", nullable=False),
+    Figure("missed_calls", "Missed", COUNT, "Inbound calls missed or dropped.",
+           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.missed + p.dropped),
+    Figure("dropped_calls", "Dropped", COUNT, "Inbound calls dropped (also counted in missed_calls).",
+           _EVERY_WINDOW, lambda p, org: p.dropped),
+    Figure("voicemail_calls", "Voicemail", COUNT, "Inbound calls that went to voicemail.",
+           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.voicemail),
+    Figure("answer_rate", "Answer rate", RATE,
+           "answered_calls / inbound_calls, 0..1; null without inbound calls.",
+           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.answered / p.inbound if p.inbound else None),
+    Figure("abandon_rate", "Abandon rate", RATE,
+           "Inbound missed or dropped calls whose ring time is at least short_abandon_seconds, over (inbound "
+           "calls with a known wait - short abandons); needs webhook events, else null.",
+           _EVERY_WINDOW,
+           lambda p, org: p.abandons / _wait_denominator(p) if _wait_denominator(p) else None),
+    Figure("abandon_sample_size", "Abandon sample", COUNT, "The denominator of abandon_rate.",
+           _EVERY_WINDOW, lambda p, org: _wait_denominator(p)),
+    Figure("short_abandon_seconds", "Short abandon", SETTING_SECONDS, "The org's short-abandon threshold.",
+           _EVERY_WINDOW, lambda p, org: org.short_abandon_seconds),
+    Figure("avg_talk_seconds", "Average talk", SECONDS,
+           "Mean duration of answered calls (both directions); null when none has a duration.",
+           _EVERY_WINDOW | {PER_AGENT}, _avg_talk),
+    Figure("total_talk_seconds", "Total talk", SECONDS, "Sum of the durations of answered calls.",
+           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, _total_talk),
+    Figure("avg_speed_of_answer_seconds", "Speed of answer", SECONDS,
+           "Mean of answered_at - started_at over inbound answered calls that have answered_at (from webhook "
+           "events).",
+           _EVERY_WINDOW, lambda p, org: p.asa_ms / p.asa_n / 1000 if p.asa_n else None),
+    Figure("asa_sample_size", "Speed of answer sample", COUNT, "Calls averaged in avg_speed_of_answer_seconds.",
+           _EVERY_WINDOW, lambda p, org: p.asa_n),
+    Figure("service_level", "Service level", RATE,
+           "Inbound calls answered within service_level_threshold_seconds, over (inbound calls with a known wait "
+           "- short abandons); null without events.",
+           _EVERY_WINDOW,
+           lambda p, org: p.within_threshold / _wait_denominator(p) if _wait_denominator(p) else None),
+    Figure("service_level_target", "Service level target", SETTING_FRACTION,
+           "The org's service-level target, 0..1.", _EVERY_WINDOW, lambda p, org: org.service_level_target),
+    Figure("service_level_threshold_seconds", "Service level threshold", SETTING_SECONDS,
+           "The org's answer-time threshold.",
+           _EVERY_WINDOW, lambda p, org: org.service_level_threshold_seconds),
+    Figure("service_level_sample_size", "Service level sample", COUNT, "The denominator of service_level.",
+           _EVERY_WINDOW, lambda p, org: _wait_denominator(p)),
+    Figure("longest_wait_seconds", "Longest wait", SECONDS,
+           "Longest wait of an inbound call with events: time to answer, or ring time of an unanswered call.",
+           _EVERY_WINDOW,
+           lambda p, org: p.longest_wait_ms / 1000 if p.longest_wait_ms is not None else None),
+    Figure("busiest_hour", "Busiest hour", HOUR,
+           "Local hour of day (0-23) with most inbound calls, earliest on a tie.",
+           frozenset({TOTALS}), computed_by="summary"),
+)
+_DECIMALS = {figure.name: figure.unit.decimals for figure in FIGURES.values() if figure.unit.decimals is not None}
+
+
+def figures(breakdown: str) -> list[Figure]:
+    """The figures of one breakdown, in the registry's order (the order of the API's schemas)."""
+    return [figure for figure in FIGURES.values() if breakdown in figure.breakdowns]
+
+
+def _values(parts: _Parts, org: Organization, breakdown: str) -> dict[str, Any]:
+    """The figures of `breakdown` that the partial aggregates give, unrounded."""
+    return {figure.name: figure.value(parts, org) for figure in figures(breakdown) if figure.value is not None}
 
 
 # Local time
@@ -474,7 +455,7 @@ def _boundaries(window: Window, bucket: str, step: int) -> list[datetime]:
     elif bucket == "month":
         day = day.replace(day=1)
     while not bounds or bounds[-1] < window.end:
-        bounds.append(_day_start(day, tz))
+        bounds.append(local_day_start(day, tz))
         if bucket == "day":
             day += timedelta(days=1)
         elif bucket == "week":
@@ -492,17 +473,17 @@ def _fine_parts(org: Organization, window: Window, filters: Filters) -> tuple[in
 # Public functions
 
 
-def summary(org: Organization, window: Window, filters: Filters = Filters()) -> dict[str, Any]:
+def summary(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> dict[str, Any]:
     """Every KPI of kpis.md for the window, plus `busiest_hour` (local hour of day)."""
     _, parts = _fine_parts(org, window, filters)
     inbound_by_hour = [0] * 24
     for start, part in parts.items():
         inbound_by_hour[datetime.fromtimestamp(start, window.tz).hour] += part.inbound
     busiest = max(range(24), key=lambda h: (inbound_by_hour[h], -h)) if any(inbound_by_hour) else None
-    return {**_kpis(_Parts.combine(list(parts.values())), org), "busiest_hour": busiest}
+    return {**_values(_Parts.combine(list(parts.values())), org, TOTALS), "busiest_hour": busiest}
 
 
-def series(org: Organization, window: Window, bucket: str, filters: Filters = Filters()) -> list[dict[str, Any]]:
+def series(org: Organization, window: Window, bucket: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """The KPIs (all but `busiest_hour`) per local hour, day, week or month, zero-filled.
 
     Each bucket has `start` and `end` (UTC) and `start_local`; the first and last are the local
@@ -517,11 +498,11 @@ def series(org: Organization, window: Window, bucket: str, filters: Filters = Fi
     for fine_start, part in parts.items():
         members[bisect_right(edges, max(fine_start, edges[0])) - 1].append(part)
     return [{"start": start, "end": end, "start_local": start.astimezone(window.tz),
-             **_kpis(_Parts.combine(group), org)}
+             **_values(_Parts.combine(group), org, SERIES)}
             for start, end, group in zip(bounds, bounds[1:], members, strict=False)]
 
 
-def by_agent(org: Organization, window: Window, filters: Filters = Filters()) -> list[dict[str, Any]]:
+def by_agent(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per agent of the org (an extension of its own accounts, see `own_account`) with calls or
     missed rings in the window, by extension."""
     parts = {ext: p for ext, p in _grouped(org, window, filters, Call.agent_extension, own_account(Call)).items()
@@ -536,29 +517,16 @@ def by_agent(org: Organization, window: Window, filters: Filters = Filters()) ->
     names = dict(db.session.execute(
         select(Agent.extension, func.min(Agent.display_name)).where(Agent.extension.in_(extensions))
         .group_by(Agent.extension)).all()) if extensions else {}
-    rows = []
-    for ext in extensions:
-        kpis = _kpis(parts.get(ext, _Parts()), org)
-        rows.append({"extension": ext, "display_name": names.get(ext), "calls_handled": kpis["total_calls"],
-                     "inbound_calls": kpis["inbound_calls"], "outbound_calls": kpis["outbound_calls"],
-                     "answered_calls": kpis["answered_calls"], "missed_rings": int(rings.get(ext, 0)),
-                     "total_talk_seconds": kpis["total_talk_seconds"],
-                     "avg_talk_seconds": kpis["avg_talk_seconds"]})
-    return rows
+    return [{"extension": ext, "display_name": names.get(ext), **_values(parts.get(ext, _Parts()), org, PER_AGENT),
+             "missed_rings": int(rings.get(ext, 0))} for ext in extensions]
 
 
-def by_number(org: Organization, window: Window, filters: Filters = Filters()) -> list[dict[str, Any]]:
+def by_number(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per phone number with calls in the window, by E.164."""
     parts = _grouped(org, window, filters, Call.phone_number_id)
     numbers = {n.id: n for n in db.session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(list(parts))))}
-    rows = []
-    for number_id, p in parts.items():
-        kpis = _kpis(p, org)
-        number = numbers[number_id]
-        rows.append({"phone_number_id": number_id, "e164": number.e164, "label": number.label,
-                     **{k: kpis[k] for k in ("total_calls", "inbound_calls", "outbound_calls", "answered_calls",
-                                             "missed_calls", "voicemail_calls", "answer_rate",
-                                             "total_talk_seconds")}})
+    rows = [{"phone_number_id": number_id, "e164": numbers[number_id].e164, "label": numbers[number_id].label,
+             **_values(p, org, PER_NUMBER)} for number_id, p in parts.items()]
     return sorted(rows, key=lambda row: row["e164"])
 
 
@@ -580,9 +548,7 @@ def for_display(value: Any) -> Any:
 def _display_item(key: str, value: Any) -> Any:
     if value is None:
         return None
-    if key in RATE_KEYS:
-        return round(value, 4)
-    if key in SECONDS_KEYS:
-        return round(value, 1)
+    if key in _DECIMALS:
+        return round(value, _DECIMALS[key])
     return for_display(value)
 

@@ -15,10 +15,11 @@ from tests.factories import PASSWORD, make_user
 from tests.helpers import login
 from tests.jobs.helpers import W0, W1, connect, sync
 from vsync.extensions import db
-from vsync.metrics import Window, summary
+from vsync.metrics import summary
 from vsync.mightycall.parsing import parse_call, parse_sms
 from vsync.models import Call, Integration, Organization, Recording, SmsMessage
 from vsync.phones import try_e164
+from vsync.query import Window
 from vsync.services import numbers, orgs
 from vsync.services.traffic import calls_statement
 from vsync.tenancy import platform_bypass, tenant

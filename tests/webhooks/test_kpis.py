@@ -6,7 +6,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from tests.webhooks.helpers import NOW, post
-from vsync import metrics
+from vsync import metrics, query
 from vsync.extensions import db
 from vsync.models import Organization
 from vsync.tenancy import tenant
@@ -15,7 +15,7 @@ from vsync.tenancy import tenant
 def kpis(app, tenant_) -> dict:
     with app.app_context(), tenant(tenant_.org_id):
         org = db.session.get(Organization, tenant_.org_id)
-        window = metrics.Window(NOW - timedelta(hours=1), NOW + timedelta(hours=1), ZoneInfo(org.timezone))
+        window = query.Window(NOW - timedelta(hours=1), NOW + timedelta(hours=1), ZoneInfo(org.timezone))
         return metrics.summary(org, window)
 
 

@@ -19,13 +19,12 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from vsync.admin.access import done, refused
-from vsync.admin.display import local_day_start
 from vsync.admin.forms import ApiKeyForm, IntegrationActionForm, RowForm, SyncForm, options
 from vsync.errors import DomainError
 from vsync.extensions import db
-from vsync.metrics import org_zone
 from vsync.mightycall import MightyCallError
 from vsync.models import ApiKey, Integration, Organization
+from vsync.query import local_day_start, org_zone
 from vsync.services import integrations, keys, webhooks
 from vsync.services.sync import start_syncs
 
@@ -36,6 +35,8 @@ def key_expiry(day: date | None, org: Organization | None) -> datetime | None:
     """The instant a key chosen to expire on `day` stops working: the end of that day in the org's
     time zone (in UTC for a platform key, which has no org), so it works through the whole day its
     org calls by that date, in either console."""
+    if day is None:
+        return None
     return local_day_start(day, org_zone(org) if org is not None else UTC_ZONE, end=True)
 
 
@@ -146,10 +147,11 @@ class IntegrationActions:
         if (integration := self._chosen(form)) is None:
             return self.refused_page("sync_form", form)
         zone = org_zone(integration.org)
+        since, until = form.since.data, form.until.data
         try:
             started = start_syncs(integration, form.kinds.data,
-                                  since=local_day_start(form.since.data, zone),
-                                  until=local_day_start(form.until.data, zone, end=True),
+                                  since=None if since is None else local_day_start(since, zone),
+                                  until=None if until is None else local_day_start(until, zone, end=True),
                                   requested_by_user_id=current_user.id)
         except (DomainError, MightyCallError) as exc:
             db.session.rollback()

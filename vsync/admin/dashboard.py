@@ -1,9 +1,10 @@
 """The org dashboard: today's figures and a chosen window's, charts, recent calls and sync freshness.
 
 Every figure comes from `vsync.metrics` (`summary`, `series`, `by_agent`, `by_number`, rounded by
-`for_display`), the functions behind the API's metrics routes, so the console and the API agree.
+`for_display`), the functions behind the API's metrics routes, so the console and the API agree; a
+tile names a figure of the KPI registry (`metrics.FIGURES`), which gives its label and unit.
 The page renders the figures once and then asks `…/dashboard/data` for them every minute, so it stays
-current without a reload. The window is read by the API's parser (`metrics.Window.parse`): a window
+current without a reload. The window is read by the one window parser (`query.Window.parse`): a window
 it refuses is a 400 with its message, flashed over today's figures on the page, in the API's error
 envelope from `…/data`. An agent's scope narrows the calls to their own extension, so an agent's
 dashboard shows their own figures and nothing else.
@@ -21,14 +22,20 @@ from vsync.admin.display import ago, local_time
 from vsync.errors import DomainError
 from vsync.extensions import db
 from vsync.http import error_response
-from vsync.metrics import Filters, Window, by_agent, by_number, for_display, org_zone, series, summary
+from vsync.metrics import FIGURES, by_agent, by_number, for_display, series, summary
 from vsync.models import Call, Integration, SyncRun
 from vsync.models.operations import SUCCEEDED
 from vsync.models.orgs import Organization
+from vsync.query import NO_FILTERS, Filters, Window, org_zone
 
 RECENT_CALLS = 10
 HOURLY_UP_TO = timedelta(days=2)  # longer windows are shown by day
 STATUSES = ("answered", "missed", "voicemail", "dropped")
+# The tiles of today and of the window, by figure. The wait-based ones need webhook events: they show
+# only when the window has calls with a known wait, each with its sample (the template's notes).
+TILES = tuple(FIGURES[name] for name in ("total_calls", "answered_calls", "missed_calls", "voicemail_calls",
+                                          "answer_rate", "avg_talk_seconds"))
+WAIT_TILES = tuple(FIGURES[name] for name in ("avg_speed_of_answer_seconds", "service_level", "abandon_rate"))
 
 
 def _window(org: Organization) -> tuple[Window, str]:
@@ -67,9 +74,8 @@ def _freshness(org: Organization) -> dict:
             "synced": ago(succeeded) if succeeded else None}
 
 
-def dashboard_data(org: Organization, window: Window, bucket: str, filters: Filters | None = None) -> dict:
+def dashboard_data(org: Organization, window: Window, bucket: str, filters: Filters = NO_FILTERS) -> dict:
     """Everything the dashboard shows, as JSON-ready values."""
-    filters = filters or Filters()
     today = Window.today(window.tz)
     window_kpis = summary(org, window, filters)
     return {
@@ -104,7 +110,9 @@ class DashboardView(OrgPage):
         except DomainError as exc:
             flash(exc.message, "error")
             window, bucket, status = Window.today(org_zone(org)), "hour", exc.status
-        return self.render("admin/console/dashboard.html", data=dashboard_data(org, window, bucket), org=org), status
+        page = self.render("admin/console/dashboard.html", data=dashboard_data(org, window, bucket), org=org,
+                           tile_figures=TILES, wait_tile_figures=WAIT_TILES)
+        return page, status
 
     @expose("/data")
     def data(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import g
@@ -29,13 +29,6 @@ def local_time(value: datetime | None, zone: ZoneInfo | None = None) -> str:
         return "—"
     local = value.astimezone(zone or console_zone())
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
-
-
-def local_day_start(day: date | None, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
-    """The first instant of a local day (with `end`, of the day after: a form's "to" includes its day)."""
-    if day is None:
-        return None
-    return datetime.combine(day + timedelta(days=1) if end else day, time(), zone).astimezone(UTC)
 
 
 def ago(value: datetime | None, now: datetime | None = None) -> str:

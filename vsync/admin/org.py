@@ -41,9 +41,9 @@ from vsync.admin.forms import (
 )
 from vsync.errors import DomainError
 from vsync.extensions import db
-from vsync.metrics import Filters, Window, org_zone
 from vsync.models import Call, CallEvent, Integration, Membership, Organization, PhoneNumber, Recording
 from vsync.models.orgs import MANAGER, ORG_ADMIN
+from vsync.query import Filters, Window, number_ref, org_zone
 from vsync.services import integrations, members, orgs
 from vsync.services.traffic import Search, call_criteria
 
@@ -93,9 +93,8 @@ class CallsView(OrgModelView):
             if "from" in args or "to" in args:
                 window = Window.parse(org_zone(self.org), args.get("from"), args.get("to"))
                 criteria += [Call.started_at >= window.start, Call.started_at < window.end]
-            number = args.get("number")
-            filters = Filters(number=int(number) if number and number.isdigit() else number,
-                              agent=args.get("agent"), direction=args.get("direction"))
+            filters = Filters(number=number_ref(args.get("number")), agent=args.get("agent"),
+                              direction=args.get("direction"))
             search = Search(args["q"]) if "q" in args else None
         except DomainError as exc:
             flash(exc.message, "error")

@@ -49,10 +49,11 @@ from vsync.admin.forms import (
 from vsync.auth.principals import reachable_orgs
 from vsync.errors import DomainError
 from vsync.extensions import db
-from vsync.metrics import Window, for_display, org_zone, summary
+from vsync.metrics import for_display, summary
 from vsync.mightycall import MightyCallError
 from vsync.models import AuditEvent, Integration, NumberAssignment, Organization, PhoneNumber, SyncRun, User
 from vsync.models.orgs import ORG_ADMIN
+from vsync.query import Window, org_zone
 from vsync.services import integrations, members, numbers, orgs, sessions, webhooks
 from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant

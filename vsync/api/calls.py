@@ -2,7 +2,7 @@
 its webhook events and recording.
 
 The window and the `number`, `agent` and `direction` filters mean exactly what they mean for the
-metrics routes (`vsync.api.metrics`, `vsync.metrics.Filters`): the list behind a KPI is this list with
+metrics routes (`vsync.api.metrics`, `vsync.query.Filters`): the list behind a KPI is this list with
 the same parameters. Agents see the calls their extension handled; another org's call is a 404.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ from vsync.api.metrics import MetricsQuery, query_filters, query_window
 from vsync.api.paging import decode_time_cursor, page, time_key
 from vsync.api.schemas import ErrorEnvelope, UtcDateTimeField, page_of, page_params
 from vsync.extensions import db
-from vsync.metrics import Window
 from vsync.models import Call, Organization, Recording
 from vsync.models.traffic import CALL_STATUSES
+from vsync.query import Window
 from vsync.services import traffic
 from vsync.timeutil import isoformat_z
 

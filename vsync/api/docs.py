@@ -1,7 +1,8 @@
 """GET /api/v1/docs: the API reference, rendered by vsync from its own OpenAPI document.
 
 Server-side HTML with no scripts or external assets, so it works offline and always matches
-`/api/v1/openapi.json` (both public: they describe the API, they hold no data).
+`/api/v1/openapi.json` (both public: they describe the API, they hold no data). Its KPI table is the
+KPI registry (`vsync.metrics.FIGURES`), the declarations the API's metrics schemas are built from.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, render_template
 
+from vsync import metrics
 from vsync.api import api
 
 bp = Blueprint("api_reference", __name__, url_prefix="/api/v1")
@@ -97,9 +99,9 @@ def _operations(spec_json: str) -> list[dict]:
 @bp.get("/docs")
 def docs():
     spec = api.spec.to_dict()
-    kpis = _fields(spec, {"$ref": "#/components/schemas/MetricsValues"})
     return render_template("api_docs.html", operations=_operations(json.dumps(spec, sort_keys=True)),
-                           kpis=kpis, schemas=sorted(spec["components"]["schemas"].items()), spec=spec,
+                           kpis=metrics.FIGURES.values(), breakdowns=metrics.BREAKDOWNS,
+                           schemas=sorted(spec["components"]["schemas"].items()), spec=spec,
                            fields_of=lambda schema: _fields(spec, schema))
 
 

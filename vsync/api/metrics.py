@@ -17,40 +17,17 @@ from vsync.api.access import requires
 from vsync.api.schemas import LocalDateTime, Query, UtcDateTimeField
 from vsync.extensions import db
 from vsync.models import Organization
+from vsync.query import FILTER_DIRECTIONS, Filters, Window, number_ref, org_zone
 
-_KPIS = {
-    "total_calls": (fields.Integer, "Calls started in the window, every direction."),
-    "inbound_calls": (fields.Integer, "Inbound calls."),
-    "outbound_calls": (fields.Integer, "Outbound calls, callbacks included."),
-    "answered_calls": (fields.Integer, "Inbound calls answered."),
-    "missed_calls": (fields.Integer, "Inbound calls missed or dropped."),
-    "dropped_calls": (fields.Integer, "Inbound calls dropped (also counted in missed_calls)."),
-    "voicemail_calls": (fields.Integer, "Inbound calls that went to voicemail."),
-    "answer_rate": (fields.Float, "answered_calls / inbound_calls, 0..1; null without inbound calls."),
-    "abandon_rate": (fields.Float, "Inbound missed or dropped calls whose ring time is at least "
-                                   "short_abandon_seconds, over (inbound calls with a known wait - short "
-                                   "abandons); needs webhook events, else null."),
-    "abandon_sample_size": (fields.Integer, "The denominator of abandon_rate."),
-    "short_abandon_seconds": (fields.Integer, "The org's short-abandon threshold."),
-    "avg_talk_seconds": (fields.Float, "Mean duration of answered calls (both directions); null "
-                                       "when none has a duration."),
-    "total_talk_seconds": (fields.Float, "Sum of the durations of answered calls."),
-    "avg_speed_of_answer_seconds": (fields.Float, "Mean of answered_at - started_at over inbound answered "
-                                                  "calls that have answered_at (from webhook events)."),
-    "asa_sample_size": (fields.Integer, "Calls averaged in avg_speed_of_answer_seconds."),
-    "service_level": (fields.Float, "Inbound calls answered within service_level_threshold_seconds, over "
-                                    "(inbound calls with a known wait - short abandons); null without events."),
-    "service_level_target": (fields.Float, "The org's service-level target, 0..1."),
-    "service_level_threshold_seconds": (fields.Integer, "The org's answer-time threshold."),
-    "service_level_sample_size": (fields.Integer, "The denominator of service_level."),
-    "longest_wait_seconds": (fields.Float, "Longest wait of an inbound call with events: time to answer, "
-                                           "or ring time of an unanswered call."),
-}
+_FIELD_OF_UNIT = {True: fields.Integer, False: fields.Float}
 
 
-def _kpi_fields(names) -> dict:
-    return {name: _KPIS[name][0](allow_none=True, required=True, metadata={"description": _KPIS[name][1]})
-            for name in names}
+def _figure_fields(breakdown: str) -> dict:
+    """The response fields of one breakdown's figures, built from the KPI registry (`metrics.FIGURES`):
+    the type from the figure's unit, the description the reference page shows too."""
+    return {figure.name: _FIELD_OF_UNIT[figure.unit.integer](allow_none=figure.nullable, required=True,
+                                                              metadata={"description": figure.description})
+            for figure in metrics.figures(breakdown)}
 
 
 class MetricsQuery(Query):
@@ -64,7 +41,7 @@ class MetricsQuery(Query):
         "description": "Only calls on this number: E.164 or a phone number id.", "example": "+14155550100"})
     agent = fields.String(load_default=None, validate=validate.Length(1, 20),
                           metadata={"description": "Only calls handled by this extension."})
-    direction = fields.String(load_default=None, validate=validate.OneOf(metrics.FILTER_DIRECTIONS),
+    direction = fields.String(load_default=None, validate=validate.OneOf(FILTER_DIRECTIONS),
                               metadata={"description": "`outbound` includes callbacks."})
 
 
@@ -93,53 +70,37 @@ class _Report(ma.Schema):
     filters = fields.Nested(FiltersSchema, required=True)
 
 
-MetricsValues = ma.Schema.from_dict({
-    **_kpi_fields(_KPIS),
-    "busiest_hour": fields.Integer(allow_none=True, required=True, metadata={
-        "description": "Local hour of day (0-23) with most inbound calls, earliest on a tie."}),
-}, name="MetricsValues")
+MetricsValues = ma.Schema.from_dict(_figure_fields(metrics.TOTALS), name="MetricsValues")
 MetricsReport = _Report.from_dict({"metrics": fields.Nested(MetricsValues, required=True)}, name="MetricsReport")
 SeriesBucket = ma.Schema.from_dict({
     "start": UtcDateTimeField(required=True), "end": UtcDateTimeField(required=True),
-    "start_local": LocalDateTime(required=True), **_kpi_fields(_KPIS)}, name="SeriesBucket")
+    "start_local": LocalDateTime(required=True), **_figure_fields(metrics.SERIES)}, name="SeriesBucket")
 SeriesReport = _Report.from_dict({"bucket": fields.String(required=True),
                                   "data": fields.List(fields.Nested(SeriesBucket), required=True)},
                                  name="SeriesReport")
 AgentRow = ma.Schema.from_dict({
     "extension": fields.String(required=True), "display_name": fields.String(allow_none=True, required=True),
-    "calls_handled": fields.Integer(required=True, metadata={"description": "Calls this extension handled."}),
-    **_kpi_fields(("inbound_calls", "outbound_calls", "answered_calls")),
-    "missed_rings": fields.Integer(required=True, metadata={
-        "description": "StopRinging events of this extension on the window's calls."}),
-    **_kpi_fields(("total_talk_seconds", "avg_talk_seconds"))}, name="AgentRow")
+    **_figure_fields(metrics.PER_AGENT)}, name="AgentRow")
 AgentsReport = _Report.from_dict({"data": fields.List(fields.Nested(AgentRow), required=True)}, name="AgentsReport")
 NumberRow = ma.Schema.from_dict({
     "phone_number_id": fields.Integer(required=True), "e164": fields.String(required=True),
-    "label": fields.String(allow_none=True, required=True),
-    **_kpi_fields(("total_calls", "inbound_calls", "outbound_calls", "answered_calls", "missed_calls",
-                   "voicemail_calls", "answer_rate", "total_talk_seconds"))}, name="NumberRow")
+    "label": fields.String(allow_none=True, required=True), **_figure_fields(metrics.PER_NUMBER)}, name="NumberRow")
 NumbersReport = _Report.from_dict({"data": fields.List(fields.Nested(NumberRow), required=True)},
                                   name="NumbersReport")
 
 
-def query_window(org: Organization, args: dict) -> metrics.Window:
+def query_window(org: Organization, args: dict) -> Window:
     """The window of a query's `from`/`to` in the org's time zone (default today), by the one window
-    parser (`metrics.Window.parse`). The traffic lists read it here too, so a list and its KPIs
+    parser (`query.Window.parse`). The traffic lists read it here too, so a list and its KPIs
     cover the same calls."""
-    return metrics.Window.parse(metrics.org_zone(org), args["from_"], args["to"])
+    return Window.parse(org_zone(org), args["from_"], args["to"])
 
 
-def query_number(args: dict) -> str | int | None:
-    """`number` as given: a phone number id when it is all digits, else an E.164 number."""
-    number = args["number"]
-    return int(number) if number and number.isdigit() else number
+def query_filters(args: dict) -> Filters:
+    return Filters(number=number_ref(args["number"]), agent=args["agent"], direction=args["direction"])
 
 
-def query_filters(args: dict) -> metrics.Filters:
-    return metrics.Filters(number=query_number(args), agent=args["agent"], direction=args["direction"])
-
-
-def _report(args: dict) -> tuple[Organization, metrics.Window, metrics.Filters, dict]:
+def _report(args: dict) -> tuple[Organization, Window, Filters, dict]:
     """The org, the window and filters of the query, and the `org`/`window`/`filters` of the answer."""
     org = db.session.get(Organization, g.org_access.org_id)
     window = query_window(org, args)

@@ -15,12 +15,13 @@ from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.calls import export_batches, list_page
 from vsync.api.export import csv_doc, csv_response, format_field, wants_csv
-from vsync.api.metrics import MetricsQuery, query_number, query_window
+from vsync.api.metrics import MetricsQuery, query_window
 from vsync.api.paging import decode_time_cursor
 from vsync.api.schemas import Query, UtcDateTimeField, page_of, page_params
 from vsync.extensions import db
 from vsync.models import Organization
 from vsync.models.orgs import MANAGER
+from vsync.query import number_ref
 from vsync.services import traffic
 from vsync.timeutil import isoformat_z
 
@@ -71,7 +72,7 @@ def list_sms(args, org: str):
     400 days) on the org's numbers, paged by `cursor`; `format=csv` streams them all. Not for agents.
     """
     window = query_window(db.session.get(Organization, g.org_access.org_id), args)
-    criteria = {"number": query_number(args), "direction": args["direction"],
+    criteria = {"number": number_ref(args["number"]), "direction": args["direction"],
                 "search": traffic.Search(args["q"]) if args["q"] is not None else None}
     if wants_csv(args):
         return csv_response(SMS_ITEM_KEYS, export_batches(traffic.sms_statement(window, **criteria), sms_values),

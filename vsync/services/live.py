@@ -10,7 +10,7 @@ older is counted in `stale_calls` (its Completed event was probably lost) rather
 or in progress, and an extension with no event that recent and no live call is `unknown` rather
 than `available`. Runs in the caller's tenant scope of the org, like any org read.
 
-The org's agents are the extensions of its own MightyCall accounts (`vsync.metrics.own_account`):
+The org's agents are the extensions of its own MightyCall accounts (`vsync.query.own_account`):
 on a number shared with another organisation, that organisation's extensions are not on this floor.
 An agent's floor is their own: their own state, the calls they are on, and the org's queue as two
 figures (`calls_waiting`, `longest_wait_seconds`), never a colleague's state or a waiting caller's
@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from vsync.extensions import db
-from vsync.metrics import own_account
 from vsync.models import Agent, Call, CallEvent
+from vsync.query import own_account
 from vsync.tenancy import Scope, TenancyError, current_scope, reviewed_sql, tenant_criterion_sql
 from vsync.timeutil import isoformat_z
 

@@ -4,7 +4,7 @@ Every statement here is an ORM select, so the tenant hook (`vsync.tenancy`) narr
 current scope sees: the org's numbers while they were its numbers, an agent's own calls and their
 recordings, no SMS for an agent. Callers run inside the org's tenant scope.
 
-The calls list selects the calls of a `metrics.Window` with the criteria of `metrics.Filters`, the
+The calls list selects the calls of a `query.Window` with the criteria of `query.Filters`, the
 same as the KPI engine, so a dashboard's figure and the list it drills into count the same calls.
 
 Lists page by keyset, newest first on (time, id): `after` is the (time, id) of the last row of the
@@ -23,15 +23,14 @@ from sqlalchemy import Row, Select, and_, or_, select, tuple_
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
-from vsync.metrics import Filters, Window
 from vsync.models import Call, CallEvent, PhoneNumber, Recording, SmsMessage
 from vsync.phones import normalize_e164
+from vsync.query import NO_FILTERS, Filters, Window
 
 SMS_DIRECTIONS = ("inbound", "outbound")
 MAX_SEARCH = 100
 _LIKE_ESCAPE = "\\"
 EXPORT_BATCH = 1000
-NO_FILTERS = Filters()
 
 CALL_COLUMNS = (Call.id, Call.external_id, Call.phone_number_id, Call.direction, Call.status,
                 Call.from_number, Call.to_number, Call.started_at, Call.answered_at, Call.ended_at,

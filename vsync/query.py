@@ -1,0 +1,181 @@
+"""The query vocabulary every edge speaks: which calls a question is about.
+
+A question about an org's traffic names a `Window` (calls started in `[start, end)`, seen in the org's
+time zone) and optional `Filters` (a number, an agent, a direction). The API's metrics and list routes,
+the console's calls list and dashboard, the KPI engine (`vsync.metrics`) and the traffic lists
+(`vsync.services.traffic`) all take them from here, so a figure and the list it drills into count the
+same calls, and every edge takes the same windows and refuses the same ones.
+
+`Window.parse` is the one window parser: each edge reads `from`/`to` through it, with its cap
+(`MAX_WINDOW`) and its `ValidationError`s naming the field, and shows the error in its own voice (the
+API in its error envelope, the console as a flashed form error on a 400 page).
+
+Local days: a day starts at the first instant of its local date (`local_day_start`), midnight or, when
+a daylight saving gap swallows midnight, the end of the gap; a "to" date includes its whole day.
+
+Neutral by design: this module imports models and the time helpers, never services, edges or jobs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from vsync.errors import ValidationError
+from vsync.models import Call, Integration, Organization, PhoneNumber
+from vsync.models.traffic import CALLBACK, INBOUND, OUTBOUND
+from vsync.phones import normalize_e164
+from vsync.timeutil import parse_utc
+
+FILTER_DIRECTIONS = (INBOUND, OUTBOUND, CALLBACK)
+# `direction=outbound` and the outbound figures count callbacks too.
+OUTBOUND_DIRECTIONS = (OUTBOUND, CALLBACK)
+
+# The longest window any edge may ask about: what a question costs follows its window, so no request
+# scans a table's whole history.
+MAX_WINDOW = timedelta(days=400)
+
+
+# Local days
+
+
+def org_zone(org: Organization) -> ZoneInfo:
+    return ZoneInfo(org.timezone)
+
+
+def local_day_start(day: date, zone: ZoneInfo, *, end: bool = False) -> datetime:
+    """The first instant (UTC) of local `day`, or with `end` of the day after (a "to" date includes its
+    day): midnight, or the end of a DST gap that swallowed midnight (`fold=0` reads a missing wall time
+    with the offset before the gap)."""
+    return datetime.combine(day + timedelta(days=1) if end else day, time(), zone).astimezone(UTC)
+
+
+# The window
+
+
+@dataclass(frozen=True)
+class Window:
+    """Calls started in `[start, end)` (aware datetimes, kept in UTC), seen in the local time of `tz`."""
+
+    start: datetime
+    end: datetime
+    tz: ZoneInfo
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value.tzinfo is None:
+                raise ValidationError(f"The window's {name} has no time zone.", field=name)
+            object.__setattr__(self, name, value.astimezone(UTC))
+        if self.start >= self.end:
+            raise ValidationError("The window must start before it ends.", field="from")
+
+    @classmethod
+    def local_days(cls, tz: ZoneInfo, first: date, last: date) -> Window:
+        """The local days `first` to `last`, both included."""
+        return cls(local_day_start(first, tz), local_day_start(last, tz, end=True), tz)
+
+    @classmethod
+    def today(cls, tz: ZoneInfo, now: datetime | None = None) -> Window:
+        """The org's local day that contains `now` (default: now)."""
+        day = (now or datetime.now(UTC)).astimezone(tz).date()
+        return cls.local_days(tz, day, day)
+
+    @classmethod
+    def parse(cls, tz: ZoneInfo, from_text: str | None = None, to_text: str | None = None,
+              now: datetime | None = None) -> Window:
+        """A window from query text: each bound a local date (`YYYY-MM-DD`; `to` includes that day)
+        or an ISO-8601 time with an offset. A missing `from` is the start of today, a missing `to`
+        the end of today (local). At most `MAX_WINDOW` long, counted in local days.
+
+        The one window parser: the API, the console's calls list and the dashboard all read `from`/`to`
+        here, so they take the same windows and refuse the same ones with the same message, naming
+        the field."""
+        today = cls.today(tz, now)
+        start = _parse_bound(from_text, tz, field="from", inclusive_day=False) if from_text else today.start
+        end = _parse_bound(to_text, tz, field="to", inclusive_day=True) if to_text else today.end
+        if start >= end:
+            raise ValidationError("`from` must come before `to`.", field="from")
+        if end > start.astimezone(tz) + MAX_WINDOW:  # local days: a daylight saving change adds no hour
+            raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
+        return cls(start, end, tz)
+
+    @property
+    def start_local(self) -> datetime:
+        return self.start.astimezone(self.tz)
+
+    @property
+    def end_local(self) -> datetime:
+        return self.end.astimezone(self.tz)
+
+
+def _parse_bound(text: str, tz: ZoneInfo, *, field: str, inclusive_day: bool) -> datetime:
+    value = text.strip()
+    if len(value) == 10:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"{text!r} is not a date (YYYY-MM-DD).", field=field) from None
+        return local_day_start(day, tz, end=inclusive_day)
+    return parse_utc(value, field=field)
+
+
+# The filters
+
+
+def number_ref(text: str | None) -> str | int | None:
+    """A `number` filter as a caller types it: a phone number id when it is all digits, else E.164."""
+    return int(text) if text and text.isdigit() else text
+
+
+def own_account(model) -> Any:
+    """`model`'s row is of one of the MightyCall accounts the org's integrations connect to: an agent
+    is (account, extension), and the org's agents are the extensions of its own accounts, not those of
+    another account whose calls it sees on a shared number. Narrowed to the org by the tenant scope."""
+    return model.account_id.in_(select(Integration.account_id).scalar_subquery())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional narrowing of the calls: a number (E.164 or id), an agent extension, a direction."""
+
+    number: str | int | None = None
+    agent: str | None = None
+    direction: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.number, str):
+            object.__setattr__(self, "number", normalize_e164(self.number, field="number"))
+        elif self.number is not None and (isinstance(self.number, bool) or not isinstance(self.number, int)):
+            raise ValidationError("A number is an E.164 string or a phone number id.", field="number")
+        if self.agent is not None:
+            agent = self.agent.strip()
+            if not agent:
+                raise ValidationError("An agent filter needs an extension.", field="agent")
+            object.__setattr__(self, "agent", agent)
+        if self.direction is not None and self.direction not in FILTER_DIRECTIONS:
+            raise ValidationError(f"direction is one of {', '.join(FILTER_DIRECTIONS)}.", field="direction")
+
+    def criteria(self) -> list:
+        """WHERE clauses on `Call` for these filters; the KPI engine and the calls list use the same ones."""
+        clauses = []
+        if isinstance(self.number, str):
+            clauses.append(Call.phone_number_id.in_(select(PhoneNumber.id).where(PhoneNumber.e164 == self.number)))
+        elif self.number is not None:
+            clauses.append(Call.phone_number_id == self.number)
+        if self.agent is not None:
+            clauses += [Call.agent_extension == self.agent, own_account(Call)]
+        if self.direction == OUTBOUND:
+            clauses.append(Call.direction.in_(OUTBOUND_DIRECTIONS))
+        elif self.direction is not None:
+            clauses.append(Call.direction == self.direction)
+        return clauses
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+NO_FILTERS = Filters()
