@@ -14,20 +14,16 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session
-from sqlalchemy.sql import Insert, Update
+from sqlalchemy.sql import ClauseElement, Insert, Update
 
+from vsync.tenancy import sqla
 from vsync.tenancy.errors import CrossTenantWrite, RefusedStatement, TenantContextRequired
 from vsync.tenancy.kinds import MemberScoped, NumberPeriods, OrgOwned, SelfScoped, TenantScoped, kind_of
 from vsync.tenancy.scope import FLUSHING, SCOPE_KEY, Scope, end_scope, reviewed_sql
 
 
 def _dml_rows(statement, parameters) -> list[dict]:
-    rows = []
-    if statement._values:
-        rows.append({getattr(k, "key", k): v for k, v in statement._values.items()})
-    for values in statement._multi_values or ():
-        rows.extend({getattr(k, "key", k): v for k, v in row.items()} if isinstance(row, dict) else {}
-                    for row in values)
+    rows = sqla.dml_values(statement)
     if isinstance(parameters, dict):
         rows.append(parameters)
     elif isinstance(parameters, list | tuple):
@@ -39,13 +35,13 @@ def _value(value):
     """A literal from a bound parameter, or the value itself; None for an expression we cannot read."""
     if hasattr(value, "effective_value"):
         return value.effective_value
-    return None if hasattr(value, "__clause_element__") or hasattr(value, "_compiler_dispatch") else value
+    return None if hasattr(value, "__clause_element__") or isinstance(value, ClauseElement) else value
 
 
 def check_orm_insert(statement: Insert, state: ORMExecuteState, kind: type, scope: Scope) -> None:
     if not issubclass(kind, OrgOwned) or issubclass(kind, NumberPeriods):
         raise CrossTenantWrite(f"{kind.__name__} rows are written by platform operations only.")
-    if statement._post_values_clause is not None or statement.select is not None:
+    if sqla.is_upsert(statement) or statement.select is not None:
         raise RefusedStatement(f"An upsert or INSERT…SELECT of {kind.__name__} cannot be checked in a tenant scope.")
     rows = _dml_rows(statement, state.parameters)
     if not rows:

@@ -28,6 +28,7 @@ from sqlalchemy import ForeignKey, Table, and_, exists, false, or_
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, synonym
 from sqlalchemy.sql.selectable import Alias
 
+from vsync.tenancy import sqla
 from vsync.tenancy.errors import TenancyError
 
 if TYPE_CHECKING:
@@ -191,13 +192,12 @@ _SCOPED_TABLES: dict[Table, type] = {}
 
 def kind_of(table) -> type | None:
     """The scoped model mapped to `table` (a Table, an annotated copy of one, or an alias of one)."""
-    if isinstance(table, Alias):
-        table = table.element
+    table = sqla.plain_table(table)
     if not isinstance(table, Table):
         return None
     if not _SCOPED_TABLES:
         _SCOPED_TABLES.update({model.__table__: model for model in scoped_models()})
-    return _SCOPED_TABLES.get(table._deannotate() if table._annotations else table)
+    return _SCOPED_TABLES.get(table)
 
 
 @cache

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import Table, inspect, or_
-from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.orm.util import LoaderCriteriaOption
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import Delete, Insert, Select, Update, visitors
-from sqlalchemy.sql.elements import TextClause
-from sqlalchemy.sql.lambdas import StatementLambdaElement
+from sqlalchemy.sql.elements import ColumnClause, TextClause
 from sqlalchemy.sql.selectable import Alias, Join, TableClause
 
+from vsync.tenancy import sqla
 from vsync.tenancy.errors import RefusedStatement, TenantContextRequired
 from vsync.tenancy.guards import check_orm_dml, check_orm_insert
 from vsync.tenancy.kinds import (
@@ -78,16 +77,14 @@ def _loader_criteria(kinds: set[type], scope: Scope) -> list:
     relationship joins): plain expressions over each model's attributes, adapted by the ORM to its
     aliases, whose values are bound parameters of each execution."""
     related = set().union(*(_related_kinds(kind) for kind in kinds))
-    return [LoaderCriteriaOption(kind, kind.tenant_criterion(_MappedColumns(kind), scope)
-                                 ._annotate({_SCOPE_ANNOTATION: scope}), include_aliases=True)
+    return [with_loader_criteria(kind, sqla.with_mark(kind.tenant_criterion(_MappedColumns(kind), scope),
+                                                      _SCOPE_ANNOTATION, scope), include_aliases=True)
             for kind in sorted(related, key=lambda k: k.__name__)]
 
 
 def _made_for(option, scope: Scope) -> bool:
     """Whether `option` is loader criteria this module made for `scope` (see `_loader_criteria`)."""
-    criterion = getattr(option, "where_criteria", None)
-    return isinstance(option, LoaderCriteriaOption) and getattr(criterion, "_annotations", {}).get(
-        _SCOPE_ANNOTATION) == scope
+    return sqla.loader_criteria_mark(option, _SCOPE_ANNOTATION) == scope
 
 
 def _scoped_from_objects(from_obj, nullable: bool = False) -> Iterable[tuple[object, bool]]:
@@ -100,21 +97,49 @@ def _scoped_from_objects(from_obj, nullable: bool = False) -> Iterable[tuple[obj
 
 
 def _refuse_secrets(statement, session: Session) -> None:
-    """No statement in a tenant scope reads a secret column (a password hash), however it asks:
-    a column, a subquery, `undefer`, a wildcard. Checked on the SQL itself, for statements on users."""
+    """No statement in a tenant scope reads a secret column (a password hash), however it asks: a column
+    anywhere in it (selected, compared, in a subquery), a whole table, `undefer`, a deferred attribute
+    load. Checked on the statement's structure and on the SELECT the ORM loads for each of its SELECTs
+    (entities expanded to the columns their loader options load), for statements on users."""
+    dialect = session.get_bind().dialect
+    found = set()
+    for element in visitors.iterate(statement):
+        found |= _secrets_named(element)
+        if isinstance(element, Select):
+            loaded = sqla.loaded_select(element, dialect, nested=element is not statement)
+            for named in (*visitors.iterate(loaded), *loaded.selected_columns):
+                found |= _secrets_named(named)
+    if found:
+        raise RefusedStatement(f"{', '.join(sorted(found))} is never read in a tenant scope.")
+
+
+@cache
+def _secret_pattern() -> re.Pattern:
+    """A qualified secret column (`users.password_hash`) in a text fragment of a statement."""
     secrets = {column for kind in scoped_models() if issubclass(kind, MemberScoped)
                for column in kind.__secret_columns__}
-    sql = str(statement.compile(dialect=session.get_bind().dialect))
-    found = [column for column in secrets if re.search(rf"\.{column}\b", sql)]
-    if found:
-        raise RefusedStatement(f"{', '.join(found)} is never read in a tenant scope.")
+    return re.compile(r"\.(" + "|".join(sorted(secrets)) + r")\b")
+
+
+def _secrets_named(element) -> set[str]:
+    """The secret columns `element` is: a column of a users table (or an alias of it), or text naming one."""
+    if isinstance(element, TextClause):
+        return set(_secret_pattern().findall(element.text))
+    if not isinstance(element, ColumnClause):
+        return set()
+    if element.is_literal:
+        return set(_secret_pattern().findall(element.name))
+    kind = kind_of(element.table) if element.table is not None else None
+    if kind is not None and issubclass(kind, MemberScoped) and element.name in kind.__secret_columns__:
+        return {element.name}
+    return set()
 
 
 def _join_target(target):
     """The FROM a `.join(target)` adds: a table, an alias, an entity's selectable or a relationship's."""
     if isinstance(target, Table | Alias):
         return target
-    of_type = getattr(target, "_of_type", None)
+    of_type = sqla.of_type_entity(target)
     if of_type is not None:
         return inspect(of_type).selectable
     prop = getattr(target, "property", None)
@@ -128,18 +153,14 @@ def _select_froms(sel: Select) -> Iterable[tuple[object, bool]]:
     """Every scoped table or alias this SELECT itself reads, from its own structure (columns, FROM,
     joins, WHERE, HAVING), and whether it is on the nullable side of an outer join. Subqueries are
     SELECTs of their own; what the ORM adds while compiling is the loader criteria's."""
-    plain = [*sel._raw_columns, *sel._where_criteria, *sel._having_criteria]
-    for element in plain:
-        for from_obj in element._from_objects:
-            yield from _scoped_from_objects(from_obj)
-    for from_obj in sel._from_obj:
+    for from_obj in (*sqla.froms_of_columns_and_criteria(sel), *sqla.explicit_froms(sel)):
         yield from _scoped_from_objects(from_obj)
-    for target, _onclause, left, flags in sel._setup_joins:
+    for target, left, outer in sqla.join_steps(sel):
         if left is not None:
             yield from _scoped_from_objects(_join_target(left) if not isinstance(left, Join) else left)
         joined = _join_target(target)
         if joined is not None:
-            yield from _scoped_from_objects(joined, bool(flags.get("isouter") or flags.get("full")))
+            yield from _scoped_from_objects(joined, outer)
 
 
 def _restrict_select(sel: Select, scope: Scope) -> None:
@@ -147,9 +168,9 @@ def _restrict_select(sel: Select, scope: Scope) -> None:
 
     A SELECT narrowed already for this scope (the ORM builds loader statements around the statement
     it was given) and the criteria's own tables (`named_alias`) are left as they are."""
-    if getattr(sel, "_tenant_scope", None) == scope:
+    if sqla.narrowed_for(sel) == scope:
         return
-    sel._tenant_scope = scope
+    sqla.mark_narrowed(sel, scope)
     criteria, seen = [], set()
     for table, nullable in _select_froms(sel):
         if (table, nullable) in seen or table in CRITERION_ALIASES:
@@ -160,7 +181,7 @@ def _restrict_select(sel: Select, scope: Scope) -> None:
             criterion = or_(criterion, *(column.is_(None) for column in table.primary_key))
         criteria.append(criterion)
     if criteria:
-        sel._where_criteria += tuple(criteria)
+        sqla.add_where(sel, tuple(criteria))
 
 
 @dataclass
@@ -184,10 +205,10 @@ def _survey(state: ORMExecuteState, statement) -> _Survey:
         elif isinstance(element, TableClause) and not isinstance(element, Table) and element.name in scoped_names():
             raise RefusedStatement(f"A lightweight table() named {element.name!r} cannot be scoped: "
                                    "use the model, or its __table__ in a reviewed module.")
-        entity = element._annotations.get("parententity") if hasattr(element, "_annotations") else None
+        entity = sqla.orm_entity(element)
         if entity is not None:
-            orm_classes.add(entity.mapper.class_)
-        options.extend(getattr(element, "_with_options", ()))
+            orm_classes.add(entity)
+        options.extend(sqla.statement_options(element))
     return _Survey(table_kinds, {c for c in orm_classes if issubclass(c, TenantScoped)}, options, named_in_text)
 
 
@@ -219,10 +240,9 @@ def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
     """Refuse what the session may not run in `scope` (or with no scope); in a tenant scope, put its
     narrowed copy in place of the statement."""
     statement = state.statement
-    if isinstance(statement, StatementLambdaElement):
-        statement = statement._resolved
+    statement = sqla.resolved(statement)
     reviewed = bool(state.execution_options.get(REVIEWED_SQL))
-    core_write = isinstance(statement, Insert | Update | Delete) and not statement.table._annotations
+    core_write = isinstance(statement, Insert | Update | Delete) and not sqla.is_annotated(statement.table)
     if core_write and scope is not None and not reviewed and (kind := kind_of(statement.table)) is not None:
         raise RefusedStatement(f"A Core {type(statement).__name__.upper()} of {kind.__name__} in {scope} "
                                "comes from a reviewed module only (reviewed_sql).")
@@ -242,7 +262,7 @@ def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
         raise RefusedStatement("from_statement() over tenant-scoped models cannot be scoped: build the SELECT instead.")
     if isinstance(statement, Insert | Update | Delete):
         kind = kind_of(statement.table)
-        orm_target = kind is not None and bool(statement.table._annotations)
+        orm_target = kind is not None and sqla.is_annotated(statement.table)
         if orm_target and isinstance(statement, Insert):
             check_orm_insert(statement, state, kind, scope)
             return

@@ -53,9 +53,9 @@ from dataclasses import dataclass, replace
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import TextClause
-from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import Alias, TableClause
 
+from vsync.tenancy import sqla
 from vsync.tenancy.errors import RefusedStatement, ScopeRefused, TenancyError
 from vsync.tenancy.kinds import kind_of, scoped_names, scoped_names_in_text
 
@@ -301,8 +301,7 @@ def _scoped_names_in(statement) -> set[str]:
     table or name in its text."""
     if isinstance(statement, str):
         return scoped_names_in_text(statement)
-    if isinstance(statement, StatementLambdaElement):
-        statement = statement._resolved
+    statement = sqla.resolved(statement)
     found = set()
     for element in visitors.iterate(statement):
         if isinstance(element, TextClause):
