@@ -16,16 +16,17 @@ export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test clean
 
+# Both requirement files pin every package with its hashes (compiled from the .in files, see README,
+# "Dependencies"): pip checks each download against them and refuses anything unpinned.
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.run-deps: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --require-hashes -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements-dev.txt
+$(VENV)/.dev-deps: requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
 # Two simulated MightyCall accounts on loopback (one per demo org), the demo data synced from them,

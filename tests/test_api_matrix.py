@@ -1,19 +1,21 @@
 """Every registered /api/v1 route, for every principal of the two-org world, against org A's and
-org B's URLs: 401, 403, 404 or 200 exactly as the resolver and the route's declared access decide,
-and no trace of an org the principal cannot reach in any answer. A route's other URL arguments are
-filled with an object of the org in the URL and with the other org's (a crossing: 404). A new route
-joins the walk by being registered; one with a new kind of argument must say here how to fill it."""
+org B's URLs: 401, 403, 404 or 200 exactly as the resolver and the README's access tables say, and
+no trace of an org the principal cannot reach in any answer. The tables ("who" for each route) are
+written for readers, apart from the routes' own declarations, so a route that grants more or less than
+they say fails here, and so does a route they do not list. A route's other URL arguments are filled
+with an object of the org in the URL and with the other org's (a crossing: 404). A new route joins
+the walk by being registered; one with a new kind of argument must say here how to fill it."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pytest
 
-from tests.openapi_check import openapi_path
 from tests.test_org_resolver import REACH
 from tests.world import A_ONLY, B_ONLY, api_as
-from vsync.auth import PUBLIC_ENDPOINTS
-from vsync.auth.permissions import ROLE_RANK
+from vsync import ROOT
+from vsync.auth.permissions import AGENT, MANAGER, ORG_ADMIN, ROLE_RANK
 
 # What org B's data looks like in a body; none of it may reach a principal that cannot act in B.
 B_MARKERS = ("org-b", "admin@b.test", "manager@b.test", "agent@b.test", "b-1100", "b-1300", "moved-after",
@@ -46,9 +48,9 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def _urls(app, world, methods: set[str]):
-    """(method, url, org, endpoint, crossing, handler) for every route with one of `methods`: with each
-    org, and each org's objects in its other arguments (`handler`: the extension that handled a call
-    or recording among them)."""
+    """(method, rule, url, org, endpoint, crossing, handler) for every route with one of `methods`: with
+    each org, and each org's objects in its other arguments (`handler`: the extension that handled a
+    call or recording among them)."""
     rules = (rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/") and rule.methods & methods)
     for rule in sorted(rules, key=lambda rule: rule.rule):
         verbs = sorted(rule.methods & methods)
@@ -56,7 +58,7 @@ def _urls(app, world, methods: set[str]):
         assert all(name in OBJECTS for name in others), f"{rule.rule}: tell the matrix how to fill {others}"
         if "<org>" not in rule.rule:
             assert not rule.arguments, f"{rule.rule}: give the matrix a way to fill its arguments"
-            yield from ((verb, rule.rule, None, rule.endpoint, False, None) for verb in verbs)
+            yield from ((verb, rule.rule, rule.rule, None, rule.endpoint, False, None) for verb in verbs)
             continue
         for org in ("a", "b"):
             for owner in ("a", "b") if others else (org,):
@@ -66,39 +68,67 @@ def _urls(app, world, methods: set[str]):
                 crossing = owner != org and any(OBJECTS[name][0] for name in others)
                 handler = OBJECT_EXTENSION[owner] if TRAFFIC_OBJECTS & set(others) else None
                 url += WINDOW if rule.endpoint in TRAFFIC_LISTS else ""
-                yield from ((verb, url, org, rule.endpoint, crossing, handler) for verb in verbs)
+                yield from ((verb, rule.rule, url, org, rule.endpoint, crossing, handler) for verb in verbs)
 
 
-def _declared_access(app) -> dict[tuple[str, str], dict]:
-    """(endpoint, method) → the route's declared access: `x-access` in the OpenAPI document, written
-    there by `vsync.api.access.requires`."""
-    spec = app.test_client().get("/api/v1/openapi.json").get_json()
-    declared = {}
-    for rule in app.url_map.iter_rules():
-        path = openapi_path(rule.rule)
-        for method, operation in spec["paths"].get(path, {}).items():
-            if isinstance(operation, dict) and "x-access" in operation:
-                declared[rule.endpoint, method.upper()] = operation["x-access"]
-    return declared
+@dataclass(frozen=True)
+class Access:
+    """Who may call a route, as a README table's "who" column says it."""
+    public: bool
+    role: str | None  # AGENT (any member), MANAGER, ORG_ADMIN, PLATFORM; None: any principal, no org
+    write_scope: bool  # a `read` key is refused (every write, and a route marked `write`)
 
 
-def _permitted(principal: str, role: str | None, access: dict) -> bool:
-    if access["scope"] == "write" and principal.startswith("read_"):
+PLATFORM = "platform"
+# The "who" column's words. A role means "at least"; platform admins and platform keys act as org admins.
+WHO = {"public": (True, None), "any": (False, None), "member": (False, AGENT), "any member": (False, AGENT),
+       "manager": (False, MANAGER), "org admin": (False, ORG_ADMIN), "platform": (False, PLATFORM)}
+TABLE_ROUTE = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)[^`]*`")
+
+
+def _route_key(method: str, path: str) -> tuple[str, str]:
+    """(method, path under /api/v1 with `{}` for each argument), from a README route or a URL rule."""
+    path = path.removeprefix("/api/v1")
+    return method, re.sub(r"<[^>]*>|\{[^}]*\}", "{}", path)
+
+
+def readme_access() -> dict[tuple[str, str], Access]:
+    """Every route the README's API tables list, with who may call it."""
+    table = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        routes = TABLE_ROUTE.findall(cells[0]) if len(cells) >= 3 else []
+        if not routes:
+            continue
+        role_word, *marks = (part.strip() for part in cells[1].split(","))
+        public, role = WHO[role_word]
+        for method, path in routes:
+            table[_route_key(method, path)] = Access(public, role, method in WRITES or "`write`" in marks)
+    return table
+
+
+def _access(access: dict, method: str, rule: str) -> Access:
+    key = _route_key(method, rule)
+    assert key in access, f"{method} {rule} is in no access table of the README"
+    return access[key]
+
+
+def _permitted(principal: str, role: str | None, access: Access) -> bool:
+    if access.write_scope and principal.startswith("read_"):
         return False
-    if access["role"] == "platform":
+    if access.role == PLATFORM:
         return principal in PLATFORM_PRINCIPALS
-    return access["role"] not in ROLE_RANK or ROLE_RANK[role] >= ROLE_RANK[access["role"]]
+    return access.role is None or ROLE_RANK[role] >= ROLE_RANK[access.role]
 
 
-def _expected(declared, principal, method, org, endpoint, crossing, handler) -> tuple[int, ...]:
+def _expected(access: Access, principal, method, org, endpoint, crossing, handler) -> tuple[int, ...]:
     role = None if org is None else REACH[principal]["ab".index(org)]
-    if endpoint in PUBLIC_ENDPOINTS:
+    if access.public:
         return (200, 503)
     if principal == "anonymous":
         return (401,)
     if org is not None and role is None:
         return (404,)
-    access = declared.get((endpoint, method), {"scope": "read", "role": "any member"})
     if org is not None and not _permitted(principal, role, access):
         return (403,)
     if crossing or (role == "agent" and handler is not None and AGENT_EXTENSION[principal, org] != handler):
@@ -114,10 +144,10 @@ def _assert_nothing_of_b(principal, url, response):
 
 @pytest.mark.parametrize("principal", sorted(REACH))
 def test_every_api_route_answers_each_principal_only_for_the_orgs_it_can_reach(app, world, principal):
-    client, declared = api_as(app.test_client(), principal, world), _declared_access(app)
-    for method, url, org, endpoint, crossing, handler in _urls(app, world, {"GET"}):
+    client, access = api_as(app.test_client(), principal, world), readme_access()
+    for method, rule, url, org, endpoint, crossing, handler in _urls(app, world, {"GET"}):
         response = client.get(url)
-        expected = _expected(declared, principal, method, org, endpoint, crossing, handler)
+        expected = _expected(_access(access, method, rule), principal, method, org, endpoint, crossing, handler)
         assert response.status_code in expected, (principal, url, response.status_code, response.get_json())
         _assert_nothing_of_b(principal, url, response)
 
@@ -127,10 +157,10 @@ def test_every_api_write_is_refused_to_whoever_may_not_make_it_and_never_reaches
         app, world, principal):
     """Refusals only: 401, 404 for an org out of reach or another org's object, 403 for a missing scope
     or role. What each write does when it is allowed is the routes' own tests."""
-    client, declared = api_as(app.test_client(), principal, world, csrf=True), _declared_access(app)
+    client, access = api_as(app.test_client(), principal, world, csrf=True), readme_access()
     walked = 0
-    for method, url, org, endpoint, crossing, handler in _urls(app, world, WRITES):
-        expected = _expected(declared, principal, method, org, endpoint, crossing, handler)
+    for method, rule, url, org, endpoint, crossing, handler in _urls(app, world, WRITES):
+        expected = _expected(_access(access, method, rule), principal, method, org, endpoint, crossing, handler)
         if expected == (200,):
             continue
         response = client.open(url, method=method)
@@ -138,3 +168,9 @@ def test_every_api_write_is_refused_to_whoever_may_not_make_it_and_never_reaches
         _assert_nothing_of_b(principal, url, response)
         walked += 1
     assert walked or principal in PLATFORM_PRINCIPALS
+
+
+def test_every_route_of_the_readmes_access_tables_is_served(app):
+    served = {_route_key(method, rule.rule) for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert set(readme_access()) - served == set()

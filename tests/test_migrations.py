@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from tests import factories
 from tests.helpers import DATABASE_URL, app_config
@@ -48,6 +48,62 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema_and_downgrade_emptie
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
         db.engine.dispose()
+
+
+def _revisions() -> list[str]:
+    """Every revision of the history, base first."""
+    return [script.revision for script in reversed(list(ScriptDirectory(str(ROOT / "migrations")).walk_revisions()))]
+
+
+def _current_revision() -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _schema(engine: Engine) -> dict:
+    """What SQLAlchemy's inspection sees of every table: columns, keys, indexes and constraints."""
+    inspector = inspect(engine)
+    return {table: {
+        "columns": [(column["name"], str(column["type"]), column["nullable"], str(column.get("default")))
+                    for column in inspector.get_columns(table)],
+        "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+        "foreign_keys": sorted((fk["name"] or "", fk["constrained_columns"], fk["referred_table"],
+                                fk["referred_columns"], sorted(fk["options"].items()))
+                               for fk in inspector.get_foreign_keys(table)),
+        "indexes": sorted((ix["name"], ix["column_names"], ix["unique"],
+                           sorted((option, str(value)) for option, value in ix.get("dialect_options", {}).items()))
+                          for ix in inspector.get_indexes(table)),
+        "unique": sorted((uq["name"] or "", uq["column_names"]) for uq in inspector.get_unique_constraints(table)),
+        "checks": sorted((ck["name"] or "", ck["sqltext"]) for ck in inspector.get_check_constraints(table)),
+    } for table in sorted(inspector.get_table_names())}
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def empty_app(request, tmp_path):
+    """An app on an empty database: PostgreSQL or the embedded default's SQLite."""
+    url = (request.getfixturevalue("empty_database") if request.param == "postgresql"
+           else f"sqlite:///{tmp_path / 'vsync.db'}")
+    app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_every_revision_downgrades_and_upgrades_one_step_at_a_time_back_to_the_same_schema(empty_app):
+    """A deploy may be rolled back by one revision: each step down must work from the schema the step up
+    made, and going down to base and up again must rebuild exactly what a straight upgrade builds."""
+    revisions = _revisions()
+    upgrade()
+    straight = _schema(db.engine)
+    for below in reversed([None, *revisions[:-1]]):
+        downgrade(revision="-1")
+        assert _current_revision() == below
+    assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
+    for revision in revisions:
+        upgrade(revision="+1")
+        assert _current_revision() == revision
+    assert _schema(db.engine) == straight
 
 
 def _migrated_to(request, tmp_path, revision: str):

@@ -1,10 +1,12 @@
 """Extension instances, unbound; `create_app` binds them. Nothing here does work at import time."""
+from typing import ClassVar
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 from vsync.tenancy import TenantSession
@@ -21,13 +23,21 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model maps one table; DeclarativeBase types it as any FromClause, which insert() and update() refuse.
+    __table__: ClassVar[Table]
+
+
+class _SQLAlchemy(SQLAlchemy):
+    # With a DeclarativeBase as `model_class`, `db.Model` is a subclass of it; Flask-SQLAlchemy's annotations
+    # type it as their own `Model` instead, which hides the columns' keyword arguments and `__table__`.
+    Model: type[Base]
 
 
 class Session(TenantSession, FlaskSession):
     """The app's session: Flask-SQLAlchemy's, with the tenant filter's refusal of legacy bulk methods."""
 
 
-db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
+db = _SQLAlchemy(model_class=Base, session_options={"class_": Session})
 migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# revision identifiers, used by Alembic.
 revision = '4a14f57c5b61'
 down_revision = '37a5cb88f271'
 branch_labels = None

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# revision identifiers, used by Alembic.
 revision = '9c1e5d7a2b40'
 down_revision = '0003_integration_keys_of_own_org'
 branch_labels = None

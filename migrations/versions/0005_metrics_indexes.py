@@ -12,7 +12,6 @@ Create Date: 2026-11-21 20:30:00
 """
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0005_metrics_indexes'
 down_revision = '9c1e5d7a2b40'
 branch_labels = None

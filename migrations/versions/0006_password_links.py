@@ -11,7 +11,6 @@ Create Date: 2026-11-21 22:30:00
 import sqlalchemy as sa
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0006_password_links'
 down_revision = '0006_traffic_list_indexes'
 branch_labels = None

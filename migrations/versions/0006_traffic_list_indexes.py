@@ -11,7 +11,6 @@ Create Date: 2026-11-22 10:00:00
 """
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0006_traffic_list_indexes'
 down_revision = '0005_metrics_indexes'
 branch_labels = None

@@ -14,7 +14,6 @@ Create Date: 2026-11-21 22:30:00
 import sqlalchemy as sa
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0007_call_ring_times'
 down_revision = '0006_password_links'
 branch_labels = None

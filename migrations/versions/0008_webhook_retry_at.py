@@ -12,7 +12,6 @@ Create Date: 2026-11-22 01:00:00
 import sqlalchemy as sa
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0008_webhook_retry_at'
 down_revision = '0007_call_ring_times'
 branch_labels = None

@@ -24,7 +24,6 @@ from alembic import op
 from vsync import crypto
 from vsync.services.accounts import account_identity
 
-# revision identifiers, used by Alembic.
 revision = '0009_provider_accounts'
 down_revision = '0008_webhook_retry_at'
 branch_labels = None

@@ -14,7 +14,6 @@ Create Date: 2026-11-23 10:00:00
 import sqlalchemy as sa
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0010_user_sessions'
 down_revision = '0009_provider_accounts'
 branch_labels = None

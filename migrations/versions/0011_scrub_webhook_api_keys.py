@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# revision identifiers, used by Alembic.
 revision = '0011_scrub_webhook_api_keys'
 down_revision = '0010_user_sessions'
 branch_labels = None

@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired
 
 from vsync.admin import dashboard, display, org, platform
 from vsync.admin.access import ConsoleAccess
-from vsync.auth.principals import reachable_orgs, resolve_org
+from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
 from vsync.extensions import db
 from vsync.models import (
@@ -61,7 +61,7 @@ class ConsoleAdmin(Admin):
     """
 
     def _add_view_to_menu(self, view: BaseView) -> None:
-        self.add_menu_item(MenuView(view.name, view, cache=False), view.category)
+        self.add_menu_item(MenuView(view.name or "", view, cache=False), view.category)
 
 
 class SwitchOrgForm(FlaskForm):
@@ -73,7 +73,7 @@ class HomeView(ConsoleAccess, AdminIndexView):
 
     @expose("/")
     def index(self):
-        orgs = reachable_orgs(current_user._get_current_object())
+        orgs = reachable_orgs(current_principal())
         if len(orgs) == 1 and not current_user.is_platform:
             return redirect(url_for("org_dashboard.index", org=orgs[0].slug))
         return self.render("admin/home.html", orgs=orgs, switch_form=SwitchOrgForm())
@@ -84,9 +84,9 @@ class HomeView(ConsoleAccess, AdminIndexView):
         if not form.validate_on_submit():
             flash("Choose an organisation.", "error")
             return redirect(url_for(".index"))
-        principal = current_user._get_current_object()
+        principal = current_principal()
         try:
-            access = resolve_org(principal, form.org.data)
+            access = resolve_org(principal, form.org.data or "")
         except NotFound:
             flash("That organisation is not available to you. Choose one of yours.", "error")
             return redirect(url_for(".index"))
@@ -140,7 +140,7 @@ def _org_of_request(endpoint: str, values: dict) -> None:
 
 def _console_globals() -> dict:
     def console_orgs():
-        return reachable_orgs(current_user._get_current_object()) if current_user.is_authenticated else []
+        return reachable_orgs(current_principal()) if current_user.is_authenticated else []
     return {"console_orgs": console_orgs, "switch_form": SwitchOrgForm}
 
 

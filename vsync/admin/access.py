@@ -22,7 +22,7 @@ from flask_admin.form import SecureForm
 from flask_login import current_user
 from markupsafe import Markup
 
-from vsync.auth.permissions import has_role
+from vsync.auth.permissions import has_role, request_org
 from vsync.extensions import db
 from vsync.models import Organization
 from vsync.models.orgs import AGENT
@@ -67,15 +67,15 @@ class OrgConsoleAccess(ConsoleAccess):
 
     def _run_view(self, fn, *args, **kwargs):
         kwargs.pop("org", None)  # the org was resolved and its scope entered by vsync.auth
-        return super()._run_view(fn, *args, **kwargs)
+        return super()._run_view(fn, *args, **kwargs)  # pyright: ignore[reportAttributeAccessIssue]  # a mixin of BaseView
 
     @property
     def org(self) -> Organization:
-        return db.session.get(Organization, g.org_access.org_id)
+        return request_org()
 
     def refuse_write(self):
         """The answer to a write by a role without it (the form was never offered to them)."""
-        return forbidden(self, f"This needs the {self.write_role.replace('_', ' ')} role.")
+        return forbidden(self, f"This needs the {(self.write_role or '').replace('_', ' ')} role.")
 
 
 class PlatformAccess(ConsoleAccess):
@@ -115,7 +115,8 @@ class ReadOnlyModelView(ModelView):
             key = int(id)
         except (TypeError, ValueError):
             abort(404)
-        found = self.get_query().filter(self.model.id == key).one_or_none()
+        # Flask-Admin types `model` as any declarative class; the console's are vsync's models, each with an id.
+        found = self.get_query().filter(self.model.id == key).one_or_none()  # pyright: ignore[reportAttributeAccessIssue]
         if found is None:
             abort(404)
         return found
@@ -136,8 +137,8 @@ class OrgModelView(OrgConsoleAccess, ReadOnlyModelView):
         super().__init__(model, **kwargs)
 
     def _in_org(self, query):
-        if hasattr(self.model, "org_id"):
-            query = query.filter(self.model.org_id == g.org_access.org_id)
+        if hasattr(self.model, "org_id"):  # Flask-Admin types `model` as any declarative class
+            query = query.filter(self.model.org_id == g.org_access.org_id)  # pyright: ignore[reportAttributeAccessIssue]
         return query
 
     def get_query(self):

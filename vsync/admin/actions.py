@@ -10,13 +10,17 @@ view's `may_write`: the role's in the org console, every platform admin in the p
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import flash, redirect, url_for
+from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy.orm import Query
 
 from vsync.admin.access import done, refused
 from vsync.admin.forms import ApiKeyForm, IntegrationActionForm, RowForm, SyncForm, options
@@ -60,6 +64,13 @@ class ApiKeyActions:
     """
 
     key_not_found = "That API key is not one of this organisation's."
+    # What the view gives (declared here for type checkers only: the view's own methods answer).
+    may_write: Callable[[], bool]
+    refuse_write: Callable[[], ResponseReturnValue]
+    key_forms: Callable[[], dict[str, Any]]
+    key_org: Callable[[ApiKeyForm], Organization | None]
+    get_query: Callable[[], Query]
+    render: Callable[..., str]
 
     @expose("/create", methods=["POST"])
     def create(self):
@@ -71,7 +82,7 @@ class ApiKeyActions:
             return redirect(url_for(".index_view"))
         org = self.key_org(form)
         try:
-            key, plaintext = keys.create_api_key(org_id=org.id if org else None, name=form.name.data,
+            key, plaintext = keys.create_api_key(org_id=org.id if org else None, name=form.name.data or "",
                                                  scopes=form.scope.data, expires_at=key_expiry(form.expires.data, org),
                                                  created_by_user_id=current_user.id)
             done(f"API key {key.prefix} created.")
@@ -87,7 +98,7 @@ class ApiKeyActions:
             return self.refuse_write()
         form = RowForm(prefix="revoke")
         row = form.row_id.data if form.validate_on_submit() else None
-        key = self.get_query().filter(ApiKey.id == int(row)).one_or_none() if str(row).isdigit() else None
+        key = self.get_query().filter(ApiKey.id == int(row)).one_or_none() if row and row.isdigit() else None
         if key is None:
             form.row_id.errors = [self.key_not_found]
             flash(self.key_not_found, "error")
@@ -106,6 +117,13 @@ class IntegrationActions:
     `refused_page(name, form)` (the answer to a form that names no integration of its own). Testing
     and rotating need `may_write`; syncing needs only the view itself.
     """
+
+    # What the view gives (declared here for type checkers only: the view's own methods answer).
+    may_write: Callable[[], bool]
+    refuse_write: Callable[[], ResponseReturnValue]
+    integration_choices: Callable[[], Iterable[Integration]]
+    back: Callable[[], ResponseReturnValue]
+    refused_page: Callable[[str, Any], ResponseReturnValue]
 
     def _chosen(self, form) -> Integration | None:
         form.integration.choices = options((i.id, i.name) for i in self.integration_choices())
@@ -149,7 +167,7 @@ class IntegrationActions:
         zone = org_zone(integration.org)
         since, until = form.since.data, form.until.data
         try:
-            started = start_syncs(integration, form.kinds.data,
+            started = start_syncs(integration, form.kinds.data or [],
                                   since=None if since is None else local_day_start(since, zone),
                                   until=None if until is None else local_day_start(until, zone, end=True),
                                   requested_by_user_id=current_user.id)

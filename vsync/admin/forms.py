@@ -18,7 +18,9 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.fields.choices import SelectChoice
+
+# typeshed's WTForms stubs predate SelectChoice (WTForms 3.2) and type `choices` as tuples and strings.
+from wtforms.fields.choices import SelectChoice  # pyright: ignore[reportAttributeAccessIssue]
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
@@ -35,6 +37,11 @@ def options(pairs: Iterable[tuple]) -> list[SelectChoice]:
 ROLE_CHOICES = options((role, role.replace("_", " ")) for role in ORG_ROLES)
 
 
+def _values(field: SelectField) -> set:
+    """The values a select offers: its choices are `options(...)`, each a SelectChoice."""
+    return {choice.value for choice in field.choices or ()}  # pyright: ignore[reportAttributeAccessIssue]
+
+
 class OwnedChoice(SelectField):
     """A choice among rows the acting org (or platform admin) may use; anything else is refused by name."""
 
@@ -43,7 +50,7 @@ class OwnedChoice(SelectField):
         self.what = what
 
     def pre_validate(self, form):
-        if self.data not in {choice.value for choice in self.choices}:
+        if self.data not in _values(self):
             raise FieldError(f"That {self.what} is not one of this organisation's.")
 
 
@@ -53,7 +60,7 @@ class OwnedChoices(SelectMultipleField):
         self.what = what
 
     def pre_validate(self, form):
-        allowed = {choice.value for choice in self.choices}
+        allowed = _values(self)
         if not self.data or any(value not in allowed for value in self.data):
             raise FieldError(f"Choose one or more {self.what}s from the list.")
 

@@ -9,6 +9,7 @@ error and changes nothing.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from flask import flash, g, redirect, request, url_for
@@ -65,8 +66,8 @@ class CallsView(OrgModelView):
     events and its recording (played through the API's audio route), never MightyCall's record."""
 
     column_list = ("started_at", "direction", "status", "from_number", "to_number", "agent_extension", "duration_ms")
-    column_details_list = ("external_id", "started_at", "answered_at", "ended_at", "direction", "status",
-                           "from_number", "to_number", "agent_extension", "duration_ms", "ring_ms")
+    column_details_list = ["external_id", "started_at", "answered_at", "ended_at", "direction", "status",
+                           "from_number", "to_number", "agent_extension", "duration_ms", "ring_ms"]
     column_labels = {"started_at": "Started", "agent_extension": "Agent", "duration_ms": "Duration",
                      "from_number": "From", "to_number": "To", "external_id": "MightyCall call id",
                      "answered_at": "Answered", "ended_at": "Ended", "ring_ms": "Rang"}
@@ -156,7 +157,7 @@ class RecordingsView(OrgModelView):
     column_formatters = {"started_at": time_column, "duration_ms": duration_column, "player": _player}
     column_sortable_list = ("started_at",)
     column_default_sort = ("started_at", True)
-    column_details_list = ("started_at", "call_external_id", "file_name", "duration_ms", "player")
+    column_details_list = ["started_at", "call_external_id", "file_name", "duration_ms", "player"]
     column_formatters_detail = column_formatters
 
     def get_empty_list_message(self) -> str:
@@ -170,7 +171,7 @@ class SmsView(OrgModelView):
     column_formatters = {"sent_at": time_column, "text": lambda v, c, m, n: clipped(m.text)}
     column_searchable_list = ("counterpart", "text")
     column_default_sort = ("sent_at", True)
-    column_details_list = ("sent_at", "direction", "counterpart", "text", "external_id")
+    column_details_list = ["sent_at", "direction", "counterpart", "text", "external_id"]
     column_formatters_detail = {"sent_at": time_column}
 
     def get_empty_list_message(self) -> str:
@@ -183,7 +184,7 @@ class NumbersView(OrgModelView):
     column_formatters = {"periods": periods_column()}  # the tenant filter leaves this org's own
     column_searchable_list = ("e164", "label")
     column_default_sort = "e164"
-    column_details_list = ("e164", "label", "periods", "created_at")
+    column_details_list = ["e164", "label", "periods", "created_at"]
     column_formatters_detail = {"periods": periods_column(), "created_at": time_column}
 
     def get_empty_list_message(self) -> str:
@@ -198,7 +199,7 @@ class MembersView(OrgModelView):
     column_labels = {"user.email": "Email", "created_at": "Added"}
     column_formatters = {"created_at": time_column}
     column_sortable_list = ("role", "extension", "created_at")
-    column_details_list = ("user.email", "role", "extension", "created_at")
+    column_details_list = ["user.email", "role", "extension", "created_at"]
     column_formatters_detail = {"created_at": time_column}
     list_intro = "admin/console/members_add.html"
     details_extra = "admin/console/member_change.html"
@@ -229,7 +230,7 @@ class MembersView(OrgModelView):
                   "error")
             return redirect(org_url(".index_view"))
         try:
-            member_added(members.add_member(self.org, form.email.data, form.role.data,
+            member_added(members.add_member(self.org, form.email.data or "", form.role.data,
                                             extension=form.extension.data), self.org.slug)
         except DomainError as exc:
             refused(form, exc)
@@ -279,9 +280,9 @@ class SyncRunsView(OrgModelView):
                          "error": secret_free_column()}
     column_default_sort = ("id", True)
     column_filters = ("kind", "status")
-    column_details_list = ("kind", "trigger", "status", "window_start", "window_end", "progress", "pages", "fetched",
+    column_details_list = ["kind", "trigger", "status", "window_start", "window_end", "progress", "pages", "fetched",
                            "inserted", "updated", "skipped", "retries", "error", "created_at", "started_at",
-                           "heartbeat_at", "finished_at")
+                           "heartbeat_at", "finished_at"]
     column_formatters_detail = {**dict.fromkeys(RUN_TIMES, time_column), "progress": column_formatters["progress"],
                                 "error": secret_free_column(None)}
 
@@ -296,7 +297,7 @@ class ApiKeysView(ApiKeyActions, OrgModelView):
     write_role = ORG_ADMIN
     column_list = ("name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     column_formatters = dict.fromkeys(KEY_TIMES, time_column)
-    column_details_list = column_list
+    column_details_list = list(column_list)
     column_formatters_detail = column_formatters
     list_intro = "admin/console/keys_create.html"
     details_extra = "admin/console/key_revoke.html"
@@ -312,7 +313,7 @@ class ApiKeysView(ApiKeyActions, OrgModelView):
         return self.org
 
 
-def _integrations() -> list[Integration]:
+def _integrations() -> Sequence[Integration]:
     return db.session.scalars(select(Integration).where(Integration.org_id == g.org_access.org_id)
                               .order_by(Integration.id)).all()
 
@@ -324,7 +325,7 @@ class IntegrationView(IntegrationActions, OrgPage):
     least_role = MANAGER
     write_role = ORG_ADMIN
 
-    def integration_choices(self) -> list[Integration]:
+    def integration_choices(self) -> Sequence[Integration]:
         return _integrations()
 
     def _forms(self) -> dict:
@@ -386,7 +387,7 @@ class SettingsView(OrgPage):
                 return self.refuse_write()
             if form.validate_on_submit():
                 try:
-                    orgs.update_org_settings(org, name=form.name.data, timezone=form.timezone.data.strip(),
+                    orgs.update_org_settings(org, name=form.name.data, timezone=(form.timezone.data or "").strip(),
                                              service_level_target=form.service_level_target.data,
                                              service_level_threshold_seconds=form.service_level_threshold_seconds.data,
                                              short_abandon_seconds=form.short_abandon_seconds.data)

@@ -12,6 +12,7 @@ in `paging`, rate limits in `limits`, the readable reference at `/api/v1/docs` i
 """
 from __future__ import annotations
 
+import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api, Blueprint
 
@@ -23,6 +24,8 @@ bp.ARGUMENTS_PARSER = Parser()
 
 class _Api(Api):
     """flask-smorest's Api with the error envelope of `vsync.http`, whose handlers answer every error."""
+
+    ERROR_SCHEMA: type[ma.Schema]  # the envelope of `vsync.http`, set in `init_app` (schemas import this module)
 
     def _register_error_handlers(self) -> None:
         pass

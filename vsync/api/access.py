@@ -8,9 +8,8 @@ from __future__ import annotations
 import functools
 from copy import deepcopy
 
-from flask_login import current_user
-
 from vsync.auth.permissions import has_role, has_scope
+from vsync.auth.principals import current_principal
 from vsync.http import error_response
 
 PLATFORM = "platform"
@@ -26,7 +25,7 @@ def requires(*, scope: str = "read", role: str | None = None):
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            principal = current_user._get_current_object()
+            principal = current_principal()
             if not has_scope(principal, scope):
                 return error_response(403, "forbidden", f"This API key lacks the '{scope}' scope.",
                                       {"scope": f"requires '{scope}'"})
@@ -38,9 +37,11 @@ def requires(*, scope: str = "read", role: str | None = None):
                                       {"role": f"requires '{role}'"})
             return view(*args, **kwargs)
 
-        wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
-        manual = wrapper._apidoc.setdefault("manual_doc", {})
+        apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        manual = apidoc.setdefault("manual_doc", {})
         manual["x-access"] = {"scope": scope, "role": role or "any member"}
         manual.setdefault("responses", {})["403"] = "FORBIDDEN"
+        # flask-smorest reads a route's documentation from this attribute, which functools' typing does not know.
+        wrapper._apidoc = apidoc  # pyright: ignore[reportAttributeAccessIssue]
         return wrapper
     return decorate

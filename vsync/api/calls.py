@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import marshmallow as ma
-from flask import g, request, url_for
+from flask import request, url_for
 from marshmallow import fields, validate
+from sqlalchemy import Row
 
 from vsync.api import bp
 from vsync.api.access import requires
@@ -19,8 +20,8 @@ from vsync.api.export import csv_doc, csv_response, format_field, wants_csv
 from vsync.api.metrics import MetricsQuery, query_filters, query_window
 from vsync.api.paging import decode_time_cursor, page, time_key
 from vsync.api.schemas import ErrorEnvelope, UtcDateTimeField, page_of, page_params
-from vsync.extensions import db
-from vsync.models import Call, Organization, Recording
+from vsync.auth.permissions import request_org
+from vsync.models import Call, Recording
 from vsync.models.traffic import CALL_STATUSES
 from vsync.query import Window
 from vsync.services import traffic
@@ -114,14 +115,14 @@ def recording_values(row: Sequence, numbers: dict[int, str]) -> list:
     recording_id, call_id, call_external_id, number_id, started_at, duration_ms, file_name = row
     return [recording_id, call_id, call_external_id, numbers.get(number_id), isoformat_z(started_at),
             _seconds(duration_ms), file_name,
-            url_for("api.get_recording_audio", org=request.view_args["org"], recording_id=recording_id)]
+            url_for("api.get_recording_audio", org=(request.view_args or {})["org"], recording_id=recording_id)]
 
 
 def recording_item(row: Sequence, numbers: dict[int, str]) -> dict:
     return dict(zip(RECORDING_ITEM_KEYS, recording_values(row, numbers), strict=True))
 
 
-def items_with_numbers(rows: list[Sequence], shape) -> list[dict]:
+def items_with_numbers(rows: Sequence[Row], shape) -> list[dict]:
     numbers = traffic.number_e164s(row.phone_number_id for row in rows) if rows else {}
     return [shape(row, numbers) for row in rows]
 
@@ -143,7 +144,7 @@ def list_page(statement, args: dict, time_field: str, shape) -> dict:
 
 def traffic_filters(args: dict) -> tuple[Window, dict]:
     """The window and the keyword arguments the traffic statements share, from a query."""
-    org = db.session.get(Organization, g.org_access.org_id)
+    org = request_org()
     return query_window(org, args), {
         "filters": query_filters(args), "status": args["status"],
         "search": traffic.Search(args["q"]) if args["q"] is not None else None}

@@ -24,10 +24,10 @@ _PATH_EXAMPLES = {"org": "acme", "e164": "+14155550123"}  # any other argument i
 
 def _resolve(spec: dict, node: dict | None) -> dict:
     """A schema with its `$ref` followed (one level; nested schemas stay references by name)."""
-    node = node or {}
-    while "$ref" in node:
-        node = spec["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
-    return node
+    resolved: dict = node or {}
+    while "$ref" in resolved:
+        resolved = spec["components"]["schemas"][resolved["$ref"].rsplit("/", 1)[-1]]
+    return resolved
 
 
 def _type_of(spec: dict, schema: dict) -> str:
@@ -98,6 +98,8 @@ def _operations(spec_json: str) -> list[dict]:
 
 @bp.get("/docs")
 def docs():
+    if api.spec is None:
+        raise RuntimeError("The API reference needs the API registered (vsync.api.init_app).")
     spec = api.spec.to_dict()
     return render_template("api_docs.html", operations=_operations(json.dumps(spec, sort_keys=True)),
                            kpis=metrics.FIGURES.values(), breakdowns=metrics.BREAKDOWNS,

@@ -51,13 +51,12 @@ def csv_response(columns: list[str], batches: Callable[[], Iterator[list[list]]]
     item's values in `columns` order, produced inside the request's tenant scope)."""
     scope = g.org_access.scope
 
-    @stream_with_context
     def generate() -> Iterator[str]:
         with tenant(scope):
             yield _lines([columns])
             for batch in batches():
                 yield _lines(batch)
 
-    response = Response(generate(), mimetype=CSV)
+    response = Response(stream_with_context(generate()), mimetype=CSV)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

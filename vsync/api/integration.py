@@ -10,7 +10,7 @@ platform principals may set any (a relay, a simulator). The services are those o
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import g, url_for
+from flask import url_for
 from flask_login import current_user
 from marshmallow import fields, validate
 from sqlalchemy import select
@@ -19,10 +19,11 @@ from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.schemas import Body, ErrorEnvelope, Query, UtcDateTimeField
 from vsync.api.sync import SyncRunSchema, run_json
+from vsync.auth.permissions import request_org
 from vsync.extensions import db
 from vsync.http import error_response
 from vsync.mightycall import STANDARD_BASE_URL
-from vsync.models import Integration, Organization, SyncRun
+from vsync.models import Integration, SyncRun
 from vsync.models.operations import SUCCEEDED
 from vsync.models.orgs import MANAGER, ORG_ADMIN
 from vsync.services.integrations import check_connection, integration_for, save_account
@@ -110,10 +111,6 @@ def _integration_json(integration: Integration) -> dict:
             "created_at": integration.created_at}
 
 
-def _org() -> Organization:
-    return db.session.get(Organization, g.org_access.org_id)
-
-
 @bp.get("/orgs/<org>/integration")
 @requires(scope="read", role=MANAGER)
 @bp.arguments(IntegrationQuery, location="query")
@@ -124,7 +121,7 @@ def get_integration(args, org: str):
     Host, status, whether credentials and a webhook URL are set, the last connection error, and per
     kind how far it is synced and its last run. Never a credential. 404 when the org has none.
     """
-    return _integration_json(integration_for(_org(), args["integration"]))
+    return _integration_json(integration_for(request_org(), args["integration"]))
 
 
 @bp.put("/orgs/<org>/integration")
@@ -142,7 +139,8 @@ def put_integration(args, account, org: str):
     host make vsync sign in afresh. Credentials are write-only. Audited, never with a credential.
     """
     integration, webhook_token = save_account(
-        _org(), integration_id=args["integration"], mightycall_hosts_only=not current_user.is_platform, **account)
+        request_org(), integration_id=args["integration"], mightycall_hosts_only=not current_user.is_platform,
+        **account)
     db.session.commit()
     answer = _integration_json(integration)
     if webhook_token is None:
@@ -162,7 +160,7 @@ def test_integration(args, org: str):
     200 with the numbers when it works; 502 (`mightycall_failed`) with MightyCall's answer and
     whether trying again may help when it does not. The outcome is kept as `last_error` and audited.
     """
-    result = check_connection(integration_for(_org(), args["integration"]))
+    result = check_connection(integration_for(request_org(), args["integration"]))
     db.session.commit()
     if not result["ok"]:
         return error_response(502, "mightycall_failed", f"MightyCall connection failed: {result['error']}",

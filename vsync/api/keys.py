@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import g
-from flask_login import current_user
 from marshmallow import fields, validate
 from sqlalchemy import select
 
@@ -16,6 +15,7 @@ from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.paging import newest_by_id
 from vsync.api.schemas import Body, Instant, Query, UtcDateTimeField, page_of, page_params
+from vsync.auth.principals import current_principal, user_id_of
 from vsync.extensions import db
 from vsync.models import ApiKey
 from vsync.models.keys import SCOPES
@@ -85,10 +85,8 @@ def create_key(args, org: str):
     The answer holds the key (`key`) once; vsync keeps only its hash. An org key acts as a manager:
     it reads everything in the org and, with `write`, may start syncs. Audited.
     """
-    principal = current_user._get_current_object()
     key, plaintext = create_api_key(org_id=g.org_access.org_id, name=args["name"], scopes=args["scopes"],
-                                    expires_at=args["expires_at"],
-                                    created_by_user_id=None if principal.is_api_key else principal.id)
+                                    expires_at=args["expires_at"], created_by_user_id=user_id_of(current_principal()))
     db.session.commit()
     return {**_key_json(key), "key": plaintext}
 

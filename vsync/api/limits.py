@@ -13,9 +13,9 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import current_user
 
 from vsync.api import bp
+from vsync.auth.principals import ApiKeyPrincipal, UserPrincipal, current_principal
 
 READ_METHODS = ["GET", "HEAD"]
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
@@ -23,10 +23,10 @@ STORAGE_TIMEOUT = 0.5
 
 
 def caller_key() -> str:
-    principal = current_user._get_current_object()
-    if principal.is_api_key:
+    principal = current_principal()
+    if isinstance(principal, ApiKeyPrincipal):
         return f"key:{principal.key_id}"
-    if principal.is_authenticated:
+    if isinstance(principal, UserPrincipal):
         return f"user:{principal.id}"
     return f"ip:{get_remote_address()}"
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_login import current_user
 from marshmallow import fields
 
 from vsync.api import bp
-from vsync.auth.principals import OrgAccess, reachable_orgs
+from vsync.auth.principals import ApiKeyPrincipal, OrgAccess, UserPrincipal, current_principal, reachable_orgs
 
 
 class OrgAccessSchema(ma.Schema):
@@ -46,11 +45,13 @@ def me():
 
     Every org the caller can reach, with its role there.
     """
-    principal = current_user._get_current_object()
-    if principal.is_api_key:
+    principal = current_principal()
+    if isinstance(principal, ApiKeyPrincipal):
         who = {"type": "api_key", "id": principal.key_id, "prefix": f"vsk_{principal.public_id}",
                "name": principal.name}
-    else:
+    elif isinstance(principal, UserPrincipal):
         who = {"type": "user", "id": principal.id, "email": principal.email}
+    else:
+        raise RuntimeError("/me is not a public route.")
     return {"principal": who, "scopes": list(principal.scopes), "platform": principal.is_platform,
             "orgs": [org_access_json(access) for access in reachable_orgs(principal)]}

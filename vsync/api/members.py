@@ -22,8 +22,9 @@ from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.paging import decode_cursor, page
 from vsync.api.schemas import Body, Query, UtcDateTimeField, page_of, page_params
+from vsync.auth.permissions import request_org
 from vsync.extensions import db
-from vsync.models import Membership, Organization, User
+from vsync.models import Membership, User
 from vsync.models.orgs import ORG_ADMIN, ORG_ROLES
 from vsync.services import members
 from vsync.tenancy import AGENT
@@ -66,10 +67,6 @@ def _member_json(membership: Membership) -> dict:
             "role": membership.role, "extension": membership.extension, "created_at": membership.created_at}
 
 
-def _org() -> Organization:
-    return db.session.get(Organization, g.org_access.org_id)
-
-
 @bp.get("/orgs/<org>/members")
 @requires(scope="read")
 @bp.arguments(MembersQuery, location="query")
@@ -101,7 +98,7 @@ def add_member(args, org: str):
     person new to vsync gets one without a password. The answer is the same for both: the member and
     `set_password_url`, shown once. No password is taken. 409 when they are a member already. Audited.
     """
-    added = members.add_member(_org(), args["email"], args["role"], extension=args["extension"])
+    added = members.add_member(request_org(), args["email"], args["role"], extension=args["extension"])
     db.session.commit()
     return {**_member_json(added.membership),
             "set_password_url": url_for("auth.set_password", token=added.password_token, _external=True)}
@@ -117,13 +114,14 @@ def change_member(changes, org: str, membership_id: int):
     Either or both; `extension: null` clears it. Demoting the org's last org admin is a 409
     (`last_org_admin`). Audited with what changed.
     """
-    record = _org()
+    record = request_org()
     membership = members.change_member(record, members.get_membership(record, membership_id), **changes)
     db.session.commit()
     return _member_json(membership)
 
 
-@bp.delete("/orgs/<org>/members/<int:membership_id>")
+# Flask types a view as returning a response; flask-smorest answers this one's None with its declared 204.
+@bp.delete("/orgs/<org>/members/<int:membership_id>")  # pyright: ignore[reportArgumentType]
 @requires(scope="write", role=ORG_ADMIN)
 @bp.response(204)
 def remove_member(org: str, membership_id: int):
@@ -132,6 +130,6 @@ def remove_member(org: str, membership_id: int):
     Their account and other orgs' memberships stay. Removing the org's last org admin is a 409
     (`last_org_admin`). Audited.
     """
-    record = _org()
+    record = request_org()
     members.remove_member(record, members.get_membership(record, membership_id))
     db.session.commit()

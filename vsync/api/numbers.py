@@ -18,6 +18,7 @@ from vsync.api import bp
 from vsync.api.access import PLATFORM, requires
 from vsync.api.paging import decode_cursor, page
 from vsync.api.schemas import Body, Instant, Query, UtcDateTimeField, page_of, page_params
+from vsync.auth.permissions import request_org
 from vsync.extensions import db
 from vsync.models import NumberAssignment, Organization, PhoneNumber
 from vsync.models.types import utcnow
@@ -66,7 +67,7 @@ def _numbers_json(org_id: int, listed: list[PhoneNumber]) -> list[dict]:
 
 
 def _org_and_number(e164: str) -> tuple[Organization, PhoneNumber]:
-    return (db.session.get(Organization, g.org_access.org_id),
+    return (request_org(),
             numbers.get_number(normalize_e164(e164, field="e164")))
 
 

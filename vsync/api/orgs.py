@@ -15,9 +15,9 @@ from vsync.api.access import requires
 from vsync.api.me import OrgAccessSchema, org_access_json
 from vsync.api.paging import decode_cursor, page
 from vsync.api.schemas import Body, Query, page_of, page_params
+from vsync.auth.permissions import request_org
 from vsync.auth.principals import reachable_orgs
 from vsync.extensions import db
-from vsync.models import Organization
 from vsync.models.orgs import ORG_ADMIN
 from vsync.services.orgs import update_org_settings
 
@@ -46,7 +46,7 @@ class OrgSettingsBody(Body):
 
 
 def _org_json() -> dict:
-    record = db.session.get(Organization, g.org_access.org_id)
+    record = request_org()
     return {"id": record.id, "slug": record.slug, "name": record.name, "timezone": record.timezone,
             "service_level_target": record.service_level_target,
             "service_level_threshold_seconds": record.service_level_threshold_seconds,
@@ -86,6 +86,6 @@ def patch_org(changes, org: str):
 
     Any of: name, time zone, service-level target and threshold, short-abandon seconds. Audited.
     """
-    update_org_settings(db.session.get(Organization, g.org_access.org_id), **changes)
+    update_org_settings(request_org(), **changes)
     db.session.commit()
     return _org_json()

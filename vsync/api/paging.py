@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ _SALT = "vsync.api.cursor"
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=_SALT)
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
 def _binding(params: dict[str, Any]) -> str:
@@ -52,7 +53,7 @@ def decode_cursor(cursor: str | None, params: dict[str, Any]) -> list | None:
     return payload["k"]
 
 
-def page(rows: list, limit: int, key, params: dict[str, Any]) -> dict[str, Any]:
+def page(rows: Sequence, limit: int, key, params: dict[str, Any]) -> dict[str, Any]:
     """`{"data", "next_cursor"}` from `limit + 1` fetched rows; `key(row)` is the row's sort key."""
     more = len(rows) > limit
     rows = rows[:limit]

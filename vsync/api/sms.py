@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import marshmallow as ma
-from flask import g
 from marshmallow import fields, validate
 
 from vsync.api import bp
@@ -18,8 +17,7 @@ from vsync.api.export import csv_doc, csv_response, format_field, wants_csv
 from vsync.api.metrics import MetricsQuery, query_window
 from vsync.api.paging import decode_time_cursor
 from vsync.api.schemas import Query, UtcDateTimeField, page_of, page_params
-from vsync.extensions import db
-from vsync.models import Organization
+from vsync.auth.permissions import request_org
 from vsync.models.orgs import MANAGER
 from vsync.query import number_ref
 from vsync.services import traffic
@@ -71,7 +69,7 @@ def list_sms(args, org: str):
     The messages sent or received in the window (default: today in the org's time zone; at most
     400 days) on the org's numbers, paged by `cursor`; `format=csv` streams them all. Not for agents.
     """
-    window = query_window(db.session.get(Organization, g.org_access.org_id), args)
+    window = query_window(request_org(), args)
     criteria = {"number": number_ref(args["number"]), "direction": args["direction"],
                 "search": traffic.Search(args["q"]) if args["q"] is not None else None}
     if wants_csv(args):

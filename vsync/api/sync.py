@@ -10,8 +10,6 @@ syncs; everyone but agents may follow them.
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import g
-from flask_login import current_user
 from marshmallow import fields, validate
 from sqlalchemy import select
 
@@ -19,9 +17,11 @@ from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.paging import newest_by_id
 from vsync.api.schemas import Body, Instant, Query, UtcDateTimeField, page_of, page_params
+from vsync.auth.permissions import request_org
+from vsync.auth.principals import current_principal, user_id_of
 from vsync.errors import NotFound
 from vsync.extensions import db
-from vsync.models import Organization, SyncRun
+from vsync.models import SyncRun
 from vsync.models.orgs import MANAGER
 from vsync.services import runs
 from vsync.services.integrations import integration_for
@@ -93,10 +93,9 @@ def start_sync(args, org: str):
     (`joined: true`). `since`/`until` make calls and sms a backfill of that window; numbers and
     agents take none. Follow the runs at `/sync-runs/{id}`.
     """
-    principal = current_user._get_current_object()
-    integration = integration_for(db.session.get(Organization, g.org_access.org_id), args["integration"])
+    integration = integration_for(request_org(), args["integration"])
     started = start_syncs(integration, args["kinds"], since=args["since"], until=args["until"],
-                          requested_by_user_id=None if principal.is_api_key else principal.id)
+                          requested_by_user_id=user_id_of(current_principal()))
     return {"runs": [{**run_json(run), "joined": joined} for run, joined in started]}
 
 

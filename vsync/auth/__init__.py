@@ -32,10 +32,9 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_login import current_user
 
 from vsync.auth.keys import verify_api_key
-from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, load_user, resolve_org
+from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, current_principal, load_user, resolve_org
 from vsync.auth.views import bp
 from vsync.extensions import csrf, login_manager
 from vsync.http import error_response, is_api_request
@@ -64,6 +63,8 @@ def platform_wide(endpoint: str | None) -> bool:
     none learns another's. Such a route gets the platform bypass, and only for platform principals;
     everything else acts in one org (from its URL) or in none.
     """
+    if endpoint is None:
+        return False
     view = current_app.view_functions.get(endpoint)
     owner = getattr(view, "__self__", view)  # a Flask-Admin view's route is a method bound to the view
     return (getattr(owner, "platform_wide", False) is True
@@ -121,7 +122,7 @@ def _unauthorized():
 
 
 def _require_principal():
-    principal = current_user._get_current_object()  # authenticates, before the fence (see the module docstring)
+    principal = current_principal()  # authenticates, before the fence (see the module docstring)
     public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
     if public or not principal.is_authenticated:
         fence_request(None)
@@ -155,7 +156,8 @@ def _enter_request_scope(principal) -> None:
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.anonymous_user = AnonymousPrincipal
-    login_manager.login_view = "auth.login"
+    # Flask-Login is untyped and its constructor sets None here, so a type checker takes the attribute for None.
+    login_manager.login_view = "auth.login"  # pyright: ignore[reportAttributeAccessIssue]
     login_manager.session_protection = "strong"
     app.session_interface = _NoCookieForKeys()
     app.register_blueprint(bp)

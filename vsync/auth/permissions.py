@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import g
 
-from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN
+from vsync.errors import NotFound
+from vsync.extensions import db
+from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN, Organization
 
 ROLE_RANK = {AGENT: 1, MANAGER: 2, ORG_ADMIN: 3}
 
@@ -13,6 +15,15 @@ def request_role() -> str | None:
     """The principal's role in the org of this request, or None outside an org route."""
     access = g.get("org_access")
     return access.role if access is not None else None
+
+
+def request_org() -> Organization:
+    """The org of this org route's URL, as the resolver found it for the principal (in its tenant scope)."""
+    access = g.get("org_access")
+    org = db.session.get(Organization, access.org_id) if access is not None else None
+    if org is None:
+        raise NotFound("This route has no organisation.", field="org")
+    return org
 
 
 def has_role(minimum: str) -> bool:

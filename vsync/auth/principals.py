@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask_login import AnonymousUserMixin
+from flask_login import AnonymousUserMixin, current_user
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -118,6 +118,28 @@ class AnonymousPrincipal(AnonymousUserMixin):
     is_platform = False
     scopes: tuple[str, ...] = ()
     label = "anonymous"
+
+
+def current_principal() -> UserPrincipal | ApiKeyPrincipal | AnonymousPrincipal:
+    """Whoever makes this request: Flask-Login's `current_user` without its proxy. Flask-Login types it
+    as possibly None, which it is only outside a request."""
+    principal = current_user._get_current_object()
+    if principal is None:
+        raise RuntimeError("There is no principal outside a request.")
+    return principal
+
+
+def signed_in_person() -> UserPrincipal:
+    """The person of a request that only a signed-in user reaches (a console page; the API also takes keys)."""
+    principal = current_principal()
+    if not isinstance(principal, UserPrincipal):
+        raise RuntimeError(f"{principal.label} is not a signed-in user.")
+    return principal
+
+
+def user_id_of(principal) -> int | None:
+    """The user behind `principal` (for "created by" and "requested by"), None for an API key."""
+    return principal.id if isinstance(principal, UserPrincipal) else None
 
 
 @dataclass(frozen=True)

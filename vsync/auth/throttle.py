@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 
 from vsync.extensions import db
 from vsync.models import AuditEvent
@@ -25,6 +25,6 @@ def login_throttled(email: str, ip: str | None) -> bool:
     recent = (audit.action == LOGIN_FAILED) & (audit.created_at >= since)
     by_account, by_ip = db.session.execute(select(
         func.count().filter(audit.actor == email),
-        func.count().filter(audit.ip == ip) if ip else func.count().filter(False),
+        func.count().filter(audit.ip == ip) if ip else func.count().filter(false()),
     ).where(recent, or_(audit.actor == email, audit.ip == ip))).one()
     return by_account >= limit or by_ip >= limit

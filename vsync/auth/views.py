@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from vsync.auth.principals import authenticate, record_sign_in
+from vsync.auth.principals import UserPrincipal, authenticate, current_principal, record_sign_in, signed_in_person
 from vsync.auth.throttle import LOGIN_FAILED, login_throttled
 from vsync.errors import ValidationError
 from vsync.extensions import db
@@ -60,7 +60,7 @@ def login():
     if not form.validate_on_submit():
         return render_template("login.html", form=form), 400 if request.method == "POST" else 200
 
-    email = form.email.data.strip().lower()
+    email = (form.email.data or "").strip().lower()
     if login_throttled(email, request.remote_addr):
         minutes = current_app.config["VSYNC_LOGIN_WINDOW_SECONDS"] // 60
         audit.record("login.throttled", actor=email)
@@ -68,7 +68,7 @@ def login():
         flash(f"Too many failed sign-in attempts. Try again in {minutes} minutes.", "error")
         return render_template("login.html", form=form), 429
 
-    principal, reason = authenticate(email, form.password.data)
+    principal, reason = authenticate(email, form.password.data or "")
     if principal is None:
         audit.record(LOGIN_FAILED, actor=email, summary=reason)
         db.session.commit()
@@ -94,8 +94,8 @@ def _signed_out(message: str):
 @bp.route("/logout", methods=["POST"])
 def logout():
     """End this session on the server too: a saved copy of the cookie is refused from now on."""
-    principal = current_user._get_current_object()
-    if principal.is_authenticated:
+    principal = current_principal()
+    if isinstance(principal, UserPrincipal):
         sessions.end_session(principal.id, principal.session_id)
         audit.record("logout", actor=principal)
         db.session.commit()
@@ -105,7 +105,7 @@ def logout():
 @bp.route("/logout/everywhere", methods=["POST"])
 def logout_everywhere():
     """End every session of the signed-in person, on every device, this one included."""
-    principal = current_user._get_current_object()
+    principal = signed_in_person()
     count = sessions.sign_out_everywhere(principal.id, principal.email)
     db.session.commit()
     return _signed_out(f"You are signed out everywhere ({count} session{'s' if count != 1 else ''} ended).")
@@ -126,7 +126,7 @@ def set_password(token: str):
         status = 400 if request.method == "POST" else 200
         return render_template("set_password.html", form=form, email=link.email, expires_at=link.expires_at), status
     try:
-        members.set_password_with_link(token, form.password.data)
+        members.set_password_with_link(token, form.password.data or "")
     except ValidationError as exc:
         db.session.commit()  # nothing was set; a link refused for a changed account is spent
         return render_template("set_password.html", refused=exc.message), 410

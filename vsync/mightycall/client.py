@@ -27,7 +27,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, Self, TypeVar
@@ -84,6 +84,14 @@ _MAX_REDIRECTS = 5
 _STALLED_PAGES = 5
 
 T = TypeVar("T")
+
+
+class _Record(Protocol):
+    @property
+    def external_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Record)
 
 
 def _utcnow() -> datetime:
@@ -151,7 +159,7 @@ class Pages(Generic[T]):
     The counters are final once iteration ends; :meth:`records` flattens the pages.
     """
 
-    def __init__(self, produce: Callable[[Pages[T]], Iterator[list[T]]]) -> None:
+    def __init__(self, produce: Callable[[Pages[T]], Generator[list[T], None, None]]) -> None:
         self.pages = 0
         self.fetched = 0
         self.skipped_invalid = 0
@@ -508,8 +516,8 @@ class MightyCallClient:
         if not isinstance(access, str) or not access:
             raise ProtocolError("MightyCall's token response has no access_token.")
         try:
-            lifetime = timedelta(seconds=float(body.get("expires_in")))
-        except (TypeError, ValueError):
+            lifetime = timedelta(seconds=float(body["expires_in"]))
+        except (KeyError, TypeError, ValueError):
             lifetime = _DEFAULT_TOKEN_LIFETIME
         refresh = body.get("refresh_token")
         logger.debug(
@@ -687,7 +695,7 @@ class MightyCallClient:
 
     def _call_pages(
         self, stats: Pages[CallRecord], window: dict[str, str], page_size: int
-    ) -> Iterator[list[CallRecord]]:
+    ) -> Generator[list[CallRecord], None, None]:
         seen: set[str] = set()
         skip = 0
         full_page = page_size
@@ -720,7 +728,7 @@ class MightyCallClient:
                 total_usable = False
             if len(items) >= full_page:
                 continue
-            if not total_usable:
+            if not total_usable or total is None:
                 continue
             if skip < total:
                 logger.debug("MightyCall capped pageSize %d at %d", page_size, len(items))
@@ -734,8 +742,8 @@ class MightyCallClient:
 
     @staticmethod
     def _new_records(
-        items: list[Any], parse: Callable[[Any], T], seen: set[str], stats: Pages[T]
-    ) -> list[T]:
+        items: list[Any], parse: Callable[[Any], R], seen: set[str], stats: Pages[R]
+    ) -> list[R]:
         records = []
         for item in items:
             try:
@@ -806,7 +814,7 @@ class MightyCallClient:
 
     def _sms_pages(
         self, stats: Pages[SmsRecord], window: dict[str, str], page_size: int
-    ) -> Iterator[list[SmsRecord]]:
+    ) -> Generator[list[SmsRecord], None, None]:
         seen: set[str] = set()
         read = 0
         size = page_size

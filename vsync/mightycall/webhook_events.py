@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from vsync.mightycall.parsing import ParseError, parse_datetime
 
@@ -81,6 +81,10 @@ class EventFacts:
         return self.to_number if self.direction == "inbound" else self.from_number
 
 
+@overload
+def _string(container: Mapping[str, Any], key: str, where: str, *, required: Literal[True]) -> str: ...
+@overload
+def _string(container: Mapping[str, Any], key: str, where: str, *, required: Literal[False]) -> str | None: ...
 def _string(container: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
     value = container.get(key)
     if value is None or value == "":
@@ -94,6 +98,10 @@ def _string(container: Mapping[str, Any], key: str, where: str, *, required: boo
     return value
 
 
+@overload
+def _time(container: Mapping[str, Any], key: str, where: str, *, required: Literal[True]) -> datetime: ...
+@overload
+def _time(container: Mapping[str, Any], key: str, where: str, *, required: Literal[False]) -> datetime | None: ...
 def _time(container: Mapping[str, Any], key: str, where: str, *, required: bool) -> datetime | None:
     value = container.get(key)
     if value is None or value == "":

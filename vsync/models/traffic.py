@@ -97,7 +97,8 @@ class Call(NumberTraffic, db.Model):
 
 class CallEvent(NumberTraffic, db.Model):
     """One webhook lifecycle event of a call. `kind` is the event type's meaning (`call`, `ringing`,
-    `stop_ringing`, `connected`, `completed`; see `vsync.webhooks.events`), `event_type` the name as sent.
+    `stop_ringing`, `connected`, `completed`; see `vsync.mightycall.webhook_events`), `event_type` the name as
+    sent.
 
     An event is filed under its call's start (`call_started_at`), like the call: an organisation sees
     every event of the calls it sees, and none of a call it does not, whenever the event happened.

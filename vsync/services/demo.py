@@ -126,7 +126,9 @@ def demo_floor_targets(server_url: str) -> list[DemoFloorTarget]:
     targets = []
     for slug, *_rest in DEMO_ORGS:
         org = db.session.scalar(select(Organization).where(Organization.slug == slug))
-        integration = org and db.session.scalars(select(Integration).where(
+        if org is None:
+            continue
+        integration = db.session.scalars(select(Integration).where(
             Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME)).first()
         if integration is None:
             continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -69,7 +70,7 @@ class FloorState:
 
     def as_dict(self) -> dict:
         """JSON-ready: times ISO-8601 UTC with `Z`, seconds with one decimal."""
-        def clean(value):
+        def clean(value: Any) -> Any:
             if isinstance(value, datetime):
                 return isoformat_z(value)
             if isinstance(value, float):
@@ -117,12 +118,13 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
                 ringing[extension] = (at, unanswered[(account_id, call_id)])
 
     on_call = {c.agent_extension: c for c in live if c.answered_at is not None and c.agent_extension and c.id in own}
-    names = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
-    last_seen = dict(db.session.execute(
+    names = dict(db.session.execute(select(Agent.extension, Agent.display_name)).tuples().all())
+    last_seen = {extension: at for extension, at in db.session.execute(
         select(CallEvent.extension, func.max(CallEvent.occurred_at))
         .where(CallEvent.extension.is_not(None), CallEvent.occurred_at >= now - window, CallEvent.occurred_at <= now,
                own_account(CallEvent))
-        .group_by(CallEvent.extension)).all())
+        .group_by(CallEvent.extension)).tuples()
+                 if extension is not None}
     roster = set(names) | set(last_seen)
     if scope.own_traffic_only:
         roster &= {scope.extension}

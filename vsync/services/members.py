@@ -30,6 +30,7 @@ Every org keeps at least one org admin: the last one can be neither demoted nor 
 """
 from __future__ import annotations
 
+import enum
 import json
 import secrets
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ from vsync.services.orgs import create_user, normalize_email, validate_password
 from vsync.tenancy import CrossTenantWrite, current_scope, reviewed_sql
 
 PASSWORD_LINK_LIFETIME = timedelta(hours=72)
-_UNCHANGED = object()
+class _Unchanged(enum.Enum):
+    UNCHANGED = "unchanged"
+
+
+_UNCHANGED = _Unchanged.UNCHANGED
 _users = User.__table__
 _members = Membership.__table__
 
@@ -132,8 +137,8 @@ def _keep_an_org_admin(org: Organization, membership: Membership, doing: str) ->
                        f"org admin before {doing} them.", field="role", code="last_org_admin")
 
 
-def change_member(org: Organization, membership: Membership, *, role=_UNCHANGED,
-                  extension=_UNCHANGED) -> Membership:
+def change_member(org: Organization, membership: Membership, *, role: str | _Unchanged = _UNCHANGED,
+                  extension: str | None | _Unchanged = _UNCHANGED) -> Membership:
     """Change a member's role and/or extension (`extension=None` clears it); audited with what changed."""
     if membership.org_id != org.id:
         raise NotFound(f"No member {membership.id} in {org.slug}.", field="membership")
@@ -207,8 +212,9 @@ def _first_password_link(user_id: int) -> str:
     password here: none yet, a plain active user and, in a tenant scope, a member of no other org (so
     no org admin can take over another org's person). For anyone else the token is not stored."""
     condition = _users.c.password_hash.is_(None) & (_users.c.role == USER) & _users.c.active.is_(True)
-    if _in_tenant_scope():
-        condition &= ~exists().where(_members.c.user_id == _users.c.id, _members.c.org_id != current_scope().org_id)
+    scope = current_scope()
+    if scope is not None and not scope.is_bypass:
+        condition &= ~exists().where(_members.c.user_id == _users.c.id, _members.c.org_id != scope.org_id)
     token = secrets.token_urlsafe(32)
     _store_link(user_id, token, condition)
     return token

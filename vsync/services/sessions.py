@@ -98,7 +98,7 @@ def list_active_sessions(user_id: int, *, now: datetime | None = None) -> list[S
     return [SessionInfo(**row._mapping) for row in rows]
 
 
-def end_session(user_id: int, session_id: int, reason: str = SIGNED_OUT, *, now: datetime | None = None) -> bool:
+def end_session(user_id: int, session_id: int | None, reason: str = SIGNED_OUT, *, now: datetime | None = None) -> bool:
     """End one of `user_id`'s sessions; whether one ended. Another person's session id ends nothing."""
     ended = _run(update(_sessions).where(_sessions.c.id == session_id, _sessions.c.user_id == user_id,
                                          _sessions.c.ended_at.is_(None))

@@ -53,8 +53,7 @@ class DemoFloor:
         self.failed = 0
 
     def _start_call(self, at: datetime) -> None:
-        names, weights = zip(*LIFECYCLES, strict=True)
-        lifecycle = self.rng.choices(names, weights)[0]
+        lifecycle = self.rng.choices([name for name, _ in LIFECYCLES], [weight for _, weight in LIFECYCLES])[0]
         caller = f"+1718555{self.rng.randint(0, 9999):04d}"
         for event in self.emitter.events(lifecycle, business_number=self.rng.choice(self.numbers), caller=caller,
                                          extension=self.rng.choice(self.extensions), started_at=at, rng=self.rng):

@@ -145,7 +145,7 @@ class Simulator(SimulatedAccount):
             )
         return self._serve(endpoint, request, args)(environ, start_response)
 
-    def _serve(self, route: str, request: Request, args: dict[str, Any]) -> Response:
+    def _serve(self, route: str, request: Request, args: Mapping[str, Any]) -> Response:
         with self._lock:
             self.requests[route] += 1
         fired = self.faults.take(route)
