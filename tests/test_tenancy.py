@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.world import B_ONLY, MOVED, SHARED, T
 from vsync.errors import Conflict
 from vsync.extensions import db
-from vsync.models import Call, Organization, SyncRun
+from vsync.models import Call, Integration, Organization, SyncRun
 from vsync.services import audit
 from vsync.services.numbers import assign_number, get_number
 from vsync.tenancy import (
@@ -164,6 +164,29 @@ def test_the_database_itself_refuses_a_row_pointing_at_another_orgs_integration(
             db.session.add(row)
             db.session.flush()
         db.session.rollback()
+
+
+def test_an_org_writes_rows_of_its_own_integrations_whatever_their_ids(ctx, world):
+    """A row keyed (org_id, integration_id) is checked by its integration id only: the org id half of
+    that key names the integration's org, not an integration."""
+    from tests.factories import make_integration, make_org
+    from vsync.models import WebhookEvent
+    org_c = make_org("org-c")
+    own = make_integration(org_c, base_url="http://127.0.0.1:2/v4")
+    if own == org_c:  # no integration of org C may carry org C's id
+        first, own = own, make_integration(org_c, base_url="http://127.0.0.1:3/v4")
+        with platform_bypass("test setup"):
+            db.session.delete(db.session.get(Integration, first))
+            db.session.commit()
+    with tenant(org_c):
+        db.session.add_all([SyncRun(org_id=org_c, integration_id=own, kind="sms"),
+                            WebhookEvent(org_id=org_c, integration_id=own, guid="own", body="{}")])
+        db.session.flush()
+    db.session.rollback()
+    with pytest.raises(CrossTenantWrite), tenant(org_c):
+        db.session.add(SyncRun(org_id=org_c, integration_id=world.integrations["a"], kind="sms"))
+        db.session.flush()
+    db.session.rollback()
 
 
 def test_a_lightweight_table_named_like_a_scoped_one_is_refused(ctx, world):

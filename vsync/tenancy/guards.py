@@ -97,14 +97,17 @@ def _visible_ids(session: Session, kind: type, ids: set, scope: Scope) -> set:
 
 
 def _check_references(kind: type, values: dict, scope: Scope, session: Session) -> None:
-    """A row of this org may not point at another org's rows (their integrations, keys, ...)."""
+    """A row of this org may not point at another org's rows (their integrations, keys, ...).
+
+    Only a reference to a row's primary key names that row: in a composite key such as
+    (org_id, integration_id) → integrations (org_id, id), the org id half names the row's org."""
     for column in kind.__table__.columns:
         value = _value(values.get(column.key))
         if value is None:
             continue
         for fk in column.foreign_keys:
             target = kind_of(fk.column.table)
-            if target is None or not issubclass(target, OrgOwned):
+            if target is None or not issubclass(target, OrgOwned) or not fk.column.primary_key:
                 continue
             if not _visible_ids(session, target, {value}, scope):
                 raise CrossTenantWrite(f"{kind.__name__}.{column.key}={value} is not a {target.__name__} of {scope}.")
