@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select
 
 from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
+from vsync.auth.principals import UserPrincipal
 from vsync.extensions import db
 from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
-from vsync.auth.principals import UserPrincipal
 from vsync.services import audit, sessions, support
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
