@@ -19,6 +19,7 @@ is someone else's would tell it about another org.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
@@ -57,6 +58,16 @@ from vsync.services import audit, numbers
 MAX_MESSAGE_CHARS = 10_000
 MAX_SUBJECT_CHARS = 200
 _AREA_CODE = re.compile(r"[0-9X*]{1,10}")
+
+
+@dataclass(frozen=True)
+class Member:
+    """An org member acting outside a request (the demo data): what this module reads of a principal."""
+
+    id: int
+    label: str
+    is_api_key = False
+    is_platform = False
 
 
 # --- checks ----------------------------------------------------------------------------------------
