@@ -52,6 +52,7 @@ class World:
     key_ids: dict[str, int] = field(default_factory=dict)  # key name → id
     agent_memberships: dict[str, int] = field(default_factory=dict)  # org → its agent's membership
     tickets: dict[str, int] = field(default_factory=dict)  # org → a ticket its agent opened (with an internal note)
+    number_requests: dict[str, int] = field(default_factory=dict)  # org → a pending one its org admin opened
 
     def org(self, name: str) -> int:
         return {"a": self.a, "b": self.b}[name]
@@ -76,7 +77,7 @@ def _traffic(account_id: int, number_id: int, prefix: str, started: datetime, ex
 
 def _ticket(org_id: int, agent_id: int, agent_email: str, org: str, root_id: int) -> int:
     """A support ticket opened by the org's agent, with a staff note the org must never see."""
-    ticket = support.open_ticket(org_id, UserPrincipal(id=agent_id, email=agent_email, role="user"),
+    ticket = support.open_ticket(org_id, support.Member(id=agent_id, label=agent_email),
                                  subject=f"ticket of {org}", category="problem", message=f"help {org}")
     support.add_internal_note(ticket, UserPrincipal(id=root_id, email=ROOT, role="platform_admin"),
                               f"{INTERNAL_NOTE} on {org}")
@@ -124,6 +125,9 @@ def build_world() -> World:
                                         body="{}", event_type="CallConnected"))
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
             world.tickets[org] = _ticket(org_id, users[f"agent_{org}"], USERS[f"agent_{org}"][0], org, users["root"])
+            world.number_requests[org] = support.open_number_request(
+                org_id, support.Member(id=users[f"admin_{org}"], label=USERS[f"admin_{org}"][0]), action="new",
+                country="US", message="one more line").id
         for name in ("admin_a", "admin_b"):
             sessions.start_session(users[name], ip="192.0.2.1", user_agent="world")
         key, world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")

@@ -1,6 +1,6 @@
 """support: `tickets`, their `ticket_messages` and `number_requests`
 
-Org-owned rows; messages and number requests reference their ticket by (org_id, ticket_id).
+Org-owned rows; messages and number requests belong to their ticket's org.
 
 Revision ID: 0012_support
 Revises: 0011_scrub_webhook_api_keys
@@ -41,8 +41,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['assignee_user_id'], ['users.id'], name=op.f('fk_tickets_assignee_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['opened_by_user_id'], ['users.id'], name=op.f('fk_tickets_opened_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_tickets_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
-    sa.UniqueConstraint('org_id', 'id', name=op.f('uq_tickets_org_id_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets'))
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tickets_opened_by_user_id'), ['opened_by_user_id'], unique=False)
@@ -61,7 +60,7 @@ def upgrade():
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('from_platform OR NOT internal', name=op.f('ck_ticket_messages_internal_from_platform')),
     sa.ForeignKeyConstraint(['author_user_id'], ['users.id'], name=op.f('fk_ticket_messages_author_user_id_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['org_id', 'ticket_id'], ['tickets.org_id', 'tickets.id'], name=op.f('fk_ticket_messages_org_id_tickets'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_messages_ticket_id_tickets'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_ticket_messages_org_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_messages'))
     )
@@ -72,7 +71,7 @@ def upgrade():
     op.create_table('number_requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
-    sa.Column('action', sa.String(length=10), nullable=False),
+    sa.Column('action', sa.String(length=20), nullable=False),
     sa.Column('country', sa.String(length=2), nullable=True),
     sa.Column('area_code', sa.String(length=20), nullable=True),
     sa.Column('label', sa.String(length=200), nullable=True),
@@ -91,7 +90,7 @@ def upgrade():
     sa.CheckConstraint("decision IN ('pending', 'approved', 'refused')", name=op.f('ck_number_requests_decision')),
     sa.ForeignKeyConstraint(['assignment_id'], ['number_assignments.id'], name=op.f('fk_number_requests_assignment_id_number_assignments'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['decided_by_user_id'], ['users.id'], name=op.f('fk_number_requests_decided_by_user_id_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['org_id', 'ticket_id'], ['tickets.org_id', 'tickets.id'], name=op.f('fk_number_requests_org_id_tickets'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_number_requests_ticket_id_tickets'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_number_requests_org_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['to_org_id'], ['organizations.id'], name=op.f('fk_number_requests_to_org_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_number_requests')),

@@ -1,14 +1,14 @@
 """Support: tickets between an organisation and platform staff, their threads, and number requests.
 
 Every row here is org-owned: a ticket, its messages and its number request belong to the org that
-opened it, and reference their ticket by `(org_id, ticket_id)`, so no message can hang under another
-org's ticket. Platform staff work them in the platform bypass (`vsync.services.support`).
+opened it; the tenant filter's flush guard refuses a message or request under another org's ticket.
+Platform staff work them in the platform bypass (`vsync.services.support`).
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, ForeignKeyConstraint, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vsync.extensions import db
@@ -29,11 +29,6 @@ PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
 DECISIONS = (PENDING, APPROVED, REFUSED)
 
 
-def of_own_ticket() -> ForeignKeyConstraint:
-    """The foreign key of an org-owned row to a ticket of the same org: `(org_id, ticket_id)`."""
-    return ForeignKeyConstraint(["org_id", "ticket_id"], ["tickets.org_id", "tickets.id"], ondelete="CASCADE")
-
-
 class Ticket(OrgOwned, db.Model):
     """A conversation between one org and platform staff.
 
@@ -46,7 +41,7 @@ class Ticket(OrgOwned, db.Model):
     __tablename__ = "tickets"
     __table_args__ = (
         one_of("status", TICKET_STATUSES), one_of("category", CATEGORIES), one_of("priority", PRIORITIES),
-        one_of("kind", TICKET_KINDS), UniqueConstraint("org_id", "id"),
+        one_of("kind", TICKET_KINDS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,7 +59,7 @@ class Ticket(OrgOwned, db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    # Read-only: children are written with their (org_id, ticket_id) named, by vsync.services.support.
+    # Read-only: children are written with their org_id and ticket_id named, by vsync.services.support.
     messages: Mapped[list[TicketMessage]] = relationship(order_by="TicketMessage.id", viewonly=True)
     number_request: Mapped[NumberRequest | None] = relationship(viewonly=True)
     assignee = relationship("User", foreign_keys=[assignee_user_id])
@@ -79,12 +74,11 @@ class TicketMessage(OrgOwned, db.Model):
 
     __tablename__ = "ticket_messages"
     __table_args__ = (
-        of_own_ticket(),
         CheckConstraint("from_platform OR NOT internal", name="internal_from_platform"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     author: Mapped[str] = mapped_column(String(300))
     from_platform: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -107,15 +101,15 @@ class NumberRequest(OrgOwned, db.Model):
 
     __tablename__ = "number_requests"
     __table_args__ = (
-        of_own_ticket(), UniqueConstraint("ticket_id"),
+        UniqueConstraint("ticket_id"),
         one_of("action", NUMBER_ACTIONS), one_of("decision", DECISIONS),
         CheckConstraint("decision <> 'refused' OR refusal_reason IS NOT NULL", name="refused_with_reason"),
         CheckConstraint("action <> 'move' OR to_org_id IS NOT NULL", name="move_names_org"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column()
-    action: Mapped[str] = mapped_column(String(10))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(20))
     country: Mapped[str | None] = mapped_column(String(2))
     area_code: Mapped[str | None] = mapped_column(String(20))
     label: Mapped[str | None] = mapped_column(String(200))
