@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import pytest
 
 from tests.test_org_resolver import REACH
-from tests.world import A_ONLY, B_ONLY, api_as
+from tests.world import A_ONLY, B_ONLY, INTERNAL_NOTE, api_as
 from vsync import ROOT
 from vsync.auth.permissions import AGENT, MANAGER, ORG_ADMIN, ROLE_RANK
 
 # What org B's data looks like in a body; none of it may reach a principal that cannot act in B.
 B_MARKERS = ("org-b", "admin@b.test", "manager@b.test", "agent@b.test", "b-1100", "b-1300", "moved-after",
-             "event of b", "read b", "write b")
+             "event of b", "read b", "write b", "ticket of b", "help b")
 PLATFORM_PRINCIPALS = ("root", "platform")
 
 # How each URL argument is filled: with org `owner`'s object. `crossable`: another org's object is a 404.
@@ -31,11 +31,14 @@ OBJECTS = {
     "run_id": (True, lambda world, owner: world.runs[owner]),
     "key_id": (True, lambda world, owner: world.key_ids[f"read_{owner}"]),
     "membership_id": (True, lambda world, owner: world.agent_memberships[owner]),
+    "ticket_id": (True, lambda world, owner: world.tickets[owner]),  # opened by the org's agent
     "e164": (False, lambda world, owner: {"a": A_ONLY, "b": B_ONLY}[owner]),  # numbers are the platform's
 }
 
 
-TRAFFIC_OBJECTS = {"call_id", "recording_id"}
+# Objects another agent of the org may not reach: traffic their extension did not handle, tickets they did
+# not open (the world's are opened by each org's agent, whose extension stands for them here).
+TRAFFIC_OBJECTS = {"call_id", "recording_id", "ticket_id"}
 OBJECT_EXTENSION = {"a": "101", "b": "201"}
 AGENT_EXTENSION = {("agent_a", "a"): "101", ("agent_b", "b"): "201", ("both", "b"): "202"}
 # The world's traffic lies around T (2026-11-02): lists are walked over a window that holds it.
@@ -137,6 +140,7 @@ def _expected(access: Access, principal, method, org, endpoint, crossing, handle
 
 
 def _assert_nothing_of_b(principal, url, response):
+    assert INTERNAL_NOTE not in response.get_data(as_text=True), (principal, url)
     if REACH[principal][1] is None:  # a 404 names the reference the caller sent, as for an org that does not exist
         body = response.get_data(as_text=True).replace("'org-b'", "")
         assert not [m for m in B_MARKERS if m in body], (principal, url)

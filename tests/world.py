@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select
 
 from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
+from vsync.auth.principals import UserPrincipal
 from vsync.extensions import db
 from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
-from vsync.services import audit, sessions
+from vsync.services import audit, sessions, support
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 
@@ -34,6 +35,7 @@ USERS = {
 }
 BOTH = "both@ab.test"  # manager of A, agent (extension 202) of B
 ROOT = "root@platform.test"
+INTERNAL_NOTE = "staff-only internal note"  # on each org's ticket: no org member may ever read it
 
 
 @dataclass
@@ -49,6 +51,8 @@ class World:
     runs: dict[str, int] = field(default_factory=dict)  # org → its sync run
     key_ids: dict[str, int] = field(default_factory=dict)  # key name → id
     agent_memberships: dict[str, int] = field(default_factory=dict)  # org → its agent's membership
+    tickets: dict[str, int] = field(default_factory=dict)  # org → a ticket its agent opened (with an internal note)
+    number_requests: dict[str, int] = field(default_factory=dict)  # org → a pending one its org admin opened
 
     def org(self, name: str) -> int:
         return {"a": self.a, "b": self.b}[name]
@@ -69,6 +73,15 @@ def _traffic(account_id: int, number_id: int, prefix: str, started: datetime, ex
     db.session.execute(insert(SmsMessage.__table__).values(
         account_id=account_id, phone_number_id=number_id, external_id=f"sms-{external_id}",
         direction="inbound", counterpart="+12125559999", text=f"hello from {external_id}", sent_at=started, raw={}))
+
+
+def _ticket(org_id: int, agent_id: int, agent_email: str, org: str, root_id: int) -> int:
+    """A support ticket opened by the org's agent, with a staff note the org must never see."""
+    ticket = support.open_ticket(org_id, support.Member(id=agent_id, label=agent_email),
+                                 subject=f"ticket of {org}", category="problem", message=f"help {org}")
+    support.add_internal_note(ticket, UserPrincipal(id=root_id, email=ROOT, role="platform_admin"),
+                              f"{INTERNAL_NOTE} on {org}")
+    return ticket.id
 
 
 def build_world() -> World:
@@ -111,6 +124,10 @@ def build_world() -> World:
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
                                         body="{}", event_type="CallConnected"))
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
+            world.tickets[org] = _ticket(org_id, users[f"agent_{org}"], USERS[f"agent_{org}"][0], org, users["root"])
+            world.number_requests[org] = support.open_number_request(
+                org_id, support.Member(id=users[f"admin_{org}"], label=USERS[f"admin_{org}"][0]), action="new",
+                country="US", message="one more line").id
         for name in ("admin_a", "admin_b"):
             sessions.start_session(users[name], ip="192.0.2.1", user_agent="world")
         key, world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")

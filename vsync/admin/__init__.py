@@ -25,7 +25,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import dashboard, display, org, platform
+from vsync.admin import dashboard, display, org, platform, support
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -41,6 +41,7 @@ from vsync.models import (
     Recording,
     SmsMessage,
     SyncRun,
+    Ticket,
     User,
     WebhookEvent,
 )
@@ -110,6 +111,7 @@ def _org_views() -> list:
         org.IntegrationView(name="Integration", **at("/integration", "org_integration")),
         org.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "org_sync_runs")),
         org.ApiKeysView(ApiKey, name="API keys", **at("/api-keys", "org_api_keys")),
+        support.TicketsView(Ticket, name="Support", **at("/tickets", "org_tickets")),
         org.SettingsView(name="Settings", **at("/settings", "org_settings")),
     ]
 
@@ -128,6 +130,7 @@ def _platform_views() -> list:
         platform.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "platform_sync_runs")),
         platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
         platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
+        support.TicketQueueView(Ticket, name="Support queue", **at("/tickets", "platform_tickets")),
     ]
 
 

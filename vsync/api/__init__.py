@@ -61,6 +61,7 @@ def init_app(app: Flask) -> None:
         schemas,
         sms,
         sync,
+        tickets,
     )
 
     for name, value in API_CONFIG.items():

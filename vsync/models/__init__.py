@@ -5,10 +5,11 @@ from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
 from vsync.models.orgs import Membership, Organization, User
 from vsync.models.sessions import UserSession
+from vsync.models.support import NumberRequest, Ticket, TicketMessage
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
     "Agent", "ApiKey", "AuditEvent", "Call", "CallEvent", "Integration", "Membership", "NumberAssignment",
-    "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "User", "UserSession",
-    "WebhookEvent",
+    "NumberRequest", "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "Ticket",
+    "TicketMessage", "User", "UserSession", "WebhookEvent",
 ]

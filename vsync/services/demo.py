@@ -22,9 +22,9 @@ from sqlalchemy import select
 from vsync.errors import Conflict
 from vsync.extensions import db
 from vsync.mightycall.errors import TransportError
-from vsync.models import Integration, Membership, NumberAssignment, Organization, PhoneNumber
+from vsync.models import Integration, Membership, NumberAssignment, Organization, PhoneNumber, Ticket
 from vsync.models.types import utcnow
-from vsync.services import members, orgs
+from vsync.services import members, orgs, support
 from vsync.services.integrations import create_integration, update_integration, validate_base_url
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 from vsync.services.webhooks import rotate_webhook_token
@@ -82,6 +82,19 @@ def _sync(integration: Integration) -> list[str]:
     return lines
 
 
+def _tickets(org: Organization, admin) -> None:
+    """A few open tickets and a pending number request from the org admin, once."""
+    if db.session.scalar(select(Ticket.id).where(Ticket.org_id == org.id).limit(1)) is not None:
+        return
+    author = support.Member(id=admin.id, label=admin.email)
+    support.open_ticket(org.id, author, subject="Calls to the main line drop after 30 seconds", category="problem",
+                        priority="high", message="Since Monday, callers on the main line are cut off mid-call.")
+    support.open_ticket(org.id, author, subject="How do we export last month's calls?", category="question",
+                        priority="low", message="We need a CSV of last month's calls for our accountant.")
+    support.open_number_request(org.id, author, action="new", country="US", area_code="415", label="New branch",
+                                message="A local number for the branch opening next month, please.")
+
+
 def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
     """Create what is missing of the demo and describe the logins. Runs in a platform bypass."""
     if current_app.config["VSYNC_ENV"] == "production":
@@ -100,6 +113,7 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
                 orgs.create_user(admin_email, DEMO_PASSWORD)
             members.add_member(org, admin_email, "org_admin")
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
+        _tickets(org, orgs.find_user(admin_email))
         if index < len(simulators):
             _wait_until_up(simulators[index])
             lines.append(f"{name} syncing from the simulator at {simulators[index]}:")
