@@ -93,6 +93,12 @@ class Scope:
         return self.bypass_reason is not None
 
     @property
+    def tenant_org_id(self) -> int:
+        """The org of a tenant scope: `enter_scope` enters no scope without one but a bypass."""
+        assert self.org_id is not None, f"{self} has no organisation"
+        return self.org_id
+
+    @property
     def own_traffic_only(self) -> bool:
         """Agents see the traffic of their own extension only."""
         return self.role == AGENT
@@ -267,12 +273,12 @@ def fence_request(principal: str | None, *, platform: bool = False, org_id: int 
 def fix_request_org(org_id: int) -> None:
     """Fix the org of a request without a principal from what authenticated it (the webhook
     receiver's token). A principal's request has its org from the resolver, or none."""
-    fence = request_fence()
-    if fence is None or fence.principal is not None:
+    environ, fence = _request_environ(), request_fence()
+    if environ is None or fence is None or fence.principal is not None:
         raise TenancyError("Only a request without a principal fixes its own org.")
     if fence.org_id not in (None, org_id):
         raise ScopeRefused(f"{fence} cannot act in org {org_id} as well.")
-    _request_environ()[_FENCE_KEY] = replace(fence, org_id=org_id)
+    environ[_FENCE_KEY] = replace(fence, org_id=org_id)
 
 
 def _check_fence(scope: Scope) -> None:
