@@ -49,9 +49,10 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import visitors
+from sqlalchemy.sql import Executable, visitors
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import Alias, TableClause
 
@@ -70,6 +71,8 @@ REVIEWED_SQL = "vsync_reviewed_sql"
 NARROWED = "vsync_tenant_narrowed"
 NARROWED_MARK = object()
 AGENT = "agent"
+
+_Statement = TypeVar("_Statement", bound=Executable)
 
 
 
@@ -297,7 +300,7 @@ def _check_fence(scope: Scope) -> None:
 # --- statements past the session -----------------------------------------------------------------
 
 
-def reviewed_sql(statement):
+def reviewed_sql(statement: _Statement) -> _Statement:
     """`statement`, marked as a reviewed module's: it scopes itself (see the module docstring)."""
     return statement.execution_options(**{REVIEWED_SQL: True})
 
