@@ -46,7 +46,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int, field: str | None = None):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # pyright: ignore[reportAttributeAccessIssue]  # click's stubs: a ClassVar
         self.field = field
 
     def show(self, file=None) -> None:
@@ -186,7 +186,7 @@ def create_api_key(org_slug: str | None, platform: bool, name: str, scope: str, 
     """Create an API key; the key is printed once, alone on the last line."""
     if bool(org_slug) == bool(platform):
         raise ValidationError("Give either an ORG_SLUG or --platform.", field="org_slug")
-    org_id = None if platform else orgs.get_org_by_slug(org_slug).id
+    org_id = orgs.get_org_by_slug(org_slug).id if org_slug else None  # exactly one of the two, checked above
     key, plaintext = keys.create_api_key(org_id=org_id, name=name, scopes=scope,
                                          expires_at=_at(expires, "expires"))
     click.echo(f"API key id {key.id} ({key.prefix}, scopes {key.scopes}); store it now, it is not shown again:")
@@ -229,6 +229,7 @@ def unassign_number(org_slug: str, e164: str, at: str | None) -> None:
     """End an organisation's assignment of a number."""
     org, number = orgs.get_org_by_slug(org_slug), numbers.get_number(e164)
     assignment = numbers.unassign_number(org, number, at=_at(at, "at"))
+    assert assignment.unassigned_at is not None, "unassign_number ends the period it returns"
     click.echo(f"{number.e164} unassigned from {org.slug} at {assignment.unassigned_at.isoformat()}")
 
 
@@ -390,7 +391,9 @@ def stop_webhook_signatures(org_slug: str, integration_id: int | None) -> None:
 @click.option("--since", help="ISO-8601: only events received from then on.")
 def replay_webhook_events(org_slug: str, failed: bool, since: str | None) -> None:
     """Process the organisation's stored webhook events again (safe to repeat)."""
-    count = webhooks.replay_events(current_org_id(), failed_only=failed, since=_at(since, "since"))
+    org_id = current_org_id()
+    assert org_id is not None, "an org_command runs in its organisation's tenant scope"
+    count = webhooks.replay_events(org_id, failed_only=failed, since=_at(since, "since"))
     click.echo(f"{org_slug}: {count} webhook event(s) queued for processing")
 
 

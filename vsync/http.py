@@ -177,7 +177,7 @@ def _domain_error(exc: DomainError):
 
 def _csrf_error(exc: CSRFError):
     if is_api_request():
-        return error_response(400, "csrf_failed", exc.description)
+        return error_response(400, "csrf_failed", exc.description or "")
     return exc
 
 

@@ -211,7 +211,7 @@ class _Parts(NamedTuple):
             return cls()
         *additive, longest = zip(*parts, strict=False)
         waits = [w for w in longest if w is not None]
-        return cls(*map(sum, additive), max(waits) if waits else None)
+        return cls(*map(sum, additive), longest_wait_ms=max(waits) if waits else None)
 
 
 def _sum(value, *where):
@@ -426,7 +426,9 @@ def _bucket_seconds(window: Window) -> int:
     offsets = set()
     t = window.start - timedelta(days=1)
     while t <= window.end + timedelta(days=1):
-        offsets.add(int(t.astimezone(window.tz).utcoffset().total_seconds()))
+        offset = t.astimezone(window.tz).utcoffset()
+        assert offset is not None, "an aware time has its offset"
+        offsets.add(int(offset.total_seconds()))
         t += timedelta(days=1)
     return reduce(math.gcd, offsets, 3600)
 
@@ -512,11 +514,11 @@ def by_agent(org: Organization, window: Window, filters: Filters = NO_FILTERS) -
         select(extension, func.count()).join(Call, _joins_call(CallEvent))
         .where(*_call_criteria(window, filters), _event_kind("stopringing"), extension.is_not(None),
                own_account(CallEvent))
-        .group_by(extension)).all())
+        .group_by(extension)).tuples().all())
     extensions = sorted(parts.keys() | rings.keys())
     names = dict(db.session.execute(
         select(Agent.extension, func.min(Agent.display_name)).where(Agent.extension.in_(extensions))
-        .group_by(Agent.extension)).all()) if extensions else {}
+        .group_by(Agent.extension)).tuples().all()) if extensions else {}
     return [{"extension": ext, "display_name": names.get(ext), **_values(parts.get(ext, _Parts()), org, PER_AGENT),
              "missed_rings": int(rings.get(ext, 0))} for ext in extensions]
 

@@ -8,6 +8,7 @@ org's scope themselves, one org at a time. Every change goes through the service
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 
 from flask import flash, g, redirect, request, url_for
@@ -16,7 +17,9 @@ from flask_admin.contrib.sqla.filters import DateTimeBetweenFilter, DateTimeGrea
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
-from wtforms.fields.choices import SelectChoice
+
+# typeshed's WTForms stubs predate SelectChoice (WTForms 3.2).
+from wtforms.fields.choices import SelectChoice  # pyright: ignore[reportAttributeAccessIssue]
 
 from vsync.admin.access import PlatformModelView, PlatformPage, done, member_added, refused
 from vsync.admin.actions import ApiKeyActions, IntegrationActions, show_webhook_token
@@ -46,7 +49,7 @@ from vsync.admin.forms import (
     UserRoleForm,
     options,
 )
-from vsync.auth.principals import reachable_orgs
+from vsync.auth.principals import current_principal, reachable_orgs
 from vsync.errors import DomainError
 from vsync.extensions import db
 from vsync.metrics import for_display, summary
@@ -67,7 +70,7 @@ def _org_choices() -> list[SelectChoice]:
 def org_column(view, context, model, name) -> str:
     """An org id shown as its slug; the slugs are read once per request."""
     if "platform_org_slugs" not in g:
-        g.platform_org_slugs = dict(db.session.execute(select(Organization.id, Organization.slug)).all())
+        g.platform_org_slugs = dict(db.session.execute(select(Organization.id, Organization.slug)).tuples().all())
     org_id = getattr(model, name)
     return "—" if org_id is None else g.platform_org_slugs.get(org_id, str(org_id))
 
@@ -85,7 +88,7 @@ class OrgsView(PlatformModelView):
     column_formatters = {"created_at": time_column, "act_as": _act_as}
     column_searchable_list = ("name", "slug")
     column_default_sort = "name"
-    column_details_list = column_list[:-1]
+    column_details_list = list(column_list[:-1])
     column_formatters_detail = {"created_at": time_column}
     list_intro = "admin/platform/org_create.html"
 
@@ -100,7 +103,8 @@ class OrgsView(PlatformModelView):
         form = OrgForm(prefix="org")
         if form.validate_on_submit():
             try:
-                org = orgs.create_org(form.name.data, form.slug.data.strip(), form.timezone.data.strip())
+                org = orgs.create_org(form.name.data or "", (form.slug.data or "").strip(),
+                                       (form.timezone.data or "").strip())
                 done(f"{org.name} created. Add its first org admin under Memberships.")
             except DomainError as exc:
                 refused(form, exc)
@@ -114,7 +118,7 @@ class UsersView(PlatformModelView):
     column_formatters = {"created_at": time_column, "last_login_at": time_column}
     column_searchable_list = ("email",)
     column_filters = ("role", "active")
-    column_details_list = column_list
+    column_details_list = list(column_list)
     column_formatters_detail = column_formatters
     list_intro = "admin/platform/user_create.html"
     details_extra = "admin/platform/user_actions.html"
@@ -135,7 +139,7 @@ class UsersView(PlatformModelView):
         """The user a form names; with `not_yourself`, refused when that is the signed-in admin, so
         nobody locks themselves out of the platform console."""
         row = form.row_id.data if form.validate_on_submit() else None
-        user = db.session.get(User, int(row)) if str(row).isdigit() else None
+        user = db.session.get(User, int(row)) if row and row.isdigit() else None
         if user is None:
             flash("No such user.", "error")
         elif not_yourself and user.id == current_user.id:
@@ -156,7 +160,7 @@ class UsersView(PlatformModelView):
             flash("A user needs an email and a global role.", "error")
             return redirect(url_for(".index_view"))
         try:
-            user = orgs.create_user(form.email.data, None, role=form.role.data)
+            user = orgs.create_user(form.email.data or "", None, role=form.role.data)
             self._show_link(user, members.issue_password_link(user))
         except DomainError as exc:
             refused(form, exc)
@@ -221,9 +225,9 @@ class MembershipsView(PlatformModelView):
             flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
             return redirect(url_for(".index_view"))
         try:
-            org = db.session.get(Organization, form.org.data)
-            member_added(members.add_member(org, form.email.data, form.role.data, extension=form.extension.data),
-                         org.slug)
+            org = db.session.get_one(Organization, form.org.data)  # the choice was validated against the orgs
+            member_added(members.add_member(org, form.email.data or "", form.role.data,
+                                            extension=form.extension.data), org.slug)
         except DomainError as exc:
             refused(form, exc)
         return redirect(url_for(".index_view"))
@@ -235,7 +239,7 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
     column_list = ("org.slug", "name", "base_url", "status", "last_error", "created_at")
     column_labels = {"org.slug": "Organisation"}
     column_formatters = {"created_at": time_column, "last_error": secret_free_column()}
-    column_details_list = ("org.slug", "name", "base_url", "status", "last_error", "sync_cursors", "created_at")
+    column_details_list = ["org.slug", "name", "base_url", "status", "last_error", "sync_cursors", "created_at"]
     column_formatters_detail = {"created_at": time_column, "last_error": secret_free_column(None)}
     list_intro = "admin/platform/integration_create.html"
     details_extra = "admin/platform/integration_actions.html"
@@ -253,7 +257,7 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
             form.integration.data = integration.id
         return forms
 
-    def integration_choices(self) -> list[Integration]:
+    def integration_choices(self) -> Sequence[Integration]:
         return db.session.scalars(select(Integration)).all()
 
     def back(self):
@@ -270,8 +274,8 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
             return redirect(url_for(".index_view"))
         try:
             integration, token = integrations.create_integration(
-                db.session.get(Organization, form.org.data), api_key=form.api_key.data, user_key=form.user_key.data,
-                base_url=form.base_url.data)
+                db.session.get_one(Organization, form.org.data),  # the choice was validated against the orgs
+                api_key=form.api_key.data or "", user_key=form.user_key.data or "", base_url=form.base_url.data or "")
             done(f"{integration.name} connected.")
             show_webhook_token(token)
         except DomainError as exc:
@@ -288,7 +292,7 @@ class NumbersView(PlatformModelView):
     column_formatters = {"history": _history}
     column_searchable_list = ("e164", "label")
     column_default_sort = "e164"
-    column_details_list = ("e164", "label", "history", "created_at")
+    column_details_list = ["e164", "label", "history", "created_at"]
     column_formatters_detail = {"history": _history, "created_at": time_column}
     list_intro = "admin/platform/number_forms.html"
     details_extra = "admin/platform/number_unassign.html"
@@ -309,7 +313,7 @@ class NumbersView(PlatformModelView):
         form = NumberForm(prefix="number")
         if form.validate_on_submit():
             try:
-                number = numbers.add_number(form.e164.data, label=form.label.data)
+                number = numbers.add_number(form.e164.data or "", label=form.label.data)
                 done(f"{number.e164} added. Assign it to an organisation below.")
             except DomainError as exc:
                 refused(form, exc)
@@ -323,8 +327,9 @@ class NumbersView(PlatformModelView):
             return redirect(url_for(".index_view"))
         at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
         try:
-            made = [numbers.assign_number(db.session.get(Organization, org_id),
-                                          db.session.get(PhoneNumber, number_id), at=at)
+            # Both choices were validated against the stored numbers and orgs.
+            made = [numbers.assign_number(db.session.get_one(Organization, org_id),
+                                          db.session.get_one(PhoneNumber, number_id), at=at)
                     for number_id in form.numbers.data for org_id in form.orgs.data]
             done(f"{len(made)} assignment(s) made.")
         except DomainError as exc:
@@ -334,8 +339,8 @@ class NumbersView(PlatformModelView):
     @expose("/unassign", methods=["POST"])
     def unassign(self):
         form = UnassignForm(prefix="unassign")
-        period = db.session.get(NumberAssignment, int(form.assignment.data)) if (
-            form.validate_on_submit() and str(form.assignment.data).isdigit()) else None
+        row = form.assignment.data if form.validate_on_submit() else None
+        period = db.session.get(NumberAssignment, int(row)) if row and row.isdigit() else None
         if period is None:
             flash("No such assignment.", "error")
             return redirect(url_for(".index_view"))
@@ -352,7 +357,7 @@ class ApiKeysView(ApiKeyActions, PlatformModelView):
     column_list = ("org_id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     column_labels = {"org_id": "Organisation (none: platform key)"}
     column_formatters = {**dict.fromkeys(KEY_TIMES, time_column), "org_id": org_column}
-    column_details_list = column_list
+    column_details_list = list(column_list)
     column_formatters_detail = column_formatters
     list_intro = "admin/platform/key_create.html"
     details_extra = "admin/console/key_revoke.html"
@@ -382,12 +387,12 @@ class SyncRunsView(PlatformModelView):
     @expose("/retry", methods=["POST"])
     def retry(self):
         form = RowForm(prefix="retry")
-        run = db.session.get(SyncRun, int(form.row_id.data)) if (
-            form.validate_on_submit() and str(form.row_id.data).isdigit()) else None
+        row = form.row_id.data if form.validate_on_submit() else None
+        run = db.session.get(SyncRun, int(row)) if row and row.isdigit() else None
         if run is None:
             flash("No such sync run.", "error")
             return redirect(url_for(".index_view"))
-        integration = db.session.get(Integration, run.integration_id)
+        integration = db.session.get_one(Integration, run.integration_id)  # a run's integration is a foreign key
         try:
             started = start_syncs(integration, [run.kind], since=run.window_start, until=run.window_end,
                                   requested_by_user_id=current_user.id)
@@ -406,8 +411,8 @@ class WebhookEventsView(PlatformModelView):
     column_formatters = {"org_id": org_column, "received_at": time_column, "error": secret_free_column()}
     column_filters = ("org_id", "status", "event_type")
     column_default_sort = ("id", True)
-    column_details_list = ("org_id", "received_at", "processed_at", "guid", "event_type", "status", "attempts",
-                           "retry_at", "error", "headers", "body")
+    column_details_list = ["org_id", "received_at", "processed_at", "guid", "event_type", "status", "attempts",
+                           "retry_at", "error", "headers", "body"]
     column_labels = {"org_id": "Organisation", "retry_at": "Next attempt"}
     column_formatters_detail = {"org_id": org_column, "received_at": time_column, "processed_at": time_column,
                                 "retry_at": time_column, "error": secret_free_column(None),
@@ -418,7 +423,7 @@ class WebhookEventsView(PlatformModelView):
     def replay_form(self) -> ReplayForm:
         form = ReplayForm(prefix="replay")
         form.org.choices = options((access.org_id, f"{access.name} ({access.slug})")
-                                   for access in reachable_orgs(current_user._get_current_object()))
+                                   for access in reachable_orgs(current_principal()))
         return form
 
     @expose("/replay", methods=["POST"])
@@ -456,9 +461,9 @@ class OverviewView(PlatformPage):
     @expose("/")
     def index(self):
         rows = []
-        for access in reachable_orgs(current_user._get_current_object()):
+        for access in reachable_orgs(current_principal()):
             with tenant(access.org_id, role=ORG_ADMIN):
-                org = db.session.get(Organization, access.org_id)
+                org = db.session.get_one(Organization, access.org_id)  # reachable: it exists
                 kpis = for_display(summary(org, Window.today(org_zone(org))))
                 last = db.session.scalar(select(SyncRun.finished_at).where(SyncRun.status == "succeeded")
                                          .order_by(SyncRun.finished_at.desc()).limit(1))

@@ -8,14 +8,13 @@ An agent's figures are their own calls only: the tenant scope narrows what the e
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import g
 from marshmallow import fields, validate
 
 from vsync import metrics
 from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.schemas import LocalDateTime, Query, UtcDateTimeField
-from vsync.extensions import db
+from vsync.auth.permissions import request_org
 from vsync.models import Organization
 from vsync.query import FILTER_DIRECTIONS, Filters, Window, number_ref, org_zone
 
@@ -102,7 +101,7 @@ def query_filters(args: dict) -> Filters:
 
 def _report(args: dict) -> tuple[Organization, Window, Filters, dict]:
     """The org, the window and filters of the query, and the `org`/`window`/`filters` of the answer."""
-    org = db.session.get(Organization, g.org_access.org_id)
+    org = request_org()
     window = query_window(org, args)
     filters = query_filters(args)
     head = {"org": org.slug,

@@ -46,6 +46,7 @@ def app_for_worker() -> Flask:
 @contextmanager
 def job_context() -> Iterator[Flask]:
     """A fresh app context, and so a fresh session that no request or other job shares."""
-    app = current_app._get_current_object() if has_app_context() else app_for_worker()
+    # Flask types `current_app` as the app itself, not the proxy it is.
+    app = current_app._get_current_object() if has_app_context() else app_for_worker()  # pyright: ignore[reportAttributeAccessIssue]
     with app.app_context():
         yield app

@@ -15,11 +15,11 @@ objects in the session.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, Select, and_, or_, select, tuple_
+from sqlalchemy import Row, Select, and_, literal, or_, select, tuple_
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
@@ -74,7 +74,7 @@ def _contains(text: str) -> str:
 
 def _newest_first(statement: Select, time_column, id_column, after: tuple[datetime, int] | None) -> Select:
     if after is not None:
-        statement = statement.where(tuple_(time_column, id_column) < tuple_(*after))
+        statement = statement.where(tuple_(time_column, id_column) < tuple_(*map(literal, after)))
     return statement.order_by(time_column.desc(), id_column.desc())
 
 
@@ -165,7 +165,7 @@ def first_rows(statement: Select, limit: int) -> list[Row]:
     return list(db.session.execute(statement.limit(limit)))
 
 
-def all_rows(statement: Select, batch: int = EXPORT_BATCH) -> Iterator[list[Row]]:
+def all_rows(statement: Select, batch: int = EXPORT_BATCH) -> Iterator[Sequence[Row]]:
     """Every row of a list statement, in batches, read through a server-side cursor where the
     database has one: memory stays flat however many rows there are."""
     result = db.session.execute(statement.execution_options(yield_per=batch))
@@ -178,4 +178,4 @@ def number_e164s(number_ids: Iterable[int] | None = None) -> dict[int, str]:
     statement = select(PhoneNumber.id, PhoneNumber.e164)
     if number_ids is not None:
         statement = statement.where(PhoneNumber.id.in_(set(number_ids)))
-    return dict(db.session.execute(statement).all())
+    return dict(db.session.execute(statement).tuples().all())

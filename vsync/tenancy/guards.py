@@ -12,8 +12,11 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import ClauseElement, Insert, Update
 
 from vsync.tenancy import sqla
@@ -132,7 +135,7 @@ def check_flush(session: Session, flush_context, instances) -> None:
         if not isinstance(obj, OrgOwned) or isinstance(obj, NumberPeriods):
             raise _refuse_write(obj, "created")
         if obj.org_id is None and getattr(obj, "org", None) is None:
-            obj.org_id = scope.org_id
+            obj.org_id = scope.tenant_org_id
     for obj in changed + deleted:
         verb = "deleted" if obj in deleted else "changed"
         if not _tenant_may(type(obj), verb):
@@ -141,7 +144,7 @@ def check_flush(session: Session, flush_context, instances) -> None:
     # What a changed or deleted row is in the database decides, not what happens to be in memory.
     by_kind: dict[type, set] = {}
     for obj in changed + deleted:
-        identity = inspect(obj).identity
+        identity = instance_state(obj).identity
         if identity is None:
             raise CrossTenantWrite(f"{type(obj).__name__} without a primary key cannot be changed.")
         by_kind.setdefault(type(obj), set()).add(identity[0])
@@ -171,20 +174,22 @@ def check_row(mapper: Mapper, connection, target) -> None:
     """Right before its INSERT or UPDATE, after relationships have set its foreign keys."""
     if not isinstance(target, TenantScoped):
         return
-    session = inspect(target).session
+    session = instance_state(target).session
+    assert session is not None, "a row being flushed is in the flushing session"
     scope = _tenant_scope_of(session, type(target).__name__)
     if scope is None:
         return
     if isinstance(target, MemberScoped):
         if getattr(target, "role", None) not in (None, "user"):
             raise CrossTenantWrite("A platform-wide role is given by platform operations only.")
-        if inspect(target).has_identity:
+        if instance_state(target).has_identity:
             raise _refuse_write(target, "changed")
         return
     if isinstance(target, SelfScoped):
         if target.id != scope.org_id:
             raise CrossTenantWrite(f"Organisation {target.id} is not {scope}.")
         return
+    assert isinstance(target, OrgOwned), "check_flush lets a tenant scope write no other row"
     if target.org_id != scope.org_id:
         raise CrossTenantWrite(f"{type(target).__name__} belongs to org {target.org_id}, not to {scope}.")
     _check_references(type(target), {c.key: getattr(target, c.key, None) for c in mapper.columns
@@ -193,7 +198,13 @@ def check_row(mapper: Mapper, connection, target) -> None:
 
 
 
-class TenantSession:
+if TYPE_CHECKING:
+    _SessionBase = Session  # what the mixin is mixed into (`vsync.extensions.Session`)
+else:
+    _SessionBase = object
+
+
+class TenantSession(_SessionBase):
     """Session mixin: the legacy bulk methods skip every hook above, so they are refused on scoped models;
     a flush's statements are the unit of work's (checked by the flush guards, not by the engine hook);
     closing the session (as a request or a job ends) ends its scope."""

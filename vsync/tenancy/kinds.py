@@ -22,11 +22,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from sqlalchemy import ForeignKey, Table, and_, exists, false, or_
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, synonym
-from sqlalchemy.sql.selectable import Alias
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from vsync.tenancy import sqla
 from vsync.tenancy.errors import TenancyError
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from vsync.tenancy.scope import Scope
 
 @cache
-def named_alias(table: Table, name: str) -> Alias:
+def named_alias(table: Table, name: str) -> NamedFromClause:
     """One alias per table and name, built once: a criterion's subquery reads its own copy of a table
     (so it never correlates with the statement it narrows), and building it anew costs more than the
     rest of the criterion."""
@@ -44,11 +44,14 @@ def named_alias(table: Table, name: str) -> Alias:
     return alias
 
 
-CRITERION_ALIASES: set[Alias] = set()
+CRITERION_ALIASES: set[NamedFromClause] = set()
 
 
 class TenantScoped:
     """Every scoped model. A subclass's `tenant_criterion(table, scope)` says which rows a scope sees."""
+
+    if TYPE_CHECKING:
+        __table__: ClassVar[Table]  # each mapped subclass's (`scoped_models`)
 
     @classmethod
     def tenant_criterion(cls, table, scope: Scope):
@@ -104,7 +107,7 @@ class NumberTraffic(TenantScoped):
 
     @classmethod
     def tenant_criterion(cls, table, scope: Scope):
-        visible = _periods().covering(table.c.phone_number_id, table.c[cls.__tenant_time__], scope.org_id)
+        visible = _periods().covering(table.c.phone_number_id, table.c[cls.__tenant_time__], scope.tenant_org_id)
         if scope.own_traffic_only:
             return and_(visible, cls.agent_criterion(table, scope))
         return visible
@@ -140,7 +143,7 @@ class SharedNumber(TenantScoped):
 
     @classmethod
     def tenant_criterion(cls, table, scope: Scope):
-        return _periods().any_period(table.c.id, scope.org_id)
+        return _periods().any_period(table.c.id, scope.tenant_org_id)
 
 
 class SelfScoped(TenantScoped):
@@ -159,7 +162,10 @@ class MemberScoped(TenantScoped):
     __secret_columns__: tuple[str, ...] = ()
 
 
-def _mapped_subclasses(base) -> list[type]:
+_Kind = TypeVar("_Kind", bound=TenantScoped)
+
+
+def _mapped_subclasses(base: type[_Kind]) -> list[type[_Kind]]:
     found, todo = [], [base]
     while todo:
         for sub in todo.pop().__subclasses__():
@@ -178,19 +184,19 @@ def _periods() -> type[NumberPeriods]:
 @cache
 def _integrations() -> type[OrgOwned]:
     """The integrations model: what connects an organisation to a MightyCall account."""
-    (model,) = [kind for kind in _mapped_subclasses(OrgOwned) if kind.__tablename__ == "integrations"]
+    (model,) = [kind for kind in _mapped_subclasses(OrgOwned) if kind.__table__.name == "integrations"]
     return model
 
 
-def scoped_models() -> list[type]:
+def scoped_models() -> list[type[TenantScoped]]:
     """Every mapped scoped model: the catalogue tests walk this, so a new model joins by being scoped."""
     return _mapped_subclasses(TenantScoped)
 
 
-_SCOPED_TABLES: dict[Table, type] = {}
+_SCOPED_TABLES: dict[Table, type[TenantScoped]] = {}
 
 
-def kind_of(table) -> type | None:
+def kind_of(table) -> type[TenantScoped] | None:
     """The scoped model mapped to `table` (a Table, an annotated copy of one, or an alias of one)."""
     table = sqla.plain_table(table)
     if not isinstance(table, Table):

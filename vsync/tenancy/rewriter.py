@@ -20,9 +20,9 @@ from functools import cache
 
 from sqlalchemy import Table, inspect, or_
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
-from sqlalchemy.sql import Delete, Insert, Select, Update, visitors
-from sqlalchemy.sql.elements import ColumnClause, TextClause
-from sqlalchemy.sql.selectable import Alias, Join, TableClause
+from sqlalchemy.sql import Delete, Executable, Insert, Select, Update, visitors
+from sqlalchemy.sql.elements import ClauseElement, ColumnClause, TextClause
+from sqlalchemy.sql.selectable import Alias, FromClause, Join, TableClause
 
 from vsync.tenancy import sqla
 from vsync.tenancy.errors import RefusedStatement, TenantContextRequired
@@ -87,13 +87,13 @@ def _made_for(option, scope: Scope) -> bool:
     return sqla.loader_criteria_mark(option, _SCOPE_ANNOTATION) == scope
 
 
-def _scoped_from_objects(from_obj, nullable: bool = False) -> Iterable[tuple[object, bool]]:
-    """(table or alias, on the nullable side of an outer join?) for the scoped tables of a FROM."""
+def _scoped_from_objects(from_obj, nullable: bool = False) -> Iterable[tuple[FromClause, type[TenantScoped], bool]]:
+    """(table or alias, its kind, on the nullable side of an outer join?) for the scoped tables of a FROM."""
     if isinstance(from_obj, Join):
         yield from _scoped_from_objects(from_obj.left, nullable or from_obj.full)
         yield from _scoped_from_objects(from_obj.right, nullable or from_obj.isouter or from_obj.full)
-    elif kind_of(from_obj) is not None:
-        yield from_obj, nullable
+    elif (kind := kind_of(from_obj)) is not None:
+        yield from_obj, kind, nullable
 
 
 def _refuse_secrets(statement, session: Session) -> None:
@@ -149,9 +149,9 @@ def _join_target(target):
     return getattr(info, "selectable", None)
 
 
-def _select_froms(sel: Select) -> Iterable[tuple[object, bool]]:
+def _select_froms(sel: Select) -> Iterable[tuple[FromClause, type[TenantScoped], bool]]:
     """Every scoped table or alias this SELECT itself reads, from its own structure (columns, FROM,
-    joins, WHERE, HAVING), and whether it is on the nullable side of an outer join. Subqueries are
+    joins, WHERE, HAVING), its kind, and whether it is on the nullable side of an outer join. Subqueries are
     SELECTs of their own; what the ORM adds while compiling is the loader criteria's."""
     for from_obj in (*sqla.froms_of_columns_and_criteria(sel), *sqla.explicit_froms(sel)):
         yield from _scoped_from_objects(from_obj)
@@ -172,11 +172,11 @@ def _restrict_select(sel: Select, scope: Scope) -> None:
         return
     sqla.mark_narrowed(sel, scope)
     criteria, seen = [], set()
-    for table, nullable in _select_froms(sel):
+    for table, kind, nullable in _select_froms(sel):
         if (table, nullable) in seen or table in CRITERION_ALIASES:
             continue
         seen.add((table, nullable))
-        criterion = kind_of(table).tenant_criterion(table, scope)
+        criterion = kind.tenant_criterion(table, scope)
         if nullable:
             criterion = or_(criterion, *(column.is_(None) for column in table.primary_key))
         criteria.append(criterion)
@@ -218,12 +218,13 @@ def _joins_eagerly(kind: type) -> bool:
     return any(rel.lazy == "joined" for related in _related_kinds(kind) for rel in inspect(related).relationships)
 
 
-def _restrict(statement, scope: Scope, options: list):
+def _restrict(statement: ClauseElement, scope: Scope, options: list) -> Executable:
     """A copy of `statement` with every SELECT inside it narrowed to `scope`."""
     restricted = visitors.cloned_traverse(statement, {"stop_on": options},  # loader options are not clauses
                                           {"select": lambda sel: _restrict_select(sel, scope)})
     if isinstance(restricted, Update | Delete) and (kind := kind_of(restricted.table)) is not None:
         restricted = restricted.where(kind.tenant_criterion(restricted.table, scope))
+    assert isinstance(restricted, Executable), "a copy of a statement is a statement"
     return restricted
 
 
@@ -262,11 +263,10 @@ def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
         raise RefusedStatement("from_statement() over tenant-scoped models cannot be scoped: build the SELECT instead.")
     if isinstance(statement, Insert | Update | Delete):
         kind = kind_of(statement.table)
-        orm_target = kind is not None and sqla.is_annotated(statement.table)
-        if orm_target and isinstance(statement, Insert):
-            check_orm_insert(statement, state, kind, scope)
-            return
-        if orm_target:
+        if kind is not None and sqla.is_annotated(statement.table):  # the ORM's write of an entity
+            if isinstance(statement, Insert):
+                check_orm_insert(statement, state, kind, scope)
+                return
             check_orm_dml(statement, state, kind, scope)
     elif not state.is_select:
         return

@@ -49,9 +49,10 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import visitors
+from sqlalchemy.sql import Executable, visitors
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import Alias, TableClause
 
@@ -70,6 +71,8 @@ REVIEWED_SQL = "vsync_reviewed_sql"
 NARROWED = "vsync_tenant_narrowed"
 NARROWED_MARK = object()
 AGENT = "agent"
+
+_Statement = TypeVar("_Statement", bound=Executable)
 
 
 
@@ -91,6 +94,12 @@ class Scope:
     @property
     def is_bypass(self) -> bool:
         return self.bypass_reason is not None
+
+    @property
+    def tenant_org_id(self) -> int:
+        """The org of a tenant scope: `enter_scope` enters no scope without one but a bypass."""
+        assert self.org_id is not None, f"{self} has no organisation"
+        return self.org_id
 
     @property
     def own_traffic_only(self) -> bool:
@@ -267,12 +276,12 @@ def fence_request(principal: str | None, *, platform: bool = False, org_id: int 
 def fix_request_org(org_id: int) -> None:
     """Fix the org of a request without a principal from what authenticated it (the webhook
     receiver's token). A principal's request has its org from the resolver, or none."""
-    fence = request_fence()
-    if fence is None or fence.principal is not None:
+    environ, fence = _request_environ(), request_fence()
+    if environ is None or fence is None or fence.principal is not None:
         raise TenancyError("Only a request without a principal fixes its own org.")
     if fence.org_id not in (None, org_id):
         raise ScopeRefused(f"{fence} cannot act in org {org_id} as well.")
-    _request_environ()[_FENCE_KEY] = replace(fence, org_id=org_id)
+    environ[_FENCE_KEY] = replace(fence, org_id=org_id)
 
 
 def _check_fence(scope: Scope) -> None:
@@ -291,7 +300,7 @@ def _check_fence(scope: Scope) -> None:
 # --- statements past the session -----------------------------------------------------------------
 
 
-def reviewed_sql(statement):
+def reviewed_sql(statement: _Statement) -> _Statement:
     """`statement`, marked as a reviewed module's: it scopes itself (see the module docstring)."""
     return statement.execution_options(**{REVIEWED_SQL: True})
 

@@ -10,6 +10,8 @@ run those tests first, fix this module, and nothing else in the package moves.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import Alias
@@ -32,9 +34,9 @@ def is_annotated(table) -> bool:
     return bool(table._annotations)
 
 
-def resolved(statement):
+def resolved(statement: Any) -> Any:
     """The statement a lambda statement (`lambda_stmt`, the ORM's lazy loads) stands for; any other as it is.
-    Relies on `StatementLambdaElement._resolved`."""
+    Relies on `StatementLambdaElement._resolved` (typed for SQLAlchemy's traversal, not as a statement)."""
     return statement._resolved if isinstance(statement, StatementLambdaElement) else statement
 
 

@@ -60,8 +60,9 @@ class Refused(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details or {}
 
 
-def _kept_headers() -> dict:
-    kept = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
+def _kept_headers() -> dict[str, str | None]:
+    kept: dict[str, str | None] = {name: request.headers[name][:500] for name in KEPT_HEADERS
+                                   if name in request.headers}
     kept["Remote-Addr"] = request.remote_addr
     return kept
 

@@ -112,6 +112,7 @@ class SyncEngine:
 
     def _windowed(self, kind: str, sync_chunk) -> None:
         start, end = self.run.window_start, self.run.window_end
+        assert start is not None and end is not None, f"a {kind} run is planned with its window (plan._plan)"
         span = (end - start).total_seconds() or 1.0
         for chunk_start, chunk_end in day_chunks(start, end):
             sync_chunk(chunk_start, chunk_end)
@@ -218,11 +219,11 @@ def run_sync(run_id: int) -> str:
         db.session.rollback()
         if exc.retryable:
             raise
-        return _finish(db.session.get(SyncRun, run_id), FAILED, describe(exc))
+        return _finish(db.session.get_one(SyncRun, run_id), FAILED, describe(exc))
     except BaseException:
         db.session.rollback()
         raise
-    run = db.session.get(SyncRun, run_id)
+    run = db.session.get_one(SyncRun, run_id)  # found above; the rollbacks only expired it
     run.progress = 1.0
     log.info("sync run %s succeeded: %s fetched, %s new, %s updated", run_id, run.fetched,
              run.inserted, run.updated)

@@ -69,7 +69,9 @@ def _rows_insert(table, rows: list[dict]):
 
     def encode(value):
         if isinstance(value, datetime):
-            return _UTC.process_bind_param(value, dialect).isoformat()
+            stored = _UTC.process_bind_param(value, dialect)
+            assert stored is not None, "UtcDateTime gives None for None only"
+            return stored.isoformat()
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
     columns = list(rows[0])
@@ -160,7 +162,7 @@ class NumberBook:
                 [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
             ).on_conflict_do_nothing(index_elements=["e164"]))
         found = dict(connection.execute(reviewed_sql(
-            select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s)))).all())
+            select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s)))).tuples().all())
         holders: dict[int, set[int]] = {}
         for number_id, org_id, start, end in connection.execute(reviewed_sql(
                 select(periods.c.phone_number_id, periods.c.org_id, periods.c.assigned_at, periods.c.unassigned_at)

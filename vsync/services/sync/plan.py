@@ -187,7 +187,7 @@ def _start_one(integration: Integration, plan: _Plan, trigger: str,
 
     run_id = run.id
     job_id = _queue_run(integration.org_id, run_id)
-    run = db.session.get(SyncRun, run_id)
+    run = db.session.get_one(SyncRun, run_id)  # committed above
     if job_id is not None:
         run.job_id = job_id
         db.session.commit()

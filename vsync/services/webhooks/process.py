@@ -70,7 +70,8 @@ def _apply(org_id: int, row: WebhookEvent) -> tuple[str, str | None]:
     event = parse_event(json.loads(row.body))
     if event.kind is None:
         return IGNORED, f"Unknown event type {event.event_type!r}; kept as received."
-    account_id = db.session.scalar(select(Integration.account_id).where(Integration.id == row.integration_id))
+    account_id = db.session.execute(select(Integration.account_id)
+                                    .where(Integration.id == row.integration_id)).scalar_one()  # its foreign key
     book = NumberBook(org_id=org_id, integration_id=row.integration_id, discover=False)
     if write_call_event(account_id, book, event) is None:
         return UNMATCHED, (f"The business number {event.business_number!r} is not assigned to this organisation "

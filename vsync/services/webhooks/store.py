@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, bindparam, insert, select, text
+from sqlalchemy import Connection, TextualSelect, bindparam, insert, select, text
 
 from vsync import crypto
 from vsync.extensions import db
@@ -179,7 +179,7 @@ def signature_problem(endpoint: WebhookEndpoint, header: str | None, body: bytes
 _STORED = ("org_id", "integration_id", "guid", "event_type", "headers", "body", "status", "attempts", "received_at")
 
 
-def _insert_events() -> TextClause:
+def _insert_events() -> TextualSelect:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id of one event, over the columns a received event is
     stored with, their types taken from the model.
 
