@@ -74,7 +74,9 @@ def _contains(text: str) -> str:
 
 def _newest_first(statement: Select, time_column, id_column, after: tuple[datetime, int] | None) -> Select:
     if after is not None:
-        statement = statement.where(tuple_(time_column, id_column) < tuple_(*map(literal, after)))
+        moment, row_id = after  # bound with the columns' own types, as a comparison with a plain value would be
+        statement = statement.where(
+            tuple_(time_column, id_column) < tuple_(literal(moment, time_column.type), literal(row_id, id_column.type)))
     return statement.order_by(time_column.desc(), id_column.desc())
 
 
