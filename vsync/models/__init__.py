@@ -1,6 +1,13 @@
 """The data model: one module per aggregate. Importing this package registers every table."""
 from vsync.models.integrations import Agent, Integration, ProviderAccount
 from vsync.models.keys import ApiKey
+from vsync.models.notifications import (
+    AlertEvent,
+    AlertRule,
+    BusinessHours,
+    NotificationPreference,
+    OutboundEmail,
+)
 from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
 from vsync.models.orgs import Membership, Organization, User
@@ -8,7 +15,7 @@ from vsync.models.sessions import UserSession
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
-    "Agent", "ApiKey", "AuditEvent", "Call", "CallEvent", "Integration", "Membership", "NumberAssignment",
-    "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "User", "UserSession",
-    "WebhookEvent",
+    "Agent", "AlertEvent", "AlertRule", "ApiKey", "AuditEvent", "BusinessHours", "Call", "CallEvent", "Integration",
+    "Membership", "NotificationPreference", "NumberAssignment", "Organization", "OutboundEmail", "PhoneNumber",
+    "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "User", "UserSession", "WebhookEvent",
 ]
