@@ -31,6 +31,7 @@ from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
 from vsync.services import audit, integrations, keys, members, numbers, orgs, runs, webhooks
 from vsync.services.demo import demo_floor_targets, load_demo
+from vsync.services.notifications import mail
 from vsync.services.sync import ALL_KINDS, start_syncs
 from vsync.tenancy import current_org_id, platform_bypass, tenant
 from vsync.timeutil import parse_utc
@@ -238,6 +239,17 @@ def rotate_encryption_keys() -> None:
     """Re-encrypt stored credentials under the newest of VSYNC_ENCRYPTION_KEYS."""
     count = integrations.rotate_encryption_keys()
     click.echo(f"re-encrypted {count} integration(s)")
+
+
+@org_command("send-test-email")
+@click.argument("org_slug")
+@click.argument("email")
+def send_test_email(org_slug: str, email: str) -> None:
+    """Send a test message in an organisation's name, to check the email settings (see README, Email)."""
+    row = mail.send_test_email(orgs.get_org_by_slug(org_slug), email)
+    folder = mail.outbox_folder()
+    click.echo(f"test message {row.id} to {row.to_address} "
+               + (f"written under {folder}" if folder else "queued for the SMTP server"))
 
 
 @platform_command("add-integration")

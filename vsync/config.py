@@ -115,7 +115,7 @@ def _mail(env, instance_path: str, production: bool) -> dict:
     if production and not host:
         log.warning("No VSYNC_SMTP_HOST: email is written to instance/outbox/ and never leaves this machine.")
     return {
-        "MAIL_BACKEND": "smtp" if host else "vsync.services.notifications.mail.OutboxFilesBackend",
+        "MAIL_BACKEND": "smtp" if host else "vsync.services.notifications.mail.OutboxFilesEmailBackend",
         "MAIL_FILE_PATH": str(Path(instance_path) / "outbox"),
         "MAIL_SERVER": host or None,
         "MAIL_PORT": _int(env, "VSYNC_SMTP_PORT", default_port, 1, 65535),
