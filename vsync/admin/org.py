@@ -34,6 +34,7 @@ from vsync.admin.forms import (
     CredentialsForm,
     IntegrationActionForm,
     MemberForm,
+    PreferencesForm,
     RowForm,
     SettingsForm,
     SyncForm,
@@ -45,6 +46,7 @@ from vsync.metrics import Filters, Window, org_zone
 from vsync.models import Call, CallEvent, Integration, Membership, Organization, PhoneNumber, Recording
 from vsync.models.orgs import MANAGER, ORG_ADMIN
 from vsync.services import integrations, members, orgs
+from vsync.services.notifications import preferences
 from vsync.services.traffic import Search, call_criteria
 
 CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
@@ -397,3 +399,26 @@ class SettingsView(OrgPage):
                     refused(form, exc)
             return self.render("admin/console/settings.html", form=form, org=org), 400
         return self.render("admin/console/settings.html", form=form, org=org)
+
+
+class NotificationsView(OrgPage):
+    """The signed-in person's own notification preferences in this org (every role): shown, and
+    changed by them only. Someone acting in an org they are not a member of has none here."""
+
+    @expose("/", methods=["GET", "POST"])
+    def index(self):
+        membership = db.session.scalar(select(Membership).where(Membership.org_id == self.org.id,
+                                                                Membership.user_id == current_user.id))
+        if membership is None:
+            return self.render("admin/console/notifications.html", form=None, org=self.org)
+        form = PreferencesForm(data=preferences.preferences_of(membership))
+        if request.method == "POST":
+            if form.validate_on_submit():
+                try:
+                    preferences.set_preferences(membership, {name: form[name].data for name in preferences.CHOICES})
+                    done("Your notification preferences are saved.")
+                    return redirect(org_url(".index"))
+                except DomainError as exc:
+                    refused(form, exc)
+            return self.render("admin/console/notifications.html", form=form, org=self.org), 400
+        return self.render("admin/console/notifications.html", form=form, org=self.org)
