@@ -2,8 +2,11 @@
 from rq import cron
 
 from vsync.jobs import QUEUE_NAME
+from vsync.jobs.notifications import send_due_digests, sweep_outbox
 from vsync.jobs.schedule import schedule_due_syncs
 from vsync.jobs.webhooks import wake_stalled
 
 cron.register(schedule_due_syncs, QUEUE_NAME, interval=60, job_timeout=300, name="vsync-schedule-due-syncs")
 cron.register(wake_stalled, QUEUE_NAME, interval=60, job_timeout=300, name="vsync-wake-stalled-webhook-events")
+cron.register(send_due_digests, QUEUE_NAME, interval=60, job_timeout=600, name="vsync-send-due-digests")
+cron.register(sweep_outbox, QUEUE_NAME, interval=300, job_timeout=300, name="vsync-sweep-outbox")

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 
+from vsync.extensions import db
 from vsync.jobs import failure_of, job_context
-from vsync.services.notifications import mail
+from vsync.models.types import utcnow
+from vsync.services.notifications import digests, mail
 from vsync.tenancy import platform_bypass, tenant
 
 log = logging.getLogger(__name__)
@@ -41,3 +43,19 @@ def sweep_outbox() -> dict[str, int]:
         for org_id, email_id in waiting:
             mail.dispatch(org_id, email_id)
     return {"requeued": len(waiting), "lost": lost}
+
+
+def send_due_digests() -> dict[str, int]:
+    """Every minute (cron): decide and send every digest now due. Safe to run twice at once (two cron
+    processes): each digest's outbox key is claimed once."""
+    now = utcnow()
+    sent = 0
+    with job_context():
+        with platform_bypass("digests due"):
+            due = digests.due_digests(now)
+        for item in due:
+            with tenant(item.scope):
+                sent += digests.queue_digest(item.membership_id, item.period, now) is not None
+                db.session.commit()
+    log.info("digests: %s due, %s decided here", len(due), sent)
+    return {"due": len(due), "sent": sent}
