@@ -7,25 +7,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select
 
 from tests import factories
+from tests.notifications.helpers import NUMBER, call
 from vsync.extensions import db
 from vsync.jobs.notifications import send_due_digests
 from vsync.models import Call, Membership, OutboundEmail
 from vsync.services.notifications import preferences
 from vsync.tenancy import platform_bypass, tenant
 
-NUMBER = "+12125550111"
 # Tuesday 3 November 2026 in New York (UTC-5): the day the digests of Wednesday the 4th are about.
 DAY = datetime(2026, 11, 3, 19, 0, tzinfo=UTC)  # 14:00 local
-
-
-def call(account_id: int, number_id: int, external_id: str, started: datetime, *, direction="inbound",
-         status="answered", from_number="+15550000000", to_number=NUMBER, agent=None) -> dict:
-    return {"account_id": account_id, "phone_number_id": number_id, "external_id": external_id,
-            "direction": direction, "status": status, "from_number": from_number, "to_number": to_number,
-            "started_at": started, "answered_at": started + timedelta(seconds=10) if status == "answered" else None,
-            "duration_ms": 60_000 if status == "answered" else None,
-            "ring_ms": None if status == "answered" else 30_000,
-            "agent_extension": agent, "raw": {}}
 
 
 def floor(slug: str = "acme", tz: str = "America/New_York") -> dict:

@@ -5,8 +5,9 @@ import logging
 
 from vsync.extensions import db
 from vsync.jobs import failure_of, job_context
+from vsync.models import Organization
 from vsync.models.types import utcnow
-from vsync.services.notifications import digests, mail
+from vsync.services.notifications import alerts, digests, mail
 from vsync.tenancy import platform_bypass, tenant
 
 log = logging.getLogger(__name__)
@@ -59,3 +60,17 @@ def send_due_digests() -> dict[str, int]:
                 db.session.commit()
     log.info("digests: %s due, %s decided here", len(due), sent)
     return {"due": len(due), "sent": sent}
+
+
+def evaluate_alerts() -> dict[str, int]:
+    """Every minute (cron): evaluate every org's alert rules, each org in its own scope."""
+    now = utcnow()
+    changed = 0
+    with job_context():
+        with platform_bypass("alert rules due"):
+            org_ids = alerts.orgs_with_rules()
+        for org_id in org_ids:
+            with tenant(org_id):
+                changed += len(alerts.evaluate(db.session.get(Organization, org_id), now))
+                db.session.commit()
+    return {"orgs": len(org_ids), "changes": changed}

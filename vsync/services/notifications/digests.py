@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
-from flask import current_app
 from sqlalchemy import func, select
 
 from vsync import metrics
@@ -129,15 +128,11 @@ def queue_digest(membership_id: int, period: Period, now: datetime) -> OutboundE
                            to=membership.user.email, template="digest", context=context,
                            user_id=membership.user_id)
     if row is not None:
-        url = f"{_public_url()}/unsubscribe/{preferences.unsubscribe_token(org.id, row.id, DIGEST)}"
+        url = f"{mail.public_url()}/unsubscribe/{preferences.unsubscribe_token(org.id, row.id, DIGEST)}"
         row.context = {**context, "unsubscribe_url": url, "headers": {
             "List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
         db.session.flush()
     return row
-
-
-def _public_url() -> str:
-    return current_app.config["VSYNC_PUBLIC_URL"]
 
 
 def _shown(value, how: str) -> str:
@@ -161,7 +156,7 @@ def _tiles(now_kpis: dict, before_kpis: dict) -> list[dict]:
 
 
 def _console(org: Organization, path: str = "", **query) -> str:
-    return f"{_public_url()}/admin/orgs/{org.slug}/{path}" + (f"?{urlencode(query)}" if query else "")
+    return f"{mail.public_url()}/admin/orgs/{org.slug}/{path}" + (f"?{urlencode(query)}" if query else "")
 
 
 def missed_callers(window: Window, now: datetime) -> list[dict]:

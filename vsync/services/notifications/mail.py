@@ -68,6 +68,11 @@ class OutboxFilesEmailBackend(BaseEmailBackend):
         return len(email_messages)
 
 
+def public_url() -> str:
+    """Where people reach vsync (`VSYNC_PUBLIC_URL`): links in messages start here."""
+    return current_app.config["VSYNC_PUBLIC_URL"]
+
+
 def outbox_folder() -> str | None:
     """Where the embedded default writes messages, or None when they go to an SMTP server."""
     app = current_app
@@ -108,13 +113,16 @@ def _org_name(org_id: int) -> str:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_committed(session: Session) -> None:
+    """After the outermost commit only: releasing a savepoint fires this event too."""
+    if session.in_nested_transaction():
+        return
     for org_id, email_id in session.info.pop(_PENDING, []):
         dispatch(org_id, email_id)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, previous_transaction) -> None:
-    if not session.in_transaction():
+    if not previous_transaction.nested:
         session.info.pop(_PENDING, None)
 
 
