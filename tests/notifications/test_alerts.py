@@ -142,3 +142,32 @@ def test_each_org_alerts_on_its_own_calls_and_emails_its_own_members(mail_app, t
         assert history(a) == [] and len(history(b)) == 1
         assert {to for to, _ in emails(b)} == {"org_admin@globex.test", "manager@globex.test"}
         assert emails(a) == []
+
+
+def post(client, path: str, data: dict):
+    from tests.helpers import csrf_token
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, "/admin/orgs/org-a/alerts/")})
+
+
+def test_org_admins_set_rules_and_hours_in_the_console_and_managers_only_see_them(app, world):
+    from tests.helpers import login
+    from tests.world import USERS
+    admin, manager = app.test_client(), app.test_client()
+    login(admin, USERS["admin_a"][0])
+    login(manager, USERS["manager_a"][0])
+    rule_form = {"rule-kind": "service_level", "rule-window_minutes": "30", "rule-threshold": "0.85",
+                 "rule-enabled": "y"}
+    assert post(manager, "/admin/orgs/org-a/alerts/rule", rule_form).status_code == 403
+    assert post(admin, "/admin/orgs/org-a/alerts/rule", {**rule_form, "rule-window_minutes": "0"}).status_code == 400
+    assert post(admin, "/admin/orgs/org-a/alerts/rule", rule_form).status_code == 302
+    hours = {f"hours-{day}": "08:30-18:00" for day in ("monday", "tuesday", "wednesday", "thursday", "friday")}
+    assert post(admin, "/admin/orgs/org-a/alerts/hours", {**hours, "hours-sunday": "18:00-08:00"}).status_code == 400
+    assert post(admin, "/admin/orgs/org-a/alerts/hours", hours).status_code == 302
+    page = manager.get("/admin/orgs/org-a/alerts/").get_data(as_text=True)
+    assert "below 85.0 % over the last 30 minutes" in page and "08:30-18:00" in page
+    with app.app_context(), tenant(world.a):
+        assert [(r.kind, r.window_minutes, r.threshold) for r in alerts.rules().values()] == [
+            ("service_level", 30, 0.85)]
+        assert alerts.business_hours(db.session.get(Organization, world.a))[0] == (510, 1080)
+    with app.app_context(), tenant(world.b):
+        assert alerts.rules() == {}

@@ -111,6 +111,7 @@ def _org_views() -> list:
         org.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "org_sync_runs")),
         org.ApiKeysView(ApiKey, name="API keys", **at("/api-keys", "org_api_keys")),
         org.SettingsView(name="Settings", **at("/settings", "org_settings")),
+        org.AlertsView(name="Alerts", **at("/alerts", "org_alerts")),
         org.NotificationsView(name="My notifications", **at("/notifications", "org_notifications")),
     ]
 

@@ -102,6 +102,32 @@ class PreferencesForm(FlaskForm):
     account_security = SelectField("Account security", choices=options(ON_OFF))
 
 
+class AlertRuleForm(FlaskForm):
+    kind = SelectField("Alert", choices=options([("service_level", "Service level below target"),
+                                                 ("silence", "No calls")]))
+    window_minutes = IntegerField("Window (minutes)", validators=[InputRequired()],
+                                  description="Service level: of the calls of the last N minutes. "
+                                              "No calls: for N minutes within business hours.")
+    threshold = FloatField("Threshold", validators=[Optional()], default=0.8,
+                           description="Service level only: a fraction, 0.8 is 80 %.")
+    enabled = BooleanField("On", default=True)
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class BusinessHoursForm(FlaskForm):
+    """One `HH:MM-HH:MM` per local weekday; empty is closed."""
+
+    monday = StringField("Monday", validators=[Optional(), Length(max=11)])
+    tuesday = StringField("Tuesday", validators=[Optional(), Length(max=11)])
+    wednesday = StringField("Wednesday", validators=[Optional(), Length(max=11)])
+    thursday = StringField("Thursday", validators=[Optional(), Length(max=11)])
+    friday = StringField("Friday", validators=[Optional(), Length(max=11)])
+    saturday = StringField("Saturday", validators=[Optional(), Length(max=11)])
+    sunday = StringField("Sunday", validators=[Optional(), Length(max=11)])
+
+
 class CredentialsForm(FlaskForm):
     """Write-only: the fields are always empty when shown, whatever is stored."""
 

@@ -29,7 +29,10 @@ from vsync.admin.display import (
     time_column,
 )
 from vsync.admin.forms import (
+    WEEKDAYS,
+    AlertRuleForm,
     ApiKeyForm,
+    BusinessHoursForm,
     ChangeMemberForm,
     CredentialsForm,
     IntegrationActionForm,
@@ -46,7 +49,7 @@ from vsync.metrics import Filters, Window, org_zone
 from vsync.models import Call, CallEvent, Integration, Membership, Organization, PhoneNumber, Recording
 from vsync.models.orgs import MANAGER, ORG_ADMIN
 from vsync.services import integrations, members, orgs
-from vsync.services.notifications import preferences
+from vsync.services.notifications import alerts, preferences
 from vsync.services.traffic import Search, call_criteria
 
 CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
@@ -422,3 +425,55 @@ class NotificationsView(OrgPage):
                     refused(form, exc)
             return self.render("admin/console/notifications.html", form=form, org=self.org), 400
         return self.render("admin/console/notifications.html", form=form, org=self.org)
+
+
+class AlertsView(OrgPage):
+    """The org's alert rules, business hours and alert history. Managers see them; org admins change
+    them (the conditions are those of `vsync.services.notifications.alerts`)."""
+
+    least_role = MANAGER
+    write_role = ORG_ADMIN
+
+    def _page(self, rule_form=None, hours_form=None, status: int = 200):
+        hours = alerts.business_hours(self.org)
+        hours_form = hours_form or BusinessHoursForm(
+            prefix="hours", data={day.lower(): alerts.format_span(hours.get(i)) for i, day in enumerate(WEEKDAYS)})
+        return self.render("admin/console/alerts.html", org=self.org, rules=alerts.rules(), events=alerts.history(),
+                           rule_form=rule_form or AlertRuleForm(prefix="rule"), hours_form=hours_form,
+                           descriptions=alerts.DESCRIPTIONS), status
+
+    @expose("/")
+    def index(self):
+        return self._page()
+
+    @expose("/rule", methods=["POST"])
+    def rule(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = AlertRuleForm(prefix="rule")
+        if not form.validate_on_submit():
+            return self._page(rule_form=form, status=400)
+        try:
+            alerts.save_rule(self.org, form.kind.data, window_minutes=form.window_minutes.data,
+                             threshold=form.threshold.data or 0.0, enabled=form.enabled.data)
+        except DomainError as exc:
+            refused(form, exc)
+            return self._page(rule_form=form, status=400)
+        done("The alert rule is saved.")
+        return redirect(org_url(".index"))
+
+    @expose("/hours", methods=["POST"])
+    def hours(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = BusinessHoursForm(prefix="hours")
+        try:
+            if not form.validate_on_submit():
+                return self._page(hours_form=form, status=400)
+            alerts.set_business_hours(self.org, {i: alerts.parse_span(form[day.lower()].data, field=day.lower())
+                                                 for i, day in enumerate(WEEKDAYS)})
+        except DomainError as exc:
+            refused(form, exc)
+            return self._page(hours_form=form, status=400)
+        done("Business hours are saved.")
+        return redirect(org_url(".index"))

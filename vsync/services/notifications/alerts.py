@@ -86,8 +86,33 @@ def set_business_hours(org: Organization, hours: dict[int, tuple[int, int] | Non
             db.session.add(BusinessHours(org_id=org.id, weekday=weekday, opens=span[0], closes=span[1]))
     db.session.flush()
     audit.record("alerts.business_hours_saved", org_id=org.id, summary=", ".join(
-        f"{weekday}: {span[0] // 60:02d}:{span[0] % 60:02d}-{span[1] // 60:02d}:{span[1] % 60:02d}"
-        for weekday, span in sorted(hours.items()) if span is not None) or "closed every day")
+        f"{weekday}: {format_span(span)}" for weekday, span in sorted(hours.items()) if span is not None)
+        or "closed every day")
+
+
+def parse_span(text: str | None, *, field: str) -> tuple[int, int] | None:
+    """`HH:MM-HH:MM` (24:00 allowed as the end) as minutes after midnight; empty is closed."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        opens, closes = (_minutes(part) for part in text.split("-"))
+    except ValueError:
+        raise ValidationError(f"{text!r} is not hours like 09:00-17:00.", field=field) from None
+    if not opens < closes:
+        raise ValidationError(f"{text!r}: hours open before they close, within the day.", field=field)
+    return opens, closes
+
+
+def _minutes(part: str) -> int:
+    hours, minutes = (int(x) for x in part.strip().split(":"))
+    if not (0 <= minutes < 60 and 0 <= hours * 60 + minutes <= 1440):
+        raise ValueError(part)
+    return hours * 60 + minutes
+
+
+def format_span(span: tuple[int, int] | None) -> str:
+    return "" if span is None else "-".join(f"{m // 60:02d}:{m % 60:02d}" for m in span)
 
 
 def open_for(org: Organization, start: datetime, end: datetime) -> bool:
@@ -198,6 +223,11 @@ def _notify(org: Organization, rule: AlertRule, change: Change, value: float | N
             mail.queue_email(org.id, kind="alert", key=f"alert:{change.event_id}:{change.state}:{membership.user_id}",
                              to=membership.user.email, template="alert", context=context,
                              user_id=membership.user_id)
+
+
+def rules() -> dict[str, AlertRule]:
+    """The org's rules by kind (in its tenant scope)."""
+    return {rule.kind: rule for rule in db.session.scalars(select(AlertRule))}
 
 
 def history(limit: int = 50) -> list[AlertEvent]:
