@@ -172,7 +172,9 @@ def add_member(org_slug: str, email: str, role: str, extension: str | None, pass
         orgs.create_user(email, password)
     added = members.add_member(org, email, role, extension=extension)
     click.echo(f"{added.membership.user.email} is {role} of {org.slug}")
-    if password is None:
+    if added.emailed:
+        click.echo("An invitation with their one-time set-password link is emailed to them.")
+    elif password is None:
         click.echo("If they have no password yet, they choose one at this path of vsync's address, within 72 "
                    "hours, once (if they have one, they sign in with it):")
         click.echo(f"/set-password/{added.password_token}")

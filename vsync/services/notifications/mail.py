@@ -73,6 +73,11 @@ def public_url() -> str:
     return current_app.config["VSYNC_PUBLIC_URL"]
 
 
+def email_configured() -> bool:
+    """Whether messages go to an SMTP server (`VSYNC_SMTP_HOST`), not the outbox folder."""
+    return current_app.config["MAIL_BACKEND"] == "smtp"
+
+
 def outbox_folder() -> str | None:
     """Where the embedded default writes messages, or None when they go to an SMTP server."""
     app = current_app
@@ -124,6 +129,14 @@ def _dispatch_committed(session: Session) -> None:
 def _forget_rolled_back(session: Session, previous_transaction) -> None:
     if not previous_transaction.nested:
         session.info.pop(_PENDING, None)
+
+
+def send_invitation(org: Organization, membership_id: int, email: str, role: str, token: str) -> OutboundEmail | None:
+    """A person added to `org` gets their set-password link by email (`vsync.services.members`)."""
+    context = {"role": role.replace("_", " "), "set_password_url": f"{public_url()}/set-password/{token}",
+               "login_url": f"{public_url()}/login"}
+    return queue_email(org.id, kind="invitation", key=f"invitation:{membership_id}", to=email, template="invitation",
+                       context=context)
 
 
 def send_test_email(org: Organization, to: str) -> OutboundEmail:
