@@ -20,6 +20,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from vsync import queue
 from vsync.errors import DomainError, ValidationError
 from vsync.extensions import db
 from vsync.jobs.webhooks import replay_events
@@ -416,6 +417,15 @@ def demo(simulators: tuple[str, ...]) -> None:
     """Create (or top up) the demo data; safe to run any number of times."""
     for line in load_demo(simulators=simulators):
         click.echo(line)
+
+
+@commands.command("send-due-notifications")
+def send_due_notifications() -> None:
+    """Decide and send what is due now: digests, alerts, the outbox sweep (what `rq cron` does every few
+    minutes in production; `make run` runs this every minute). Inline without Redis, queued with it."""
+    for job in ("send_due_digests", "evaluate_alerts", "sweep_outbox"):
+        queue.enqueue(f"vsync.jobs.notifications.{job}")
+    click.echo(f"due notifications {'sent' if mail.outbox_folder() is None else 'written to ' + mail.outbox_folder()}")
 
 
 @commands.command("demo-floor")

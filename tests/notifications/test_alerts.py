@@ -42,7 +42,7 @@ def rule(org_id: int, kind: str, **values) -> None:
 
 def history(org_id: int) -> list[tuple]:
     with tenant(org_id):
-        return [(e.fired_at, e.resolved_at) for e in reversed(alerts.history())]
+        return [(e.fired_at, e.resolved_at) for e in reversed(alerts.history(db.session.get(Organization, org_id)))]
 
 
 def emails(org_id: int) -> list[tuple[str, str]]:
@@ -166,8 +166,9 @@ def test_org_admins_set_rules_and_hours_in_the_console_and_managers_only_see_the
     page = manager.get("/admin/orgs/org-a/alerts/").get_data(as_text=True)
     assert "below 85.0 % over the last 30 minutes" in page and "08:30-18:00" in page
     with app.app_context(), tenant(world.a):
-        assert [(r.kind, r.window_minutes, r.threshold) for r in alerts.rules().values()] == [
+        org_a = db.session.get(Organization, world.a)
+        assert [(r.kind, r.window_minutes, r.threshold) for r in alerts.rules(org_a).values()] == [
             ("service_level", 30, 0.85)]
-        assert alerts.business_hours(db.session.get(Organization, world.a))[0] == (510, 1080)
+        assert alerts.business_hours(org_a)[0] == (510, 1080)
     with app.app_context(), tenant(world.b):
-        assert alerts.rules() == {}
+        assert alerts.rules(db.session.get(Organization, world.b)) == {}

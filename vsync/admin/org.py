@@ -438,8 +438,9 @@ class AlertsView(OrgPage):
         hours = alerts.business_hours(self.org)
         hours_form = hours_form or BusinessHoursForm(
             prefix="hours", data={day.lower(): alerts.format_span(hours.get(i)) for i, day in enumerate(WEEKDAYS)})
-        return self.render("admin/console/alerts.html", org=self.org, rules=alerts.rules(), events=alerts.history(),
-                           rule_form=rule_form or AlertRuleForm(prefix="rule"), hours_form=hours_form,
+        return self.render("admin/console/alerts.html", org=self.org, rules=alerts.rules(self.org),
+                           events=alerts.history(self.org), rule_form=rule_form or AlertRuleForm(prefix="rule"),
+                           hours_form=hours_form,
                            descriptions=alerts.DESCRIPTIONS), status
 
     @expose("/")

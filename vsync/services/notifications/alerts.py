@@ -166,7 +166,8 @@ def evaluate(org: Organization, now: datetime) -> list[Change]:
     """Evaluate the org's enabled rules at `now`, in its tenant scope: fire and resolve, decide the
     emails. The caller commits (which sends them)."""
     changes = []
-    for rule in db.session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True)).order_by(AlertRule.id)):
+    for rule in db.session.scalars(select(AlertRule).where(AlertRule.org_id == org.id, AlertRule.enabled.is_(True))
+                                   .order_by(AlertRule.id)):
         window_open = open_for(org, now - timedelta(minutes=rule.window_minutes if rule.kind == SILENCE else 0), now)
         if not window_open:
             continue
@@ -225,12 +226,12 @@ def _notify(org: Organization, rule: AlertRule, change: Change, value: float | N
                              user_id=membership.user_id)
 
 
-def rules() -> dict[str, AlertRule]:
-    """The org's rules by kind (in its tenant scope)."""
-    return {rule.kind: rule for rule in db.session.scalars(select(AlertRule))}
+def rules(org: Organization) -> dict[str, AlertRule]:
+    """The org's rules by kind."""
+    return {rule.kind: rule for rule in db.session.scalars(select(AlertRule).where(AlertRule.org_id == org.id))}
 
 
-def history(limit: int = 50) -> list[AlertEvent]:
-    """The org's latest firings, newest first (in its tenant scope)."""
-    return db.session.scalars(select(AlertEvent).order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc())
-                              .limit(limit)).all()
+def history(org: Organization, limit: int = 50) -> list[AlertEvent]:
+    """The org's latest firings, newest first."""
+    return db.session.scalars(select(AlertEvent).where(AlertEvent.org_id == org.id)
+                              .order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc()).limit(limit)).all()
