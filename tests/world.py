@@ -15,7 +15,21 @@ from sqlalchemy import insert, select
 
 from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
+from vsync.models import (
+    Agent,
+    AlertEvent,
+    AlertRule,
+    BusinessHours,
+    Call,
+    CallEvent,
+    Membership,
+    NotificationPreference,
+    OutboundEmail,
+    Recording,
+    SmsMessage,
+    SyncRun,
+    WebhookEvent,
+)
 from vsync.services import audit, sessions
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
@@ -71,6 +85,21 @@ def _traffic(account_id: int, number_id: int, prefix: str, started: datetime, ex
         direction="inbound", counterpart="+12125559999", text=f"hello from {external_id}", sent_at=started, raw={}))
 
 
+def _notifications(org_id: int, org: str, users: dict[str, int]) -> None:
+    """A row of each notification model for the org: a preference, a sent message, an alert rule with
+    a firing, a day of business hours."""
+    agent = users[f"agent_{org}"]
+    db.session.add(NotificationPreference(org_id=org_id, user_id=agent, key="alert_silence", value="on"))
+    db.session.add(OutboundEmail(org_id=org_id, user_id=agent, kind="test", dedupe_key=f"world:{org}",
+                                 to_address=USERS[f"agent_{org}"][0], subject="world", template="test", context={},
+                                 status="sent"))
+    rule = AlertRule(org_id=org_id, kind="silence", window_minutes=30, enabled=False)
+    db.session.add(rule)
+    db.session.flush()
+    db.session.add(AlertEvent(org_id=org_id, rule_id=rule.id, fired_at=T, resolved_at=T + HOUR))
+    db.session.add(BusinessHours(org_id=org_id, weekday=0, opens=9 * 60, closes=17 * 60))
+
+
 def build_world() -> World:
     a, b = make_org("org-a"), make_org("org-b", "America/New_York")
     users = {name: make_user(email, org_slug=org, role=role, extension=ext)
@@ -111,6 +140,7 @@ def build_world() -> World:
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
                                         body="{}", event_type="CallConnected"))
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
+            _notifications(org_id, org, users)
         for name in ("admin_a", "admin_b"):
             sessions.start_session(users[name], ip="192.0.2.1", user_agent="world")
         key, world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")

@@ -43,6 +43,7 @@ def upgrade():
     sa.Column('weekday', sa.Integer(), nullable=False),
     sa.Column('opens', sa.Integer(), nullable=False),
     sa.Column('closes', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('opens >= 0 AND opens < closes AND closes <= 1440', name=op.f('ck_business_hours_opens_before_closes')),
     sa.CheckConstraint('weekday >= 0 AND weekday <= 6', name=op.f('ck_business_hours_weekday')),

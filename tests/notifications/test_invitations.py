@@ -31,11 +31,12 @@ def test_a_member_added_in_the_console_gets_the_link_by_email_and_it_works(mail_
     assert "choose one here" in message.get_body(("html",)).get_content()
     assert "For <strong>new@a.test</strong>" in mail_app.test_client().get(link_in(message)).get_data(as_text=True)
     with mail_app.app_context(), tenant(world.a):
-        assert db.session.scalars(select(OutboundEmail.status)).all() == ["sent"]
+        assert db.session.scalars(select(OutboundEmail.status).where(OutboundEmail.kind == "invitation")).all() == [
+            "sent"]
         assert "emailed" in db.session.scalars(select(AuditEvent.summary).where(
             AuditEvent.action == "member.added").order_by(AuditEvent.id.desc())).first()
     with mail_app.app_context(), tenant(world.b):
-        assert db.session.scalars(select(OutboundEmail)).all() == []
+        assert db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "invitation")).all() == []
 
 
 def test_the_cli_says_the_link_was_emailed(mail_app, world, inbox):
@@ -51,5 +52,5 @@ def test_without_email_configured_the_link_is_shown_and_nothing_is_sent(app, wor
     result = app.test_cli_runner().invoke(args=["add-member", "org-b", "new@b.test", "--role", "agent"])
     assert "/set-password/" in result.output
     with app.app_context(), tenant(world.b):
-        assert db.session.scalars(select(OutboundEmail)).all() == []
+        assert db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "invitation")).all() == []
     assert inbox.messages == []

@@ -132,6 +132,7 @@ class BusinessHours(OrgOwned, db.Model):
     weekday: Mapped[int] = mapped_column(Integer)
     opens: Mapped[int] = mapped_column(Integer)
     closes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 DEFAULT_BUSINESS_HOURS = dict.fromkeys(range(5), (9 * 60, 17 * 60))
