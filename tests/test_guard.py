@@ -9,8 +9,8 @@ from vsync.auth import PUBLIC_ENDPOINTS
 
 
 def test_public_allow_list_is_exactly_the_intended_endpoints():
-    assert {"static", "auth.login", "auth.set_password", "admin.static", "api.health", "webhooks.receive",
-            "api-docs.openapi_json", "api_reference.docs"} == PUBLIC_ENDPOINTS
+    assert {"static", "auth.login", "auth.set_password", "auth.unsubscribe", "admin.static", "api.health",
+            "webhooks.receive", "api-docs.openapi_json", "api_reference.docs"} == PUBLIC_ENDPOINTS
 
 
 def _sample_url(rule) -> str:
