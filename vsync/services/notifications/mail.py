@@ -106,8 +106,10 @@ def queue_email(org_id: int, *, kind: str, key: str, to: str, template: str, con
     try:
         with db.session.begin_nested():
             db.session.add(row)
-    except IntegrityError:
-        return None
+    except IntegrityError as exc:
+        if "dedupe_key" not in str(exc.orig):
+            raise
+        return None  # decided already (by another cron process, or an earlier run)
     db.session.info.setdefault(_PENDING, []).append((org_id, row.id))
     return row
 
