@@ -72,9 +72,17 @@ run: $(VENV)/.run-deps
 	done
 	$(FLASK) demo-floor --url http://$(HOST):$(PORT) >instance/demo-floor.log 2>&1 &
 	pids="$$pids $$!"
+	# What `rq cron` does in production: due digests and alerts, every minute (log in instance/notifications.log).
+	(while true; do $(FLASK) send-due-notifications; sleep 60; done) >instance/notifications.log 2>&1 &
+	pids="$$pids $$!"
 	echo ""
 	echo "vsync is running at http://$(HOST):$(PORT)/  (sign in with a login above; Ctrl-C stops it)"
 	echo "The demo floor plays a simulated call every few seconds into each demo org's webhook receiver."
+	if [ -z "$${VSYNC_SMTP_HOST:-}" ]; then
+		echo "Email: no VSYNC_SMTP_HOST, so each message (digests, alerts, invitations) is an .eml file in $(CURDIR)/instance/outbox/"
+	else
+		echo "Email: sent through $$VSYNC_SMTP_HOST"
+	fi
 	wait $$server
 
 test: $(VENV)/.dev-deps

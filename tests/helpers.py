@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,8 @@ from cryptography.fernet import Fernet
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/vsync_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ENCRYPTION_KEY = Fernet.generate_key().decode()
+# The embedded default's outbox of `.eml` files, for apps of the suite that send email without SMTP.
+OUTBOX = tempfile.mkdtemp(prefix="vsync-test-outbox-")
 
 
 def app_config(**extra) -> dict:
@@ -30,6 +33,7 @@ def app_config(**extra) -> dict:
         # Walks of every route make hundreds of requests a minute; the limits have tests of their own.
         "VSYNC_RATE_LIMIT_READ": "100000 per minute",
         "VSYNC_RATE_LIMIT_WRITE": "100000 per minute",
+        "MAIL_FILE_PATH": OUTBOX,
         **extra,
     }
 

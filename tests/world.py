@@ -16,7 +16,21 @@ from sqlalchemy import insert, select
 from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
 from vsync.auth.principals import UserPrincipal
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
+from vsync.models import (
+    Agent,
+    AlertEvent,
+    AlertRule,
+    BusinessHours,
+    Call,
+    CallEvent,
+    Membership,
+    NotificationPreference,
+    OutboundEmail,
+    Recording,
+    SmsMessage,
+    SyncRun,
+    WebhookEvent,
+)
 from vsync.services import audit, sessions, support
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
@@ -84,6 +98,21 @@ def _ticket(org_id: int, agent_id: int, agent_email: str, org: str, root_id: int
     return ticket.id
 
 
+def _notifications(org_id: int, org: str, users: dict[str, int]) -> None:
+    """A row of each notification model for the org: a preference, a sent message, an alert rule with
+    a firing, a day of business hours."""
+    agent = users[f"agent_{org}"]
+    db.session.add(NotificationPreference(org_id=org_id, user_id=agent, key="alert_silence", value="on"))
+    db.session.add(OutboundEmail(org_id=org_id, user_id=agent, kind="test", dedupe_key=f"world:{org}",
+                                 to_address=USERS[f"agent_{org}"][0], subject="world", template="test", context={},
+                                 status="sent"))
+    rule = AlertRule(org_id=org_id, kind="silence", window_minutes=30, enabled=False)
+    db.session.add(rule)
+    db.session.flush()
+    db.session.add(AlertEvent(org_id=org_id, rule_id=rule.id, fired_at=T, resolved_at=T + HOUR))
+    db.session.add(BusinessHours(org_id=org_id, weekday=0, opens=9 * 60, closes=17 * 60))
+
+
 def build_world() -> World:
     a, b = make_org("org-a"), make_org("org-b", "America/New_York")
     users = {name: make_user(email, org_slug=org, role=role, extension=ext)
@@ -128,6 +157,7 @@ def build_world() -> World:
             world.number_requests[org] = support.open_number_request(
                 org_id, support.Member(id=users[f"admin_{org}"], label=USERS[f"admin_{org}"][0]), action="new",
                 country="US", message="one more line").id
+            _notifications(org_id, org, users)
         for name in ("admin_a", "admin_b"):
             sessions.start_session(users[name], ip="192.0.2.1", user_agent="world")
         key, world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")

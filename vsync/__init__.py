@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from vsync.config import load_config
-from vsync.extensions import csrf, db, migrate
+from vsync.extensions import csrf, db, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +63,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         event.listen(Engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     queue.init_app(app)
+    mail.init_app(app)
     http.init_app(app)
     csrf.init_app(app)
     auth.init_app(app)

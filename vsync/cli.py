@@ -20,6 +20,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from vsync import queue
 from vsync.errors import DomainError, ValidationError
 from vsync.extensions import db
 from vsync.mightycall import CONTACT_CENTER_BASE_URL, STANDARD_BASE_URL, MightyCallError
@@ -30,6 +31,7 @@ from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
 from vsync.services import audit, integrations, keys, members, numbers, orgs, runs, webhooks
 from vsync.services.demo import demo_floor_targets, load_demo
+from vsync.services.notifications import mail
 from vsync.services.sync import ALL_KINDS, start_syncs
 from vsync.tenancy import current_org_id, platform_bypass, tenant
 from vsync.timeutil import parse_utc
@@ -170,7 +172,9 @@ def add_member(org_slug: str, email: str, role: str, extension: str | None, pass
         orgs.create_user(email, password)
     added = members.add_member(org, email, role, extension=extension)
     click.echo(f"{added.membership.user.email} is {role} of {org.slug}")
-    if password is None:
+    if added.emailed:
+        click.echo("An invitation with their one-time set-password link is emailed to them.")
+    elif password is None:
         click.echo("If they have no password yet, they choose one at this path of vsync's address, within 72 "
                    "hours, once (if they have one, they sign in with it):")
         click.echo(f"/set-password/{added.password_token}")
@@ -238,6 +242,17 @@ def rotate_encryption_keys() -> None:
     """Re-encrypt stored credentials under the newest of VSYNC_ENCRYPTION_KEYS."""
     count = integrations.rotate_encryption_keys()
     click.echo(f"re-encrypted {count} integration(s)")
+
+
+@org_command("send-test-email")
+@click.argument("org_slug")
+@click.argument("email")
+def send_test_email(org_slug: str, email: str) -> None:
+    """Send a test message in an organisation's name, to check the email settings (see README, Email)."""
+    row = mail.send_test_email(orgs.get_org_by_slug(org_slug), email)
+    folder = mail.outbox_folder()
+    click.echo(f"test message {row.id} to {row.to_address} "
+               + (f"written under {folder}" if folder else "queued for the SMTP server"))
 
 
 @platform_command("add-integration")
@@ -404,6 +419,15 @@ def demo(simulators: tuple[str, ...]) -> None:
     """Create (or top up) the demo data; safe to run any number of times."""
     for line in load_demo(simulators=simulators):
         click.echo(line)
+
+
+@commands.command("send-due-notifications")
+def send_due_notifications() -> None:
+    """Decide and send what is due now: digests, alerts, the outbox sweep (what `rq cron` does every few
+    minutes in production; `make run` runs this every minute). Inline without Redis, queued with it."""
+    for job in ("send_due_digests", "evaluate_alerts", "sweep_outbox"):
+        queue.enqueue(f"vsync.jobs.notifications.{job}")
+    click.echo(f"due notifications {'sent' if mail.outbox_folder() is None else 'written to ' + mail.outbox_folder()}")
 
 
 @commands.command("demo-floor")

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 ENVIRONMENTS = ("development", "production", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SMTP_SECURITY = ("starttls", "tls", "none")
 # Werkzeug's default. A test suite sets a cheap one (e.g. `pbkdf2:sha256:1`); production refuses that.
 DEFAULT_PASSWORD_HASH = "scrypt"
 
@@ -99,6 +100,34 @@ def _rate(env, name: str, default: str) -> str:
     except ValueError:
         raise ConfigError(f"{name} must be a rate such as '600 per minute' or '10/second', not {value!r}.") from None
     return value
+
+
+def _mail(env, instance_path: str, production: bool) -> dict:
+    """Flask-Mailman's settings. With no `VSYNC_SMTP_HOST`, every message is written as an `.eml` file
+    under `instance/outbox/` (the embedded default); with one, messages go to that SMTP server, over
+    STARTTLS unless `VSYNC_SMTP_SECURITY` says `tls` (implicit TLS, port 465) or `none` (loopback only)."""
+    host = (env.get("VSYNC_SMTP_HOST") or "").strip()
+    security = _choice(env, "VSYNC_SMTP_SECURITY", "starttls", SMTP_SECURITY)
+    default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
+    sender = (env.get("VSYNC_MAIL_SENDER") or "vsync <vsync@localhost>").strip()
+    if "@" not in sender:
+        raise ConfigError(f"VSYNC_MAIL_SENDER must be an email address (optionally 'Name <address>'), not {sender!r}.")
+    if production and not host:
+        log.warning("No VSYNC_SMTP_HOST: email is written to instance/outbox/ and never leaves this machine.")
+    return {
+        "MAIL_BACKEND": "smtp" if host else "vsync.services.notifications.mail.OutboxFilesEmailBackend",
+        "MAIL_FILE_PATH": str(Path(instance_path) / "outbox"),
+        "MAIL_SERVER": host or None,
+        "MAIL_PORT": _int(env, "VSYNC_SMTP_PORT", default_port, 1, 65535),
+        "MAIL_USE_TLS": security == "starttls",
+        "MAIL_USE_SSL": security == "tls",
+        "MAIL_USERNAME": env.get("VSYNC_SMTP_USER") or None,
+        "MAIL_PASSWORD": env.get("VSYNC_SMTP_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": sender,
+        "MAIL_TIMEOUT": _int(env, "VSYNC_SMTP_TIMEOUT", 10, 1),
+        "VSYNC_MAIL_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_MAIL_RETRY_INTERVALS", "30,300,1800")],
+        "VSYNC_PUBLIC_URL": (env.get("VSYNC_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
+    }
 
 
 def _database_url(raw: str | None) -> str:
@@ -181,6 +210,7 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         # Webhook processing: job-level retries of a failing event and their spacing (seconds).
         "VSYNC_WEBHOOK_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_WEBHOOK_RETRY_INTERVALS", "5,60,600")],
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        **_mail(env, instance_path, production),
     }
     # Generated only once every other setting is known to be usable: a refused start writes nothing.
     config["SECRET_KEY"] = secret_key or _instance_secret(

@@ -113,6 +113,8 @@ def _org_views() -> list:
         org.ApiKeysView(ApiKey, name="API keys", **at("/api-keys", "org_api_keys")),
         support.TicketsView(Ticket, name="Support", **at("/tickets", "org_tickets")),
         org.SettingsView(name="Settings", **at("/settings", "org_settings")),
+        org.AlertsView(name="Alerts", **at("/alerts", "org_alerts")),
+        org.NotificationsView(name="My notifications", **at("/notifications", "org_notifications")),
     ]
 
 

@@ -181,6 +181,9 @@ def member_added(added, org_slug: str) -> None:
     the org console and the platform console alike."""
     membership = added.membership
     done(f"{membership.user.email} is now {membership.role.replace('_', ' ')} of {org_slug}.")
+    if added.emailed:
+        flash(f"An invitation with their one-time set-password link was emailed to {membership.user.email}.", "info")
+        return
     link = url_for("auth.set_password", token=added.password_token, _external=True)
     flash(Markup("Pass this one-time link on to them: if they have no vsync password yet, it lets them choose "
                  "one (once, within 72 hours); if they have one, they sign in with it. It is not shown again: "

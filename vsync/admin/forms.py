@@ -34,6 +34,7 @@ def options(pairs: Iterable[tuple]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+ON_OFF = (("on", "on"), ("off", "off"))
 ROLE_CHOICES = options((role, role.replace("_", " ")) for role in ORG_ROLES)
 
 
@@ -92,6 +93,46 @@ class SettingsForm(FlaskForm):
     service_level_threshold_seconds = IntegerField("Service-level threshold (seconds)", validators=[InputRequired()])
     short_abandon_seconds = IntegerField("Short abandon (seconds)", validators=[InputRequired()],
                                          description="Callers who hang up sooner are not counted as abandoned.")
+
+
+class PreferencesForm(FlaskForm):
+    """A person's notification preferences: one select per key of
+    `vsync.services.notifications.preferences.CHOICES`."""
+
+    digest = SelectField("Digest email", choices=options([("off", "off"), ("daily", "daily"),
+                                                          ("weekly", "weekly (Mondays)")]))
+    digest_hour = SelectField("Digest at (local hour)", choices=options((str(h), f"{h:02d}:00") for h in range(24)),
+                              description="In the organisation's time zone.")
+    alert_service_level = SelectField("Alert: service level below target", choices=options(ON_OFF))
+    alert_silence = SelectField("Alert: no calls during business hours", choices=options(ON_OFF))
+    sync_failures = SelectField("Sync failures", choices=options(ON_OFF))
+    account_security = SelectField("Account security", choices=options(ON_OFF))
+
+
+class AlertRuleForm(FlaskForm):
+    kind = SelectField("Alert", choices=options([("service_level", "Service level below target"),
+                                                 ("silence", "No calls")]))
+    window_minutes = IntegerField("Window (minutes)", validators=[InputRequired()],
+                                  description="Service level: of the calls of the last N minutes. "
+                                              "No calls: for N minutes within business hours.")
+    threshold = FloatField("Threshold", validators=[Optional()], default=0.8,
+                           description="Service level only: a fraction, 0.8 is 80 %.")
+    enabled = BooleanField("On", default=True)
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class BusinessHoursForm(FlaskForm):
+    """One `HH:MM-HH:MM` per local weekday; empty is closed."""
+
+    monday = StringField("Monday", validators=[Optional(), Length(max=11)])
+    tuesday = StringField("Tuesday", validators=[Optional(), Length(max=11)])
+    wednesday = StringField("Wednesday", validators=[Optional(), Length(max=11)])
+    thursday = StringField("Thursday", validators=[Optional(), Length(max=11)])
+    friday = StringField("Friday", validators=[Optional(), Length(max=11)])
+    saturday = StringField("Saturday", validators=[Optional(), Length(max=11)])
+    sunday = StringField("Sunday", validators=[Optional(), Length(max=11)])
 
 
 class CredentialsForm(FlaskForm):

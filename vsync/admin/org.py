@@ -30,11 +30,15 @@ from vsync.admin.display import (
     time_column,
 )
 from vsync.admin.forms import (
+    WEEKDAYS,
+    AlertRuleForm,
     ApiKeyForm,
+    BusinessHoursForm,
     ChangeMemberForm,
     CredentialsForm,
     IntegrationActionForm,
     MemberForm,
+    PreferencesForm,
     RowForm,
     SettingsForm,
     SyncForm,
@@ -46,6 +50,7 @@ from vsync.models import Call, CallEvent, Integration, Membership, Organization,
 from vsync.models.orgs import MANAGER, ORG_ADMIN
 from vsync.query import Filters, Window, number_ref, org_zone
 from vsync.services import integrations, members, orgs
+from vsync.services.notifications import alerts, preferences
 from vsync.services.traffic import Search, call_criteria
 
 CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
@@ -397,3 +402,79 @@ class SettingsView(OrgPage):
                     refused(form, exc)
             return self.render("admin/console/settings.html", form=form, org=org), 400
         return self.render("admin/console/settings.html", form=form, org=org)
+
+
+class NotificationsView(OrgPage):
+    """The signed-in person's own notification preferences in this org (every role): shown, and
+    changed by them only. Someone acting in an org they are not a member of has none here."""
+
+    @expose("/", methods=["GET", "POST"])
+    def index(self):
+        membership = db.session.scalar(select(Membership).where(Membership.org_id == self.org.id,
+                                                                Membership.user_id == current_user.id))
+        if membership is None:
+            return self.render("admin/console/notifications.html", form=None, org=self.org)
+        form = PreferencesForm(data=preferences.preferences_of(membership))
+        if request.method == "POST":
+            if form.validate_on_submit():
+                try:
+                    preferences.set_preferences(membership, {name: form[name].data for name in preferences.CHOICES})
+                    done("Your notification preferences are saved.")
+                    return redirect(org_url(".index"))
+                except DomainError as exc:
+                    refused(form, exc)
+            return self.render("admin/console/notifications.html", form=form, org=self.org), 400
+        return self.render("admin/console/notifications.html", form=form, org=self.org)
+
+
+class AlertsView(OrgPage):
+    """The org's alert rules, business hours and alert history. Managers see them; org admins change
+    them (the conditions are those of `vsync.services.notifications.alerts`)."""
+
+    least_role = MANAGER
+    write_role = ORG_ADMIN
+
+    def _page(self, rule_form=None, hours_form=None, status: int = 200):
+        hours = alerts.business_hours(self.org)
+        hours_form = hours_form or BusinessHoursForm(
+            prefix="hours", data={day.lower(): alerts.format_span(hours.get(i)) for i, day in enumerate(WEEKDAYS)})
+        return self.render("admin/console/alerts.html", org=self.org, rules=alerts.rules(self.org),
+                           events=alerts.history(self.org), rule_form=rule_form or AlertRuleForm(prefix="rule"),
+                           hours_form=hours_form,
+                           descriptions=alerts.DESCRIPTIONS), status
+
+    @expose("/")
+    def index(self):
+        return self._page()
+
+    @expose("/rule", methods=["POST"])
+    def rule(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = AlertRuleForm(prefix="rule")
+        if not form.validate_on_submit():
+            return self._page(rule_form=form, status=400)
+        try:
+            alerts.save_rule(self.org, form.kind.data, window_minutes=form.window_minutes.data,
+                             threshold=form.threshold.data or 0.0, enabled=form.enabled.data)
+        except DomainError as exc:
+            refused(form, exc)
+            return self._page(rule_form=form, status=400)
+        done("The alert rule is saved.")
+        return redirect(org_url(".index"))
+
+    @expose("/hours", methods=["POST"])
+    def hours(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = BusinessHoursForm(prefix="hours")
+        try:
+            if not form.validate_on_submit():
+                return self._page(hours_form=form, status=400)
+            alerts.set_business_hours(self.org, {i: alerts.parse_span(form[day.lower()].data, field=day.lower())
+                                                 for i, day in enumerate(WEEKDAYS)})
+        except DomainError as exc:
+            refused(form, exc)
+            return self._page(hours_form=form, status=400)
+        done("Business hours are saved.")
+        return redirect(org_url(".index"))

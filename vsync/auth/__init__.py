@@ -43,10 +43,11 @@ from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 # The webhook receiver authenticates by its own means (the integration's token and MightyCall's
 # ApiKey, optionally a signature): it needs no principal and carries no CSRF token, by design.
 # The API's OpenAPI document and reference describe the API and hold no data.
-# A set-password link is its own credential (a one-time token), for someone who cannot sign in yet.
-PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.set_password", "admin.static", "api.health", "webhooks.receive",
-                    "api-docs.openapi_json", "api_reference.docs"}
-CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive"}
+# A set-password link is its own credential (a one-time token), for someone who cannot sign in yet; a
+# digest's unsubscribe link too, and mail clients post its one-click form without a CSRF token (RFC 8058).
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.set_password", "auth.unsubscribe", "admin.static", "api.health",
+                    "webhooks.receive", "api-docs.openapi_json", "api_reference.docs"}
+CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive", "auth.unsubscribe"}
 # Routes that change one org's platform-owned rows (its number assignments, which decide what traffic
 # it sees; no tenant scope may write them). A platform principal acts there in the platform bypass,
 # with the org of the URL resolved as on any org route; anyone else gets the org's tenant scope (and

@@ -15,10 +15,12 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from vsync.auth.principals import UserPrincipal, authenticate, current_principal, record_sign_in, signed_in_person
 from vsync.auth.throttle import LOGIN_FAILED, login_throttled
-from vsync.errors import ValidationError
+from vsync.errors import DomainError, ValidationError
 from vsync.extensions import db
 from vsync.services import audit, members, sessions
+from vsync.services.notifications import preferences
 from vsync.services.orgs import MIN_PASSWORD_LENGTH
+from vsync.tenancy import fix_request_org, tenant
 
 bp = Blueprint("auth", __name__)
 
@@ -133,3 +135,26 @@ def set_password(token: str):
     db.session.commit()
     flash("Your password is set. Sign in with it now.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str):
+    """Public: a digest's signed one-click link (RFC 8058). GET only shows what the link does (mail
+    scanners fetch links); POST, from the page's button or the mail client's one-click
+    `List-Unsubscribe=One-Click`, turns that one preference off and spends the link."""
+    try:
+        link = preferences.read_unsubscribe_token(token)
+    except ValidationError as exc:
+        return render_template("unsubscribe.html", refused=exc.message), 400
+    label = preferences.LABELS[link.key]
+    if request.method == "GET":
+        return render_template("unsubscribe.html", label=label)
+    fix_request_org(link.org_id)  # the link's own org, and no other
+    try:
+        with tenant(link.org_id):
+            preferences.unsubscribe(link)
+            db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return render_template("unsubscribe.html", refused=exc.message), exc.status
+    return render_template("unsubscribe.html", label=label, done=True)

@@ -1,6 +1,13 @@
 """The data model: one module per aggregate. Importing this package registers every table."""
 from vsync.models.integrations import Agent, Integration, ProviderAccount
 from vsync.models.keys import ApiKey
+from vsync.models.notifications import (
+    AlertEvent,
+    AlertRule,
+    BusinessHours,
+    NotificationPreference,
+    OutboundEmail,
+)
 from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
 from vsync.models.orgs import Membership, Organization, User
@@ -9,7 +16,8 @@ from vsync.models.support import NumberRequest, Ticket, TicketMessage
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
-    "Agent", "ApiKey", "AuditEvent", "Call", "CallEvent", "Integration", "Membership", "NumberAssignment",
-    "NumberRequest", "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "Ticket",
-    "TicketMessage", "User", "UserSession", "WebhookEvent",
+    "Agent", "AlertEvent", "AlertRule", "ApiKey", "AuditEvent", "BusinessHours", "Call", "CallEvent", "Integration",
+    "Membership", "NotificationPreference", "NumberAssignment", "NumberRequest", "Organization", "OutboundEmail",
+    "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "Ticket", "TicketMessage", "User",
+    "UserSession", "WebhookEvent",
 ]

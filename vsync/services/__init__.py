@@ -20,6 +20,8 @@ because something outside the caller's transaction must see the row at once:
   by page and event by event, so a worker killed midway leaves whole pages and events behind;
 - `vsync.services.integrations.DatabaseTokenStore` writes MightyCall access tokens in short
   transactions of their own, so every worker sees a new token and a rolled-back sync keeps it;
+- `vsync.services.notifications.mail` commits a message's claim before handing it to SMTP, and its
+  outcome after, so no second worker sends it; a decided message itself waits for the caller's commit;
 - `vsync.auth.keys.verify_api_key` and `vsync.auth.principals.load_user` (authentication, not
   services) commit `last_used_at` and `last_seen_at` while they authenticate a request, before any
   view owns the transaction.

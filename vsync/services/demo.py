@@ -23,9 +23,11 @@ from vsync.errors import Conflict
 from vsync.extensions import db
 from vsync.mightycall.errors import TransportError
 from vsync.models import Integration, Membership, NumberAssignment, Organization, PhoneNumber, Ticket
+from vsync.models.notifications import SERVICE_LEVEL, SILENCE
 from vsync.models.types import utcnow
 from vsync.services import members, orgs, support
 from vsync.services.integrations import create_integration, update_integration, validate_base_url
+from vsync.services.notifications import alerts
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 from vsync.services.webhooks import rotate_webhook_token
 
@@ -114,11 +116,22 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
             members.add_member(org, admin_email, "org_admin")
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
         _tickets(org, orgs.find_user(admin_email))
+        _demo_alerts(org)
         if index < len(simulators):
             _wait_until_up(simulators[index])
             lines.append(f"{name} syncing from the simulator at {simulators[index]}:")
             lines.extend(_sync(_demo_integration(org, simulators[index])))
     return lines
+
+
+def _demo_alerts(org: Organization) -> None:
+    """Alert rules for a demo org that has none, checked around the clock, so `make run` shows alerts
+    (and digests, at the admin's default hour) landing in the outbox."""
+    if alerts.rules(org):
+        return
+    alerts.save_rule(org, SERVICE_LEVEL, window_minutes=60, threshold=0.8)
+    alerts.save_rule(org, SILENCE, window_minutes=15)
+    alerts.set_business_hours(org, dict.fromkeys(range(7), (0, 24 * 60)))
 
 
 @dataclass(frozen=True)

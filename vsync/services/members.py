@@ -48,6 +48,7 @@ from vsync.models.orgs import ORG_ADMIN, ORG_ROLES, USER
 from vsync.models.sessions import PASSWORD_RESET, PASSWORD_SET
 from vsync.models.types import utcnow
 from vsync.services import audit, sessions
+from vsync.services.notifications import mail
 from vsync.services.orgs import create_user, normalize_email, validate_password
 from vsync.tenancy import CrossTenantWrite, current_scope, reviewed_sql
 
@@ -91,10 +92,13 @@ def _user_id_by_email(email: str) -> int | None:
 
 @dataclass(frozen=True)
 class AddedMember:
-    """A new membership, and the set-password link token to pass on with it (see the module docstring)."""
+    """A new membership, and the set-password link token to pass on with it (see the module docstring);
+    `emailed` when email is configured and the link went to the person by email (when the change is
+    committed)."""
 
     membership: Membership
     password_token: str
+    emailed: bool = False
 
 
 def add_member(org: Organization, email: str, role: str, *, extension: str | None = None) -> AddedMember:
@@ -111,10 +115,13 @@ def add_member(org: Organization, email: str, role: str, *, extension: str | Non
     db.session.add(membership)
     db.session.flush()
     token = _first_password_link(user_id)
+    emailed = mail.email_configured()
+    if emailed:
+        mail.send_invitation(org, membership.id, email, role, token)
     audit.record("member.added", org_id=org.id, target=membership,
                  summary=f"{email} as {role}" + (f", extension {extension}" if extension else "")
-                 + "; a set-password link was given")
-    return AddedMember(membership, token)
+                 + ("; a set-password link was emailed" if emailed else "; a set-password link was given"))
+    return AddedMember(membership, token, emailed)
 
 
 def get_membership(org: Organization, membership_id: int) -> Membership:

@@ -2,17 +2,16 @@
 
 Org-owned rows; messages and number requests belong to their ticket's org.
 
-Revision ID: 0012_support
-Revises: 0011_scrub_webhook_api_keys
+Revision ID: 0013_support
+Revises: 0012_notifications
 Create Date: 2026-12-06 02:26:30
 
 """
 import sqlalchemy as sa
 from alembic import op
 
-# revision identifiers, used by Alembic.
-revision = '0012_support'
-down_revision = '0011_scrub_webhook_api_keys'
+revision = '0013_support'
+down_revision = '0012_notifications'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,76 @@
+"""Notification jobs: each takes ids, opens its own context and scope, and calls a service."""
+from __future__ import annotations
+
+import logging
+
+from vsync.extensions import db
+from vsync.jobs import failure_of, job_context
+from vsync.models import Organization
+from vsync.models.types import utcnow
+from vsync.services.notifications import alerts, digests, mail
+from vsync.tenancy import platform_bypass, tenant
+
+log = logging.getLogger(__name__)
+
+
+def send_email(org_id: int, email_id: int) -> str:
+    """Send one outbox message, if this job wins its claim; returns what happened, for the job result."""
+    with job_context(), tenant(org_id):
+        row = mail.claim(email_id)
+        if row is None:
+            log.info("email %s is not queued (sent, failed or taken by another worker): skipped", email_id)
+            return "skipped"
+        mail.send_claimed(row)
+        return "sent"
+
+
+def record_send_attempt(org_id: int, email_id: int, exc: BaseException, will_retry: bool) -> None:
+    with job_context(), tenant(org_id):
+        mail.record_attempt(email_id, exc, will_retry)
+
+
+def on_send_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback, called on every failed attempt; RQ retries while `retries_left`."""
+    org_id, email_id = job.args
+    with failure_of(job.id):
+        record_send_attempt(org_id, email_id, exc_value, will_retry=bool(job.retries_left))
+
+
+def sweep_outbox() -> dict[str, int]:
+    """Every few minutes (cron): mark messages lost with a dead worker, enqueue ones nobody enqueued."""
+    with job_context():
+        with platform_bypass("outbox sweep"):
+            waiting, lost = mail.sweep_outbox()
+        for org_id, email_id in waiting:
+            mail.dispatch(org_id, email_id)
+    return {"requeued": len(waiting), "lost": lost}
+
+
+def send_due_digests() -> dict[str, int]:
+    """Every minute (cron): decide and send every digest now due. Safe to run twice at once (two cron
+    processes): each digest's outbox key is claimed once."""
+    now = utcnow()
+    sent = 0
+    with job_context():
+        with platform_bypass("digests due"):
+            due = digests.due_digests(now)
+        for item in due:
+            with tenant(item.scope):
+                sent += digests.queue_digest(item.membership_id, item.period, now) is not None
+                db.session.commit()
+    log.info("digests: %s due, %s decided here", len(due), sent)
+    return {"due": len(due), "sent": sent}
+
+
+def evaluate_alerts() -> dict[str, int]:
+    """Every minute (cron): evaluate every org's alert rules, each org in its own scope."""
+    now = utcnow()
+    changed = 0
+    with job_context():
+        with platform_bypass("alert rules due"):
+            org_ids = alerts.orgs_with_rules()
+        for org_id in org_ids:
+            with tenant(org_id):
+                changed += len(alerts.evaluate(db.session.get(Organization, org_id), now))
+                db.session.commit()
+    return {"orgs": len(org_ids), "changes": changed}

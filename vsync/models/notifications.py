@@ -1,0 +1,138 @@
+"""Notifications: the outbox of every email vsync sends, each person's preferences in an org, and the
+org's alert rules, their firings and its business hours."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vsync.extensions import db
+from vsync.models.types import JSONType, UtcDateTime, one_of, utcnow
+from vsync.tenancy import OrgOwned
+
+QUEUED, SENDING, SENT, FAILED, UNKNOWN = "queued", "sending", "sent", "failed", "unknown"
+EMAIL_STATUSES = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
+EMAIL_KINDS = ("digest", "alert", "invitation", "test")
+
+
+class OutboundEmail(OrgOwned, db.Model):
+    """One email to one person about one thing, from the moment it is decided until it is sent.
+
+    `dedupe_key` names the person and the event or period (`digest:daily:2026-11-01:user 7`): its
+    unique index is claimed by inserting the row, so two cron processes or two workers that decide
+    the same message make one row, and the row is claimed again (`queued` → `sending`) before it is
+    handed to SMTP, so one row is handed over at most once. A row left `sending` by a worker that
+    died mid-send is marked `unknown`, never sent again: a lost message is visible in the outbox,
+    a duplicate could not be taken back.
+    """
+
+    __tablename__ = "outbound_emails"
+    __table_args__ = (
+        one_of("status", EMAIL_STATUSES),
+        one_of("kind", EMAIL_KINDS),
+        UniqueConstraint("dedupe_key"),
+        Index("ix_outbound_emails_org_created", "org_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    template: Mapped[str] = mapped_column(String(100))
+    # What the template is rendered with when the message is sent (JSON: ids, figures, links).
+    context: Mapped[dict] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    # Set when the digest's one-click unsubscribe link was used: a link works once.
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    def __repr__(self) -> str:
+        return f"<OutboundEmail {self.id} {self.kind} {self.status}>"
+
+
+class NotificationPreference(OrgOwned, db.Model):
+    """One preference of one person in one org that differs from their role's default
+    (`vsync.services.notifications.preferences.DEFAULTS`); a missing row means the default."""
+
+    __tablename__ = "notification_preferences"
+    __table_args__ = (UniqueConstraint("org_id", "user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+SERVICE_LEVEL, SILENCE = "service_level", "silence"
+ALERT_KINDS = (SERVICE_LEVEL, SILENCE)
+
+
+class AlertRule(OrgOwned, db.Model):
+    """An org's rule: `service_level` fires when the service level of the last `window_minutes` falls
+    below `threshold` (a fraction); `silence` when no call started in the last `window_minutes`
+    (`threshold` unused). Evaluated only within the org's business hours (`BusinessHours`)."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        one_of("kind", ALERT_KINDS),
+        UniqueConstraint("org_id", "kind"),
+        CheckConstraint("window_minutes > 0", name="window_minutes"),
+        CheckConstraint("threshold >= 0 AND threshold <= 1", name="threshold"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    threshold: Mapped[float] = mapped_column(Float, default=0.0)
+    window_minutes: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AlertEvent(OrgOwned, db.Model):
+    """One firing of a rule, and its resolution. At most one open firing per rule (a partial unique
+    index), so two cron processes evaluating the same minute fire it once."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index("uq_alert_events_one_open", "rule_id", unique=True,
+              postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True)
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fired_value: Mapped[float | None] = mapped_column(Float)
+    resolved_value: Mapped[float | None] = mapped_column(Float)
+
+    rule: Mapped[AlertRule] = relationship()
+
+
+class BusinessHours(OrgOwned, db.Model):
+    """The hours an org's phones are expected to ring, per local weekday (0 Monday): from `opens` to
+    `closes`, minutes after local midnight. An org without rows has `DEFAULT_BUSINESS_HOURS`."""
+
+    __tablename__ = "business_hours"
+    __table_args__ = (
+        UniqueConstraint("org_id", "weekday"),
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint("opens >= 0 AND opens < closes AND closes <= 1440", name="opens_before_closes"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    opens: Mapped[int] = mapped_column(Integer)
+    closes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+DEFAULT_BUSINESS_HOURS = dict.fromkeys(range(5), (9 * 60, 17 * 60))
