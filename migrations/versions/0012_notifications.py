@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# revision identifiers, used by Alembic.
 revision = '0012_notifications'
 down_revision = '0011_scrub_webhook_api_keys'
 branch_labels = None

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from tests import factories
 from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, REDIS_URL
 from vsync.extensions import db
-from vsync.jobs import QUEUE_NAME, redis_connection
 from vsync.jobs.notifications import sweep_outbox
 from vsync.models import Membership, Organization, OutboundEmail
 from vsync.models.types import utcnow
+from vsync.queue import QUEUE_NAME, redis_connection
 from vsync.services.notifications import mail, preferences
 from vsync.tenancy import tenant
 

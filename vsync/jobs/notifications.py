@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 
 from vsync.extensions import db
-from vsync.jobs import failure_of, job_context
+from vsync.jobs import job_context
 from vsync.models import Organization
 from vsync.models.types import utcnow
+from vsync.queue import failure_of
 from vsync.services.notifications import alerts, digests, mail
 from vsync.tenancy import platform_bypass, tenant
 
