@@ -28,9 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from vsync import metrics
 from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.metrics import Window, org_zone
 from vsync.models import AlertEvent, AlertRule, BusinessHours, Call, Membership, Organization, User
 from vsync.models.notifications import ALERT_KINDS, DEFAULT_BUSINESS_HOURS, SERVICE_LEVEL, SILENCE
+from vsync.query import Window, org_zone
 from vsync.services import audit
 from vsync.services.notifications import mail, preferences
 

@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 
 from vsync import metrics
 from vsync.extensions import db
-from vsync.metrics import Window, org_zone
 from vsync.models import Call, Integration, Membership, Organization, OutboundEmail, User
 from vsync.models.traffic import CALLBACK, DROPPED, INBOUND, MISSED, OUTBOUND
+from vsync.query import Window, org_zone
 from vsync.services.notifications import mail, preferences
 from vsync.services.notifications.preferences import DAILY, DIGEST, DIGEST_HOUR, OFF, WEEKLY
 from vsync.tenancy import AGENT, Scope
