@@ -427,7 +427,8 @@ def send_due_notifications() -> None:
     minutes in production; `make run` runs this every minute). Inline without Redis, queued with it."""
     for job in ("send_due_digests", "evaluate_alerts", "sweep_outbox"):
         queue.enqueue(f"vsync.jobs.notifications.{job}")
-    click.echo(f"due notifications {'sent' if mail.outbox_folder() is None else 'written to ' + mail.outbox_folder()}")
+    folder = mail.outbox_folder()
+    click.echo(f"due notifications {'sent' if folder is None else 'written to ' + folder}")
 
 
 @commands.command("demo-floor")

@@ -8,8 +8,8 @@ import phonenumbers
 from vsync.errors import ValidationError
 
 
-def normalize_e164(raw: str, *, field: str = "number", region: str | None = None) -> str:
-    """`raw` as E.164 (`+14155550123`), or a ValidationError naming `field`.
+def normalize_e164(raw: str | None, *, field: str = "number", region: str | None = None) -> str:
+    """`raw` as E.164 (`+14155550123`), or a ValidationError naming `field` (also when it is missing).
 
     Without `region` the number must carry its country code: guessing one from digits alone is how
     a US number ends up filed as a UK one.

@@ -455,7 +455,7 @@ class AlertsView(OrgPage):
         if not form.validate_on_submit():
             return self._page(rule_form=form, status=400)
         try:
-            alerts.save_rule(self.org, form.kind.data, window_minutes=form.window_minutes.data,
+            alerts.save_rule(self.org, form.kind.data, window_minutes=form.window_minutes.data or 0,
                              threshold=form.threshold.data or 0.0, enabled=form.enabled.data)
         except DomainError as exc:
             refused(form, exc)

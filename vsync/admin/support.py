@@ -116,7 +116,7 @@ class TicketsView(OrgModelView):
 
     write_role = AGENT
     column_list = TICKET_COLUMNS
-    column_details_list = (*TICKET_COLUMNS, "opened_by", "updated_at")
+    column_details_list = [*TICKET_COLUMNS, "opened_by", "updated_at"]
     column_labels = LABELS
     column_formatters = column_formatters_detail = FORMATTERS
     column_searchable_list = ("subject",)
@@ -148,9 +148,10 @@ class TicketsView(OrgModelView):
         return ReplyForm(prefix="reply", ticket=ticket.id)
 
     def _ticket(self, form: TicketForm) -> Ticket:
-        if not form.validate_on_submit() or not str(form.ticket.data).isdigit():
+        row = form.ticket.data if form.validate_on_submit() else None
+        if not row or not row.isdigit():
             abort(400)
-        return support.get_org_ticket(int(form.ticket.data), g.org_access.role, _principal())
+        return support.get_org_ticket(int(row), g.org_access.role, _principal())
 
     @expose("/open", methods=["POST"])
     def open(self):
@@ -188,7 +189,7 @@ class TicketsView(OrgModelView):
         form = ReplyForm(prefix="reply")
         ticket = self._ticket(form)
         try:
-            support.reply(ticket, _principal(), form.message.data)
+            support.reply(ticket, _principal(), form.message.data or "")
             done("Reply sent.")
         except DomainError as exc:
             refused(form, exc)
@@ -228,7 +229,7 @@ class TicketQueueView(PlatformModelView):
 
     column_list = ("id", "org_id", "subject", "kind", "status", "priority", "assignee", "created_at",
                    "first_response", "resolution")
-    column_details_list = (*column_list, "opened_by", "updated_at")
+    column_details_list = [*column_list, "opened_by", "updated_at"]
     column_labels = LABELS
     column_formatters = column_formatters_detail = {**FORMATTERS, "org_id": org_column, "assignee": _assignee}
     column_searchable_list = ("subject",)
@@ -261,10 +262,11 @@ class TicketQueueView(PlatformModelView):
 
     def _act(self, form: TicketForm, act, message: str):
         """Run `act(ticket)` for the posted ticket, commit it with its audit rows, and go back to it."""
-        if not form.validate_on_submit() or not str(form.ticket.data).isdigit():
+        row = form.ticket.data if form.validate_on_submit() else None
+        if not row or not row.isdigit():
             flash("No such ticket.", "error")
             return redirect(url_for(".index_view"))
-        ticket = support.get_any_ticket(int(form.ticket.data))
+        ticket = support.get_any_ticket(int(row))
         try:
             act(ticket)
             done(message)
@@ -275,12 +277,13 @@ class TicketQueueView(PlatformModelView):
     @expose("/reply", methods=["POST"])
     def reply(self):
         form = ReplyForm(prefix="reply")
-        return self._act(form, lambda t: support.reply(t, _principal(), form.message.data), "Reply sent.")
+        return self._act(form, lambda t: support.reply(t, _principal(), form.message.data or ""), "Reply sent.")
 
     @expose("/note", methods=["POST"])
     def note(self):
         form = NoteForm(prefix="note")
-        return self._act(form, lambda t: support.add_internal_note(t, _principal(), form.note.data), "Note added.")
+        return self._act(form, lambda t: support.add_internal_note(t, _principal(), form.note.data or ""),
+                         "Note added.")
 
     @expose("/status", methods=["POST"])
     def status(self):
@@ -303,5 +306,5 @@ class TicketQueueView(PlatformModelView):
     @expose("/refuse", methods=["POST"])
     def refuse(self):
         form = RefuseForm(prefix="refuse")
-        return self._act(form, lambda t: support.refuse_number_request(t.id, _principal(), form.reason.data),
+        return self._act(form, lambda t: support.refuse_number_request(t.id, _principal(), form.reason.data or ""),
                          "Number request refused.")

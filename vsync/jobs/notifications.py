@@ -72,6 +72,6 @@ def evaluate_alerts() -> dict[str, int]:
             org_ids = alerts.orgs_with_rules()
         for org_id in org_ids:
             with tenant(org_id):
-                changed += len(alerts.evaluate(db.session.get(Organization, org_id), now))
+                changed += len(alerts.evaluate(db.session.get_one(Organization, org_id), now))  # the org of its rules
                 db.session.commit()
     return {"orgs": len(org_ids), "changes": changed}

@@ -34,7 +34,7 @@ def intervals_for(integration: Integration) -> dict[str, int]:
 def due_kinds(integration: Integration, now) -> list[str]:
     latest = dict(db.session.execute(
         select(SyncRun.kind, func.max(SyncRun.created_at))
-        .where(SyncRun.integration_id == integration.id).group_by(SyncRun.kind)).all())
+        .where(SyncRun.integration_id == integration.id).group_by(SyncRun.kind)).tuples().all())
     intervals = intervals_for(integration)
     return [kind for kind in ALL_KINDS if intervals[kind] > 0
             and (latest.get(kind) is None or now - latest[kind] >= timedelta(minutes=intervals[kind]))]
@@ -50,7 +50,7 @@ def schedule_due_syncs() -> dict[str, int]:
         integration_ids = db.session.scalars(
             select(Integration.id).where(Integration.status == ACTIVE).order_by(Integration.id)).all()
         for integration_id in integration_ids:
-            integration = db.session.get(Integration, integration_id)
+            integration = db.session.get_one(Integration, integration_id)  # selected just above
             for kind in due_kinds(integration, now):
                 try:
                     _, was_joined = start_sync(integration, kind, trigger="scheduled")

@@ -364,17 +364,18 @@ def _taken_elsewhere(number: PhoneNumber, org_id: int, now: datetime) -> None:
 
 def _perform(request: NumberRequest, e164: str | None, now: datetime) -> NumberAssignment:
     """Make the change a request asks for, through the numbers service, at `now`."""
-    org = db.session.get(Organization, request.org_id)
+    org = db.session.get_one(Organization, request.org_id)  # a foreign key
     if request.action == NEW_NUMBER:
         wanted = request.e164 or normalize_e164(e164, field="e164")
         number = _locked_number(wanted, request.label)
         _taken_elsewhere(number, org.id, now)
         request.e164 = wanted
         return numbers.assign_number(org, number, at=now)
+    assert request.e164 is not None  # a release or move names its number (_checked_request)
     number = _locked_number(request.e164, None)
     ended = numbers.unassign_number(org, number, at=now)
     if request.action == MOVE_NUMBER:
-        numbers.assign_number(db.session.get(Organization, request.to_org_id), number, at=now)
+        numbers.assign_number(db.session.get_one(Organization, request.to_org_id), number, at=now)  # move_names_org
     return ended
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vsync import metrics
@@ -141,8 +142,8 @@ def _measure(org: Organization, rule: AlertRule, now: datetime) -> float | None:
     start = now - timedelta(minutes=rule.window_minutes)
     if rule.kind == SERVICE_LEVEL:
         return metrics.summary(org, Window(start, now, org_zone(org)))["service_level"]
-    return float(db.session.scalar(select(func.count()).select_from(Call).where(
-        Call.started_at >= start, Call.started_at < now)))
+    return float(db.session.execute(select(func.count()).select_from(Call).where(
+        Call.started_at >= start, Call.started_at < now)).scalar_one())
 
 
 def _condition(rule: AlertRule, value: float | None, is_open: bool) -> bool | None:
@@ -158,8 +159,8 @@ def _condition(rule: AlertRule, value: float | None, is_open: bool) -> bool | No
 
 def orgs_with_rules() -> list[int]:
     """Ids of the orgs with an enabled rule (platform-wide, in a bypass)."""
-    return db.session.scalars(select(AlertRule.org_id).where(AlertRule.enabled.is_(True))
-                              .distinct().order_by(AlertRule.org_id)).all()
+    return list(db.session.scalars(select(AlertRule.org_id).where(AlertRule.enabled.is_(True))
+                                   .distinct().order_by(AlertRule.org_id)))
 
 
 def evaluate(org: Organization, now: datetime) -> list[Change]:
@@ -198,9 +199,9 @@ def _fire(org: Organization, rule: AlertRule, value: float | None, now: datetime
 
 
 def _resolve(firing: AlertEvent, value: float | None, now: datetime) -> Change | None:
-    resolved = db.session.execute(
+    resolved = cast(CursorResult, db.session.execute(
         update(AlertEvent).where(AlertEvent.id == firing.id, AlertEvent.resolved_at.is_(None))
-        .values(resolved_at=now, resolved_value=value).execution_options(synchronize_session=False)).rowcount
+        .values(resolved_at=now, resolved_value=value).execution_options(synchronize_session=False))).rowcount
     return Change(firing.id, "resolved") if resolved == 1 else None
 
 
@@ -233,5 +234,5 @@ def rules(org: Organization) -> dict[str, AlertRule]:
 
 def history(org: Organization, limit: int = 50) -> list[AlertEvent]:
     """The org's latest firings, newest first."""
-    return db.session.scalars(select(AlertEvent).where(AlertEvent.org_id == org.id)
-                              .order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc()).limit(limit)).all()
+    return list(db.session.scalars(select(AlertEvent).where(AlertEvent.org_id == org.id)
+                                   .order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc()).limit(limit)))

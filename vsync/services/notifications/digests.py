@@ -120,8 +120,8 @@ def _decided(key: str) -> bool:
 def queue_digest(membership_id: int, period: Period, now: datetime) -> OutboundEmail | None:
     """Decide one person's digest, in their own tenant scope; None when it was decided already.
     The caller commits, which sends it."""
-    membership = db.session.get(Membership, membership_id)
-    org = db.session.get(Organization, membership.org_id)
+    membership = db.session.get_one(Membership, membership_id)  # due_digests found it
+    org = db.session.get_one(Organization, membership.org_id)
     context = digest_context(org, period, now)
     context["role"] = membership.role
     row = mail.queue_email(org.id, kind="digest", key=digest_key(org.id, membership.user_id, period),
@@ -173,7 +173,7 @@ def missed_callers(window: Window, now: datetime) -> list[dict]:
         select(Call.to_number, func.max(Call.started_at))
         .where(Call.direction.in_((OUTBOUND, CALLBACK)), Call.to_number.in_([number for number, *_ in tried]),
                Call.started_at >= window.start, Call.started_at < now)
-        .group_by(Call.to_number)).all())
+        .group_by(Call.to_number)).tuples().all())
     waiting = [{"number": number, "tries": tries, "last": last} for number, tries, last in tried
                if called_back.get(number) is None or called_back[number] < last]
     return sorted(waiting, key=lambda caller: caller["last"], reverse=True)[:MISSED_CALLERS]

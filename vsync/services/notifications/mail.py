@@ -24,12 +24,13 @@ import secrets
 from datetime import timedelta
 from email.utils import make_msgid
 from pathlib import Path
+from typing import cast
 
 from flask import current_app
 from flask_mailman import EmailMultiAlternatives
 from flask_mailman.backends.base import BaseEmailBackend
 from rq import Retry
-from sqlalchemy import event, select, update
+from sqlalchemy import CursorResult, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -115,7 +116,7 @@ def queue_email(org_id: int, *, kind: str, key: str, to: str, template: str, con
 
 
 def _org_name(org_id: int) -> str:
-    return db.session.get(Organization, org_id).name
+    return db.session.get_one(Organization, org_id).name  # the caller's org, or a stored message's (a foreign key)
 
 
 @event.listens_for(Session, "after_commit")
@@ -143,7 +144,9 @@ def send_invitation(org: Organization, membership_id: int, email: str, role: str
 
 def send_test_email(org: Organization, to: str) -> OutboundEmail:
     """A message that says the settings work, to check them (`flask send-test-email`)."""
-    return queue_email(org.id, kind="test", key=f"test:{secrets.token_hex(8)}", to=to, template="test", context={})
+    row = queue_email(org.id, kind="test", key=f"test:{secrets.token_hex(8)}", to=to, template="test", context={})
+    assert row is not None  # a fresh random key was never decided before
+    return row
 
 
 def dispatch(org_id: int, email_id: int) -> str | None:
@@ -158,10 +161,10 @@ def dispatch(org_id: int, email_id: int) -> str | None:
 def claim(email_id: int) -> OutboundEmail | None:
     """Take a queued message for sending (committed), or None when another worker has it or it is
     done: the one guard between a decided message and a second send."""
-    taken = db.session.execute(
+    taken = cast(CursorResult, db.session.execute(
         update(OutboundEmail).where(OutboundEmail.id == email_id, OutboundEmail.status == QUEUED)
         .values(status=SENDING, claimed_at=utcnow(), attempts=OutboundEmail.attempts + 1)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     db.session.commit()
     return db.session.get(OutboundEmail, email_id) if taken == 1 else None
 
@@ -202,10 +205,10 @@ def sweep_outbox() -> tuple[list[tuple[int, int]], int]:
     """Platform-wide (in a bypass): rows a dead worker left `sending` become `unknown`; `queued` rows
     nobody enqueued are returned as (org id, email id) to dispatch again. Committed."""
     cutoff = utcnow() - STALE_AFTER
-    lost = db.session.execute(
+    lost = cast(CursorResult, db.session.execute(
         update(OutboundEmail).where(OutboundEmail.status == SENDING, OutboundEmail.claimed_at < cutoff)
         .values(status=UNKNOWN, error="The worker stopped while sending; not sent again, so never twice.")
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     waiting = db.session.execute(
         select(OutboundEmail.org_id, OutboundEmail.id).where(
             OutboundEmail.status == QUEUED, OutboundEmail.created_at < cutoff,

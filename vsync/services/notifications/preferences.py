@@ -57,7 +57,7 @@ def preferences_of(membership: Membership) -> dict[str, str]:
     """Every preference of the member: their changes over their role's defaults."""
     stored = dict(db.session.execute(select(NotificationPreference.key, NotificationPreference.value).where(
         NotificationPreference.org_id == membership.org_id, NotificationPreference.user_id == membership.user_id)
-    ).all())
+    ).tuples().all())
     return {key: stored.get(key, default) for key, default in DEFAULTS[membership.role].items()}
 
 
