@@ -1,4 +1,14 @@
 """The data model: one module per aggregate. Importing this package registers every table."""
+from vsync.models.billing import (
+    BillingLock,
+    BillingSettings,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    Payment,
+    Plan,
+    Subscription,
+)
 from vsync.models.integrations import Agent, Integration, ProviderAccount
 from vsync.models.keys import ApiKey
 from vsync.models.numbers import NumberAssignment, PhoneNumber
@@ -8,7 +18,7 @@ from vsync.models.sessions import UserSession
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
-    "Agent", "ApiKey", "AuditEvent", "Call", "CallEvent", "Integration", "Membership", "NumberAssignment",
-    "Organization", "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "User", "UserSession",
-    "WebhookEvent",
+    "Agent", "ApiKey", "AuditEvent", "BillingLock", "BillingSettings", "Call", "CallEvent", "Integration", "Invoice",
+    "InvoiceCounter", "InvoiceLine", "Membership", "NumberAssignment", "Organization", "Payment", "PhoneNumber", "Plan",
+    "ProviderAccount", "Recording", "SmsMessage", "Subscription", "SyncRun", "User", "UserSession", "WebhookEvent",
 ]
