@@ -9,13 +9,13 @@ recordings and SMS on each, an hour either side of T. Each org admin has a signe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert, select
 
 from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
+from vsync.models import Agent, Call, CallEvent, Invoice, Membership, Recording, SmsMessage, SyncRun, WebhookEvent
 from vsync.services import audit, sessions
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
@@ -47,6 +47,7 @@ class World:
     calls: dict[str, dict[str, int]] = field(default_factory=dict)  # org of its integration → external id → id
     recordings: dict[str, dict[str, int]] = field(default_factory=dict)  # the same, of the call's recording
     runs: dict[str, int] = field(default_factory=dict)  # org → its sync run
+    invoices: dict[str, int] = field(default_factory=dict)  # org → its (draft) invoice of October 2026
     key_ids: dict[str, int] = field(default_factory=dict)  # key name → id
     agent_memberships: dict[str, int] = field(default_factory=dict)  # org → its agent's membership
 
@@ -106,6 +107,11 @@ def build_world() -> World:
             db.session.add(run)
             db.session.flush()
             world.runs[org] = run.id
+            invoice = Invoice(org_id=org_id, period_start=date(2026, 10, 1), period_end=date(2026, 11, 1),
+                              currency="USD")
+            db.session.add(invoice)
+            db.session.flush()
+            world.invoices[org] = invoice.id
             extension = "101" if org == "a" else "201"
             db.session.add(Agent(account_id=accounts[org], extension=extension))
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",

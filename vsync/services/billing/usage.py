@@ -52,7 +52,7 @@ class Usage:
         return self.sms_sent + self.sms_received
 
     def as_dict(self) -> dict:
-        return {"from": self.start, "to": self.end, "rounding": self.rounding, "calls": dict(self.calls),
+        return {"rounding": self.rounding, "calls": dict(self.calls),
                 "talk_minutes": {d: str(Decimal(s) / 60) for d, s in self.talk_seconds.items()},
                 "talk_minutes_total": str(self.talk_minutes), "sms_sent": self.sms_sent,
                 "sms_received": self.sms_received, "number_days": self.number_days, "recordings": self.recordings}
