@@ -25,7 +25,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import dashboard, display, org, platform
+from vsync.admin import billing, dashboard, display, org, platform
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -111,6 +111,7 @@ def _org_views() -> list:
         org.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "org_sync_runs")),
         org.ApiKeysView(ApiKey, name="API keys", **at("/api-keys", "org_api_keys")),
         org.SettingsView(name="Settings", **at("/settings", "org_settings")),
+        billing.OrgBillingView(name="Billing", **at("/billing", "org_billing")),
     ]
 
 
@@ -128,6 +129,7 @@ def _platform_views() -> list:
         platform.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "platform_sync_runs")),
         platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
         platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
+        billing.PlatformBillingView(name="Billing", **at("/billing", "platform_billing")),
     ]
 
 
