@@ -11,6 +11,9 @@ import time_machine
 from sqlalchemy import insert
 
 from tests.factories import account_of, assign, make_integration, make_number, make_org, make_user
+from tests.helpers import app_config
+from tests.jobs.helpers import FAST
+from vsync import create_app
 from vsync.extensions import db
 from vsync.models import BillingSettings, Call, SmsMessage
 from vsync.services.billing import plans
@@ -47,6 +50,12 @@ def make_plans() -> tuple[int, int]:
                           minute_price="0.02", sms_price="0.01", included_numbers=1, number_price="3.00")
     db.session.flush()
     return basic.id, pro.id
+
+
+@pytest.fixture(scope="session")
+def inline_app(app):
+    """Jobs run inline (no Redis), as in `make run`'s embedded default."""
+    return create_app(app_config(REDIS_URL=None, **FAST))
 
 
 @pytest.fixture

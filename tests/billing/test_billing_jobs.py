@@ -13,9 +13,9 @@ from sqlalchemy import select
 from tests.billing.conftest import BORN
 from tests.factories import make_org
 from vsync.extensions import db
-from vsync.jobs.billing import last_complete_month
 from vsync.models import Invoice
 from vsync.services.billing import plans
+from vsync.services.billing.usage import last_complete_month
 from vsync.tenancy import platform_bypass
 
 RUN_CRON = """

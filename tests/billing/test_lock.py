@@ -10,12 +10,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import app_config
-from tests.jobs.helpers import API_KEY, FAST, W0, connect, serve, sync
+from tests.jobs.helpers import API_KEY, W0, connect, serve, sync
 from tests.test_org_resolver import REACH
 from tests.webhooks.helpers import post
 from tests.world import api_as
-from vsync import create_app
 from vsync.extensions import db
 from vsync.mightycall.simulator import WebhookEmitter
 from vsync.models import Call, Integration, NumberAssignment, PhoneNumber, WebhookEvent
@@ -78,11 +76,6 @@ def test_lifting_the_lock_lets_the_org_in_again(app, world):
     assert client.get("/api/v1/orgs/org-a/usage").status_code == 403
     _lift(app, world.a)
     assert client.get("/api/v1/orgs/org-a/usage").status_code == 200
-
-
-@pytest.fixture(scope="module")
-def inline_app(app):
-    return create_app(app_config(REDIS_URL=None, **FAST))
 
 
 def test_syncs_and_webhooks_keep_storing_while_the_org_is_suspended(inline_app):

@@ -8,8 +8,6 @@ whole hour all end with one invoice and no gap in the numbers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -17,16 +15,13 @@ from vsync.extensions import db
 from vsync.jobs import enqueue, job_context
 from vsync.models import Organization
 from vsync.models.types import utcnow
+from vsync.services.audit import acting_as
 from vsync.services.billing import invoices
+from vsync.services.billing.usage import last_complete_month
 from vsync.tenancy import platform_bypass, tenant
 from vsync.timeutil import parse_utc
 
 log = logging.getLogger(__name__)
-
-
-def last_complete_month(now: datetime, timezone: str) -> tuple[int, int]:
-    local = now.astimezone(ZoneInfo(timezone))
-    return (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
 
 
 def make_due_invoices(now: str | None = None) -> int:
@@ -41,9 +36,10 @@ def make_due_invoices(now: str | None = None) -> int:
     return len(orgs)
 
 
-def make_month_invoice(org_id: int, year: int, month: int, now: str) -> str | None:
-    """Make (once) and issue the org's invoice of a local month; returns its number."""
-    with job_context(), tenant(org_id):
+def make_month_invoice(org_id: int, year: int, month: int, now: str, requested_by: str | None = None) -> str | None:
+    """Make (once) and issue the org's invoice of a local month; returns its number. Audited as
+    `requested_by` (who queued it, such as the CLI's demo), else as the system."""
+    with job_context(), acting_as(requested_by or "system"), tenant(org_id):
         invoice = invoices.make_month_invoice(org_id, year, month, parse_utc(now, field="now"))
         number = invoice.number if invoice is not None else None
         db.session.commit()

@@ -63,6 +63,12 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
+def last_complete_month(now: datetime, timezone: str) -> tuple[int, int]:
+    """(year, month) of the last month that is over at `now` in the zone `timezone`."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+
+
 def month_span(year: int, month: int) -> tuple[date, date]:
     start = date(year, month, 1)
     return start, date(year + month // 12, month % 12 + 1, 1)
