@@ -29,7 +29,7 @@ def test_another_orgs_invoices_and_usage_are_404(app, world):
 def test_usage_of_a_month_counts_the_orgs_calls_there(app, world):
     client = api_as(app.test_client(), "platform", world)
     body = client.get("/api/v1/orgs/org-a/usage?month=2026-11").get_json()
-    assert (body["from"], body["to"], body["plan"]) == ("2026-11-01", "2026-12-01", None)
+    assert (body["from"], body["to"], body["plan"]["name"]) == ("2026-11-01", "2026-12-01", "World plan")
     assert sum(body["calls"].values()) > 0
     assert client.get("/api/v1/orgs/org-a/usage?month=2026-10").get_json()["calls"] == {
         "inbound": 0, "outbound": 0, "callback": 0}
@@ -46,9 +46,9 @@ def test_documents_download_as_pdf_and_csv(app, world):
     client = api_as(app.test_client(), "admin_a", world)
     pdf = client.get(f"/api/v1/orgs/org-a/invoices/{world.invoices['a']}/pdf")
     assert pdf.mimetype == "application/pdf"
-    assert "Invoice (draft)" in PdfReader(io.BytesIO(pdf.get_data())).pages[0].extract_text()
+    assert "Invoice INV-2026-000001" in PdfReader(io.BytesIO(pdf.get_data())).pages[0].extract_text()
     table = client.get(f"/api/v1/orgs/org-a/invoices/{world.invoices['a']}/csv")
-    assert table.mimetype == "text/csv" and "Total,0.00 USD" in table.get_data(as_text=True)
+    assert table.mimetype == "text/csv" and "Balance due,9.00 USD" in table.get_data(as_text=True)
 
 
 def test_a_manager_and_an_org_key_are_refused_billing(app, world):

@@ -4,7 +4,6 @@ its field and writes nothing, a payment)."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 
 from pypdf import PdfReader
 from sqlalchemy import func, select
@@ -24,9 +23,10 @@ def test_the_org_billing_page_shows_usage_and_invoices_with_downloads(app, world
     page = client.get("/admin/orgs/org-a/billing/")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "No plan" in text and "billing-usage" in text
+    assert "World plan v1" in text and "billing-usage" in text
     pdf = client.get(f"/admin/orgs/org-a/billing/invoices/{world.invoices['a']}/pdf")
-    assert pdf.status_code == 200 and "Invoice (draft)" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    assert pdf.status_code == 200
+    assert "Invoice INV-2026-000001" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
     assert client.get(f"/admin/orgs/org-a/billing/invoices/{world.invoices['b']}/pdf").status_code == 404
     assert api_as(app.test_client(), "manager_a", world).get("/admin/orgs/org-a/billing/").status_code == 403
 
@@ -53,7 +53,7 @@ def test_a_plan_with_a_negative_price_is_refused_naming_the_field(app, world, in
     refused = root.post(f"{PAGE}plans", data={"csrf_token": csrf_token(root, PAGE), **fields})
     assert refused.status_code == 400 and "monthly_fee must be zero or more" in refused.get_data(as_text=True)
     with in_app(), platform_bypass("test"):
-        assert db.session.scalar(select(func.count()).select_from(Plan)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Plan)) == 1  # the world's
     saved = root.post(f"{PAGE}plans", data={"csrf_token": csrf_token(root, PAGE), **fields, "plan-monthly_fee": "5"})
     assert saved.status_code == 302
 
@@ -61,17 +61,16 @@ def test_a_plan_with_a_negative_price_is_refused_naming_the_field(app, world, in
 def test_a_payment_recorded_in_the_console_settles_the_invoice(app, world, in_app):
     with in_app(), platform_bypass("test"):
         invoice = db.session.get(Invoice, world.invoices["a"])
-        invoices.add_adjustment(invoice.id, "setup", "12.50")
-        invoices.issue_invoice(invoice, datetime(2026, 11, 1, tzinfo=UTC))
+        invoices.add_adjustment(invoice.id, "setup", "12.50")  # 22.50, of which 1.00 is paid
         db.session.commit()
     root = api_as(app.test_client(), "root", world)
     token = csrf_token(root, PAGE)
     too_much = root.post(f"{PAGE}invoices/{world.invoices['a']}/payments",
-                         data={"csrf_token": token, "pay-amount": "13", "pay-received_on": "2026-11-03"})
+                         data={"csrf_token": token, "pay-amount": "21.51", "pay-received_on": "2026-11-03"})
     assert too_much.status_code == 400 and "more than the balance" in too_much.get_data(as_text=True)
     paid = root.post(f"{PAGE}invoices/{world.invoices['a']}/payments",
-                     data={"csrf_token": token, "pay-amount": "12.50", "pay-received_on": "2026-11-03"})
+                     data={"csrf_token": token, "pay-amount": "21.50", "pay-received_on": "2026-11-03"})
     assert paid.status_code == 302
     with in_app(), platform_bypass("test"):
         assert db.session.get(Invoice, world.invoices["a"]).status == "paid"
-    assert "12.50" in root.get(PAGE).get_data(as_text=True)
+    assert "22.50" in root.get(PAGE).get_data(as_text=True)

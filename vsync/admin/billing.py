@@ -136,6 +136,7 @@ class PlatformBillingView(PlatformPage):
             locks=[lk for lk in db.session.scalars(select(BillingLock).order_by(BillingLock.id.desc()))
                    if lk.lifted_at is None and (lk.ends_at is None or lk.ends_at > now)],
             slugs=dict(db.session.execute(select(Organization.id, Organization.slug)).all()),
+            plan_names={p.id: f"{p.code} v{p.version}" for p in db.session.scalars(select(Plan))},
             plan_form=forms.get("plan") or PlanForm(prefix="plan"), subscribe_form=subscribe, lock_form=lock,
             payment_form=PaymentForm(prefix="pay"), adjustment_form=AdjustmentForm(prefix="adj"),
             credit_form=CreditForm(prefix="cred"), void_form=VoidForm(prefix="void"), focus=forms.get("focus"))

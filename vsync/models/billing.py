@@ -72,8 +72,9 @@ class Plan(db.Model):
 
 
 class Subscription(OrgOwned, db.Model):
-    """The org is on `plan` from `starts_on` up to (not including) `ends_on`, local calendar dates.
-    An org's subscriptions never overlap (`vsync.services.billing.plans`)."""
+    """The org is on `plan_id` from `starts_on` up to (not including) `ends_on`, local calendar dates.
+    An org's subscriptions never overlap (`vsync.services.billing.plans`). Plans are platform rows, so
+    no relationship leads from this org-owned row to one: the services read the plan by its id."""
 
     __tablename__ = "billing_subscriptions"
     __table_args__ = (CheckConstraint("ends_on IS NULL OR ends_on > starts_on", name="period"),)
@@ -83,8 +84,6 @@ class Subscription(OrgOwned, db.Model):
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-
-    plan: Mapped[Plan] = relationship()
 
 
 class BillingSettings(OrgOwned, db.Model):

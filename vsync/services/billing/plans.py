@@ -91,7 +91,7 @@ def subscribe(org_id: int, plan_id: int, starts_on: date, ends_on: date | None =
     clash = _overlapping(org_id, starts_on, ends_on)
     if clash is not None:
         raise ValidationError(f"starts_on overlaps the subscription from {clash.starts_on} "
-                              f"({clash.plan}); change the plan instead.", field="starts_on")
+                              f"({get_plan(clash.plan_id)}); change the plan instead.", field="starts_on")
     subscription = Subscription(org_id=org_id, plan_id=plan.id, starts_on=starts_on, ends_on=ends_on)
     db.session.add(subscription)
     audit.record("billing.subscribed", org_id=org_id, target=subscription,
@@ -106,7 +106,7 @@ def change_plan(org_id: int, plan_id: int, on: date) -> Subscription:
         or_(Subscription.ends_on.is_(None), Subscription.ends_on > on))).first()
     if current is None:
         raise ValidationError(f"The organisation has no subscription running on {on} to change.", field="on")
-    if get_plan(plan_id).currency != current.plan.currency:
+    if get_plan(plan_id).currency != get_plan(current.plan_id).currency:
         raise ValidationError("A plan change keeps the currency; end the subscription and subscribe anew.",
                               field="plan_id")
     current.ends_on, later_end = on, current.ends_on
@@ -129,7 +129,7 @@ def segments(org_id: int, start: date, end: date) -> list[Segment]:
     found = db.session.scalars(select(Subscription).where(
         Subscription.org_id == org_id, Subscription.starts_on < end,
         or_(Subscription.ends_on.is_(None), Subscription.ends_on > start)).order_by(Subscription.starts_on)).all()
-    return [Segment(s.plan, max(s.starts_on, start), min(s.ends_on or end, end)) for s in found]
+    return [Segment(get_plan(s.plan_id), max(s.starts_on, start), min(s.ends_on or end, end)) for s in found]
 
 
 def plan_on(org_id: int, day: date) -> Plan | None:
