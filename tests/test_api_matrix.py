@@ -5,12 +5,11 @@ filled with an object of the org in the URL and with the other org's (a crossing
 joins the walk by being registered; one with a new kind of argument must say here how to fill it."""
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from pypdf import PdfReader
 
+from tests.helpers import body_text
 from tests.openapi_check import openapi_path
 from tests.test_org_resolver import REACH
 from tests.world import A_ONLY, B_ONLY, api_as
@@ -109,16 +108,9 @@ def _expected(declared, principal, method, org, endpoint, crossing, handler) -> 
     return REACHED.get(endpoint, (200,)) if method == "GET" else (200,)
 
 
-def _text_of(response) -> str:
-    """A body as text; a PDF's as the text it shows."""
-    if response.mimetype == "application/pdf":
-        return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.get_data())).pages)
-    return response.get_data(as_text=True)
-
-
 def _assert_nothing_of_b(principal, url, response):
     if REACH[principal][1] is None:  # a 404 names the reference the caller sent, as for an org that does not exist
-        body = _text_of(response).replace("'org-b'", "")
+        body = body_text(response).replace("'org-b'", "")
         assert not [m for m in B_MARKERS if m in body], (principal, url)
 
 

@@ -1,7 +1,8 @@
 """An invoice or credit note as CSV and as PDF, with the same rows and totals.
 
 The PDF is drawn with fpdf2 (pure Python, maintained) in its built-in Helvetica, which covers
-Latin-1 only: other characters of a description are replaced, so a document always renders.
+Latin-1 only: other characters of a description are replaced, so a document always renders. Each
+line is its description, then its quantity, unit price and amount, right-aligned.
 """
 from __future__ import annotations
 
@@ -69,11 +70,12 @@ def invoice_pdf(invoice: Invoice, org: Organization) -> bytes:
     for label, value in _heading(invoice, org)[1:] + [("Status", invoice.status)]:
         pdf.cell(0, 6, _latin1(f"{label}: {value}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    with pdf.table(col_widths=(90, 25, 25, 30), text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT")) as table:
-        table.row(("Description", "Quantity", "Unit price", "Amount"))
-        for line in invoice.lines:
-            table.row((_latin1(line.description), f"{line.quantity.normalize():f} {line.unit}",
-                       f"{line.unit_price.normalize():f}", format_money(line.amount, invoice.currency)))
+    for line in invoice.lines:
+        pdf.set_font("Helvetica", size=10)
+        pdf.multi_cell(0, 5, _latin1(f"{line.position}. {line.description}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=9)
+        pdf.cell(0, 5, f"{line.quantity.normalize():f} {line.unit} x {line.unit_price.normalize():f} = "
+                       f"{format_money(line.amount, invoice.currency)}", new_x="LMARGIN", new_y="NEXT", align="R")
     pdf.ln(4)
     for label, value in totals_of(invoice):
         pdf.cell(0, 6, f"{label}: {value}", new_x="LMARGIN", new_y="NEXT", align="R")
