@@ -5,6 +5,7 @@ pytest uses the same local defaults.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cryptography.fernet import Fernet
+from pypdf import PdfReader
 
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/vsync_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -39,6 +41,13 @@ def app_config(**extra) -> dict:
 
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def body_text(response) -> str:
+    """A response's body as text; a PDF's as the text it shows."""
+    if response.mimetype == "application/pdf":
+        return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.get_data())).pages)
+    return response.get_data(as_text=True)
 
 
 def csrf_token(client, path: str = "/login") -> str:

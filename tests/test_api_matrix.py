@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.helpers import body_text
 from tests.test_org_resolver import REACH
 from tests.world import A_ONLY, B_ONLY, INTERNAL_NOTE, api_as
 from vsync import ROOT
@@ -29,6 +30,7 @@ OBJECTS = {
     "call_id": (True, lambda world, owner: world.calls[owner][f"{owner}-1100"]),
     "recording_id": (True, lambda world, owner: world.recordings[owner][f"{owner}-1100"]),
     "run_id": (True, lambda world, owner: world.runs[owner]),
+    "invoice_id": (True, lambda world, owner: world.invoices[owner]),
     "key_id": (True, lambda world, owner: world.key_ids[f"read_{owner}"]),
     "membership_id": (True, lambda world, owner: world.agent_memberships[owner]),
     "ticket_id": (True, lambda world, owner: world.tickets[owner]),  # opened by the org's agent
@@ -142,7 +144,7 @@ def _expected(access: Access, principal, method, org, endpoint, crossing, handle
 def _assert_nothing_of_b(principal, url, response):
     assert INTERNAL_NOTE not in response.get_data(as_text=True), (principal, url)
     if REACH[principal][1] is None:  # a 404 names the reference the caller sent, as for an org that does not exist
-        body = response.get_data(as_text=True).replace("'org-b'", "")
+        body = body_text(response).replace("'org-b'", "")
         assert not [m for m in B_MARKERS if m in body], (principal, url)
 
 

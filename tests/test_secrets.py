@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.helpers import ENCRYPTION_KEY
+from tests.helpers import ENCRYPTION_KEY, body_text
 from tests.test_api_matrix import OBJECTS
 from tests.test_org_resolver import REACH
 from tests.world import A_ONLY, B_ONLY, T, api_as
@@ -140,7 +140,7 @@ def _leaks(found: dict[str, str], pages) -> list[tuple[str, str]]:
 
 
 def _text(response) -> str:
-    return response.get_data(as_text=True) + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+    return body_text(response) + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
 
 
 _DETAILS = re.compile(r'href="([^"]*/details/\?[^"]*)"')

@@ -9,7 +9,8 @@ recordings and SMS on each, an hour either side of T. Each org admin has a signe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import insert, select
 
@@ -20,14 +21,21 @@ from vsync.models import (
     Agent,
     AlertEvent,
     AlertRule,
+    BillingLock,
+    BillingSettings,
     BusinessHours,
     Call,
     CallEvent,
+    Invoice,
+    InvoiceLine,
     Membership,
     NotificationPreference,
     OutboundEmail,
+    Payment,
+    Plan,
     Recording,
     SmsMessage,
+    Subscription,
     SyncRun,
     WebhookEvent,
 )
@@ -63,6 +71,7 @@ class World:
     calls: dict[str, dict[str, int]] = field(default_factory=dict)  # org of its integration → external id → id
     recordings: dict[str, dict[str, int]] = field(default_factory=dict)  # the same, of the call's recording
     runs: dict[str, int] = field(default_factory=dict)  # org → its sync run
+    invoices: dict[str, int] = field(default_factory=dict)  # org → its (draft) invoice of October 2026
     key_ids: dict[str, int] = field(default_factory=dict)  # key name → id
     agent_memberships: dict[str, int] = field(default_factory=dict)  # org → its agent's membership
     tickets: dict[str, int] = field(default_factory=dict)  # org → a ticket its agent opened (with an internal note)
@@ -70,6 +79,32 @@ class World:
 
     def org(self, name: str) -> int:
         return {"a": self.a, "b": self.b}[name]
+
+
+def _world_plan() -> int:
+    plan = Plan(code="world", version=1, name="World plan", currency="USD", monthly_fee=Decimal(10),
+                minute_price=Decimal(0), sms_price=Decimal(0), number_price=Decimal(0))
+    db.session.add(plan)
+    db.session.flush()
+    return plan.id
+
+
+def _billing(world: World, org: str, org_id: int, plan_id: int) -> None:
+    """The org's billing rows: its settings, a subscription, an open invoice of October 2026 (10.00
+    USD, 1.00 paid) and a lock lifted long ago (one in force would refuse the org's every route)."""
+    number = 1 if org == "a" else 2
+    invoice = Invoice(org_id=org_id, period_start=date(2026, 10, 1), period_end=date(2026, 11, 1), currency="USD",
+                      number=f"INV-2026-{number:06d}", status="open", issued_at=T, subtotal=Decimal(10),
+                      total=Decimal(10), paid=Decimal(1))
+    invoice.lines.append(InvoiceLine(org_id=org_id, position=1, kind="fee", description="World plan monthly fee",
+                                     quantity=Decimal(1), unit="month", unit_price=Decimal(10), amount=Decimal(10)))
+    db.session.add_all([invoice, BillingSettings(org_id=org_id),
+                        Subscription(org_id=org_id, plan_id=plan_id, starts_on=date(2026, 10, 1)),
+                        BillingLock(org_id=org_id, reason=f"settled by {org}", starts_at=T - 2 * HOUR,
+                                    lifted_at=T - HOUR)])
+    db.session.flush()
+    db.session.add(Payment(org_id=org_id, invoice_id=invoice.id, amount=Decimal(1), received_on=date(2026, 11, 1)))
+    world.invoices[org] = invoice.id
 
 
 def _traffic(account_id: int, number_id: int, prefix: str, started: datetime, extension: str | None) -> None:
@@ -139,6 +174,7 @@ def build_world() -> World:
                 ("b", MOVED, "moved-after", (T + HOUR,), "201")):
             for started in times:
                 _traffic(accounts[org], numbers[number], prefix, started, ext)
+        plan_id = _world_plan()
         for org in ("a", "b"):
             org_id, integration_id = world.org(org), integrations[org]
             for scope in ("read", "write"):
@@ -148,6 +184,7 @@ def build_world() -> World:
             db.session.add(run)
             db.session.flush()
             world.runs[org] = run.id
+            _billing(world, org, org_id, plan_id)
             extension = "101" if org == "a" else "201"
             db.session.add(Agent(account_id=accounts[org], extension=extension))
             db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",

@@ -169,10 +169,13 @@ def test_scheduler_starts_due_syncs_once_and_skips_disabled_integrations(queued_
 def test_rq_cron_config_registers_the_sync_fan_out_and_the_stalled_webhook_sweep_every_minute(queued_app):
     from rq.cron import CronScheduler
 
+    from vsync.jobs.billing import make_due_invoices
     from vsync.jobs.webhooks import wake_stalled
     with queued_app.app_context():
         scheduler = CronScheduler(connection=rq_queue().connection)
         scheduler.load_config_from_file("vsync.jobs.cron")
-    jobs = {job.func: job for job in scheduler.get_jobs() if job.func in (schedule_due_syncs, wake_stalled)}
-    assert set(jobs) == {schedule_due_syncs, wake_stalled}
-    assert all(job.interval == 60 and job.queue_name == "vsync" for job in jobs.values())
+    jobs = {job.func: job for job in scheduler.get_jobs()
+            if job.func in (schedule_due_syncs, wake_stalled, make_due_invoices)}
+    assert set(jobs) == {schedule_due_syncs, wake_stalled, make_due_invoices}
+    assert all(jobs[f].interval == 60 and jobs[f].queue_name == "vsync" for f in (schedule_due_syncs, wake_stalled))
+    assert jobs[make_due_invoices].interval == 3600 and jobs[make_due_invoices].queue_name == "vsync"

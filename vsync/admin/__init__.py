@@ -25,7 +25,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import dashboard, display, org, platform, support
+from vsync.admin import billing, dashboard, display, org, platform, support
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -115,6 +115,7 @@ def _org_views() -> list:
         org.SettingsView(name="Settings", **at("/settings", "org_settings")),
         org.AlertsView(name="Alerts", **at("/alerts", "org_alerts")),
         org.NotificationsView(name="My notifications", **at("/notifications", "org_notifications")),
+        billing.OrgBillingView(name="Billing", **at("/billing", "org_billing")),
     ]
 
 
@@ -133,6 +134,7 @@ def _platform_views() -> list:
         platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
         platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
         support.TicketQueueView(Ticket, name="Support queue", **at("/tickets", "platform_tickets")),
+        billing.PlatformBillingView(name="Billing", **at("/billing", "platform_billing")),
     ]
 
 

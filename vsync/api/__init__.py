@@ -45,6 +45,7 @@ API_CONFIG = {
 def init_app(app: Flask) -> None:
     from vsync.api import (  # noqa: F401  (routes register on import)
         audit,
+        billing,
         calls,
         docs,
         health,

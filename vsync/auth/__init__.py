@@ -23,6 +23,9 @@ platform bypass (the rules are `vsync.tenancy`'s). Public routes and refused req
 without a principal: no bypass, and no org unless what authenticates them names one (the webhook
 receiver's token).
 
+An org under a billing lock answers its members and keys "suspended" on every org route, API and
+console alike, once its scope is entered (`_suspended`); platform staff still reach it, to lift it.
+
 CSRF (Flask-WTF) is checked on every unsafe request that a browser could forge: forms and
 cookie-authenticated API calls. A request authenticated by a Bearer key is not checked, because a
 browser never attaches one on its own; `CSRF_EXEMPT_ENDPOINTS` lists endpoints that authenticate
@@ -30,7 +33,7 @@ by other means.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, g, redirect, request, url_for
+from flask import Flask, current_app, g, redirect, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from vsync.auth.keys import verify_api_key
@@ -38,6 +41,8 @@ from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, current_pri
 from vsync.auth.views import bp
 from vsync.extensions import csrf, login_manager
 from vsync.http import error_response, is_api_request
+from vsync.models.types import utcnow
+from vsync.services.billing.locks import SUSPENDED_CODE, active_lock
 from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 
 # The webhook receiver authenticates by its own means (the integration's token and MightyCall's
@@ -128,8 +133,7 @@ def _require_principal():
     if public or not principal.is_authenticated:
         fence_request(None)
         return None if public else login_manager.unauthorized()
-    _enter_request_scope(principal)
-    return None
+    return _enter_request_scope(principal)
 
 
 def _csrf_unless_key() -> None:
@@ -150,8 +154,20 @@ def _enter_request_scope(principal) -> None:
     g.org_access = access
     if request.endpoint in PLATFORM_ORG_ENDPOINTS and principal.is_platform:
         enter_platform_bypass(f"{request.endpoint} in {access.slug} by {principal.label}")
-    else:
-        enter_scope(access.scope)
+        return None
+    enter_scope(access.scope)
+    lock = None if principal.is_platform else active_lock(access.org_id, utcnow())
+    return None if lock is None else _suspended(access, lock)
+
+
+def _suspended(access, lock):
+    """The answer to a member or key of an org under a billing lock (`vsync.services.billing.locks`):
+    on the API a 403 with its own code, in the console a page that says so."""
+    until = f"{lock.ends_at:%Y-%m-%d %H:%M}" if lock.ends_at else None
+    if is_api_request():
+        return error_response(403, SUSPENDED_CODE, f"{access.name} is suspended for billing: {lock.reason}.",
+                              {"org": "suspended" + (f" until {until}Z" if until else "")})
+    return render_template("suspended.html", org_name=access.name, reason=lock.reason, until=until), 403
 
 
 def init_app(app: Flask) -> None:

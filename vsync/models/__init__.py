@@ -1,4 +1,14 @@
 """The data model: one module per aggregate. Importing this package registers every table."""
+from vsync.models.billing import (
+    BillingLock,
+    BillingSettings,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    Payment,
+    Plan,
+    Subscription,
+)
 from vsync.models.integrations import Agent, Integration, ProviderAccount
 from vsync.models.keys import ApiKey
 from vsync.models.notifications import (
@@ -16,8 +26,9 @@ from vsync.models.support import NumberRequest, Ticket, TicketMessage
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
-    "Agent", "AlertEvent", "AlertRule", "ApiKey", "AuditEvent", "BusinessHours", "Call", "CallEvent", "Integration",
-    "Membership", "NotificationPreference", "NumberAssignment", "NumberRequest", "Organization", "OutboundEmail",
-    "PhoneNumber", "ProviderAccount", "Recording", "SmsMessage", "SyncRun", "Ticket", "TicketMessage", "User",
-    "UserSession", "WebhookEvent",
+    "Agent", "AlertEvent", "AlertRule", "ApiKey", "AuditEvent", "BillingLock", "BillingSettings", "BusinessHours",
+    "Call", "CallEvent", "Integration", "Invoice", "InvoiceCounter", "InvoiceLine", "Membership",
+    "NotificationPreference", "NumberAssignment", "NumberRequest", "Organization", "OutboundEmail", "Payment",
+    "PhoneNumber", "Plan", "ProviderAccount", "Recording", "SmsMessage", "Subscription", "SyncRun", "Ticket",
+    "TicketMessage", "User", "UserSession", "WebhookEvent",
 ]

@@ -39,6 +39,11 @@ def acting_as(actor: str) -> Iterator[None]:
         g.audit_actor = previous
 
 
+def current_actor() -> str:
+    """Who is acting now, as the audit log names them: for a job queued on their behalf."""
+    return actor_of(_current_principal())["actor"]
+
+
 def _current_principal():
     if not has_request_context():
         return g.get("audit_actor") if has_app_context() else None

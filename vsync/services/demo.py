@@ -7,13 +7,16 @@ since the last sync afterwards.
 The demo finds its own integration by name and repoints it when the simulator moved (another
 `SIM_PORT`), so an org never gets a second one and no call is imported twice. Refused in
 production. The caller commits; the syncs commit their runs as they start (see `vsync.services`).
-`demo_floor_targets` gives `make run`'s demo floor (`flask demo-floor`) what it plays calls into.
+Each demo org is on a plan from the first of last month, with last month's invoice made (this
+month's usage is the synced traffic). `demo_floor_targets` gives `make run`'s demo floor
+(`flask demo-floor`) what it plays calls into.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import requests
 from flask import current_app
@@ -22,10 +25,22 @@ from sqlalchemy import select
 from vsync.errors import Conflict
 from vsync.extensions import db
 from vsync.mightycall.errors import TransportError
-from vsync.models import Integration, Membership, NumberAssignment, Organization, PhoneNumber, Ticket
+from vsync.models import (
+    Integration,
+    Membership,
+    NumberAssignment,
+    Organization,
+    PhoneNumber,
+    Plan,
+    Subscription,
+    Ticket,
+)
 from vsync.models.notifications import SERVICE_LEVEL, SILENCE
 from vsync.models.types import utcnow
-from vsync.services import members, orgs, support
+from vsync.queue import enqueue
+from vsync.services import audit, members, orgs, support
+from vsync.services.billing import plans
+from vsync.services.billing.usage import last_complete_month, local_midnight
 from vsync.services.integrations import create_integration, update_integration, validate_base_url
 from vsync.services.notifications import alerts
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
@@ -41,11 +56,28 @@ DEMO_HISTORY = timedelta(days=30)
 DEMO_INTEGRATION_NAME = "MightyCall (simulator)"
 SIMULATOR_API_KEY, SIMULATOR_USER_KEY = "sim-api-key", "sim-user-key"
 SIMULATOR_START_SECONDS = 20.0
+DEMO_PLANS = {  # each demo org's plan (a realistic reseller's): fee, allowances, overage, rounding
+    "acme": {"code": "standard", "name": "Standard", "currency": "USD", "rounding": "minute",
+             "monthly_fee": "49.00", "included_minutes": 500, "minute_price": "0.035", "included_sms": 100,
+             "sms_price": "0.02", "included_numbers": 2, "number_price": "4.00"},
+    "globex": {"code": "standard-uk", "name": "Standard UK", "currency": "GBP", "rounding": "second",
+               "monthly_fee": "39.00", "included_minutes": 300, "minute_price": "0.03", "included_sms": 50,
+               "sms_price": "0.04", "included_numbers": 1, "number_price": "3.50"},
+}
+
+
+def _first_of_last_month(tz: str) -> date:
+    year, month = last_complete_month(utcnow(), tz)
+    return date(year, month, 1)
 
 
 def _org(slug: str, name: str, tz: str) -> Organization:
+    """The demo org; a new one is dated from the first of last month, so that it has a month to bill."""
     org = db.session.scalar(select(Organization).where(Organization.slug == slug))
-    return org or orgs.create_org(name, slug, tz)
+    if org is None:
+        org = orgs.create_org(name, slug, tz)
+        org.created_at = local_midnight(_first_of_last_month(tz), ZoneInfo(tz))
+    return org
 
 
 def _wait_until_up(base_url: str) -> None:
@@ -97,6 +129,23 @@ def _tickets(org: Organization, admin) -> None:
                                 message="A local number for the branch opening next month, please.")
 
 
+def _bill(org: Organization) -> str:
+    """The org's demo plan and subscription (from the first of last month, or its creation), then last
+    month's invoice, made by the invoice job in the org's own scope: committed first, so the job
+    (inline in the embedded default) sees the subscription."""
+    terms = DEMO_PLANS[org.slug]
+    if db.session.scalar(select(Subscription.id).where(Subscription.org_id == org.id)) is None:
+        plan = db.session.scalars(select(Plan).where(Plan.code == terms["code"]).order_by(Plan.version.desc())
+                                  ).first() or plans.save_plan(**terms)
+        db.session.flush()
+        created = org.created_at.astimezone(ZoneInfo(org.timezone)).date()
+        plans.subscribe(org.id, plan.id, max(_first_of_last_month(org.timezone), created))
+    db.session.commit()
+    year, month = last_complete_month(utcnow(), org.timezone)
+    enqueue("vsync.jobs.billing.make_month_invoice", org.id, year, month, utcnow().isoformat(), audit.current_actor())
+    return f"  billing: {terms['name']} plan; the invoice of {year}-{month:02d} made"
+
+
 def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
     """Create what is missing of the demo and describe the logins. Runs in a platform bypass."""
     if current_app.config["VSYNC_ENV"] == "production":
@@ -121,6 +170,7 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
             _wait_until_up(simulators[index])
             lines.append(f"{name} syncing from the simulator at {simulators[index]}:")
             lines.extend(_sync(_demo_integration(org, simulators[index])))
+        lines.append(_bill(org))
     return lines
 
 
