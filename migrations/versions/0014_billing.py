@@ -6,9 +6,8 @@ Revises: 0013_support
 Create Date: 2026-12-06 02:26:42.193615
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0014_billing'
 down_revision = '0013_support'

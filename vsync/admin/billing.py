@@ -10,6 +10,7 @@ and audits; a refusal names its field on the form and writes nothing.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
 
 from flask import Response, flash, redirect, url_for
 from flask_admin import expose
@@ -59,6 +60,14 @@ class OrgBillingView(OrgPage):
         response = Response(render(invoice, self.org), mimetype=mimetype)
         response.headers["Content-Disposition"] = (f'attachment; filename="{invoice.number or invoice.id}.{kind}"')
         return response
+
+T = TypeVar("T")
+
+
+def _given(value: T | None) -> T:
+    """A field the form requires, read after the form validated it."""
+    assert value is not None, "the form's validators require this field"
+    return value
 
 
 def _org_choices() -> list:
@@ -135,7 +144,7 @@ class PlatformBillingView(PlatformPage):
             invoices=db.session.scalars(select(Invoice).order_by(Invoice.id.desc()).limit(200)).all(),
             locks=[lk for lk in db.session.scalars(select(BillingLock).order_by(BillingLock.id.desc()))
                    if lk.lifted_at is None and (lk.ends_at is None or lk.ends_at > now)],
-            slugs=dict(db.session.execute(select(Organization.id, Organization.slug)).all()),
+            slugs=dict(db.session.execute(select(Organization.id, Organization.slug)).tuples().all()),
             plan_names={p.id: f"{p.code} v{p.version}" for p in db.session.scalars(select(Plan))},
             plan_form=forms.get("plan") or PlanForm(prefix="plan"), subscribe_form=subscribe, lock_form=lock,
             payment_form=PaymentForm(prefix="pay"), adjustment_form=AdjustmentForm(prefix="adj"),
@@ -162,7 +171,7 @@ class PlatformBillingView(PlatformPage):
     def save_plan(self):
         form = PlanForm(prefix="plan")
         terms = {name: getattr(form, name).data for name in (*plans.PRICES, *plans.ALLOWANCES)}
-        return self._act(form, lambda: plans.save_plan(code=form.code.data, name=form.name.data,
+        return self._act(form, lambda: plans.save_plan(code=form.code.data or "", name=form.name.data or "",
                                                        currency=form.currency.data, rounding=form.rounding.data,
                                                        **terms), "Plan saved.", "plan")
 
@@ -171,32 +180,34 @@ class PlatformBillingView(PlatformPage):
         form = SubscribeForm(prefix="sub")
         form.org.choices, form.plan.choices = _org_choices(), _plan_choices()
         act = plans.change_plan if form.change.data == "change" else plans.subscribe
-        return self._act(form, lambda: act(form.org.data, form.plan.data, form.starts_on.data),
+        return self._act(form, lambda: act(form.org.data, form.plan.data, _given(form.starts_on.data)),
                          "Subscription saved.", "subscribe")
 
     @expose("/invoices/<int:invoice_id>/payments", methods=["POST"])
     def pay(self, invoice_id: int):
         form = PaymentForm(prefix="pay")
-        return self._act(form, lambda: invoices.record_payment(invoice_id, form.amount.data, form.received_on.data,
-                                                               utcnow(), form.reference.data),
+        return self._act(form, lambda: invoices.record_payment(invoice_id, form.amount.data,
+                                                               _given(form.received_on.data), utcnow(),
+                                                               form.reference.data),
                          "Payment recorded.", "payment")
 
     @expose("/invoices/<int:invoice_id>/adjustments", methods=["POST"])
     def adjust(self, invoice_id: int):
         form = AdjustmentForm(prefix="adj")
-        return self._act(form, lambda: invoices.add_adjustment(invoice_id, form.description.data, form.amount.data),
+        return self._act(form, lambda: invoices.add_adjustment(invoice_id, form.description.data or "",
+                                                               form.amount.data),
                          "Adjustment added.", "adjustment")
 
     @expose("/invoices/<int:invoice_id>/credit-notes", methods=["POST"])
     def credit(self, invoice_id: int):
         form = CreditForm(prefix="cred")
-        return self._act(form, lambda: invoices.credit_note(invoice_id, form.net_amount.data, form.reason.data,
+        return self._act(form, lambda: invoices.credit_note(invoice_id, form.net_amount.data, form.reason.data or "",
                                                             utcnow()), "Credit note issued.", "credit")
 
     @expose("/invoices/<int:invoice_id>/void", methods=["POST"])
     def void(self, invoice_id: int):
         form = VoidForm(prefix="void")
-        return self._act(form, lambda: invoices.void_invoice(invoice_id, form.reason.data, utcnow()),
+        return self._act(form, lambda: invoices.void_invoice(invoice_id, form.reason.data or "", utcnow()),
                          "Invoice voided.", "void")
 
     @expose("/locks", methods=["POST"])
@@ -205,7 +216,7 @@ class PlatformBillingView(PlatformPage):
         form.org.choices = _org_choices()
         until = (datetime.combine(form.ends_on.data + timedelta(days=1), time(0), UTC)
                  if form.ends_on.data else None)
-        return self._act(form, lambda: locks.suspend_org(form.org.data, form.reason.data, utcnow(), until),
+        return self._act(form, lambda: locks.suspend_org(form.org.data, form.reason.data or "", utcnow(), until),
                          "Organisation suspended.", "lock")
 
     @expose("/locks/<int:org_id>/lift", methods=["POST"])

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g, redirect, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
 
 from vsync.auth.keys import verify_api_key
 from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, current_principal, load_user, resolve_org
@@ -139,18 +140,18 @@ def _require_principal():
 def _csrf_unless_key() -> None:
     if (request.method in SAFE_METHODS or request.endpoint is None  # no route: the 404/405 follows
             or g.get("login_via_header") or request.endpoint in CSRF_EXEMPT_ENDPOINTS):
-        return
+        return None
     csrf.protect()
 
 
-def _enter_request_scope(principal) -> None:
+def _enter_request_scope(principal) -> ResponseReturnValue | None:
     org_reference = (request.view_args or {}).get("org")
     access = resolve_org(principal, org_reference) if org_reference is not None else None
     fence_request(principal.label, platform=principal.is_platform, org_id=None if access is None else access.org_id)
     if access is None:
         if principal.is_platform and platform_wide(request.endpoint):
             enter_platform_bypass(f"{request.endpoint} by {principal.label}")
-        return
+        return None
     g.org_access = access
     if request.endpoint in PLATFORM_ORG_ENDPOINTS and principal.is_platform:
         enter_platform_bypass(f"{request.endpoint} in {access.slug} by {principal.label}")
@@ -160,7 +161,7 @@ def _enter_request_scope(principal) -> None:
     return None if lock is None else _suspended(access, lock)
 
 
-def _suspended(access, lock):
+def _suspended(access, lock) -> ResponseReturnValue:
     """The answer to a member or key of an org under a billing lock (`vsync.services.billing.locks`):
     on the API a 403 with its own code, in the console a page that says so."""
     until = f"{lock.ends_at:%Y-%m-%d %H:%M}" if lock.ends_at else None

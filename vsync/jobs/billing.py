@@ -12,9 +12,10 @@ import logging
 from sqlalchemy import select
 
 from vsync.extensions import db
-from vsync.jobs import enqueue, job_context
+from vsync.jobs import job_context
 from vsync.models import Organization
 from vsync.models.types import utcnow
+from vsync.queue import enqueue
 from vsync.services.audit import acting_as
 from vsync.services.billing import invoices
 from vsync.services.billing.usage import last_complete_month
@@ -28,10 +29,12 @@ def make_due_invoices(now: str | None = None) -> int:
     """Queue the invoice of every org's last complete local month (`now`: an ISO instant, for a
     re-run of a past hour; default the clock). Returns how many were queued."""
     at = parse_utc(now, field="now") if now else utcnow()
-    with job_context(), platform_bypass("billing: due invoices"):
-        orgs = db.session.execute(select(Organization.id, Organization.timezone).order_by(Organization.id)).all()
-    for org_id, timezone in orgs:
-        enqueue(make_month_invoice, org_id, *last_complete_month(at, timezone), at.isoformat())
+    with job_context():
+        with platform_bypass("billing: due invoices"):
+            orgs = db.session.execute(select(Organization.id, Organization.timezone).order_by(Organization.id)).all()
+        for org_id, timezone in orgs:
+            enqueue("vsync.jobs.billing.make_month_invoice", org_id, *last_complete_month(at, timezone),
+                    at.isoformat())
     log.info("billing: invoices of %s orgs queued", len(orgs))
     return len(orgs)
 

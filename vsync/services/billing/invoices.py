@@ -30,7 +30,7 @@ from vsync.extensions import db
 from vsync.models import BillingSettings, Invoice, InvoiceCounter, InvoiceLine, Payment
 from vsync.models.billing import CREDIT_NOTE, DRAFT, INVOICE, OPEN, PAID, VOID
 from vsync.services import audit
-from vsync.services.billing.money import round_money
+from vsync.services.billing.money import decimal_places, round_money
 from vsync.services.billing.plans import Segment, segments
 from vsync.services.billing.usage import Usage, month_span, usage
 
@@ -161,8 +161,8 @@ def _next_number(kind: str, year: int) -> str:
                 db.session.add(InvoiceCounter(series=series, year=year, last=0))
         except IntegrityError:
             pass
-        counter = db.session.scalar(select(InvoiceCounter).where(InvoiceCounter.series == series,
-                                                                 InvoiceCounter.year == year).with_for_update())
+        counter = db.session.scalars(select(InvoiceCounter).where(InvoiceCounter.series == series,
+                                                                  InvoiceCounter.year == year).with_for_update()).one()
     counter.last += 1
     return f"{series}-{year}-{counter.last:06d}"
 
@@ -217,7 +217,7 @@ def add_adjustment(invoice_id: int, description: str, amount) -> Invoice:
     if not description or len(description) > 300:
         raise ValidationError("An adjustment needs a description of at most 300 characters.", field="description")
     value = _amount(amount, positive=False)
-    if value.as_tuple().exponent < -4:
+    if decimal_places(value) > 4:
         raise ValidationError("amount has at most four decimal places.", field="amount")
     line = Line("adjustment", description, Decimal(1), "item", value, round_money(value, invoice.currency))
     previous = invoice.total

@@ -23,6 +23,12 @@ def validate_currency(currency: str, *, field: str = "currency") -> str:
     return currency
 
 
+def decimal_places(amount: Decimal) -> int:
+    """How many digits a finite amount has after the point (0 for whole amounts and for 1E+2)."""
+    exponent = amount.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """`amount` rounded half-up to the currency's minor units (the one rounding of a line)."""
     return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[validate_currency(currency)]), rounding=ROUND_HALF_UP)

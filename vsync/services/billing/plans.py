@@ -18,7 +18,7 @@ from vsync.extensions import db
 from vsync.models import Organization, Plan, Subscription
 from vsync.models.billing import ROUNDINGS
 from vsync.services import audit
-from vsync.services.billing.money import validate_currency
+from vsync.services.billing.money import decimal_places, validate_currency
 
 PRICES = ("monthly_fee", "minute_price", "sms_price", "number_price")
 ALLOWANCES = ("included_minutes", "included_sms", "included_numbers")
@@ -31,7 +31,7 @@ def _price(value, name: str) -> Decimal:
         raise ValidationError(f"{name} must be a decimal amount.", field=name) from None
     if not price.is_finite() or price < 0:
         raise ValidationError(f"{name} must be zero or more.", field=name)
-    if price.as_tuple().exponent < -4:
+    if decimal_places(price) > 4:
         raise ValidationError(f"{name} has at most four decimal places.", field=name)
     return price
 

@@ -77,7 +77,7 @@ def month_span(year: int, month: int) -> tuple[date, date]:
 def _org_zone(org_id: int) -> ZoneInfo:
     if current_org_id() != org_id:
         raise TenancyError(f"Usage of org {org_id} is read in its own tenant scope.")
-    return ZoneInfo(db.session.get(Organization, org_id).timezone)
+    return ZoneInfo(db.session.get_one(Organization, org_id).timezone)
 
 
 def _calls(lo: datetime, hi: datetime, unit_ms: int) -> tuple[dict[str, int], dict[str, int]]:
@@ -94,7 +94,7 @@ def _calls(lo: datetime, hi: datetime, unit_ms: int) -> tuple[dict[str, int], di
 def _sms(lo: datetime, hi: datetime) -> dict[str, int]:
     return dict(db.session.execute(select(SmsMessage.direction, func.count())
                                    .where(SmsMessage.sent_at >= lo, SmsMessage.sent_at < hi)
-                                   .group_by(SmsMessage.direction)).all())
+                                   .group_by(SmsMessage.direction)).tuples().all())
 
 
 def _number_days(start: date, end: date, zone: ZoneInfo) -> int:
@@ -116,8 +116,8 @@ def usage(org_id: int, start: date, end: date, rounding: str) -> Usage:
     lo, hi = local_midnight(start, zone), local_midnight(end, zone)
     calls, talk = _calls(lo, hi, _UNIT_MS[rounding])
     sms = _sms(lo, hi)
-    recordings = db.session.scalar(select(func.count()).select_from(Recording)
-                                   .where(Recording.started_at >= lo, Recording.started_at < hi))
+    recordings = db.session.execute(select(func.count()).select_from(Recording)
+                                    .where(Recording.started_at >= lo, Recording.started_at < hi)).scalar_one()
     return Usage(start=start, end=end, rounding=rounding, calls=calls, talk_seconds=talk,
                  sms_sent=sms.get(OUTBOUND, 0), sms_received=sms.get(INBOUND, 0),
                  number_days=_number_days(start, end, zone), recordings=recordings)
