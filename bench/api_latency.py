@@ -29,6 +29,7 @@ beside `COPY (SELECT …) TO STDOUT (FORMAT csv)` of the same rows. Targets: 30-
 series p95 <= 100 ms and <= 2x the hand-written query; 365-day metrics p95 <= 500 ms; calls page
 p95 <= 30 ms at any depth; CSV >= 50,000 rows/s with RSS < 200 MB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,10 @@ APP_OVERRIDES = {"VSYNC_RATE_LIMIT_READ": "100000000 per minute"}
 _VISIBLE = """EXISTS (SELECT 1 FROM number_assignments a WHERE a.org_id = :org
                   AND a.phone_number_id = c.phone_number_id AND a.assigned_at <= c.started_at
                   AND (a.unassigned_at IS NULL OR a.unassigned_at > c.started_at))"""
-CALL_COLUMNS = ("c.id, c.external_id, c.direction, c.status, c.from_number, c.to_number, c.started_at, "
-                "c.answered_at, c.ended_at, c.duration_ms, c.agent_extension, c.phone_number_id")
+CALL_COLUMNS = (
+    "c.id, c.external_id, c.direction, c.status, c.from_number, c.to_number, c.started_at, "
+    "c.answered_at, c.ended_at, c.duration_ms, c.agent_extension, c.phone_number_id"
+)
 _IN_WINDOW = "c.started_at >= :start AND c.started_at < :end"
 HAND_PAGE = f"""
 SELECT {CALL_COLUMNS} FROM calls c
@@ -94,8 +97,10 @@ HAND_KEY_AT_DEPTH = f"""
 SELECT c.started_at, c.id FROM calls c WHERE {_IN_WINDOW} AND {_VISIBLE} ORDER BY c.started_at DESC, c.id DESC
 OFFSET :depth LIMIT 1
 """
-HAND_CSV = (f"COPY (SELECT {CALL_COLUMNS} FROM calls c WHERE {_IN_WINDOW} AND {_VISIBLE} "
-            "ORDER BY c.started_at DESC, c.id DESC) TO STDOUT (FORMAT csv, HEADER)")
+HAND_CSV = (
+    f"COPY (SELECT {CALL_COLUMNS} FROM calls c WHERE {_IN_WINDOW} AND {_VISIBLE} "
+    "ORDER BY c.started_at DESC, c.id DESC) TO STDOUT (FORMAT csv, HEADER)"
+)
 
 
 @dataclass
@@ -142,8 +147,9 @@ def build(args) -> tuple[Flask, str, tuple[int, int]]:
     app = bench_app(args.database_url, **APP_OVERRIDES)
     with app.app_context():
         if args.reuse:
-            written = db.session.execute(text("SELECT (SELECT count(*) FROM calls), "
-                                              "(SELECT count(*) FROM call_events)")).one()
+            written = db.session.execute(
+                text("SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM call_events)")
+            ).one()
         else:
             upgrade()
             _, accounts, number_ids = setup_world()
@@ -162,8 +168,12 @@ class Hand:
 
     def __init__(self, app: Flask, org: Organization) -> None:
         self.app = app
-        self.params = {"org": org.id, "tz": org.timezone, "short_ms": org.short_abandon_seconds * 1000,
-                       "threshold_ms": org.service_level_threshold_seconds * 1000}
+        self.params = {
+            "org": org.id,
+            "tz": org.timezone,
+            "short_ms": org.short_abandon_seconds * 1000,
+            "threshold_ms": org.service_level_threshold_seconds * 1000,
+        }
 
     def timed(self, sql: str, runs: int, **params) -> list[float]:
         with self.app.app_context(), db.engine.connect() as conn:
@@ -199,10 +209,12 @@ def span(first: date, last: date) -> dict[str, str]:
 
 def measure_metrics(api: Api, hand: Hand, org: Organization, runs: int) -> list[Row]:
     base = f"/api/v1/orgs/{org.slug}/metrics"
-    cases = [("metrics, 30 days", "", 30, HAND_SUMMARY, TARGET_30_MS),
-             ("metrics, 365 days", "", 365, HAND_SUMMARY, TARGET_365_MS),
-             ("metrics/series?bucket=day, 30 days", "/series", 30, HAND_SERIES, TARGET_30_MS),
-             ("metrics/agents, 30 days", "/agents", 30, HAND_AGENTS, None)]
+    cases = [
+        ("metrics, 30 days", "", 30, HAND_SUMMARY, TARGET_30_MS),
+        ("metrics, 365 days", "", 365, HAND_SUMMARY, TARGET_365_MS),
+        ("metrics/series?bucket=day, 30 days", "/series", 30, HAND_SERIES, TARGET_30_MS),
+        ("metrics/agents, 30 days", "/agents", 30, HAND_AGENTS, None),
+    ]
     rows = []
     for name, suffix, days, sql, target in cases:
         rule = "/api/v1/orgs/<org>/metrics" + suffix
@@ -230,8 +242,9 @@ def cursor_at_depth(api: Api, path: str, depth: int) -> tuple[str | None, int]:
     say(f"walking to depth {depth:,} in pages of {limit}")
     cursor, walked = None, 0
     while walked < depth:
-        page = api.get(path, limit=min(limit, depth - walked), **span(*WHOLE_SET),
-                       **({"cursor": cursor} if cursor else {}))
+        page = api.get(
+            path, limit=min(limit, depth - walked), **span(*WHOLE_SET), **({"cursor": cursor} if cursor else {})
+        )
         walked += len(page["data"])
         cursor = page["next_cursor"]
         if cursor is None:
@@ -258,13 +271,24 @@ def measure_calls(api: Api, hand: Hand, org: Organization, runs: int) -> list[Ro
         api_ms, _ = timed(lambda params=params: api.get(path, **params), runs)
         bounds = window_bounds(org, *WHOLE_SET)
         key = hand.first_row(HAND_KEY_AT_DEPTH, depth=depth - 1, **bounds) if depth else None
-        bound = {**bounds, **({"after_started": key[0], "after_id": key[1]} if key else {
-            "after_started": END + timedelta(days=3650), "after_id": 0})}
+        bound = {
+            **bounds,
+            **(
+                {"after_started": key[0], "after_id": key[1]}
+                if key
+                else {"after_started": END + timedelta(days=3650), "after_id": 0}
+            ),
+        }
         sql_ms = hand.timed(HAND_PAGE, runs, **bound)
         first_id = hand.first_row(HAND_PAGE, **bound)[0]
         same = bool(page["data"]) and page["data"][0].get("id") == first_id
-        rows.append(judge(Row(name, api_ms, sql_ms, note="" if same else "first row differs from the SQL's"),
-                          TARGET_PAGE_MS, ratio=False))
+        rows.append(
+            judge(
+                Row(name, api_ms, sql_ms, note="" if same else "first row differs from the SQL's"),
+                TARGET_PAGE_MS,
+                ratio=False,
+            )
+        )
     return rows
 
 
@@ -285,15 +309,23 @@ def export_csv(database_url: str, key: str, slug: str) -> dict:
     app = bench_app(database_url, **APP_OVERRIDES)
     client = app.test_client()
     begin = time.perf_counter()
-    response = client.get(f"/api/v1/orgs/{slug}/calls", query_string={"format": "csv", **span(*WHOLE_SET)},
-                          headers={"Authorization": f"Bearer {key}"}, buffered=False)
+    response = client.get(
+        f"/api/v1/orgs/{slug}/calls",
+        query_string={"format": "csv", **span(*WHOLE_SET)},
+        headers={"Authorization": f"Bearer {key}"},
+        buffered=False,
+    )
     lines = 0
     for chunk in response.response:
         lines += (chunk if isinstance(chunk, bytes) else chunk.encode()).count(b"\n")
     response.close()
     seconds = time.perf_counter() - begin
-    return {"status": response.status_code, "rows": max(lines - 1, 0), "seconds": seconds,
-            "peak_rss_mb": peak_rss() / 2**20}
+    return {
+        "status": response.status_code,
+        "rows": max(lines - 1, 0),
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss() / 2**20,
+    }
 
 
 class _Counter:
@@ -310,8 +342,12 @@ def measure_csv(api: Api, app: Flask, database_url: str, key: str, org: Organiza
     if not api.has(rule):
         return [Row(name, note=f"route missing: GET {rule}")]
     say(name)
-    child = subprocess.run([sys.executable, "-m", "bench.api_latency", "--csv-child", database_url, key, org.slug],
-                           capture_output=True, text=True, check=False)
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.api_latency", "--csv-child", database_url, key, org.slug],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if child.returncode != 0:
         return [Row(name, note=f"export failed: {child.stderr.strip().splitlines()[-1:]}")]
     result = json.loads(child.stdout.strip().splitlines()[-1])
@@ -319,20 +355,34 @@ def measure_csv(api: Api, app: Flask, database_url: str, key: str, org: Organiza
         raw = db.engine.raw_connection()
         try:
             sink, begin = _Counter(), time.perf_counter()
-            sql = raw.cursor().mogrify(HAND_CSV.replace(":org", "%(org)s").replace(":start", "%(start)s")
-                                       .replace(":end", "%(end)s"), {"org": org.id, **window_bounds(org, *WHOLE_SET)})
+            sql = raw.cursor().mogrify(
+                HAND_CSV.replace(":org", "%(org)s").replace(":start", "%(start)s").replace(":end", "%(end)s"),
+                {"org": org.id, **window_bounds(org, *WHOLE_SET)},
+            )
             raw.cursor().copy_expert(sql.decode(), sink)
             copy_s = time.perf_counter() - begin
         finally:
             raw.close()
     rows_s = result["rows"] / result["seconds"]
     copy_rows_s = (sink.lines - 1) / copy_s
-    ok = (result["status"] == 200 and result["rows"] == sink.lines - 1 and rows_s >= TARGET_CSV_ROWS_S
-          and result["peak_rss_mb"] < TARGET_CSV_RSS_MB)
-    return [Row(name, target=f">= {TARGET_CSV_ROWS_S:,} rows/s, RSS < {TARGET_CSV_RSS_MB} MB", passed=ok,
-                note=(f"{result['rows']:,} rows in {result['seconds']:.1f} s: {rows_s:,.0f} rows/s, peak RSS "
-                      f"{result['peak_rss_mb']:.0f} MB; COPY of the same rows: {sink.lines - 1:,} in {copy_s:.1f} s, "
-                      f"{copy_rows_s:,.0f} rows/s ({rows_s / copy_rows_s:.2f}x)"))]
+    ok = (
+        result["status"] == 200
+        and result["rows"] == sink.lines - 1
+        and rows_s >= TARGET_CSV_ROWS_S
+        and result["peak_rss_mb"] < TARGET_CSV_RSS_MB
+    )
+    return [
+        Row(
+            name,
+            target=f">= {TARGET_CSV_ROWS_S:,} rows/s, RSS < {TARGET_CSV_RSS_MB} MB",
+            passed=ok,
+            note=(
+                f"{result['rows']:,} rows in {result['seconds']:.1f} s: {rows_s:,.0f} rows/s, peak RSS "
+                f"{result['peak_rss_mb']:.0f} MB; COPY of the same rows: {sink.lines - 1:,} in {copy_s:.1f} s, "
+                f"{copy_rows_s:,.0f} rows/s ({rows_s / copy_rows_s:.2f}x)"
+            ),
+        )
+    ]
 
 
 # Report
@@ -378,11 +428,16 @@ def main(argv=None) -> int:
             db.session.expunge(org)
             hand = Hand(app, org)
             org_calls = hand.first_row(f"SELECT count(*) FROM calls c WHERE {_VISIBLE}")[0]
-            header = (f"Machine: {machine()}, {_memory_gb():.0f} GB RAM\nLoad average before timing: {load_average()}\n"
-                      f"Data: {written[0]:,} calls, {written[1]:,} events; org '{ORG}' ({ORGS[0][1]}) has "
-                      f"{org_calls:,} of them")
-        rows = [*measure_metrics(api, hand, org, args.runs), *measure_calls(api, hand, org, args.runs),
-                *measure_csv(api, app, args.database_url, key, org)]
+            header = (
+                f"Machine: {machine()}, {_memory_gb():.0f} GB RAM\nLoad average before timing: {load_average()}\n"
+                f"Data: {written[0]:,} calls, {written[1]:,} events; org '{ORG}' ({ORGS[0][1]}) has "
+                f"{org_calls:,} of them"
+            )
+        rows = [
+            *measure_metrics(api, hand, org, args.runs),
+            *measure_calls(api, hand, org, args.runs),
+            *measure_csv(api, app, args.database_url, key, org),
+        ]
         passed = report(rows, header, args.runs)
         with app.app_context():
             db.session.remove()

@@ -13,6 +13,7 @@ for inbound calls; Connected and Completed for outbound ones. A call with events
 webhook processing derives from them (`answered_at`, `wait_ended_at`, `ring_ms`, `events_at`). Raw
 payloads are ~250-byte JSON documents, so rows have a realistic width.
 """
+
 from __future__ import annotations
 
 import io
@@ -79,9 +80,17 @@ def load_average() -> str:
 
 def bench_app(database_url: str, **overrides):
     """The real app on the bench database, jobs inline, quiet logs."""
-    return create_app({"VSYNC_ENV": "development", "SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": None,
-                       "SECRET_KEY": "bench-secret-key", "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-                       "VSYNC_LOG_LEVEL": "WARNING", **overrides})
+    return create_app(
+        {
+            "VSYNC_ENV": "development",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": None,
+            "SECRET_KEY": "bench-secret-key",
+            "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "VSYNC_LOG_LEVEL": "WARNING",
+            **overrides,
+        }
+    )
 
 
 # The data set
@@ -96,8 +105,9 @@ def setup_world() -> tuple[list[int], list[int], list[int]]:
         integrations = []
         for org in org_rows:
             credentials = {"api_key": f"bench-api-key-{org.slug}", "user_key": "bench-user-key"}
-            integration = Integration(org_id=org.id, base_url="http://127.0.0.1:1/v4",
-                                      credentials_encrypted=crypto.encrypt_json(credentials))
+            integration = Integration(
+                org_id=org.id, base_url="http://127.0.0.1:1/v4", credentials_encrypted=crypto.encrypt_json(credentials)
+            )
             learn_account(integration)
             integrations.append(integration)
         db.session.add_all(integrations)
@@ -120,25 +130,60 @@ def _copy_value(value) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def generate(calls: int, accounts: list[int], number_ids: list[int], seed: int = 1,
-             number_weights: list[int] | None = None) -> tuple[int, int]:
+def generate(
+    calls: int, accounts: list[int], number_ids: list[int], seed: int = 1, number_weights: list[int] | None = None
+) -> tuple[int, int]:
     """COPY `calls` calls and their events; returns (calls, events) written. Calls fall on the 20
     numbers evenly, or in proportion to `number_weights`; each is of the account (`accounts`, by org)
     of the org holding its number at its start, and its events are filed under that start."""
     rng = random.Random(seed)
     span = (END - START).total_seconds()
     hours = list(range(24))
-    raw = json.dumps({"caller": {"name": "Bench Caller", "phone": "+17185550123"}, "businessNumber": "x" * 12,
-                      "callFlow": "main", "notes": "a typical provider payload of a few hundred bytes " * 3})
-    call_columns = ("account_id", "external_id", "phone_number_id", "direction", "status", "provider_status",
-                    "from_number", "to_number", "started_at", "answered_at", "wait_ended_at", "ring_ms", "ended_at",
-                    "duration_ms", "agent_extension", "raw", "synced_at", "events_at")
-    event_columns = ("account_id", "guid", "call_external_id", "phone_number_id", "event_type", "kind",
-                     "extension", "occurred_at", "call_started_at", "raw")
+    raw = json.dumps(
+        {
+            "caller": {"name": "Bench Caller", "phone": "+17185550123"},
+            "businessNumber": "x" * 12,
+            "callFlow": "main",
+            "notes": "a typical provider payload of a few hundred bytes " * 3,
+        }
+    )
+    call_columns = (
+        "account_id",
+        "external_id",
+        "phone_number_id",
+        "direction",
+        "status",
+        "provider_status",
+        "from_number",
+        "to_number",
+        "started_at",
+        "answered_at",
+        "wait_ended_at",
+        "ring_ms",
+        "ended_at",
+        "duration_ms",
+        "agent_extension",
+        "raw",
+        "synced_at",
+        "events_at",
+    )
+    event_columns = (
+        "account_id",
+        "guid",
+        "call_external_id",
+        "phone_number_id",
+        "event_type",
+        "kind",
+        "extension",
+        "occurred_at",
+        "call_started_at",
+        "raw",
+    )
     # In order of time, as syncs and webhooks store them: rows of one period sit on neighbouring pages.
-    starts = sorted(START + timedelta(days=rng.random() * span // 86400, hours=hour,
-                                      milliseconds=rng.randrange(3_600_000))
-                    for hour in rng.choices(hours, HOUR_WEIGHTS, k=calls))
+    starts = sorted(
+        START + timedelta(days=rng.random() * span // 86400, hours=hour, milliseconds=rng.randrange(3_600_000))
+        for hour in rng.choices(hours, HOUR_WEIGHTS, k=calls)
+    )
     raw_conn = db.engine.raw_connection()
     written_events = 0
     try:
@@ -155,15 +200,22 @@ def generate(calls: int, accounts: list[int], number_ids: list[int], seed: int =
                 direction = "inbound" if roll < 0.6 else ("outbound" if roll < 0.95 else "callback")
                 roll = rng.random()
                 if direction == "inbound":
-                    status = ("answered" if roll < 0.7 else "missed" if roll < 0.85 else "dropped" if roll < 0.9
-                              else "voicemail")
+                    status = (
+                        "answered"
+                        if roll < 0.7
+                        else "missed"
+                        if roll < 0.85
+                        else "dropped"
+                        if roll < 0.9
+                        else "voicemail"
+                    )
                 else:
                     status = "answered" if roll < 0.65 else "missed"
                 duration = int(rng.expovariate(1 / 180_000)) if status == "answered" else rng.randrange(60_000)
                 extension = f"{owner + 1}{rng.randrange(12):02d}"
                 with_events = started >= EVENTS_FROM
                 ring_at = started + timedelta(milliseconds=rng.randrange(500, 4_000))
-                answered_at = (ring_at + timedelta(milliseconds=int(rng.expovariate(1 / 15_000))))
+                answered_at = ring_at + timedelta(milliseconds=int(rng.expovariate(1 / 15_000)))
                 ring_end = ring_at + timedelta(milliseconds=rng.randrange(1_000, 40_000))
                 ended = started + timedelta(milliseconds=duration)
                 external_id = f"c{n}"
@@ -179,13 +231,40 @@ def generate(calls: int, accounts: list[int], number_ids: list[int], seed: int =
                     script = [("OutgoingCallConnected", answered_at, extension), ("OutgoingCallCompleted", ended, None)]
                 kinds = [(event_kind(kind), at) for kind, at, _ in script]
                 answered = answered_at if script and status == "answered" else None
-                row = (account, external_id, number_ids[number], direction, status, "x", "+17185550123",
-                       "+12125551000", started, answered, answered or (script[-1][1] if script else None),
-                       ring_ms(kinds), ended, duration, extension, raw, END, script[-1][1] if script else None)
+                row = (
+                    account,
+                    external_id,
+                    number_ids[number],
+                    direction,
+                    status,
+                    "x",
+                    "+17185550123",
+                    "+12125551000",
+                    started,
+                    answered,
+                    answered or (script[-1][1] if script else None),
+                    ring_ms(kinds),
+                    ended,
+                    duration,
+                    extension,
+                    raw,
+                    END,
+                    script[-1][1] if script else None,
+                )
                 call_buf.write("\t".join(map(_copy_value, row)) + "\n")
                 for k, (kind, at, ext) in enumerate(script):
-                    values = (account, f"{external_id}-{k}", external_id, number_ids[number], kind,
-                              event_kind(kind), ext, at, started, "{}")
+                    values = (
+                        account,
+                        f"{external_id}-{k}",
+                        external_id,
+                        number_ids[number],
+                        kind,
+                        event_kind(kind),
+                        ext,
+                        at,
+                        started,
+                        "{}",
+                    )
                     event_buf.write("\t".join(map(_copy_value, values)) + "\n")
                     written_events += 1
             call_buf.seek(0)
@@ -273,7 +352,6 @@ SELECT * FROM per_agent FULL JOIN rings USING (extension) ORDER BY extension
 """
 
 
-
 # Timing
 
 
@@ -293,11 +371,17 @@ def timed(fn, runs: int) -> tuple[list[float], object]:
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
     version = db.session.scalar(text("SHOW server_version"))
-    return (f"{len(os.sched_getaffinity(0))} cores ({model}), PostgreSQL {version}, Python "
-            f"{platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, psycopg2 "
-            f"{psycopg2.__version__.split()[0]}")
-
-
+    return (
+        f"{len(os.sched_getaffinity(0))} cores ({model}), PostgreSQL {version}, Python "
+        f"{platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, psycopg2 "
+        f"{psycopg2.__version__.split()[0]}"
+    )

@@ -25,6 +25,7 @@ With --probe it then measures what would meet the 365-day target that plain inde
 an hourly per-number rollup of the same partial aggregates (hand-written SQL on a table the probe
 builds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -136,8 +137,12 @@ def measure(org_id: int, runs: int) -> list[tuple]:
     tz = org_zone(org)
     last_30 = Window(END - timedelta(days=30), END, tz)
     last_365 = Window(END - timedelta(days=365), END, tz)
-    params = {"org": org_id, "tz": org.timezone, "short_ms": org.short_abandon_seconds * 1000,
-              "threshold_ms": org.service_level_threshold_seconds * 1000}
+    params = {
+        "org": org_id,
+        "tz": org.timezone,
+        "short_ms": org.short_abandon_seconds * 1000,
+        "threshold_ms": org.service_level_threshold_seconds * 1000,
+    }
 
     def hand(sql: str, window: Window):
         bound = {**params, "start": window.start, "end": window.end}
@@ -149,8 +154,12 @@ def measure(org_id: int, runs: int) -> list[tuple]:
     cases = [
         ("summary, 30 days", lambda: metrics.summary(org, last_30), hand(HAND_SUMMARY, last_30), TARGET_30_MS),
         ("summary, 365 days", lambda: metrics.summary(org, last_365), hand(HAND_SUMMARY, last_365), TARGET_365_MS),
-        ("daily series, 30 days", lambda: metrics.series(org, last_30, "day"), hand(HAND_SERIES, last_30),
-         TARGET_30_MS),
+        (
+            "daily series, 30 days",
+            lambda: metrics.series(org, last_30, "day"),
+            hand(HAND_SERIES, last_30),
+            TARGET_30_MS,
+        ),
         ("by_agent, 30 days", lambda: metrics.by_agent(org, last_30), hand(HAND_AGENTS, last_30), None),
     ]
     rows = []
@@ -164,29 +173,45 @@ def measure(org_id: int, runs: int) -> list[tuple]:
 
 def agree(name: str, engine, hand) -> bool:
     """The engine and the hand-written query computed the same figures."""
+
     def close(a, b) -> bool:
         if a is None or b is None:
             return a is None and b is None
         return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
 
-    keys = ("total_calls", "inbound_calls", "answered_calls", "missed_calls", "voicemail_calls",
-            "avg_talk_seconds", "avg_speed_of_answer_seconds", "longest_wait_seconds")
+    keys = (
+        "total_calls",
+        "inbound_calls",
+        "answered_calls",
+        "missed_calls",
+        "voicemail_calls",
+        "avg_talk_seconds",
+        "avg_speed_of_answer_seconds",
+        "longest_wait_seconds",
+    )
     if name.startswith("summary"):
         (row,) = hand
         denominator = row["sample"] - row["short"]
-        return (all(close(engine[k], row[k]) for k in keys)
-                and close(engine["abandon_rate"], row["abandons"] / denominator)
-                and close(engine["service_level"], row["within"] / denominator)
-                and engine["busiest_hour"] == int(row["busiest_hour"]))
+        return (
+            all(close(engine[k], row[k]) for k in keys)
+            and close(engine["abandon_rate"], row["abandons"] / denominator)
+            and close(engine["service_level"], row["within"] / denominator)
+            and engine["busiest_hour"] == int(row["busiest_hour"])
+        )
     if name.startswith("daily"):
         return len(engine) == len(hand) and all(
-            close(b["total_calls"], h["total_calls"] or 0) and close(b["answered_calls"], h["answered_calls"] or 0)
+            close(b["total_calls"], h["total_calls"] or 0)
+            and close(b["answered_calls"], h["answered_calls"] or 0)
             and close(b["avg_speed_of_answer_seconds"], h["avg_speed_of_answer_seconds"])
-            for b, h in zip(engine, hand, strict=False))
+            for b, h in zip(engine, hand, strict=False)
+        )
     return len(engine) == len(hand) and all(
-        b["extension"] == h["extension"] and b["calls_handled"] == (h["calls_handled"] or 0)
-        and b["missed_rings"] == (h["missed_rings"] or 0) and close(b["avg_talk_seconds"], h["avg_talk_seconds"])
-        for b, h in zip(engine, hand, strict=False))
+        b["extension"] == h["extension"]
+        and b["calls_handled"] == (h["calls_handled"] or 0)
+        and b["missed_rings"] == (h["missed_rings"] or 0)
+        and close(b["avg_talk_seconds"], h["avg_talk_seconds"])
+        for b, h in zip(engine, hand, strict=False)
+    )
 
 
 def report(rows: list[tuple], header: str, runs: int) -> bool:
@@ -206,14 +231,15 @@ def report(rows: list[tuple], header: str, runs: int) -> bool:
             verdict = f"{'PASS' if ok else 'MISS'} ({rule})"
             passed &= ok
         passed &= same
-        print(f"| {name} | {percentile(engine_ms, 0.5):.1f} | {e95:.1f} | {percentile(hand_ms, 0.5):.1f} | "
-              f"{h95:.1f} | {ratio:.2f}x | {'yes' if same else 'NO'} | {verdict} |")
+        print(
+            f"| {name} | {percentile(engine_ms, 0.5):.1f} | {e95:.1f} | {percentile(hand_ms, 0.5):.1f} | "
+            f"{h95:.1f} | {ratio:.2f}x | {'yes' if same else 'NO'} | {verdict} |"
+        )
     return passed
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.metrics_latency",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.metrics_latency", description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
@@ -229,25 +255,32 @@ def main(argv=None) -> int:
         with app.app_context():
             if args.reuse:
                 org_ids = list(db.session.scalars(text("SELECT id FROM organizations ORDER BY id")))
-                written = db.session.execute(text("SELECT (SELECT count(*) FROM calls), "
-                                                  "(SELECT count(*) FROM call_events)")).one()
+                written = db.session.execute(
+                    text("SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM call_events)")
+                ).one()
             else:
                 upgrade()
                 org_ids, accounts, number_ids = setup_world()
                 begin = time.perf_counter()
                 written = generate(args.calls, accounts, number_ids)
                 say(f"generated in {time.perf_counter() - begin:.0f} s")
-            header = (f"Machine: {machine()}\nLoad average before timing: "
-                      f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
-                      f"Data: {written[0]:,} calls, {written[1]:,} events; org '{ORGS[0][0]}' ({ORGS[0][1]})")
+            header = (
+                f"Machine: {machine()}\nLoad average before timing: "
+                f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
+                f"Data: {written[0]:,} calls, {written[1]:,} events; org '{ORGS[0][0]}' ({ORGS[0][1]})"
+            )
             with tenant(org_ids[0]):
                 rows = measure(org_ids[0], args.runs)
             with tenant(org_ids[0]):
                 probes = probe(org_ids[0], args.runs) if args.probe else []
-                org_calls = db.session.scalar(text(
-                    "SELECT count(*) FROM calls c WHERE EXISTS (SELECT 1 FROM number_assignments a WHERE "
-                    "a.org_id = :org AND a.phone_number_id = c.phone_number_id AND a.assigned_at <= c.started_at "
-                    "AND (a.unassigned_at IS NULL OR a.unassigned_at > c.started_at))"), {"org": org_ids[0]})
+                org_calls = db.session.scalar(
+                    text(
+                        "SELECT count(*) FROM calls c WHERE EXISTS (SELECT 1 FROM number_assignments a WHERE "
+                        "a.org_id = :org AND a.phone_number_id = c.phone_number_id AND a.assigned_at <= c.started_at "
+                        "AND (a.unassigned_at IS NULL OR a.unassigned_at > c.started_at))"
+                    ),
+                    {"org": org_ids[0]},
+                )
             db.session.remove()
             db.engine.dispose()
         passed = report(rows, f"{header} has {org_calls:,} of them", args.runs)

@@ -36,6 +36,7 @@ Targets: write stage >= 0.3x COPY; write stage >= 10x naive; end to end >= 5,000
 2-core machine; peak RSS < 300 MB at 1,000,000 calls. Other work on the machine (a test suite run in
 parallel) skews every figure: the report shows the load average before each run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,9 +87,22 @@ WINDOW_START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: whole weeks of the 
 WINDOW_DAYS = 14
 MILLION = 1_000_000
 SIM_API_KEY, SIM_USER_KEY = "bench-api-key", "bench-user-key"
-COPY_COLUMNS = ("account_id", "external_id", "phone_number_id", "direction", "status", "provider_status",
-                "from_number", "to_number", "started_at", "ended_at", "duration_ms", "agent_extension", "raw",
-                "synced_at")
+COPY_COLUMNS = (
+    "account_id",
+    "external_id",
+    "phone_number_id",
+    "direction",
+    "status",
+    "provider_status",
+    "from_number",
+    "to_number",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "agent_extension",
+    "raw",
+    "synced_at",
+)
 
 TARGET_COPY_RATIO = 0.3
 TARGET_NAIVE_RATIO = 10.0
@@ -112,26 +126,40 @@ def rate(calls: int, seconds: float) -> float:
 
 
 def machine(database_url: str) -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
     engine = create_engine(make_url(database_url).set(database="postgres"))
     with engine.connect() as conn:
         version = conn.scalar(text("SHOW server_version"))
     engine.dispose()
-    return {"cores": len(os.sched_getaffinity(0)), "cpu": model, "ram": psutil.virtual_memory().total,
-            "postgres": version, "python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
-            "psycopg2": psycopg2.__version__.split()[0]}
-
-
-
-
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu": model,
+        "ram": psutil.virtual_memory().total,
+        "postgres": version,
+        "python": platform.python_version(),
+        "sqlalchemy": sqlalchemy.__version__,
+        "psycopg2": psycopg2.__version__.split()[0],
+    }
 
 
 def app_config(database_url: str, encryption_key: str, page_size: int) -> dict:
     """The embedded default's shape (jobs inline, no Redis) on the bench database."""
-    return {"VSYNC_ENV": "development", "SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": None,
-            "SECRET_KEY": "bench-secret-key", "VSYNC_ENCRYPTION_KEYS": [encryption_key],
-            "VSYNC_LOG_LEVEL": "WARNING", "VSYNC_SYNC_PAGE_SIZE": page_size}
+    return {
+        "VSYNC_ENV": "development",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": None,
+        "SECRET_KEY": "bench-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": [encryption_key],
+        "VSYNC_LOG_LEVEL": "WARNING",
+        "VSYNC_SYNC_PAGE_SIZE": page_size,
+    }
 
 
 def migrated_app(config: dict):
@@ -177,8 +205,9 @@ def postgres_cpu(database: str) -> float:
             if proc.info["name"] != "postgres":
                 continue
             command = " ".join(proc.info["cmdline"] or ())
-            if f" {database} " in command or any(aux in command for aux in ("walwriter", "checkpointer",
-                                                                            "background writer")):
+            if f" {database} " in command or any(
+                aux in command for aux in ("walwriter", "checkpointer", "background writer")
+            ):
                 times = proc.cpu_times()
                 total += times.user + times.system
         except psutil.Error:
@@ -237,12 +266,18 @@ class SimulatorProcess:
 @contextmanager
 def simulator_process(seed: int, calls_per_day: float):
     port = free_port()
-    code = ("import sys; from vsync.mightycall.simulator import run_simulator; "
-            "run_simulator(port=int(sys.argv[1]), seed=int(sys.argv[2]), calls_per_day=float(sys.argv[3]), "
-            "api_key=sys.argv[4], user_key=sys.argv[5])")
+    code = (
+        "import sys; from vsync.mightycall.simulator import run_simulator; "
+        "run_simulator(port=int(sys.argv[1]), seed=int(sys.argv[2]), calls_per_day=float(sys.argv[3]), "
+        "api_key=sys.argv[4], user_key=sys.argv[5])"
+    )
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (the simulator writes to it until the finally closes it)
-    proc = subprocess.Popen([sys.executable, "-c", code, str(port), str(seed), repr(calls_per_day), SIM_API_KEY,
-                             SIM_USER_KEY], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(port), str(seed), repr(calls_per_day), SIM_API_KEY, SIM_USER_KEY],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     root = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -277,10 +312,18 @@ def end_to_end(config: dict, org_id: int, integration_id: int, window: Window, s
         started = time.perf_counter()
         run, _ = start_sync(integration, "calls", since=window.start, until=window.end)
         seconds = time.perf_counter() - started
-        return {"seconds": seconds, "cpu": process_cpu(me.pid) - cpu,
-                "simulator_cpu": process_cpu(simulator_pid) - simulator,
-                "postgres_cpu": postgres_cpu(database) - postgres, "rss_before": rss_before, "peak_rss": peak_rss(),
-                "status": run.status, "error": run.error, "pages": run.pages, "inserted": run.inserted}
+        return {
+            "seconds": seconds,
+            "cpu": process_cpu(me.pid) - cpu,
+            "simulator_cpu": process_cpu(simulator_pid) - simulator,
+            "postgres_cpu": postgres_cpu(database) - postgres,
+            "rss_before": rss_before,
+            "peak_rss": peak_rss(),
+            "status": run.status,
+            "error": run.error,
+            "pages": run.pages,
+            "inserted": run.inserted,
+        }
 
 
 def run_end_to_end(config: dict, org_id: int, integration_id: int, window: Window, simulator_pid: int) -> dict:
@@ -297,8 +340,11 @@ def fetch_pages(app, bench: Connected, window: Window) -> list:
         client = client_for(db.session.get(Integration, bench.integration_id))
         page_size = current_app.config["VSYNC_SYNC_PAGE_SIZE"]
         try:
-            return [page for start, end in day_chunks(window.start, window.end)
-                    for page in client.iter_call_pages(start, end, page_size=page_size)]
+            return [
+                page
+                for start, end in day_chunks(window.start, window.end)
+                for page in client.iter_call_pages(start, end, page_size=page_size)
+            ]
         finally:
             client.close()
 
@@ -314,8 +360,12 @@ def time_write_stage(app, bench: Connected, pages: list) -> dict:
             inserted += write_calls(bench.account_id, page, book).inserted
             db.session.commit()
         seconds = time.perf_counter() - started
-        return {"seconds": seconds, "cpu": time.process_time() - cpu, "postgres_cpu": postgres_cpu(database) - postgres,
-                "inserted": inserted}
+        return {
+            "seconds": seconds,
+            "cpu": time.process_time() - cpu,
+            "postgres_cpu": postgres_cpu(database) - postgres,
+            "inserted": inserted,
+        }
 
 
 def number_ids(app) -> dict[str, int]:
@@ -340,10 +390,24 @@ def time_copy(app, account_id: int, pages: list) -> dict:
                 buffer = io.StringIO()
                 out = csv.writer(buffer)
                 for r in page:
-                    out.writerow((account_id, r.external_id, numbers[try_e164(r.business_number)], r.direction,
-                                  r.status, r.provider_status, r.from_number, r.to_number, r.started_at.isoformat(),
-                                  r.ended_at.isoformat() if r.ended_at else None, r.duration_ms, r.agent_extension,
-                                  dumps(r.raw), now))
+                    out.writerow(
+                        (
+                            account_id,
+                            r.external_id,
+                            numbers[try_e164(r.business_number)],
+                            r.direction,
+                            r.status,
+                            r.provider_status,
+                            r.from_number,
+                            r.to_number,
+                            r.started_at.isoformat(),
+                            r.ended_at.isoformat() if r.ended_at else None,
+                            r.duration_ms,
+                            r.agent_extension,
+                            dumps(r.raw),
+                            now,
+                        )
+                    )
                 buffer.seek(0)
                 cursor.copy_expert(f"COPY calls_copy ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
             connection.commit()
@@ -362,7 +426,7 @@ def first_calls(pages: list, limit: int) -> list:
     for page in pages:
         if taken >= limit:
             break
-        subset.append(page[:limit - taken])
+        subset.append(page[: limit - taken])
         taken += len(subset[-1])
     return subset
 
@@ -376,8 +440,9 @@ def time_naive(app, account_id: int, pages: list) -> dict:
         for page in pages:
             now = utcnow()
             for r in page:
-                call = db.session.scalars(select(Call).where(Call.account_id == account_id,
-                                                             Call.external_id == r.external_id)).one_or_none()
+                call = db.session.scalars(
+                    select(Call).where(Call.account_id == account_id, Call.external_id == r.external_id)
+                ).one_or_none()
                 if call is None:
                     call = Call(account_id=account_id, external_id=r.external_id)
                     db.session.add(call)
@@ -439,49 +504,85 @@ def report(info: dict, cases: list[dict]) -> None:
     print("vsync calls sync throughput")
     print("=" * 78)
     print(f"machine     {info['cores']} cores, {info['cpu']}, {mb(info['ram'])} RAM")
-    print(f"software    PostgreSQL {info['postgres']}, Python {info['python']}, SQLAlchemy {info['sqlalchemy']}, "
-          f"psycopg2 {info['psycopg2']}")
+    print(
+        f"software    PostgreSQL {info['postgres']}, Python {info['python']}, SQLAlchemy {info['sqlalchemy']}, "
+        f"psycopg2 {info['psycopg2']}"
+    )
     targets = []
     for case in cases:
         window, e2e = case["window"], case["end_to_end"]
         print()
         print(f"-- {case['calls']:,} calls " + "-" * 60)
         end = window.end.isoformat(sep=" ", timespec="milliseconds")[:-6]
-        print(f"window      {window.start:%Y-%m-%d %H:%M} .. {end} UTC, simulator at ~{window.calls_per_day:,.0f} "
-              f"calls/day; ground truth {window.truth:,} calls")
+        print(
+            f"window      {window.start:%Y-%m-%d %H:%M} .. {end} UTC, simulator at ~{window.calls_per_day:,.0f} "
+            f"calls/day; ground truth {window.truth:,} calls"
+        )
         print(f"load avg    {case['load']} (1, 5, 15 min) before the end-to-end run")
         e2e_rate = rate(window.truth, e2e["seconds"])
         correct = e2e["status"] == "succeeded" and e2e["stored"] == window.truth
-        print(f"end to end  {e2e['seconds']:8.2f} s  {e2e_rate:10,.0f} calls/s  run {e2e['status']}, {e2e['pages']} "
-              f"pages, {e2e['inserted']:,} inserted; stored {e2e['stored']:,} = truth: {'yes' if correct else 'NO'}"
-              + (f"  ({e2e['error']})" if e2e["error"] else ""))
-        print(f"  CPU       sync process {e2e['cpu']:.1f} s, PostgreSQL {e2e['postgres_cpu']:.1f} s, "
-              f"simulator {e2e['simulator_cpu']:.1f} s (wall {e2e['seconds']:.1f} s)")
-        print(f"  RSS       peak {mb(e2e['peak_rss'])} (VmHWM of the sync's process; {mb(e2e['rss_before'])} "
-              "before the sync started)")
+        print(
+            f"end to end  {e2e['seconds']:8.2f} s  {e2e_rate:10,.0f} calls/s  run {e2e['status']}, {e2e['pages']} "
+            f"pages, {e2e['inserted']:,} inserted; stored {e2e['stored']:,} = truth: {'yes' if correct else 'NO'}"
+            + (f"  ({e2e['error']})" if e2e["error"] else "")
+        )
+        print(
+            f"  CPU       sync process {e2e['cpu']:.1f} s, PostgreSQL {e2e['postgres_cpu']:.1f} s, "
+            f"simulator {e2e['simulator_cpu']:.1f} s (wall {e2e['seconds']:.1f} s)"
+        )
+        print(
+            f"  RSS       peak {mb(e2e['peak_rss'])} (VmHWM of the sync's process; {mb(e2e['rss_before'])} "
+            "before the sync started)"
+        )
         if not correct:
             targets.append((f"{case['calls']:,}: stored calls equal the ground truth", "no", False))
-        targets.append((f"end to end >= {TARGET_END_TO_END:,} calls/s ({case['calls']:,} calls)",
-                        f"{e2e_rate:,.0f} calls/s", e2e_rate >= TARGET_END_TO_END))
+        targets.append(
+            (
+                f"end to end >= {TARGET_END_TO_END:,} calls/s ({case['calls']:,} calls)",
+                f"{e2e_rate:,.0f} calls/s",
+                e2e_rate >= TARGET_END_TO_END,
+            )
+        )
         if case["calls"] >= MILLION:
-            targets.append((f"peak RSS < {TARGET_RSS_MB} MB at {case['calls']:,} calls", mb(e2e["peak_rss"]),
-                            e2e["peak_rss"] < TARGET_RSS_MB * 2**20))
+            targets.append(
+                (
+                    f"peak RSS < {TARGET_RSS_MB} MB at {case['calls']:,} calls",
+                    mb(e2e["peak_rss"]),
+                    e2e["peak_rss"] < TARGET_RSS_MB * 2**20,
+                )
+            )
         if "write" in case:
             write, copy, naive = case["write"], case["copy"], case["naive"]
             write_rate = rate(case["fetched"], write["seconds"])
             copy_rate = rate(copy["copied"], copy["seconds"])
             naive_rate = rate(naive["written"], naive["seconds"])
-            print(f"write stage {write['seconds']:8.2f} s  {write_rate:10,.0f} calls/s  write_calls + commit per page; "
-                  f"stored {write['stored']:,}")
+            print(
+                f"write stage {write['seconds']:8.2f} s  {write_rate:10,.0f} calls/s  write_calls + commit per page; "
+                f"stored {write['stored']:,}"
+            )
             print(f"  CPU       bench process {write['cpu']:.1f} s, PostgreSQL {write['postgres_cpu']:.1f} s")
-            print(f"COPY        {copy['seconds']:8.2f} s  {copy_rate:10,.0f} calls/s  "
-                  f"calls rows only, one transaction; copied {copy['copied']:,}")
-            print(f"naive ORM   {naive['seconds']:8.2f} s  {naive_rate:10,.0f} calls/s  "
-                  f"first {naive['written']:,} calls, one by one, commit per page")
-            targets.append((f"write stage >= {TARGET_COPY_RATIO}x COPY", f"{write_rate / copy_rate:.2f}x",
-                            write_rate / copy_rate >= TARGET_COPY_RATIO))
-            targets.append((f"write stage >= {TARGET_NAIVE_RATIO:g}x naive", f"{write_rate / naive_rate:.1f}x",
-                            write_rate / naive_rate >= TARGET_NAIVE_RATIO))
+            print(
+                f"COPY        {copy['seconds']:8.2f} s  {copy_rate:10,.0f} calls/s  "
+                f"calls rows only, one transaction; copied {copy['copied']:,}"
+            )
+            print(
+                f"naive ORM   {naive['seconds']:8.2f} s  {naive_rate:10,.0f} calls/s  "
+                f"first {naive['written']:,} calls, one by one, commit per page"
+            )
+            targets.append(
+                (
+                    f"write stage >= {TARGET_COPY_RATIO}x COPY",
+                    f"{write_rate / copy_rate:.2f}x",
+                    write_rate / copy_rate >= TARGET_COPY_RATIO,
+                )
+            )
+            targets.append(
+                (
+                    f"write stage >= {TARGET_NAIVE_RATIO:g}x naive",
+                    f"{write_rate / naive_rate:.1f}x",
+                    write_rate / naive_rate >= TARGET_NAIVE_RATIO,
+                )
+            )
     if not any(case["calls"] >= MILLION for case in cases):
         targets.append((f"peak RSS < {TARGET_RSS_MB} MB at 1,000,000 calls", "not run (--also-million)", None))
     print()
@@ -491,8 +592,10 @@ def report(info: dict, cases: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sync_throughput",
-                                     description="Calls sync throughput against COPY and a row-by-row baseline.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.sync_throughput",
+        description="Calls sync throughput against COPY and a row-by-row baseline.",
+    )
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--also-million", action="store_true")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)

@@ -8,6 +8,7 @@ tenant scope (the statement is walked, narrowed and given loader options), and t
 execution is printed with the ratio. Both run the same SQL shape against the same rows, so the
 difference is the hook's Python work plus the criterion's cost in the database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,6 @@ from vsync.models import Call, Integration, Membership, Organization
 from vsync.tenancy import platform_bypass, tenant
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vsync_bench_tenancy"
-
-
 
 
 def statements(world) -> dict:
@@ -55,15 +54,25 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
     recreate_database(args.database_url)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "REDIS_URL": None, "SECRET_KEY": "bench",
-                      "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-                      "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1", "VSYNC_LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": args.database_url,
+            "REDIS_URL": None,
+            "SECRET_KEY": "bench",
+            "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1",
+            "VSYNC_LOG_LEVEL": "WARNING",
+        }
+    )
     with app.app_context():
         upgrade()
         from tests.world import build_world
+
         world = build_world()
-        print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-              f"{app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+        print(
+            f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+            f"{app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}"
+        )
         print(f"{'statement':<24} {'unscoped':>10} {'scoped':>10} {'ratio':>7}")
         for name, statement in statements(world).items():
             with platform_bypass("bench baseline"):

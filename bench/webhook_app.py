@@ -4,6 +4,7 @@ The trivial route goes through the same Flask request cycle (the same before-req
 and CSRF-exempt like the receiver), reads the body and answers at once: the baseline a receiver
 that stores and queues each event is compared with.
 """
+
 from flask import request
 
 from vsync import create_app

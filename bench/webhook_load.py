@@ -41,6 +41,7 @@ Targets: receiver >= 0.5x the trivial route's throughput; p99 ack < 50 ms at --r
 nothing lost, nothing doubled. The machine's load average is printed before each phase: anything
 else running (a test suite) takes a core of two and skews every figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,20 +88,23 @@ def say(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
-
-
-
-
 def prepare(env: dict) -> str:
     """Migrate the bench database, add an org, its integration and number; return the webhook token."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"], "REDIS_URL": None,
-                      "SECRET_KEY": env["SECRET_KEY"], "VSYNC_ENCRYPTION_KEYS": [env["VSYNC_ENCRYPTION_KEYS"]]})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"],
+            "REDIS_URL": None,
+            "SECRET_KEY": env["SECRET_KEY"],
+            "VSYNC_ENCRYPTION_KEYS": [env["VSYNC_ENCRYPTION_KEYS"]],
+        }
+    )
     with app.app_context():
         upgrade()
         with platform_bypass("benchmark setup"):
             org = orgs.create_org("Bench", "bench", "UTC")
-            _, token = create_integration(org, api_key=API_KEY, user_key="bench-user-key",
-                                          base_url="http://127.0.0.1:9/v4")
+            _, token = create_integration(
+                org, api_key=API_KEY, user_key="bench-user-key", base_url="http://127.0.0.1:9/v4"
+            )
             numbers.assign_number(org, numbers.add_number(NUMBER), at=datetime(2020, 1, 1, tzinfo=UTC))
             db.session.commit()
         db.engine.dispose()
@@ -109,10 +113,24 @@ def prepare(env: dict) -> str:
 
 def start_gunicorn(env: dict, port: int, threads: int) -> subprocess.Popen:
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--threads", str(threads),
-         "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "--backlog", "256", "bench.webhook_app:app"],
-        cwd=ROOT, env=env, start_new_session=True)
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--workers",
+            "2",
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "256",
+            "bench.webhook_app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -154,14 +172,19 @@ class EventSource:
             return self.rng.choice(self.sent)
         if not self.pending:
             self.started += timedelta(seconds=1)
-            self.pending = self.emitter.events(self.rng.choice(LIFECYCLES), business_number=NUMBER,
-                                               extension=f"1{self.rng.randint(0, 20):02d}", started_at=self.started,
-                                               rng=self.rng)[::-1]
+            self.pending = self.emitter.events(
+                self.rng.choice(LIFECYCLES),
+                business_number=NUMBER,
+                extension=f"1{self.rng.randint(0, 20):02d}",
+                started_at=self.started,
+                rng=self.rng,
+            )[::-1]
         return self.pending.pop()
 
 
-def _send_thread(url: str, seed: int, until: float, interval: float | None, start: float, result: SenderResult,
-                 lock: threading.Lock) -> None:
+def _send_thread(
+    url: str, seed: int, until: float, interval: float | None, start: float, result: SenderResult, lock: threading.Lock
+) -> None:
     source, session = EventSource(seed), requests.Session()
     scheduled = start
     while True:
@@ -195,9 +218,13 @@ def send_process(url: str, threads: int, seed: int, seconds: float, rate_per_thr
     result, lock = SenderResult(), threading.Lock()
     start = time.monotonic()
     interval = 1 / rate_per_thread if rate_per_thread else None
-    workers = [threading.Thread(target=_send_thread, args=(url, seed * 1000 + i, start + seconds, interval,
-                                                           start + (interval or 0) * i / threads, result, lock))
-               for i in range(threads)]
+    workers = [
+        threading.Thread(
+            target=_send_thread,
+            args=(url, seed * 1000 + i, start + seconds, interval, start + (interval or 0) * i / threads, result, lock),
+        )
+        for i in range(threads)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -211,9 +238,16 @@ def load(url: str, senders: int, seconds: float, seed: int, rate: float | None =
     per_thread_rate = rate / senders if rate else None
     began = time.monotonic()
     with ProcessPoolExecutor(processes) as pool:
-        parts = list(pool.map(send_process, [url] * processes, per_process,
-                              [seed * 10 + i for i in range(processes)], [seconds] * processes,
-                              [per_thread_rate] * processes))
+        parts = list(
+            pool.map(
+                send_process,
+                [url] * processes,
+                per_process,
+                [seed * 10 + i for i in range(processes)],
+                [seconds] * processes,
+                [per_thread_rate] * processes,
+            )
+        )
     elapsed = time.monotonic() - began
     total = SenderResult()
     for part in parts:
@@ -237,13 +271,32 @@ def drain(env: dict, redis_url: str, workers: int, database_url: str) -> tuple[f
     worker waiting) until no event is left `received`, then they are stopped."""
     engine = create_engine(database_url)
     connection = redis.Redis.from_url(redis_url)
-    say(f"draining {connection.llen('rq:queue:vsync')} queued job(s) with {workers} rq worker(s); "
-        f"load {load_average()}")
+    say(
+        f"draining {connection.llen('rq:queue:vsync')} queued job(s) with {workers} rq worker(s); load {load_average()}"
+    )
     waiting = select(func.count()).select_from(WebhookEvent).where(WebhookEvent.status == "received")
     began = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--url", redis_url,
-                               "--worker-class", "rq.worker.SimpleWorker", "--logging_level", "WARNING", "vsync"],
-                              cwd=ROOT, env=env, start_new_session=True) for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--url",
+                redis_url,
+                "--worker-class",
+                "rq.worker.SimpleWorker",
+                "--logging_level",
+                "WARNING",
+                "vsync",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        for _ in range(workers)
+    ]
     try:
         while time.monotonic() - began < 3600:
             with engine.connect() as conn:
@@ -282,9 +335,16 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VSYNC_ENV": "development", "DATABASE_URL": args.database_url,
-           "REDIS_URL": args.redis_url, "SECRET_KEY": "bench-secret-key",
-           "VSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "VSYNC_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "VSYNC_ENV": "development",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "SECRET_KEY": "bench-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "VSYNC_LOG_LEVEL": "WARNING",
+    }
     recreate_database(args.database_url)
     redis.Redis.from_url(args.redis_url).flushdb()
     token = prepare(env)
@@ -294,8 +354,10 @@ def main(argv=None) -> int:
         trivial, flat, trivial_s, flat_s = SenderResult(), SenderResult(), 0.0, 0.0
         turn = args.seconds / args.rounds
         for round_ in range(1, args.rounds + 1):
-            say(f"round {round_}/{args.rounds}: trivial route, {args.senders} senders, {turn:.0f} s; "
-                f"load {load_average()}")
+            say(
+                f"round {round_}/{args.rounds}: trivial route, {args.senders} senders, {turn:.0f} s; "
+                f"load {load_average()}"
+            )
             part, took = load(f"{base}/_bench/ok", args.senders, turn, seed=10 * round_ + 1)
             trivial.add(part)
             trivial_s += took
@@ -304,8 +366,7 @@ def main(argv=None) -> int:
             flat.add(part)
             flat_s += took
         say(f"receiver paced at {args.rate:.0f} events/s, {args.seconds:.0f} s; load {load_average()}")
-        paced, _ = load(f"{base}/webhooks/mightycall/{token}", args.paced_senders, args.seconds, seed=3,
-                        rate=args.rate)
+        paced, _ = load(f"{base}/webhooks/mightycall/{token}", args.paced_senders, args.seconds, seed=3, rate=args.rate)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(15)
@@ -315,8 +376,14 @@ def main(argv=None) -> int:
     trivial_rate, receiver_rate = trivial.acked / trivial_s, flat.acked / flat_s
     ratio = receiver_rate / trivial_rate if trivial_rate else 0.0
     p99 = percentile(paced.latencies, 0.99)
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     checks = {
         "receiver >= 0.5x trivial route": ratio >= TARGET_RATIO,
         f"p99 ack < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} events/s": p99 * 1000 < TARGET_P99_MS,
@@ -325,21 +392,35 @@ def main(argv=None) -> int:
         "events processed twice == 0": counts["twice"] == 0,
         "every stored event processed": counts["statuses"] == {"processed": unique},
     }
-    print(f"machine: {len(os.sched_getaffinity(0))} cores ({model}), {psutil.virtual_memory().total / 2**30:.1f} GB, "
-          f"Python {platform.python_version()}; gunicorn 2 workers x {args.threads} threads, PostgreSQL and Redis "
-          "on loopback")
-    print(f"senders: {args.senders} concurrent, {args.seconds:.0f} s per phase ({args.rounds} turns each), "
-          f"{DUPLICATE_SHARE:.0%} duplicates")
-    print(f"trivial route:   {trivial_rate:8.1f} req/s     p50 {ms(percentile(trivial.latencies, .5))}  "
-          f"p99 {ms(percentile(trivial.latencies, .99))}  errors {trivial.errors or 0}")
-    print(f"receiver:        {receiver_rate:8.1f} events/s  p50 {ms(percentile(flat.latencies, .5))}  "
-          f"p99 {ms(percentile(flat.latencies, .99))}  errors {flat.errors or 0}  ratio {ratio:.2f}x")
-    print(f"receiver paced:  {paced.acked / args.seconds:8.1f} events/s  p50 {ms(percentile(paced.latencies, .5))}  "
-          f"p99 {ms(p99)}  errors {paced.errors or 0}")
-    print(f"drain: {counts['stored']} events through {args.workers} rq workers in {drain_s:.1f} s = "
-          f"{counts['stored'] / drain_s:.1f} events/s; statuses {counts['statuses']}")
-    print(f"unique events acknowledged {unique}, stored {counts['stored']}, call events {counts['call_events']}, "
-          f"processed twice {counts['twice']}")
+    print(
+        f"machine: {len(os.sched_getaffinity(0))} cores ({model}), {psutil.virtual_memory().total / 2**30:.1f} GB, "
+        f"Python {platform.python_version()}; gunicorn 2 workers x {args.threads} threads, PostgreSQL and Redis "
+        "on loopback"
+    )
+    print(
+        f"senders: {args.senders} concurrent, {args.seconds:.0f} s per phase ({args.rounds} turns each), "
+        f"{DUPLICATE_SHARE:.0%} duplicates"
+    )
+    print(
+        f"trivial route:   {trivial_rate:8.1f} req/s     p50 {ms(percentile(trivial.latencies, 0.5))}  "
+        f"p99 {ms(percentile(trivial.latencies, 0.99))}  errors {trivial.errors or 0}"
+    )
+    print(
+        f"receiver:        {receiver_rate:8.1f} events/s  p50 {ms(percentile(flat.latencies, 0.5))}  "
+        f"p99 {ms(percentile(flat.latencies, 0.99))}  errors {flat.errors or 0}  ratio {ratio:.2f}x"
+    )
+    print(
+        f"receiver paced:  {paced.acked / args.seconds:8.1f} events/s  p50 {ms(percentile(paced.latencies, 0.5))}  "
+        f"p99 {ms(p99)}  errors {paced.errors or 0}"
+    )
+    print(
+        f"drain: {counts['stored']} events through {args.workers} rq workers in {drain_s:.1f} s = "
+        f"{counts['stored'] / drain_s:.1f} events/s; statuses {counts['statuses']}"
+    )
+    print(
+        f"unique events acknowledged {unique}, stored {counts['stored']}, call events {counts['call_events']}, "
+        f"processed twice {counts['twice']}"
+    )
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'MISS'}  {name}")
     return 0 if all(checks.values()) else 1

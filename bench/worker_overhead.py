@@ -16,6 +16,7 @@ worker's start-up, the one-time app build of `AppWorker`, or its shutdown. Befor
 worker`, whose work horses each build the app. After: `rq worker -w vsync.jobs.worker.AppWorker`,
 whose horses inherit the app built before they fork.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ def per_job_seconds(redis_url: str, env: dict[str, str], jobs: int, worker_class
     command = [str(Path(sys.executable).parent / "rq"), "worker", "--burst", "--quiet", "--url", redis_url]
     if worker_class:
         command += ["-w", worker_class]
-    done = subprocess.run([*command, QUEUE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+    done = subprocess.run(
+        [*command, QUEUE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"rq worker failed ({done.returncode}):\n{done.stderr[-2000:]}")
     for job in queued:
@@ -71,9 +73,14 @@ def main() -> None:
         parser.error("--jobs must be at least 2")
     from cryptography.fernet import Fernet
 
-    env = {**os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
-           "SECRET_KEY": "bench-secret-key", "VSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-           "VSYNC_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "SECRET_KEY": "bench-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "VSYNC_LOG_LEVEL": "WARNING",
+    }
     print(f"{args.jobs} trivial jobs per worker, load average {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
     before = per_job_seconds(args.redis_url, env, args.jobs, None)
     after = per_job_seconds(args.redis_url, env, args.jobs, "vsync.jobs.worker.AppWorker")

@@ -1,5 +1,6 @@
 """Alembic's environment under Flask-Migrate: the app's engine and metadata, and the options that
 `vsync.extensions.migrate` sets (`compare_type`, `render_as_batch` for SQLite)."""
+
 import logging
 from logging.config import fileConfig
 
@@ -24,8 +25,9 @@ def render_item(type_, obj, autogen_context):
 
 def run_migrations_offline():
     """`flask db upgrade --sql`: the SQL is written out from the URL alone, with no connection."""
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_db.metadata,
-                      literal_binds=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"), target_metadata=target_db.metadata, literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -10,6 +10,7 @@ it as an input (a fixed instant, a window derived from its own `now`, or `time_m
 code under test reads the clock). To prove it, `TEST_NOW=2027-12-31T23:59:59Z` starts every test
 with this process's clock at that instant (then ticking): each test meets the edge it names.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 `make test` creates a fresh database and exports TEST_DATABASE_URL / TEST_REDIS_URL; run alone,
 pytest uses the same local defaults.
 """
+
 from __future__ import annotations
 
 import io
@@ -57,8 +58,7 @@ def csrf_token(client, path: str = "/login") -> str:
 
 
 def login(client, email: str, password: str = "correct horse battery"):
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf_token(client)})
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)})
 
 
 @contextmanager

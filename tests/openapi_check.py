@@ -5,6 +5,7 @@ must match the schema its operation declares for its status (or the operation's 
 status the operation does not declare at all is a failure too. The app runs with TESTING, so the
 `AssertionError` reaches the test that made the request.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,12 +44,19 @@ def install(app: Flask) -> None:
     @app.after_request
     def _check(response):
         rule = request.url_rule
-        if (rule is None or not request.path.startswith("/api/v1/") or response.mimetype != "application/json"
-                or rule.endpoint.startswith("api-docs.") or request.method == "HEAD"):
+        if (
+            rule is None
+            or not request.path.startswith("/api/v1/")
+            or response.mimetype != "application/json"
+            or rule.endpoint.startswith("api-docs.")
+            or request.method == "HEAD"
+        ):
             return response
         check = validator(openapi_path(rule.rule), request.method.lower(), str(response.status_code))
         if check is not None:
             errors = sorted(check.iter_errors(response.get_json()), key=lambda e: list(e.path))
-            assert not errors, (f"{request.method} {request.path} -> {response.status_code} does not match "
-                                f"its OpenAPI schema: {errors[0].message} at {list(errors[0].path)}")
+            assert not errors, (
+                f"{request.method} {request.path} -> {response.status_code} does not match "
+                f"its OpenAPI schema: {errors[0].message} at {list(errors[0].path)}"
+            )
         return response

@@ -8,6 +8,7 @@ database: one this script created (it marks each with a comment) or one whose na
 `vsync_test`. Any other existing database is left alone and the run refused, so a mistyped URL
 cannot cost anyone their data.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,18 +36,24 @@ class NotATestDatabase(Exception):
 def fresh_database(url: str) -> None:
     url = make_url(url)
     name = url.database
-    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                           connect_args={"connect_timeout": 3})
+    engine = create_engine(
+        url.set(database="postgres"), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
     try:
         with engine.connect() as conn:
-            exists, comment = conn.execute(text(
-                "SELECT count(*) > 0, max(shobj_description(oid, 'pg_database')) FROM pg_database "
-                "WHERE datname = :name"), {"name": name}).one()
+            exists, comment = conn.execute(
+                text(
+                    "SELECT count(*) > 0, max(shobj_description(oid, 'pg_database')) FROM pg_database "
+                    "WHERE datname = :name"
+                ),
+                {"name": name},
+            ).one()
             if exists:
                 if comment != MARKER and not name.startswith(TEST_PREFIX):
                     raise NotATestDatabase(
                         f"database {name!r} exists and was not made by make test, so it is not dropped; "
-                        f"name another in TEST_DATABASE_URL (names starting {TEST_PREFIX} are always test databases)")
+                        f"name another in TEST_DATABASE_URL (names starting {TEST_PREFIX} are always test databases)"
+                    )
                 conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
             conn.execute(text(f'COMMENT ON DATABASE "{name}" IS :marker').bindparams(marker=MARKER))
@@ -61,8 +68,10 @@ def main() -> int:
     except NotATestDatabase as exc:
         problems.append(str(exc))
     except OperationalError as exc:
-        problems.append(f"PostgreSQL is not reachable at {make_url(DATABASE_URL).render_as_string()}: "
-                        f"{str(exc.orig).strip().splitlines()[0]}\n  start it with: {START_POSTGRES}")
+        problems.append(
+            f"PostgreSQL is not reachable at {make_url(DATABASE_URL).render_as_string()}: "
+            f"{str(exc.orig).strip().splitlines()[0]}\n  start it with: {START_POSTGRES}"
+        )
     try:
         Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
     except RedisError as exc:

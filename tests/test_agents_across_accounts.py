@@ -1,6 +1,7 @@
 """An agent is (MightyCall account, extension): agent 101 of org A and extension 101 of org B's own
 account are two people, even on a number both orgs share. Org A's agent sees only calls their own
 extension of A's account handled, in every read: the calls list, CSV, recordings, KPIs and the floor."""
+
 from __future__ import annotations
 
 import csv
@@ -23,18 +24,45 @@ WINDOW = {"from": (T0 - timedelta(days=1)).date().isoformat(), "to": (T0 + timed
 
 def _call(account_id: int, number_id: int, external_id: str, extension: str, *, ended: bool = True) -> None:
     started = T0 - timedelta(minutes=10) if ended else T0
-    db.session.execute(insert(Call.__table__).values(
-        account_id=account_id, phone_number_id=number_id, external_id=external_id, direction="inbound",
-        status="answered", started_at=started, answered_at=started + timedelta(seconds=4),
-        ended_at=started + timedelta(minutes=1) if ended else None, events_at=started + timedelta(seconds=4),
-        duration_ms=60_000, agent_extension=extension, raw={}))
-    db.session.execute(insert(CallEvent.__table__).values(
-        account_id=account_id, phone_number_id=number_id, guid=f"{external_id}-c", call_external_id=external_id,
-        event_type="IncomingCallConnected", kind="connected", extension=extension, call_started_at=started,
-        occurred_at=started + timedelta(seconds=4), raw={}))
-    db.session.execute(insert(Recording.__table__).values(
-        account_id=account_id, phone_number_id=number_id, call_external_id=external_id, started_at=started,
-        provider_uri=f"http://127.0.0.1:1/{external_id}.wav"))
+    db.session.execute(
+        insert(Call.__table__).values(
+            account_id=account_id,
+            phone_number_id=number_id,
+            external_id=external_id,
+            direction="inbound",
+            status="answered",
+            started_at=started,
+            answered_at=started + timedelta(seconds=4),
+            ended_at=started + timedelta(minutes=1) if ended else None,
+            events_at=started + timedelta(seconds=4),
+            duration_ms=60_000,
+            agent_extension=extension,
+            raw={},
+        )
+    )
+    db.session.execute(
+        insert(CallEvent.__table__).values(
+            account_id=account_id,
+            phone_number_id=number_id,
+            guid=f"{external_id}-c",
+            call_external_id=external_id,
+            event_type="IncomingCallConnected",
+            kind="connected",
+            extension=extension,
+            call_started_at=started,
+            occurred_at=started + timedelta(seconds=4),
+            raw={},
+        )
+    )
+    db.session.execute(
+        insert(Recording.__table__).values(
+            account_id=account_id,
+            phone_number_id=number_id,
+            call_external_id=external_id,
+            started_at=started,
+            provider_uri=f"http://127.0.0.1:1/{external_id}.wav",
+        )
+    )
 
 
 def _world(app):
@@ -60,8 +88,13 @@ def test_agent_101_of_org_a_never_sees_extension_101_of_org_bs_account(app, clie
     answer = client.get("/api/v1/orgs/org-a/calls", query_string=WINDOW)
     assert answer.status_code == 200, answer.get_json()
     assert [c["external_id"] for c in answer.get_json()["data"]] == ["by-a-101"]
-    exported = list(csv.DictReader(io.StringIO(client.get(
-        "/api/v1/orgs/org-a/calls", query_string={**WINDOW, "format": "csv"}).get_data(as_text=True))))
+    exported = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/api/v1/orgs/org-a/calls", query_string={**WINDOW, "format": "csv"}).get_data(as_text=True)
+            )
+        )
+    )
     assert [row["external_id"] for row in exported] == ["by-a-101"]
     recordings = client.get("/api/v1/orgs/org-a/recordings", query_string=WINDOW).get_json()["data"]
     assert [r["call_external_id"] for r in recordings] == ["by-a-101"]
@@ -88,9 +121,18 @@ def test_an_agents_floor_shows_their_own_state_and_the_queue_as_figures_only(app
         b_account = db.session.scalar(select(Integration.account_id).where(Integration.org_id == b))
         number = db.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == SHARED))
         _call(b_account, number, "live-b-102", "102", ended=False)
-        db.session.execute(insert(Call.__table__).values(
-            account_id=b_account, phone_number_id=number, external_id="waiting", direction="inbound",
-            status="other", started_at=T0 - timedelta(seconds=20), events_at=T0, raw={}))
+        db.session.execute(
+            insert(Call.__table__).values(
+                account_id=b_account,
+                phone_number_id=number,
+                external_id="waiting",
+                direction="inbound",
+                status="other",
+                started_at=T0 - timedelta(seconds=20),
+                events_at=T0,
+                raw={},
+            )
+        )
         db.session.commit()
     now = T0 + timedelta(seconds=30)
     with app.app_context(), tenant(Scope(org_id=b, role="agent", extension="101", accounts=(b_account,))):

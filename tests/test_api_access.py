@@ -1,4 +1,5 @@
 """JSON answers on the API: 401 without a principal, 403 for a missing scope or role, 404/405 as JSON."""
+
 from __future__ import annotations
 
 import pytest

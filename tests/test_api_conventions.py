@@ -1,6 +1,7 @@
 """What every /api/v1 route shares: 400 with per-field details for bad input (never a 500), 415 and
 400 for bodies that are not JSON, signed cursors, rate limits per caller with 429 and Retry-After,
 X-Request-ID everywhere, and one OpenAPI document that lists every route."""
+
 from __future__ import annotations
 
 import json
@@ -24,17 +25,20 @@ from vsync.tenancy import platform_bypass, tenant
 DAY = T0.date().isoformat()
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("from=yesterday", "from"),
-    ("to=2026-13-01", "to"),
-    ("from=2026-03-02T10:00:00", "from"),  # no offset: refused rather than guessed
-    (f"from={DAY}&to=2020-01-01", "from"),
-    ("from=2024-01-01&to=2025-12-31", "from"),  # more than 400 days
-    ("colour=blue", "colour"),
-    ("direction=sideways", "direction"),
-    ("number=%2B1999", "number"),
-    ("agent=", "agent"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=yesterday", "from"),
+        ("to=2026-13-01", "to"),
+        ("from=2026-03-02T10:00:00", "from"),  # no offset: refused rather than guessed
+        (f"from={DAY}&to=2020-01-01", "from"),
+        ("from=2024-01-01&to=2025-12-31", "from"),  # more than 400 days
+        ("colour=blue", "colour"),
+        ("direction=sideways", "direction"),
+        ("number=%2B1999", "number"),
+        ("agent=", "agent"),
+    ],
+)
 def test_a_bad_metrics_parameter_is_a_400_naming_it(client, world, query, field):
     api_as(client, "admin_a", world)
     response = client.get(f"/api/v1/orgs/org-a/metrics?{query}")
@@ -110,27 +114,40 @@ def test_an_agent_gets_the_figures_of_their_own_calls_only(client, world):
 
 
 def _patch(client, org: str, body):
-    return client.patch(f"/api/v1/orgs/{org}", data=body if isinstance(body, str) else json.dumps(body),
-                        headers={"Content-Type": "application/json"})
+    return client.patch(
+        f"/api/v1/orgs/{org}",
+        data=body if isinstance(body, str) else json.dumps(body),
+        headers={"Content-Type": "application/json"},
+    )
 
 
 def test_an_org_admin_changes_the_settings_and_the_change_is_audited(client, world, in_app):
     api_as(client, "admin_a", world, csrf=True)
-    response = _patch(client, "org-a", {"timezone": "Europe/Berlin", "service_level_target": 0.9,
-                                        "short_abandon_seconds": 10})
+    response = _patch(
+        client, "org-a", {"timezone": "Europe/Berlin", "service_level_target": 0.9, "short_abandon_seconds": 10}
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["timezone"] == "Europe/Berlin" and response.get_json()["short_abandon_seconds"] == 10
     with in_app(), platform_bypass("test"):
         org = db.session.get(Organization, world.a)
         assert (org.timezone, org.service_level_target) == ("Europe/Berlin", 0.9)
-        assert db.session.scalar(select(AuditEvent.summary).where(AuditEvent.action == "org.updated",
-                                                                  AuditEvent.org_id == world.a))
+        assert db.session.scalar(
+            select(AuditEvent.summary).where(AuditEvent.action == "org.updated", AuditEvent.org_id == world.a)
+        )
 
 
-@pytest.mark.parametrize(("principal", "status"), [
-    ("manager_a", 403), ("agent_a", 403), ("read_a", 403), ("write_a", 403), ("admin_b", 404), ("read_b", 404),
-    ("platform", 200),
-])
+@pytest.mark.parametrize(
+    ("principal", "status"),
+    [
+        ("manager_a", 403),
+        ("agent_a", 403),
+        ("read_a", 403),
+        ("write_a", 403),
+        ("admin_b", 404),
+        ("read_b", 404),
+        ("platform", 200),
+    ],
+)
 def test_only_org_admins_and_platform_principals_change_an_orgs_settings(client, world, in_app, principal, status):
     api_as(client, principal, world, csrf=True)
     response = _patch(client, "org-a", {"name": "Renamed"})
@@ -140,17 +157,20 @@ def test_only_org_admins_and_platform_principals_change_an_orgs_settings(client,
     assert renamed is (status == 200)
 
 
-@pytest.mark.parametrize(("body", "content_type", "status", "field"), [
-    ("name=x", "application/x-www-form-urlencoded", 415, None),
-    ("{not json", "application/json", 400, "body"),
-    ('{"colour": "blue"}', "application/json", 400, "colour"),
-    ('{"timezone": "Mars/Olympus"}', "application/json", 400, "timezone"),
-    ('{"timezone": "' + "0" * 300 + '"}', "application/json", 400, "timezone"),
-    ('{"timezone": "../../../etc/passwd"}', "application/json", 400, "timezone"),
-    ('{"service_level_target": 80}', "application/json", 400, "service_level_target"),
-    ('{"short_abandon_seconds": "soon"}', "application/json", 400, "short_abandon_seconds"),
-    ('["a", "list"]', "application/json", 400, None),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "field"),
+    [
+        ("name=x", "application/x-www-form-urlencoded", 415, None),
+        ("{not json", "application/json", 400, "body"),
+        ('{"colour": "blue"}', "application/json", 400, "colour"),
+        ('{"timezone": "Mars/Olympus"}', "application/json", 400, "timezone"),
+        ('{"timezone": "' + "0" * 300 + '"}', "application/json", 400, "timezone"),
+        ('{"timezone": "../../../etc/passwd"}', "application/json", 400, "timezone"),
+        ('{"service_level_target": 80}', "application/json", 400, "service_level_target"),
+        ('{"short_abandon_seconds": "soon"}', "application/json", 400, "short_abandon_seconds"),
+        ('["a", "list"]', "application/json", 400, None),
+    ],
+)
 def test_a_bad_body_is_refused_clearly_and_changes_nothing(client, world, in_app, body, content_type, status, field):
     api_as(client, "platform", world)
     response = client.patch("/api/v1/orgs/org-a", data=body, headers={"Content-Type": content_type})
@@ -167,8 +187,13 @@ def test_a_bad_body_is_refused_clearly_and_changes_nothing(client, world, in_app
 
 @pytest.fixture
 def limited_app():
-    app = create_app(app_config(VSYNC_RATE_LIMIT_READ="3 per minute", VSYNC_RATE_LIMIT_WRITE="1 per minute",
-                                RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}"))
+    app = create_app(
+        app_config(
+            VSYNC_RATE_LIMIT_READ="3 per minute",
+            VSYNC_RATE_LIMIT_WRITE="1 per minute",
+            RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
+        )
+    )
     with app.app_context():
         world = build_world()
         db.session.remove()
@@ -191,8 +216,9 @@ def test_while_redis_is_unreachable_reads_answer_and_each_process_still_counts_i
     with socket.socket() as probe:  # a port nothing listens on: connections to it are refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cut_off = create_app(app_config(VSYNC_RATE_LIMIT_READ="3 per minute",
-                                    RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0"))
+    cut_off = create_app(
+        app_config(VSYNC_RATE_LIMIT_READ="3 per minute", RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0")
+    )
     with cut_off.app_context():
         world = build_world()
         db.session.remove()
@@ -245,12 +271,15 @@ def test_the_reference_lists_every_route_and_every_kpi_and_needs_nothing_from_th
     assert "<script" not in page and "https://cdn" not in page and "curl -H" in page
 
 
-@pytest.mark.parametrize(("method", "url", "body", "field"), [
-    ("get", "/api/v1/orgs/org-a/metrics?agent=%00", None, "agent"),
-    ("get", "/api/v1/orgs/org%00a", None, "path"),
-    ("patch", "/api/v1/orgs/org-a", {"name": "a\x00b"}, "name"),
-    ("patch", "/api/v1/orgs/org-a", {"name": "ok", "timezone": ["x\x00"]}, "timezone.0"),
-])
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("get", "/api/v1/orgs/org-a/metrics?agent=%00", None, "agent"),
+        ("get", "/api/v1/orgs/org%00a", None, "path"),
+        ("patch", "/api/v1/orgs/org-a", {"name": "a\x00b"}, "name"),
+        ("patch", "/api/v1/orgs/org-a", {"name": "ok", "timezone": ["x\x00"]}, "timezone.0"),
+    ],
+)
 def test_a_nul_character_anywhere_in_a_request_is_a_400_naming_where(client, world, method, url, body, field):
     api_as(client, "platform", world)
     response = getattr(client, method)(url, json=body)
@@ -260,6 +289,7 @@ def test_a_nul_character_anywhere_in_a_request_is_a_400_naming_where(client, wor
 
 def test_a_nul_character_in_a_console_form_is_a_400_not_a_server_error(client, world):
     from tests.helpers import csrf_token
+
     token = csrf_token(client)
     response = client.post("/login", data={"email": "a\x00@b.test", "password": "x", "csrf_token": token})
     assert response.status_code == 400

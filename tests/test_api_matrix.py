@@ -5,6 +5,7 @@ written for readers, apart from the routes' own declarations, so a route that gr
 they say fails here, and so does a route they do not list. A route's other URL arguments are filled
 with an object of the org in the URL and with the other org's (a crossing: 404). A new route joins
 the walk by being registered; one with a new kind of argument must say here how to fill it."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,20 @@ from vsync import ROOT
 from vsync.auth.permissions import AGENT, MANAGER, ORG_ADMIN, ROLE_RANK
 
 # What org B's data looks like in a body; none of it may reach a principal that cannot act in B.
-B_MARKERS = ("org-b", "admin@b.test", "manager@b.test", "agent@b.test", "b-1100", "b-1300", "moved-after",
-             "event of b", "read b", "write b", "ticket of b", "help b")
+B_MARKERS = (
+    "org-b",
+    "admin@b.test",
+    "manager@b.test",
+    "agent@b.test",
+    "b-1100",
+    "b-1300",
+    "moved-after",
+    "event of b",
+    "read b",
+    "write b",
+    "ticket of b",
+    "help b",
+)
 PLATFORM_PRINCIPALS = ("root", "platform")
 
 # How each URL argument is filled: with org `owner`'s object. `crossable`: another org's object is a 404.
@@ -79,6 +92,7 @@ def _urls(app, world, methods: set[str]):
 @dataclass(frozen=True)
 class Access:
     """Who may call a route, as a README table's "who" column says it."""
+
     public: bool
     role: str | None  # AGENT (any member), MANAGER, ORG_ADMIN, PLATFORM; None: any principal, no org
     write_scope: bool  # a `read` key is refused (every write, and a route marked `write`)
@@ -86,8 +100,15 @@ class Access:
 
 PLATFORM = "platform"
 # The "who" column's words. A role means "at least"; platform admins and platform keys act as org admins.
-WHO = {"public": (True, None), "any": (False, None), "member": (False, AGENT), "any member": (False, AGENT),
-       "manager": (False, MANAGER), "org admin": (False, ORG_ADMIN), "platform": (False, PLATFORM)}
+WHO = {
+    "public": (True, None),
+    "any": (False, None),
+    "member": (False, AGENT),
+    "any member": (False, AGENT),
+    "manager": (False, MANAGER),
+    "org admin": (False, ORG_ADMIN),
+    "platform": (False, PLATFORM),
+}
 TABLE_ROUTE = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)[^`]*`")
 
 
@@ -160,7 +181,8 @@ def test_every_api_route_answers_each_principal_only_for_the_orgs_it_can_reach(a
 
 @pytest.mark.parametrize("principal", sorted(REACH))
 def test_every_api_write_is_refused_to_whoever_may_not_make_it_and_never_reaches_another_orgs_object(
-        app, world, principal):
+    app, world, principal
+):
     """Refusals only: 401, 404 for an org out of reach or another org's object, 403 for a missing scope
     or role. What each write does when it is allowed is the routes' own tests."""
     client, access = api_as(app.test_client(), principal, world, csrf=True), readme_access()
@@ -177,6 +199,10 @@ def test_every_api_write_is_refused_to_whoever_may_not_make_it_and_never_reaches
 
 
 def test_every_route_of_the_readmes_access_tables_is_served(app):
-    served = {_route_key(method, rule.rule) for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
-              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    served = {
+        _route_key(method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
     assert set(readme_access()) - served == set()

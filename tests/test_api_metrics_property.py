@@ -6,6 +6,7 @@ the calls list (every page) must be exactly the calls the brute force counts, an
 `metrics/series`, `metrics/agents` and `metrics/numbers` must equal that count, rounded at the edge. On PostgreSQL,
 and once on the embedded SQLite.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -28,16 +29,20 @@ from vsync.timeutil import isoformat_z
 
 
 def _query(window: Window, filters, kind: str, first, last) -> dict:
-    bounds = ({"from": first.isoformat(), "to": last.isoformat()} if kind == "days"
-              else {"from": isoformat_z(window.start), "to": isoformat_z(window.end)})
+    bounds = (
+        {"from": first.isoformat(), "to": last.isoformat()}
+        if kind == "days"
+        else {"from": isoformat_z(window.start), "to": isoformat_z(window.end)}
+    )
     return {**bounds, **{k: v for k, v in filters.as_dict().items() if v is not None}}
 
 
 def _all_calls(client, slug: str, query: dict) -> list[dict]:
     calls, cursor = [], None
     while True:
-        page = client.get(f"/api/v1/orgs/{slug}/calls?" + urlencode({**query, "limit": 7,
-                                                                     **({"cursor": cursor} if cursor else {})}))
+        page = client.get(
+            f"/api/v1/orgs/{slug}/calls?" + urlencode({**query, "limit": 7, **({"cursor": cursor} if cursor else {})})
+        )
         assert page.status_code == 200, page.get_json()
         body = page.get_json()
         calls += body["data"]
@@ -104,5 +109,8 @@ def check_through_the_api(app, scenario: dict) -> None:
         for b in buckets:
             start = datetime.fromisoformat(b["start"].replace("Z", "+00:00"))
             figures = {k: v for k, v in b.items() if k not in ("start", "end", "start_local")}
-            assert_same(figures, for_display(expected["kpis"](by_key.get(bucket_key(start, bucket, window.tz), []))),
-                        f"series {b['start']}")
+            assert_same(
+                figures,
+                for_display(expected["kpis"](by_key.get(bucket_key(start, bucket, window.tz), []))),
+                f"series {b['start']}",
+            )

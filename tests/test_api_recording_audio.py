@@ -1,5 +1,6 @@
 """GET /api/v1/orgs/{org}/recordings/{id}/audio against a MightyCall simulator on loopback whose
 recording links expire: ranges, a fresh link read once, clear failures, other orgs, the audit log."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,9 @@ DAY = datetime(2026, 11, 2, tzinfo=UTC)
 
 @pytest.fixture
 def sim_server():
-    with SimulatorServer(seed=5, calls_per_day=40, api_key=API_KEY, user_key=USER_KEY,
-                         recording_link_ttl=300) as server:
+    with SimulatorServer(
+        seed=5, calls_per_day=40, api_key=API_KEY, user_key=USER_KEY, recording_link_ttl=300
+    ) as server:
         yield server
 
 
@@ -44,13 +46,27 @@ def played(app, sim_server):
         with platform_bypass("test setup"):
             number_id = db.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == number))
             started = datetime.fromisoformat(truth["dateTimeUtc"].replace("Z", "+00:00"))
-            db.session.execute(insert(Call.__table__).values(
-                account_id=account_of(integration_id), phone_number_id=number_id, external_id=truth["id"],
-                direction="inbound", status="answered", started_at=started, raw={}))
-            db.session.execute(insert(Recording.__table__).values(
-                account_id=account_of(integration_id), phone_number_id=number_id, call_external_id=truth["id"],
-                started_at=started, file_name="x.wav", provider_uri=f"{sim_server.url}/recordings/{truth['id']}.wav"
-                                                                    "?expires=1&signature=old"))
+            db.session.execute(
+                insert(Call.__table__).values(
+                    account_id=account_of(integration_id),
+                    phone_number_id=number_id,
+                    external_id=truth["id"],
+                    direction="inbound",
+                    status="answered",
+                    started_at=started,
+                    raw={},
+                )
+            )
+            db.session.execute(
+                insert(Recording.__table__).values(
+                    account_id=account_of(integration_id),
+                    phone_number_id=number_id,
+                    call_external_id=truth["id"],
+                    started_at=started,
+                    file_name="x.wav",
+                    provider_uri=f"{sim_server.url}/recordings/{truth['id']}.wav?expires=1&signature=old",
+                )
+            )
             db.session.commit()
             recording_id = db.session.scalar(select(Recording.id))
     client = app.test_client()
@@ -65,8 +81,11 @@ def _stored_link(app, recording_id: int) -> str:
 
 def _plays(app, org_slug: str = "rec") -> list[str]:
     with app.app_context(), platform_bypass("test check"):
-        return list(db.session.scalars(select(AuditEvent.summary).where(AuditEvent.action == "recording.played")
-                                       .order_by(AuditEvent.id)))
+        return list(
+            db.session.scalars(
+                select(AuditEvent.summary).where(AuditEvent.action == "recording.played").order_by(AuditEvent.id)
+            )
+        )
 
 
 def test_an_expired_link_is_renewed_once_stored_and_the_whole_file_served(app, played, sim_server, caplog):
@@ -156,8 +175,11 @@ def test_an_agent_plays_only_recordings_of_their_own_calls(app, world):
 
 def _recording_of(app, integration_id: int, external_id: str) -> int:
     with app.app_context(), platform_bypass("test check"):
-        return db.session.scalar(select(Recording.id).where(Recording.account_id == account_of(integration_id),
-                                                            Recording.call_external_id == external_id))
+        return db.session.scalar(
+            select(Recording.id).where(
+                Recording.account_id == account_of(integration_id), Recording.call_external_id == external_id
+            )
+        )
 
 
 def test_a_read_key_plays_and_the_play_is_audited_as_the_key(app, played):
@@ -166,12 +188,14 @@ def test_a_read_key_plays_and_the_play_is_audited_as_the_key(app, played):
         org_id = db.session.scalar(select(Organization.id).where(Organization.slug == "rec"))
         key = create_api_key(org_id=org_id, name="player", scopes="read")[1]
         db.session.commit()
-    response = app.test_client().get(f"/api/v1/orgs/rec/recordings/{recording_id}/audio",
-                                     headers={"Authorization": f"Bearer {key}"})
+    response = app.test_client().get(
+        f"/api/v1/orgs/rec/recordings/{recording_id}/audio", headers={"Authorization": f"Bearer {key}"}
+    )
     assert response.status_code == 200
     with app.app_context(), platform_bypass("test check"):
-        played_by = db.session.execute(select(AuditEvent.actor, AuditEvent.actor_api_key_id)
-                                       .where(AuditEvent.action == "recording.played")).one()
+        played_by = db.session.execute(
+            select(AuditEvent.actor, AuditEvent.actor_api_key_id).where(AuditEvent.action == "recording.played")
+        ).one()
     assert played_by.actor_api_key_id is not None
 
 
@@ -180,8 +204,9 @@ def test_storing_a_fresh_link_from_another_orgs_scope_changes_nothing(app, world
     a_recording = _recording_of(app, world.integrations["a"], "a-1100")
     table = Recording.__table__
     with app.app_context(), tenant(world.b):
-        changed = db.session.execute(reviewed_sql(
-            update(table).where(table.c.id == a_recording).values(provider_uri="x"))).rowcount
+        changed = db.session.execute(
+            reviewed_sql(update(table).where(table.c.id == a_recording).values(provider_uri="x"))
+        ).rowcount
         db.session.commit()
     assert changed == 0
     assert _stored_link(app, a_recording) != "x"

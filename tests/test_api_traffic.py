@@ -1,5 +1,6 @@
 """The traffic lists of /api/v1 on the two-org world: calls, recordings and SMS, their filters, keyset
 paging, CSV exports, and the call detail; what agents and other orgs see."""
+
 from __future__ import annotations
 
 import csv
@@ -23,9 +24,21 @@ def add_calls(app, world, rows: list[dict]) -> None:
     with app.app_context():
         account_id = account_of(world.integrations["a"])
     with app.app_context(), platform_bypass("test setup"):
-        db.session.execute(insert(Call.__table__), [{
-            "account_id": account_id, "phone_number_id": world.numbers[row.pop("number", A_ONLY)],
-            "direction": "inbound", "status": "answered", "duration_ms": 30_000, "raw": {}, **row} for row in rows])
+        db.session.execute(
+            insert(Call.__table__),
+            [
+                {
+                    "account_id": account_id,
+                    "phone_number_id": world.numbers[row.pop("number", A_ONLY)],
+                    "direction": "inbound",
+                    "status": "answered",
+                    "duration_ms": 30_000,
+                    "raw": {},
+                    **row,
+                }
+                for row in rows
+            ],
+        )
         db.session.commit()
 
 
@@ -70,8 +83,14 @@ def test_paging_is_stable_when_calls_arrive_between_pages(app, world):
     url = f"/api/v1/orgs/org-a/calls?{WINDOW}&limit=3"
     before = [c["external_id"] for c in all_pages(client, url)]
     first = client.get(url).get_json()
-    add_calls(app, world, [{"external_id": "newest", "started_at": T + 2 * HOUR},
-                           {"external_id": "same-instant", "started_at": T - timedelta(minutes=7)}])
+    add_calls(
+        app,
+        world,
+        [
+            {"external_id": "newest", "started_at": T + 2 * HOUR},
+            {"external_id": "same-instant", "started_at": T - timedelta(minutes=7)},
+        ],
+    )
     rest = all_pages(client, url, first["next_cursor"])
     seen = [c["external_id"] for c in first["data"] + rest]
     assert "newest" not in seen  # it arrived ahead of the cursor: the next pass shows it
@@ -82,21 +101,41 @@ def test_paging_is_stable_when_calls_arrive_between_pages(app, world):
 def test_a_forged_or_foreign_cursor_is_a_400_naming_cursor(app, world):
     client = api_as(app.test_client(), "root", world)
     cursor = client.get(f"/api/v1/orgs/org-a/calls?{WINDOW}&limit=1").get_json()["next_cursor"]
-    for url in (f"/api/v1/orgs/org-a/calls?{WINDOW}&limit=1&cursor={cursor}x",
-                f"/api/v1/orgs/org-b/calls?{WINDOW}&limit=1&cursor={cursor}",
-                f"/api/v1/orgs/org-a/calls?{WINDOW}&status=missed&cursor={cursor}",
-                f"/api/v1/orgs/org-a/recordings?{WINDOW}&cursor={cursor}"):
+    for url in (
+        f"/api/v1/orgs/org-a/calls?{WINDOW}&limit=1&cursor={cursor}x",
+        f"/api/v1/orgs/org-b/calls?{WINDOW}&limit=1&cursor={cursor}",
+        f"/api/v1/orgs/org-a/calls?{WINDOW}&status=missed&cursor={cursor}",
+        f"/api/v1/orgs/org-a/recordings?{WINDOW}&cursor={cursor}",
+    ):
         response = client.get(url)
         assert response.status_code == 400, url
         assert "cursor" in response.get_json()["error"]["details"]
 
 
 def test_calls_filters_narrow_like_the_metrics_filters(app, world):
-    add_calls(app, world, [
-        {"external_id": "Ext_50%", "started_at": T + timedelta(minutes=5), "status": "missed",
-         "from_number": "+14155550123", "to_number": A_ONLY, "agent_extension": None},
-        {"external_id": "out-1", "started_at": T + timedelta(minutes=6), "direction": "callback",
-         "from_number": SHARED, "to_number": "+447700900123", "number": SHARED, "agent_extension": "102"}])
+    add_calls(
+        app,
+        world,
+        [
+            {
+                "external_id": "Ext_50%",
+                "started_at": T + timedelta(minutes=5),
+                "status": "missed",
+                "from_number": "+14155550123",
+                "to_number": A_ONLY,
+                "agent_extension": None,
+            },
+            {
+                "external_id": "out-1",
+                "started_at": T + timedelta(minutes=6),
+                "direction": "callback",
+                "from_number": SHARED,
+                "to_number": "+447700900123",
+                "number": SHARED,
+                "agent_extension": "102",
+            },
+        ],
+    )
     client = api_as(app.test_client(), "read_a", world)
 
     def ids(query: str) -> list[str]:
@@ -117,9 +156,16 @@ def test_calls_filters_narrow_like_the_metrics_filters(app, world):
 
 def test_calls_query_errors_are_400s_naming_the_parameter(app, world):
     client = api_as(app.test_client(), "read_a", world)
-    for query, field in (("status=lost", "status"), ("from=2026-13-01", "from"), ("from=2024-01-01", "from"),
-                         ("limit=0", "limit"), ("q=", "q"), ("format=xml", "format"), ("colour=red", "colour"),
-                         ("number=abc", "number")):
+    for query, field in (
+        ("status=lost", "status"),
+        ("from=2026-13-01", "from"),
+        ("from=2024-01-01", "from"),
+        ("limit=0", "limit"),
+        ("q=", "q"),
+        ("format=xml", "format"),
+        ("colour=red", "colour"),
+        ("number=abc", "number"),
+    ):
         response = client.get(f"/api/v1/orgs/org-a/calls?{query}")
         assert response.status_code == 400, query
         assert field in response.get_json()["error"]["details"], (query, response.get_json())
@@ -131,8 +177,11 @@ def test_an_agent_lists_only_the_calls_of_their_extension(app, world):
 
 
 def test_csv_export_equals_the_json_list_row_for_row(app, world):
-    add_calls(app, world, [{"external_id": f"c-{i}", "started_at": T - timedelta(minutes=i), "to_number": "+1,2\"3"}
-                           for i in range(1, 6)])
+    add_calls(
+        app,
+        world,
+        [{"external_id": f"c-{i}", "started_at": T - timedelta(minutes=i), "to_number": '+1,2"3'} for i in range(1, 6)],
+    )
     client = api_as(app.test_client(), "read_a", world)
     url = f"/api/v1/orgs/org-a/calls?{WINDOW}&limit=2"
     items = all_pages(client, url)
@@ -140,8 +189,20 @@ def test_csv_export_equals_the_json_list_row_for_row(app, world):
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.is_streamed
     rows = csv_rows(response)
-    assert rows[0] == ["id", "external_id", "number", "direction", "status", "from_number", "to_number", "started_at",
-                       "answered_at", "ended_at", "duration_seconds", "agent_extension"]
+    assert rows[0] == [
+        "id",
+        "external_id",
+        "number",
+        "direction",
+        "status",
+        "from_number",
+        "to_number",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "duration_seconds",
+        "agent_extension",
+    ]
     assert csv_items(response) == [as_cells(item) for item in items] and len(items) == 9
     by_accept = client.get(f"/api/v1/orgs/org-a/calls?{WINDOW}", headers={"Accept": "text/csv"})
     assert csv_rows(by_accept) == rows
@@ -194,8 +255,9 @@ def test_sms_list_filters_and_exports_for_managers(app, world):
     assert [m["text"] for m in client.get(url + "&q=SHARED").get_json()["data"]] == ["hello from shared-1200"]
     assert len(client.get(url + "&q=559999&direction=inbound").get_json()["data"]) == 4
     assert client.get(url + "&direction=outbound").get_json()["data"] == []
-    assert [m["external_id"] for m in client.get(url + f"&number={world.numbers[SHARED]}").get_json()["data"]] \
-        == ["sms-shared-1200"]
+    assert [m["external_id"] for m in client.get(url + f"&number={world.numbers[SHARED]}").get_json()["data"]] == [
+        "sms-shared-1200"
+    ]
     exported = csv_items(client.get(url + "&format=csv"))
     assert exported == [as_cells(m) for m in client.get(url).get_json()["data"]]
 

@@ -1,4 +1,5 @@
 """Sign-in pages, throttling, sessions, and API-key authentication."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -67,12 +68,12 @@ def test_wrong_password_and_unknown_email_get_the_same_message(client, member, i
     assert "The email or password is incorrect." in unknown
     with in_app():
         actions = [a for a, _ in audit_actions()]
-    assert actions == ["org.created", "user.created", "member.added",
-                                                 "login.failed", "login.failed"]
+    assert actions == ["org.created", "user.created", "member.added", "login.failed", "login.failed"]
 
 
 def test_inactive_user_cannot_sign_in(client, member, in_app):
     from vsync.services.orgs import find_user
+
     with in_app(), platform_bypass("test"):
         find_user(member).active = False
         db.session.commit()
@@ -111,19 +112,24 @@ def test_logout_needs_post_with_csrf_and_ends_the_session(client, member):
     assert client.get("/admin/").headers["Location"].startswith("/login")
 
 
-@pytest.mark.parametrize("target,expected", [("/admin/", "/admin/"), ("https://evil.test/x", "/admin/"),
-                                             ("//evil.test/x", "/admin/")])
+@pytest.mark.parametrize(
+    "target,expected", [("/admin/", "/admin/"), ("https://evil.test/x", "/admin/"), ("//evil.test/x", "/admin/")]
+)
 def test_login_redirects_only_to_local_paths(client, member, target, expected):
-    response = client.post(f"/login?next={target}", data={"email": member, "password": "correct horse battery",
-                                                          "csrf_token": csrf_token(client)})
+    response = client.post(
+        f"/login?next={target}",
+        data={"email": member, "password": "correct horse battery", "csrf_token": csrf_token(client)},
+    )
     assert response.headers["Location"] == expected
 
 
 # API keys ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def org_key(in_app, member):
     from vsync.services.orgs import get_org_by_slug
+
     with in_app(), platform_bypass("test"):
         key, plaintext = create_api_key(org_id=get_org_by_slug("org-a").id, name="dashboard")
         db.session.commit()
@@ -200,6 +206,7 @@ def test_bad_bearer_key_is_401_even_with_a_valid_session_cookie(client, member):
 
 def test_key_creation_refuses_bad_scopes_and_past_expiry(ctx):
     from vsync.errors import ValidationError
+
     with platform_bypass("test"):
         with pytest.raises(ValidationError) as err:
             create_api_key(org_id=None, name="x", scopes="admin")

@@ -1,5 +1,6 @@
 """The flask commands: each calls one domain function, writes the audit log as `cli`, and fails
 with one line and an exit code that says what kind of failure it was (2 input, 1 operation, 3 MightyCall)."""
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,11 @@ from vsync.services import members
 from vsync.tenancy import platform_bypass
 
 # MightyCall settings that keep a refused or unreachable account from retrying for long.
-QUICK_MIGHTYCALL = {"VSYNC_MIGHTYCALL_TIMEOUT": (1.0, 2.0), "VSYNC_MIGHTYCALL_BACKOFF": (0.01, 0.05),
-                    "VSYNC_SYNC_RETRY_INTERVALS": [0]}
+QUICK_MIGHTYCALL = {
+    "VSYNC_MIGHTYCALL_TIMEOUT": (1.0, 2.0),
+    "VSYNC_MIGHTYCALL_BACKOFF": (0.01, 0.05),
+    "VSYNC_SYNC_RETRY_INTERVALS": [0],
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +85,15 @@ def test_setup_commands_build_an_org_and_audit_every_step(app, runner):
     assert count(app, Membership, Membership.extension == "101") == 1
     assert count(app, PhoneNumber, PhoneNumber.e164 == "+12125550148") == 1
     assert count(app, NumberAssignment, NumberAssignment.unassigned_at.is_not(None)) == 1
-    assert audit_actions(app) == ["user.created", "org.created", "user.created", "member.added", "number.added",
-                                  "number.assigned", "number.unassigned"]
+    assert audit_actions(app) == [
+        "user.created",
+        "org.created",
+        "user.created",
+        "member.added",
+        "number.added",
+        "number.assigned",
+        "number.unassigned",
+    ]
     assert audit_actors(app) == {"cli"}
 
 
@@ -106,30 +117,36 @@ def test_revoke_api_key_stops_the_key(app, runner):
         assert verify_api_key(key) is None
 
 
-@pytest.mark.parametrize("args,message", [
-    (("create-org", "Acme", "--slug", "Not A Slug"), "error (slug)"),
-    (("create-org", "Acme", "--slug", "acme", "--timezone", "Mars/Olympus"), "error (timezone)"),
-    (("add-number", "12345"), "error (number)"),
-    (("add-number", "+1 212 000 0000"), "error (number)"),
-    (("assign-number", "nope", "+12125550148"), "error (slug)"),
-    (("add-member", "nope", "x@y.test", "--role", "agent"), "error (slug)"),
-    (("create-api-key", "--name", "x"), "error (org_slug)"),
-    (("create-platform-admin", "root@p.test", "--password", "short"), "error (password)"),
-    (("revoke-api-key", "999"), "error (key_id)"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("create-org", "Acme", "--slug", "Not A Slug"), "error (slug)"),
+        (("create-org", "Acme", "--slug", "acme", "--timezone", "Mars/Olympus"), "error (timezone)"),
+        (("add-number", "12345"), "error (number)"),
+        (("add-number", "+1 212 000 0000"), "error (number)"),
+        (("assign-number", "nope", "+12125550148"), "error (slug)"),
+        (("add-member", "nope", "x@y.test", "--role", "agent"), "error (slug)"),
+        (("create-api-key", "--name", "x"), "error (org_slug)"),
+        (("create-platform-admin", "root@p.test", "--password", "short"), "error (password)"),
+        (("revoke-api-key", "999"), "error (key_id)"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(app, runner, args, message):
     one_line_error(runner.invoke(args=list(args)), 2, message)
     assert count(app, Organization) == 0 and count(app, User) == 0 and audit_actions(app) == []
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (("add-member", "acme", "x@y.test", "--role", "boss"), "--role"),
-    (("add-member", "acme", "x@y.test"), "--role"),
-    (("create-api-key", "--platform", "--name", "x", "--scope", "admin"), "--scope"),
-    (("sync", "acme", "--kind", "everything"), "--kind"),
-    (("sync", "acme", "--integration", "first"), "--integration"),
-    (("sync-runs", "acme", "--limit", "many"), "--limit"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (("add-member", "acme", "x@y.test", "--role", "boss"), "--role"),
+        (("add-member", "acme", "x@y.test"), "--role"),
+        (("create-api-key", "--platform", "--name", "x", "--scope", "admin"), "--scope"),
+        (("sync", "acme", "--kind", "everything"), "--kind"),
+        (("sync", "acme", "--integration", "first"), "--integration"),
+        (("sync-runs", "acme", "--limit", "many"), "--limit"),
+    ],
+)
 def test_a_bad_option_is_one_line_not_the_usage_text(app, runner, args, fragment):
     one_line_error(runner.invoke(args=list(args)), 2, fragment)
 
@@ -180,8 +197,12 @@ def test_commands_on_an_org_with_several_integrations_name_the_ids_until_one_is_
         org_id = make_org("acme")
         first = make_integration(org_id, base_url="http://127.0.0.1:9/v4")
     cli = embedded_app.test_cli_runner()
-    assert run(cli, "add-integration", "acme", "--api-key", "k", "--user-key", "u",
-               "--base-url", "http://127.0.0.1:9/v4").exit_code == 0
+    assert (
+        run(
+            cli, "add-integration", "acme", "--api-key", "k", "--user-key", "u", "--base-url", "http://127.0.0.1:9/v4"
+        ).exit_code
+        == 0
+    )
     with app.app_context(), platform_bypass("test"):
         second = db.session.scalar(select(Integration.id).where(Integration.id != first))
     for command in ("sync", "test-connection"):
@@ -216,16 +237,33 @@ def test_a_window_for_a_kind_that_takes_none_is_refused_before_anything_is_writt
 def test_sync_wait_without_redis_reports_each_runs_own_duration_window_and_counts(app, embedded_app):
     with SimulatorServer(seed=3, calls_per_day=200) as simulator:
         with app.app_context():
-            make_integration(make_org("acme"), base_url=simulator.base_url, api_key=simulator.simulator.api_key,
-                             user_key=simulator.simulator.user_key)
+            make_integration(
+                make_org("acme"),
+                base_url=simulator.base_url,
+                api_key=simulator.simulator.api_key,
+                user_key=simulator.simulator.user_key,
+            )
         simulator.simulator.faults.add("calls", "slow", times=None, seconds=0.2)
-        result = run(embedded_app.test_cli_runner(), "sync", "acme", "--kind", "calls",
-                     "--since", "2026-11-10", "--until", "2026-11-12", "--wait")
+        result = run(
+            embedded_app.test_cli_runner(),
+            "sync",
+            "acme",
+            "--kind",
+            "calls",
+            "--since",
+            "2026-11-10",
+            "--until",
+            "2026-11-12",
+            "--wait",
+        )
     with app.app_context(), platform_bypass("test"):
         sync_run = db.session.scalar(select(SyncRun))
         took = (sync_run.finished_at - sync_run.started_at).total_seconds()
-    summary = re.search(r"calls: succeeded in ([0-9.]+)s \(2026-11-10 00:00 to 2026-11-12 00:00 UTC\): "
-                        r"(\d+) fetched, (\d+) new", result.output)
+    summary = re.search(
+        r"calls: succeeded in ([0-9.]+)s \(2026-11-10 00:00 to 2026-11-12 00:00 UTC\): "
+        r"(\d+) fetched, (\d+) new",
+        result.output,
+    )
     assert summary, result.output
     assert took >= 0.4 and float(summary.group(1)) == pytest.approx(took, abs=0.05)
     assert int(summary.group(3)) == sync_run.inserted > 0
@@ -247,8 +285,9 @@ def test_demo_loaded_again_with_moved_simulators_repoints_its_integrations(app, 
         assert again.exit_code == 0, again.output
         assert again.output.count("calls: succeeded") == 2
         with app.app_context(), platform_bypass("test"):
-            urls = db.session.execute(select(Organization.slug, Integration.base_url)
-                                      .join(Integration, Integration.org_id == Organization.id)).all()
+            urls = db.session.execute(
+                select(Organization.slug, Integration.base_url).join(Integration, Integration.org_id == Organization.id)
+            ).all()
             external_ids = list(db.session.scalars(select(Call.external_id)))
         assert sorted(urls) == [("acme", first.base_url), ("globex", second.base_url)]
         assert calls_before > 0 and len(external_ids) == len(set(external_ids)) >= calls_before
@@ -259,11 +298,20 @@ def test_demo_loaded_again_with_moved_simulators_repoints_its_integrations(app, 
 def test_sync_wait_follows_a_queued_run_until_a_worker_finishes_it(app, runner):
     with SimulatorServer(seed=4, calls_per_day=100) as simulator:
         with app.app_context():
-            make_integration(make_org("acme"), base_url=simulator.base_url, api_key=simulator.simulator.api_key,
-                             user_key=simulator.simulator.user_key)
+            make_integration(
+                make_org("acme"),
+                base_url=simulator.base_url,
+                api_key=simulator.simulator.api_key,
+                user_key=simulator.simulator.user_key,
+            )
         results = []
-        waiting = threading.Thread(target=lambda: results.append(runner.invoke(args=[
-            "sync", "acme", "--kind", "calls", "--since", "2026-11-10", "--until", "2026-11-11", "--wait"])))
+        waiting = threading.Thread(
+            target=lambda: results.append(
+                runner.invoke(
+                    args=["sync", "acme", "--kind", "calls", "--since", "2026-11-10", "--until", "2026-11-11", "--wait"]
+                )
+            )
+        )
         waiting.start()
         with app.app_context():
             jobs = rq_queue()
@@ -293,12 +341,14 @@ def test_add_member_prints_a_one_time_set_password_link(app, runner):
 
 def test_add_member_gives_someone_new_a_first_password_and_never_changes_an_existing_ones(app, runner, client):
     from tests.helpers import login
+
     run(runner, "create-org", "Acme", "--slug", "acme")
     run(runner, "create-org", "Globex", "--slug", "globex")
     added = run(runner, "add-member", "acme", "ann@acme.test", "--role", "manager", "--password", "first password 1")
     assert added.exit_code == 0 and "/set-password/" not in added.output
-    refused = run(runner, "add-member", "globex", "ann@acme.test", "--role", "org_admin",
-                  "--password", "taken over 12345")
+    refused = run(
+        runner, "add-member", "globex", "ann@acme.test", "--role", "org_admin", "--password", "taken over 12345"
+    )
     assert refused.exit_code == 2 and "error (password)" in refused.output
     with app.app_context(), platform_bypass("test"):
         assert db.session.scalar(select(func.count(Membership.id))) == 1

@@ -1,6 +1,7 @@
 """The console, server side: every registered console view for every signed-in principal of the
 two-org world in org A and org B, tampered posts carrying org B's ids, the actions through the
 services, and the dashboard against `vsync.metrics` and the API."""
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,9 @@ def _console_views(app, prefix: str) -> dict[str, object]:
     """Every registered console view under `prefix`, by the path of its index page: a new view joins
     the walks below by being registered."""
     (admin,) = app.extensions["admin"]
-    return {view.url.removeprefix(prefix).rstrip("/") + "/": view for view in admin._views
-            if view.url.startswith(prefix)}
+    return {
+        view.url.removeprefix(prefix).rstrip("/") + "/": view for view in admin._views if view.url.startswith(prefix)
+    }
 
 
 def _expected_org_view(principal: str, role: str | None, least: str) -> int | str:
@@ -72,12 +74,19 @@ def test_platform_views_are_for_platform_admins_only(app, world, principal):
 def _ids(world) -> dict[str, dict[str, int]]:
     """One row of each listed kind per org: (view path, id)."""
     with platform_bypass("test"):
+
         def first(model, org_id, *where):
             return db.session.scalar(select(model.id).where(model.org_id == org_id, *where).order_by(model.id))
-        return {org: {"members": first(Membership, org_id), "api-keys": first(ApiKey, org_id),
-                      "sync-runs": first(SyncRun, org_id),
-                      "calls": world.calls[org]["a-1100" if org == "a" else "b-1100"]}
-                for org, org_id in (("a", world.a), ("b", world.b))}
+
+        return {
+            org: {
+                "members": first(Membership, org_id),
+                "api-keys": first(ApiKey, org_id),
+                "sync-runs": first(SyncRun, org_id),
+                "calls": world.calls[org]["a-1100" if org == "a" else "b-1100"],
+            }
+            for org, org_id in (("a", world.a), ("b", world.b))
+        }
 
 
 @pytest.mark.parametrize("principal", ["admin_a", "root"])
@@ -156,9 +165,11 @@ def _console_state(app) -> dict:
         return id(value)
 
     classes = {cls for view in admin._views for cls in type(view).__mro__ if cls is not object}
-    return {(repr(holder), name): held(value) for holder in (admin, *admin._views, *menu_items(admin.menu()),
-                                                             *classes)
-            for name, value in vars(holder).items()}
+    return {
+        (repr(holder), name): held(value)
+        for holder in (admin, *admin._views, *menu_items(admin.menu()), *classes)
+        for name, value in vars(holder).items()
+    }
 
 
 def test_serving_every_console_page_keeps_nothing_on_the_views_or_the_menu(world):
@@ -209,8 +220,10 @@ def test_a_tampered_member_change_naming_org_bs_member_is_a_form_error_and_chang
     with in_app(), platform_bypass("test"):
         of_b = _membership_of(world.b, EMAILS["agent_b"]).id
     client = api_as(app.test_client(), "admin_a", world)
-    for path, data in (("/members/change", {"change-row_id": of_b, "change-role": "org_admin"}),
-                       ("/members/remove", {"remove-row_id": of_b})):
+    for path, data in (
+        ("/members/change", {"change-row_id": of_b, "change-role": "org_admin"}),
+        ("/members/remove", {"remove-row_id": of_b}),
+    ):
         response = _post(client, f"{A}{path}", data, f"{A}/members/")
         assert response.status_code == 400
         assert "That member is not in this organisation." in response.get_data(as_text=True)
@@ -226,9 +239,11 @@ def test_tampered_posts_naming_org_bs_integration_or_key_are_refused(app, world,
             runs_before = db.session.scalar(select(func.count()).select_from(SyncRun))
     client = api_as(app.test_client(), "admin_a", world)
     b_integration = world.integrations["b"]
-    for path, data in (("/integration/sync", {"sync-integration": b_integration, "sync-kinds": "calls"}),
-                       ("/integration/test", {"test-integration": b_integration}),
-                       ("/integration/rotate", {"rotate-integration": b_integration})):
+    for path, data in (
+        ("/integration/sync", {"sync-integration": b_integration, "sync-kinds": "calls"}),
+        ("/integration/test", {"test-integration": b_integration}),
+        ("/integration/rotate", {"rotate-integration": b_integration}),
+    ):
         response = _post(client, f"{A}{path}", data, f"{A}/integration/")
         assert response.status_code == 400, path
         assert "That integration is not one of this organisation&#39;s." in response.get_data(as_text=True)
@@ -245,8 +260,12 @@ def _flashes(client, path: str) -> str:
 
 def test_an_org_admin_adds_a_new_member_and_is_shown_a_one_time_link(app, world, in_app):
     client = api_as(app.test_client(), "admin_a", world)
-    response = _post(client, f"{A}/members/add", {"add-email": "new@a.test", "add-role": "agent",
-                                                   "add-extension": "150"}, f"{A}/members/")
+    response = _post(
+        client,
+        f"{A}/members/add",
+        {"add-email": "new@a.test", "add-role": "agent", "add-extension": "150"},
+        f"{A}/members/",
+    )
     assert response.status_code == 302
     page = _flashes(client, f"{A}/members/")
     link = re.search(r"http://localhost/set-password/[\w-]+", page)
@@ -259,10 +278,13 @@ def test_org_admin_changes_and_removes_members_but_never_the_last_admin(app, wor
     client = api_as(app.test_client(), "admin_a", world)
     with in_app(), platform_bypass("test"):
         agent, admin = (_membership_of(world.a, EMAILS[who]).id for who in ("agent_a", "admin_a"))
-    _post(client, f"{A}/members/change", {"change-row_id": agent, "change-role": "manager",
-                                          "change-extension": "111"}, f"{A}/members/")
-    demote = _post(client, f"{A}/members/change", {"change-row_id": admin, "change-role": "manager"},
-                   f"{A}/members/")
+    _post(
+        client,
+        f"{A}/members/change",
+        {"change-row_id": agent, "change-role": "manager", "change-extension": "111"},
+        f"{A}/members/",
+    )
+    demote = _post(client, f"{A}/members/change", {"change-row_id": admin, "change-role": "manager"}, f"{A}/members/")
     assert demote.status_code == 302
     page = _flashes(client, f"{A}/members/details/?id={admin}")
     assert "the last org admin of org-a" in page
@@ -285,8 +307,13 @@ def test_a_manager_is_not_offered_member_changes_and_cannot_post_them(app, world
 
 def test_settings_are_saved_through_the_service_and_validated(app, world, in_app):
     client = api_as(app.test_client(), "admin_a", world)
-    form = {"name": "Org A Ltd", "timezone": "Europe/London", "service_level_target": "0.9",
-            "service_level_threshold_seconds": "30", "short_abandon_seconds": "4"}
+    form = {
+        "name": "Org A Ltd",
+        "timezone": "Europe/London",
+        "service_level_target": "0.9",
+        "service_level_threshold_seconds": "30",
+        "short_abandon_seconds": "4",
+    }
     assert _post(client, f"{A}/settings/", form).status_code == 302
     bad = _post(client, f"{A}/settings/", {**form, "timezone": "Mars/Olympus"})
     assert bad.status_code == 400 and "is not an IANA time zone" in bad.get_data(as_text=True)
@@ -319,8 +346,12 @@ def test_an_org_keys_expiry_date_is_the_end_of_that_day_in_the_orgs_own_zone(app
         client = api_as(app.test_client(), principal, world)
         zone = "UTC" if org == "org-a" else "America/New_York"
         assert f"time zone ({zone})" in client.get(page).get_data(as_text=True)
-        _post(client, f"/admin/orgs/{org}/api-keys/create",
-              {"key-name": f"{org} wall", "key-scope": "read", "key-expires": EXPIRES}, page)
+        _post(
+            client,
+            f"/admin/orgs/{org}/api-keys/create",
+            {"key-name": f"{org} wall", "key-scope": "read", "key-expires": EXPIRES},
+            page,
+        )
     assert _key_expiry(in_app, "org-a wall") == datetime(2099, 7, 1, tzinfo=UTC)
     assert _key_expiry(in_app, "org-b wall") == datetime(2099, 7, 1, 4, tzinfo=UTC)
 
@@ -330,8 +361,12 @@ def test_a_platform_keys_expiry_date_is_the_end_of_that_day_in_its_orgs_zone_or_
     page = "/admin/platform/api-keys/"
     assert "(a platform key: UTC)" in client.get(page).get_data(as_text=True)
     for org_id, name in ((world.a, "a"), (world.b, "b"), (0, "platform")):
-        _post(client, f"{page}create", {"key-org": org_id, "key-name": f"{name} wall", "key-scope": "read",
-                                        "key-expires": EXPIRES}, page)
+        _post(
+            client,
+            f"{page}create",
+            {"key-org": org_id, "key-name": f"{name} wall", "key-scope": "read", "key-expires": EXPIRES},
+            page,
+        )
     assert _key_expiry(in_app, "a wall") == datetime(2099, 7, 1, tzinfo=UTC)
     assert _key_expiry(in_app, "b wall") == datetime(2099, 7, 1, 4, tzinfo=UTC)
     assert _key_expiry(in_app, "platform wall") == datetime(2099, 7, 1, tzinfo=UTC)
@@ -364,9 +399,18 @@ def test_integration_credentials_are_never_rendered(app, world):
 def test_a_webhook_event_waiting_for_a_retry_shows_its_next_attempt_to_the_platform(app, world):
     next_attempt = T + timedelta(minutes=1)
     with app.app_context(), tenant(world.a):
-        event = WebhookEvent(integration_id=world.integrations["a"], guid="retrying", event_type="IncomingCall",
-                             headers={}, body="{broken", status="received", attempts=1, received_at=T,
-                             error="Attempt 1 failed, retrying: JSONDecodeError", retry_at=next_attempt)
+        event = WebhookEvent(
+            integration_id=world.integrations["a"],
+            guid="retrying",
+            event_type="IncomingCall",
+            headers={},
+            body="{broken",
+            status="received",
+            attempts=1,
+            received_at=T,
+            error="Attempt 1 failed, retrying: JSONDecodeError",
+            retry_at=next_attempt,
+        )
         db.session.add(event)
         db.session.commit()
         event_id = event.id
@@ -395,18 +439,33 @@ def test_a_platform_admin_acting_as_an_org_is_audited(app, world, in_app):
 
 def test_platform_admin_creates_an_org_adds_its_admin_and_assigns_a_number(app, world, in_app):
     client = api_as(app.test_client(), "root", world)
-    _post(client, "/admin/platform/orgs/add", {"org-name": "Initech", "org-slug": "initech",
-                                               "org-timezone": "Europe/Berlin"}, "/admin/platform/orgs/")
+    _post(
+        client,
+        "/admin/platform/orgs/add",
+        {"org-name": "Initech", "org-slug": "initech", "org-timezone": "Europe/Berlin"},
+        "/admin/platform/orgs/",
+    )
     with in_app(), platform_bypass("test"):
         initech = db.session.scalar(select(Organization.id).where(Organization.slug == "initech"))
-    _post(client, "/admin/platform/memberships/add", {"member-org": initech, "member-email": "boss@initech.test",
-                                                      "member-role": "org_admin"}, "/admin/platform/memberships/")
+    _post(
+        client,
+        "/admin/platform/memberships/add",
+        {"member-org": initech, "member-email": "boss@initech.test", "member-role": "org_admin"},
+        "/admin/platform/memberships/",
+    )
     assert "set-password" in _flashes(client, "/admin/platform/memberships/")
-    _post(client, "/admin/platform/numbers/assign", {"assign-numbers": [world.numbers["+12125550101"]],
-                                                     "assign-orgs": [initech, world.b]}, "/admin/platform/numbers/")
+    _post(
+        client,
+        "/admin/platform/numbers/assign",
+        {"assign-numbers": [world.numbers["+12125550101"]], "assign-orgs": [initech, world.b]},
+        "/admin/platform/numbers/",
+    )
     with in_app(), platform_bypass("test"):
-        holders = set(db.session.scalars(select(NumberAssignment.org_id).where(
-            NumberAssignment.phone_number_id == world.numbers["+12125550101"])))
+        holders = set(
+            db.session.scalars(
+                select(NumberAssignment.org_id).where(NumberAssignment.phone_number_id == world.numbers["+12125550101"])
+            )
+        )
         assert holders == {world.a, world.b, initech}
         assert _membership_of(initech, "boss@initech.test").role == "org_admin"
 
@@ -434,6 +493,7 @@ def test_dashboard_figures_equal_the_kpi_engine_for_the_same_window(app, world, 
 def test_dashboard_figures_equal_the_apis_for_the_same_window(app, world, principal):
     client = api_as(app.test_client(), principal, world)
     dashboard = client.get(f"{A}/data", query_string=WINDOW).get_json()
+
     def api(path: str) -> dict:
         return client.get(f"/api/v1/orgs/org-a/{path}", query_string=WINDOW).get_json()
 

@@ -2,6 +2,7 @@
 from the compiled files has it by our choice and at our pin, not because another package happens to
 pull it in. The app's code (vsync/, migrations/) needs it in requirements.in; tests and benchmarks may
 take it from requirements-dev.in."""
+
 from __future__ import annotations
 
 import ast
@@ -63,10 +64,14 @@ def _undeclared(folders: tuple[str, ...], declared: set[str]) -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize(("folders", "files"), [
-    (RUNTIME_CODE, ("requirements.in",)),
-    (TEST_CODE, ("requirements.in", "requirements-dev.in")),
-], ids=["runtime", "tests"])
+@pytest.mark.parametrize(
+    ("folders", "files"),
+    [
+        (RUNTIME_CODE, ("requirements.in",)),
+        (TEST_CODE, ("requirements.in", "requirements-dev.in")),
+    ],
+    ids=["runtime", "tests"],
+)
 def test_every_imported_package_is_declared_in_a_requirements_in_file(folders, files):
     assert _undeclared(folders, _declared(*files)) == []
 

@@ -1,4 +1,5 @@
 """Smoke test of the embedded default: SQLite, inline jobs, demo data, a working sign-in."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,13 @@ from vsync.tenancy import platform_bypass
 def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admin(tmp_path, monkeypatch):
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "VSYNC_ENCRYPTION_KEYS", "VSYNC_ENV"):
         monkeypatch.delenv(name, raising=False)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}",
-                      "SECRET_KEY": "embedded-test", "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()]})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}",
+            "SECRET_KEY": "embedded-test",
+            "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+        }
+    )
     assert app.config["REDIS_URL"] is None
     with app.app_context():
         upgrade()
@@ -32,8 +38,19 @@ def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admi
         result = app.test_cli_runner().invoke(args=["demo", "--simulator", simulator.base_url])
         assert result.exit_code == 0, result.output
         assert "calls: succeeded" in result.output
-        again = app.test_cli_runner().invoke(args=["sync", "acme", "--kind", "calls", "--since", f"{since:%Y-%m-%d}",
-                                                   "--until", f"{until:%Y-%m-%d}", "--wait"])
+        again = app.test_cli_runner().invoke(
+            args=[
+                "sync",
+                "acme",
+                "--kind",
+                "calls",
+                "--since",
+                f"{since:%Y-%m-%d}",
+                "--until",
+                f"{until:%Y-%m-%d}",
+                "--wait",
+            ]
+        )
         assert again.exit_code == 0, again.output
         assert re.search(r" fetched, 0 new, 0 updated,", again.output), again.output  # idempotent on SQLite too
         truth = simulator.simulator.calls_between(since, until)
@@ -45,8 +62,9 @@ def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admi
     assert client.get("/api/v1/health").get_json() == {"status": "ok", "database": "ok", "queue": "inline"}
     assert client.get("/").headers["Location"] == "/login?next=/"  # the URL `make run` prints leads somewhere
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"email": PLATFORM_ADMIN_EMAIL, "password": DEMO_PASSWORD,
-                                           "csrf_token": token.group(1)})
+    response = client.post(
+        "/login", data={"email": PLATFORM_ADMIN_EMAIL, "password": DEMO_PASSWORD, "csrf_token": token.group(1)}
+    )
     assert response.status_code == 302
     assert client.get("/").headers["Location"] == "/admin/"
     assert "platform admin" in client.get("/admin/").get_data(as_text=True)

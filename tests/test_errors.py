@@ -1,5 +1,6 @@
 """Every JSON error, whatever answers it (the API, the dashboard's data), is one envelope carrying
 the request's id; log records say which request they belong to."""
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,9 @@ def test_every_kind_of_api_error_carries_the_request_id(app, client, world):
 
 
 def test_a_rate_limited_api_call_carries_the_request_id(app):
-    limited = create_app(app_config(VSYNC_RATE_LIMIT_READ="1 per minute",
-                                    RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}"))
+    limited = create_app(
+        app_config(VSYNC_RATE_LIMIT_READ="1 per minute", RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}")
+    )
     with limited.app_context():
         world = build_world()
         db.session.remove()
@@ -52,8 +54,9 @@ def test_a_rate_limited_api_call_carries_the_request_id(app):
 
 def test_a_refused_dashboard_window_carries_the_request_id(app, world):
     client = api_as(app.test_client(), "admin_a", world)
-    data = client.get("/admin/orgs/org-a/data", query_string={"from": "2026-13-01"},
-                      headers={"X-Request-ID": "trace-dash"})
+    data = client.get(
+        "/admin/orgs/org-a/data", query_string={"from": "2026-13-01"}, headers={"X-Request-ID": "trace-dash"}
+    )
     assert _error(data, 400, "validation_error")["request_id"] == "trace-dash"
 
 
@@ -65,4 +68,6 @@ def test_a_requests_log_records_carry_its_request_id(app):
             logging.getLogger("vsync.probe").warning("inside")
         logging.getLogger("vsync.probe").warning("outside")
     assert [(r.getMessage(), r.context) for r in records if r.name == "vsync.probe"] == [
-        ("inside", "request trace-log"), ("outside", "-")]
+        ("inside", "request trace-log"),
+        ("outside", "-"),
+    ]

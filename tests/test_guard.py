@@ -1,4 +1,5 @@
 """Deny by default: every URL is on the short public list or refuses an anonymous caller."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """GET /api/v1/health checks the real database and the real Redis."""
+
 from __future__ import annotations
 
 from tests.helpers import app_config

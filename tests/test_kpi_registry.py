@@ -2,6 +2,7 @@
 answers through the API per breakdown, the OpenAPI schemas, the dashboard's data and tiles, and the
 reference page. A figure added to the registry and missing from one of them fails here, and so does
 an output naming a figure the registry lacks."""
+
 from __future__ import annotations
 
 import re
@@ -15,12 +16,19 @@ from vsync.metrics import BREAKDOWNS, FIGURES, PER_AGENT, PER_NUMBER, SERIES, TO
 
 WINDOW = {"from": "2026-11-01", "to": "2026-11-03"}
 # What a row carries besides its figures: the window bucket, the agent, the number.
-ROW_KEYS = {TOTALS: set(), SERIES: {"start", "end", "start_local"}, PER_AGENT: {"extension", "display_name"},
-            PER_NUMBER: {"phone_number_id", "e164", "label"}}
+ROW_KEYS = {
+    TOTALS: set(),
+    SERIES: {"start", "end", "start_local"},
+    PER_AGENT: {"extension", "display_name"},
+    PER_NUMBER: {"phone_number_id", "e164", "label"},
+}
 SCHEMAS = {TOTALS: "MetricsValues", SERIES: "SeriesBucket", PER_AGENT: "AgentRow", PER_NUMBER: "NumberRow"}
-ROUTES = {TOTALS: ("metrics", lambda body: [body["metrics"]]), SERIES: ("metrics/series", lambda body: body["data"]),
-          PER_AGENT: ("metrics/agents", lambda body: body["data"]),
-          PER_NUMBER: ("metrics/numbers", lambda body: body["data"])}
+ROUTES = {
+    TOTALS: ("metrics", lambda body: [body["metrics"]]),
+    SERIES: ("metrics/series", lambda body: body["data"]),
+    PER_AGENT: ("metrics/agents", lambda body: body["data"]),
+    PER_NUMBER: ("metrics/numbers", lambda body: body["data"]),
+}
 
 
 def _names(breakdown: str) -> set[str]:

@@ -34,6 +34,7 @@ What each rule allows, beyond a layer's own modules:
 
 And across layers no import leads back: a layer that imports another is not reachable from it.
 """
+
 from __future__ import annotations
 
 import ast
@@ -45,9 +46,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "vsync"
 
 LAYERS = {
-    "vsync.config": "foundation", "vsync.errors": "foundation", "vsync.extensions": "foundation",
-    "vsync.tenancy": "foundation", "vsync.crypto": "foundation", "vsync.phones": "foundation",
-    "vsync.redaction": "foundation", "vsync.timeutil": "foundation", "vsync.queue": "foundation",
+    "vsync.config": "foundation",
+    "vsync.errors": "foundation",
+    "vsync.extensions": "foundation",
+    "vsync.tenancy": "foundation",
+    "vsync.crypto": "foundation",
+    "vsync.phones": "foundation",
+    "vsync.redaction": "foundation",
+    "vsync.timeutil": "foundation",
+    "vsync.queue": "foundation",
     "vsync.mightycall": "mightycall",
     "vsync.models": "models",
     "vsync.query": "query",
@@ -55,7 +62,10 @@ LAYERS = {
     "vsync.services": "services",
     "vsync.http": "web",
     "vsync.auth": "auth",
-    "vsync.api": "edges", "vsync.admin": "edges", "vsync.webhooks": "edges", "vsync.cli": "edges",
+    "vsync.api": "edges",
+    "vsync.admin": "edges",
+    "vsync.webhooks": "edges",
+    "vsync.cli": "edges",
     "vsync": "app",
     "vsync.jobs": "jobs",
 }
@@ -95,7 +105,7 @@ def imports_of(module: str) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join([*anchor, *([node.module] if node.module else [])])
             found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names)
     return frozenset(name for name in found if _within(name, "vsync"))
@@ -167,6 +177,9 @@ def test_edges_never_import_jobs(module):
 @pytest.mark.parametrize("module", MODULES)
 def test_no_import_leads_back_into_the_importing_layer(module):
     own = layer_of(module)
-    cycles = {imported: path_between(layer_of(imported), own) for imported in sorted(imports_of(module))
-              if layer_of(imported) not in (None, own)}
+    cycles = {
+        imported: path_between(layer_of(imported), own)
+        for imported in sorted(imports_of(module))
+        if layer_of(imported) not in (None, own)
+    }
     assert {imported: route for imported, route in cycles.items() if route} == {}

@@ -1,4 +1,5 @@
 """Members and org settings: the services the CLI, the API and the console share, in two orgs."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -65,8 +66,11 @@ def test_a_new_member_without_a_password_sets_one_through_the_link_once(app, wor
         token = _invite(world.a, "new@a.test")
     page = client.get(f"/set-password/{token}")
     assert page.status_code == 200 and "new@a.test" in page.get_data(as_text=True)
-    form = {"password": "a brand new pw", "confirm": "a brand new pw",
-            "csrf_token": csrf_token(client, f"/set-password/{token}")}
+    form = {
+        "password": "a brand new pw",
+        "confirm": "a brand new pw",
+        "csrf_token": csrf_token(client, f"/set-password/{token}"),
+    }
     assert client.post(f"/set-password/{token}", data=form).status_code == 302
     assert login(client, "new@a.test", "a brand new pw").status_code == 302
     again = client.get(f"/set-password/{token}")
@@ -80,8 +84,11 @@ def test_an_expired_link_is_refused_and_sets_nothing(app, world, client, in_app)
     with in_app():
         token = _invite(world.a, "late@a.test")
         with platform_bypass("test: the link's 72 hours pass"):
-            db.session.execute(update(User).where(User.email == "late@a.test")
-                               .values(password_token_expires_at=utcnow() - timedelta(seconds=1)))
+            db.session.execute(
+                update(User)
+                .where(User.email == "late@a.test")
+                .values(password_token_expires_at=utcnow() - timedelta(seconds=1))
+            )
             db.session.commit()
     page = client.get(f"/set-password/{token}")
     assert page.status_code == 410 and "expired" in page.get_data(as_text=True)
@@ -114,6 +121,7 @@ def test_a_new_link_replaces_the_old_one(ctx, world):
 
 def test_an_org_admin_cannot_issue_a_link_for_an_existing_account(ctx, world):
     from vsync.tenancy import CrossTenantWrite
+
     with tenant(world.a, role="org_admin"):
         user = db.session.scalar(select(User).where(User.email == EMAILS["agent_a"]))
         with pytest.raises(CrossTenantWrite):
@@ -123,6 +131,7 @@ def test_an_org_admin_cannot_issue_a_link_for_an_existing_account(ctx, world):
 
 def test_the_password_token_hash_is_never_read_in_a_tenant_scope(ctx, world):
     from vsync.tenancy import RefusedStatement
+
     with tenant(world.a), pytest.raises(RefusedStatement):
         db.session.execute(select(User.password_token_hash))
     db.session.rollback()
@@ -142,8 +151,10 @@ def test_changing_a_member_changes_role_and_extension_and_audits_what_changed(ct
 def test_the_last_org_admin_can_be_neither_demoted_nor_removed(ctx, world):
     with tenant(world.a, role="org_admin"):
         admin = _membership(world.a, EMAILS["admin_a"])
-        for attempt in (lambda: members.change_member(_org(world.a), admin, role="manager"),
-                        lambda: members.remove_member(_org(world.a), admin)):
+        for attempt in (
+            lambda: members.change_member(_org(world.a), admin, role="manager"),
+            lambda: members.remove_member(_org(world.a), admin),
+        ):
             with pytest.raises(Conflict) as raised:
                 attempt()
             assert (raised.value.code, raised.value.status) == ("last_org_admin", 409)
@@ -166,8 +177,10 @@ def test_another_orgs_membership_is_not_found(ctx, world):
     with platform_bypass("test"):
         of_b = _membership(world.b, EMAILS["agent_b"])
         org_a = _org(world.a)
-        for attempt in (lambda: members.change_member(org_a, of_b, role="manager"),
-                        lambda: members.remove_member(org_a, of_b)):
+        for attempt in (
+            lambda: members.change_member(org_a, of_b, role="manager"),
+            lambda: members.remove_member(org_a, of_b),
+        ):
             with pytest.raises(NotFound):
                 attempt()
         db.session.rollback()
@@ -176,21 +189,40 @@ def test_another_orgs_membership_is_not_found(ctx, world):
 def test_org_settings_are_validated_and_audited_with_what_changed(ctx, world):
     with tenant(world.b, role="org_admin"):
         org = _org(world.b)
-        orgs.update_org_settings(org, name="Org B Ltd", timezone="Europe/London", service_level_target="0.9",
-                                 service_level_threshold_seconds="30", short_abandon_seconds=0)
+        orgs.update_org_settings(
+            org,
+            name="Org B Ltd",
+            timezone="Europe/London",
+            service_level_target="0.9",
+            service_level_threshold_seconds="30",
+            short_abandon_seconds=0,
+        )
         db.session.commit()
-        assert (org.name, org.timezone, org.service_level_target, org.service_level_threshold_seconds,
-                org.short_abandon_seconds) == ("Org B Ltd", "Europe/London", 0.9, 30, 0)
+        assert (
+            org.name,
+            org.timezone,
+            org.service_level_target,
+            org.service_level_threshold_seconds,
+            org.short_abandon_seconds,
+        ) == ("Org B Ltd", "Europe/London", 0.9, 30, 0)
     with platform_bypass("test"):
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "org.updated"))
         assert event.org_id == world.b and "timezone: America/New_York → Europe/London" in event.summary
 
 
-@pytest.mark.parametrize("setting,value", [
-    ("name", " "), ("timezone", "Mars/Olympus"), ("service_level_target", 80), ("service_level_target", "x"),
-    ("service_level_threshold_seconds", 0), ("service_level_threshold_seconds", "1.5"),
-    ("short_abandon_seconds", -1), ("short_abandon_seconds", True),
-])
+@pytest.mark.parametrize(
+    "setting,value",
+    [
+        ("name", " "),
+        ("timezone", "Mars/Olympus"),
+        ("service_level_target", 80),
+        ("service_level_target", "x"),
+        ("service_level_threshold_seconds", 0),
+        ("service_level_threshold_seconds", "1.5"),
+        ("short_abandon_seconds", -1),
+        ("short_abandon_seconds", True),
+    ],
+)
 def test_a_bad_setting_names_its_field_and_changes_nothing(ctx, world, setting, value):
     with tenant(world.a, role="org_admin"):
         org = _org(world.a)

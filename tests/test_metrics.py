@@ -6,6 +6,7 @@ windows around DST changes, then checks every KPI, series bucket, agent row and 
 plain Python over `select(Call)` (and `select(CallEvent)`) run in the same tenant scope. It runs on
 PostgreSQL and once on the embedded SQLite.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -35,13 +36,25 @@ NY = ZoneInfo("America/New_York")
 NUMBERS = ("+12125550101", "+12125550102", "+12125550103", "+12125550104")
 # Instants just before DST changes: New York springs forward on 2026-03-08 and falls back on
 # 2026-11-01; Lord Howe (UTC+10:30 / +11, a 30-minute shift) on 2026-04-05 and 2026-10-04.
-ANCHORS = (datetime(2026, 3, 8, 6, tzinfo=UTC), datetime(2026, 11, 1, 5, tzinfo=UTC),
-           datetime(2026, 4, 4, 15, tzinfo=UTC), datetime(2026, 10, 3, 15, tzinfo=UTC))
+ANCHORS = (
+    datetime(2026, 3, 8, 6, tzinfo=UTC),
+    datetime(2026, 11, 1, 5, tzinfo=UTC),
+    datetime(2026, 4, 4, 15, tzinfo=UTC),
+    datetime(2026, 10, 3, 15, tzinfo=UTC),
+)
 ZONES = ("America/New_York", "UTC", "Australia/Lord_Howe", "Asia/Kolkata")
 DIRECTIONS = ("inbound", "inbound", "outbound", "callback", "other")
 STATUSES = ("answered", "answered", "missed", "dropped", "voicemail", "other")
-EVENT_TYPES = ("IncomingCallRinging", "IncomingCallStopRinging", "IncomingCallCompleted", "IncomingCallConnected",
-               "AgentRinging", "AgentStopRinging", "incomingcallcompleted", "IncomingCall")
+EVENT_TYPES = (
+    "IncomingCallRinging",
+    "IncomingCallStopRinging",
+    "IncomingCallCompleted",
+    "IncomingCallConnected",
+    "AgentRinging",
+    "AgentStopRinging",
+    "incomingcallcompleted",
+    "IncomingCall",
+)
 EXTENSIONS = (None, "101", "102", "103")
 
 
@@ -69,8 +82,9 @@ def build_world(tz_a: str, tz_b: str, *, moved_at: datetime, short_abandon: int 
     factories.assign("bravo", NUMBERS[2], moved_at)
     factories.assign("bravo", NUMBERS[3], since)
     with platform_bypass("test setup"):
-        db.session.execute(update(Organization).values(short_abandon_seconds=short_abandon,
-                                                       service_level_threshold_seconds=threshold))
+        db.session.execute(
+            update(Organization).values(short_abandon_seconds=short_abandon, service_level_threshold_seconds=threshold)
+        )
         db.session.commit()
     return World(a, b, (factories.make_integration(a), factories.make_integration(b)), numbers)
 
@@ -80,7 +94,8 @@ def add_calls(calls: list[dict], events: list[dict]) -> None:
     mine = defaultdict(list)
     for event in events:
         mine[(event["account_id"], event["call_external_id"])].append(
-            (event_kind(event["event_type"]), event["occurred_at"]))
+            (event_kind(event["event_type"]), event["occurred_at"])
+        )
     for call in calls:
         call["ring_ms"] = ring_ms(mine[(call["account_id"], call["external_id"])])
     if calls:
@@ -90,19 +105,45 @@ def add_calls(calls: list[dict], events: list[dict]) -> None:
     db.session.commit()
 
 
-def call_row(world: World, n: int, *, number: int = 0, integration: int = 0, direction: str = "inbound",
-             status: str = "answered", started_at: datetime, duration_ms: int | None = 60_000,
-             answered_at: datetime | None = None, agent: str | None = None) -> dict:
-    return {"account_id": factories.account_of(world.integrations[integration]), "external_id": f"c{n}",
-            "phone_number_id": world.numbers[number], "direction": direction, "status": status,
-            "started_at": started_at, "answered_at": answered_at, "duration_ms": duration_ms,
-            "agent_extension": agent, "raw": {}}
+def call_row(
+    world: World,
+    n: int,
+    *,
+    number: int = 0,
+    integration: int = 0,
+    direction: str = "inbound",
+    status: str = "answered",
+    started_at: datetime,
+    duration_ms: int | None = 60_000,
+    answered_at: datetime | None = None,
+    agent: str | None = None,
+) -> dict:
+    return {
+        "account_id": factories.account_of(world.integrations[integration]),
+        "external_id": f"c{n}",
+        "phone_number_id": world.numbers[number],
+        "direction": direction,
+        "status": status,
+        "started_at": started_at,
+        "answered_at": answered_at,
+        "duration_ms": duration_ms,
+        "agent_extension": agent,
+        "raw": {},
+    }
 
 
 def event_row(world: World, call: dict, n: int, event_type: str, at: datetime, extension: str | None = None) -> dict:
-    return {"account_id": call["account_id"], "guid": f"e{n}", "call_external_id": call["external_id"],
-            "phone_number_id": call["phone_number_id"], "event_type": event_type, "extension": extension,
-            "occurred_at": at, "call_started_at": call["started_at"], "raw": {}}
+    return {
+        "account_id": call["account_id"],
+        "guid": f"e{n}",
+        "call_external_id": call["external_id"],
+        "phone_number_id": call["phone_number_id"],
+        "event_type": event_type,
+        "extension": extension,
+        "occurred_at": at,
+        "call_started_at": call["started_at"],
+        "raw": {},
+    }
 
 
 def empty_tables() -> None:
@@ -131,19 +172,33 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
     extension of one of the org's own accounts (those of its integrations).
     """
     with platform_bypass("every event of a call makes its ring time"):
-        all_events = [(e.account_id, e.call_external_id, e.event_type, e.occurred_at)
-                      for e in db.session.scalars(select(CallEvent))]
+        all_events = [
+            (e.account_id, e.call_external_id, e.event_type, e.occurred_at)
+            for e in db.session.scalars(select(CallEvent))
+        ]
     with tenant(org_id):
         org = db.session.get(Organization, org_id)
         settings_ = (org.short_abandon_seconds, org.service_level_threshold_seconds, org.service_level_target)
-        calls = db.session.scalars(select(Call).where(Call.started_at >= window.start,
-                                                      Call.started_at < window.end)).all()
+        calls = db.session.scalars(
+            select(Call).where(Call.started_at >= window.start, Call.started_at < window.end)
+        ).all()
         events = db.session.scalars(select(CallEvent)).all()
         e164_of = dict(db.session.execute(select(PhoneNumber.id, PhoneNumber.e164)).all())
         own = set(db.session.scalars(select(Integration.account_id)))
         calls = [c for c in calls if _matches(c, filters, e164_of, own)]
-        rows = [(c.started_at, c.direction, c.status, c.duration_ms, c.answered_at, c.agent_extension,
-                 c.phone_number_id, (c.account_id, c.external_id)) for c in calls]
+        rows = [
+            (
+                c.started_at,
+                c.direction,
+                c.status,
+                c.duration_ms,
+                c.answered_at,
+                c.agent_extension,
+                c.phone_number_id,
+                (c.account_id, c.external_id),
+            )
+            for c in calls
+        ]
         events = [(e.account_id, e.call_external_id, e.event_type, e.occurred_at, e.extension) for e in events]
     by_call, rings_of = defaultdict(list), defaultdict(list)
     for account_id, external_id, event_type, at, extension in events:
@@ -186,16 +241,14 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
             "dropped_calls": sum(1 for r in inbound if r[2] == "dropped"),
             "voicemail_calls": sum(1 for r in inbound if r[2] == "voicemail"),
             "answer_rate": len(answered_in) / len(inbound) if inbound else None,
-            "abandon_rate": (sum(1 for _, w in abandoned if w >= short * 1000) / denominator
-                             if denominator else None),
+            "abandon_rate": (sum(1 for _, w in abandoned if w >= short * 1000) / denominator if denominator else None),
             "abandon_sample_size": denominator,
             "short_abandon_seconds": short,
             "avg_talk_seconds": sum(durations) / len(durations) / 1000 if durations else None,
             "total_talk_seconds": sum(durations) / 1000 if durations else (None if talked else 0.0),
             "avg_speed_of_answer_seconds": sum(asa) / len(asa) / 1000 if asa else None,
             "asa_sample_size": len(asa),
-            "service_level": (sum(1 for w in asa if w <= threshold * 1000) / denominator
-                              if denominator else None),
+            "service_level": (sum(1 for w in asa if w <= threshold * 1000) / denominator if denominator else None),
             "service_level_target": target,
             "service_level_threshold_seconds": threshold,
             "service_level_sample_size": denominator,
@@ -206,24 +259,55 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
     busiest = min(hours, key=lambda h: (-hours[h], h)) if hours else None
 
     keys = {call_key: set() for call_key in (r[7] for r in rows)}
-    rings_by_ext = Counter(ext for (account, x), mine in by_call.items() if (account, x) in keys and account in own
-                           for kind, _, ext in mine if kind.endswith("stopringing") and ext)
+    rings_by_ext = Counter(
+        ext
+        for (account, x), mine in by_call.items()
+        if (account, x) in keys and account in own
+        for kind, _, ext in mine
+        if kind.endswith("stopringing") and ext
+    )
     agents = {}
     for ext in sorted({r[5] for r in rows if r[5] and r[7][0] in own} | set(rings_by_ext)):
         k = kpis([r for r in rows if r[5] == ext and r[7][0] in own])
-        agents[ext] = {"extension": ext, "display_name": None, "calls_handled": k["total_calls"],
-                       "inbound_calls": k["inbound_calls"], "outbound_calls": k["outbound_calls"],
-                       "answered_calls": k["answered_calls"], "missed_rings": rings_by_ext[ext],
-                       "total_talk_seconds": k["total_talk_seconds"], "avg_talk_seconds": k["avg_talk_seconds"]}
+        agents[ext] = {
+            "extension": ext,
+            "display_name": None,
+            "calls_handled": k["total_calls"],
+            "inbound_calls": k["inbound_calls"],
+            "outbound_calls": k["outbound_calls"],
+            "answered_calls": k["answered_calls"],
+            "missed_rings": rings_by_ext[ext],
+            "total_talk_seconds": k["total_talk_seconds"],
+            "avg_talk_seconds": k["avg_talk_seconds"],
+        }
     numbers = {}
     for number_id in {r[6] for r in rows}:
         k = kpis([r for r in rows if r[6] == number_id])
-        numbers[e164_of[number_id]] = {"phone_number_id": number_id, "e164": e164_of[number_id], "label": None,
-                                       **{name: k[name] for name in (
-                                           "total_calls", "inbound_calls", "outbound_calls", "answered_calls",
-                                           "missed_calls", "voicemail_calls", "answer_rate", "total_talk_seconds")}}
-    return {"summary": {**kpis(rows), "busiest_hour": busiest}, "rows": rows, "kpis": kpis,
-            "agents": [agents[e] for e in sorted(agents)], "numbers": [numbers[e] for e in sorted(numbers)]}
+        numbers[e164_of[number_id]] = {
+            "phone_number_id": number_id,
+            "e164": e164_of[number_id],
+            "label": None,
+            **{
+                name: k[name]
+                for name in (
+                    "total_calls",
+                    "inbound_calls",
+                    "outbound_calls",
+                    "answered_calls",
+                    "missed_calls",
+                    "voicemail_calls",
+                    "answer_rate",
+                    "total_talk_seconds",
+                )
+            },
+        }
+    return {
+        "summary": {**kpis(rows), "busiest_hour": busiest},
+        "rows": rows,
+        "kpis": kpis,
+        "agents": [agents[e] for e in sorted(agents)],
+        "numbers": [numbers[e] for e in sorted(numbers)],
+    }
 
 
 def _matches(call: Call, filters: Filters, e164_of: dict[int, str], own: set[int]) -> bool:
@@ -248,8 +332,9 @@ def assert_same(actual, expected, path: str = "") -> None:
         for i, (a, e) in enumerate(zip(actual, expected, strict=False)):
             assert_same(a, e, f"{path}[{i}]")
     elif isinstance(expected, float):
-        assert isinstance(actual, float) and math.isclose(actual, expected, rel_tol=1e-12), \
+        assert isinstance(actual, float) and math.isclose(actual, expected, rel_tol=1e-12), (
             f"{path}: {actual} != {expected}"
+        )
     else:
         assert actual == expected and type(actual) is type(expected), f"{path}: {actual!r} != {expected!r}"
 
@@ -313,30 +398,66 @@ def scenarios(draw):
     instant = st.integers(-span_ms, span_ms).map(lambda ms: anchor + timedelta(milliseconds=ms))
     # Waits and ring times land on whole seconds often, so thresholds are hit exactly.
     offset_ms = st.one_of(st.integers(0, 40).map(lambda s: s * 1000), st.integers(-2_000, 120_000))
-    calls = draw(st.lists(st.fixed_dictionaries({
-        "number": st.integers(0, 3), "integration": st.integers(0, 1),
-        "direction": st.sampled_from(DIRECTIONS), "status": st.sampled_from(STATUSES),
-        "started_at": instant, "duration_ms": st.one_of(st.none(), st.integers(0, 3_600_000)),
-        "answered_after_ms": st.one_of(st.none(), offset_ms), "agent": st.sampled_from(EXTENSIONS),
-        "events": st.one_of(
-            st.lists(st.tuples(st.sampled_from(EVENT_TYPES), offset_ms, st.sampled_from(EXTENSIONS)), max_size=4),
-            st.builds(ring_lifecycle, st.integers(0, 3_000), st.integers(0, 12),
-                      st.sampled_from(("IncomingCallStopRinging", "IncomingCallCompleted")),
-                      st.sampled_from(EXTENSIONS))),
-    }), max_size=40))
+    calls = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "number": st.integers(0, 3),
+                    "integration": st.integers(0, 1),
+                    "direction": st.sampled_from(DIRECTIONS),
+                    "status": st.sampled_from(STATUSES),
+                    "started_at": instant,
+                    "duration_ms": st.one_of(st.none(), st.integers(0, 3_600_000)),
+                    "answered_after_ms": st.one_of(st.none(), offset_ms),
+                    "agent": st.sampled_from(EXTENSIONS),
+                    "events": st.one_of(
+                        st.lists(
+                            st.tuples(st.sampled_from(EVENT_TYPES), offset_ms, st.sampled_from(EXTENSIONS)), max_size=4
+                        ),
+                        st.builds(
+                            ring_lifecycle,
+                            st.integers(0, 3_000),
+                            st.integers(0, 12),
+                            st.sampled_from(("IncomingCallStopRinging", "IncomingCallCompleted")),
+                            st.sampled_from(EXTENSIONS),
+                        ),
+                    ),
+                }
+            ),
+            max_size=40,
+        )
+    )
     if draw(st.booleans()):
         first = (anchor + timedelta(days=draw(st.integers(-3, 2)))).date()
         window = ("days", first, first + timedelta(days=draw(st.integers(0, 4))))
     else:
         start = draw(instant)
         window = ("instants", start, start + timedelta(minutes=draw(st.integers(1, 5 * 24 * 60))))
-    filters = draw(st.sampled_from([
-        {}, {}, {"number": "e164"}, {"number": "id"}, {"agent": "101"}, {"agent": "102"},
-        {"direction": "inbound"}, {"direction": "outbound"}, {"direction": "callback"}]))
+    filters = draw(
+        st.sampled_from(
+            [
+                {},
+                {},
+                {"number": "e164"},
+                {"number": "id"},
+                {"agent": "101"},
+                {"agent": "102"},
+                {"direction": "inbound"},
+                {"direction": "outbound"},
+                {"direction": "callback"},
+            ]
+        )
+    )
     return {
-        "tz": draw(st.sampled_from(ZONES)), "tz_b": draw(st.sampled_from(ZONES)), "moved_at": draw(instant),
-        "short_abandon": draw(st.integers(0, 10)), "threshold": draw(st.integers(1, 30)),
-        "calls": calls, "window": window, "filters": filters, "filter_number": draw(st.integers(0, 3)),
+        "tz": draw(st.sampled_from(ZONES)),
+        "tz_b": draw(st.sampled_from(ZONES)),
+        "moved_at": draw(instant),
+        "short_abandon": draw(st.integers(0, 10)),
+        "threshold": draw(st.integers(1, 30)),
+        "calls": calls,
+        "window": window,
+        "filters": filters,
+        "filter_number": draw(st.integers(0, 3)),
         "bucket": draw(st.sampled_from(metrics.BUCKETS)),
     }
 
@@ -346,19 +467,36 @@ def run_scenario(scenario: dict, check=None) -> None:
     (default: the engine against the brute force)."""
     check = check or check_engine
     empty_tables()
-    world = build_world(scenario["tz"], scenario["tz_b"], moved_at=scenario["moved_at"],
-                        short_abandon=scenario["short_abandon"], threshold=scenario["threshold"])
+    world = build_world(
+        scenario["tz"],
+        scenario["tz_b"],
+        moved_at=scenario["moved_at"],
+        short_abandon=scenario["short_abandon"],
+        threshold=scenario["threshold"],
+    )
     calls, events = [], []
     for n, spec in enumerate(scenario["calls"]):
         start = spec["started_at"]
-        answered = start + timedelta(milliseconds=spec["answered_after_ms"]) \
-            if spec["answered_after_ms"] is not None else None
-        call = call_row(world, n, number=spec["number"], integration=spec["integration"],
-                        direction=spec["direction"], status=spec["status"], started_at=start,
-                        duration_ms=spec["duration_ms"], answered_at=answered, agent=spec["agent"])
+        answered = (
+            start + timedelta(milliseconds=spec["answered_after_ms"]) if spec["answered_after_ms"] is not None else None
+        )
+        call = call_row(
+            world,
+            n,
+            number=spec["number"],
+            integration=spec["integration"],
+            direction=spec["direction"],
+            status=spec["status"],
+            started_at=start,
+            duration_ms=spec["duration_ms"],
+            answered_at=answered,
+            agent=spec["agent"],
+        )
         calls.append(call)
-        events += [event_row(world, call, len(events) + i, kind, start + timedelta(milliseconds=ms), ext)
-                   for i, (kind, ms, ext) in enumerate(spec["events"])]
+        events += [
+            event_row(world, call, len(events) + i, kind, start + timedelta(milliseconds=ms), ext)
+            for i, (kind, ms, ext) in enumerate(spec["events"])
+        ]
     add_calls(calls, events)
 
     number = world.numbers[scenario["filter_number"]]
@@ -375,8 +513,9 @@ def run_scenario(scenario: dict, check=None) -> None:
         check(org_id, window, filters, scenario["bucket"])
 
 
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @PROPERTY
@@ -387,8 +526,14 @@ def test_every_figure_equals_a_brute_force_count_of_the_tenants_calls(ctx, scena
 
 @pytest.fixture
 def sqlite_app(tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}", "REDIS_URL": None,
-                      "SECRET_KEY": "embedded-test", "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()]})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}",
+            "REDIS_URL": None,
+            "SECRET_KEY": "embedded-test",
+            "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+        }
+    )
     with app.app_context():
         upgrade()
         yield app
@@ -443,18 +588,22 @@ def test_wait_based_kpis_are_none_for_calls_synced_without_events(world):
 
 def test_short_abandons_leave_abandon_rate_and_service_level_denominators(world):
     t = datetime(2026, 7, 1, 15, tzinfo=UTC)
-    calls = [call_row(world, 1, started_at=t, answered_at=t + timedelta(seconds=12)),     # within 20 s
-             call_row(world, 2, started_at=t, answered_at=t + timedelta(seconds=25)),     # answered late
-             call_row(world, 3, status="missed", started_at=t),                          # rang 3 s: short
-             call_row(world, 4, status="dropped", started_at=t),                         # rang 5 s: abandon
-             call_row(world, 5, status="voicemail", started_at=t)]                       # rang 21 s
-    events = [event_row(world, calls[2], 1, "IncomingCallRinging", t + timedelta(seconds=1)),
-              event_row(world, calls[2], 2, "IncomingCallCompleted", t + timedelta(seconds=4)),
-              event_row(world, calls[3], 3, "IncomingCallRinging", t + timedelta(seconds=1)),
-              event_row(world, calls[3], 4, "IncomingCallStopRinging", t + timedelta(seconds=6), "101"),
-              event_row(world, calls[4], 5, "IncomingCallRinging", t + timedelta(seconds=1)),
-              event_row(world, calls[4], 6, "IncomingCallStopRinging", t + timedelta(seconds=22), "102"),
-              event_row(world, calls[4], 7, "IncomingCallCompleted", t + timedelta(seconds=75))]
+    calls = [
+        call_row(world, 1, started_at=t, answered_at=t + timedelta(seconds=12)),  # within 20 s
+        call_row(world, 2, started_at=t, answered_at=t + timedelta(seconds=25)),  # answered late
+        call_row(world, 3, status="missed", started_at=t),  # rang 3 s: short
+        call_row(world, 4, status="dropped", started_at=t),  # rang 5 s: abandon
+        call_row(world, 5, status="voicemail", started_at=t),
+    ]  # rang 21 s
+    events = [
+        event_row(world, calls[2], 1, "IncomingCallRinging", t + timedelta(seconds=1)),
+        event_row(world, calls[2], 2, "IncomingCallCompleted", t + timedelta(seconds=4)),
+        event_row(world, calls[3], 3, "IncomingCallRinging", t + timedelta(seconds=1)),
+        event_row(world, calls[3], 4, "IncomingCallStopRinging", t + timedelta(seconds=6), "101"),
+        event_row(world, calls[4], 5, "IncomingCallRinging", t + timedelta(seconds=1)),
+        event_row(world, calls[4], 6, "IncomingCallStopRinging", t + timedelta(seconds=22), "102"),
+        event_row(world, calls[4], 7, "IncomingCallCompleted", t + timedelta(seconds=75)),
+    ]
     add_calls(calls, events)
     with tenant(world.a):
         figures = metrics.summary(org(world.a), day(date(2026, 7, 1)))
@@ -469,8 +618,11 @@ def test_short_abandons_leave_abandon_rate_and_service_level_denominators(world)
 def test_busiest_hour_is_the_orgs_local_hour(world):
     # 14:30 UTC is 10:30 in New York in July (UTC-4).
     t = datetime(2026, 7, 1, 14, 30, tzinfo=UTC)
-    add_calls([call_row(world, n, started_at=t + timedelta(minutes=n)) for n in range(3)]
-              + [call_row(world, 9, started_at=t + timedelta(hours=5))], [])
+    add_calls(
+        [call_row(world, n, started_at=t + timedelta(minutes=n)) for n in range(3)]
+        + [call_row(world, 9, started_at=t + timedelta(hours=5))],
+        [],
+    )
     with tenant(world.a):
         assert metrics.summary(org(world.a), day(date(2026, 7, 1)))["busiest_hour"] == 10
 
@@ -478,8 +630,7 @@ def test_busiest_hour_is_the_orgs_local_hour(world):
 @pytest.mark.parametrize(("first", "hours"), [(date(2026, 3, 8), 23), (date(2026, 11, 1), 25)])
 def test_daily_series_has_the_dst_days_real_length(world, first, hours):
     local_midnight = datetime.combine(first, datetime.min.time(), NY)
-    calls = [call_row(world, n, started_at=(local_midnight + timedelta(hours=n)).astimezone(UTC))
-             for n in range(3)]
+    calls = [call_row(world, n, started_at=(local_midnight + timedelta(hours=n)).astimezone(UTC)) for n in range(3)]
     add_calls(calls, [])
     with tenant(world.a):
         buckets = metrics.series(org(world.a), day(first - timedelta(days=1), first), "day")
@@ -519,19 +670,29 @@ def test_org_a_never_sees_org_bs_calls_in_any_figure(world):
 
 def test_agent_rows_carry_the_agents_name_and_missed_rings(world):
     t = datetime(2026, 7, 1, 15, tzinfo=UTC)
-    calls = [call_row(world, 1, started_at=t, agent="101", duration_ms=30_000),
-             call_row(world, 2, started_at=t, agent="101", duration_ms=90_000),
-             call_row(world, 3, started_at=t, status="missed")]
-    add_calls(calls, [event_row(world, calls[2], 1, "IncomingCallStopRinging", t, "102"),
-                      event_row(world, calls[0], 2, "IncomingCallStopRinging", t, "102")])
+    calls = [
+        call_row(world, 1, started_at=t, agent="101", duration_ms=30_000),
+        call_row(world, 2, started_at=t, agent="101", duration_ms=90_000),
+        call_row(world, 3, started_at=t, status="missed"),
+    ]
+    add_calls(
+        calls,
+        [
+            event_row(world, calls[2], 1, "IncomingCallStopRinging", t, "102"),
+            event_row(world, calls[0], 2, "IncomingCallStopRinging", t, "102"),
+        ],
+    )
     with platform_bypass("test setup"):
-        db.session.add(Agent(account_id=factories.account_of(world.integrations[0]), extension="101",
-                             display_name="Ada"))
+        db.session.add(
+            Agent(account_id=factories.account_of(world.integrations[0]), extension="101", display_name="Ada")
+        )
         db.session.commit()
     with tenant(world.a):
         rows = metrics.by_agent(org(world.a), day(date(2026, 7, 1)))
     assert [(r["extension"], r["display_name"], r["calls_handled"], r["missed_rings"]) for r in rows] == [
-        ("101", "Ada", 2, 0), ("102", None, 0, 2)]
+        ("101", "Ada", 2, 0),
+        ("102", None, 0, 2),
+    ]
     assert rows[0]["avg_talk_seconds"] == 60.0 and rows[0]["total_talk_seconds"] == 120.0
 
 
@@ -569,14 +730,28 @@ def test_window_parse_reads_local_dates_and_defaults_to_the_local_today():
     today = Window.parse(NY, now=datetime(2026, 7, 2, 2, tzinfo=UTC))
     assert today.start_local.date() == date(2026, 7, 1) and today.end - today.start == timedelta(hours=24)
     assert Window.parse(NY, "2026-07-01T10:00:00Z", "2026-07-01T12:00:00+01:00").end == datetime(
-        2026, 7, 1, 11, tzinfo=UTC)
+        2026, 7, 1, 11, tzinfo=UTC
+    )
 
 
 def test_for_display_rounds_rates_and_seconds_only():
-    shown = metrics.for_display({"answer_rate": 2 / 3, "avg_talk_seconds": 61.26, "total_calls": 7,
-                                 "longest_wait_seconds": None, "start": datetime(2026, 7, 1, 4, tzinfo=UTC),
-                                 "start_local": datetime(2026, 7, 1, 4, tzinfo=UTC).astimezone(NY),
-                                 "rows": [{"service_level": 0.123456}]})
-    assert shown == {"answer_rate": 0.6667, "avg_talk_seconds": 61.3, "total_calls": 7, "longest_wait_seconds": None,
-                     "start": "2026-07-01T04:00:00Z", "start_local": "2026-07-01T00:00:00-04:00",
-                     "rows": [{"service_level": 0.1235}]}
+    shown = metrics.for_display(
+        {
+            "answer_rate": 2 / 3,
+            "avg_talk_seconds": 61.26,
+            "total_calls": 7,
+            "longest_wait_seconds": None,
+            "start": datetime(2026, 7, 1, 4, tzinfo=UTC),
+            "start_local": datetime(2026, 7, 1, 4, tzinfo=UTC).astimezone(NY),
+            "rows": [{"service_level": 0.123456}],
+        }
+    )
+    assert shown == {
+        "answer_rate": 0.6667,
+        "avg_talk_seconds": 61.3,
+        "total_calls": 7,
+        "longest_wait_seconds": None,
+        "start": "2026-07-01T04:00:00Z",
+        "start_local": "2026-07-01T00:00:00-04:00",
+        "rows": [{"service_level": 0.1235}],
+    }

@@ -3,6 +3,7 @@ generated requests, valid and invalid, never get a server error, and every answe
 declared status, content type and schema. The one 5xx allowed is a 502 that a route declares
 itself: the world's MightyCall account is unreachable, and saying so is the right answer.
 Run longer, and on fresh examples, by hand with SCHEMATHESIS_EXAMPLES=200."""
+
 from __future__ import annotations
 
 import os
@@ -26,14 +27,21 @@ def _exercise(operation, headers: dict) -> None:
     declared = set(map(str, operation.definition.raw.get("responses", {})))
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-              derandomize=DERANDOMIZE)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=DERANDOMIZE,
+    )
     def exercise(case):
         if "org" in (case.path_parameters or {}):
             case.path_parameters["org"] = "org-a"
         response = case.call_and_validate(headers=headers, checks=CHECKS)
-        assert response.status_code < 500 or (
-            response.status_code == 502 and "502" in declared), (operation.label, response.status_code)
+        assert response.status_code < 500 or (response.status_code == 502 and "502" in declared), (
+            operation.label,
+            response.status_code,
+        )
 
     exercise()
 

@@ -2,6 +2,7 @@
 
 Every principal of the two-org world is walked against both orgs' URLs, by slug and by id.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,11 +19,19 @@ from vsync.models import Call, Membership, User
 # principal → (role in A, role in B); None: that org is a 404 for it
 REACH = {
     "anonymous": (None, None),
-    "admin_a": ("org_admin", None), "manager_a": ("manager", None), "agent_a": ("agent", None),
-    "admin_b": (None, "org_admin"), "manager_b": (None, "manager"), "agent_b": (None, "agent"),
-    "both": ("manager", "agent"), "root": ("org_admin", "org_admin"),
-    "read_a": ("manager", None), "write_a": ("manager", None), "read_b": (None, "manager"),
-    "write_b": (None, "manager"), "platform": ("org_admin", "org_admin"),
+    "admin_a": ("org_admin", None),
+    "manager_a": ("manager", None),
+    "agent_a": ("agent", None),
+    "admin_b": (None, "org_admin"),
+    "manager_b": (None, "manager"),
+    "agent_b": (None, "agent"),
+    "both": ("manager", "agent"),
+    "root": ("org_admin", "org_admin"),
+    "read_a": ("manager", None),
+    "write_a": ("manager", None),
+    "read_b": (None, "manager"),
+    "write_b": (None, "manager"),
+    "platform": ("org_admin", "org_admin"),
 }
 
 
@@ -33,9 +42,12 @@ def probe_app(app):
 
     @probe.get("/api/v1/orgs/<org>/probe/visible")
     def visible(org):
-        return jsonify(role=g.org_access.role, calls=sorted(db.session.scalars(select(Call.external_id))),
-                       members=db.session.scalar(select(func.count(Membership.id))),
-                       users=sorted(db.session.scalars(select(User.email))))
+        return jsonify(
+            role=g.org_access.role,
+            calls=sorted(db.session.scalars(select(Call.external_id))),
+            members=db.session.scalar(select(func.count(Membership.id))),
+            users=sorted(db.session.scalars(select(User.email))),
+        )
 
     @probe.post("/api/v1/orgs/<org>/probe/admin")
     @requires(scope="write", role="org_admin")
@@ -87,18 +99,27 @@ def test_a_platform_admin_on_an_org_route_sees_only_that_org(probe_app, world):
 
 def test_an_agent_sees_only_the_calls_of_its_own_extension(probe_app, world):
     client = api_as(probe_app.test_client(), "agent_a", world)
-    assert client.get("/api/v1/orgs/org-a/probe/visible").get_json()["calls"] == ["a-1100", "a-1300",
-                                                                                   "shared-1200"]
+    assert client.get("/api/v1/orgs/org-a/probe/visible").get_json()["calls"] == ["a-1100", "a-1300", "shared-1200"]
 
 
-@pytest.mark.parametrize("principal,status", [
-    ("admin_a", 200), ("manager_a", 403), ("agent_a", 403), ("read_a", 403), ("write_a", 403),
-    ("platform", 200), ("admin_b", 404)])
+@pytest.mark.parametrize(
+    "principal,status",
+    [
+        ("admin_a", 200),
+        ("manager_a", 403),
+        ("agent_a", 403),
+        ("read_a", 403),
+        ("write_a", 403),
+        ("platform", 200),
+        ("admin_b", 404),
+    ],
+)
 def test_role_checks_read_the_resolvers_answer_and_org_keys_are_never_org_admins(probe_app, world, principal, status):
     client = api_as(probe_app.test_client(), principal, world)
     headers = {}
     if not principal.startswith(("read", "write", "platform")):
         from tests.helpers import csrf_token
+
         headers["X-CSRFToken"] = csrf_token(client, "/admin/")
     assert client.post("/api/v1/orgs/org-a/probe/admin", headers=headers).status_code == status
 
@@ -125,9 +146,11 @@ def test_orgs_lists_reachable_orgs_in_pages_with_a_cursor(client, world):
 
 def test_a_signed_in_user_without_an_org_gets_answers_not_errors(client, world, in_app):
     from tests.factories import make_user
+
     with in_app():
         make_user("loner@nowhere.test")
     from tests.helpers import login
+
     login(client, "loner@nowhere.test")
     assert client.get("/api/v1/me").get_json()["orgs"] == []
     assert client.get("/api/v1/orgs/org-a").status_code == 404

@@ -1,4 +1,5 @@
 """`make test`'s preflight drops only test databases: its own (marked) or ones named vsync_test…"""
+
 from __future__ import annotations
 
 import uuid

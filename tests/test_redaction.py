@@ -1,5 +1,6 @@
 """`vsync.redaction`: what the platform console shows of a raw payload, and what the receiver keeps
 of an API key."""
+
 from __future__ import annotations
 
 import json
@@ -29,18 +30,40 @@ def test_other_fields_are_not_api_keys(name):
 
 
 def test_credentials_tokens_secrets_and_links_are_replaced_and_the_rest_kept():
-    payload = {"ApiKey": "k1", "UserKey": "k2", "access_token": "t", "client_secret": "s", "Password": "p",
-               "Authorization": "Bearer b", "X-Vsync-Signature": "t=1,v1=ab", "credentials": {"user": "u"},
-               "Body": {"Id": "call-1", "From": "+12125550101", "callRecord": {"uri": "https://rec.example/r/1.wav",
-                                                                             "fileName": "1.wav"},
-                        "Note": "see https://cdn.example/a.jpg?X-Amz-Signature=abc&X-Amz-Expires=60",
-                        "Home": "https://www.example.com/about"}}
+    payload = {
+        "ApiKey": "k1",
+        "UserKey": "k2",
+        "access_token": "t",
+        "client_secret": "s",
+        "Password": "p",
+        "Authorization": "Bearer b",
+        "X-Vsync-Signature": "t=1,v1=ab",
+        "credentials": {"user": "u"},
+        "Body": {
+            "Id": "call-1",
+            "From": "+12125550101",
+            "callRecord": {"uri": "https://rec.example/r/1.wav", "fileName": "1.wav"},
+            "Note": "see https://cdn.example/a.jpg?X-Amz-Signature=abc&X-Amz-Expires=60",
+            "Home": "https://www.example.com/about",
+        },
+    }
     assert redact(payload) == {
-        "ApiKey": MARKER, "UserKey": MARKER, "access_token": MARKER, "client_secret": MARKER, "Password": MARKER,
-        "Authorization": MARKER, "X-Vsync-Signature": MARKER, "credentials": MARKER,
-        "Body": {"Id": "call-1", "From": "+12125550101",
-                 "callRecord": {"uri": f"https://rec.example/{MARKER}", "fileName": "1.wav"},
-                 "Note": f"see https://cdn.example/{MARKER}", "Home": "https://www.example.com/about"}}
+        "ApiKey": MARKER,
+        "UserKey": MARKER,
+        "access_token": MARKER,
+        "client_secret": MARKER,
+        "Password": MARKER,
+        "Authorization": MARKER,
+        "X-Vsync-Signature": MARKER,
+        "credentials": MARKER,
+        "Body": {
+            "Id": "call-1",
+            "From": "+12125550101",
+            "callRecord": {"uri": f"https://rec.example/{MARKER}", "fileName": "1.wav"},
+            "Note": f"see https://cdn.example/{MARKER}",
+            "Home": "https://www.example.com/about",
+        },
+    }
 
 
 def test_a_stored_marker_is_shown_as_it_is():
@@ -48,13 +71,16 @@ def test_a_stored_marker_is_shown_as_it_is():
     assert redact_text(f'{{"ApiKey": "{API_KEY_MATCHED}"}}') == f'{{"ApiKey": "{API_KEY_MATCHED}"}}'
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ('{"ApiKey": "k1", "Guid": "g"', f'{{"ApiKey": "{MARKER}", "Guid": "g"'),
-    ("api_key=k1&token=t2&EventType=x", f"api_key={MARKER}&token={MARKER}&EventType=x"),
-    ("Authorization: Bearer abc.def", f"Authorization: Bearer {MARKER}"),
-    ("GET https://user:pw@host.example:8443/x failed", f"GET https://host.example:8443/{MARKER} failed"),
-    ("MightyCall answered 503 at https://api.mightycall.com/v4/calls", None),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('{"ApiKey": "k1", "Guid": "g"', f'{{"ApiKey": "{MARKER}", "Guid": "g"'),
+        ("api_key=k1&token=t2&EventType=x", f"api_key={MARKER}&token={MARKER}&EventType=x"),
+        ("Authorization: Bearer abc.def", f"Authorization: Bearer {MARKER}"),
+        ("GET https://user:pw@host.example:8443/x failed", f"GET https://host.example:8443/{MARKER} failed"),
+        ("MightyCall answered 503 at https://api.mightycall.com/v4/calls", None),
+    ],
+)
 def test_text_that_is_not_json_loses_its_secrets(text, shown):
     assert redact_text(text) == (text if shown is None else shown)
 

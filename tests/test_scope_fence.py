@@ -7,6 +7,7 @@ as in the embedded default, so the receiver's drain and an org's sync run inside
 starts them. A refused entry is a bug of the handler: the answer is a 500 that names no org, and
 the log says what was refused.
 """
+
 from __future__ import annotations
 
 import random
@@ -94,36 +95,44 @@ def assert_refused(client, path: str, caplog, reason: str) -> None:
 
 
 @pytest.mark.parametrize("principal", ORG_A_PRINCIPALS)
-@pytest.mark.parametrize("path", ["/api/probe/job/orgs/org-a/tenant/{b}", "/api/probe/job/tenant/{b}",
-                                  "/api/probe/request/tenant/{b}"])
+@pytest.mark.parametrize(
+    "path", ["/api/probe/job/orgs/org-a/tenant/{b}", "/api/probe/job/tenant/{b}", "/api/probe/request/tenant/{b}"]
+)
 def test_an_org_a_request_cannot_enter_org_bs_scope_with_or_without_an_org_in_its_url(
-        probe_app, world, principal, path, caplog):
-    assert_refused(client_of(probe_app, principal, world), path.format(b=world.b), caplog,
-                   f"cannot enter org {world.b}")
+    probe_app, world, principal, path, caplog
+):
+    assert_refused(
+        client_of(probe_app, principal, world), path.format(b=world.b), caplog, f"cannot enter org {world.b}"
+    )
 
 
 def test_an_org_a_request_cannot_turn_its_own_session_to_org_b_either(probe_app, world, caplog):
-    assert_refused(client_of(probe_app, "admin_a", world), f"/api/probe/request/orgs/org-a/tenant/{world.b}",
-                   caplog, f"already in org {world.a}")
+    assert_refused(
+        client_of(probe_app, "admin_a", world),
+        f"/api/probe/request/orgs/org-a/tenant/{world.b}",
+        caplog,
+        f"already in org {world.a}",
+    )
 
 
-def test_a_job_an_org_request_runs_inline_acts_in_its_org_and_a_route_without_an_org_in_none(
-        probe_app, world, caplog):
+def test_a_job_an_org_request_runs_inline_acts_in_its_org_and_a_route_without_an_org_in_none(probe_app, world, caplog):
     client = client_of(probe_app, "read_a", world)
     assert client.get(f"/api/probe/job/orgs/org-a/tenant/{world.a}").get_json() == {"calls": 4}
     assert_refused(client, f"/api/probe/job/tenant/{world.a}", caplog, "acts in no organisation")
 
 
 @pytest.mark.parametrize("principal", ORG_A_PRINCIPALS)
-@pytest.mark.parametrize("path", ["/api/probe/job/bypass", "/api/probe/request/bypass",
-                                  "/api/probe/job/orgs/org-a/bypass"])
+@pytest.mark.parametrize(
+    "path", ["/api/probe/job/bypass", "/api/probe/request/bypass", "/api/probe/job/orgs/org-a/bypass"]
+)
 def test_an_org_principal_never_takes_the_platform_bypass_on_any_route(probe_app, world, principal, path, caplog):
     assert_refused(client_of(probe_app, principal, world), path, caplog, "for platform staff only")
 
 
 @pytest.mark.parametrize("principal", PLATFORM_PRINCIPALS)
 def test_platform_staff_take_the_bypass_anywhere_and_any_orgs_scope_only_where_no_org_is_in_the_url(
-        probe_app, world, principal, caplog):
+    probe_app, world, principal, caplog
+):
     client = client_of(probe_app, principal, world)
     for path in ("/api/probe/job/bypass", "/api/probe/request/bypass", "/api/probe/job/orgs/org-a/bypass"):
         assert client.get(path).get_json() == {"orgs": 2}, path
@@ -164,7 +173,8 @@ def test_the_receivers_inline_drain_applies_events_in_the_org_of_its_token(probe
         token = rotate_webhook_token(db.session.get(Integration, world.integrations["a"]))
         db.session.commit()
     events = WebhookEmitter("http://unused", f"test-api-key-{world.a}").events(
-        "answered", business_number=A_ONLY, started_at=T + timedelta(minutes=5), rng=random.Random(3))
+        "answered", business_number=A_ONLY, started_at=T + timedelta(minutes=5), rng=random.Random(3)
+    )
     response = probe_app.test_client().post(f"/webhooks/mightycall/{token}", json=events)
     assert response.get_json() == {"received": len(events), "duplicates": 0}
     with probe_app.app_context(), tenant(world.a):
@@ -178,8 +188,9 @@ def test_an_org_keys_sync_runs_inline_in_its_org_within_the_request(probe_app, w
         with probe_app.app_context(), platform_bypass("test setup"):
             _, key = create_api_key(org_id=org_id, name="sync", scopes="write")
             db.session.commit()
-        response = probe_app.test_client().post("/api/v1/orgs/acme/sync", json={"kinds": ["numbers"]},
-                                                headers={"Authorization": f"Bearer {key}"})
+        response = probe_app.test_client().post(
+            "/api/v1/orgs/acme/sync", json={"kinds": ["numbers"]}, headers={"Authorization": f"Bearer {key}"}
+        )
         assert response.status_code == 202
     with probe_app.app_context(), tenant(org_id):
         assert db.session.scalars(select(SyncRun.status)).all() == ["succeeded"]
@@ -200,17 +211,19 @@ def _on_engine(statement):
 
 
 RAW_SHAPES = {
-    "core on the session's connection": lambda model: db.session.connection().execute(
-        select(model.__table__)).all(),
+    "core on the session's connection": lambda model: db.session.connection().execute(select(model.__table__)).all(),
     "orm select on the session's connection": lambda model: db.session.connection().execute(select(model)).all(),
     "core on an engine connection": lambda model: _on_engine(select(model.__table__)),
     "text on an engine connection": lambda model: _on_engine(text(f"SELECT count(*) FROM {model.__table__.name}")),
-    "text on the session's connection": lambda model: db.session.connection().execute(
-        text(f"SELECT count(*) FROM {model.__table__.name}")).all(),
-    "driver sql": lambda model: db.session.connection().exec_driver_sql(
-        f"SELECT count(*) FROM {model.__table__.name}").all(),
+    "text on the session's connection": lambda model: (
+        db.session.connection().execute(text(f"SELECT count(*) FROM {model.__table__.name}")).all()
+    ),
+    "driver sql": lambda model: (
+        db.session.connection().exec_driver_sql(f"SELECT count(*) FROM {model.__table__.name}").all()
+    ),
     "text through the session": lambda model: db.session.execute(
-        text(f"SELECT count(*) FROM {model.__table__.name}")).all(),
+        text(f"SELECT count(*) FROM {model.__table__.name}")
+    ).all(),
     "core delete through the session": lambda model: db.session.execute(delete(model.__table__).where(false())),
 }
 
@@ -242,7 +255,11 @@ def test_reviewed_statements_run_in_a_tenant_scope_and_scope_themselves(ctx, wor
         assert len(everyone) == 7  # unfiltered: a reviewed statement adds the criterion itself
         scoped = reviewed_sql(select(calls.c.external_id).where(tenant_criterion_sql(calls, scope)))
         assert set(db.session.connection().execute(scoped).scalars()) == {
-            "a-1100", "a-1300", "shared-1200", "moved-before-1100"}
+            "a-1100",
+            "a-1300",
+            "shared-1200",
+            "moved-before-1100",
+        }
         with db.engine.connect() as connection:
             assert connection.execute(reviewed_sql(select(func.count()).select_from(calls))).scalar() == 7
 

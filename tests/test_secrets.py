@@ -5,6 +5,7 @@ keys); then every console page (the org console for every signed-in principal in
 reaches, the platform console, views enumerated by their registration, each list and each detail
 page it links to) and every API answer (GET routes enumerated from the OpenAPI document, for every
 principal, in each org with each org's objects, JSON and CSV) is searched for each of them."""
+
 from __future__ import annotations
 
 import html
@@ -39,8 +40,11 @@ STRANGER_KEY = "another-accounts-mightycall-key-" + secrets.token_hex(8)
 def _signed_link(path: str) -> tuple[str, str, str]:
     """A recording link as a storage provider signs it: (link, its capability path, its signature)."""
     capability, signature = secrets.token_hex(10), secrets.token_hex(20)
-    return (f"http://127.0.0.1:1/rec/{capability}/{path}?Expires=4102444800&Signature={signature}",
-            capability, signature)
+    return (
+        f"http://127.0.0.1:1/rec/{capability}/{path}?Expires=4102444800&Signature={signature}",
+        capability,
+        signature,
+    )
 
 
 def _store_secrets(world) -> tuple[dict[str, str], dict[str, dict]]:
@@ -54,34 +58,53 @@ def _store_secrets(world) -> tuple[dict[str, str], dict[str, dict]]:
             access, refresh = secrets.token_hex(16), secrets.token_hex(16)
             integration.credentials_encrypted = crypto.encrypt_json({"api_key": api_key, "user_key": user_key})
             integration.access_token_encrypted = crypto.encrypt_json(
-                {"access_token": access, "refresh_token": refresh, "expires_at": "2100-01-01T00:00:00+00:00"})
+                {"access_token": access, "refresh_token": refresh, "expires_at": "2100-01-01T00:00:00+00:00"}
+            )
             token = webhooks.rotate_webhook_token(integration)
             webhooks.add_signing_secret(integration)
             signing = webhooks.add_signing_secret(integration)
             previous = crypto.decrypt_json(integration.webhook_signing_secrets_encrypted)["secrets"][1]
-            found |= {f"MightyCall API key of {org}": api_key, f"MightyCall user key of {org}": user_key,
-                      f"credentials ciphertext of {org}": integration.credentials_encrypted,
-                      f"MightyCall access token of {org}": access, f"MightyCall refresh token of {org}": refresh,
-                      f"access token ciphertext of {org}": integration.access_token_encrypted,
-                      f"webhook token of {org}": token, f"webhook token hash of {org}": integration.webhook_token_hash,
-                      f"signing secret of {org}": signing, f"previous signing secret of {org}": previous,
-                      f"signing secrets ciphertext of {org}": integration.webhook_signing_secrets_encrypted}
-            delivery[org] = {"token": token, "api_key": api_key, "secret": signing,
-                             "number": A_ONLY if org == "a" else B_ONLY, "extension": "101" if org == "a" else "201"}
+            found |= {
+                f"MightyCall API key of {org}": api_key,
+                f"MightyCall user key of {org}": user_key,
+                f"credentials ciphertext of {org}": integration.credentials_encrypted,
+                f"MightyCall access token of {org}": access,
+                f"MightyCall refresh token of {org}": refresh,
+                f"access token ciphertext of {org}": integration.access_token_encrypted,
+                f"webhook token of {org}": token,
+                f"webhook token hash of {org}": integration.webhook_token_hash,
+                f"signing secret of {org}": signing,
+                f"previous signing secret of {org}": previous,
+                f"signing secrets ciphertext of {org}": integration.webhook_signing_secrets_encrypted,
+            }
+            delivery[org] = {
+                "token": token,
+                "api_key": api_key,
+                "secret": signing,
+                "number": A_ONLY if org == "a" else B_ONLY,
+                "extension": "101" if org == "a" else "201",
+            }
         for recording in db.session.scalars(select(Recording)):
             link, capability, signature = _signed_link(f"{recording.call_external_id}.wav")
             recording.provider_uri = link
-            db.session.execute(update(Call).where(Call.account_id == recording.account_id,
-                                                  Call.external_id == recording.call_external_id)
-                               .values(raw={"id": recording.call_external_id,
-                                            "callRecord": {"fileName": recording.file_name, "uri": link}}))
-            found |= {f"recording link path of {recording.call_external_id}": capability,
-                      f"recording link signature of {recording.call_external_id}": signature}
+            db.session.execute(
+                update(Call)
+                .where(Call.account_id == recording.account_id, Call.external_id == recording.call_external_id)
+                .values(
+                    raw={"id": recording.call_external_id, "callRecord": {"fileName": recording.file_name, "uri": link}}
+                )
+            )
+            found |= {
+                f"recording link path of {recording.call_external_id}": capability,
+                f"recording link signature of {recording.call_external_id}": signature,
+            }
         for sms in db.session.scalars(select(SmsMessage)):
             link, capability, signature = _signed_link(f"{sms.external_id}.jpg")
             sms.raw = {"id": sms.external_id, "attachments": [{"url": link}]}
-            found |= {f"MMS link path of {sms.external_id}": capability,
-                      f"MMS link signature of {sms.external_id}": signature}
+            found |= {
+                f"MMS link path of {sms.external_id}": capability,
+                f"MMS link signature of {sms.external_id}": signature,
+            }
         for email, password_hash in db.session.execute(select(User.email, User.password_hash)):
             found[f"password hash of {email}"] = password_hash
         db.session.commit()
@@ -99,19 +122,31 @@ def _deliver(app, world, delivery: dict[str, dict]) -> list[tuple[str, str]]:
     for org, d in delivery.items():
         url = f"/webhooks/mightycall/{d['token']}"
         emitter = WebhookEmitter("http://127.0.0.1:9/unused", d["api_key"], signing_secret=d["secret"])
-        events = emitter.events("answered", started_at=T + timedelta(minutes=10), rng=random.Random(7),
-                                business_number=d["number"], extension=d["extension"])
+        events = emitter.events(
+            "answered",
+            started_at=T + timedelta(minutes=10),
+            rng=random.Random(7),
+            business_number=d["number"],
+            extension=d["extension"],
+        )
         link, capability, signature = _signed_link(f"live-{org}.wav")
         events[-1]["Body"]["RecordingUri"] = link
-        d["found"] = {f"webhook recording link path of {org}": capability,
-                      f"webhook recording link signature of {org}": signature}
+        d["found"] = {
+            f"webhook recording link path of {org}": capability,
+            f"webhook recording link signature of {org}": signature,
+        }
         body = json.dumps(events).encode()
         strangers = json.dumps(events[0] | {"ApiKey": STRANGER_KEY}).encode()
-        requests = [(body, emitter.signature(body), 200), (strangers, emitter.signature(strangers), 401),
-                    (body, "t=1,v1=00", 401), (body[:-2], emitter.signature(body[:-2]), 400)]
+        requests = [
+            (body, emitter.signature(body), 200),
+            (strangers, emitter.signature(strangers), 401),
+            (body, "t=1,v1=00", 401),
+            (body[:-2], emitter.signature(body[:-2]), 400),
+        ]
         for payload, signature, status in requests:
-            response = client.post(url, data=payload, headers={"Content-Type": "application/json",
-                                                               webhooks.SIGNATURE_HEADER: signature})
+            response = client.post(
+                url, data=payload, headers={"Content-Type": "application/json", webhooks.SIGNATURE_HEADER: signature}
+            )
             assert response.status_code == status, response.get_data(as_text=True)
             answers.append((f"POST {url}", _text(response)))
     with app.app_context():
@@ -130,8 +165,11 @@ def held(app, world):
     answers = _deliver(app, world, delivery)
     for d in delivery.values():
         found |= d["found"]
-    found |= {"another account's MightyCall key": STRANGER_KEY, "session secret": app.config["SECRET_KEY"],
-              "encryption key": ENCRYPTION_KEY}
+    found |= {
+        "another account's MightyCall key": STRANGER_KEY,
+        "session secret": app.config["SECRET_KEY"],
+        "encryption key": ENCRYPTION_KEY,
+    }
     return found, answers
 
 
@@ -155,10 +193,15 @@ def _console_pages(app, world, principal: str):
     roots = ["/admin/"]
     for org, role in zip(("a", "b"), REACH[principal], strict=True):
         if role is not None:
-            roots += [view.url.replace("<org>", f"org-{org}").rstrip("/") + "/" for view in admin._views
-                      if view.url.startswith("/admin/orgs/<org>")]
-            roots += [f"/admin/orgs/org-{org}/?from=2026-11-01&to=2026-11-03",
-                      f"/admin/orgs/org-{org}/calls/?from={WINDOW['from']}&to={WINDOW['to']}"]
+            roots += [
+                view.url.replace("<org>", f"org-{org}").rstrip("/") + "/"
+                for view in admin._views
+                if view.url.startswith("/admin/orgs/<org>")
+            ]
+            roots += [
+                f"/admin/orgs/org-{org}/?from=2026-11-01&to=2026-11-03",
+                f"/admin/orgs/org-{org}/calls/?from={WINDOW['from']}&to={WINDOW['to']}",
+            ]
     if principal == "root":
         roots += [view.url.rstrip("/") + "/" for view in admin._views if view.url.startswith("/admin/platform")]
     seen = set()
@@ -205,8 +248,10 @@ def test_the_world_holds_every_kind_of_secret_where_it_could_leak(app, world, he
     with app.app_context(), platform_bypass("test"):
         links = db.session.scalars(select(Recording.provider_uri)).all()
         raws = db.session.scalars(select(Call.raw)).all()
-        bodies = [json.loads(b) for b in db.session.scalars(select(WebhookEvent.body)
-                                                           .where(WebhookEvent.status != "rejected"))]
+        bodies = [
+            json.loads(b)
+            for b in db.session.scalars(select(WebhookEvent.body).where(WebhookEvent.status != "rejected"))
+        ]
     assert all("Signature=" in link for link in links) and sum("callRecord" in raw for raw in raws) == len(links)
     assert {body["ApiKey"] for body in bodies if "ApiKey" in body} == {API_KEY_MATCHED}
     assert len([what for what in found if what.startswith("API key secret")]) == len(world.keys)

@@ -1,6 +1,7 @@
 """Security headers on every answer vsync gives: console pages and their refusals, sign-in, the API's
 JSON, CSV and errors, the API reference, the webhook receiver, static files, a 404 anywhere and a
 server error. HSTS in production only; never a redirect to HTTPS (`make run` is plain HTTP)."""
+
 from __future__ import annotations
 
 from werkzeug.exceptions import InternalServerError
@@ -50,8 +51,14 @@ def test_every_kind_of_answer_carries_the_security_headers(app, world):
         ("console list", "admin_a", "GET", "/admin/orgs/org-a/calls/", {}, 200),
         ("console refusal", "agent_a", "GET", "/admin/orgs/org-a/sms/", {}, 403),
         ("console, not signed in", "anonymous", "GET", "/admin/orgs/org-a/", {}, 302),
-        ("console, another org's row", "admin_a", "GET",
-         f"/admin/orgs/org-a/calls/details/?id={other_orgs_call}", {}, 404),
+        (
+            "console, another org's row",
+            "admin_a",
+            "GET",
+            f"/admin/orgs/org-a/calls/details/?id={other_orgs_call}",
+            {},
+            404,
+        ),
         ("dashboard data", "admin_a", "GET", "/admin/orgs/org-a/data", {}, 200),
         ("page that does not exist", "anonymous", "GET", "/no-such-page", {}, 404),
         ("API JSON", "read_a", "GET", "/api/v1/orgs/org-a/calls", {}, 200),
@@ -63,8 +70,14 @@ def test_every_kind_of_answer_carries_the_security_headers(app, world):
         ("OpenAPI document", "anonymous", "GET", "/api/v1/openapi.json", {}, 200),
         ("health", "anonymous", "GET", "/api/v1/health", {}, 200),
         ("webhook validation", "anonymous", "POST", f"/webhooks/mightycall/{token}", {"headers": {"Echo": "e1"}}, 200),
-        ("webhook refused", "anonymous", "POST", f"/webhooks/mightycall/{token}",
-         {"data": "{", "content_type": "application/json"}, 400),
+        (
+            "webhook refused",
+            "anonymous",
+            "POST",
+            f"/webhooks/mightycall/{token}",
+            {"data": "{", "content_type": "application/json"},
+            400,
+        ),
         ("webhook, unknown token", "anonymous", "POST", "/webhooks/mightycall/no-such-token", {"json": []}, 404),
         ("static file", "anonymous", "GET", "/static/console/console.css", {}, 200),
         ("Flask-Admin static file", "anonymous", "GET", "/admin/static/admin/css/bootstrap4/admin.css", {}, 200),
@@ -96,4 +109,5 @@ def test_hsts_is_sent_in_production_only_and_vsync_never_redirects_to_https(app)
         assert response.status_code == 200
         assert_secured(response, hsts=served is production)
     assert production.test_client().get("/login").headers["Strict-Transport-Security"] == (
-        "max-age=31536000; includeSubDomains")
+        "max-age=31536000; includeSubDomains"
+    )

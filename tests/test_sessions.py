@@ -2,6 +2,7 @@
 after it, by the console (a redirect to sign in) and by the API's cookie path (a JSON 401), in the
 two-org world. Times are inputs: a session starts at a chosen instant relative to the test's own now.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -58,8 +59,9 @@ def user_id(app, email: str) -> int:
 
 def membership_id(app, org_id: int, email: str) -> int:
     with app.app_context(), platform_bypass("test"):
-        return db.session.scalar(select(Membership.id).join(User).where(Membership.org_id == org_id,
-                                                                        User.email == email))
+        return db.session.scalar(
+            select(Membership.id).join(User).where(Membership.org_id == org_id, User.email == email)
+        )
 
 
 def test_a_signed_in_cookie_is_accepted_when_replayed(app, world):
@@ -81,8 +83,12 @@ def _sign_out_everywhere(app, world, device):
 def _platform(app, world, path: str, data: dict):
     root = api_as(app.test_client(), "root", world)
     uid = user_id(app, EMAILS["agent_a"])
-    return post(root, f"/admin/platform/users/{path}", {k: v.format(uid) for k, v in data.items()},
-                f"/admin/platform/users/details/?id={uid}")
+    return post(
+        root,
+        f"/admin/platform/users/{path}",
+        {k: v.format(uid) for k, v in data.items()},
+        f"/admin/platform/users/details/?id={uid}",
+    )
 
 
 def _signed_out_by_the_platform(app, world, device):
@@ -113,16 +119,24 @@ def _password_changed(app, world, device):
     again, cookie = signed_in(app, world, "agent_a")
     assert_accepted(app, cookie, EMAILS["agent_a"])
     page = app.test_client()
-    form = {"password": "a brand new pw", "confirm": "a brand new pw",
-            "csrf_token": csrf_token(page, f"/set-password/{token}")}
+    form = {
+        "password": "a brand new pw",
+        "confirm": "a brand new pw",
+        "csrf_token": csrf_token(page, f"/set-password/{token}"),
+    }
     assert page.post(f"/set-password/{token}", data=form).status_code == 302
     return cookie
 
 
-EVENTS = {"sign-out": _sign_out, "sign out everywhere": _sign_out_everywhere,
-          "sign out everywhere by a platform admin": _signed_out_by_the_platform,
-          "password reset by a platform admin": _reset_by_the_platform, "password changed": _password_changed,
-          "deactivation": _deactivated, "last membership removed": _last_membership_removed}
+EVENTS = {
+    "sign-out": _sign_out,
+    "sign out everywhere": _sign_out_everywhere,
+    "sign out everywhere by a platform admin": _signed_out_by_the_platform,
+    "password reset by a platform admin": _reset_by_the_platform,
+    "password changed": _password_changed,
+    "deactivation": _deactivated,
+    "last membership removed": _last_membership_removed,
+}
 
 
 @pytest.mark.parametrize("event", EVENTS)
@@ -138,8 +152,15 @@ def test_a_cookie_saved_before_a_session_ending_event_is_refused_after_it(app, w
         assert_refused(app, cookie)  # reactivating does not bring an ended session back
 
 
-@pytest.mark.parametrize("event", ["sign out everywhere by a platform admin", "password reset by a platform admin",
-                                   "deactivation", "last membership removed"])
+@pytest.mark.parametrize(
+    "event",
+    [
+        "sign out everywhere by a platform admin",
+        "password reset by a platform admin",
+        "deactivation",
+        "last membership removed",
+    ],
+)
 def test_an_event_of_one_person_leaves_everyone_elses_sessions_in_both_orgs(app, world, event):
     _device, cookie = signed_in(app, world, "agent_a")
     others = {who: signed_in(app, world, who)[1] for who in ("admin_a", "agent_b", "both")}
@@ -156,8 +177,11 @@ def test_signing_out_on_one_device_leaves_the_other_signed_in(app, world):
     assert_refused(app, laptop_cookie)
     assert_accepted(app, phone_cookie, EMAILS["both"])
     with app.app_context(), platform_bypass("test"):
-        ended = db.session.scalars(select(UserSession.ended_reason).where(
-            UserSession.user_id == user_id(app, EMAILS["both"])).order_by(UserSession.id)).all()
+        ended = db.session.scalars(
+            select(UserSession.ended_reason)
+            .where(UserSession.user_id == user_id(app, EMAILS["both"]))
+            .order_by(UserSession.id)
+        ).all()
     assert ended == ["signed_out", None]
 
 
@@ -239,8 +263,10 @@ def test_a_session_expires_on_the_server_after_the_session_hours(app, world, in_
         db.session.commit()
         assert load_user(token, now=start + lifetime - timedelta(seconds=1)) is not None
         assert load_user(token, now=start + lifetime) is None
-        before, after = (len(sessions.list_active_sessions(uid, now=start + lifetime + delta))
-                         for delta in (-timedelta(seconds=1), timedelta(0)))
+        before, after = (
+            len(sessions.list_active_sessions(uid, now=start + lifetime + delta))
+            for delta in (-timedelta(seconds=1), timedelta(0))
+        )
         assert before - after == 1
 
 
@@ -249,8 +275,10 @@ def test_last_seen_is_written_at_most_once_a_minute(app, world, in_app):
 
     def last_seen():
         with platform_bypass("test"):
-            return db.session.scalar(select(UserSession.last_seen_at).where(UserSession.token_hash
-                                                                             == secret_digest(token)))
+            return db.session.scalar(
+                select(UserSession.last_seen_at).where(UserSession.token_hash == secret_digest(token))
+            )
+
     with in_app():
         token = sessions.start_session(user_id(app, EMAILS["agent_b"]), now=start)
         db.session.commit()
@@ -285,16 +313,21 @@ def test_a_person_lists_their_active_sessions_and_ends_one_but_never_anothers(ap
 def test_no_organisation_sees_sessions_not_even_its_members(app, world, in_app):
     signed_in(app, world, "agent_a")
     from vsync.tenancy import tenant
+
     with in_app(), tenant(world.a, role="org_admin"):
         assert db.session.scalars(select(UserSession)).all() == []
     with in_app(), platform_bypass("test"):
-        assert db.session.scalar(select(UserSession.id).where(
-            UserSession.user_id == user_id(app, EMAILS["agent_a"]))) is not None
+        assert (
+            db.session.scalar(select(UserSession.id).where(UserSession.user_id == user_id(app, EMAILS["agent_a"])))
+            is not None
+        )
 
 
 def test_a_wrong_password_starts_no_session(app, world, in_app):
     client = app.test_client()
     login(client, EMAILS["agent_a"], PASSWORD + "x")
     with in_app(), platform_bypass("test"):
-        assert db.session.scalars(select(UserSession).where(
-            UserSession.user_id == user_id(app, EMAILS["agent_a"]))).all() == []
+        assert (
+            db.session.scalars(select(UserSession).where(UserSession.user_id == user_id(app, EMAILS["agent_a"]))).all()
+            == []
+        )

@@ -2,6 +2,7 @@
 link was made, and adding someone to an org never takes a password and answers alike whoever the email
 belongs to. Two orgs throughout: org A's admin keeps a link, org B (or the platform) changes the account.
 """
+
 from __future__ import annotations
 
 import re
@@ -137,8 +138,11 @@ def test_a_link_refused_for_a_change_is_spent_even_if_never_submitted(app, world
         db.session.commit()
     assert app.test_client().get(path).status_code == 410
     with in_app(), platform_bypass("test"):
-        row = db.session.execute(select(User.password_token_hash, User.password_token_expires_at,
-                                        User.password_token_state).where(User.email == NEW)).one()
+        row = db.session.execute(
+            select(User.password_token_hash, User.password_token_expires_at, User.password_token_state).where(
+                User.email == NEW
+            )
+        ).one()
     assert tuple(row) == (None, None, None)
 
 
@@ -146,8 +150,9 @@ def test_the_reported_takeover_org_b_adds_the_person_as_org_admin_and_as_link_is
     a_link = invite(app, world)
     b_admin = api_as(app.test_client(), "admin_b", world)
     page = "/admin/orgs/org-b/members/"
-    b_admin.post(page + "add", data={"add-email": NEW, "add-role": "org_admin",
-                                     "csrf_token": csrf_token(b_admin, page)})
+    b_admin.post(
+        page + "add", data={"add-email": NEW, "add-role": "org_admin", "csrf_token": csrf_token(b_admin, page)}
+    )
     b_link = LINK.search(b_admin.get(page).get_data(as_text=True)).group(1)
     for path in (a_link, b_link):  # neither org may give a password to a person of two orgs
         assert choose(app, path).status_code == 410, path
@@ -186,21 +191,28 @@ def kinds_of_email(app, world):
         with platform_bypass("test"):
             members.issue_password_link(orgs.create_user("pending@example.test", None))
             db.session.commit()
-    return {"new": NEW, "of org B": EMAILS["agent_b"], "in no org": "loner@example.test",
-            "in no org, no password yet": "pending@example.test"}
+    return {
+        "new": NEW,
+        "of org B": EMAILS["agent_b"],
+        "in no org": "loner@example.test",
+        "in no org, no password yet": "pending@example.test",
+    }
 
 
-def test_the_api_answers_alike_for_a_new_email_another_orgs_member_and_an_account_in_no_org(app, world,
-                                                                                              kinds_of_email):
+def test_the_api_answers_alike_for_a_new_email_another_orgs_member_and_an_account_in_no_org(app, world, kinds_of_email):
     admin = api_as(app.test_client(), "admin_a", world, csrf=True)
     answers, audits = {}, {}
     for kind, email in kinds_of_email.items():
         response = admin.post(MEMBERS.format(org="org-a"), json={"email": email, "role": "agent", "extension": "150"})
         body = response.get_json()
         assert LINK.match(body["set_password_url"]) and len(body["set_password_url"]) == len(
-            f"http://localhost/set-password/{'x' * 43}")
-        answers[kind] = (response.status_code, sorted(body),
-                         {k: v for k, v in body.items() if k not in ("id", "email", "created_at", "set_password_url")})
+            f"http://localhost/set-password/{'x' * 43}"
+        )
+        answers[kind] = (
+            response.status_code,
+            sorted(body),
+            {k: v for k, v in body.items() if k not in ("id", "email", "created_at", "set_password_url")},
+        )
         assert body["email"] == email
         audits[kind] = org_a_audit(app, world, email)
     assert len(set(map(repr, answers.values()))) == 1, answers
@@ -212,8 +224,11 @@ def test_the_api_answers_alike_for_a_new_email_another_orgs_member_and_an_accoun
 def org_a_audit(app, world, email: str) -> list[tuple[str, str]]:
     """What org A's own audit log says about adding `email`, the email written out of it."""
     with app.app_context(), platform_bypass("test"):
-        rows = db.session.execute(select(AuditEvent.action, AuditEvent.summary).where(
-            AuditEvent.org_id == world.a, AuditEvent.summary.contains(email)).order_by(AuditEvent.id)).all()
+        rows = db.session.execute(
+            select(AuditEvent.action, AuditEvent.summary)
+            .where(AuditEvent.org_id == world.a, AuditEvent.summary.contains(email))
+            .order_by(AuditEvent.id)
+        ).all()
     return [(action, summary.replace(email, "<email>")) for action, summary in rows]
 
 
@@ -224,10 +239,12 @@ def test_the_console_answers_alike_for_every_kind_of_email_and_offers_no_passwor
     assert 'type="password"' not in form and "add-password" not in form
     answers = {}
     for kind, email in kinds_of_email.items():
-        response = admin.post(page + "add", data={"add-email": email, "add-role": "agent",
-                                                  "csrf_token": csrf_token(admin, page)})
-        flashes = re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', admin.get(page).get_data(as_text=True),
-                             re.DOTALL)
+        response = admin.post(
+            page + "add", data={"add-email": email, "add-role": "agent", "csrf_token": csrf_token(admin, page)}
+        )
+        flashes = re.findall(
+            r'<div class="alert[^"]*"[^>]*>(.*?)</div>', admin.get(page).get_data(as_text=True), re.DOTALL
+        )
         answers[kind] = (response.status_code, [_normalised(f, email) for f in flashes])
     assert len(set(map(repr, answers.values()))) == 1, answers
     assert "is now agent of org-a" in repr(answers["new"])
@@ -236,13 +253,21 @@ def test_the_console_answers_alike_for_every_kind_of_email_and_offers_no_passwor
 def test_the_console_and_the_api_refuse_nothing_differently_and_set_no_password(app, world, kinds_of_email):
     api = api_as(app.test_client(), "admin_a", world, csrf=True)
     for email in kinds_of_email.values():
-        typed = api.post(MEMBERS.format(org="org-a"), json={"email": email, "role": "agent",
-                                                            "password": "chosen by org a"})
+        typed = api.post(
+            MEMBERS.format(org="org-a"), json={"email": email, "role": "agent", "password": "chosen by org a"}
+        )
         assert typed.status_code == 400 and "password" in typed.get_json()["error"]["details"]
     console = api_as(app.test_client(), "admin_a", world)
     page = "/admin/orgs/org-a/members/"
-    console.post(page + "add", data={"add-email": EMAILS["agent_b"], "add-role": "manager",
-                                     "add-password": "chosen by org a", "csrf_token": csrf_token(console, page)})
+    console.post(
+        page + "add",
+        data={
+            "add-email": EMAILS["agent_b"],
+            "add-role": "manager",
+            "add-password": "chosen by org a",
+            "csrf_token": csrf_token(console, page),
+        },
+    )
     api.post(MEMBERS.format(org="org-a"), json={"email": "loner@example.test", "role": "manager"})
     for email in (EMAILS["agent_b"], "loner@example.test"):
         assert login(app.test_client(), email, PASSWORD).status_code == 302
@@ -261,6 +286,7 @@ def test_an_existing_accounts_link_opens_on_not_valid_and_its_password_stays(app
 
 def test_the_cli_and_the_platform_console_add_existing_accounts_without_a_password(app, world, runner):
     from tests.test_cli import run
+
     result = run(runner, "add-member", "org-a", EMAILS["agent_b"], "--role", "agent", "--password", "pw pw pw pw")
     assert result.exit_code == 2 and "--password" in result.output
     result = run(runner, "add-member", "org-a", EMAILS["agent_b"], "--role", "agent")
@@ -268,8 +294,15 @@ def test_the_cli_and_the_platform_console_add_existing_accounts_without_a_passwo
     root = api_as(app.test_client(), "root", world)
     page = "/admin/platform/memberships/"
     assert 'type="password"' not in root.get(page).get_data(as_text=True)
-    root.post(page + "add", data={"member-org": world.b, "member-email": EMAILS["agent_a"], "member-role": "agent",
-                                  "csrf_token": csrf_token(root, page)})
+    root.post(
+        page + "add",
+        data={
+            "member-org": world.b,
+            "member-email": EMAILS["agent_a"],
+            "member-role": "agent",
+            "csrf_token": csrf_token(root, page),
+        },
+    )
     assert "is now agent of org-b" in root.get(page).get_data(as_text=True)
     for email in (EMAILS["agent_a"], EMAILS["agent_b"]):
         assert login(app.test_client(), email, PASSWORD).status_code == 302

@@ -1,6 +1,7 @@
 """Number requests decided by platform staff: approval performs the change through the numbers
 service at the moment of approval and links it, exactly once even when two staff approve at once;
 refusal needs a reason; a number another org took meanwhile is refused with nothing assigned."""
+
 from __future__ import annotations
 
 import threading
@@ -36,17 +37,19 @@ def requester(world) -> UserPrincipal:
 
 def _request(app, org_id: int, principal, **fields) -> int:
     with app.app_context(), tenant(org_id):
-        ticket = support.open_number_request(org_id, principal, message="please", now=T0 + timedelta(days=1),
-                                             **fields)
+        ticket = support.open_number_request(org_id, principal, message="please", now=T0 + timedelta(days=1), **fields)
         db.session.commit()
         return ticket.id
 
 
 def _periods(app, e164: str) -> list[tuple[int, object, object]]:
     with app.app_context(), platform_bypass("test"):
-        return [(p.org_id, p.assigned_at, p.unassigned_at) for p in db.session.scalars(
-            select(NumberAssignment).join(PhoneNumber).where(PhoneNumber.e164 == e164)
-            .order_by(NumberAssignment.id))]
+        return [
+            (p.org_id, p.assigned_at, p.unassigned_at)
+            for p in db.session.scalars(
+                select(NumberAssignment).join(PhoneNumber).where(PhoneNumber.e164 == e164).order_by(NumberAssignment.id)
+            )
+        ]
 
 
 def _approve(app, ticket_id: int, principal, **kwargs):
@@ -64,7 +67,11 @@ def test_approving_a_new_number_assigns_it_from_the_approval_and_links_the_assig
         ticket = db.session.get(Ticket, ticket_id)
         request = ticket.number_request
         assert (request.decision, request.decided_by, request.decided_at, request.assignment_id) == (
-            "approved", root.label, APPROVED_AT, assignment_id)
+            "approved",
+            root.label,
+            APPROVED_AT,
+            assignment_id,
+        )
         assert (ticket.status, ticket.resolved_at, ticket.first_response_at) == ("resolved", APPROVED_AT, APPROVED_AT)
         assert support.org_thread(ticket)[-1].body == f"Approved: {FREE} assigned to this organisation."
     with app.app_context(), platform_bypass("test"):
@@ -82,8 +89,7 @@ def test_approving_a_move_ends_one_orgs_period_and_starts_the_others_at_the_same
     both = UserPrincipal(id=world.users["both"], email="both@ab.test", role="user")
     ticket_id = _request(app, world.a, both, action="move", e164=A_ONLY, to_org_id=world.b)
     ended = _approve(app, ticket_id, root)
-    assert _periods(app, A_ONLY)[-2:] == [(world.a, T0 - timedelta(days=30), APPROVED_AT),
-                                          (world.b, APPROVED_AT, None)]
+    assert _periods(app, A_ONLY)[-2:] == [(world.a, T0 - timedelta(days=30), APPROVED_AT), (world.b, APPROVED_AT, None)]
     with app.app_context(), platform_bypass("test"):
         assert db.session.get(NumberAssignment, ended).org_id == world.a  # the request links its own org's period
 
@@ -119,7 +125,9 @@ def test_refusing_needs_a_reason_and_the_org_reads_it(app, world, root, requeste
     with app.app_context(), tenant(world.a):
         ticket = db.session.get(Ticket, ticket_id)
         assert (ticket.number_request.decision, ticket.number_request.refusal_reason) == (
-            "refused", "No numbers left in 212.")
+            "refused",
+            "No numbers left in 212.",
+        )
         assert support.org_thread(ticket)[-1].body == "Refused: No numbers left in 212."
     with pytest.raises(Conflict):
         _approve(app, ticket_id, root, e164=FREE)
@@ -130,9 +138,11 @@ def test_org_members_cannot_decide_or_write_internal_notes(app, world, requester
     ticket_id = _request(app, world.a, requester, action="new", country="US", e164=FREE)
     with app.app_context(), tenant(world.a):
         ticket = db.session.get(Ticket, ticket_id)
-        for act in (lambda: support.add_internal_note(ticket, requester, "x"),
-                    lambda: support.set_status(ticket, requester, "closed"),
-                    lambda: support.approve_number_request(ticket_id, requester)):
+        for act in (
+            lambda: support.add_internal_note(ticket, requester, "x"),
+            lambda: support.set_status(ticket, requester, "closed"),
+            lambda: support.approve_number_request(ticket_id, requester),
+        ):
             with pytest.raises(ValidationError):
                 act()
 
@@ -175,8 +185,14 @@ def test_two_staff_approving_at_once_make_exactly_one_assignment(app, world, roo
     assert outcomes["waited"] > 0.5  # it really waited for the first one's lock
     assert _periods(app, FREE) == [(world.a, APPROVED_AT, None)]
     with app.app_context(), platform_bypass("test"):
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.action == "support.number_request_approved")) == 1
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "support.number_request_approved")
+            )
+            == 1
+        )
 
 
 def test_a_shared_number_cannot_be_released_by_an_org_that_does_not_hold_it(app, world, requester):

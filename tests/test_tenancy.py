@@ -1,5 +1,6 @@
 """The tenancy rules in the two-org world: who sees which traffic, the Core helper, the audit log,
 and the guards of the unit of work. Every statement shape is walked in `test_tenancy_catalogue`."""
+
 from __future__ import annotations
 
 import ast
@@ -46,8 +47,12 @@ def test_a_reassigned_number_splits_its_history_at_the_moment_of_reassignment(ct
 
 def test_the_core_helper_filters_by_the_whole_scope_the_same_as_the_hook(ctx, world):
     calls = Call.__table__
-    for scope in (Scope(org_id=world.a), Scope(org_id=world.b), Scope(org_id=world.a, role="agent", extension="101"),
-                  Scope(org_id=world.b, role="agent", extension="201")):
+    for scope in (
+        Scope(org_id=world.a),
+        Scope(org_id=world.b),
+        Scope(org_id=world.a, role="agent", extension="101"),
+        Scope(org_id=world.b, role="agent", extension="201"),
+    ):
         with platform_bypass("core helper"):
             core = set(db.session.scalars(select(calls.c.external_id).where(traffic_visible_sql(calls, scope))))
         with tenant(scope):
@@ -103,19 +108,26 @@ def test_an_error_inside_a_scope_surfaces_and_its_pending_rows_are_dropped(ctx, 
 
 def test_from_statement_and_legacy_bulk_methods_are_refused_on_scoped_models(ctx, world):
     from sqlalchemy import text
+
     with pytest.raises(RefusedStatement), tenant(world.a):
         db.session.execute(select(Call).from_statement(text("SELECT * FROM calls")))
     db.session.rollback()
     with pytest.raises(RefusedStatement), tenant(world.a):
-        db.session.bulk_insert_mappings(SyncRun, [{"org_id": world.b, "integration_id": world.integrations["b"],
-                                                   "kind": "sms"}])
+        db.session.bulk_insert_mappings(
+            SyncRun, [{"org_id": world.b, "integration_id": world.integrations["b"], "kind": "sms"}]
+        )
     db.session.rollback()
 
 
 # Modules reviewed to run Core or text SQL on tables, scoping it themselves (see `vsync.tenancy`).
 REVIEWED_CORE_MODULES = {
-    "vsync/services/sync/ingest.py", "vsync/services/audit.py", "vsync/auth/principals.py",
-    "vsync/auth/keys.py", "vsync/auth/throttle.py", "vsync/api/health.py", "vsync/metrics.py",
+    "vsync/services/sync/ingest.py",
+    "vsync/services/audit.py",
+    "vsync/auth/principals.py",
+    "vsync/auth/keys.py",
+    "vsync/auth/throttle.py",
+    "vsync/api/health.py",
+    "vsync/metrics.py",
     "vsync/services/integrations.py",  # the shared MightyCall token, by integration id, on its own connection
     "vsync/services/webhooks/store.py",  # the receiver's connection: the token's row, events stored in the token's org
     "vsync/services/recordings.py",  # a recording's fresh provider link, by id, narrowed by the hook
@@ -135,22 +147,30 @@ def _core_uses(path: pathlib.Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Attribute) and (
-                node.attr in ("__table__", "connection")
-                or (node.attr in ("connect", "begin") and getattr(node.value, "attr", None) == "engine")):
+            node.attr in ("__table__", "connection")
+            or (node.attr in ("connect", "begin") and getattr(node.value, "attr", None) == "engine")
+        ):
             found.append(f"{path}:{node.lineno} .{node.attr}")
         elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in (
-                "text", "literal_column", "table", "reviewed_sql"):
+            "text",
+            "literal_column",
+            "table",
+            "reviewed_sql",
+        ):
             found.append(f"{path}:{node.lineno} {getattr(node.func, 'id', getattr(node.func, 'attr', ''))}()")
     return found
 
 
 def test_core_and_text_sql_appear_only_in_reviewed_modules():
     root = pathlib.Path(__file__).resolve().parent.parent
-    offenders = [use for path in sorted((root / "vsync").rglob("*.py"))
-                 if str(path.relative_to(root)) not in REVIEWED_CORE_MODULES
-                 and not str(path.relative_to(root)).startswith(REVIEWED_CORE_PACKAGES)
-                 and "mightycall" not in path.parts
-                 for use in _core_uses(path)]
+    offenders = [
+        use
+        for path in sorted((root / "vsync").rglob("*.py"))
+        if str(path.relative_to(root)) not in REVIEWED_CORE_MODULES
+        and not str(path.relative_to(root)).startswith(REVIEWED_CORE_PACKAGES)
+        and "mightycall" not in path.parts
+        for use in _core_uses(path)
+    ]
     assert offenders == [], "Core or text SQL outside the reviewed modules:\n" + "\n".join(offenders)
 
 
@@ -158,8 +178,11 @@ def test_the_database_itself_refuses_a_row_pointing_at_another_orgs_integration(
     from sqlalchemy.exc import IntegrityError
 
     from vsync.models import WebhookEvent
-    for row in (SyncRun(org_id=world.a, integration_id=world.integrations["b"], kind="sms"),
-                WebhookEvent(org_id=world.a, integration_id=world.integrations["b"], guid="crossing", body="{}")):
+
+    for row in (
+        SyncRun(org_id=world.a, integration_id=world.integrations["b"], kind="sms"),
+        WebhookEvent(org_id=world.a, integration_id=world.integrations["b"], guid="crossing", body="{}"),
+    ):
         with pytest.raises(IntegrityError), platform_bypass("even a platform operation cannot"):
             db.session.add(row)
             db.session.flush()
@@ -171,6 +194,7 @@ def test_an_org_writes_rows_of_its_own_integrations_whatever_their_ids(ctx, worl
     that key names the integration's org, not an integration."""
     from tests.factories import make_integration, make_org
     from vsync.models import WebhookEvent
+
     org_c = make_org("org-c")
     own = make_integration(org_c, base_url="http://127.0.0.1:2/v4")
     if own == org_c:  # no integration of org C may carry org C's id
@@ -179,8 +203,12 @@ def test_an_org_writes_rows_of_its_own_integrations_whatever_their_ids(ctx, worl
             db.session.delete(db.session.get(Integration, first))
             db.session.commit()
     with tenant(org_c):
-        db.session.add_all([SyncRun(org_id=org_c, integration_id=own, kind="sms"),
-                            WebhookEvent(org_id=org_c, integration_id=own, guid="own", body="{}")])
+        db.session.add_all(
+            [
+                SyncRun(org_id=org_c, integration_id=own, kind="sms"),
+                WebhookEvent(org_id=org_c, integration_id=own, guid="own", body="{}"),
+            ]
+        )
         db.session.flush()
     db.session.rollback()
     with pytest.raises(CrossTenantWrite), tenant(org_c):
@@ -191,6 +219,7 @@ def test_an_org_writes_rows_of_its_own_integrations_whatever_their_ids(ctx, worl
 
 def test_a_lightweight_table_named_like_a_scoped_one_is_refused(ctx, world):
     from sqlalchemy import table
+
     with pytest.raises(RefusedStatement), tenant(world.a):
         db.session.execute(select(func.count()).select_from(table("calls")))
     db.session.rollback()
@@ -200,11 +229,11 @@ def test_an_org_edits_but_never_deletes_its_own_row_and_never_rewrites_its_audit
     from sqlalchemy import delete, update
 
     from vsync.models import AuditEvent
+
     with tenant(world.a):
         db.session.execute(update(Organization).values(name="Renamed A"))
     db.session.commit()
-    for statement in (delete(Organization), update(AuditEvent).values(summary="nothing happened"),
-                      delete(AuditEvent)):
+    for statement in (delete(Organization), update(AuditEvent).values(summary="nothing happened"), delete(AuditEvent)):
         with pytest.raises(CrossTenantWrite), tenant(world.a):
             db.session.execute(statement)
         db.session.rollback()
@@ -214,5 +243,9 @@ def test_an_org_edits_but_never_deletes_its_own_row_and_never_rewrites_its_audit
     db.session.rollback()
     with platform_bypass("check"):
         assert db.session.get(Organization, world.a).name == "Renamed A"
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.summary == "nothing happened")) == 0
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.summary == "nothing happened")
+            )
+            == 0
+        )

@@ -4,6 +4,7 @@ The truth is computed in Python from all rows (read under the platform bypass) w
 rules written out plainly; each statement shape in A's scope must return exactly that. A new model
 joins these tests by being scoped (`vsync.tenancy.scoped_models`), not by being listed here.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -55,17 +56,29 @@ def _ids(model) -> str:
 def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dict[type, set[int]]:
     """Which rows of each scoped model `org_id` may see, by the rules, from every row."""
     with platform_bypass("test truth"):
-        periods = db.session.execute(select(NumberAssignment.phone_number_id, NumberAssignment.org_id,
-                                            NumberAssignment.assigned_at, NumberAssignment.unassigned_at)).all()
-        members = {user_id for user_id, in db.session.execute(
-            select(Membership.user_id).where(Membership.org_id == org_id))}
+        periods = db.session.execute(
+            select(
+                NumberAssignment.phone_number_id,
+                NumberAssignment.org_id,
+                NumberAssignment.assigned_at,
+                NumberAssignment.unassigned_at,
+            )
+        ).all()
+        members = {
+            user_id for (user_id,) in db.session.execute(select(Membership.user_id).where(Membership.org_id == org_id))
+        }
         accounts = set(db.session.scalars(select(Integration.account_id).where(Integration.org_id == org_id)))
-        handled = {(c.account_id, c.external_id) for c in db.session.scalars(select(Call))
-                   if c.agent_extension == extension and extension is not None and c.account_id in accounts}
+        handled = {
+            (c.account_id, c.external_id)
+            for c in db.session.scalars(select(Call))
+            if c.agent_extension == extension and extension is not None and c.account_id in accounts
+        }
 
         def covered(number_id, at):
-            return any(n == number_id and o == org_id and start <= at and (end is None or end > at)
-                       for n, o, start, end in periods)
+            return any(
+                n == number_id and o == org_id and start <= at and (end is None or end > at)
+                for n, o, start, end in periods
+            )
 
         def own(row) -> bool:
             if not agent:
@@ -73,8 +86,10 @@ def truth(org_id: int, extension: str | None = None, agent: bool = False) -> dic
             if isinstance(row, Call):
                 return (row.account_id, row.external_id) in handled
             if isinstance(row, CallEvent):
-                return extension is not None and ((row.extension == extension and row.account_id in accounts) or
-                                                  (row.account_id, row.call_external_id) in handled)
+                return extension is not None and (
+                    (row.extension == extension and row.account_id in accounts)
+                    or (row.account_id, row.call_external_id) in handled
+                )
             if isinstance(row, Agent):
                 return row.extension == extension and row.account_id in accounts
             if isinstance(row, Recording):
@@ -158,8 +173,13 @@ def test_every_read_shape_in_org_a_returns_exactly_what_a_may_see(app, world, mo
                     assert page.total == len(expected), name
                     continue
                 got = read(db.session.execute(statement))
-            want = {"count": len(expected), "count from entity": len(expected), "count over subquery": len(expected),
-                    "scalar subquery": len(expected), "where only": len(expected)}.get(name, expected)
+            want = {
+                "count": len(expected),
+                "count from entity": len(expected),
+                "count over subquery": len(expected),
+                "scalar subquery": len(expected),
+                "where only": len(expected),
+            }.get(name, expected)
             if name == "bare exists":
                 want = False
             assert got == want, f"{model.__name__} {name}: {got} != {want}"
@@ -227,11 +247,21 @@ def test_another_orgs_row_cannot_be_refreshed_merged_or_got_in_org_a(app, world,
 def test_another_orgs_row_cannot_be_changed_or_deleted_from_org_a(app, world, model):
     with app.app_context():
         foreign = sorted(all_ids(model) - truth(world.a)[model])[0]
-        column, kind = next((c.key, _python_type(c)) for c in inspect(model).columns if not c.primary_key
-                            and not c.foreign_keys and c.key != "org_id" and _python_type(c) in (str, datetime))
+        column, kind = next(
+            (c.key, _python_type(c))
+            for c in inspect(model).columns
+            if not c.primary_key and not c.foreign_keys and c.key != "org_id" and _python_type(c) in (str, datetime)
+        )
         changed = "changed by a" if kind is str else _t() + timedelta(days=999)
-        for attempt in ("unit of work", "delete object", "merge as new", "orm update", "orm delete",
-                        "update by primary key", "legacy bulk"):
+        for attempt in (
+            "unit of work",
+            "delete object",
+            "merge as new",
+            "orm update",
+            "orm delete",
+            "update by primary key",
+            "legacy bulk",
+        ):
             filtered = attempt in ("orm update", "orm delete") and _tenant_writable(model, attempt)
             expected = nullcontext() if filtered else pytest.raises((TenancyError, InvalidRequestError))
             with expected, tenant(world.a):
@@ -245,11 +275,14 @@ def test_another_orgs_row_cannot_be_changed_or_deleted_from_org_a(app, world, mo
                     db.session.merge(model(id=foreign, **{column: changed}))
                     db.session.flush()
                 elif attempt == "orm update":
-                    db.session.execute(update(model).where(model.id == foreign).values({column: changed}),
-                                       execution_options={"synchronize_session": False})
+                    db.session.execute(
+                        update(model).where(model.id == foreign).values({column: changed}),
+                        execution_options={"synchronize_session": False},
+                    )
                 elif attempt == "orm delete":
-                    db.session.execute(delete(model).where(model.id == foreign),
-                                       execution_options={"synchronize_session": False})
+                    db.session.execute(
+                        delete(model).where(model.id == foreign), execution_options={"synchronize_session": False}
+                    )
                 elif attempt == "update by primary key":
                     db.session.execute(update(model), [{"id": foreign, column: changed}])
                 else:
@@ -281,9 +314,12 @@ def test_a_tenant_scope_never_writes_number_periods_provider_rows_or_numbers(app
             db.session.add(NumberAssignment(org_id=world.a, phone_number_id=world.numbers[SHARED], assigned_at=_t()))
             db.session.flush()
         db.session.rollback()
-        for statement in (update(NumberAssignment).values(unassigned_at=None),
-                          delete(Call).where(Call.phone_number_id == world.numbers[SHARED]),
-                          update(PhoneNumber).values(label="mine"), delete(SmsMessage)):
+        for statement in (
+            update(NumberAssignment).values(unassigned_at=None),
+            delete(Call).where(Call.phone_number_id == world.numbers[SHARED]),
+            update(PhoneNumber).values(label="mine"),
+            delete(SmsMessage),
+        ):
             with pytest.raises(CrossTenantWrite), tenant(world.a):
                 db.session.execute(statement)
             db.session.rollback()
@@ -291,6 +327,7 @@ def test_a_tenant_scope_never_writes_number_periods_provider_rows_or_numbers(app
 
 def _t():
     from tests.world import T
+
     return T
 
 
@@ -299,28 +336,45 @@ def test_orm_insert_in_a_tenant_scope_must_name_this_org_and_may_not_upsert(app,
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     from vsync.models import SyncRun
+
     with app.app_context():
         for statement, params in (
-                (insert(SyncRun).values(org_id=world.b, integration_id=world.integrations["b"], kind="sms"), None),
-                (insert(SyncRun), [{"org_id": world.a, "integration_id": world.integrations["a"], "kind": "sms"},
-                                   {"org_id": world.b, "integration_id": world.integrations["b"], "kind": "sms"}]),
-                (insert(SyncRun).values(integration_id=world.integrations["a"], kind="sms"), None),
-                (insert(SyncRun).values(org_id=world.a, integration_id=world.integrations["b"], kind="sms"), None),
-                (pg_insert(Membership).values(org_id=world.a, user_id=world.users["admin_b"], role="org_admin")
-                 .on_conflict_do_update(index_elements=["org_id", "user_id"], set_={"role": "org_admin"}), None),
-                (insert(SyncRun).from_select(["org_id", "integration_id", "kind"],
-                                             select(SyncRun.org_id, SyncRun.integration_id, literal("sms"))), None)):
+            (insert(SyncRun).values(org_id=world.b, integration_id=world.integrations["b"], kind="sms"), None),
+            (
+                insert(SyncRun),
+                [
+                    {"org_id": world.a, "integration_id": world.integrations["a"], "kind": "sms"},
+                    {"org_id": world.b, "integration_id": world.integrations["b"], "kind": "sms"},
+                ],
+            ),
+            (insert(SyncRun).values(integration_id=world.integrations["a"], kind="sms"), None),
+            (insert(SyncRun).values(org_id=world.a, integration_id=world.integrations["b"], kind="sms"), None),
+            (
+                pg_insert(Membership)
+                .values(org_id=world.a, user_id=world.users["admin_b"], role="org_admin")
+                .on_conflict_do_update(index_elements=["org_id", "user_id"], set_={"role": "org_admin"}),
+                None,
+            ),
+            (
+                insert(SyncRun).from_select(
+                    ["org_id", "integration_id", "kind"], select(SyncRun.org_id, SyncRun.integration_id, literal("sms"))
+                ),
+                None,
+            ),
+        ):
             with pytest.raises(TenancyError), tenant(world.a):
                 db.session.execute(statement, params)
             db.session.rollback()
         with tenant(world.a):
-            db.session.execute(insert(SyncRun).values(org_id=world.a, integration_id=world.integrations["a"],
-                                                      kind="sms"))
+            db.session.execute(
+                insert(SyncRun).values(org_id=world.a, integration_id=world.integrations["a"], kind="sms")
+            )
         db.session.commit()
 
 
 def test_update_may_not_move_a_row_out_of_its_org_by_value_or_relationship(app, world):
     from vsync.models import ApiKey, SyncRun
+
     with app.app_context():
         with pytest.raises(CrossTenantWrite), tenant(world.a):
             db.session.execute(update(ApiKey).values(org_id=None))
@@ -344,12 +398,16 @@ def test_update_may_not_move_a_row_out_of_its_org_by_value_or_relationship(app, 
 
 def test_users_are_visible_to_an_org_as_its_members_only_and_never_with_a_password_hash(app, world):
     from sqlalchemy.orm import undefer
+
     with app.app_context():
         with tenant(world.a):
             emails = set(db.session.scalars(select(User.email)))
             assert emails == {"admin@a.test", "manager@a.test", "agent@a.test", "both@ab.test"}
-            for statement in (select(User.password_hash), select(User).options(undefer(User.password_hash)),
-                              select(func.count()).select_from(select(User.password_hash).subquery())):
+            for statement in (
+                select(User.password_hash),
+                select(User).options(undefer(User.password_hash)),
+                select(func.count()).select_from(select(User.password_hash).subquery()),
+            ):
                 with pytest.raises(RefusedStatement):
                     db.session.execute(statement)
             user = db.session.scalars(select(User)).first()
@@ -387,8 +445,7 @@ def test_scopes_nest_when_the_same_refuse_a_different_one_and_always_leave(app, 
             db.session.execute(select(Organization))
         db.session.rollback()
         with pytest.raises(CrossTenantWrite), tenant(world.a):
-            db.session.add(NumberAssignment(org_id=world.a, phone_number_id=world.numbers[SHARED],
-                                            assigned_at=_t()))
+            db.session.add(NumberAssignment(org_id=world.a, phone_number_id=world.numbers[SHARED], assigned_at=_t()))
         db.session.rollback()
         with tenant(world.b):  # leaving after the failed flush left; B can be entered
             assert db.session.scalar(select(func.count(Organization.id))) == 1
@@ -396,6 +453,7 @@ def test_scopes_nest_when_the_same_refuse_a_different_one_and_always_leave(app, 
 
 def test_entering_a_scope_forgets_objects_loaded_before_it(app, world):
     from vsync.models import Integration
+
     with app.app_context():
         with platform_bypass("load b"):
             assert db.session.get(Integration, world.integrations["b"]) is not None
@@ -407,11 +465,15 @@ def test_entering_a_scope_forgets_objects_loaded_before_it(app, world):
 def test_a_bulk_orm_insert_of_any_scoped_model_cannot_land_outside_org_a(app, world, model):
     from sqlalchemy import insert
     from sqlalchemy.dialects.postgresql import insert as pg_insert
+
     row = {"org_id": world.b} if issubclass(model, OrgOwned) else {"id": 10_000}
     with app.app_context():
         before = all_ids(model)
-        for statement, params in ((insert(model).values(**row), None), (insert(model), [row, row]),
-                                  (pg_insert(model).values(**row).on_conflict_do_nothing(), None)):
+        for statement, params in (
+            (insert(model).values(**row), None),
+            (insert(model), [row, row]),
+            (pg_insert(model).values(**row).on_conflict_do_nothing(), None),
+        ):
             with pytest.raises(TenancyError), tenant(world.a):
                 db.session.execute(statement, params)
             db.session.rollback()

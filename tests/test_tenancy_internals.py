@@ -1,6 +1,7 @@
 """One test per SQLAlchemy internal the tenant filter relies on (`vsync.tenancy.sqla`), each on real
 statements. When an upgrade changes one, its test fails naming the attribute and the installed version:
 fix `vsync/tenancy/sqla.py` before anything else (SQLAlchemy is pinned until then)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -28,8 +29,10 @@ def relied_on(what: str):
         return
     except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as error:
         failure = f"{type(error).__name__}: {error}"
-    pytest.fail(f"SQLAlchemy {sqlalchemy.__version__} changed {what}, which vsync/tenancy/sqla.py relies on: "
-                f"{failure}", pytrace=False)
+    pytest.fail(
+        f"SQLAlchemy {sqlalchemy.__version__} changed {what}, which vsync/tenancy/sqla.py relies on: {failure}",
+        pytrace=False,
+    )
 
 
 def sql(statement) -> str:
@@ -66,8 +69,9 @@ def test_resolved_gives_the_statement_of_a_lambda():
 
 def test_a_mark_on_loader_criteria_survives_the_option_and_a_copy_of_the_statement():
     with relied_on("ClauseElement._annotate(), LoaderCriteriaOption.where_criteria and _annotations"):
-        option = with_loader_criteria(User, sqla.with_mark(User.id == 1, "vsync_test_mark", "scope"),
-                                      include_aliases=True)
+        option = with_loader_criteria(
+            User, sqla.with_mark(User.id == 1, "vsync_test_mark", "scope"), include_aliases=True
+        )
         statement = select(Membership).options(option).where(Membership.id > 0)
         (carried,) = sqla.statement_options(statement)
         assert sqla.loader_criteria_mark(carried, "vsync_test_mark") == "scope"
@@ -100,8 +104,12 @@ def test_of_type_entity_is_the_target_of_a_narrowed_relationship():
 def test_froms_of_columns_and_criteria_and_explicit_froms():
     with relied_on("Select._raw_columns, _where_criteria, _having_criteria, _from_objects and _from_obj"):
         members = Membership.__table__
-        statement = (select(USERS.c.email).where(members.c.id > 1).group_by(USERS.c.email)
-                     .having(func.count(members.c.org_id) > 0))
+        statement = (
+            select(USERS.c.email)
+            .where(members.c.id > 1)
+            .group_by(USERS.c.email)
+            .having(func.count(members.c.org_id) > 0)
+        )
         assert {sqla.plain_table(t) for t in sqla.froms_of_columns_and_criteria(statement)} == {USERS, members}
         assert sqla.explicit_froms(statement) == ()
         assert [sqla.plain_table(t) for t in sqla.explicit_froms(select(func.count()).select_from(USERS))] == [USERS]
@@ -130,8 +138,9 @@ def test_add_where_narrows_a_clone_in_place():
 
 def test_a_narrowed_mark_is_kept_by_copies_of_the_select():
     with relied_on("ClauseElement._clone copying the instance __dict__"):
-        statement = visitors.cloned_traverse(select(USERS.c.id), {},
-                                             {"select": lambda sel: sqla.mark_narrowed(sel, "org 1")})
+        statement = visitors.cloned_traverse(
+            select(USERS.c.id), {}, {"select": lambda sel: sqla.mark_narrowed(sel, "org 1")}
+        )
         assert sqla.narrowed_for(statement) == "org 1"
         assert sqla.narrowed_for(statement.where(USERS.c.id > 1)) == "org 1"
         assert sqla.narrowed_for(visitors.cloned_traverse(statement, {}, {})) == "org 1"
@@ -161,8 +170,10 @@ def test_is_upsert_sees_on_conflict():
 
 
 def test_loaded_select_expands_entities_as_the_orm_loads_them():
-    relied = ("Select._compile_state_factory, dialect.statement_compiler(dialect, None), SQLCompiler.stack "
-              "and the compile state's statement")
+    relied = (
+        "Select._compile_state_factory, dialect.statement_compiler(dialect, None), SQLCompiler.stack "
+        "and the compile state's statement"
+    )
     with relied_on(relied):
         top = sqla.loaded_select(select(User), DIALECT, nested=False)
         assert "email" in column_names(top) and "password_hash" not in column_names(top)

@@ -1,6 +1,7 @@
 """Users in the two-org world, reached through every statement shape: org A sees its members only and
 never a secret column (a password hash, a set-password link's hashes), however the statement reaches
 the users table. The secret columns are found in the statement's structure (`vsync.tenancy.rewriter`)."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,18 +31,33 @@ def shapes():
     someone = aliased(User)
     members = select(User.id, User.email).subquery()
     return [
-        ("join", select(User.email).join(Membership, Membership.user_id == User.id),
-         select(User.password_hash).join(Membership, Membership.user_id == User.id)),
-        ("join from a membership", select(User.email).select_from(Membership).join(Membership.user),
-         select(Membership.role).join(Membership.user).where(User.password_hash.is_(None))),
-        ("subquery", select(select(User.email).subquery().c.email),
-         select(func.count()).select_from(select(User.id).where(User.password_token_hash == "x").subquery())),
+        (
+            "join",
+            select(User.email).join(Membership, Membership.user_id == User.id),
+            select(User.password_hash).join(Membership, Membership.user_id == User.id),
+        ),
+        (
+            "join from a membership",
+            select(User.email).select_from(Membership).join(Membership.user),
+            select(Membership.role).join(Membership.user).where(User.password_hash.is_(None)),
+        ),
+        (
+            "subquery",
+            select(select(User.email).subquery().c.email),
+            select(func.count()).select_from(select(User.id).where(User.password_token_hash == "x").subquery()),
+        ),
         ("aliased", select(someone.email), select(aliased(User)).options(undefer("*"))),
-        ("aliased subquery", select(aliased(User, members).email),  # a subquery of the entity reads every column
-         select(aliased(User, select(User).subquery()).id)),
+        (
+            "aliased subquery",
+            select(aliased(User, members).email),  # a subquery of the entity reads every column
+            select(aliased(User, select(User).subquery()).id),
+        ),
         ("core table", select(USERS.c.email), select(USERS)),
-        ("exists", select(User.email).where(exists().where(Membership.user_id == User.id)),
-         select(Membership.id).where(exists().where(User.id == Membership.user_id, User.password_hash.is_(None)))),
+        (
+            "exists",
+            select(User.email).where(exists().where(Membership.user_id == User.id)),
+            select(Membership.id).where(exists().where(User.id == Membership.user_id, User.password_hash.is_(None))),
+        ),
         ("eager load", None, select(Membership.role).join(Membership.user).add_columns(User.password_token_state)),
     ]
 
@@ -50,8 +66,10 @@ def test_every_shape_reaches_only_org_a_members_and_never_a_secret(ctx, world):
     for name, reading, secret in shapes():
         with tenant(world.a):
             if name == "eager load":
-                got = {member.user.email for member in db.session.scalars(
-                    select(Membership).options(joinedload(Membership.user)))}
+                got = {
+                    member.user.email
+                    for member in db.session.scalars(select(Membership).options(joinedload(Membership.user)))
+                }
             else:
                 got = emails_of(reading)
             assert got == A_MEMBERS, name

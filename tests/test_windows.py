@@ -1,6 +1,7 @@
 """One window parser for the API, the console's calls list and the dashboard: the same cap, the same
 errors, each edge in its own voice (the API's error envelope naming the field; a flashed form error
 on the console's pages, which answer 400)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -48,7 +49,12 @@ def test_every_edge_takes_400_local_days_across_a_daylight_saving_change_and_ref
     with pytest.raises(ValidationError, match="at most 400 days"):
         Window.parse(ny, too_long["from"], too_long["to"])
     client = api_as(app.test_client(), "admin_b", world)
-    for path in ("/api/v1/orgs/org-b/metrics", "/api/v1/orgs/org-b/calls", "/admin/orgs/org-b/data",
-                 "/admin/orgs/org-b/", "/admin/orgs/org-b/calls/"):
+    for path in (
+        "/api/v1/orgs/org-b/metrics",
+        "/api/v1/orgs/org-b/calls",
+        "/admin/orgs/org-b/data",
+        "/admin/orgs/org-b/",
+        "/admin/orgs/org-b/calls/",
+    ):
         assert client.get(path, query_string=longest).status_code == 200, path
         assert client.get(path, query_string=too_long).status_code == 400, path

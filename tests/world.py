@@ -6,6 +6,7 @@ orgs; a platform admin and a platform key. Four numbers: A_ONLY, B_ONLY, SHARED 
 and MOVED (A's until T, B's from T). Calls (some handled by each org's agent), call events,
 recordings and SMS on each, an hour either side of T. Each org admin has a signed-in session.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -82,8 +83,16 @@ class World:
 
 
 def _world_plan() -> int:
-    plan = Plan(code="world", version=1, name="World plan", currency="USD", monthly_fee=Decimal(10),
-                minute_price=Decimal(0), sms_price=Decimal(0), number_price=Decimal(0))
+    plan = Plan(
+        code="world",
+        version=1,
+        name="World plan",
+        currency="USD",
+        monthly_fee=Decimal(10),
+        minute_price=Decimal(0),
+        sms_price=Decimal(0),
+        number_price=Decimal(0),
+    )
     db.session.add(plan)
     db.session.flush()
     return plan.id
@@ -93,15 +102,38 @@ def _billing(world: World, org: str, org_id: int, plan_id: int) -> None:
     """The org's billing rows: its settings, a subscription, an open invoice of October 2026 (10.00
     USD, 1.00 paid) and a lock lifted long ago (one in force would refuse the org's every route)."""
     number = 1 if org == "a" else 2
-    invoice = Invoice(org_id=org_id, period_start=date(2026, 10, 1), period_end=date(2026, 11, 1), currency="USD",
-                      number=f"INV-2026-{number:06d}", status="open", issued_at=T, subtotal=Decimal(10),
-                      total=Decimal(10), paid=Decimal(1))
-    invoice.lines.append(InvoiceLine(org_id=org_id, position=1, kind="fee", description="World plan monthly fee",
-                                     quantity=Decimal(1), unit="month", unit_price=Decimal(10), amount=Decimal(10)))
-    db.session.add_all([invoice, BillingSettings(org_id=org_id),
-                        Subscription(org_id=org_id, plan_id=plan_id, starts_on=date(2026, 10, 1)),
-                        BillingLock(org_id=org_id, reason=f"settled by {org}", starts_at=T - 2 * HOUR,
-                                    lifted_at=T - HOUR)])
+    invoice = Invoice(
+        org_id=org_id,
+        period_start=date(2026, 10, 1),
+        period_end=date(2026, 11, 1),
+        currency="USD",
+        number=f"INV-2026-{number:06d}",
+        status="open",
+        issued_at=T,
+        subtotal=Decimal(10),
+        total=Decimal(10),
+        paid=Decimal(1),
+    )
+    invoice.lines.append(
+        InvoiceLine(
+            org_id=org_id,
+            position=1,
+            kind="fee",
+            description="World plan monthly fee",
+            quantity=Decimal(1),
+            unit="month",
+            unit_price=Decimal(10),
+            amount=Decimal(10),
+        )
+    )
+    db.session.add_all(
+        [
+            invoice,
+            BillingSettings(org_id=org_id),
+            Subscription(org_id=org_id, plan_id=plan_id, starts_on=date(2026, 10, 1)),
+            BillingLock(org_id=org_id, reason=f"settled by {org}", starts_at=T - 2 * HOUR, lifted_at=T - HOUR),
+        ]
+    )
     db.session.flush()
     db.session.add(Payment(org_id=org_id, invoice_id=invoice.id, amount=Decimal(1), received_on=date(2026, 11, 1)))
     world.invoices[org] = invoice.id
@@ -109,27 +141,68 @@ def _billing(world: World, org: str, org_id: int, plan_id: int) -> None:
 
 def _traffic(account_id: int, number_id: int, prefix: str, started: datetime, extension: str | None) -> None:
     external_id = f"{prefix}-{started:%H%M}"
-    db.session.execute(insert(Call.__table__).values(
-        account_id=account_id, phone_number_id=number_id, external_id=external_id, direction="inbound",
-        status="answered", started_at=started, duration_ms=60_000, agent_extension=extension, raw={}))
-    db.session.execute(insert(CallEvent.__table__).values(
-        account_id=account_id, phone_number_id=number_id, guid=f"{external_id}-connected",
-        call_external_id=external_id, event_type="CallConnected", extension=extension,
-        occurred_at=started + timedelta(seconds=5), call_started_at=started, raw={}))
-    db.session.execute(insert(Recording.__table__).values(
-        account_id=account_id, phone_number_id=number_id, call_external_id=external_id,
-        started_at=started, file_name=f"{external_id}.mp3", provider_uri=f"http://127.0.0.1:1/{external_id}.mp3"))
-    db.session.execute(insert(SmsMessage.__table__).values(
-        account_id=account_id, phone_number_id=number_id, external_id=f"sms-{external_id}",
-        direction="inbound", counterpart="+12125559999", text=f"hello from {external_id}", sent_at=started, raw={}))
+    db.session.execute(
+        insert(Call.__table__).values(
+            account_id=account_id,
+            phone_number_id=number_id,
+            external_id=external_id,
+            direction="inbound",
+            status="answered",
+            started_at=started,
+            duration_ms=60_000,
+            agent_extension=extension,
+            raw={},
+        )
+    )
+    db.session.execute(
+        insert(CallEvent.__table__).values(
+            account_id=account_id,
+            phone_number_id=number_id,
+            guid=f"{external_id}-connected",
+            call_external_id=external_id,
+            event_type="CallConnected",
+            extension=extension,
+            occurred_at=started + timedelta(seconds=5),
+            call_started_at=started,
+            raw={},
+        )
+    )
+    db.session.execute(
+        insert(Recording.__table__).values(
+            account_id=account_id,
+            phone_number_id=number_id,
+            call_external_id=external_id,
+            started_at=started,
+            file_name=f"{external_id}.mp3",
+            provider_uri=f"http://127.0.0.1:1/{external_id}.mp3",
+        )
+    )
+    db.session.execute(
+        insert(SmsMessage.__table__).values(
+            account_id=account_id,
+            phone_number_id=number_id,
+            external_id=f"sms-{external_id}",
+            direction="inbound",
+            counterpart="+12125559999",
+            text=f"hello from {external_id}",
+            sent_at=started,
+            raw={},
+        )
+    )
 
 
 def _ticket(org_id: int, agent_id: int, agent_email: str, org: str, root_id: int) -> int:
     """A support ticket opened by the org's agent, with a staff note the org must never see."""
-    ticket = support.open_ticket(org_id, support.Member(id=agent_id, label=agent_email),
-                                 subject=f"ticket of {org}", category="problem", message=f"help {org}")
-    support.add_internal_note(ticket, UserPrincipal(id=root_id, email=ROOT, role="platform_admin"),
-                              f"{INTERNAL_NOTE} on {org}")
+    ticket = support.open_ticket(
+        org_id,
+        support.Member(id=agent_id, label=agent_email),
+        subject=f"ticket of {org}",
+        category="problem",
+        message=f"help {org}",
+    )
+    support.add_internal_note(
+        ticket, UserPrincipal(id=root_id, email=ROOT, role="platform_admin"), f"{INTERNAL_NOTE} on {org}"
+    )
     return ticket.id
 
 
@@ -138,9 +211,19 @@ def _notifications(org_id: int, org: str, users: dict[str, int]) -> None:
     a firing, a day of business hours."""
     agent = users[f"agent_{org}"]
     db.session.add(NotificationPreference(org_id=org_id, user_id=agent, key="alert_silence", value="on"))
-    db.session.add(OutboundEmail(org_id=org_id, user_id=agent, kind="test", dedupe_key=f"world:{org}",
-                                 to_address=USERS[f"agent_{org}"][0], subject="world", template="test", context={},
-                                 status="sent"))
+    db.session.add(
+        OutboundEmail(
+            org_id=org_id,
+            user_id=agent,
+            kind="test",
+            dedupe_key=f"world:{org}",
+            to_address=USERS[f"agent_{org}"][0],
+            subject="world",
+            template="test",
+            context={},
+            status="sent",
+        )
+    )
     rule = AlertRule(org_id=org_id, kind="silence", window_minutes=30, enabled=False)
     db.session.add(rule)
     db.session.flush()
@@ -150,8 +233,10 @@ def _notifications(org_id: int, org: str, users: dict[str, int]) -> None:
 
 def build_world() -> World:
     a, b = make_org("org-a"), make_org("org-b", "America/New_York")
-    users = {name: make_user(email, org_slug=org, role=role, extension=ext)
-             for name, (email, org, role, ext) in USERS.items()}
+    users = {
+        name: make_user(email, org_slug=org, role=role, extension=ext)
+        for name, (email, org, role, ext) in USERS.items()
+    }
     users["both"] = make_user(BOTH, org_slug="org-a", role="manager")
     make_user(BOTH, org_slug="org-b", role="agent", extension="202")
     users["root"] = make_user(ROOT, platform_admin=True)
@@ -167,11 +252,12 @@ def build_world() -> World:
     world = World(a=a, b=b, integrations=integrations, numbers=numbers, users=users)
     with platform_bypass("test world"):
         for org, number, prefix, times, ext in (
-                ("a", A_ONLY, "a", (T - HOUR, T + HOUR), "101"),
-                ("b", B_ONLY, "b", (T - HOUR, T + HOUR), "201"),
-                ("a", SHARED, "shared", (T,), "101"),
-                ("a", MOVED, "moved-before", (T - HOUR,), None),
-                ("b", MOVED, "moved-after", (T + HOUR,), "201")):
+            ("a", A_ONLY, "a", (T - HOUR, T + HOUR), "101"),
+            ("b", B_ONLY, "b", (T - HOUR, T + HOUR), "201"),
+            ("a", SHARED, "shared", (T,), "101"),
+            ("a", MOVED, "moved-before", (T - HOUR,), None),
+            ("b", MOVED, "moved-after", (T + HOUR,), "201"),
+        ):
             for started in times:
                 _traffic(accounts[org], numbers[number], prefix, started, ext)
         plan_id = _world_plan()
@@ -187,13 +273,24 @@ def build_world() -> World:
             _billing(world, org, org_id, plan_id)
             extension = "101" if org == "a" else "201"
             db.session.add(Agent(account_id=accounts[org], extension=extension))
-            db.session.add(WebhookEvent(org_id=org_id, integration_id=integration_id, guid=f"guid-{org}",
-                                        body="{}", event_type="CallConnected"))
+            db.session.add(
+                WebhookEvent(
+                    org_id=org_id,
+                    integration_id=integration_id,
+                    guid=f"guid-{org}",
+                    body="{}",
+                    event_type="CallConnected",
+                )
+            )
             audit.record("test.event", org_id=org_id, actor="test", summary=f"event of {org}")
             world.tickets[org] = _ticket(org_id, users[f"agent_{org}"], USERS[f"agent_{org}"][0], org, users["root"])
             world.number_requests[org] = support.open_number_request(
-                org_id, support.Member(id=users[f"admin_{org}"], label=USERS[f"admin_{org}"][0]), action="new",
-                country="US", message="one more line").id
+                org_id,
+                support.Member(id=users[f"admin_{org}"], label=USERS[f"admin_{org}"][0]),
+                action="new",
+                country="US",
+                message="one more line",
+            ).id
             _notifications(org_id, org, users)
         for name in ("admin_a", "admin_b"):
             sessions.start_session(users[name], ip="192.0.2.1", user_agent="world")
@@ -201,14 +298,20 @@ def build_world() -> World:
         world.key_ids["platform"] = key.id
         db.session.commit()
         for org in ("a", "b"):
-            world.agent_memberships[org] = db.session.scalar(select(Membership.id).where(
-                Membership.user_id == users[f"agent_{org}"], Membership.org_id == world.org(org)))
+            world.agent_memberships[org] = db.session.scalar(
+                select(Membership.id).where(
+                    Membership.user_id == users[f"agent_{org}"], Membership.org_id == world.org(org)
+                )
+            )
         for org in ("a", "b"):
-            world.calls[org] = dict(db.session.execute(select(Call.external_id, Call.id)
-                                                       .where(Call.account_id == accounts[org])).all())
-            world.recordings[org] = dict(db.session.execute(
-                select(Recording.call_external_id, Recording.id)
-                .where(Recording.account_id == accounts[org])).all())
+            world.calls[org] = dict(
+                db.session.execute(select(Call.external_id, Call.id).where(Call.account_id == accounts[org])).all()
+            )
+            world.recordings[org] = dict(
+                db.session.execute(
+                    select(Recording.call_external_id, Recording.id).where(Recording.account_id == accounts[org])
+                ).all()
+            )
     return world
 
 
@@ -222,6 +325,7 @@ def api_as(client, principal: str, world: World, *, csrf: bool = False):
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {world.keys[principal]}"
     elif principal != "anonymous":
         from tests.helpers import csrf_token, login
+
         response = login(client, EMAILS[principal], PASSWORD)
         assert response.status_code == 302, f"{principal} could not sign in"
         if csrf:

@@ -5,6 +5,7 @@ the HTTP basics (request ids, JSON errors), authentication, the API, the webhook
 console and the CLI, each bound by its own `init_app`.
 Nothing is done at import time, and the app never migrates its own database (`flask db upgrade`).
 """
+
 from __future__ import annotations
 
 import logging

@@ -9,6 +9,7 @@ Every error is one line on stderr, and the exit code says which kind it was:
 - 2 (`EXIT_BAD_INPUT`): a bad argument or a refused request; nothing was written;
 - 3 (`EXIT_MIGHTYCALL`): MightyCall (or the simulator) could not be reached or refused the credentials.
 """
+
 from __future__ import annotations
 
 import functools
@@ -83,10 +84,12 @@ def platform_command(name: str):
 
 def org_command(name: str):
     """Register `name` as a command acting inside the tenant scope of the org its `ORG_SLUG` names."""
+
     def scope(kwargs):
         with platform_bypass(f"cli {name}: find the organisation"):
             org_id = orgs.get_org_by_slug(kwargs["org_slug"]).id
         return tenant(org_id)
+
     return _command(name, scope)
 
 
@@ -100,7 +103,9 @@ def _command(name: str, scope):
                         return _in_transaction(fn, *args, **kwargs)
                 except DomainError as exc:
                     raise CommandError(exc.message, EXIT_BAD_INPUT, exc.field) from None
+
         return commands.command(name)(run)
+
     return decorate
 
 
@@ -130,8 +135,9 @@ def _integration(org_slug: str, integration_id: int | None):
 
 
 def _integration_option(fn):
-    return click.option("--integration", "integration_id", type=int,
-                        help="The integration's id, when the organisation has several.")(fn)
+    return click.option(
+        "--integration", "integration_id", type=int, help="The integration's id, when the organisation has several."
+    )(fn)
 
 
 @platform_command("create-platform-admin")
@@ -167,16 +173,20 @@ def add_member(org_slug: str, email: str, role: str, extension: str | None, pass
     org = orgs.get_org_by_slug(org_slug)
     if password is not None:
         if orgs.find_user(email) is not None:
-            raise ValidationError(f"{email.strip()} has an account already and keeps its password; "
-                                  "add them without --password.", field="password")
+            raise ValidationError(
+                f"{email.strip()} has an account already and keeps its password; add them without --password.",
+                field="password",
+            )
         orgs.create_user(email, password)
     added = members.add_member(org, email, role, extension=extension)
     click.echo(f"{added.membership.user.email} is {role} of {org.slug}")
     if added.emailed:
         click.echo("An invitation with their one-time set-password link is emailed to them.")
     elif password is None:
-        click.echo("If they have no password yet, they choose one at this path of vsync's address, within 72 "
-                   "hours, once (if they have one, they sign in with it):")
+        click.echo(
+            "If they have no password yet, they choose one at this path of vsync's address, within 72 "
+            "hours, once (if they have one, they sign in with it):"
+        )
         click.echo(f"/set-password/{added.password_token}")
 
 
@@ -191,8 +201,7 @@ def create_api_key(org_slug: str | None, platform: bool, name: str, scope: str, 
     if bool(org_slug) == bool(platform):
         raise ValidationError("Give either an ORG_SLUG or --platform.", field="org_slug")
     org_id = orgs.get_org_by_slug(org_slug).id if org_slug else None  # exactly one of the two, checked above
-    key, plaintext = keys.create_api_key(org_id=org_id, name=name, scopes=scope,
-                                         expires_at=_at(expires, "expires"))
+    key, plaintext = keys.create_api_key(org_id=org_id, name=name, scopes=scope, expires_at=_at(expires, "expires"))
     click.echo(f"API key id {key.id} ({key.prefix}, scopes {key.scopes}); store it now, it is not shown again:")
     click.echo(plaintext)
 
@@ -251,21 +260,28 @@ def send_test_email(org_slug: str, email: str) -> None:
     """Send a test message in an organisation's name, to check the email settings (see README, Email)."""
     row = mail.send_test_email(orgs.get_org_by_slug(org_slug), email)
     folder = mail.outbox_folder()
-    click.echo(f"test message {row.id} to {row.to_address} "
-               + (f"written under {folder}" if folder else "queued for the SMTP server"))
+    click.echo(
+        f"test message {row.id} to {row.to_address} "
+        + (f"written under {folder}" if folder else "queued for the SMTP server")
+    )
 
 
 @platform_command("add-integration")
 @click.argument("org_slug")
 @click.option("--api-key", required=True, help="The MightyCall API key.")
 @click.option("--user-key", required=True, help="The MightyCall User key (or the user's extension).")
-@click.option("--base-url", default=STANDARD_BASE_URL, show_default=True,
-              help=f"{CONTACT_CENTER_BASE_URL} for contact-center accounts.")
+@click.option(
+    "--base-url",
+    default=STANDARD_BASE_URL,
+    show_default=True,
+    help=f"{CONTACT_CENTER_BASE_URL} for contact-center accounts.",
+)
 @click.option("--name", default="MightyCall", show_default=True)
 def add_integration(org_slug: str, api_key: str, user_key: str, base_url: str, name: str) -> None:
     """Connect an organisation to its MightyCall account (credentials are stored encrypted)."""
     integration, webhook_token = integrations.create_integration(
-        orgs.get_org_by_slug(org_slug), api_key=api_key, user_key=user_key, base_url=base_url, name=name)
+        orgs.get_org_by_slug(org_slug), api_key=api_key, user_key=user_key, base_url=base_url, name=name
+    )
     click.echo(f"integration {integration.id} for {org_slug} at {integration.base_url}")
     click.echo("webhook token (authenticates MightyCall's deliveries; store it now, it is not shown again):")
     click.echo(webhook_token)
@@ -286,13 +302,19 @@ def test_connection(org_slug: str, integration_id: int | None) -> None:
 @platform_command("sync")
 @click.argument("org_slug")
 @_integration_option
-@click.option("--kind", type=click.Choice([*ALL_KINDS, "all"]), default="all", show_default=True,
-              help="`all` runs numbers, agents, calls, sms in that order.")
+@click.option(
+    "--kind",
+    type=click.Choice([*ALL_KINDS, "all"]),
+    default="all",
+    show_default=True,
+    help="`all` runs numbers, agents, calls, sms in that order.",
+)
 @click.option("--since", help="ISO-8601 start of a backfill window (calls and sms; with `all`, their window).")
 @click.option("--until", help="ISO-8601 end of the window (default: a minute ago).")
 @click.option("--wait", is_flag=True, help="Show progress until every run has finished.")
-def sync(org_slug: str, integration_id: int | None, kind: str, since: str | None, until: str | None,
-         wait: bool) -> None:
+def sync(
+    org_slug: str, integration_id: int | None, kind: str, since: str | None, until: str | None, wait: bool
+) -> None:
     """Start a sync (or join the one under way); incremental unless --since is given.
 
     A window given with one kind goes to that kind, so a numbers or agents sync refuses it.
@@ -300,8 +322,9 @@ def sync(org_slug: str, integration_id: int | None, kind: str, since: str | None
     integration = _integration(org_slug, integration_id)
     since_at, until_at = _at(since, "since"), _at(until, "until")
     run_ids = []
-    for run, joined in start_syncs(integration, ALL_KINDS if kind == "all" else (kind,), since=since_at,
-                                   until=until_at):
+    for run, joined in start_syncs(
+        integration, ALL_KINDS if kind == "all" else (kind,), since=since_at, until=until_at
+    ):
         run_ids.append(run.id)
         click.echo(f"{run.kind}: run {run.id} {'joined, already ' + run.status if joined else run.status}")
     if wait:
@@ -321,9 +344,12 @@ def _wait_for(run_id: int) -> bool:
                 run = runs.latest_state(run_id)
                 bar.update(int(run.progress * 100) - bar.pos)
     took = runs.duration(run)
-    click.echo(f"{run.kind}: {run.status}" + (f" in {_seconds(took)}" if took is not None else "")
-               + f" ({_window(run)}): {run.fetched} fetched, {run.inserted} new, {run.updated} updated, "
-               f"{run.skipped} skipped, {run.retries} retries" + (f"; {run.error}" if run.error else ""))
+    click.echo(
+        f"{run.kind}: {run.status}"
+        + (f" in {_seconds(took)}" if took is not None else "")
+        + f" ({_window(run)}): {run.fetched} fetched, {run.inserted} new, {run.updated} updated, "
+        f"{run.skipped} skipped, {run.retries} retries" + (f"; {run.error}" if run.error else "")
+    )
     return run.status == SUCCEEDED
 
 
@@ -344,16 +370,21 @@ def _window(run: SyncRun) -> str:
 def sync_runs(org_slug: str, limit: int) -> None:
     """The organisation's latest sync runs, newest first (times in UTC)."""
     listed = runs.recent_runs(orgs.get_org_by_slug(org_slug), limit=limit)
-    click.echo(f"{'id':>6}  {'kind':<8} {'status':<10} {'trigger':<10} {'created':<16}  {'window':<35} "
-               f"{'done':>5} {'took':>7} {'fetched':>8} {'new':>7} {'updated':>7} {'skipped':>7} {'retries':>7}  error")
+    click.echo(
+        f"{'id':>6}  {'kind':<8} {'status':<10} {'trigger':<10} {'created':<16}  {'window':<35} "
+        f"{'done':>5} {'took':>7} {'fetched':>8} {'new':>7} {'updated':>7} {'skipped':>7} {'retries':>7}  error"
+    )
     for run in listed:
-        window = (f"{run.window_start:%Y-%m-%d %H:%M} → {run.window_end:%Y-%m-%d %H:%M}"
-                  if run.window_start else "snapshot")
+        window = (
+            f"{run.window_start:%Y-%m-%d %H:%M} → {run.window_end:%Y-%m-%d %H:%M}" if run.window_start else "snapshot"
+        )
         took = runs.duration(run)
         took_text = _seconds(took) if took is not None else ""
-        click.echo(f"{run.id:>6}  {run.kind:<8} {run.status:<10} {run.trigger:<10} {run.created_at:%Y-%m-%d %H:%M}  "
-                   f"{window:<35} {run.progress:>5.0%} {took_text:>7} {run.fetched:>8} "
-                   f"{run.inserted:>7} {run.updated:>7} {run.skipped:>7} {run.retries:>7}  {run.error or ''}")
+        click.echo(
+            f"{run.id:>6}  {run.kind:<8} {run.status:<10} {run.trigger:<10} {run.created_at:%Y-%m-%d %H:%M}  "
+            f"{window:<35} {run.progress:>5.0%} {took_text:>7} {run.fetched:>8} "
+            f"{run.inserted:>7} {run.updated:>7} {run.skipped:>7} {run.retries:>7}  {run.error or ''}"
+        )
 
 
 @platform_command("rotate-webhook-token")
@@ -363,8 +394,10 @@ def rotate_webhook_token(org_slug: str, integration_id: int | None) -> None:
     """A new webhook token for the organisation's integration; the old one is refused at once."""
     integration = _integration(org_slug, integration_id)
     token = webhooks.rotate_webhook_token(integration)
-    click.echo(f"integration {integration.id}: the previous webhook token is refused from now on; "
-               "update the URL in MightyCall. The new token (store it now, it is not shown again):")
+    click.echo(
+        f"integration {integration.id}: the previous webhook token is refused from now on; "
+        "update the URL in MightyCall. The new token (store it now, it is not shown again):"
+    )
     click.echo(token)
 
 
@@ -375,8 +408,10 @@ def add_webhook_signing_secret(org_slug: str, integration_id: int | None) -> Non
     """Require signed deliveries with a new secret, active beside the previous one (for a relay)."""
     integration = _integration(org_slug, integration_id)
     secret = webhooks.add_signing_secret(integration)
-    click.echo(f"integration {integration.id}: deliveries must now carry {webhooks.SIGNATURE_HEADER}. "
-               "The new signing secret (store it now, it is not shown again):")
+    click.echo(
+        f"integration {integration.id}: deliveries must now carry {webhooks.SIGNATURE_HEADER}. "
+        "The new signing secret (store it now, it is not shown again):"
+    )
     click.echo(secret)
 
 
@@ -386,8 +421,10 @@ def add_webhook_signing_secret(org_slug: str, integration_id: int | None) -> Non
 def retire_webhook_signing_secret(org_slug: str, integration_id: int | None) -> None:
     """Keep only the newest signing secret, once the relay signs with it."""
     integration = _integration(org_slug, integration_id)
-    click.echo(f"integration {integration.id}: {webhooks.retire_previous_signing_secret(integration)} "
-               "previous signing secret(s) retired")
+    click.echo(
+        f"integration {integration.id}: {webhooks.retire_previous_signing_secret(integration)} "
+        "previous signing secret(s) retired"
+    )
 
 
 @platform_command("stop-webhook-signatures")
@@ -413,8 +450,12 @@ def replay_webhook_events(org_slug: str, failed: bool, since: str | None) -> Non
 
 
 @platform_command("demo")
-@click.option("--simulator", "simulators", multiple=True,
-              help="Base URL of a running MightyCall simulator, one per demo organisation.")
+@click.option(
+    "--simulator",
+    "simulators",
+    multiple=True,
+    help="Base URL of a running MightyCall simulator, one per demo organisation.",
+)
 def demo(simulators: tuple[str, ...]) -> None:
     """Create (or top up) the demo data; safe to run any number of times."""
     for line in load_demo(simulators=simulators):
@@ -439,11 +480,14 @@ def demo_floor(server_url: str, every: float) -> None:
     with audit.acting_as(ACTOR), platform_bypass("cli demo-floor"):
         targets = _in_transaction(demo_floor_targets, server_url)
     if not targets:
-        raise CommandError("No demo organisation has a demo integration with numbers; run `demo` first.",
-                           EXIT_BAD_INPUT)
+        raise CommandError(
+            "No demo organisation has a demo integration with numbers; run `demo` first.", EXIT_BAD_INPUT
+        )
     stop = threading.Event()
-    floors = [DemoFloor(WebhookEmitter(target.url, target.api_key, timeout=5), target.numbers, every=every)
-              for target in targets]
+    floors = [
+        DemoFloor(WebhookEmitter(target.url, target.api_key, timeout=5), target.numbers, every=every)
+        for target in targets
+    ]
     threads = [threading.Thread(target=floor.run, args=(stop,), daemon=True) for floor in floors]
     for thread in threads:
         thread.start()

@@ -9,6 +9,7 @@ a production instance that silently falls back to generated keys or SQLite loses
 A value that cannot be used raises `ConfigError` with one line naming the variable and what it
 accepts; `wsgi.py` prints that line and exits, so neither the CLI nor a web server starts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,8 +76,9 @@ def _password_hash(env, name: str, production: bool) -> str:
     try:
         generate_password_hash("probe", method=value)
     except ValueError:
-        raise ConfigError(f"{name} must be a Werkzeug hash method such as scrypt or pbkdf2:sha256:1, "
-                          f"not {value!r}.") from None
+        raise ConfigError(
+            f"{name} must be a Werkzeug hash method such as scrypt or pbkdf2:sha256:1, not {value!r}."
+        ) from None
     return value
 
 
@@ -135,7 +137,7 @@ def _database_url(raw: str | None) -> str:
         # Flask-SQLAlchemy resolves a relative SQLite path against the instance folder.
         return "sqlite:///vsync.db"
     if raw.startswith("postgres://"):  # the scheme Heroku-style providers hand out
-        return "postgresql://" + raw[len("postgres://"):]
+        return "postgresql://" + raw[len("postgres://") :]
     return raw
 
 
@@ -149,8 +151,7 @@ def _instance_secret(instance_path: str, name: str, make) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
-    log.warning("Generated %s at %s for the embedded default; set it in the environment in production.",
-                name, path)
+    log.warning("Generated %s at %s for the embedded default; set it in the environment in production.", name, path)
     return value
 
 
@@ -168,8 +169,11 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         encryption_keys = ",".join(encryption_keys)
 
     if production:
-        missing = [name for name, value in (("SECRET_KEY", secret_key),
-                                            ("VSYNC_ENCRYPTION_KEYS", encryption_keys)) if not value]
+        missing = [
+            name
+            for name, value in (("SECRET_KEY", secret_key), ("VSYNC_ENCRYPTION_KEYS", encryption_keys))
+            if not value
+        ]
         if database_url.startswith("sqlite"):
             missing.append("DATABASE_URL (a PostgreSQL URL)")
         if missing:
@@ -214,9 +218,11 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
     }
     # Generated only once every other setting is known to be usable: a refused start writes nothing.
     config["SECRET_KEY"] = secret_key or _instance_secret(
-        instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
+        instance_path, "secret_key", lambda: secrets.token_urlsafe(48)
+    )
     encryption_keys = encryption_keys or _instance_secret(
-        instance_path, "encryption_key", lambda: Fernet.generate_key().decode())
+        instance_path, "encryption_key", lambda: Fernet.generate_key().decode()
+    )
     config["VSYNC_ENCRYPTION_KEYS"] = [k.strip() for k in encryption_keys.split(",") if k.strip()]
     config.update({k: v for k, v in overrides.items() if k != "VSYNC_ENCRYPTION_KEYS"})
     return config

@@ -3,6 +3,7 @@
 `VSYNC_ENCRYPTION_KEYS` lists Fernet keys newest first: new ciphertexts use the first, any listed key
 decrypts. To rotate, put a new key first, deploy, run `flask rotate-encryption-keys`, then drop the old key.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Domain errors. Every edge maps them the same way: the API to JSON (400/404/409/502), the CLI to one
 line and a non-zero exit, the admin to a flashed message."""
+
 from __future__ import annotations
 
 
@@ -7,8 +8,7 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, details: dict | None = None,
-                 code: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, details: dict | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:

@@ -1,4 +1,5 @@
 """Extension instances, unbound; `create_app` binds them. Nothing here does work at import time."""
+
 from typing import ClassVar
 
 from flask_login import LoginManager

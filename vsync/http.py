@@ -26,6 +26,7 @@ app's, not a blueprint's, because an unmatched `/api/` URL never reaches a bluep
 Logging: `LogContext` puts the request id, or the RQ job id in a job, on every log record
 (`%(context)s`), so no log call writes it by hand.
 """
+
 from __future__ import annotations
 
 import base64
@@ -46,10 +47,22 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-          416: "range_not_satisfiable", 422: "unprocessable", 429: "rate_limited", 500: "internal_error",
-          502: "upstream_error", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "upstream_error",
+    503: "unavailable",
+}
 
 
 def is_api_request() -> bool:
@@ -58,8 +71,14 @@ def is_api_request() -> bool:
 
 def error_response(status: int, code: str | None = None, message: str = "", details: dict | None = None):
     """`{"error": {"code", "message", "details", "request_id"}}` with `status`."""
-    body = {"error": {"code": code or _CODES.get(status, "error"), "message": message,
-                      "details": details or {}, "request_id": g.get("request_id")}}
+    body = {
+        "error": {
+            "code": code or _CODES.get(status, "error"),
+            "message": message,
+            "details": details or {},
+            "request_id": g.get("request_id"),
+        }
+    }
     return jsonify(body), status
 
 
@@ -123,25 +142,31 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'none'",
-    " ".join(("script-src 'self' 'unsafe-hashes'", *map(_sha256, FLASK_ADMIN_INLINE_SCRIPT))),
-    "style-src 'self'",
-    "img-src 'self' data:",  # Bootstrap's icons are data: SVGs in its stylesheet; the favicon is `data:,`
-    "font-src 'self'",
-    "connect-src 'self'",  # the dashboard's refresh
-    "media-src 'self'",  # the recording player, through vsync's audio route
-    "form-action 'self'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        " ".join(("script-src 'self' 'unsafe-hashes'", *map(_sha256, FLASK_ADMIN_INLINE_SCRIPT))),
+        "style-src 'self'",
+        "img-src 'self' data:",  # Bootstrap's icons are data: SVGs in its stylesheet; the favicon is `data:,`
+        "font-src 'self'",
+        "connect-src 'self'",  # the dashboard's refresh
+        "media-src 'self'",  # the recording player, through vsync's audio route
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 HSTS = "max-age=31536000; includeSubDomains"
 
 
 def security_headers(production: bool) -> dict[str, str]:
     """The headers every answer carries; HSTS only in production."""
-    headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame-Options": "DENY",
-               "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+    headers = {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
     if production:
         headers["Strict-Transport-Security"] = HSTS
     return headers
@@ -212,4 +237,5 @@ def init_app(app: Flask) -> None:
     def _secure(response):
         response.headers.update(headers)
         return response
+
     app.after_request(_secure)

@@ -84,6 +84,7 @@ Other definitions kept here
 Values leave this module unrounded; `for_display` rounds them at the edge (rates 4 decimals, seconds
 1 decimal) and writes times as ISO-8601.
 """
+
 from __future__ import annotations
 
 import math
@@ -170,9 +171,14 @@ def _call_criteria(window: Window, filters: Filters) -> list:
     is there so that PostgreSQL reads only this org's numbers from `calls (phone_number_id, started_at)`."""
     numbers_of_window = select(NumberAssignment.phone_number_id).where(
         NumberAssignment.assigned_at < window.end,
-        or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > window.start))
-    return [Call.started_at >= window.start, Call.started_at < window.end,
-            Call.phone_number_id.in_(numbers_of_window), *filters.criteria()]
+        or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > window.start),
+    )
+    return [
+        Call.started_at >= window.start,
+        Call.started_at < window.end,
+        Call.phone_number_id.in_(numbers_of_window),
+        *filters.criteria(),
+    ]
 
 
 def _joins_call(events) -> Any:
@@ -246,13 +252,18 @@ def _aggregates(org: Organization) -> list:
         _sum(Call.duration_ms, answered).label("talk_ms"),
         count(Call.answered_at).filter(inbound, answered).label("asa_n"),
         _sum(answer_ms, inbound, answered).label("asa_ms"),
-        count().filter(inbound, answered, answer_ms <= org.service_level_threshold_seconds * 1000)
+        count()
+        .filter(inbound, answered, answer_ms <= org.service_level_threshold_seconds * 1000)
         .label("within_threshold"),
         (count(Call.answered_at).filter(inbound, answered) + count(Call.ring_ms).filter(unanswered)).label("sample"),
         count().filter(abandoned, Call.ring_ms < short_ms).label("short_abandons"),
         count().filter(abandoned, Call.ring_ms >= short_ms).label("abandons"),
-        case((longest_answer.is_(None), longest_ring), (longest_ring.is_(None), longest_answer),
-             (longest_answer >= longest_ring, longest_answer), else_=longest_ring).label("longest_wait_ms"),
+        case(
+            (longest_answer.is_(None), longest_ring),
+            (longest_ring.is_(None), longest_answer),
+            (longest_answer >= longest_ring, longest_answer),
+            else_=longest_ring,
+        ).label("longest_wait_ms"),
     ]
 
 
@@ -260,10 +271,12 @@ def _grouped(org: Organization, window: Window, filters: Filters, key, *criteria
     """`_Parts` of the window's calls per value of `key` (an expression on `Call`): one pass over the
     calls alone, read on PostgreSQL from the covering index `ix_calls_number_started`."""
     _require_scope(org)
-    statement = (select(key, *_aggregates(org))
-                 .select_from(Call)
-                 .where(*_call_criteria(window, filters), *criteria)
-                 .group_by(key))
+    statement = (
+        select(key, *_aggregates(org))
+        .select_from(Call)
+        .where(*_call_criteria(window, filters), *criteria)
+        .group_by(key)
+    )
     return {group: _Parts(*values) for group, *values in _execute(statement)}
 
 
@@ -344,66 +357,194 @@ def _declare(*figures: Figure) -> dict[str, Figure]:
 
 
 FIGURES = _declare(
-    Figure("total_calls", "Total calls", COUNT, "Calls started in the window, every direction.",
-           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.total),
-    Figure("calls_handled", "Calls handled", COUNT, "Calls this extension handled.",
-           frozenset({PER_AGENT}), lambda p, org: p.total, nullable=False),
-    Figure("inbound_calls", "Inbound", COUNT, "Inbound calls.",
-           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, lambda p, org: p.inbound),
-    Figure("outbound_calls", "Outbound", COUNT, "Outbound calls, callbacks included.",
-           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, lambda p, org: p.outbound),
-    Figure("answered_calls", "Answered", COUNT, "Inbound calls answered.",
-           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, lambda p, org: p.answered),
-    Figure("missed_rings", "Missed rings", COUNT, "StopRinging events of this extension on the window's calls.",
-           frozenset({PER_AGENT}), computed_by="by_agent", nullable=False),
-    Figure("missed_calls", "Missed", COUNT, "Inbound calls missed or dropped.",
-           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.missed + p.dropped),
-    Figure("dropped_calls", "Dropped", COUNT, "Inbound calls dropped (also counted in missed_calls).",
-           _EVERY_WINDOW, lambda p, org: p.dropped),
-    Figure("voicemail_calls", "Voicemail", COUNT, "Inbound calls that went to voicemail.",
-           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.voicemail),
-    Figure("answer_rate", "Answer rate", RATE,
-           "answered_calls / inbound_calls, 0..1; null without inbound calls.",
-           _EVERY_WINDOW | {PER_NUMBER}, lambda p, org: p.answered / p.inbound if p.inbound else None),
-    Figure("abandon_rate", "Abandon rate", RATE,
-           "Inbound missed or dropped calls whose ring time is at least short_abandon_seconds, over (inbound "
-           "calls with a known wait - short abandons); needs webhook events, else null.",
-           _EVERY_WINDOW,
-           lambda p, org: p.abandons / _wait_denominator(p) if _wait_denominator(p) else None),
-    Figure("abandon_sample_size", "Abandon sample", COUNT, "The denominator of abandon_rate.",
-           _EVERY_WINDOW, lambda p, org: _wait_denominator(p)),
-    Figure("short_abandon_seconds", "Short abandon", SETTING_SECONDS, "The org's short-abandon threshold.",
-           _EVERY_WINDOW, lambda p, org: org.short_abandon_seconds),
-    Figure("avg_talk_seconds", "Average talk", SECONDS,
-           "Mean duration of answered calls (both directions); null when none has a duration.",
-           _EVERY_WINDOW | {PER_AGENT}, _avg_talk),
-    Figure("total_talk_seconds", "Total talk", SECONDS, "Sum of the durations of answered calls.",
-           _EVERY_WINDOW | {PER_AGENT, PER_NUMBER}, _total_talk),
-    Figure("avg_speed_of_answer_seconds", "Speed of answer", SECONDS,
-           "Mean of answered_at - started_at over inbound answered calls that have answered_at (from webhook "
-           "events).",
-           _EVERY_WINDOW, lambda p, org: p.asa_ms / p.asa_n / 1000 if p.asa_n else None),
-    Figure("asa_sample_size", "Speed of answer sample", COUNT, "Calls averaged in avg_speed_of_answer_seconds.",
-           _EVERY_WINDOW, lambda p, org: p.asa_n),
-    Figure("service_level", "Service level", RATE,
-           "Inbound calls answered within service_level_threshold_seconds, over (inbound calls with a known wait "
-           "- short abandons); null without events.",
-           _EVERY_WINDOW,
-           lambda p, org: p.within_threshold / _wait_denominator(p) if _wait_denominator(p) else None),
-    Figure("service_level_target", "Service level target", SETTING_FRACTION,
-           "The org's service-level target, 0..1.", _EVERY_WINDOW, lambda p, org: org.service_level_target),
-    Figure("service_level_threshold_seconds", "Service level threshold", SETTING_SECONDS,
-           "The org's answer-time threshold.",
-           _EVERY_WINDOW, lambda p, org: org.service_level_threshold_seconds),
-    Figure("service_level_sample_size", "Service level sample", COUNT, "The denominator of service_level.",
-           _EVERY_WINDOW, lambda p, org: _wait_denominator(p)),
-    Figure("longest_wait_seconds", "Longest wait", SECONDS,
-           "Longest wait of an inbound call with events: time to answer, or ring time of an unanswered call.",
-           _EVERY_WINDOW,
-           lambda p, org: p.longest_wait_ms / 1000 if p.longest_wait_ms is not None else None),
-    Figure("busiest_hour", "Busiest hour", HOUR,
-           "Local hour of day (0-23) with most inbound calls, earliest on a tie.",
-           frozenset({TOTALS}), computed_by="summary"),
+    Figure(
+        "total_calls",
+        "Total calls",
+        COUNT,
+        "Calls started in the window, every direction.",
+        _EVERY_WINDOW | {PER_NUMBER},
+        lambda p, org: p.total,
+    ),
+    Figure(
+        "calls_handled",
+        "Calls handled",
+        COUNT,
+        "Calls this extension handled.",
+        frozenset({PER_AGENT}),
+        lambda p, org: p.total,
+        nullable=False,
+    ),
+    Figure(
+        "inbound_calls",
+        "Inbound",
+        COUNT,
+        "Inbound calls.",
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        lambda p, org: p.inbound,
+    ),
+    Figure(
+        "outbound_calls",
+        "Outbound",
+        COUNT,
+        "Outbound calls, callbacks included.",
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        lambda p, org: p.outbound,
+    ),
+    Figure(
+        "answered_calls",
+        "Answered",
+        COUNT,
+        "Inbound calls answered.",
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        lambda p, org: p.answered,
+    ),
+    Figure(
+        "missed_rings",
+        "Missed rings",
+        COUNT,
+        "StopRinging events of this extension on the window's calls.",
+        frozenset({PER_AGENT}),
+        computed_by="by_agent",
+        nullable=False,
+    ),
+    Figure(
+        "missed_calls",
+        "Missed",
+        COUNT,
+        "Inbound calls missed or dropped.",
+        _EVERY_WINDOW | {PER_NUMBER},
+        lambda p, org: p.missed + p.dropped,
+    ),
+    Figure(
+        "dropped_calls",
+        "Dropped",
+        COUNT,
+        "Inbound calls dropped (also counted in missed_calls).",
+        _EVERY_WINDOW,
+        lambda p, org: p.dropped,
+    ),
+    Figure(
+        "voicemail_calls",
+        "Voicemail",
+        COUNT,
+        "Inbound calls that went to voicemail.",
+        _EVERY_WINDOW | {PER_NUMBER},
+        lambda p, org: p.voicemail,
+    ),
+    Figure(
+        "answer_rate",
+        "Answer rate",
+        RATE,
+        "answered_calls / inbound_calls, 0..1; null without inbound calls.",
+        _EVERY_WINDOW | {PER_NUMBER},
+        lambda p, org: p.answered / p.inbound if p.inbound else None,
+    ),
+    Figure(
+        "abandon_rate",
+        "Abandon rate",
+        RATE,
+        "Inbound missed or dropped calls whose ring time is at least short_abandon_seconds, over (inbound "
+        "calls with a known wait - short abandons); needs webhook events, else null.",
+        _EVERY_WINDOW,
+        lambda p, org: p.abandons / _wait_denominator(p) if _wait_denominator(p) else None,
+    ),
+    Figure(
+        "abandon_sample_size",
+        "Abandon sample",
+        COUNT,
+        "The denominator of abandon_rate.",
+        _EVERY_WINDOW,
+        lambda p, org: _wait_denominator(p),
+    ),
+    Figure(
+        "short_abandon_seconds",
+        "Short abandon",
+        SETTING_SECONDS,
+        "The org's short-abandon threshold.",
+        _EVERY_WINDOW,
+        lambda p, org: org.short_abandon_seconds,
+    ),
+    Figure(
+        "avg_talk_seconds",
+        "Average talk",
+        SECONDS,
+        "Mean duration of answered calls (both directions); null when none has a duration.",
+        _EVERY_WINDOW | {PER_AGENT},
+        _avg_talk,
+    ),
+    Figure(
+        "total_talk_seconds",
+        "Total talk",
+        SECONDS,
+        "Sum of the durations of answered calls.",
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        _total_talk,
+    ),
+    Figure(
+        "avg_speed_of_answer_seconds",
+        "Speed of answer",
+        SECONDS,
+        "Mean of answered_at - started_at over inbound answered calls that have answered_at (from webhook events).",
+        _EVERY_WINDOW,
+        lambda p, org: p.asa_ms / p.asa_n / 1000 if p.asa_n else None,
+    ),
+    Figure(
+        "asa_sample_size",
+        "Speed of answer sample",
+        COUNT,
+        "Calls averaged in avg_speed_of_answer_seconds.",
+        _EVERY_WINDOW,
+        lambda p, org: p.asa_n,
+    ),
+    Figure(
+        "service_level",
+        "Service level",
+        RATE,
+        "Inbound calls answered within service_level_threshold_seconds, over (inbound calls with a known wait "
+        "- short abandons); null without events.",
+        _EVERY_WINDOW,
+        lambda p, org: p.within_threshold / _wait_denominator(p) if _wait_denominator(p) else None,
+    ),
+    Figure(
+        "service_level_target",
+        "Service level target",
+        SETTING_FRACTION,
+        "The org's service-level target, 0..1.",
+        _EVERY_WINDOW,
+        lambda p, org: org.service_level_target,
+    ),
+    Figure(
+        "service_level_threshold_seconds",
+        "Service level threshold",
+        SETTING_SECONDS,
+        "The org's answer-time threshold.",
+        _EVERY_WINDOW,
+        lambda p, org: org.service_level_threshold_seconds,
+    ),
+    Figure(
+        "service_level_sample_size",
+        "Service level sample",
+        COUNT,
+        "The denominator of service_level.",
+        _EVERY_WINDOW,
+        lambda p, org: _wait_denominator(p),
+    ),
+    Figure(
+        "longest_wait_seconds",
+        "Longest wait",
+        SECONDS,
+        "Longest wait of an inbound call with events: time to answer, or ring time of an unanswered call.",
+        _EVERY_WINDOW,
+        lambda p, org: p.longest_wait_ms / 1000 if p.longest_wait_ms is not None else None,
+    ),
+    Figure(
+        "busiest_hour",
+        "Busiest hour",
+        HOUR,
+        "Local hour of day (0-23) with most inbound calls, earliest on a tie.",
+        frozenset({TOTALS}),
+        computed_by="summary",
+    ),
 )
 _DECIMALS = {figure.name: figure.unit.decimals for figure in FIGURES.values() if figure.unit.decimals is not None}
 
@@ -499,36 +640,77 @@ def series(org: Organization, window: Window, bucket: str, filters: Filters = NO
     members: list[list[_Parts]] = [[] for _ in bounds[1:]]
     for fine_start, part in parts.items():
         members[bisect_right(edges, max(fine_start, edges[0])) - 1].append(part)
-    return [{"start": start, "end": end, "start_local": start.astimezone(window.tz),
-             **_values(_Parts.combine(group), org, SERIES)}
-            for start, end, group in zip(bounds, bounds[1:], members, strict=False)]
+    return [
+        {
+            "start": start,
+            "end": end,
+            "start_local": start.astimezone(window.tz),
+            **_values(_Parts.combine(group), org, SERIES),
+        }
+        for start, end, group in zip(bounds, bounds[1:], members, strict=False)
+    ]
 
 
 def by_agent(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per agent of the org (an extension of its own accounts, see `own_account`) with calls or
     missed rings in the window, by extension."""
-    parts = {ext: p for ext, p in _grouped(org, window, filters, Call.agent_extension, own_account(Call)).items()
-             if ext}
+    parts = {
+        ext: p for ext, p in _grouped(org, window, filters, Call.agent_extension, own_account(Call)).items() if ext
+    }
     extension = func.nullif(CallEvent.extension, "")
-    rings = dict(_execute(
-        select(extension, func.count()).join(Call, _joins_call(CallEvent))
-        .where(*_call_criteria(window, filters), _event_kind("stopringing"), extension.is_not(None),
-               own_account(CallEvent))
-        .group_by(extension)).tuples().all())
+    rings = dict(
+        _execute(
+            select(extension, func.count())
+            .join(Call, _joins_call(CallEvent))
+            .where(
+                *_call_criteria(window, filters),
+                _event_kind("stopringing"),
+                extension.is_not(None),
+                own_account(CallEvent),
+            )
+            .group_by(extension)
+        )
+        .tuples()
+        .all()
+    )
     extensions = sorted(parts.keys() | rings.keys())
-    names = dict(db.session.execute(
-        select(Agent.extension, func.min(Agent.display_name)).where(Agent.extension.in_(extensions))
-        .group_by(Agent.extension)).tuples().all()) if extensions else {}
-    return [{"extension": ext, "display_name": names.get(ext), **_values(parts.get(ext, _Parts()), org, PER_AGENT),
-             "missed_rings": int(rings.get(ext, 0))} for ext in extensions]
+    names = (
+        dict(
+            db.session.execute(
+                select(Agent.extension, func.min(Agent.display_name))
+                .where(Agent.extension.in_(extensions))
+                .group_by(Agent.extension)
+            )
+            .tuples()
+            .all()
+        )
+        if extensions
+        else {}
+    )
+    return [
+        {
+            "extension": ext,
+            "display_name": names.get(ext),
+            **_values(parts.get(ext, _Parts()), org, PER_AGENT),
+            "missed_rings": int(rings.get(ext, 0)),
+        }
+        for ext in extensions
+    ]
 
 
 def by_number(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per phone number with calls in the window, by E.164."""
     parts = _grouped(org, window, filters, Call.phone_number_id)
     numbers = {n.id: n for n in db.session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(list(parts))))}
-    rows = [{"phone_number_id": number_id, "e164": numbers[number_id].e164, "label": numbers[number_id].label,
-             **_values(p, org, PER_NUMBER)} for number_id, p in parts.items()]
+    rows = [
+        {
+            "phone_number_id": number_id,
+            "e164": numbers[number_id].e164,
+            "label": numbers[number_id].label,
+            **_values(p, org, PER_NUMBER),
+        }
+        for number_id, p in parts.items()
+    ]
     return sorted(rows, key=lambda row: row["e164"])
 
 
@@ -553,4 +735,3 @@ def _display_item(key: str, value: Any) -> Any:
     if key in _DECIMALS:
         return round(value, _DECIMALS[key])
     return for_display(value)
-

@@ -1,4 +1,5 @@
 """Phone numbers in E.164, parsed and validated with Google's libphonenumber (`phonenumbers`)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -20,8 +21,10 @@ def normalize_e164(raw: str | None, *, field: str = "number", region: str | None
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(f"{text!r} is not a phone number; write it in E.164, with + and the country "
-                              f"code (e.g. +14155550123).", field=field) from exc
+        raise ValidationError(
+            f"{text!r} is not a phone number; write it in E.164, with + and the country code (e.g. +14155550123).",
+            field=field,
+        ) from exc
     if not phonenumbers.is_valid_number(parsed):
         raise ValidationError(f"{text!r} is not a valid phone number.", field=field)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -15,6 +15,7 @@ a daylight saving gap swallows midnight, the end of the gap; a "to" date include
 
 Neutral by design: this module imports models and the time helpers, never services, edges or jobs.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -85,8 +86,9 @@ class Window:
         return cls.local_days(tz, day, day)
 
     @classmethod
-    def parse(cls, tz: ZoneInfo, from_text: str | None = None, to_text: str | None = None,
-              now: datetime | None = None) -> Window:
+    def parse(
+        cls, tz: ZoneInfo, from_text: str | None = None, to_text: str | None = None, now: datetime | None = None
+    ) -> Window:
         """A window from query text: each bound a local date (`YYYY-MM-DD`; `to` includes that day)
         or an ISO-8601 time with an offset. A missing `from` is the start of today, a missing `to`
         the end of today (local). At most `MAX_WINDOW` long, counted in local days.

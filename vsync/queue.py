@@ -7,6 +7,7 @@ by name anyway). Without Redis, `enqueue` imports the job and runs it at once, i
 Nothing here imports the app: the services, the web plumbing (`vsync.http` puts the job id on log
 records) and the jobs all use it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -27,8 +28,7 @@ _failed_job: ContextVar[str | None] = ContextVar("vsync_failed_job", default=Non
 
 def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
-    app.extensions["vsync.redis"] = (
-        Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10) if url else None)
+    app.extensions["vsync.redis"] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10) if url else None
 
 
 def redis_connection() -> Redis | None:
@@ -41,9 +41,16 @@ def rq_queue() -> Queue | None:
     return Queue(QUEUE_NAME, connection=connection) if connection is not None else None
 
 
-def enqueue(job: str, *args, job_id: str | None = None, retry: Retry | None = None, job_timeout: int | None = None,
-            on_failure: str | None = None, record_attempt: str | None = None,
-            at: datetime | None = None) -> str | None:
+def enqueue(
+    job: str,
+    *args,
+    job_id: str | None = None,
+    retry: Retry | None = None,
+    job_timeout: int | None = None,
+    on_failure: str | None = None,
+    record_attempt: str | None = None,
+    at: datetime | None = None,
+) -> str | None:
     """Queue the job named `job` with `args` on RQ (for `at`, when that time comes: RQ's scheduler),
     or, without Redis, run it now in the caller's process.
 
@@ -55,8 +62,14 @@ def enqueue(job: str, *args, job_id: str | None = None, retry: Retry | None = No
     if q is None:
         _run_inline(job, args, retry, record_attempt)
         return None
-    options = {"job_id": job_id, "retry": retry, "job_timeout": job_timeout, "failure_ttl": 7 * 86400,
-               "result_ttl": 86400, "on_failure": Callback(on_failure) if on_failure else None}
+    options = {
+        "job_id": job_id,
+        "retry": retry,
+        "job_timeout": job_timeout,
+        "failure_ttl": 7 * 86400,
+        "result_ttl": 86400,
+        "on_failure": Callback(on_failure) if on_failure else None,
+    }
     queued = q.enqueue_at(at, job, *args, **options) if at is not None else q.enqueue(job, *args, **options)
     return queued.id
 

@@ -15,6 +15,7 @@ Two uses share this vocabulary:
 Redaction errs towards hiding: a field called `token_type` loses its value too. Markers are left
 as they are, so a stored body's "did the key match" survives being shown.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,22 +28,43 @@ MARKER = "[redacted]"
 API_KEY_MATCHED = "[removed: matched]"
 API_KEY_NOT_MATCHED = "[removed: did not match]"
 
-_SECRET_PARTS = ("apikey", "userkey", "accesskey", "privatekey", "secretkey", "token", "secret", "password",
-                 "passwd", "passphrase", "authorization", "signature", "credential", "cookie", "sessionid")
+_SECRET_PARTS = (
+    "apikey",
+    "userkey",
+    "accesskey",
+    "privatekey",
+    "secretkey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "authorization",
+    "signature",
+    "credential",
+    "cookie",
+    "sessionid",
+)
 _SECRET_NAMES = ("key", "sig", "auth", "pwd")
 _LINK_ENDINGS = ("uri", "url", "link", "href")
 _URL = re.compile(r"""(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s"'<>\\]+""")
 # `name: value`, `"name": "value"`, `name=value`, `Authorization: Bearer value`: a secret's name (from
 # the start of a word, with bounded affixes, so a long body costs linear time), then its value up to
 # the next quote, separator or space. Markers are never redacted again.
-_SECRET_WORDS = (r"api[\W_]?key|user[\W_]?key|access[\W_]?key|private[\W_]?key|secret|token|password|passwd"
-                 r"|passphrase|authorization|signature|credential|cookie|session[\W_]?id")
+_SECRET_WORDS = (
+    r"api[\W_]?key|user[\W_]?key|access[\W_]?key|private[\W_]?key|secret|token|password|passwd"
+    r"|passphrase|authorization|signature|credential|cookie|session[\W_]?id"
+)
 _NAMED_VALUE = re.compile(
     rf"""(?<![\w-])(?P<name>[\w-]{{0,40}}?(?:{_SECRET_WORDS})[\w-]{{0,40}})"""
     r"""(?P<sep>["']?\s*[:=]\s*["']?(?:(?:bearer|basic)\s+)?)(?!\[(?:removed|redacted))(?P<value>[^"'&\s,;}]+)""",
-    re.IGNORECASE)
-_API_KEY_VALUE = re.compile(r"""(?<![\w-])(?P<name>[\w-]{0,40}?api[\W_]?key)(?P<sep>["']?\s*[:=]\s*["']?)"""
-                            r"""(?!\[removed)(?P<value>[^"'&\s,;}]+)""", re.IGNORECASE)
+    re.IGNORECASE,
+)
+_API_KEY_VALUE = re.compile(
+    r"""(?<![\w-])(?P<name>[\w-]{0,40}?api[\W_]?key)(?P<sep>["']?\s*[:=]\s*["']?)"""
+    r"""(?!\[removed)(?P<value>[^"'&\s,;}]+)""",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=1024)

@@ -1,4 +1,5 @@
 """Parsing and formatting times at the edges. Inside vsync every time is an aware UTC datetime."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime

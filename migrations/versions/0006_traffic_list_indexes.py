@@ -9,16 +9,19 @@ Revises: 0005_metrics_indexes
 Create Date: 2026-11-22 10:00:00
 
 """
+
 from alembic import op
 
-revision = '0006_traffic_list_indexes'
-down_revision = '0005_metrics_indexes'
+revision = "0006_traffic_list_indexes"
+down_revision = "0005_metrics_indexes"
 branch_labels = None
 depends_on = None
 
-INDEXES = (('ix_calls_started_id', 'calls', ['started_at', 'id']),
-           ('ix_recordings_started_id', 'recordings', ['started_at', 'id']),
-           ('ix_sms_messages_sent_id', 'sms_messages', ['sent_at', 'id']))
+INDEXES = (
+    ("ix_calls_started_id", "calls", ["started_at", "id"]),
+    ("ix_recordings_started_id", "recordings", ["started_at", "id"]),
+    ("ix_sms_messages_sent_id", "sms_messages", ["sent_at", "id"]),
+)
 
 
 def upgrade():

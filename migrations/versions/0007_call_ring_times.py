@@ -11,26 +11,37 @@ Revises: 0006_password_links
 Create Date: 2026-11-21 22:30:00
 
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007_call_ring_times'
-down_revision = '0006_password_links'
+revision = "0007_call_ring_times"
+down_revision = "0006_password_links"
 branch_labels = None
 depends_on = None
 
-OLD_COLUMNS = ['direction', 'status', 'duration_ms', 'answered_at', 'agent_extension', 'integration_id',
-               'external_id']
-NEW_COLUMNS = ['direction', 'status', 'duration_ms', 'answered_at', 'ring_ms', 'agent_extension',
-               'integration_id', 'external_id']
+OLD_COLUMNS = ["direction", "status", "duration_ms", "answered_at", "agent_extension", "integration_id", "external_id"]
+NEW_COLUMNS = [
+    "direction",
+    "status",
+    "duration_ms",
+    "answered_at",
+    "ring_ms",
+    "agent_extension",
+    "integration_id",
+    "external_id",
+]
 
 _STOP = "lower(e.event_type) LIKE '%stopringing%'"
 _RINGING = f"lower(e.event_type) LIKE '%ringing%' AND NOT {_STOP}"
-_COMPLETED = ("lower(e.event_type) LIKE '%completed%' AND lower(e.event_type) NOT LIKE '%ringing%' "
-              "AND lower(e.event_type) NOT LIKE '%connected%'")
+_COMPLETED = (
+    "lower(e.event_type) LIKE '%completed%' AND lower(e.event_type) NOT LIKE '%ringing%' "
+    "AND lower(e.event_type) NOT LIKE '%connected%'"
+)
 _RING_START = f"min(CASE WHEN {_RINGING} THEN e.occurred_at END)"
-_RING_END = (f"coalesce(max(CASE WHEN {_STOP} THEN e.occurred_at END), "
-             f"min(CASE WHEN {_COMPLETED} THEN e.occurred_at END))")
+_RING_END = (
+    f"coalesce(max(CASE WHEN {_STOP} THEN e.occurred_at END), min(CASE WHEN {_COMPLETED} THEN e.occurred_at END))"
+)
 
 # PostgreSQL: one grouped pass over the events. SQLite: a lookup per call through ix_call_events_call.
 BACKFILL = {
@@ -50,17 +61,19 @@ BACKFILL = {
 
 
 def upgrade():
-    with op.batch_alter_table('calls', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ring_ms', sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ring_ms", sa.BigInteger(), nullable=True))
     op.execute(BACKFILL[op.get_bind().dialect.name])
-    op.drop_index('ix_calls_number_started', table_name='calls')
-    op.create_index('ix_calls_number_started', 'calls', ['phone_number_id', 'started_at'],
-                    postgresql_include=NEW_COLUMNS)
+    op.drop_index("ix_calls_number_started", table_name="calls")
+    op.create_index(
+        "ix_calls_number_started", "calls", ["phone_number_id", "started_at"], postgresql_include=NEW_COLUMNS
+    )
 
 
 def downgrade():
-    op.drop_index('ix_calls_number_started', table_name='calls')
-    op.create_index('ix_calls_number_started', 'calls', ['phone_number_id', 'started_at'],
-                    postgresql_include=OLD_COLUMNS)
-    with op.batch_alter_table('calls', schema=None) as batch_op:
-        batch_op.drop_column('ring_ms')
+    op.drop_index("ix_calls_number_started", table_name="calls")
+    op.create_index(
+        "ix_calls_number_started", "calls", ["phone_number_id", "started_at"], postgresql_include=OLD_COLUMNS
+    )
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_column("ring_ms")

@@ -9,20 +9,21 @@ Revises: 0007_call_ring_times
 Create Date: 2026-11-22 01:00:00
 
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008_webhook_retry_at'
-down_revision = '0007_call_ring_times'
+revision = "0008_webhook_retry_at"
+down_revision = "0007_call_ring_times"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('retry_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
-        batch_op.drop_column('retry_at')
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.drop_column("retry_at")

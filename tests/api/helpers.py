@@ -1,4 +1,5 @@
 """Helpers of the API tests: callers of the two-org world, and what the audit log kept."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

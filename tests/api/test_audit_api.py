@@ -1,4 +1,5 @@
 """GET /orgs/{org}/audit: the org's audit log for its org admins, newest first, filtered and paged."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,8 +34,10 @@ def test_the_log_filters_by_actor_action_kind_and_time(app, world, as_):
         db.session.commit()
     client = as_("root")
     assert _actions(client.get(AUDIT.format(org="org-a") + "?actor=test")) == ["test.event"]
-    assert set(_actions(client.get(AUDIT.format(org="org-a") + "?action=number."))) == {"number.assigned",
-                                                                                        "number.unassigned"}
+    assert set(_actions(client.get(AUDIT.format(org="org-a") + "?action=number."))) == {
+        "number.assigned",
+        "number.unassigned",
+    }
     assert _actions(client.get(AUDIT.format(org="org-a") + "?action=number")) == []
     later = (utcnow() + timedelta(minutes=1)).isoformat()
     assert _actions(client.get(AUDIT.format(org="org-a") + f"?from={later.replace('+', '%2B')}")) == []

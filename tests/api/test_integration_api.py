@@ -1,5 +1,6 @@
 """GET/PUT /orgs/{org}/integration and POST /orgs/{org}/integration/test: the org's MightyCall account,
 with credentials write-only; connection checks against the simulator over real HTTP."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,16 +47,19 @@ def test_an_org_admin_replaces_credentials_and_host_and_the_cached_token_goes(ap
     with app.app_context(), platform_bypass("test"):
         db.session.get(Integration, world.integrations["a"]).access_token_encrypted = "cached"
         db.session.commit()
-    response = as_("admin_a").put(URL.format(org="org-a"), json={"api_key": "new-api-key",
-                                                                  "base_url": CONTACT_CENTER_BASE_URL})
+    response = as_("admin_a").put(
+        URL.format(org="org-a"), json={"api_key": "new-api-key", "base_url": CONTACT_CENTER_BASE_URL}
+    )
     assert response.status_code == 200, response.get_json()
     _no_secrets(response)
     assert response.get_json()["base_url"] == CONTACT_CENTER_BASE_URL and "webhook_url" not in response.get_json()
     with app.app_context(), platform_bypass("test"):
         integration = db.session.get(Integration, world.integrations["a"])
         assert integration.access_token_encrypted is None
-        assert crypto.decrypt_json(integration.credentials_encrypted) == {"api_key": "new-api-key",
-                                                                          "user_key": "test-user-key"}
+        assert crypto.decrypt_json(integration.credentials_encrypted) == {
+            "api_key": "new-api-key",
+            "user_key": "test-user-key",
+        }
     (row,) = audit_rows(app, world.a, "integration.updated")
     assert row.summary.endswith("api_key replaced") and "new-api-key" not in row.summary
 
@@ -99,8 +103,12 @@ def test_an_org_without_an_integration_gets_one_and_its_webhook_url_once(app, as
 
 def test_several_integrations_are_named_by_id(app, world, as_):
     with app.app_context(), platform_bypass("test"):
-        second = Integration(org_id=world.a, base_url="http://127.0.0.1:1/v4", name="Two",
-                             credentials_encrypted=crypto.encrypt_json({"api_key": "second", "user_key": "u"}))
+        second = Integration(
+            org_id=world.a,
+            base_url="http://127.0.0.1:1/v4",
+            name="Two",
+            credentials_encrypted=crypto.encrypt_json({"api_key": "second", "user_key": "u"}),
+        )
         learn_account(second)
         db.session.add(second)
         db.session.commit()
@@ -114,8 +122,9 @@ def test_several_integrations_are_named_by_id(app, world, as_):
 
 
 def test_connection_check_against_the_simulator_lists_its_numbers(app, world, as_, sim_server):
-    as_("root").put(URL.format(org="org-a"), json={"base_url": sim_server.base_url, "api_key": API_KEY,
-                                                    "user_key": USER_KEY})
+    as_("root").put(
+        URL.format(org="org-a"), json={"base_url": sim_server.base_url, "api_key": API_KEY, "user_key": USER_KEY}
+    )
     response = as_("admin_a").post(URL.format(org="org-a") + "/test")
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["numbers"] == len(response.get_json()["phone_numbers"]) > 0
@@ -124,8 +133,10 @@ def test_connection_check_against_the_simulator_lists_its_numbers(app, world, as
 
 
 def test_refused_credentials_are_a_502_naming_mightycalls_answer_and_kept_as_last_error(app, world, as_, sim_server):
-    as_("root").put(URL.format(org="org-a"), json={"base_url": sim_server.base_url, "api_key": API_KEY,
-                                                    "user_key": "wrong-user-key"})
+    as_("root").put(
+        URL.format(org="org-a"),
+        json={"base_url": sim_server.base_url, "api_key": API_KEY, "user_key": "wrong-user-key"},
+    )
     client = as_("admin_a")
     response = client.post(URL.format(org="org-a") + "/test")
     assert response.status_code == 502

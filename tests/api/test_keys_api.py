@@ -1,4 +1,5 @@
 """GET/POST /orgs/{org}/api-keys and DELETE /orgs/{org}/api-keys/{id}: org admins manage their org's keys."""
+
 from __future__ import annotations
 
 from tests.api.helpers import audit_rows
@@ -8,8 +9,9 @@ KEYS = "/api/v1/orgs/{org}/api-keys"
 
 def test_an_org_admin_creates_a_key_whose_secret_is_shown_once_and_which_then_works(app, world, as_):
     admin = as_("admin_a")
-    response = admin.post(KEYS.format(org="org-a"), json={"name": "Wallboard", "scopes": ["write"],
-                                                          "expires_at": "2099-01-01T00:00:00Z"})
+    response = admin.post(
+        KEYS.format(org="org-a"), json={"name": "Wallboard", "scopes": ["write"], "expires_at": "2099-01-01T00:00:00Z"}
+    )
     assert response.status_code == 201, response.get_json()
     created = response.get_json()
     assert created["key"].startswith(created["prefix"] + "_") and created["scopes"] == ["read", "write"]
@@ -35,10 +37,13 @@ def test_a_platform_key_creates_a_key_in_the_org_of_the_url_only(app, world, as_
 
 def test_a_key_needs_a_name_known_scopes_and_a_future_expiry(as_):
     admin = as_("admin_a")
-    for body, field in (({}, "name"), ({"name": "x", "scopes": ["admin"]}, "scopes.0"),
-                        ({"name": "x", "scopes": []}, "scopes"),
-                        ({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
-                        ({"name": "x", "secret": "mine"}, "secret")):
+    for body, field in (
+        ({}, "name"),
+        ({"name": "x", "scopes": ["admin"]}, "scopes.0"),
+        ({"name": "x", "scopes": []}, "scopes"),
+        ({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
+        ({"name": "x", "secret": "mine"}, "secret"),
+    ):
         response = admin.post(KEYS.format(org="org-a"), json=body)
         assert response.status_code == 400, body
         assert field in response.get_json()["error"]["details"], response.get_json()

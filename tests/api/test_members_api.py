@@ -1,5 +1,6 @@
 """GET/POST /orgs/{org}/members, PATCH/DELETE /orgs/{org}/members/{id}: org admins manage members; agents
 see only themselves; the last org admin stays."""
+
 from __future__ import annotations
 
 from tests.api.helpers import audit_rows
@@ -29,8 +30,9 @@ def test_members_page_by_email(as_):
 
 
 def test_an_org_admin_adds_a_new_person_who_gets_a_one_time_set_password_link(app, world, as_):
-    response = as_("admin_a").post(MEMBERS.format(org="org-a"), json={"email": "New@A.test", "role": "agent",
-                                                                      "extension": "105"})
+    response = as_("admin_a").post(
+        MEMBERS.format(org="org-a"), json={"email": "New@A.test", "role": "agent", "extension": "105"}
+    )
     assert response.status_code == 201, response.get_json()
     added = response.get_json()
     assert (added["email"], added["role"], added["extension"]) == ("new@a.test", "agent", "105")
@@ -53,10 +55,13 @@ def test_a_person_with_an_account_elsewhere_gets_a_link_too_which_sets_nothing(a
 
 def test_a_new_member_needs_an_email_a_known_role_and_a_digit_extension(as_):
     client = as_("admin_a")
-    for body, field in (({"role": "agent"}, "email"), ({"email": "x@a.test", "role": "boss"}, "role"),
-                        ({"email": "not-an-email", "role": "agent"}, "email"),
-                        ({"email": "x@a.test", "role": "agent", "extension": "12a"}, "extension"),
-                        ({"email": "x@a.test", "role": "agent", "password": "chosen-by-admin"}, "password")):
+    for body, field in (
+        ({"role": "agent"}, "email"),
+        ({"email": "x@a.test", "role": "boss"}, "role"),
+        ({"email": "not-an-email", "role": "agent"}, "email"),
+        ({"email": "x@a.test", "role": "agent", "extension": "12a"}, "extension"),
+        ({"email": "x@a.test", "role": "agent", "password": "chosen-by-admin"}, "password"),
+    ):
         response = client.post(MEMBERS.format(org="org-a"), json=body)
         assert response.status_code == 400, body
         assert field in response.get_json()["error"]["details"], response.get_json()
@@ -83,8 +88,9 @@ def test_the_last_org_admin_can_be_neither_demoted_nor_removed_but_one_of_two_ca
 
 
 def test_an_org_admin_removes_a_member_and_their_account_stays_in_other_orgs(app, world, as_):
-    both = next(m for m in as_("admin_a").get(MEMBERS.format(org="org-a")).get_json()["data"]
-                if m["email"] == EMAILS["both"])
+    both = next(
+        m for m in as_("admin_a").get(MEMBERS.format(org="org-a")).get_json()["data"] if m["email"] == EMAILS["both"]
+    )
     response = as_("admin_a").delete(f"{MEMBERS.format(org='org-a')}/{both['id']}")
     assert response.status_code == 204 and response.get_data() == b""
     assert EMAILS["both"] not in _emails(as_("admin_a").get(MEMBERS.format(org="org-a")))

@@ -1,4 +1,5 @@
 """GET /orgs/{org}/numbers and the platform's POST/DELETE of an org's assignment of a number."""
+
 from __future__ import annotations
 
 from tests.api.helpers import audit_rows

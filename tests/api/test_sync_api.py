@@ -1,6 +1,7 @@
 """POST /orgs/{org}/sync, GET /orgs/{org}/sync-runs and /sync-runs/{id}: starting and following syncs.
 
 The test app has Redis, so a started run waits in the real queue (no worker runs here)."""
+
 from __future__ import annotations
 
 from tests.api.helpers import audit_rows
@@ -34,7 +35,10 @@ def test_a_write_key_starts_every_kind_by_default_and_a_backfill_gets_its_window
     runs = {run["kind"]: run for run in response.get_json()["runs"]}
     assert list(runs) == ["numbers", "agents", "calls", "sms"]
     assert (runs["calls"]["trigger"], runs["calls"]["window_start"], runs["calls"]["window_end"]) == (
-        "backfill", "2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z")
+        "backfill",
+        "2026-11-01T00:00:00Z",
+        "2026-11-03T00:00:00Z",
+    )
     assert runs["numbers"]["window_start"] is None
 
 
@@ -81,7 +85,8 @@ def test_another_orgs_run_is_a_404_and_a_cursor_of_one_org_is_refused_in_the_oth
 
 def test_read_keys_and_agents_may_not_start_syncs_and_agents_may_not_follow_them(as_):
     assert as_("read_a").post(SYNC.format(org="org-a"), json={}).get_json()["error"]["details"] == {
-        "scope": "requires 'write'"}
+        "scope": "requires 'write'"
+    }
     agent = as_("agent_a")
     assert agent.post(SYNC.format(org="org-a"), json={}).status_code == 403
     assert agent.get(RUNS.format(org="org-a")).status_code == 403

@@ -1,5 +1,6 @@
 """The support tickets API: who sees which ticket, the thread without internal notes, the statuses
 and times of a conversation with platform staff, and bad input refused with nothing written."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,8 +21,10 @@ TICKETS = "/api/v1/orgs/{org}/tickets"
 
 
 def _open(client, org: str = "org-a", **body):
-    return client.post(TICKETS.format(org=org), json={"subject": "Calls drop", "category": "problem",
-                                                      "priority": "high", "message": "Since Monday.", **body})
+    return client.post(
+        TICKETS.format(org=org),
+        json={"subject": "Calls drop", "category": "problem", "priority": "high", "message": "Since Monday.", **body},
+    )
 
 
 def _subjects(client, org: str) -> list[str]:
@@ -32,8 +35,10 @@ def _subjects(client, org: str) -> list[str]:
 
 def _counts(app) -> tuple[int, int, int]:
     with app.app_context(), platform_bypass("test"):
-        return tuple(db.session.scalar(select(func.count()).select_from(model))
-                     for model in (Ticket, TicketMessage, NumberRequest))
+        return tuple(
+            db.session.scalar(select(func.count()).select_from(model))
+            for model in (Ticket, TicketMessage, NumberRequest)
+        )
 
 
 def test_a_member_opens_a_ticket_with_its_first_message_and_it_is_audited(app, world, as_):
@@ -41,7 +46,11 @@ def test_a_member_opens_a_ticket_with_its_first_message_and_it_is_audited(app, w
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert (body["status"], body["kind"], body["priority"], body["opened_by"]) == (
-        "open", "support", "high", "manager@a.test")
+        "open",
+        "support",
+        "high",
+        "manager@a.test",
+    )
     assert [m["body"] for m in body["messages"]] == ["Since Monday."]
     assert body["first_response_seconds"] is None and body["number_request"] is None
     assert audit_rows(app, world.a, "support.ticket_opened")[-1].summary == f"#{body['id']} Calls drop"
@@ -57,8 +66,10 @@ def test_agents_see_their_own_tickets_and_managers_and_admins_all_of_the_orgs(wo
     agent = as_("agent_a")
     manager_ticket = as_("admin_a").get(TICKETS.format(org="org-a")).get_json()["data"][0]["id"]
     assert agent.get(f"/api/v1/orgs/org-a/tickets/{manager_ticket}").status_code == 404
-    assert agent.post(f"/api/v1/orgs/org-a/tickets/{manager_ticket}/messages", json={"message": "me too"}
-                      ).status_code == 404
+    assert (
+        agent.post(f"/api/v1/orgs/org-a/tickets/{manager_ticket}/messages", json={"message": "me too"}).status_code
+        == 404
+    )
 
 
 def test_a_person_in_two_orgs_sees_each_orgs_tickets_by_their_role_there(world, as_):
@@ -112,12 +123,18 @@ def test_a_conversation_moves_through_the_statuses_and_records_its_times(app, wo
         db.session.commit()
     resolved = org.get(url).get_json()
     assert (resolved["status"], resolved["resolution_seconds"], resolved["first_response_seconds"]) == (
-        "resolved", 5 * 3600, 3600)
+        "resolved",
+        5 * 3600,
+        3600,
+    )
 
     time_machine.move_to(T0 + timedelta(hours=6), tick=False)
     reopened = org.post(f"{url}/messages", json={"message": "It happened again."}).get_json()
     assert (reopened["status"], reopened["resolved_at"], reopened["resolution_seconds"]) == (
-        "waiting_on_platform", None, None)
+        "waiting_on_platform",
+        None,
+        None,
+    )
     assert "(reopened)" in audit_rows(app, world.a, "support.ticket_replied")[-1].summary
 
     with app.app_context(), platform_bypass("test"):
@@ -129,18 +146,21 @@ def test_a_conversation_moves_through_the_statuses_and_records_its_times(app, wo
     assert _counts(app) == before
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"subject": "  "}, "subject"),
-    ({"message": ""}, "message"),
-    ({"message": "x" * (support.MAX_MESSAGE_CHARS + 1)}, "message"),
-    ({"priority": "whenever"}, "priority"),
-    ({"category": "gossip"}, "category"),
-    ({"number_request": {"action": "new", "country": "ZZ"}}, "country"),
-    ({"number_request": {"action": "new", "country": "US", "e164": "+1212"}}, "e164"),
-    ({"number_request": {"action": "release", "e164": B_ONLY}}, "e164"),
-    ({"number_request": {"action": "move", "e164": A_ONLY, "to_org": "org-b"}}, "to_org"),
-    ({"number_request": {"action": "swap"}}, "action"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"subject": "  "}, "subject"),
+        ({"message": ""}, "message"),
+        ({"message": "x" * (support.MAX_MESSAGE_CHARS + 1)}, "message"),
+        ({"priority": "whenever"}, "priority"),
+        ({"category": "gossip"}, "category"),
+        ({"number_request": {"action": "new", "country": "ZZ"}}, "country"),
+        ({"number_request": {"action": "new", "country": "US", "e164": "+1212"}}, "e164"),
+        ({"number_request": {"action": "release", "e164": B_ONLY}}, "e164"),
+        ({"number_request": {"action": "move", "e164": A_ONLY, "to_org": "org-b"}}, "to_org"),
+        ({"number_request": {"action": "swap"}}, "action"),
+    ],
+)
 def test_bad_tickets_are_a_400_naming_the_field_and_nothing_is_written(app, world, as_, body, field):
     before = _counts(app)
     response = _open(as_("admin_a"), **body)
@@ -167,12 +187,24 @@ def test_asking_for_a_number_the_org_has_is_a_409(app, world, as_):
 
 
 def test_a_number_request_is_a_ticket_with_its_fields_and_its_decision(world, as_):
-    response = _open(as_("agent_a"), subject="", message="For the new branch.",
-                     number_request={"action": "new", "country": "us", "area_code": "212", "label": "Branch"})
+    response = _open(
+        as_("agent_a"),
+        subject="",
+        message="For the new branch.",
+        number_request={"action": "new", "country": "us", "area_code": "212", "label": "Branch"},
+    )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert (body["kind"], body["subject"], body["category"]) == ("number_request", "New number in US (212)", "numbers")
-    assert body["number_request"] == {"action": "new", "country": "US", "area_code": "212", "label": "Branch",
-                                      "e164": None, "decision": "pending", "decided_at": None, "refusal_reason": None}
+    assert body["number_request"] == {
+        "action": "new",
+        "country": "US",
+        "area_code": "212",
+        "label": "Branch",
+        "e164": None,
+        "decision": "pending",
+        "decided_at": None,
+        "refusal_reason": None,
+    }
     release = _open(as_("admin_a"), subject="", number_request={"action": "release", "e164": MOVED})
     assert release.status_code == 400  # MOVED passed to org B at T: org A no longer holds it

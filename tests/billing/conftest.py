@@ -1,5 +1,6 @@
 """A billed org: Acme (UTC) since 2026-10-01, on `basic` then `pro` from 2026-11-16, with calls, SMS
 and two numbers in November 2026 whose invoice is worked out by hand in `test_invoices`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,12 @@ def at(day: int, hour: int = 12, second: int = 0) -> datetime:
 
 
 CALLS = [  # direction, start, duration ms
-    ("inbound", at(2), 61_000), ("outbound", at(5), 600_000), ("callback", at(9), 1), ("inbound", at(10), 0),
-    ("inbound", at(16), 90_500), ("outbound", at(30, 23), 29_000),
+    ("inbound", at(2), 61_000),
+    ("outbound", at(5), 600_000),
+    ("callback", at(9), 1),
+    ("inbound", at(10), 0),
+    ("inbound", at(16), 90_500),
+    ("outbound", at(30, 23), 29_000),
 ]
 SMS = [("outbound", at(3)), ("outbound", at(4)), ("inbound", at(15, 23)), ("inbound", at(20))]
 
@@ -43,11 +48,30 @@ class Billed:
 
 
 def make_plans() -> tuple[int, int]:
-    basic = plans.save_plan(code="basic", name="Basic", currency="USD", rounding="minute", monthly_fee="30.00",
-                            included_minutes=10, minute_price="0.10", included_sms=2, sms_price="0.05",
-                            included_numbers=1, number_price="3.00")
-    pro = plans.save_plan(code="pro", name="Pro", currency="USD", rounding="second", monthly_fee="90.00",
-                          minute_price="0.02", sms_price="0.01", included_numbers=1, number_price="3.00")
+    basic = plans.save_plan(
+        code="basic",
+        name="Basic",
+        currency="USD",
+        rounding="minute",
+        monthly_fee="30.00",
+        included_minutes=10,
+        minute_price="0.10",
+        included_sms=2,
+        sms_price="0.05",
+        included_numbers=1,
+        number_price="3.00",
+    )
+    pro = plans.save_plan(
+        code="pro",
+        name="Pro",
+        currency="USD",
+        rounding="second",
+        monthly_fee="90.00",
+        minute_price="0.02",
+        sms_price="0.01",
+        included_numbers=1,
+        number_price="3.00",
+    )
     db.session.flush()
     return basic.id, pro.id
 
@@ -72,13 +96,36 @@ def billed(app) -> Billed:
         numbers = {e164: _number_id(e164) for e164 in (N1, N2)}
         with platform_bypass("test setup"):
             account = account_of(integration_id)
-            db.session.execute(insert(Call.__table__), [
-                {"account_id": account, "phone_number_id": numbers[N1], "external_id": f"c{i}", "direction": d,
-                 "status": "answered", "started_at": t, "duration_ms": ms, "raw": {}}
-                for i, (d, t, ms) in enumerate(CALLS)])
-            db.session.execute(insert(SmsMessage.__table__), [
-                {"account_id": account, "phone_number_id": numbers[N1], "external_id": f"s{i}", "direction": d,
-                 "sent_at": t, "raw": {}} for i, (d, t) in enumerate(SMS)])
+            db.session.execute(
+                insert(Call.__table__),
+                [
+                    {
+                        "account_id": account,
+                        "phone_number_id": numbers[N1],
+                        "external_id": f"c{i}",
+                        "direction": d,
+                        "status": "answered",
+                        "started_at": t,
+                        "duration_ms": ms,
+                        "raw": {},
+                    }
+                    for i, (d, t, ms) in enumerate(CALLS)
+                ],
+            )
+            db.session.execute(
+                insert(SmsMessage.__table__),
+                [
+                    {
+                        "account_id": account,
+                        "phone_number_id": numbers[N1],
+                        "external_id": f"s{i}",
+                        "direction": d,
+                        "sent_at": t,
+                        "raw": {},
+                    }
+                    for i, (d, t) in enumerate(SMS)
+                ],
+            )
             basic_id, pro_id = make_plans()
             plans.subscribe(org_id, basic_id, date(2026, 10, 1))
             plans.change_plan(org_id, pro_id, date(2026, 11, 16))

@@ -1,6 +1,7 @@
 """The billing pages of the consoles: the org admin's billing page and downloads, and the platform
 billing console's forms (a lock that answers the org's members at once, a refused plan that names
 its field and writes nothing, a payment)."""
+
 from __future__ import annotations
 
 import io
@@ -47,9 +48,19 @@ def test_a_lock_made_in_the_platform_console_answers_the_orgs_members_and_lifts(
 
 def test_a_plan_with_a_negative_price_is_refused_naming_the_field(app, world, in_app):
     root = api_as(app.test_client(), "root", world)
-    fields = {"plan-code": "basic", "plan-name": "Basic", "plan-currency": "USD", "plan-rounding": "minute",
-              "plan-monthly_fee": "-5", "plan-included_minutes": "0", "plan-minute_price": "0",
-              "plan-included_sms": "0", "plan-sms_price": "0", "plan-included_numbers": "0", "plan-number_price": "0"}
+    fields = {
+        "plan-code": "basic",
+        "plan-name": "Basic",
+        "plan-currency": "USD",
+        "plan-rounding": "minute",
+        "plan-monthly_fee": "-5",
+        "plan-included_minutes": "0",
+        "plan-minute_price": "0",
+        "plan-included_sms": "0",
+        "plan-sms_price": "0",
+        "plan-included_numbers": "0",
+        "plan-number_price": "0",
+    }
     refused = root.post(f"{PAGE}plans", data={"csrf_token": csrf_token(root, PAGE), **fields})
     assert refused.status_code == 400 and "monthly_fee must be zero or more" in refused.get_data(as_text=True)
     with in_app(), platform_bypass("test"):
@@ -65,11 +76,15 @@ def test_a_payment_recorded_in_the_console_settles_the_invoice(app, world, in_ap
         db.session.commit()
     root = api_as(app.test_client(), "root", world)
     token = csrf_token(root, PAGE)
-    too_much = root.post(f"{PAGE}invoices/{world.invoices['a']}/payments",
-                         data={"csrf_token": token, "pay-amount": "21.51", "pay-received_on": "2026-11-03"})
+    too_much = root.post(
+        f"{PAGE}invoices/{world.invoices['a']}/payments",
+        data={"csrf_token": token, "pay-amount": "21.51", "pay-received_on": "2026-11-03"},
+    )
     assert too_much.status_code == 400 and "more than the balance" in too_much.get_data(as_text=True)
-    paid = root.post(f"{PAGE}invoices/{world.invoices['a']}/payments",
-                     data={"csrf_token": token, "pay-amount": "21.50", "pay-received_on": "2026-11-03"})
+    paid = root.post(
+        f"{PAGE}invoices/{world.invoices['a']}/payments",
+        data={"csrf_token": token, "pay-amount": "21.50", "pay-received_on": "2026-11-03"},
+    )
     assert paid.status_code == 302
     with in_app(), platform_bypass("test"):
         assert db.session.get(Invoice, world.invoices["a"]).status == "paid"

@@ -1,5 +1,6 @@
 """The scheduled invoice job: two cron processes running it at once make one invoice per org and
 month, numbered without gaps; a month not yet over in an org's zone is not invoiced."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,15 @@ def _more_billed_orgs(app, billed, count: int) -> None:
 
 def test_two_cron_processes_make_one_invoice_per_org_and_no_gap(app, billed):
     _more_billed_orgs(app, billed, 4)
-    runs = [subprocess.Popen([sys.executable, "-c", RUN_CRON, "2026-12-01T06:00:00Z"], env=os.environ.copy(),
-                             cwd=os.getcwd(), stderr=subprocess.PIPE) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN_CRON, "2026-12-01T06:00:00Z"],
+            env=os.environ.copy(),
+            cwd=os.getcwd(),
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     for run in runs:
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err.decode()[-2000:]

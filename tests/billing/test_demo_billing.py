@@ -1,5 +1,6 @@
 """`make run`'s demo: each demo org has last month's invoice (once, however often the demo loads)
 and this month's usage so far."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

@@ -1,6 +1,7 @@
 """Invoices worked out by hand to the cent; one invoice per org and month; gapless numbers; the
 life of an invoice; the CSV and the PDF saying the same; bad input refused with the field named and
 nothing written."""
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,13 @@ ISSUED = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 # 15 number-days of N1, 15 included. Pro: 91 s + 29 s = 2 minutes x 0.02; 1 SMS x 0.01; 30
 # number-days (N1 and N2) over 15 included: 15 x 3.00 / 30. Tax 10 % of 62.45 = 6.245: half-up 6.25.
 EXPECTED_LINES = [
-    ("fee", Decimal("15.00")), ("minutes", Decimal("0.80")), ("sms", Decimal("0.10")),
-    ("fee", Decimal("45.00")), ("minutes", Decimal("0.04")), ("sms", Decimal("0.01")), ("numbers", Decimal("1.50")),
+    ("fee", Decimal("15.00")),
+    ("minutes", Decimal("0.80")),
+    ("sms", Decimal("0.10")),
+    ("fee", Decimal("45.00")),
+    ("minutes", Decimal("0.04")),
+    ("sms", Decimal("0.01")),
+    ("numbers", Decimal("1.50")),
 ]
 
 
@@ -81,8 +87,10 @@ def test_payments_credit_notes_and_statuses(app, billed):
 
 
 def _counts() -> tuple:
-    return tuple(db.session.scalar(select(func.count()).select_from(model))
-                 for model in (Plan, Subscription, Payment, BillingLock, AuditEvent, Invoice))
+    return tuple(
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Plan, Subscription, Payment, BillingLock, AuditEvent, Invoice)
+    )
 
 
 def _refused(action, field: str) -> None:
@@ -98,8 +106,10 @@ def _refused(action, field: str) -> None:
 def test_bad_input_is_refused_naming_the_field_and_writes_nothing(app, billed):
     invoice_id = _invoice(app, billed)
     with app.app_context(), platform_bypass("test"):
-        _refused(lambda: plans.save_plan(code="x", name="X", currency="USD", rounding="minute",
-                                         monthly_fee="-1"), "monthly_fee")
+        _refused(
+            lambda: plans.save_plan(code="x", name="X", currency="USD", rounding="minute", monthly_fee="-1"),
+            "monthly_fee",
+        )
         _refused(lambda: plans.save_plan(code="x", name="X", currency="XYZ", rounding="minute"), "currency")
         _refused(lambda: plans.subscribe(billed.org_id, billed.basic_id, date(2026, 9, 30)), "starts_on")
         _refused(lambda: plans.subscribe(billed.org_id, billed.basic_id, date(2026, 12, 1)), "starts_on")
@@ -140,9 +150,8 @@ def test_the_pdf_carries_the_same_totals_as_the_csv(app, billed):
         pdf = documents.invoice_pdf(invoice, org)
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     rows = list(csv.reader(io.StringIO(table)))
-    totals = rows[len(rows) - rows[::-1].index([]):]
-    assert [value for _, value in totals] == ["62.45 USD", "6.25 USD", "68.70 USD", "0.00 USD", "0.00 USD",
-                                              "68.70 USD"]
+    totals = rows[len(rows) - rows[::-1].index([]) :]
+    assert [value for _, value in totals] == ["62.45 USD", "6.25 USD", "68.70 USD", "0.00 USD", "0.00 USD", "68.70 USD"]
     for label, value in totals:
         assert f"{label}: {value}" in text
     assert "INV-2026-000001" in table and "INV-2026-000001" in text

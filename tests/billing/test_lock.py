@@ -2,6 +2,7 @@
 the suspended org "suspended" (403, `org_suspended`), while platform staff still reach it and the
 org's other members' other orgs are untouched; syncs and webhooks keep storing the org's data, and
 lifting the lock shows it all."""
+
 from __future__ import annotations
 
 import random
@@ -28,8 +29,11 @@ PRINCIPALS_OF_A = [p for p, (role_a, _) in REACH.items() if role_a is not None a
 def _org_urls(app, slug: str) -> list[str]:
     """Every GET route of one org, API and console, its other arguments filled with 1 (the lock
     answers before any object is looked up)."""
-    rules = [rule.rule for rule in app.url_map.iter_rules()
-             if "GET" in rule.methods and rule.rule.startswith(("/api/v1/orgs/<org>", "/admin/orgs/<org>"))]
+    rules = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and rule.rule.startswith(("/api/v1/orgs/<org>", "/admin/orgs/<org>"))
+    ]
     return sorted({re.sub(r"<(?:\w+:)?(\w+)>", lambda m: slug if m[1] == "org" else "1", rule) for rule in rules})
 
 
@@ -50,8 +54,9 @@ def test_every_org_route_and_page_answers_every_principal_of_a_suspended_org_sus
     _suspend(app, world.a)
     client = api_as(app.test_client(), principal, world)
     urls = [url for url in _org_urls(app, "org-a") if url.startswith("/api/") or principal not in world.keys]
-    assert any(u.startswith("/api/") for u in urls) and (principal in world.keys or any(u.startswith("/admin/")
-                                                                                          for u in urls))
+    assert any(u.startswith("/api/") for u in urls) and (
+        principal in world.keys or any(u.startswith("/admin/") for u in urls)
+    )
     for url in urls:
         response = client.get(url)
         assert response.status_code == 403, (url, response.status_code)
@@ -86,14 +91,19 @@ def test_syncs_and_webhooks_keep_storing_while_the_org_is_suspended(inline_app):
         assert run.status == "succeeded", run.error
         with inline_app.app_context(), platform_bypass("test"):
             token = rotate_webhook_token(db.session.get(Integration, integration_id))
-            number = db.session.scalar(select(PhoneNumber.e164).join(NumberAssignment).where(
-                NumberAssignment.org_id == org_id).order_by(PhoneNumber.id))
+            number = db.session.scalar(
+                select(PhoneNumber.e164)
+                .join(NumberAssignment)
+                .where(NumberAssignment.org_id == org_id)
+                .order_by(PhoneNumber.id)
+            )
             db.session.commit()
             synced = db.session.scalar(select(func.count()).select_from(Call))
         assert synced > 0
         url = f"/webhooks/mightycall/{token}"
         events = WebhookEmitter(f"http://127.0.0.1:9{url}", API_KEY).events(
-            "answered", started_at=W0, rng=random.Random(3), business_number=number)
+            "answered", started_at=W0, rng=random.Random(3), business_number=number
+        )
         hook = inline_app.test_client()
         assert post(hook, url, events).status_code == 200
         with inline_app.app_context(), platform_bypass("test"):

@@ -1,5 +1,6 @@
 """Fixtures of the browser walk: the app served on a loopback port by one threaded server for the
 module, and Debian's Chromium (never a downloaded browser), headless."""
+
 from __future__ import annotations
 
 import pathlib

@@ -1,5 +1,6 @@
 """What the browser walk repeats: signing in and out, screenshots, and the browser's error log,
 Content-Security-Policy violations included."""
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ of the process, so a second org's menu led to the first org's pages.
 
 No page may log a console error or a Content-Security-Policy violation.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,11 @@ class Org:
         return f"{role.replace('_', '-')}@{self.slug}.test"
 
 
-ORGS = (Org("alder", "America/New_York", "+12125550111"), Org("birch", "Europe/London", "+12125550122"),
-        Org("cedar", "Asia/Tokyo", "+12125550133"))
+ORGS = (
+    Org("alder", "America/New_York", "+12125550111"),
+    Org("birch", "Europe/London", "+12125550122"),
+    Org("cedar", "Asia/Tokyo", "+12125550133"),
+)
 
 # What each org page shows of its org's data that no other org has (for every role that may open it):
 # a new org view joins the walk by naming its mark here.
@@ -64,8 +68,7 @@ SHOWS = {
 def _make_org(org: Org) -> None:
     org_id = make_org(org.slug, org.timezone)
     for role in ROLES:
-        make_user(org.email(role), org_slug=org.slug, role=role,
-                  extension=AGENT_EXTENSION if role == "agent" else None)
+        make_user(org.email(role), org_slug=org.slug, role=role, extension=AGENT_EXTENSION if role == "agent" else None)
     number_id = make_number(org.number)
     assign(org.slug, org.number)
     integration_id = make_integration(org_id, base_url=f"http://127.0.0.1:1/{org.slug}/v4")
@@ -73,8 +76,15 @@ def _make_org(org: Org) -> None:
         # A call of the org's agent and one of a colleague: each with its event, recording and SMS.
         _traffic(integration_id, number_id, org.slug, T0 - timedelta(hours=1), AGENT_EXTENSION)
         _traffic(integration_id, number_id, org.slug, T0 + timedelta(hours=1), "102")
-        db.session.add(SyncRun(org_id=org_id, integration_id=integration_id, kind="calls", status="failed",
-                               error=f"{org.slug} account refused the credentials"))
+        db.session.add(
+            SyncRun(
+                org_id=org_id,
+                integration_id=integration_id,
+                kind="calls",
+                status="failed",
+                error=f"{org.slug} account refused the credentials",
+            )
+        )
         create_api_key(org_id=org_id, name=f"{org.slug} wallboard", scopes="read")
         db.session.commit()
 
@@ -97,8 +107,11 @@ def console(page, live_server, artifacts, three_orgs):
 def _org_views(app) -> dict[str, tuple[str, str]]:
     """The org console's views by menu name: their path under the org and the least role they need."""
     (admin,) = app.extensions["admin"]
-    return {view.name: (view.url.removeprefix("/admin/orgs/<org>").rstrip("/") + "/", view.least_role)
-            for view in admin._views if view.url.startswith("/admin/orgs/<org>")}
+    return {
+        view.name: (view.url.removeprefix("/admin/orgs/<org>").rstrip("/") + "/", view.least_role)
+        for view in admin._views
+        if view.url.startswith("/admin/orgs/<org>")
+    }
 
 
 def _menu(page, selector: str) -> list[str]:

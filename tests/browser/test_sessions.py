@@ -1,5 +1,6 @@
 """Sessions that end, clicked as people do it: one long-running server, two orgs, a person signed in
 on two devices (two browser contexts, each with its own cookies)."""
+
 from __future__ import annotations
 
 import re

@@ -2,6 +2,7 @@
 org admin sees only that org, an agent only their own calls; no console error and no
 Content-Security-Policy violation on any page, no framing by another site, and a screenshot of every
 console page in tests/artifacts/ for a person to look at."""
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,18 @@ from vsync.tenancy import platform_bypass
 
 WINDOW = "from=2026-11-01&to=2026-11-03"
 ORG_PAGES = ("calls", "recordings", "sms", "numbers", "members", "integration", "sync-runs", "api-keys", "settings")
-PLATFORM_PAGES = ("overview", "orgs", "users", "memberships", "integrations", "numbers", "api-keys", "sync-runs",
-                  "webhook-events", "audit")
+PLATFORM_PAGES = (
+    "overview",
+    "orgs",
+    "users",
+    "memberships",
+    "integrations",
+    "numbers",
+    "api-keys",
+    "sync-runs",
+    "webhook-events",
+    "audit",
+)
 
 
 @pytest.fixture
@@ -38,9 +49,11 @@ def recorded(app, world):
             integration = db.session.get(Integration, world.integrations["a"])
             integration.base_url = server.base_url
             integration.credentials_encrypted = crypto.encrypt_json({"api_key": API_KEY, "user_key": USER_KEY})
-            db.session.execute(update(Recording).where(Recording.account_id == integration.account_id,
-                                                       Recording.call_external_id == "a-1100")
-                               .values(provider_uri=f"{server.url}/recordings/{truth['id']}.wav"))
+            db.session.execute(
+                update(Recording)
+                .where(Recording.account_id == integration.account_id, Recording.call_external_id == "a-1100")
+                .values(provider_uri=f"{server.url}/recordings/{truth['id']}.wav")
+            )
             db.session.commit()
         yield server
 
@@ -185,8 +198,10 @@ def test_the_walk_sees_a_content_security_policy_violation(console):
 
 
 def test_another_site_cannot_frame_the_console(page, live_server):
-    page.route("http://elsewhere.test/", lambda route: route.fulfill(
-        content_type="text/html", body=f'<iframe src="{live_server}/login"></iframe>'))
+    page.route(
+        "http://elsewhere.test/",
+        lambda route: route.fulfill(content_type="text/html", body=f'<iframe src="{live_server}/login"></iframe>'),
+    )
     page.goto("http://elsewhere.test/")
     (framed,) = page.main_frame.child_frames
     framed.wait_for_load_state()

@@ -2,6 +2,7 @@
 
 `FAST` keeps every retry and timeout short so the fault matrix runs in seconds; the code paths are
 the production ones (only the numbers differ)."""
+
 from __future__ import annotations
 
 import pytest

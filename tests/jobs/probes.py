@@ -1,4 +1,5 @@
 """Jobs that report on the worker process running them, for tests of the worker itself."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Numbers the sync discovers: nobody's number becomes the syncing org's; a number that only other
 orgs have is a conflict, and the syncing org's traffic on it is not handed to them."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -15,10 +16,23 @@ NUMBER = "+12125550177"
 
 
 def record(external_id: str) -> CallRecord:
-    return CallRecord(external_id=external_id, business_number=NUMBER, direction="inbound", status="answered",
-                      provider_status="Connected", from_number="+12125559999", to_number=NUMBER, started_at=T0,
-                      duration_ms=1000, ended_at=T0, agent_extension="101", agent_name="Alice",
-                      recording_file_name=None, recording_uri=None, raw={"id": external_id})
+    return CallRecord(
+        external_id=external_id,
+        business_number=NUMBER,
+        direction="inbound",
+        status="answered",
+        provider_status="Connected",
+        from_number="+12125559999",
+        to_number=NUMBER,
+        started_at=T0,
+        duration_ms=1000,
+        ended_at=T0,
+        agent_extension="101",
+        agent_name="Alice",
+        recording_file_name=None,
+        recording_uri=None,
+        raw={"id": external_id},
+    )
 
 
 def sync_page(org_id: int, integration_id: int, external_id: str) -> tuple[NumberBook, int]:
@@ -53,6 +67,7 @@ def test_a_number_first_reported_by_org_a_stays_as_and_org_bs_traffic_on_it_is_n
 def test_once_a_platform_admin_assigns_the_number_the_next_sync_stores_the_traffic(ctx):
     from vsync.services.numbers import assign_number, get_number
     from vsync.services.orgs import get_org_by_slug
+
     a, b = make_org("org-a"), make_org("org-b")
     int_a, int_b = make_integration(a), make_integration(b)
     sync_page(a, int_a, "from-a")

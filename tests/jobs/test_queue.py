@@ -1,4 +1,5 @@
 """Sync through the real Redis queue: RQ workers, retries, a worker killed mid-run, scheduling."""
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,9 @@ def test_every_log_record_of_a_job_and_its_failure_callback_carries_the_job_id(a
             sim_server.simulator.faults.add("calls", "server_error", times=1, status=503)
             run = sync(flaky, org_id, integration_id)
             work(flaky)
-    logged = [(r.getMessage(), r.context) for r in records
-              if r.name in ("vsync.jobs.sync", "vsync.services.sync.engine")]
+    logged = [
+        (r.getMessage(), r.context) for r in records if r.name in ("vsync.jobs.sync", "vsync.services.sync.engine")
+    ]
     assert {context for _, context in logged} == {f"job {run.job_id}"}, logged
     messages = [message for message, _ in logged]
     assert any("Attempt 1 failed, retrying" in m for m in messages)  # logged by RQ's failure callback
@@ -84,6 +86,7 @@ def test_rq_gives_up_after_its_retries_and_the_run_says_why(app):
 
 def test_the_same_job_delivered_twice_does_not_run_the_sync_twice(queued_app):
     from vsync.jobs.sync import run_sync_job
+
     with serve() as sim_server:
         org_id, integration_id = connect(queued_app, "acme", sim_server)
         run = sync(queued_app, org_id, integration_id)
@@ -95,9 +98,14 @@ def test_the_same_job_delivered_twice_does_not_run_the_sync_twice(queued_app):
 
 
 def _worker(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--url", REDIS_URL, "--burst", "vsync"],
-                            cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "--url", REDIS_URL, "--burst", "vsync"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait_for(predicate, timeout: float, what: str):
@@ -114,9 +122,17 @@ def _wait_for(predicate, timeout: float, what: str):
 def test_worker_killed_mid_run_leaves_a_failed_run_and_the_next_run_converges(app):
     stale_seconds = 3
     killing = create_app(app_config(**FAST, VSYNC_SYNC_STALE_SECONDS=stale_seconds))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
-           "SECRET_KEY": "test-secret-key", "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY, "VSYNC_ENV": "test",
-           "VSYNC_SYNC_PAGE_SIZE": "100", "VSYNC_MIGHTYCALL_TIMEOUT": "2,2"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "test-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "VSYNC_ENV": "test",
+        "VSYNC_SYNC_PAGE_SIZE": "100",
+        "VSYNC_MIGHTYCALL_TIMEOUT": "2,2",
+    }
     with serve(calls_per_day=300) as sim_server:
         org_id, integration_id = connect(killing, "acme", sim_server)
         sim_server.simulator.faults.add("calls", "slow", times=None, seconds=0.3)
@@ -171,11 +187,15 @@ def test_rq_cron_config_registers_the_sync_fan_out_and_the_stalled_webhook_sweep
 
     from vsync.jobs.billing import make_due_invoices
     from vsync.jobs.webhooks import wake_stalled
+
     with queued_app.app_context():
         scheduler = CronScheduler(connection=rq_queue().connection)
         scheduler.load_config_from_file("vsync.jobs.cron")
-    jobs = {job.func: job for job in scheduler.get_jobs()
-            if job.func in (schedule_due_syncs, wake_stalled, make_due_invoices)}
+    jobs = {
+        job.func: job
+        for job in scheduler.get_jobs()
+        if job.func in (schedule_due_syncs, wake_stalled, make_due_invoices)
+    }
     assert set(jobs) == {schedule_due_syncs, wake_stalled, make_due_invoices}
     assert all(jobs[f].interval == 60 and jobs[f].queue_name == "vsync" for f in (schedule_due_syncs, wake_stalled))
     assert jobs[make_due_invoices].interval == 3600 and jobs[make_due_invoices].queue_name == "vsync"

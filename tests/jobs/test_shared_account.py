@@ -1,6 +1,7 @@
 """Two orgs on one MightyCall account (one simulator, one API key): a shared number, a number that
 moves from A to B mid-window, and numbers of each alone. Each call is stored once for the account,
 and each org counts exactly the account's calls on its numbers in its periods."""
+
 from __future__ import annotations
 
 import csv
@@ -31,9 +32,12 @@ def _periods(app, server) -> dict[str, list[tuple[str, object, object]]]:
     """Assign the account's numbers: 0 to A, 1 to both, 2 to A then B at MOVED_AT, the rest to B."""
     e164s = [try_e164(n) for n in server.simulator.phone_numbers()]
     since = W0 - timedelta(days=30)
-    plan = {e164s[0]: [("alpha", since, None)], e164s[1]: [("alpha", since, None), ("bravo", since, None)],
-            e164s[2]: [("alpha", since, MOVED_AT), ("bravo", MOVED_AT, None)],
-            **{e: [("bravo", since, None)] for e in e164s[3:]}}
+    plan = {
+        e164s[0]: [("alpha", since, None)],
+        e164s[1]: [("alpha", since, None), ("bravo", since, None)],
+        e164s[2]: [("alpha", since, MOVED_AT), ("bravo", MOVED_AT, None)],
+        **{e: [("bravo", since, None)] for e in e164s[3:]},
+    }
     with app.app_context(), platform_bypass("test setup"):
         for e164, periods in plan.items():
             number = numbers.add_number(e164)
@@ -47,8 +51,10 @@ def _periods(app, server) -> dict[str, list[tuple[str, object, object]]]:
 
 
 def _holds(plan, slug: str, number: str | None, at) -> bool:
-    return any(who == slug and start <= at and (end is None or at < end)
-               for who, start, end in plan.get(try_e164(number or ""), ()))
+    return any(
+        who == slug and start <= at and (end is None or at < end)
+        for who, start, end in plan.get(try_e164(number or ""), ())
+    )
 
 
 def _expected(server, plan, slug: str) -> dict:
@@ -60,11 +66,14 @@ def _expected(server, plan, slug: str) -> dict:
 def _counted(calls) -> dict:
     """The KPI counts a person gets by counting the calls (see the published definitions)."""
     inbound = [c for c in calls if c.direction == "inbound"]
-    return {"total_calls": len(calls), "inbound_calls": len(inbound),
-            "outbound_calls": sum(1 for c in calls if c.direction in ("outbound", "callback")),
-            "answered_calls": sum(1 for c in inbound if c.status == "answered"),
-            "missed_calls": sum(1 for c in inbound if c.status in ("missed", "dropped")),
-            "voicemail_calls": sum(1 for c in inbound if c.status == "voicemail")}
+    return {
+        "total_calls": len(calls),
+        "inbound_calls": len(inbound),
+        "outbound_calls": sum(1 for c in calls if c.direction in ("outbound", "callback")),
+        "answered_calls": sum(1 for c in inbound if c.status == "answered"),
+        "missed_calls": sum(1 for c in inbound if c.status in ("missed", "dropped")),
+        "voicemail_calls": sum(1 for c in inbound if c.status == "voicemail"),
+    }
 
 
 def test_two_orgs_on_one_account_store_each_call_once_and_each_counts_its_own_periods(inline_app, sim_server):
@@ -95,16 +104,19 @@ def test_two_orgs_on_one_account_store_each_call_once_and_each_counts_its_own_pe
             assert sorted(listed) == sorted(expected), slug
             figures = summary(org, window)
             assert {name: figures[name] for name in _counted([])} == _counted(list(expected.values())), slug
-            assert db.session.scalar(select(func.count()).select_from(Recording).where(
-                Recording.started_at >= W0, Recording.started_at < W1)) == sum(
-                1 for raw in truth if raw["callRecord"] and raw["id"] in expected)
+            assert db.session.scalar(
+                select(func.count()).select_from(Recording).where(Recording.started_at >= W0, Recording.started_at < W1)
+            ) == sum(1 for raw in truth if raw["callRecord"] and raw["id"] in expected)
             assert sorted(db.session.scalars(select(SmsMessage.external_id))) == sorted(
-                m.external_id for m in sms_truth if _holds(plan, slug, m.business_number, m.occurred_at))
+                m.external_id for m in sms_truth if _holds(plan, slug, m.business_number, m.occurred_at)
+            )
         with inline_app.app_context():
             make_user(f"owner@{slug}.test", org_slug=slug, role="org_admin")
         client = inline_app.test_client()
         assert login(client, f"owner@{slug}.test", PASSWORD).status_code == 302
-        exported = client.get(f"/api/v1/orgs/{slug}/calls", query_string={
-            "format": "csv", "from": f"{W0:%Y-%m-%d}", "to": f"{W1 - timedelta(days=1):%Y-%m-%d}"})
+        exported = client.get(
+            f"/api/v1/orgs/{slug}/calls",
+            query_string={"format": "csv", "from": f"{W0:%Y-%m-%d}", "to": f"{W1 - timedelta(days=1):%Y-%m-%d}"},
+        )
         rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
         assert sorted(row["external_id"] for row in rows) == sorted(expected), slug

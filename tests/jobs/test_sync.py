@@ -1,4 +1,5 @@
 """Sync jobs against the simulator over real HTTP, into the real PostgreSQL: exact, idempotent, robust."""
+
 from __future__ import annotations
 
 import logging
@@ -65,8 +66,9 @@ def test_calls_record_numbers_recordings_and_agent_names(inline_app, sim_server)
     with inline_app.app_context(), tenant(org_id):
         numbers = set(db.session.scalars(select(PhoneNumber.e164)))
         assert numbers and numbers <= set(sim_server.simulator.phone_numbers())
-        assert db.session.scalar(select(func.count()).select_from(Recording)) == \
-            sum(1 for raw in truth if raw["callRecord"])
+        assert db.session.scalar(select(func.count()).select_from(Recording)) == sum(
+            1 for raw in truth if raw["callRecord"]
+        )
         agents = dict(db.session.execute(select(Agent.extension, Agent.display_name)).all())
         assert agents and agents.items() <= dict(sim_server.simulator.agents()).items()
 
@@ -78,6 +80,7 @@ def test_discovered_numbers_are_assigned_to_the_org_over_their_whole_history(inl
     with inline_app.app_context(), tenant(org_id):
         starts = set(db.session.scalars(select(NumberAssignment.assigned_at)))
         from vsync.models import Call
+
         visible = db.session.scalar(select(func.count()).select_from(Call))
     assert max(starts) <= W0 and backfill.status == "succeeded"
     assert visible == len(sim_server.simulator.calls_between(W0, W1))
@@ -139,13 +142,17 @@ def test_transient_fault_converges_to_the_exact_truth(inline_app, sim_server, ro
     assert_matches_truth(inline_app, sim_server, integration_id)
 
 
-@pytest.mark.parametrize("route,kind,params,message", [
-    pytest.param("calls", "server_error", {"status": 500}, "500", id="persistent-500"),
-    pytest.param("calls", "not_json", {}, "JSON", id="persistent-non-json"),
-    pytest.param("calls", "rate_limit", {"retry_after": 1}, "429", id="persistent-429"),
-])
-def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(inline_app, sim_server, route, kind, params,
-                                                                         message):
+@pytest.mark.parametrize(
+    "route,kind,params,message",
+    [
+        pytest.param("calls", "server_error", {"status": 500}, "500", id="persistent-500"),
+        pytest.param("calls", "not_json", {}, "JSON", id="persistent-non-json"),
+        pytest.param("calls", "rate_limit", {"retry_after": 1}, "429", id="persistent-429"),
+    ],
+)
+def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(
+    inline_app, sim_server, route, kind, params, message
+):
     org_id, integration_id = connect(inline_app, "acme", sim_server)
     sim_server.simulator.faults.add(route, kind, times=None, after=2, **params)
     run = sync(inline_app, org_id, integration_id)
@@ -158,13 +165,17 @@ def test_persistent_fault_fails_the_run_with_a_clear_error_and_no_garbage(inline
     assert_matches_truth(inline_app, sim_server, integration_id)
 
 
-@pytest.mark.parametrize("mode, message", [
-    pytest.param("missing", "no usable count", id="total-always-missing"),
-    pytest.param("small", "no usable count", id="total-always-too-small"),
-    pytest.param("large", "but", id="total-always-too-large"),
-])
-def test_a_count_that_never_confirms_the_calls_read_fails_the_run_instead_of_succeeding(inline_app, sim_server, mode,
-                                                                                      message):
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        pytest.param("missing", "no usable count", id="total-always-missing"),
+        pytest.param("small", "no usable count", id="total-always-too-small"),
+        pytest.param("large", "but", id="total-always-too-large"),
+    ],
+)
+def test_a_count_that_never_confirms_the_calls_read_fails_the_run_instead_of_succeeding(
+    inline_app, sim_server, mode, message
+):
     org_id, integration_id = connect(inline_app, "acme", sim_server)
     sim_server.simulator.faults.add("calls", "wrong_total", times=None, mode=mode)
     run = sync(inline_app, org_id, integration_id)
@@ -183,6 +194,7 @@ def _first_day_pages(server, page_size: int = 100) -> int:
 
 
 # Combined faults: a run converges to the account exactly, or fails saying why ---------------------------
+
 
 def test_calls_inserted_while_paging_and_a_count_without_total_still_converge_exactly(inline_app, sim_server):
     org_id, integration_id = connect(inline_app, "acme", sim_server)
@@ -238,8 +250,11 @@ def test_sms_converge_under_a_page_cap_truncated_pages_and_server_errors_togethe
     assert run.status == "succeeded", run.error
     assert faults.active() == []
     with inline_app.app_context(), platform_bypass("test"):
-        stored = list(db.session.scalars(select(SmsMessage.external_id).where(
-            SmsMessage.account_id == account_of(integration_id))))
+        stored = list(
+            db.session.scalars(
+                select(SmsMessage.external_id).where(SmsMessage.account_id == account_of(integration_id))
+            )
+        )
     assert sorted(stored) == sorted(item["id"] for item in sim_server.simulator.sms_between(W0, W1))
 
 
@@ -262,8 +277,9 @@ def test_numbers_and_agents_converge_under_combined_faults(inline_app, sim_serve
             assert stored == dict(sim_server.simulator.agents())
 
 
-@pytest.mark.parametrize("kind, route, what", [("numbers", "phone_numbers", "phone numbers"),
-                                               ("agents", "team", "team members")])
+@pytest.mark.parametrize(
+    "kind, route, what", [("numbers", "phone_numbers", "phone numbers"), ("agents", "team", "team members")]
+)
 def test_an_answer_without_the_list_never_passes_for_an_empty_account(inline_app, sim_server, kind, route, what):
     org_id, integration_id = connect(inline_app, "acme", sim_server)
     sim_server.simulator.faults.add(route, "no_list", times=None)
@@ -300,6 +316,7 @@ def test_credentials_and_tokens_never_reach_logs_errors_or_runs(inline_app, sim_
 
 # One run at a time -----------------------------------------------------------------------------------
 
+
 def test_asking_again_while_a_run_is_queued_joins_it(queued_app, sim_server):
     org_id, integration_id = connect(queued_app, "acme", sim_server)
     first = sync(queued_app, org_id, integration_id)
@@ -314,6 +331,7 @@ def test_asking_again_while_a_run_is_queued_joins_it(queued_app, sim_server):
 
 def test_the_database_refuses_a_second_active_run_of_one_kind(queued_app, sim_server):
     from sqlalchemy.exc import IntegrityError
+
     org_id, integration_id = connect(queued_app, "acme", sim_server)
     with queued_app.app_context(), tenant(org_id):
         db.session.add(SyncRun(integration_id=integration_id, kind="calls", status="running"))
@@ -323,12 +341,15 @@ def test_the_database_refuses_a_second_active_run_of_one_kind(queued_app, sim_se
             db.session.commit()
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    ({"kind": "calls", "since": W1, "until": W0}, "since"),
-    ({"kind": "calls", "since": None, "until": W1}, "since"),
-    ({"kind": "numbers", "since": W0, "until": None}, "since"),
-    ({"kind": "everything", "since": None, "until": None}, "kind"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"kind": "calls", "since": W1, "until": W0}, "since"),
+        ({"kind": "calls", "since": None, "until": W1}, "since"),
+        ({"kind": "numbers", "since": W0, "until": None}, "since"),
+        ({"kind": "everything", "since": None, "until": None}, "kind"),
+    ],
+)
 def test_bad_sync_requests_are_refused_with_the_field(inline_app, sim_server, kwargs, field):
     org_id, integration_id = connect(inline_app, "acme", sim_server)
     with inline_app.app_context(), tenant(org_id):
@@ -339,14 +360,17 @@ def test_bad_sync_requests_are_refused_with_the_field(inline_app, sim_server, kw
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
 
 
-@pytest.mark.parametrize("kinds,since,until,field", [
-    pytest.param(ALL_KINDS, W1, W0, "since", id="window-backwards"),
-    pytest.param(ALL_KINDS, None, W1, "since", id="until-without-since"),
-    pytest.param(("numbers", "agents"), W0, None, "since", id="window-on-snapshot-kinds"),
-    pytest.param(("numbers",), None, W1, "until", id="until-on-numbers"),
-    pytest.param(("numbers", "calls", "everything"), None, None, "kind", id="unknown-kind-last"),
-    pytest.param((), None, None, "kind", id="no-kind"),
-])
+@pytest.mark.parametrize(
+    "kinds,since,until,field",
+    [
+        pytest.param(ALL_KINDS, W1, W0, "since", id="window-backwards"),
+        pytest.param(ALL_KINDS, None, W1, "since", id="until-without-since"),
+        pytest.param(("numbers", "agents"), W0, None, "since", id="window-on-snapshot-kinds"),
+        pytest.param(("numbers",), None, W1, "until", id="until-on-numbers"),
+        pytest.param(("numbers", "calls", "everything"), None, None, "kind", id="unknown-kind-last"),
+        pytest.param((), None, None, "kind", id="no-kind"),
+    ],
+)
 def test_a_refused_request_for_several_kinds_writes_nothing_at_all(inline_app, sim_server, kinds, since, until, field):
     org_id, integration_id = connect(inline_app, "acme", sim_server)
     with inline_app.app_context(), tenant(org_id):
@@ -356,8 +380,10 @@ def test_a_refused_request_for_several_kinds_writes_nothing_at_all(inline_app, s
         assert err.value.field == field
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(AuditEvent.action == "sync.requested")) == 0
+        assert (
+            db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "sync.requested"))
+            == 0
+        )
     assert sim_server.simulator.requests.total() == 0
 
 
@@ -420,6 +446,7 @@ def test_a_backfill_in_the_past_leaves_a_later_cursor_alone(inline_app, sim_serv
 
 # Tenancy ------------------------------------------------------------------------------------------------
 
+
 def test_org_a_sync_never_reads_or_writes_org_b_integration_data(inline_app):
     with serve(seed=7) as sim_a, serve(seed=8) as sim_b:
         a_org, a_int = connect(inline_app, "org-a", sim_a)
@@ -445,11 +472,13 @@ def test_org_a_sync_never_reads_or_writes_org_b_integration_data(inline_app):
         with inline_app.app_context(), tenant(b_org):
             assert db.session.get(Integration, a_int) is None  # org B cannot even load A's integration
             from vsync.models import Call
+
             assert set(db.session.scalars(select(Call.account_id))) == {b_account}
 
 
 def test_a_job_handed_another_orgs_run_does_nothing(inline_app, sim_server):
     from vsync.jobs.sync import run_sync_job
+
     a_org, a_int = connect(inline_app, "org-a", sim_server)
     b_org = connect(inline_app, "org-b", sim_server)[0]
     with inline_app.app_context(), tenant(a_org):

@@ -1,4 +1,5 @@
 """The integration and sync commands, against a simulator, with jobs inline."""
+
 from __future__ import annotations
 
 import threading
@@ -18,8 +19,17 @@ def run(app, *args):
 
 def test_add_integration_stores_credentials_encrypted_and_shows_the_webhook_token_once(inline_app):
     assert run(inline_app, "create-org", "Acme", "--slug", "acme").exit_code == 0
-    result = run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
-                 "--base-url", "http://127.0.0.1:9/v4")
+    result = run(
+        inline_app,
+        "add-integration",
+        "acme",
+        "--api-key",
+        API_KEY,
+        "--user-key",
+        USER_KEY,
+        "--base-url",
+        "http://127.0.0.1:9/v4",
+    )
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     with inline_app.app_context(), platform_bypass("test"):
@@ -39,13 +49,31 @@ def test_add_integration_refuses_a_bad_base_url(inline_app):
 def test_test_connection_reports_numbers_or_the_providers_reason(inline_app):
     with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
-        run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
-            "--base-url", sim_server.base_url)
+        run(
+            inline_app,
+            "add-integration",
+            "acme",
+            "--api-key",
+            API_KEY,
+            "--user-key",
+            USER_KEY,
+            "--base-url",
+            sim_server.base_url,
+        )
         ok = run(inline_app, "test-connection", "acme")
         assert ok.exit_code == 0 and f"{len(sim_server.simulator.phone_numbers())} number(s)" in ok.output
         run(inline_app, "create-org", "Globex", "--slug", "globex")
-        run(inline_app, "add-integration", "globex", "--api-key", API_KEY, "--user-key", "wrong",
-            "--base-url", sim_server.base_url)
+        run(
+            inline_app,
+            "add-integration",
+            "globex",
+            "--api-key",
+            API_KEY,
+            "--user-key",
+            "wrong",
+            "--base-url",
+            sim_server.base_url,
+        )
         bad = run(inline_app, "test-connection", "globex")
         assert bad.exit_code == 3 and "MightyCall connection failed" in bad.output and "wrong" not in bad.output
 
@@ -53,8 +81,17 @@ def test_test_connection_reports_numbers_or_the_providers_reason(inline_app):
 def test_sync_with_wait_shows_a_summary_and_sync_runs_lists_them(inline_app):
     with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
-        run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
-            "--base-url", sim_server.base_url)
+        run(
+            inline_app,
+            "add-integration",
+            "acme",
+            "--api-key",
+            API_KEY,
+            "--user-key",
+            USER_KEY,
+            "--base-url",
+            sim_server.base_url,
+        )
         result = run(inline_app, "sync", "acme", "--since", W0.isoformat(), "--until", W1.isoformat(), "--wait")
         assert result.exit_code == 0, result.output
         calls = len(sim_server.simulator.calls_between(W0, W1))
@@ -71,8 +108,17 @@ def test_sync_with_wait_shows_a_summary_and_sync_runs_lists_them(inline_app):
 def test_sync_with_a_backwards_window_is_refused_before_any_run_is_recorded(inline_app):
     with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
-        run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", USER_KEY,
-            "--base-url", sim_server.base_url)
+        run(
+            inline_app,
+            "add-integration",
+            "acme",
+            "--api-key",
+            API_KEY,
+            "--user-key",
+            USER_KEY,
+            "--base-url",
+            sim_server.base_url,
+        )
         result = run(inline_app, "sync", "acme", "--since", W1.isoformat(), "--until", W0.isoformat())
         assert result.exit_code != 0 and "must come before until" in result.output
         numbers = run(inline_app, "sync", "acme", "--kind", "numbers", "--since", W0.isoformat())
@@ -85,14 +131,24 @@ def test_sync_with_a_backwards_window_is_refused_before_any_run_is_recorded(inli
 def test_sync_with_wait_exits_1_when_a_run_fails(inline_app):
     with serve() as sim_server:
         run(inline_app, "create-org", "Acme", "--slug", "acme")
-        run(inline_app, "add-integration", "acme", "--api-key", API_KEY, "--user-key", "wrong",
-            "--base-url", sim_server.base_url)
+        run(
+            inline_app,
+            "add-integration",
+            "acme",
+            "--api-key",
+            API_KEY,
+            "--user-key",
+            "wrong",
+            "--base-url",
+            sim_server.base_url,
+        )
         result = run(inline_app, "sync", "acme", "--kind", "numbers", "--wait")
         assert result.exit_code == 1 and "numbers: failed" in result.output
 
 
 def test_demo_connects_each_org_to_its_simulator_and_syncs_30_days(inline_app):
     from vsync.mightycall.simulator import SimulatorServer  # the demo uses the simulator's own credentials
+
     with SimulatorServer(seed=1, calls_per_day=40) as first, SimulatorServer(seed=2, calls_per_day=40) as second:
         result = run(inline_app, "demo", "--simulator", first.base_url, "--simulator", second.base_url)
         assert result.exit_code == 0, result.output
@@ -107,6 +163,7 @@ def test_demo_connects_each_org_to_its_simulator_and_syncs_30_days(inline_app):
 def test_a_run_given_up_on_stops_writing_and_never_claims_success(inline_app):
     """The reaper marks a slow-but-alive run failed; its worker must notice at its next page."""
     from tests.jobs.helpers import connect, sync
+
     with serve() as sim_server:
         org_id, integration_id = connect(inline_app, "acme", sim_server)
         sim_server.simulator.faults.add("calls", "slow", times=None, seconds=0.3)

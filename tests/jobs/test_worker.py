@@ -1,4 +1,5 @@
 """A real `rq worker` process against the real Redis: the app is built once per worker, not per job."""
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def burst_worker(*options: str) -> subprocess.CompletedProcess:
     """Run `rq worker --burst` until the queue is empty; its log goes to stderr."""
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "SECRET_KEY": "test-secret-key",
-           "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY, "VSYNC_ENV": "test", "VSYNC_LOG_LEVEL": "INFO"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "test-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "VSYNC_ENV": "test",
+        "VSYNC_LOG_LEVEL": "INFO",
+    }
     rq = Path(sys.executable).parent / "rq"
-    return subprocess.run([str(rq), "worker", "--burst", "--url", REDIS_URL, *options, QUEUE_NAME], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(rq), "worker", "--burst", "--url", REDIS_URL, *options, QUEUE_NAME],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_app_worker_builds_the_app_once_and_its_work_horses_inherit_it(app):

@@ -1,4 +1,5 @@
 """Fixtures: a real MightyCall simulator on loopback, and clients that never really sleep."""
+
 from __future__ import annotations
 
 import time
@@ -19,9 +20,7 @@ def sim_clock() -> ClockStub:
 
 @pytest.fixture
 def sim_server(sim_clock: ClockStub) -> Iterator[SimulatorServer]:
-    simulator = Simulator(
-        seed=11, calls_per_day=80, api_key=API_KEY, user_key=USER_KEY, clock=sim_clock
-    )
+    simulator = Simulator(seed=11, calls_per_day=80, api_key=API_KEY, user_key=USER_KEY, clock=sim_clock)
     with SimulatorServer(simulator) as server:
         yield server
 
@@ -38,9 +37,7 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def make_client(
-    sim_server: SimulatorServer, sleeps: list[float]
-) -> Iterator[Callable[..., MightyCallClient]]:
+def make_client(sim_server: SimulatorServer, sleeps: list[float]) -> Iterator[Callable[..., MightyCallClient]]:
     clients: list[MightyCallClient] = []
 
     def factory(**options: Any) -> MightyCallClient:

@@ -1,4 +1,5 @@
 """Helpers of the mightycall tests, imported by their modules and fixtures."""
+
 from __future__ import annotations
 
 import contextlib
@@ -39,9 +40,7 @@ class ClockStub:
 def serve_wsgi(app: Callable[..., Any]) -> Iterator[str]:
     """Serve a WSGI app on a loopback port for the duration of the block; yields its root URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -59,9 +58,7 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
         self.url = f"http://127.0.0.1:{self._server.server_port}/hooks/mightycall/token-abc"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)

@@ -273,9 +273,7 @@ def test_unparseable_items_are_skipped_and_counted_and_repeats_dropped():
         skip = int(request.args["skip"])
         index = {0: 0, 3: 1, 6: 2}.get(skip)
         calls = pages_served[index] if index is not None else []
-        return Response(
-            json.dumps({"data": {"calls": calls, "total": 7}}), mimetype="application/json"
-        )
+        return Response(json.dumps({"data": {"calls": calls, "total": 7}}), mimetype="application/json")
 
     with serve_wsgi(app) as root:
         mightycall = MightyCallClient(f"{root}/v4", API_KEY, USER_KEY, sleep=lambda s: None)
@@ -385,9 +383,7 @@ def test_sent_message_reaches_the_journal(mightycall, sim):
     answer = mightycall.send_sms(sender, "+17182223344", "Your table is ready.")
     assert answer["data"]["messages"][0]["to"] == "+17182223344"
     now = datetime.now(UTC)
-    texts = [
-        r.text for r in mightycall.iter_sms(now - timedelta(minutes=5), now + timedelta(minutes=5))
-    ]
+    texts = [r.text for r in mightycall.iter_sms(now - timedelta(minutes=5), now + timedelta(minutes=5))]
     assert "Your table is ready." in texts
 
 
@@ -451,9 +447,7 @@ def test_client_rejects_a_base_url_that_is_not_http():
 
 
 def test_client_works_with_its_own_session_and_closes_it(sim_server, sim):
-    with MightyCallClient(
-        sim_server.base_url, API_KEY, USER_KEY, session=requests.Session()
-    ) as mightycall:
+    with MightyCallClient(sim_server.base_url, API_KEY, USER_KEY, session=requests.Session()) as mightycall:
         assert mightycall.test_connection()["ok"] is True
 
 
@@ -467,9 +461,7 @@ def test_sms_pages_under_a_page_cap_leave_no_gap_and_end_only_on_an_empty_page(m
 
 
 @pytest.mark.parametrize("read", ["phone_numbers", "team"])
-def test_a_numbers_or_team_answer_without_its_list_is_a_protocol_error_not_an_empty_account(
-    make_client, read
-):
+def test_a_numbers_or_team_answer_without_its_list_is_a_protocol_error_not_an_empty_account(make_client, read):
     def app(environ, start_response):
         if environ["PATH_INFO"].endswith("/auth/token"):
             body = b'{"access_token": "t", "expires_in": 3600}'
@@ -482,4 +474,3 @@ def test_a_numbers_or_team_answer_without_its_list_is_a_protocol_error_not_an_em
         mightycall = make_client(base_url=f"{url}/v4", max_retries=0)
         with pytest.raises(ProtocolError, match="no list of"):
             getattr(mightycall, read)()
-

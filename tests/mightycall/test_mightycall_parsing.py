@@ -86,9 +86,7 @@ def test_timestamps_with_0_to_7_fraction_digits_parse_to_aware_utc(text, microse
 
 
 def test_timestamp_with_offset_is_converted_to_utc():
-    assert parse_datetime("2024-03-05T09:04:07.5-05:00") == datetime(
-        2024, 3, 5, 14, 4, 7, 500000, tzinfo=UTC
-    )
+    assert parse_datetime("2024-03-05T09:04:07.5-05:00") == datetime(2024, 3, 5, 14, 4, 7, 500000, tzinfo=UTC)
 
 
 def test_inbound_call_derives_parties_agent_and_end_time():
@@ -275,9 +273,7 @@ def test_sms_without_id_raises_parse_error():
 
 
 def test_phone_numbers_accept_envelope_and_looser_shapes():
-    body = {
-        "data": {"phoneNumbers": [{"number": "+12127363100", "name": "Main"}, {"name": "broken"}]}
-    }
+    body = {"data": {"phoneNumbers": [{"number": "+12127363100", "name": "Main"}, {"name": "broken"}]}}
     assert parse_phone_numbers(body) == [{"number": "+12127363100", "name": "Main"}]
     assert parse_phone_numbers({"data": ["+16465281914"]}) == [{"number": "+16465281914"}]
     assert parse_phone_numbers([{"phoneNumber": "+14159682210"}])[0]["number"] == "+14159682210"

@@ -180,9 +180,7 @@ def test_generating_a_busy_day_and_serving_pages_is_fast():
                     "skip": skip,
                     "pageSize": 1000,
                 }
-                page = session.get(
-                    f"{server.base_url}/api/calls", params=params, headers=headers, timeout=5
-                )
+                page = session.get(f"{server.base_url}/api/calls", params=params, headers=headers, timeout=5)
                 assert len(page.json()["data"]["calls"]) == 1000
     assert time.perf_counter() - started < 3.0
 
@@ -228,26 +226,14 @@ def test_token_endpoint_refuses_bad_credentials_and_unknown_grants(sim_server):
 def test_refresh_token_is_single_use(sim_server):
     refresh = token_for(sim_server)["refresh_token"]
     form = {"grant_type": "refresh_token", "refresh_token": refresh}
-    assert (
-        api(
-            sim_server, "POST", "/auth/token", data=form, headers={"x-api-key": API_KEY}
-        ).status_code
-        == 200
-    )
-    assert (
-        api(
-            sim_server, "POST", "/auth/token", data=form, headers={"x-api-key": API_KEY}
-        ).status_code
-        == 400
-    )
+    assert api(sim_server, "POST", "/auth/token", data=form, headers={"x-api-key": API_KEY}).status_code == 200
+    assert api(sim_server, "POST", "/auth/token", data=form, headers={"x-api-key": API_KEY}).status_code == 400
 
 
 def test_resources_require_both_bearer_and_api_key(sim_server):
     token = token_for(sim_server)["access_token"]
     denied = {"Message": "Authorization has been denied for this request."}
-    no_key = api(
-        sim_server, "GET", "/api/phonenumbers", headers={"Authorization": f"Bearer {token}"}
-    )
+    no_key = api(sim_server, "GET", "/api/phonenumbers", headers={"Authorization": f"Bearer {token}"})
     no_bearer = api(sim_server, "GET", "/api/phonenumbers", headers={"x-api-key": API_KEY})
     both = api(
         sim_server,
@@ -281,9 +267,7 @@ def test_page_size_is_capped_at_1000_and_page_parameter_is_ignored(sim_clock):
             "pageSize": 5000,
         }
         first = api(server, "GET", "/api/calls", params=params, headers=headers).json()["data"]
-        paged = api(
-            server, "GET", "/api/calls", params={**params, "page": 3}, headers=headers
-        ).json()["data"]
+        paged = api(server, "GET", "/api/calls", params={**params, "page": 3}, headers=headers).json()["data"]
     assert len(first["calls"]) == 1000 and first["total"] > 1000
     assert paged == first
 
@@ -299,16 +283,11 @@ def test_faults_can_be_switched_over_http(sim_server, sim):
         json={"route": "team", "kind": "server_error", "status": 503, "times": 2},
         timeout=5,
     )
-    assert added.json()["faults"] == [
-        {"route": "team", "kind": "server_error", "times": 2, "after": 0, "status": 503}
-    ]
+    assert added.json()["faults"] == [{"route": "team", "kind": "server_error", "times": 2, "after": 0, "status": 503}]
     assert api(sim_server, "GET", "/api/team", headers=headers).status_code == 503
     requests.delete(control, timeout=5)
     assert api(sim_server, "GET", "/api/team", headers=headers).status_code == 200
-    assert (
-        requests.post(control, json={"route": "team", "kind": "explode"}, timeout=5).status_code
-        == 400
-    )
+    assert requests.post(control, json={"route": "team", "kind": "explode"}, timeout=5).status_code == 400
     assert requests.get(control, timeout=5).json()["requests"]["team"] == 2
 
 

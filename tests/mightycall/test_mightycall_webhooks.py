@@ -44,9 +44,7 @@ def received(receiver):
 @pytest.mark.parametrize("lifecycle", sorted(SEQUENCES))
 def test_lifecycle_is_delivered_in_order_with_the_legacy_payload(receiver, lifecycle):
     emitter = WebhookEmitter(receiver.url, API_KEY)
-    sent = emitter.play(
-        lifecycle, call_id="call-1", caller="+17182223344", extension="104", started_at=STARTED
-    )
+    sent = emitter.play(lifecycle, call_id="call-1", caller="+17182223344", extension="104", started_at=STARTED)
     events = received(receiver)
     assert events == sent
     assert [e["EventType"] for e in events] == SEQUENCES[lifecycle]

@@ -1,5 +1,6 @@
 """Notification fixtures: a real SMTP server on loopback, and apps that send to it (inline, or through
 the real Redis queue)."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,16 @@ def inbox(smtp_server):
 
 def smtp_config(server: SmtpServer, **extra) -> dict:
     """The settings `VSYNC_SMTP_HOST=127.0.0.1 VSYNC_SMTP_SECURITY=none VSYNC_SMTP_PORT=…` give."""
-    return app_config(MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_USE_TLS=False,
-                      MAIL_USE_SSL=False, MAIL_TIMEOUT=2, VSYNC_MAIL_RETRY_INTERVALS=[0, 0], **extra)
+    return app_config(
+        MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=server.port,
+        MAIL_USE_TLS=False,
+        MAIL_USE_SSL=False,
+        MAIL_TIMEOUT=2,
+        VSYNC_MAIL_RETRY_INTERVALS=[0, 0],
+        **extra,
+    )
 
 
 @pytest.fixture(scope="session")

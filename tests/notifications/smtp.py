@@ -3,6 +3,7 @@
 `refuse` makes the server answer the next n messages with a temporary failure (451), `stall` holds
 the next n past the client's timeout, so failures are the server's, not a mock's.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """Alerts: rules checked on input, evaluated within business hours, firing once when a condition
 starts and resolving once when it ends (a margin keeps a level near its threshold from flapping)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -47,8 +48,12 @@ def history(org_id: int) -> list[tuple]:
 
 def emails(org_id: int) -> list[tuple[str, str]]:
     with tenant(org_id):
-        return [(row.to_address, row.subject) for row in db.session.scalars(
-            select(OutboundEmail).where(OutboundEmail.kind == "alert").order_by(OutboundEmail.id))]
+        return [
+            (row.to_address, row.subject)
+            for row in db.session.scalars(
+                select(OutboundEmail).where(OutboundEmail.kind == "alert").order_by(OutboundEmail.id)
+            )
+        ]
 
 
 def run_at(time_machine, when: datetime) -> dict:
@@ -56,12 +61,15 @@ def run_at(time_machine, when: datetime) -> dict:
     return evaluate_alerts()
 
 
-@pytest.mark.parametrize(("kind", "values", "field"), [
-    ("service_level", {"window_minutes": 60, "threshold": -0.1}, "threshold"),
-    ("service_level", {"window_minutes": 60, "threshold": 1.5}, "threshold"),
-    ("silence", {"window_minutes": 0}, "window_minutes"),
-    ("pager", {"window_minutes": 10}, "kind"),
-])
+@pytest.mark.parametrize(
+    ("kind", "values", "field"),
+    [
+        ("service_level", {"window_minutes": 60, "threshold": -0.1}, "threshold"),
+        ("service_level", {"window_minutes": 60, "threshold": 1.5}, "threshold"),
+        ("silence", {"window_minutes": 0}, "window_minutes"),
+        ("pager", {"window_minutes": 10}, "kind"),
+    ],
+)
 def test_a_bad_rule_is_refused_naming_its_field_and_nothing_is_stored(app, kind, values, field):
     with app.app_context():
         org_id = factories.make_org("acme")
@@ -73,8 +81,7 @@ def test_a_bad_rule_is_refused_naming_its_field_and_nothing_is_stored(app, kind,
             assert db.session.scalars(select(AlertRule)).all() == []
 
 
-def test_silence_fires_once_and_resolves_once_across_a_boundary_crossed_back_and_forth(mail_app, inbox,
-                                                                                       time_machine):
+def test_silence_fires_once_and_resolves_once_across_a_boundary_crossed_back_and_forth(mail_app, inbox, time_machine):
     with mail_app.app_context():
         org_id, account, number_id = org_with_traffic("acme")
         inbox.clear()  # the members' invitations
@@ -92,8 +99,12 @@ def test_silence_fires_once_and_resolves_once_across_a_boundary_crossed_back_and
         assert history(org_id) == [(at(9, 30), at(9, 33)), (at(10, 3), None)]
         sent = emails(org_id)
     assert sorted(sent) == sorted(
-        [(f"{who}@acme.test", subject) for who in ("org_admin", "manager")  # the agent's default is off
-         for subject in ("Acme: ALERT: No calls", "Acme: Resolved: No calls", "Acme: ALERT: No calls")])
+        [
+            (f"{who}@acme.test", subject)
+            for who in ("org_admin", "manager")  # the agent's default is off
+            for subject in ("Acme: ALERT: No calls", "Acme: Resolved: No calls", "Acme: ALERT: No calls")
+        ]
+    )
     assert len(inbox.wait_for(6)) == 6
 
 
@@ -103,9 +114,11 @@ def test_service_level_resolves_only_past_the_margin(mail_app, time_machine):
         rule(org_id, "service_level", window_minutes=60, threshold=0.8)
 
         def hour_of_calls(hour: int, fast: int, missed: int) -> None:
-            insert_calls([call(account, number_id, f"f{hour}-{i}", at(hour, i), wait=5) for i in range(fast)]
-                         + [call(account, number_id, f"m{hour}-{i}", at(hour, 30 + i), status="missed")
-                            for i in range(missed)])
+            insert_calls(
+                [call(account, number_id, f"f{hour}-{i}", at(hour, i), wait=5) for i in range(fast)]
+                + [call(account, number_id, f"m{hour}-{i}", at(hour, 30 + i), status="missed") for i in range(missed)]
+            )
+
         hour_of_calls(9, fast=3, missed=1)  # 75 %
         assert run_at(time_machine, at(10))["changes"] == 1
         hour_of_calls(10, fast=9, missed=2)  # 81.8 %: above the threshold, inside the margin
@@ -147,17 +160,23 @@ def test_each_org_alerts_on_its_own_calls_and_emails_its_own_members(mail_app, t
 
 def post(client, path: str, data: dict):
     from tests.helpers import csrf_token
+
     return client.post(path, data={**data, "csrf_token": csrf_token(client, "/admin/orgs/org-a/alerts/")})
 
 
 def test_org_admins_set_rules_and_hours_in_the_console_and_managers_only_see_them(app, world):
     from tests.helpers import login
     from tests.world import USERS
+
     admin, manager = app.test_client(), app.test_client()
     login(admin, USERS["admin_a"][0])
     login(manager, USERS["manager_a"][0])
-    rule_form = {"rule-kind": "service_level", "rule-window_minutes": "30", "rule-threshold": "0.85",
-                 "rule-enabled": "y"}
+    rule_form = {
+        "rule-kind": "service_level",
+        "rule-window_minutes": "30",
+        "rule-threshold": "0.85",
+        "rule-enabled": "y",
+    }
     assert post(manager, "/admin/orgs/org-a/alerts/rule", rule_form).status_code == 403
     assert post(admin, "/admin/orgs/org-a/alerts/rule", {**rule_form, "rule-window_minutes": "0"}).status_code == 400
     assert post(admin, "/admin/orgs/org-a/alerts/rule", rule_form).status_code == 302

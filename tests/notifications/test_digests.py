@@ -1,5 +1,6 @@
 """Digests: at the person's local hour in the org's zone, once per period (a DST day included), the
 previous day against the day before, an agent's holding only the agent's own calls."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -21,8 +22,10 @@ DAY = datetime(2026, 11, 3, 19, 0, tzinfo=UTC)  # 14:00 local
 def floor(slug: str = "acme", tz: str = "America/New_York") -> dict:
     """An org with an admin, an agent (extension 101), a number and a day of traffic."""
     org_id = factories.make_org(slug, tz)
-    users = {"admin": factories.make_user(f"admin@{slug}.test", org_slug=slug),
-             "agent": factories.make_user(f"agent@{slug}.test", org_slug=slug, role="agent", extension="101")}
+    users = {
+        "admin": factories.make_user(f"admin@{slug}.test", org_slug=slug),
+        "agent": factories.make_user(f"agent@{slug}.test", org_slug=slug, role="agent", extension="101"),
+    }
     number_id = factories.make_number(NUMBER)
     factories.assign(slug, NUMBER, at=DAY - timedelta(days=30))
     account = factories.account_of(factories.make_integration(org_id))
@@ -32,8 +35,16 @@ def floor(slug: str = "acme", tz: str = "America/New_York") -> dict:
         call(account, number_id, "missed-1", DAY + timedelta(hours=1), status="missed", from_number="+15550000001"),
         call(account, number_id, "missed-2", DAY + timedelta(hours=2), status="missed", from_number="+15550000001"),
         call(account, number_id, "missed-3", DAY + timedelta(hours=1), status="missed", from_number="+15550000002"),
-        call(account, number_id, "called-back", DAY + timedelta(hours=3), direction="outbound",
-             from_number=NUMBER, to_number="+15550000002", agent="102"),
+        call(
+            account,
+            number_id,
+            "called-back",
+            DAY + timedelta(hours=3),
+            direction="outbound",
+            from_number=NUMBER,
+            to_number="+15550000002",
+            agent="102",
+        ),
         call(account, number_id, "day-before", DAY - timedelta(days=1), agent="102"),
     ]
     with platform_bypass("test setup"):
@@ -51,8 +62,9 @@ def set_digest(org_id: int, user_id: int, kind: str, hour: int) -> None:
 
 def outbox(org_id: int) -> list[OutboundEmail]:
     with tenant(org_id):
-        rows = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "digest")
-                                  .order_by(OutboundEmail.id)).all()
+        rows = db.session.scalars(
+            select(OutboundEmail).where(OutboundEmail.kind == "digest").order_by(OutboundEmail.id)
+        ).all()
         db.session.expunge_all()
         return rows
 
@@ -80,8 +92,9 @@ def test_a_daily_digest_goes_at_the_local_hour_once_with_the_days_figures(mail_a
     assert "Extension 102: 2 calls, 1 answered" in text and "Extension 101: 1 call, 1 answered" in text
     assert admin["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert admin["List-Unsubscribe"].strip().startswith("<http://127.0.0.1:5000/unsubscribe/")
-    assert "href=\"http://127.0.0.1:5000/admin/orgs/acme/calls/?q=%2B15550000001" in admin.get_body(
-        ("html",)).get_content()
+    assert (
+        'href="http://127.0.0.1:5000/admin/orgs/acme/calls/?q=%2B15550000001' in admin.get_body(("html",)).get_content()
+    )
     with mail_app.app_context():
         assert {row.status for row in outbox(acme["org"])} == {"sent"}
 
@@ -112,8 +125,10 @@ def test_a_weekly_digest_goes_on_monday_for_the_week_before(mail_app, inbox, tim
         send_due_digests()
         send_due_digests()
     # the agent's default is weekly at 08:00: both go on Monday
-    assert sorted(m["Subject"] for m in inbox.wait_for(2)) == [
-        "Acme: your weekly calls digest for the week of 2 November 2026"] * 2
+    assert (
+        sorted(m["Subject"] for m in inbox.wait_for(2))
+        == ["Acme: your weekly calls digest for the week of 2 November 2026"] * 2
+    )
 
 
 def test_two_orgs_digests_hold_their_own_figures_only(mail_app, inbox, time_machine):
@@ -150,9 +165,11 @@ def test_a_digest_at_an_hour_a_dst_change_repeats_or_skips_goes_once(mail_app, t
         time_machine.move_to(datetime(2027, 3, 14, 8, 0, tzinfo=UTC))
         send_due_digests()
         keys = [row.dedupe_key for row in outbox(acme["org"])]
-    assert keys == [f"digest:{acme['org']}:{acme['admin']}:daily:2026-10-31",
-                    f"digest:{acme['org']}:{acme['admin']}:daily:2027-03-13",
-                    f"digest:{acme['org']}:{acme['agent']}:daily:2027-03-13"]
+    assert keys == [
+        f"digest:{acme['org']}:{acme['admin']}:daily:2026-10-31",
+        f"digest:{acme['org']}:{acme['admin']}:daily:2027-03-13",
+        f"digest:{acme['org']}:{acme['agent']}:daily:2027-03-13",
+    ]
 
 
 def test_the_digests_one_click_header_turns_that_digest_off(mail_app, inbox, time_machine):
@@ -163,8 +180,9 @@ def test_the_digests_one_click_header_turns_that_digest_off(mail_app, inbox, tim
         send_due_digests()
     [admin] = inbox.wait_for(1)
     url = admin["List-Unsubscribe"].strip().strip("<>")
-    response = mail_app.test_client().post(url.removeprefix("http://127.0.0.1:5000"),
-                                           data={"List-Unsubscribe": "One-Click"})
+    response = mail_app.test_client().post(
+        url.removeprefix("http://127.0.0.1:5000"), data={"List-Unsubscribe": "One-Click"}
+    )
     assert response.status_code == 200
     with mail_app.app_context(), tenant(acme["org"]):
         membership = db.session.scalar(select(Membership).where(Membership.user_id == acme["admin"]))

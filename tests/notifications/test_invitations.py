@@ -1,6 +1,7 @@
 """With email configured, an added member's set-password link goes to them by email (from the console,
 the API and the CLI alike); without it (the suite's default app, the embedded default) the edges show
 the link as before."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,11 @@ def test_a_member_added_in_the_console_gets_the_link_by_email_and_it_works(mail_
     client = mail_app.test_client()
     login(client, USERS["admin_a"][0])
     token = csrf_token(client, "/admin/orgs/org-a/members/")
-    response = client.post("/admin/orgs/org-a/members/add", follow_redirects=True,
-                           data={"add-email": "new@a.test", "add-role": "manager", "csrf_token": token})
+    response = client.post(
+        "/admin/orgs/org-a/members/add",
+        follow_redirects=True,
+        data={"add-email": "new@a.test", "add-role": "manager", "csrf_token": token},
+    )
     page = response.get_data(as_text=True)
     assert "was emailed to new@a.test" in page and "/set-password/" not in page
     [message] = inbox.wait_for(1)
@@ -32,16 +36,22 @@ def test_a_member_added_in_the_console_gets_the_link_by_email_and_it_works(mail_
     assert "For <strong>new@a.test</strong>" in mail_app.test_client().get(link_in(message)).get_data(as_text=True)
     with mail_app.app_context(), tenant(world.a):
         assert db.session.scalars(select(OutboundEmail.status).where(OutboundEmail.kind == "invitation")).all() == [
-            "sent"]
-        assert "emailed" in db.session.scalars(select(AuditEvent.summary).where(
-            AuditEvent.action == "member.added").order_by(AuditEvent.id.desc())).first()
+            "sent"
+        ]
+        assert (
+            "emailed"
+            in db.session.scalars(
+                select(AuditEvent.summary).where(AuditEvent.action == "member.added").order_by(AuditEvent.id.desc())
+            ).first()
+        )
     with mail_app.app_context(), tenant(world.b):
         assert db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "invitation")).all() == []
 
 
 def test_the_cli_says_the_link_was_emailed(mail_app, world, inbox):
-    result = mail_app.test_cli_runner().invoke(args=["add-member", "org-b", "new@b.test", "--role", "agent",
-                                                     "--extension", "205"])
+    result = mail_app.test_cli_runner().invoke(
+        args=["add-member", "org-b", "new@b.test", "--role", "agent", "--extension", "205"]
+    )
     assert result.exit_code == 0, result.output
     assert "emailed" in result.output and "/set-password/" not in result.output
     [message] = inbox.wait_for(1)

@@ -1,5 +1,6 @@
 """Email really leaves: over SMTP to a server on loopback, multipart, retried and recorded; at most once
 per outbox row; and, in the embedded default, as `.eml` files under the outbox folder."""
+
 from __future__ import annotations
 
 from email import message_from_bytes, policy
@@ -109,8 +110,13 @@ def test_another_orgs_job_neither_sees_nor_sends_a_message(mail_app, inbox):
 
 
 def test_the_embedded_default_writes_each_message_as_an_eml_file(app, tmp_path):
-    embedded = create_app(app_config(REDIS_URL=None, MAIL_FILE_PATH=str(tmp_path / "outbox"),
-                                     MAIL_BACKEND="vsync.services.notifications.mail.OutboxFilesEmailBackend"))
+    embedded = create_app(
+        app_config(
+            REDIS_URL=None,
+            MAIL_FILE_PATH=str(tmp_path / "outbox"),
+            MAIL_BACKEND="vsync.services.notifications.mail.OutboxFilesEmailBackend",
+        )
+    )
     with embedded.app_context():
         org_id = factories.make_org("acme")
         assert mail.outbox_folder() == str(tmp_path / "outbox")
@@ -125,13 +131,25 @@ def test_the_embedded_default_writes_each_message_as_an_eml_file(app, tmp_path):
 
 def test_no_smtp_host_means_the_outbox_folder_under_instance(tmp_path):
     from vsync.config import load_config
+
     config = load_config(str(tmp_path), environ={})
     assert config["MAIL_BACKEND"].endswith("OutboxFilesEmailBackend")
     assert config["MAIL_FILE_PATH"] == str(tmp_path / "outbox")
-    smtp = load_config(str(tmp_path), environ={"VSYNC_SMTP_HOST": "smtp.example.com", "VSYNC_SMTP_USER": "u",
-                                               "VSYNC_SMTP_PASSWORD": "p", "VSYNC_MAIL_SENDER": "ops@example.com"})
-    assert (smtp["MAIL_BACKEND"], smtp["MAIL_PORT"], smtp["MAIL_USE_TLS"], smtp["MAIL_USE_SSL"]) == ("smtp", 587, True,
-                                                                                                   False)
+    smtp = load_config(
+        str(tmp_path),
+        environ={
+            "VSYNC_SMTP_HOST": "smtp.example.com",
+            "VSYNC_SMTP_USER": "u",
+            "VSYNC_SMTP_PASSWORD": "p",
+            "VSYNC_MAIL_SENDER": "ops@example.com",
+        },
+    )
+    assert (smtp["MAIL_BACKEND"], smtp["MAIL_PORT"], smtp["MAIL_USE_TLS"], smtp["MAIL_USE_SSL"]) == (
+        "smtp",
+        587,
+        True,
+        False,
+    )
     assert smtp["MAIL_TIMEOUT"] == 10
     tls = load_config(str(tmp_path), environ={"VSYNC_SMTP_HOST": "h", "VSYNC_SMTP_SECURITY": "tls"})
     assert (tls["MAIL_PORT"], tls["MAIL_USE_SSL"], tls["MAIL_USE_TLS"]) == (465, True, False)

@@ -1,5 +1,6 @@
 """Each person's preferences in each org: role defaults, changed on their own console page, and a
 digest's one-click unsubscribe link that turns exactly one preference off, once."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -31,8 +32,14 @@ def save(client, data: dict) -> object:
     return client.post(path, data={**data, "csrf_token": csrf_token(client, path)})
 
 
-FORM = {"digest": "weekly", "digest_hour": "7", "alert_service_level": "off", "alert_silence": "on",
-        "sync_failures": "on", "account_security": "on"}
+FORM = {
+    "digest": "weekly",
+    "digest_hour": "7",
+    "alert_service_level": "off",
+    "alert_silence": "on",
+    "sync_failures": "on",
+    "account_security": "on",
+}
 
 
 def test_a_person_changes_their_own_preferences_in_one_org_only(app, world):
@@ -62,6 +69,7 @@ def test_an_unknown_key_is_refused_by_the_service(app, world):
     import pytest
 
     from vsync.errors import ValidationError
+
     with app.app_context(), tenant(world.a):
         membership = db.session.scalar(select(Membership).where(Membership.user_id == world.users["admin_a"]))
         with pytest.raises(ValidationError):
@@ -73,8 +81,17 @@ def test_an_unknown_key_is_refused_by_the_service(app, world):
 def digest_message(app, org_id: int, user_id: int, key: str = "digest") -> str:
     """A sent digest's outbox row for the person; the path of its unsubscribe link."""
     with app.app_context(), tenant(org_id):
-        row = OutboundEmail(org_id=org_id, user_id=user_id, kind="digest", dedupe_key=f"test:{user_id}",
-                            to_address="x@example.com", subject="s", template="test", context={}, status="sent")
+        row = OutboundEmail(
+            org_id=org_id,
+            user_id=user_id,
+            kind="digest",
+            dedupe_key=f"test:{user_id}",
+            to_address="x@example.com",
+            subject="s",
+            template="test",
+            context={},
+            status="sent",
+        )
         db.session.add(row)
         db.session.commit()
         return f"/unsubscribe/{preferences.unsubscribe_token(org_id, row.id, key)}"

@@ -1,5 +1,6 @@
 """Real `rq cron` and `rq worker` processes against the real Redis and the loopback SMTP server: two
 cron processes and two workers send each digest once, and a worker killed mid-send never sends twice."""
+
 from __future__ import annotations
 
 import os
@@ -29,15 +30,32 @@ RQ = str(Path(sys.executable).parent / "rq")
 
 
 def env(smtp_port: int, **extra) -> dict:
-    return {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "SECRET_KEY": "test-secret-key",
-            "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY, "VSYNC_ENV": "test", "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1",
-            "VSYNC_SMTP_HOST": "127.0.0.1", "VSYNC_SMTP_SECURITY": "none", "VSYNC_SMTP_PORT": str(smtp_port),
-            "VSYNC_MAIL_RETRY_INTERVALS": "0", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "test-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "VSYNC_ENV": "test",
+        "VSYNC_PASSWORD_HASH": "pbkdf2:sha256:1",
+        "VSYNC_SMTP_HOST": "127.0.0.1",
+        "VSYNC_SMTP_SECURITY": "none",
+        "VSYNC_SMTP_PORT": str(smtp_port),
+        "VSYNC_MAIL_RETRY_INTERVALS": "0",
+        **extra,
+    }
 
 
 def start(args: list[str], smtp_port: int, **extra) -> subprocess.Popen:
-    return subprocess.Popen([RQ, *args, "--url", REDIS_URL], cwd=ROOT, env=env(smtp_port, **extra),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [RQ, *args, "--url", REDIS_URL],
+        cwd=ROOT,
+        env=env(smtp_port, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def worker(smtp_port: int, **extra) -> subprocess.Popen:
@@ -58,8 +76,10 @@ def queued_names() -> list[str]:
 def test_two_cron_processes_and_two_workers_send_each_digest_once(queued_mail_app, smtp_server, inbox):
     with queued_mail_app.app_context():
         org_id = factories.make_org("acme", "Pacific/Kiritimati")
-        people = [factories.make_user(f"p{i}@acme.test", org_slug="acme", role=role)
-                  for i, role in enumerate(("org_admin", "manager", "agent", "manager"))]
+        people = [
+            factories.make_user(f"p{i}@acme.test", org_slug="acme", role=role)
+            for i, role in enumerate(("org_admin", "manager", "agent", "manager"))
+        ]
         with tenant(org_id):
             for membership in db.session.scalars(select(Membership)):
                 preferences.set_preferences(membership, {"digest": "daily", "digest_hour": "0"}, actor="test")
@@ -88,8 +108,9 @@ def test_two_cron_processes_and_two_workers_send_each_digest_once(queued_mail_ap
     assert len(inbox.messages) == 2 * len(people)  # and each invitation once
 
 
-def test_a_worker_killed_mid_send_leaves_the_message_unknown_never_sent_twice(queued_mail_app, smtp_server, inbox,
-                                                                             time_machine):
+def test_a_worker_killed_mid_send_leaves_the_message_unknown_never_sent_twice(
+    queued_mail_app, smtp_server, inbox, time_machine
+):
     with queued_mail_app.app_context():
         org_id = factories.make_org("acme")
         inbox.stall, inbox.stall_seconds = 1, 30
@@ -102,6 +123,7 @@ def test_a_worker_killed_mid_send_leaves_the_message_unknown_never_sent_twice(qu
             with tenant(org_id):
                 db.session.expire_all()
                 return db.session.scalar(select(OutboundEmail.status).where(OutboundEmail.id == email_id))
+
         wait_until(lambda: status() == "sending")
         # The work horse in the middle of the send (RQ gives it a session of its own), then its worker.
         for process in [*psutil.Process(doomed.pid).children(recursive=True), psutil.Process(doomed.pid)]:

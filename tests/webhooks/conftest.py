@@ -2,6 +2,7 @@
 
 `inline_app` processes events in the request (no Redis), as the embedded default does; tests of
 the queue use the session `app`, whose jobs go to the real Redis."""
+
 from __future__ import annotations
 
 import pytest

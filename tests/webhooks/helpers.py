@@ -1,4 +1,5 @@
 """Helpers of the webhooks tests, imported by their modules and fixtures."""
+
 from __future__ import annotations
 
 import json
@@ -48,16 +49,24 @@ def make_tenant(app, slug: str, number: str) -> Tenant:
     with app.app_context(), platform_bypass("test setup"):
         org = orgs.create_org(slug.title(), slug, "UTC")
         api_key = f"{slug}-api-key-x81"
-        integration, token = create_integration(org, api_key=api_key, user_key="user-key",
-                                                base_url="http://127.0.0.1:9/v4")
+        integration, token = create_integration(
+            org, api_key=api_key, user_key="user-key", base_url="http://127.0.0.1:9/v4"
+        )
         phone = numbers.add_number(number)
         numbers.assign_number(org, phone, at=T0.replace(year=2025))
         db.session.commit()
         return Tenant(slug, org.id, integration.id, integration.account_id, token, api_key, number)
 
 
-def post(client, tenant_or_url, payload, *, headers: dict | None = None, raw: bytes | None = None,
-         content_type: str = "application/json"):
+def post(
+    client,
+    tenant_or_url,
+    payload,
+    *,
+    headers: dict | None = None,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+):
     url = tenant_or_url if isinstance(tenant_or_url, str) else tenant_or_url.url
     data = raw if raw is not None else json.dumps(payload).encode()
     return client.post(url, data=data, headers={"Content-Type": content_type, **(headers or {})})
@@ -73,18 +82,37 @@ def stored_events(app, integration_id: int | None = None) -> list[WebhookEvent]:
         return rows
 
 
-CALL_FIELDS = ("account_id", "external_id", "phone_number_id", "direction", "status", "from_number",
-               "to_number", "started_at", "answered_at", "wait_ended_at", "ring_ms", "ended_at",
-               "duration_ms", "agent_extension", "events_at", "raw")
+CALL_FIELDS = (
+    "account_id",
+    "external_id",
+    "phone_number_id",
+    "direction",
+    "status",
+    "from_number",
+    "to_number",
+    "started_at",
+    "answered_at",
+    "wait_ended_at",
+    "ring_ms",
+    "ended_at",
+    "duration_ms",
+    "agent_extension",
+    "events_at",
+    "raw",
+)
 
 
 def calls_state(app) -> dict:
     """Every call and call event, as comparable values (no surrogate ids)."""
     with app.app_context(), platform_bypass("test"):
-        calls = {(c.account_id, c.external_id): tuple(getattr(c, f) for f in CALL_FIELDS)
-                 for c in db.session.scalars(select(Call))}
-        events = sorted((e.account_id, e.guid, e.call_external_id, e.kind, e.extension, e.occurred_at,
-                         e.phone_number_id) for e in db.session.scalars(select(CallEvent)))
+        calls = {
+            (c.account_id, c.external_id): tuple(getattr(c, f) for f in CALL_FIELDS)
+            for c in db.session.scalars(select(Call))
+        }
+        events = sorted(
+            (e.account_id, e.guid, e.call_external_id, e.kind, e.extension, e.occurred_at, e.phone_number_id)
+            for e in db.session.scalars(select(CallEvent))
+        )
         return {"calls": calls, "events": events}
 
 

@@ -1,6 +1,7 @@
 """MightyCall's `ApiKey` never reaches the database: every stored delivery, accepted or refused, and
 its kept headers hold only whether the key matched, and the stored events are processed and
 replayed without it."""
+
 from __future__ import annotations
 
 import json
@@ -71,19 +72,27 @@ def _bodies(acme, globex) -> dict:
     return {
         "another account's key": (theirs.encode(), "application/json", 401, [API_KEY_NOT_MATCHED]),
         "the second event's key is another account's": (
-            json.dumps([event, other | {"Guid": "g2"}]).encode(), "application/json", 401,
-            [API_KEY_MATCHED, API_KEY_NOT_MATCHED]),
+            json.dumps([event, other | {"Guid": "g2"}]).encode(),
+            "application/json",
+            401,
+            [API_KEY_MATCHED, API_KEY_NOT_MATCHED],
+        ),
         "malformed JSON": (mine[:-1].encode(), "application/json", 400, [API_KEY_MATCHED]),
-        "malformed JSON, another account's key": (theirs[:-1].encode(), "application/json", 400,
-                                                  [API_KEY_NOT_MATCHED]),
-        "a bad event": (json.dumps(event | {"Timestamp": "soon"}).encode(), "application/json", 400,
-                        [API_KEY_MATCHED]),
-        "not JSON": (f"ApiKey={globex.api_key}&EventType=IncomingCall".encode(), "application/x-www-form-urlencoded",
-                     415, [API_KEY_NOT_MATCHED]),
-        "too many events": (json.dumps([other] * (MAX_EVENTS + 1)).encode(), "application/json", 413,
-                            [API_KEY_NOT_MATCHED]),
-        "too large, cut inside the key": (_cut_inside(globex.api_key), "application/json", 413,
-                                          [API_KEY_NOT_MATCHED]),
+        "malformed JSON, another account's key": (theirs[:-1].encode(), "application/json", 400, [API_KEY_NOT_MATCHED]),
+        "a bad event": (json.dumps(event | {"Timestamp": "soon"}).encode(), "application/json", 400, [API_KEY_MATCHED]),
+        "not JSON": (
+            f"ApiKey={globex.api_key}&EventType=IncomingCall".encode(),
+            "application/x-www-form-urlencoded",
+            415,
+            [API_KEY_NOT_MATCHED],
+        ),
+        "too many events": (
+            json.dumps([other] * (MAX_EVENTS + 1)).encode(),
+            "application/json",
+            413,
+            [API_KEY_NOT_MATCHED],
+        ),
+        "too large, cut inside the key": (_cut_inside(globex.api_key), "application/json", 413, [API_KEY_NOT_MATCHED]),
     }
 
 
@@ -93,9 +102,19 @@ def _cut_inside(key: str) -> bytes:
     return (" " * (MAX_BODY - len(start) - len(key) // 2) + start + key + '"}').encode()
 
 
-@pytest.mark.parametrize("case", ["another account's key", "the second event's key is another account's",
-                                  "malformed JSON", "malformed JSON, another account's key", "a bad event",
-                                  "not JSON", "too many events", "too large, cut inside the key"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "another account's key",
+        "the second event's key is another account's",
+        "malformed JSON",
+        "malformed JSON, another account's key",
+        "a bad event",
+        "not JSON",
+        "too many events",
+        "too large, cut inside the key",
+    ],
+)
 def test_a_refused_request_is_kept_without_any_key_it_carried(hook, acme, globex, inline_app, case):
     body, content_type, status, markers = _bodies(acme, globex)[case]
     assert post(hook, acme, None, raw=body, content_type=content_type).status_code == status

@@ -1,4 +1,5 @@
 """The webhook commands at the shell: rotate the token and signing secrets, replay stored events."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,15 @@ def test_rotate_webhook_token_prints_a_new_token_once_and_refuses_the_old_one_at
     result = run(inline_app, "rotate-webhook-token", "acme")
     assert result.exit_code == 0, result.output
     new_token = result.output.strip().splitlines()[-1]
-    old, new = post(hook, acme, acme.events("answered")[:1]), post(hook, f"/webhooks/mightycall/{new_token}",
-                                                                     acme.events("answered")[:1])
+    old, new = (
+        post(hook, acme, acme.events("answered")[:1]),
+        post(hook, f"/webhooks/mightycall/{new_token}", acme.events("answered")[:1]),
+    )
     assert old.status_code == 404 and new.status_code == 200
     with inline_app.app_context(), platform_bypass("check"):
-        assert db.session.scalars(select(AuditEvent.actor).where(
-            AuditEvent.action == "integration.webhook_token_rotated")).all() == ["cli"]
+        assert db.session.scalars(
+            select(AuditEvent.actor).where(AuditEvent.action == "integration.webhook_token_rotated")
+        ).all() == ["cli"]
 
 
 def test_signing_secrets_are_added_retired_and_dropped_from_the_shell(inline_app, acme, hook):
@@ -62,15 +66,22 @@ def test_demo_floor_without_demo_integrations_says_what_to_do_in_one_line(inline
 
 def test_demo_floor_targets_get_a_fresh_token_that_the_receiver_accepts(inline_app, hook):
     from vsync.services import demo, integrations, numbers, orgs
+
     with inline_app.app_context(), platform_bypass("demo setup"):
         org = orgs.create_org("Acme Dental", "acme", "America/New_York")
-        integrations.create_integration(org, api_key=demo.SIMULATOR_API_KEY, user_key=demo.SIMULATOR_USER_KEY,
-                                        base_url="http://127.0.0.1:1/v4", name=demo.DEMO_INTEGRATION_NAME)
+        integrations.create_integration(
+            org,
+            api_key=demo.SIMULATOR_API_KEY,
+            user_key=demo.SIMULATOR_USER_KEY,
+            base_url="http://127.0.0.1:1/v4",
+            name=demo.DEMO_INTEGRATION_NAME,
+        )
         numbers.assign_number(org, numbers.add_number("+12127363100"))
         (target,) = demo.demo_floor_targets("http://localhost")
         db.session.commit()
     assert target.org_slug == "acme" and target.numbers == ("+12127363100",)
     path = target.url.removeprefix("http://localhost")
     from vsync.mightycall.simulator import WebhookEmitter
+
     events = WebhookEmitter(target.url, target.api_key).events("answered", business_number=target.numbers[0])
     assert post(hook, path, events).status_code == 200

@@ -1,4 +1,5 @@
 """The demo floor plays calls over real HTTP against the receiver, each event when it is due."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,8 +22,9 @@ def live_receiver(inline_app):
 
 def test_the_demo_floor_starts_calls_and_delivers_their_events_as_they_fall_due(live_receiver, acme, inline_app):
     clock = [NOW]
-    floor = DemoFloor(WebhookEmitter(live_receiver + acme.url, acme.api_key), [acme.number], every=10, seed=3,
-                      clock=lambda: clock[0])
+    floor = DemoFloor(
+        WebhookEmitter(live_receiver + acme.url, acme.api_key), [acme.number], every=10, seed=3, clock=lambda: clock[0]
+    )
     for _ in range(60):  # ten simulated minutes, a tick every ten seconds
         floor.tick()
         clock[0] += timedelta(seconds=10)

@@ -1,4 +1,5 @@
 """The receiver on the embedded default: SQLite, events processed inline, one call per call."""
+
 from __future__ import annotations
 
 import random
@@ -25,8 +26,13 @@ def embedded_app(tmp_path, monkeypatch):
     """The embedded default on a SQLite file, with one org, its integration and number; and its token."""
     for name in ("DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}", "SECRET_KEY": "embedded",
-                      "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()]})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}",
+            "SECRET_KEY": "embedded",
+            "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+        }
+    )
     with app.app_context():
         upgrade()
         with platform_bypass("test setup"):
@@ -61,8 +67,9 @@ def test_concurrent_deliveries_on_sqlite_apply_each_event_once(tmp_path, monkeyp
     """Inline, each delivery drains its org's received events, so drains in concurrent requests meet."""
     app, token = embedded_app(tmp_path, monkeypatch)
     emitter = WebhookEmitter("http://unused", "key")
-    calls = [emitter.events("answered", started_at=STARTED + timedelta(minutes=i), rng=random.Random(i))
-             for i in range(6)]
+    calls = [
+        emitter.events("answered", started_at=STARTED + timedelta(minutes=i), rng=random.Random(i)) for i in range(6)
+    ]
     answers: list[int] = []
 
     def deliver(events):

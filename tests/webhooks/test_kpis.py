@@ -1,5 +1,6 @@
 """Wait-based KPIs come alive for calls that webhook events told of: speed of answer, service level,
 abandon rate and longest wait, computed by the KPI engine from what the receiver stored."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,7 +21,8 @@ def kpis(app, tenant_) -> dict:
 
 
 def test_an_answered_and_an_unanswered_call_from_webhooks_give_speed_of_answer_service_level_and_waits(
-        hook, acme, globex, inline_app):
+    hook, acme, globex, inline_app
+):
     answered = acme.events("answered", seed=1, extension="101")  # rings at +1 s, connected at +9 s
     missed = acme.events("missed", seed=2, started_at=NOW + timedelta(minutes=5))  # rings 1 s to 31 s
     assert post(hook, acme, answered + missed).status_code == 200
@@ -41,11 +43,21 @@ def test_calls_synced_without_events_leave_wait_based_kpis_null_not_zero(inline_
 
     from vsync.models import Call, PhoneNumber
     from vsync.tenancy import platform_bypass
+
     with inline_app.app_context(), platform_bypass("a synced call, no events"):
         number_id = db.session.scalar(db.select(PhoneNumber.id).where(PhoneNumber.e164 == acme.number))
-        db.session.execute(insert(Call.__table__).values(
-            account_id=acme.account_id, phone_number_id=number_id, external_id="synced-1",
-            direction="inbound", status="answered", started_at=NOW, duration_ms=60_000, raw={}))
+        db.session.execute(
+            insert(Call.__table__).values(
+                account_id=acme.account_id,
+                phone_number_id=number_id,
+                external_id="synced-1",
+                direction="inbound",
+                status="answered",
+                started_at=NOW,
+                duration_ms=60_000,
+                raw={},
+            )
+        )
         db.session.commit()
     figures = kpis(inline_app, acme)
     assert figures["answered_calls"] == 1 and figures["answer_rate"] == 1.0

@@ -1,4 +1,5 @@
 """The live floor, built from webhook events in the org's scope."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -95,6 +96,7 @@ def test_the_floor_is_four_queries_whatever_the_number_of_calls(hook, acme, inli
         play_until(hook, acme, acme.events("answered", seed=seed, extension=f"1{seed:02d}"), NOW + 5 * S)
     statements = []
     with inline_app.app_context():
+
         def listener(*args):
             statements.append(args[2])
 
@@ -117,6 +119,7 @@ def test_the_floor_as_json_uses_utc_times_and_rounded_seconds(hook, acme, inline
 def _key(app, org_id: int) -> str:
     from vsync.services.keys import create_api_key
     from vsync.tenancy import platform_bypass
+
     with app.app_context(), platform_bypass("test key"):
         plaintext = create_api_key(org_id=org_id, name="floor", scopes="read")[1]
         db.session.commit()
@@ -125,6 +128,7 @@ def _key(app, org_id: int) -> str:
 
 def test_the_live_route_shows_an_orgs_own_floor_now_and_another_orgs_is_a_404(hook, acme, globex, inline_app):
     from vsync.models.types import utcnow
+
     started = utcnow().replace(microsecond=0) - 30 * S
     events = acme.events("answered", extension="101", started_at=started)
     play_until(hook, acme, events, started + 12 * S)  # answered at +9 s: on a call now

@@ -1,6 +1,7 @@
 """A number that moves from acme to globex at `MOVED_AT`: a call is filed under its start
 (`Body.DateTimeUtc`), and only the org that holds the number then may file it, whatever the events'
 own `Timestamp`s say."""
+
 from __future__ import annotations
 
 from datetime import timedelta

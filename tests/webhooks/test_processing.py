@@ -1,5 +1,6 @@
 """Processing: what each event does to a call, any order and any repetition giving the same result,
 and the merge with the sync's row of the same call."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,12 @@ def test_unanswered_inbound_call_is_voicemail_with_its_missed_ring_recorded(hook
     assert call.ring_ms == 30_000  # Ringing at +1 s, StopRinging at +31 s
     with inline_app.app_context(), tenant(acme.org_id):
         kinds = db.session.execute(select(CallEvent.kind, CallEvent.extension).order_by(CallEvent.occurred_at)).all()
-    assert [tuple(k) for k in kinds] == [("call", None), ("ringing", "105"), ("stop_ringing", "105"),
-                                         ("completed", None)]
+    assert [tuple(k) for k in kinds] == [
+        ("call", None),
+        ("ringing", "105"),
+        ("stop_ringing", "105"),
+        ("completed", None),
+    ]
 
 
 def test_outbound_call_is_answered_by_the_calling_agent(hook, acme, inline_app):
@@ -49,7 +54,11 @@ def test_outbound_call_is_answered_by_the_calling_agent(hook, acme, inline_app):
     post(hook, acme, events)
     call = one_call(inline_app, events[0]["Body"]["Id"])
     assert (call.direction, call.status, call.agent_extension, call.from_number) == (
-        "outbound", "answered", "107", acme.number)
+        "outbound",
+        "answered",
+        "107",
+        acme.number,
+    )
 
 
 def test_a_call_still_ringing_is_open_with_no_outcome_yet(hook, acme, inline_app):
@@ -87,15 +96,22 @@ def _reset_traffic(app) -> None:
         conn.execute(text("TRUNCATE webhook_events, call_events, calls, audit_events RESTART IDENTITY"))
 
 
-lifecycles = st.lists(st.tuples(st.sampled_from(["answered", "missed", "voicemail", "outbound"]),
-                                st.integers(0, 10_000)), min_size=1, max_size=4, unique_by=lambda c: c[1])
+lifecycles = st.lists(
+    st.tuples(st.sampled_from(["answered", "missed", "voicemail", "outbound"]), st.integers(0, 10_000)),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda c: c[1],
+)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=lifecycles, data=st.data())
 def test_any_order_and_any_repetition_of_events_gives_the_in_order_result(hook, acme, inline_app, calls, data):
-    events = [e for lifecycle, seed in calls
-              for e in acme.events(lifecycle, seed=seed, started_at=NOW + seed * S, extension=f"1{seed % 7}")]
+    events = [
+        e
+        for lifecycle, seed in calls
+        for e in acme.events(lifecycle, seed=seed, started_at=NOW + seed * S, extension=f"1{seed % 7}")
+    ]
     _reset_traffic(inline_app)
     for event in events:
         post(hook, acme, event)
@@ -107,17 +123,24 @@ def test_any_order_and_any_repetition_of_events_gives_the_in_order_result(hook, 
     batch = data.draw(st.integers(1, 4), label="events per request")
     _reset_traffic(inline_app)
     for start in range(0, len(shuffled), batch):
-        assert post(hook, acme, shuffled[start:start + batch]).status_code == 200
+        assert post(hook, acme, shuffled[start : start + batch]).status_code == 200
     assert calls_state(inline_app) == in_order
     assert all(r.status == "processed" and r.attempts == 1 for r in stored_events(inline_app))
 
 
 def _provider_call(tenant_, call_id: str, *, extension: str = "102") -> dict:
     """The sync's view of the answered call the emitter plays (MightyCall's call list item)."""
-    return {"id": call_id, "caller": {"name": "", "phone": "+17185550123"},
-            "called": [{"isConnected": True, "name": "Ann Agent", "extension": extension}],
-            "businessNumber": tenant_.number, "dateTimeUtc": "2026-11-02T12:00:00.5Z", "duration": "181500",
-            "direction": "Incoming", "callStatus": "Connected", "callRecord": None}
+    return {
+        "id": call_id,
+        "caller": {"name": "", "phone": "+17185550123"},
+        "called": [{"isConnected": True, "name": "Ann Agent", "extension": extension}],
+        "businessNumber": tenant_.number,
+        "dateTimeUtc": "2026-11-02T12:00:00.5Z",
+        "duration": "181500",
+        "direction": "Incoming",
+        "callStatus": "Connected",
+        "callRecord": None,
+    }
 
 
 def _sync(app, tenant_, raw: dict) -> None:
@@ -138,9 +161,12 @@ ORDERS = {
 def test_sync_and_events_merge_into_one_call_with_each_sources_best_fields(hook, acme, inline_app, order):
     events = acme.events("answered", extension="101")
     call_id = events[0]["Body"]["Id"]
-    steps = {"events": lambda: post(hook, acme, events), "first_events": lambda: post(hook, acme, events[:2]),
-             "other_events": lambda: post(hook, acme, events[2:]),
-             "sync": lambda: _sync(inline_app, acme, _provider_call(acme, call_id))}
+    steps = {
+        "events": lambda: post(hook, acme, events),
+        "first_events": lambda: post(hook, acme, events[:2]),
+        "other_events": lambda: post(hook, acme, events[2:]),
+        "sync": lambda: _sync(inline_app, acme, _provider_call(acme, call_id)),
+    }
     for step in ORDERS[order]:
         steps[step]()
     call = one_call(inline_app, call_id)
@@ -154,8 +180,7 @@ def test_sync_and_events_merge_into_one_call_with_each_sources_best_fields(hook,
 
 
 @pytest.mark.parametrize("order", ["events_then_sync", "sync_then_events"])
-def test_a_missed_call_keeps_its_ring_time_from_events_and_its_status_from_the_sync(hook, acme, inline_app,
-                                                                                      order):
+def test_a_missed_call_keeps_its_ring_time_from_events_and_its_status_from_the_sync(hook, acme, inline_app, order):
     events = acme.events("missed")
     call_id = events[0]["Body"]["Id"]
     missed = _provider_call(acme, call_id) | {"called": [], "duration": "0", "callStatus": "Missed"}

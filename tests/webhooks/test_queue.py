@@ -1,5 +1,6 @@
 """Processing through the real Redis queue: acknowledged before processing, one drain for a burst,
 drains side by side, retries now and later, the sweep of stalled events, a worker killed mid-event."""
+
 from __future__ import annotations
 
 import json
@@ -198,12 +199,24 @@ def _wait_for(predicate, timeout: float, what: str):
 
 
 def _rq_worker() -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
-           "SECRET_KEY": "test-secret-key", "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY, "VSYNC_ENV": "test",
-           "VSYNC_WEBHOOK_RETRY_INTERVALS": "0,0"}
-    return subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--url", REDIS_URL, "--burst", "vsync"],
-                            cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "test-secret-key",
+        "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "VSYNC_ENV": "test",
+        "VSYNC_WEBHOOK_RETRY_INTERVALS": "0,0",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "--url", REDIS_URL, "--burst", "vsync"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.timeout(120)
@@ -219,10 +232,19 @@ def test_a_worker_killed_mid_event_loses_nothing_and_a_replay_applies_each_event
         holder.execute(text("SELECT pg_advisory_lock(hashtextextended(:k, 0))"), {"k": call_key})
         holder.commit()
         worker = _rq_worker()
-        _wait_for(lambda: holder.execute(text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar() > 0,
-            60, "the worker to be mid-event")
+        _wait_for(
+            lambda: (
+                holder.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                ).scalar()
+                > 0
+            ),
+            60,
+            "the worker to be mid-event",
+        )
         for process in [*psutil.Process(worker.pid).children(recursive=True), psutil.Process(worker.pid)]:
             process.kill()
         worker.wait(10)

@@ -1,4 +1,5 @@
 """The receiver: handshake, authentication, store first, duplicates, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -138,12 +139,15 @@ def test_every_refusal_of_the_receiver_carries_the_request_id(hook, acme, inline
     refusals = {
         ("malformed_json", 400): post(hook, acme, None, raw=b"{not json", headers={"X-Request-ID": "trace-400"}),
         ("bad_api_key", 401): post(hook, acme, event | {"ApiKey": "wrong"}, headers={"X-Request-ID": "trace-401"}),
-        ("payload_too_large", 413): post(hook, acme, None, raw=b"[" + b" " * 300_000 + b"]",
-                                         headers={"X-Request-ID": "trace-413"}),
-        ("unsupported_media_type", 415): post(hook, acme, event, content_type="text/plain",
-                                              headers={"X-Request-ID": "trace-415"}),
-        ("not_found", 404): post(hook, "/webhooks/mightycall/no-such-token", event,
-                                 headers={"X-Request-ID": "trace-404"}),
+        ("payload_too_large", 413): post(
+            hook, acme, None, raw=b"[" + b" " * 300_000 + b"]", headers={"X-Request-ID": "trace-413"}
+        ),
+        ("unsupported_media_type", 415): post(
+            hook, acme, event, content_type="text/plain", headers={"X-Request-ID": "trace-415"}
+        ),
+        ("not_found", 404): post(
+            hook, "/webhooks/mightycall/no-such-token", event, headers={"X-Request-ID": "trace-404"}
+        ),
     }
     for (code, status), response in refusals.items():
         assert response.status_code == status, code

@@ -1,4 +1,5 @@
 """Webhook services at their own level: token rotation, replay windows, scope checks, key rotation."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -56,8 +57,9 @@ def test_replay_since_takes_only_events_received_from_then_on(hook, acme, inline
     post(hook, acme, acme.events("answered"))
     with inline_app.app_context(), tenant(acme.org_id):
         first_two = select(WebhookEvent.id).order_by(WebhookEvent.id).limit(2).scalar_subquery()
-        db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(first_two))
-                           .values(received_at=utcnow() - timedelta(days=2)))
+        db.session.execute(
+            update(WebhookEvent).where(WebhookEvent.id.in_(first_two)).values(received_at=utcnow() - timedelta(days=2))
+        )
         db.session.commit()
     before = [r.processed_at for r in stored_events(inline_app)]
     with inline_app.app_context(), tenant(acme.org_id):
@@ -78,22 +80,26 @@ def test_replay_refuses_another_orgs_scope(acme, globex, inline_app):
 
 
 def test_events_and_rejected_requests_are_stored_in_the_tokens_org_whatever_scope_the_caller_is_in(
-        acme, globex, inline_app):
+    acme, globex, inline_app
+):
     with inline_app.app_context(), tenant(globex.org_id), service.receiving() as connection:
         endpoint = service.authenticate_token(connection, acme.token)
         service.store_events(connection, endpoint, [("g", "IncomingCall", {})], {}, utcnow())
         service.store_rejected(connection, endpoint, b"{", {}, "400 malformed_json", utcnow())
     rows = stored_events(inline_app)
     assert [(r.org_id, r.integration_id, r.status) for r in rows] == [
-        (acme.org_id, acme.integration_id, "received"), (acme.org_id, acme.integration_id, "rejected")]
+        (acme.org_id, acme.integration_id, "received"),
+        (acme.org_id, acme.integration_id, "rejected"),
+    ]
 
 
 def test_rotating_encryption_keys_re_encrypts_the_signing_secrets(acme, inline_app):
     with inline_app.app_context(), tenant(acme.org_id):
         secret = service.add_signing_secret(db.session.get(Integration, acme.integration_id))
         db.session.commit()
-    rotated = create_app(app_config(REDIS_URL=None, VSYNC_ENCRYPTION_KEYS=[Fernet.generate_key().decode(),
-                                                                         ENCRYPTION_KEY]))
+    rotated = create_app(
+        app_config(REDIS_URL=None, VSYNC_ENCRYPTION_KEYS=[Fernet.generate_key().decode(), ENCRYPTION_KEY])
+    )
     with rotated.app_context(), platform_bypass("test"):
         rotate_encryption_keys()
         db.session.commit()

@@ -1,5 +1,6 @@
 """Tenant crossing and bad input: a clear 4xx, raw bodies kept where the token was valid, and the
 receiver goes on serving."""
+
 from __future__ import annotations
 
 import json
@@ -46,6 +47,7 @@ def test_a_number_assigned_later_is_processed_by_a_replay_of_unmatched_events(ho
     from tests.factories import assign, make_number
     from vsync.services.webhooks import replay_events
     from vsync.tenancy import tenant
+
     with inline_app.app_context():
         make_number("+14155550100")
     events = acme.events("answered", business_number="+14155550100")
@@ -77,28 +79,46 @@ def _wrong_type(tenant_):
 
 BAD = {
     "oversize": (lambda t: (b'{"x": "' + b"a" * MAX_BODY + b'"}', "application/json"), 413, "payload_too_large"),
-    "wrong content type": (lambda t: (json.dumps(t.events("answered")[0]).encode(), "text/plain"), 415,
-                           "unsupported_media_type"),
-    "form post": (lambda t: (b"EventType=IncomingCall", "application/x-www-form-urlencoded"), 415,
-                  "unsupported_media_type"),
+    "wrong content type": (
+        lambda t: (json.dumps(t.events("answered")[0]).encode(), "text/plain"),
+        415,
+        "unsupported_media_type",
+    ),
+    "form post": (
+        lambda t: (b"EventType=IncomingCall", "application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    ),
     "malformed json": (lambda t: (b'{"EventType": "IncomingCall",', "application/json"), 400, "malformed_json"),
     "not utf-8": (lambda t: (b'{"a": "\xff\xfe"}', "application/json"), 400, "malformed_json"),
     "deep nesting": (lambda t: (b"[" * 100_000 + b"]" * 100_000, "application/json"), 400, "malformed_json"),
     "empty list": (lambda t: (b"[]", "application/json"), 400, "no_events"),
-    "ten thousand events": (lambda t: (json.dumps([{}] * 10_000).encode(), "application/json"), 413,
-                            "too_many_events"),
+    "ten thousand events": (lambda t: (json.dumps([{}] * 10_000).encode(), "application/json"), 413, "too_many_events"),
     "a string": (lambda t: (b'"hello"', "application/json"), 400, "invalid_event"),
-    "missing field": (lambda t: (json.dumps(_missing_body_id(t)).encode(), "application/json"), 400,
-                      "invalid_event"),
+    "missing field": (lambda t: (json.dumps(_missing_body_id(t)).encode(), "application/json"), 400, "invalid_event"),
     "wrong type": (lambda t: (json.dumps(_wrong_type(t)).encode(), "application/json"), 400, "invalid_event"),
-    "huge string": (lambda t: (json.dumps(_huge_string_event(t)).encode(), "application/json"), 400,
-                    "invalid_event"),
-    "deep nesting inside Body": (lambda t: (json.dumps(t.events("answered")[0] | {
-        "Body": json.loads("[" * 500 + "]" * 500)}).encode(), "application/json"), 400, "invalid_event"),
-    "deep nesting in a field vsync does not read": (lambda t: (json.dumps(t.events("answered")[0] | {
-        "Extra": json.loads("[" * 700 + "]" * 700)}).encode(), "application/json"), 400, "malformed_json"),
-    "missing api key": (lambda t: (json.dumps({"EventType": "IncomingCall"}).encode(), "application/json"), 401,
-                        "bad_api_key"),
+    "huge string": (lambda t: (json.dumps(_huge_string_event(t)).encode(), "application/json"), 400, "invalid_event"),
+    "deep nesting inside Body": (
+        lambda t: (
+            json.dumps(t.events("answered")[0] | {"Body": json.loads("[" * 500 + "]" * 500)}).encode(),
+            "application/json",
+        ),
+        400,
+        "invalid_event",
+    ),
+    "deep nesting in a field vsync does not read": (
+        lambda t: (
+            json.dumps(t.events("answered")[0] | {"Extra": json.loads("[" * 700 + "]" * 700)}).encode(),
+            "application/json",
+        ),
+        400,
+        "malformed_json",
+    ),
+    "missing api key": (
+        lambda t: (json.dumps({"EventType": "IncomingCall"}).encode(), "application/json"),
+        401,
+        "bad_api_key",
+    ),
 }
 
 

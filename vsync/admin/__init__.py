@@ -14,6 +14,7 @@ Platform views declare themselves platform-wide (`platform_wide`, read by `vsync
 request) and get the platform bypass, except the endpoints a view lists in `own_scope`, which enter
 one org's tenant scope themselves.
 """
+
 from __future__ import annotations
 
 from flask import Flask, current_app, flash, g, redirect, url_for
@@ -101,6 +102,7 @@ class HomeView(ConsoleAccess, AdminIndexView):
 def _org_views() -> list:
     def at(path: str, endpoint: str, **kwargs) -> dict:
         return {"url": f"{ORG_URL}{path}", "endpoint": endpoint, **kwargs}
+
     return [
         dashboard.DashboardView(name="Dashboard", **at("/", "org_dashboard")),
         org.CallsView(Call, name="Calls", **at("/calls", "org_calls")),
@@ -122,6 +124,7 @@ def _org_views() -> list:
 def _platform_views() -> list:
     def at(path: str, endpoint: str, **kwargs) -> dict:
         return {"url": f"/admin/platform{path}", "endpoint": endpoint, "category": PLATFORM_CATEGORY, **kwargs}
+
     return [
         platform.OverviewView(name="Overview", **at("/overview", "platform_overview")),
         platform.OrgsView(Organization, name="Organisations", **at("/orgs", "platform_orgs")),
@@ -148,12 +151,14 @@ def _org_of_request(endpoint: str, values: dict) -> None:
 def _console_globals() -> dict:
     def console_orgs():
         return reachable_orgs(current_principal()) if current_user.is_authenticated else []
+
     return {"console_orgs": console_orgs, "switch_form": SwitchOrgForm}
 
 
 def init_app(app: Flask) -> None:
-    admin = ConsoleAdmin(name="vsync", index_view=HomeView(),
-                         theme=Bootstrap4Theme(base_template="admin/vsync_base.html"))
+    admin = ConsoleAdmin(
+        name="vsync", index_view=HomeView(), theme=Bootstrap4Theme(base_template="admin/vsync_base.html")
+    )
     for view in (*_org_views(), *_platform_views()):
         admin.add_view(view)
     admin.init_app(app)

@@ -13,6 +13,7 @@ signed-in user without the role gets the 403 page. List, count and detail querie
 together: the tenant filter narrows them, and org views also name the org on org-owned rows, so a
 detail URL with another org's id is a 404, never a redirect with a flash.
 """
+
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -132,8 +133,9 @@ class OrgModelView(OrgConsoleAccess, ReadOnlyModelView):
 
     def __init__(self, model, **kwargs):
         if self.column_list is None or self.column_details_list is None:
-            raise TypeError(f"{type(self).__name__} must name the fields its pages show "
-                            "(column_list and column_details_list).")
+            raise TypeError(
+                f"{type(self).__name__} must name the fields its pages show (column_list and column_details_list)."
+            )
         super().__init__(model, **kwargs)
 
     def _in_org(self, query):
@@ -185,6 +187,11 @@ def member_added(added, org_slug: str) -> None:
         flash(f"An invitation with their one-time set-password link was emailed to {membership.user.email}.", "info")
         return
     link = url_for("auth.set_password", token=added.password_token, _external=True)
-    flash(Markup("Pass this one-time link on to them: if they have no vsync password yet, it lets them choose "
-                 "one (once, within 72 hours); if they have one, they sign in with it. It is not shown again: "
-                 "<code class='password-link'>{}</code>").format(link), "warning")
+    flash(
+        Markup(
+            "Pass this one-time link on to them: if they have no vsync password yet, it lets them choose "
+            "one (once, within 72 hours); if they have one, they sign in with it. It is not shown again: "
+            "<code class='password-link'>{}</code>"
+        ).format(link),
+        "warning",
+    )

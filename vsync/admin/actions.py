@@ -8,6 +8,7 @@ differs between them: the rows a post may name (its own `get_query`, `integratio
 new key is for (`key_org`), and where the answer goes (`back`, `refused_page`). Who may act is the
 view's `may_write`: the role's in the org console, every platform admin in the platform console.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -45,14 +46,19 @@ def key_expiry(day: date | None, org: Organization | None) -> datetime | None:
 
 
 def show_api_key(plaintext: str) -> None:
-    flash(Markup("Copy the key now; it is not shown again: <code class='api-key'>{}</code>").format(plaintext),
-          "warning")
+    flash(
+        Markup("Copy the key now; it is not shown again: <code class='api-key'>{}</code>").format(plaintext), "warning"
+    )
 
 
 def show_webhook_token(token: str) -> None:
     url = url_for("webhooks.receive", token=token, _external=True)
-    flash(Markup("Give MightyCall this webhook URL now; it is not shown again: <code class='webhook-url'>{}</code>")
-          .format(url), "warning")
+    flash(
+        Markup(
+            "Give MightyCall this webhook URL now; it is not shown again: <code class='webhook-url'>{}</code>"
+        ).format(url),
+        "warning",
+    )
 
 
 class ApiKeyActions:
@@ -82,9 +88,13 @@ class ApiKeyActions:
             return redirect(url_for(".index_view"))
         org = self.key_org(form)
         try:
-            key, plaintext = keys.create_api_key(org_id=org.id if org else None, name=form.name.data or "",
-                                                 scopes=form.scope.data, expires_at=key_expiry(form.expires.data, org),
-                                                 created_by_user_id=current_user.id)
+            key, plaintext = keys.create_api_key(
+                org_id=org.id if org else None,
+                name=form.name.data or "",
+                scopes=form.scope.data,
+                expires_at=key_expiry(form.expires.data, org),
+                created_by_user_id=current_user.id,
+            )
             done(f"API key {key.prefix} created.")
         except DomainError as exc:
             refused(form, exc)
@@ -167,14 +177,23 @@ class IntegrationActions:
         zone = org_zone(integration.org)
         since, until = form.since.data, form.until.data
         try:
-            started = start_syncs(integration, form.kinds.data or [],
-                                  since=None if since is None else local_day_start(since, zone),
-                                  until=None if until is None else local_day_start(until, zone, end=True),
-                                  requested_by_user_id=current_user.id)
+            started = start_syncs(
+                integration,
+                form.kinds.data or [],
+                since=None if since is None else local_day_start(since, zone),
+                until=None if until is None else local_day_start(until, zone, end=True),
+                requested_by_user_id=current_user.id,
+            )
         except (DomainError, MightyCallError) as exc:
             db.session.rollback()
             flash(getattr(exc, "message", str(exc)), "error")
             return self.refused_page("sync_form", form)
-        flash("Sync " + ", ".join(f"{run.kind} ({'joined the run under way' if joined else run.status})"
-                                  for run, joined in started) + ". Progress is under Sync runs.", "success")
+        flash(
+            "Sync "
+            + ", ".join(
+                f"{run.kind} ({'joined the run under way' if joined else run.status})" for run, joined in started
+            )
+            + ". Progress is under Sync runs.",
+            "success",
+        )
         return self.back()

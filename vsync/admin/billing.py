@@ -7,6 +7,7 @@ subscriptions and plan changes, invoices (payments, adjustments, credit notes, v
 locks, and revenue per month across orgs. Every form calls one service function, which validates
 and audits; a refusal names its field on the form and writes nothing.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
@@ -44,13 +45,22 @@ class OrgBillingView(OrgPage):
         plan = plan_on(org_id, today)
         used = usage(org_id, start, end, plan.rounding if plan else "second")
         listed = db.session.scalars(select(Invoice).order_by(Invoice.id.desc()).limit(100)).all()
-        return self.render("admin/console/billing.html", org=self.org, plan=plan, used=used, month=start,
-                           days=(end - start).days, invoices=listed)
+        return self.render(
+            "admin/console/billing.html",
+            org=self.org,
+            plan=plan,
+            used=used,
+            month=start,
+            days=(end - start).days,
+            invoices=listed,
+        )
 
     @expose("/invoices/<int:invoice_id>/<kind>")
     def document(self, invoice_id: int, kind: str):
-        render, mimetype = {"pdf": (documents.invoice_pdf, "application/pdf"),
-                            "csv": (documents.invoice_csv, "text/csv")}.get(kind, (None, None))
+        render, mimetype = {
+            "pdf": (documents.invoice_pdf, "application/pdf"),
+            "csv": (documents.invoice_csv, "text/csv"),
+        }.get(kind, (None, None))
         if render is None:
             return self.render("admin/forbidden.html", message="No such document."), 404
         try:
@@ -58,8 +68,9 @@ class OrgBillingView(OrgPage):
         except DomainError:
             return self.render("admin/forbidden.html", message="No such invoice."), 404
         response = Response(render(invoice, self.org), mimetype=mimetype)
-        response.headers["Content-Disposition"] = (f'attachment; filename="{invoice.number or invoice.id}.{kind}"')
+        response.headers["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.id}.{kind}"'
         return response
+
 
 T = TypeVar("T")
 
@@ -75,13 +86,18 @@ def _org_choices() -> list:
 
 
 def _plan_choices() -> list:
-    return options((p.id, f"{p.code} v{p.version} ({p.currency})")
-                   for p in db.session.scalars(select(Plan).order_by(Plan.code, Plan.version)))
+    return options(
+        (p.id, f"{p.code} v{p.version} ({p.currency})")
+        for p in db.session.scalars(select(Plan).order_by(Plan.code, Plan.version))
+    )
 
 
 class PlanForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired(), Length(max=40)],
-                       description="An existing code makes the plan's next version.")
+    code = StringField(
+        "Code",
+        validators=[DataRequired(), Length(max=40)],
+        description="An existing code makes the plan's next version.",
+    )
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     currency = SelectField("Currency", choices=options((c, c) for c in sorted(MINOR_UNITS)))
     rounding = SelectField("Talk time per call, up to the started", choices=options((r, r) for r in ROUNDINGS))
@@ -137,18 +153,29 @@ class PlatformBillingView(PlatformPage):
         lock.org.choices = _org_choices()
         now = utcnow()
         page = self.render(
-            "admin/platform/billing.html", revenue=invoices.revenue_by_month(),
+            "admin/platform/billing.html",
+            revenue=invoices.revenue_by_month(),
             plans=db.session.scalars(select(Plan).order_by(Plan.code, Plan.version)).all(),
-            subscriptions=db.session.scalars(select(Subscription).order_by(Subscription.org_id,
-                                                                           Subscription.starts_on)).all(),
+            subscriptions=db.session.scalars(
+                select(Subscription).order_by(Subscription.org_id, Subscription.starts_on)
+            ).all(),
             invoices=db.session.scalars(select(Invoice).order_by(Invoice.id.desc()).limit(200)).all(),
-            locks=[lk for lk in db.session.scalars(select(BillingLock).order_by(BillingLock.id.desc()))
-                   if lk.lifted_at is None and (lk.ends_at is None or lk.ends_at > now)],
+            locks=[
+                lk
+                for lk in db.session.scalars(select(BillingLock).order_by(BillingLock.id.desc()))
+                if lk.lifted_at is None and (lk.ends_at is None or lk.ends_at > now)
+            ],
             slugs=dict(db.session.execute(select(Organization.id, Organization.slug)).tuples().all()),
             plan_names={p.id: f"{p.code} v{p.version}" for p in db.session.scalars(select(Plan))},
-            plan_form=forms.get("plan") or PlanForm(prefix="plan"), subscribe_form=subscribe, lock_form=lock,
-            payment_form=PaymentForm(prefix="pay"), adjustment_form=AdjustmentForm(prefix="adj"),
-            credit_form=CreditForm(prefix="cred"), void_form=VoidForm(prefix="void"), focus=forms.get("focus"))
+            plan_form=forms.get("plan") or PlanForm(prefix="plan"),
+            subscribe_form=subscribe,
+            lock_form=lock,
+            payment_form=PaymentForm(prefix="pay"),
+            adjustment_form=AdjustmentForm(prefix="adj"),
+            credit_form=CreditForm(prefix="cred"),
+            void_form=VoidForm(prefix="void"),
+            focus=forms.get("focus"),
+        )
         return page, status
 
     def _act(self, form, action, message: str, key: str, **page_forms):
@@ -171,56 +198,83 @@ class PlatformBillingView(PlatformPage):
     def save_plan(self):
         form = PlanForm(prefix="plan")
         terms = {name: getattr(form, name).data for name in (*plans.PRICES, *plans.ALLOWANCES)}
-        return self._act(form, lambda: plans.save_plan(code=form.code.data or "", name=form.name.data or "",
-                                                       currency=form.currency.data, rounding=form.rounding.data,
-                                                       **terms), "Plan saved.", "plan")
+        return self._act(
+            form,
+            lambda: plans.save_plan(
+                code=form.code.data or "",
+                name=form.name.data or "",
+                currency=form.currency.data,
+                rounding=form.rounding.data,
+                **terms,
+            ),
+            "Plan saved.",
+            "plan",
+        )
 
     @expose("/subscriptions", methods=["POST"])
     def subscribe(self):
         form = SubscribeForm(prefix="sub")
         form.org.choices, form.plan.choices = _org_choices(), _plan_choices()
         act = plans.change_plan if form.change.data == "change" else plans.subscribe
-        return self._act(form, lambda: act(form.org.data, form.plan.data, _given(form.starts_on.data)),
-                         "Subscription saved.", "subscribe")
+        return self._act(
+            form,
+            lambda: act(form.org.data, form.plan.data, _given(form.starts_on.data)),
+            "Subscription saved.",
+            "subscribe",
+        )
 
     @expose("/invoices/<int:invoice_id>/payments", methods=["POST"])
     def pay(self, invoice_id: int):
         form = PaymentForm(prefix="pay")
-        return self._act(form, lambda: invoices.record_payment(invoice_id, form.amount.data,
-                                                               _given(form.received_on.data), utcnow(),
-                                                               form.reference.data),
-                         "Payment recorded.", "payment")
+        return self._act(
+            form,
+            lambda: invoices.record_payment(
+                invoice_id, form.amount.data, _given(form.received_on.data), utcnow(), form.reference.data
+            ),
+            "Payment recorded.",
+            "payment",
+        )
 
     @expose("/invoices/<int:invoice_id>/adjustments", methods=["POST"])
     def adjust(self, invoice_id: int):
         form = AdjustmentForm(prefix="adj")
-        return self._act(form, lambda: invoices.add_adjustment(invoice_id, form.description.data or "",
-                                                               form.amount.data),
-                         "Adjustment added.", "adjustment")
+        return self._act(
+            form,
+            lambda: invoices.add_adjustment(invoice_id, form.description.data or "", form.amount.data),
+            "Adjustment added.",
+            "adjustment",
+        )
 
     @expose("/invoices/<int:invoice_id>/credit-notes", methods=["POST"])
     def credit(self, invoice_id: int):
         form = CreditForm(prefix="cred")
-        return self._act(form, lambda: invoices.credit_note(invoice_id, form.net_amount.data, form.reason.data or "",
-                                                            utcnow()), "Credit note issued.", "credit")
+        return self._act(
+            form,
+            lambda: invoices.credit_note(invoice_id, form.net_amount.data, form.reason.data or "", utcnow()),
+            "Credit note issued.",
+            "credit",
+        )
 
     @expose("/invoices/<int:invoice_id>/void", methods=["POST"])
     def void(self, invoice_id: int):
         form = VoidForm(prefix="void")
-        return self._act(form, lambda: invoices.void_invoice(invoice_id, form.reason.data or "", utcnow()),
-                         "Invoice voided.", "void")
+        return self._act(
+            form, lambda: invoices.void_invoice(invoice_id, form.reason.data or "", utcnow()), "Invoice voided.", "void"
+        )
 
     @expose("/locks", methods=["POST"])
     def suspend(self):
         form = LockForm(prefix="lock")
         form.org.choices = _org_choices()
-        until = (datetime.combine(form.ends_on.data + timedelta(days=1), time(0), UTC)
-                 if form.ends_on.data else None)
-        return self._act(form, lambda: locks.suspend_org(form.org.data, form.reason.data or "", utcnow(), until),
-                         "Organisation suspended.", "lock")
+        until = datetime.combine(form.ends_on.data + timedelta(days=1), time(0), UTC) if form.ends_on.data else None
+        return self._act(
+            form,
+            lambda: locks.suspend_org(form.org.data, form.reason.data or "", utcnow(), until),
+            "Organisation suspended.",
+            "lock",
+        )
 
     @expose("/locks/<int:org_id>/lift", methods=["POST"])
     def lift(self, org_id: int):
         form = FlaskForm()
         return self._act(form, lambda: locks.lift_lock(org_id, utcnow()), "Lock lifted.", "lift")
-

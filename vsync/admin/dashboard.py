@@ -9,6 +9,7 @@ it refuses is a 400 with its message, flashed over today's figures on the page, 
 envelope from `…/data`. An agent's scope narrows the calls to their own extension, so an agent's
 dashboard shows their own figures and nothing else.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,8 +34,10 @@ HOURLY_UP_TO = timedelta(days=2)  # longer windows are shown by day
 STATUSES = ("answered", "missed", "voicemail", "dropped")
 # The tiles of today and of the window, by figure. The wait-based ones need webhook events: they show
 # only when the window has calls with a known wait, each with its sample (the template's notes).
-TILES = tuple(FIGURES[name] for name in ("total_calls", "answered_calls", "missed_calls", "voicemail_calls",
-                                          "answer_rate", "avg_talk_seconds"))
+TILES = tuple(
+    FIGURES[name]
+    for name in ("total_calls", "answered_calls", "missed_calls", "voicemail_calls", "answer_rate", "avg_talk_seconds")
+)
 WAIT_TILES = tuple(FIGURES[name] for name in ("avg_speed_of_answer_seconds", "service_level", "abandon_rate"))
 
 
@@ -47,31 +50,55 @@ def _window(org: Organization) -> tuple[Window, str]:
 
 def _window_text(window: Window) -> dict:
     last_day = (window.end_local - timedelta(microseconds=1)).date()
-    return {"from": window.start_local.date().isoformat(), "to": last_day.isoformat(),
-            "start": for_display(window.start), "end": for_display(window.end)}
+    return {
+        "from": window.start_local.date().isoformat(),
+        "to": last_day.isoformat(),
+        "start": for_display(window.start),
+        "end": for_display(window.end),
+    }
 
 
 def _recent_calls(window: Window) -> list[dict]:
-    calls = db.session.scalars(select(Call).where(Call.started_at >= window.start, Call.started_at < window.end)
-                               .order_by(Call.started_at.desc()).limit(RECENT_CALLS))
-    return [{"id": call.id, "started": local_time(call.started_at, window.tz), "direction": call.direction,
-             "status": call.status, "from": call.from_number, "to": call.to_number,
-             "agent": call.agent_extension, "duration_seconds": None if call.duration_ms is None
-             else round(call.duration_ms / 1000)} for call in calls]
+    calls = db.session.scalars(
+        select(Call)
+        .where(Call.started_at >= window.start, Call.started_at < window.end)
+        .order_by(Call.started_at.desc())
+        .limit(RECENT_CALLS)
+    )
+    return [
+        {
+            "id": call.id,
+            "started": local_time(call.started_at, window.tz),
+            "direction": call.direction,
+            "status": call.status,
+            "from": call.from_number,
+            "to": call.to_number,
+            "agent": call.agent_extension,
+            "duration_seconds": None if call.duration_ms is None else round(call.duration_ms / 1000),
+        }
+        for call in calls
+    ]
 
 
 def _freshness(org: Organization) -> dict:
     """The last sync run of the org, and when data last arrived from a successful one."""
-    last = db.session.scalars(select(SyncRun).where(SyncRun.org_id == org.id).order_by(SyncRun.id.desc())
-                              .limit(1)).first()
-    succeeded = db.session.scalar(select(SyncRun.finished_at).where(SyncRun.org_id == org.id,
-                                                                   SyncRun.status == SUCCEEDED)
-                                  .order_by(SyncRun.finished_at.desc()).limit(1))
+    last = db.session.scalars(
+        select(SyncRun).where(SyncRun.org_id == org.id).order_by(SyncRun.id.desc()).limit(1)
+    ).first()
+    succeeded = db.session.scalar(
+        select(SyncRun.finished_at)
+        .where(SyncRun.org_id == org.id, SyncRun.status == SUCCEEDED)
+        .order_by(SyncRun.finished_at.desc())
+        .limit(1)
+    )
     connected = db.session.scalar(select(Integration.id).where(Integration.org_id == org.id).limit(1)) is not None
-    return {"connected": connected,
-            "last_run": None if last is None else {"kind": last.kind, "status": last.status,
-                                                   "error": last.error, "at": local_time(last.created_at)},
-            "synced": ago(succeeded) if succeeded else None}
+    return {
+        "connected": connected,
+        "last_run": None
+        if last is None
+        else {"kind": last.kind, "status": last.status, "error": last.error, "at": local_time(last.created_at)},
+        "synced": ago(succeeded) if succeeded else None,
+    }
 
 
 def dashboard_data(org: Organization, window: Window, bucket: str, filters: Filters = NO_FILTERS) -> dict:
@@ -87,10 +114,16 @@ def dashboard_data(org: Organization, window: Window, bucket: str, filters: Filt
         "today": for_display(summary(org, today, filters)),
         "metrics": for_display(window_kpis),
         "by_status": {status: window_kpis[f"{status}_calls"] for status in STATUSES},
-        "series": [{"label": f"{b['start_local']:%H:%M}" if bucket == "hour" else f"{b['start_local']:%d %b}",
-                    "total_calls": b["total_calls"], "answered_calls": b["answered_calls"],
-                    "missed_calls": b["missed_calls"], "voicemail_calls": b["voicemail_calls"]}
-                   for b in series(org, window, bucket, filters)],
+        "series": [
+            {
+                "label": f"{b['start_local']:%H:%M}" if bucket == "hour" else f"{b['start_local']:%d %b}",
+                "total_calls": b["total_calls"],
+                "answered_calls": b["answered_calls"],
+                "missed_calls": b["missed_calls"],
+                "voicemail_calls": b["voicemail_calls"],
+            }
+            for b in series(org, window, bucket, filters)
+        ],
         "by_agent": for_display(by_agent(org, window, filters)),
         "by_number": for_display(by_number(org, window, filters)),
         "recent_calls": _recent_calls(window),
@@ -110,8 +143,13 @@ class DashboardView(OrgPage):
         except DomainError as exc:
             flash(exc.message, "error")
             window, bucket, status = Window.today(org_zone(org)), "hour", exc.status
-        page = self.render("admin/console/dashboard.html", data=dashboard_data(org, window, bucket), org=org,
-                           tile_figures=TILES, wait_tile_figures=WAIT_TILES)
+        page = self.render(
+            "admin/console/dashboard.html",
+            data=dashboard_data(org, window, bucket),
+            org=org,
+            tile_figures=TILES,
+            wait_tile_figures=WAIT_TILES,
+        )
         return page, status
 
     @expose("/data")

@@ -1,5 +1,6 @@
 """How the console shows times, figures and text: every time in the org's zone, with the zone named;
 text vsync did not write itself and raw payloads with their secrets taken out (`vsync.redaction`)."""
+
 from __future__ import annotations
 
 import json
@@ -59,10 +60,14 @@ def percent(value: float | None) -> str:
 def periods_column(label: Callable = lambda period: "", empty: str = "") -> Callable:
     """A Flask-Admin formatter of a number's assignment periods (those the query sees), oldest
     first, one per line: `label(period)` before each, the markup `empty` when there are none."""
+
     def format_periods(view, context, model, name) -> Markup:
-        lines = [f"{label(p)}{local_time(p.assigned_at)} → {local_time(p.unassigned_at) if p.unassigned_at else 'now'}"
-                 for p in sorted(model.assignments, key=lambda p: p.assigned_at)]
+        lines = [
+            f"{label(p)}{local_time(p.assigned_at)} → {local_time(p.unassigned_at) if p.unassigned_at else 'now'}"
+            for p in sorted(model.assignments, key=lambda p: p.assigned_at)
+        ]
         return Markup("<br>").join(escape(line) for line in lines) or Markup(empty)
+
     return format_periods
 
 

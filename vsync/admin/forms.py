@@ -1,5 +1,6 @@
 """The console's forms. Every one carries a CSRF token (Flask-WTF); ids posted in them are checked
 against what the acting org may see, and another org's id is a form error, never a silent change."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -75,8 +76,11 @@ class RowForm(FlaskForm):
 class MemberForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES)
-    extension = StringField("Extension", validators=[Optional(), Length(max=20)],
-                            description="MightyCall extension; agents see the calls of theirs.")
+    extension = StringField(
+        "Extension",
+        validators=[Optional(), Length(max=20)],
+        description="MightyCall extension; agents see the calls of theirs.",
+    )
 
 
 class ChangeMemberForm(RowForm):
@@ -86,23 +90,36 @@ class ChangeMemberForm(RowForm):
 
 class SettingsForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)],
-                           description="IANA name, e.g. America/New_York. Days and charts follow it.")
-    service_level_target = FloatField("Service-level target", validators=[InputRequired()],
-                                      description="A fraction: 0.8 means 80 % of calls answered within the threshold.")
+    timezone = StringField(
+        "Time zone",
+        validators=[DataRequired(), Length(max=64)],
+        description="IANA name, e.g. America/New_York. Days and charts follow it.",
+    )
+    service_level_target = FloatField(
+        "Service-level target",
+        validators=[InputRequired()],
+        description="A fraction: 0.8 means 80 % of calls answered within the threshold.",
+    )
     service_level_threshold_seconds = IntegerField("Service-level threshold (seconds)", validators=[InputRequired()])
-    short_abandon_seconds = IntegerField("Short abandon (seconds)", validators=[InputRequired()],
-                                         description="Callers who hang up sooner are not counted as abandoned.")
+    short_abandon_seconds = IntegerField(
+        "Short abandon (seconds)",
+        validators=[InputRequired()],
+        description="Callers who hang up sooner are not counted as abandoned.",
+    )
 
 
 class PreferencesForm(FlaskForm):
     """A person's notification preferences: one select per key of
     `vsync.services.notifications.preferences.CHOICES`."""
 
-    digest = SelectField("Digest email", choices=options([("off", "off"), ("daily", "daily"),
-                                                          ("weekly", "weekly (Mondays)")]))
-    digest_hour = SelectField("Digest at (local hour)", choices=options((str(h), f"{h:02d}:00") for h in range(24)),
-                              description="In the organisation's time zone.")
+    digest = SelectField(
+        "Digest email", choices=options([("off", "off"), ("daily", "daily"), ("weekly", "weekly (Mondays)")])
+    )
+    digest_hour = SelectField(
+        "Digest at (local hour)",
+        choices=options((str(h), f"{h:02d}:00") for h in range(24)),
+        description="In the organisation's time zone.",
+    )
     alert_service_level = SelectField("Alert: service level below target", choices=options(ON_OFF))
     alert_silence = SelectField("Alert: no calls during business hours", choices=options(ON_OFF))
     sync_failures = SelectField("Sync failures", choices=options(ON_OFF))
@@ -110,13 +127,17 @@ class PreferencesForm(FlaskForm):
 
 
 class AlertRuleForm(FlaskForm):
-    kind = SelectField("Alert", choices=options([("service_level", "Service level below target"),
-                                                 ("silence", "No calls")]))
-    window_minutes = IntegerField("Window (minutes)", validators=[InputRequired()],
-                                  description="Service level: of the calls of the last N minutes. "
-                                              "No calls: for N minutes within business hours.")
-    threshold = FloatField("Threshold", validators=[Optional()], default=0.8,
-                           description="Service level only: a fraction, 0.8 is 80 %.")
+    kind = SelectField(
+        "Alert", choices=options([("service_level", "Service level below target"), ("silence", "No calls")])
+    )
+    window_minutes = IntegerField(
+        "Window (minutes)",
+        validators=[InputRequired()],
+        description="Service level: of the calls of the last N minutes. No calls: for N minutes within business hours.",
+    )
+    threshold = FloatField(
+        "Threshold", validators=[Optional()], default=0.8, description="Service level only: a fraction, 0.8 is 80 %."
+    )
     enabled = BooleanField("On", default=True)
 
 
@@ -140,14 +161,16 @@ class CredentialsForm(FlaskForm):
 
     api_key = PasswordField("MightyCall API key", validators=[DataRequired(), Length(max=500)])
     user_key = PasswordField("MightyCall user key", validators=[DataRequired(), Length(max=500)])
-    base_url = StringField("API base URL", validators=[DataRequired(), Length(max=500)],
-                           default="https://api.mightycall.com/v4")
+    base_url = StringField(
+        "API base URL", validators=[DataRequired(), Length(max=500)], default="https://api.mightycall.com/v4"
+    )
 
 
 class SyncForm(FlaskForm):
     integration = OwnedChoice("Integration", what="integration")
-    kinds = SelectMultipleField("What", choices=options((kind, kind) for kind in ALL_KINDS), default=["calls"],
-                                validators=[DataRequired()])
+    kinds = SelectMultipleField(
+        "What", choices=options((kind, kind) for kind in ALL_KINDS), default=["calls"], validators=[DataRequired()]
+    )
     since = DateField("From (local date)", validators=[Optional()])
     until = DateField("To (local date, included)", validators=[Optional()])
 
@@ -168,8 +191,11 @@ class PlatformApiKeyForm(ApiKeyForm):
 
 class OrgForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    slug = StringField("Slug", validators=[DataRequired(), Length(max=63)],
-                       description="Lowercase letters, digits, hyphens; it appears in URLs.")
+    slug = StringField(
+        "Slug",
+        validators=[DataRequired(), Length(max=63)],
+        description="Lowercase letters, digits, hyphens; it appears in URLs.",
+    )
     timezone = StringField("Time zone", validators=[DataRequired()], default="UTC")
 
 
@@ -193,10 +219,10 @@ class NumberForm(FlaskForm):
 
 class AssignForm(FlaskForm):
     numbers = SelectMultipleField("Numbers", coerce=int, validators=[DataRequired()])
-    orgs = SelectMultipleField("Organisations", coerce=int, validators=[DataRequired()],
-                               description="Several organisations share a number.")
-    at = DateTimeLocalField("From (UTC)", validators=[Optional()], format="%Y-%m-%dT%H:%M",
-                            description="Empty: now.")
+    orgs = SelectMultipleField(
+        "Organisations", coerce=int, validators=[DataRequired()], description="Several organisations share a number."
+    )
+    at = DateTimeLocalField("From (UTC)", validators=[Optional()], format="%Y-%m-%dT%H:%M", description="Empty: now.")
 
 
 class UnassignForm(FlaskForm):
@@ -214,5 +240,3 @@ class ActiveForm(RowForm):
 
 class ReplayForm(FlaskForm):
     org = SelectField("Organisation", coerce=int)
-
-

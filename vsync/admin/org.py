@@ -7,6 +7,7 @@ and flashes what happened. A role that may not act is not shown the form, and a 
 403 page. Rows named in a post are looked up in the org's own scope, so another org's id is a form
 error and changes nothing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,14 +72,36 @@ class CallsView(OrgModelView):
     events and its recording (played through the API's audio route), never MightyCall's record."""
 
     column_list = ("started_at", "direction", "status", "from_number", "to_number", "agent_extension", "duration_ms")
-    column_details_list = ["external_id", "started_at", "answered_at", "ended_at", "direction", "status",
-                           "from_number", "to_number", "agent_extension", "duration_ms", "ring_ms"]
-    column_labels = {"started_at": "Started", "agent_extension": "Agent", "duration_ms": "Duration",
-                     "from_number": "From", "to_number": "To", "external_id": "MightyCall call id",
-                     "answered_at": "Answered", "ended_at": "Ended", "ring_ms": "Rang"}
+    column_details_list = [
+        "external_id",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "direction",
+        "status",
+        "from_number",
+        "to_number",
+        "agent_extension",
+        "duration_ms",
+        "ring_ms",
+    ]
+    column_labels = {
+        "started_at": "Started",
+        "agent_extension": "Agent",
+        "duration_ms": "Duration",
+        "from_number": "From",
+        "to_number": "To",
+        "external_id": "MightyCall call id",
+        "answered_at": "Answered",
+        "ended_at": "Ended",
+        "ring_ms": "Rang",
+    }
     column_formatters = {"started_at": time_column, "duration_ms": duration_column}
-    column_formatters_detail = {**dict.fromkeys(("started_at", "answered_at", "ended_at"), time_column),
-                                "duration_ms": duration_column, "ring_ms": duration_column}
+    column_formatters_detail = {
+        **dict.fromkeys(("started_at", "answered_at", "ended_at"), time_column),
+        "duration_ms": duration_column,
+        "ring_ms": duration_column,
+    }
     column_sortable_list = ("started_at", "direction", "status", "duration_ms")
     column_default_sort = ("started_at", True)
     list_intro = "admin/console/calls_filters.html"
@@ -99,8 +122,9 @@ class CallsView(OrgModelView):
             if "from" in args or "to" in args:
                 window = Window.parse(org_zone(self.org), args.get("from"), args.get("to"))
                 criteria += [Call.started_at >= window.start, Call.started_at < window.end]
-            filters = Filters(number=number_ref(args.get("number")), agent=args.get("agent"),
-                              direction=args.get("direction"))
+            filters = Filters(
+                number=number_ref(args.get("number")), agent=args.get("agent"), direction=args.get("direction")
+            )
             search = Search(args["q"]) if "q" in args else None
         except DomainError as exc:
             flash(exc.message, "error")
@@ -134,16 +158,24 @@ class CallsView(OrgModelView):
     def filter_context(self) -> dict:
         numbers = db.session.scalars(select(PhoneNumber).order_by(PhoneNumber.e164)).all()
         query = urlencode({"format": "csv", **_call_filters()})
-        return {"args": _call_filters(), "numbers": numbers, "statuses": CALL_STATUSES,
-                "csv_url": f"/api/v1/orgs/{g.org_access.slug}/calls?{query}"}
+        return {
+            "args": _call_filters(),
+            "numbers": numbers,
+            "statuses": CALL_STATUSES,
+            "csv_url": f"/api/v1/orgs/{g.org_access.slug}/calls?{query}",
+        }
 
     def call_extras(self, call: Call) -> dict:
-        events = db.session.scalars(select(CallEvent).where(
-            CallEvent.account_id == call.account_id, CallEvent.call_external_id == call.external_id)
-            .order_by(CallEvent.occurred_at, CallEvent.id)).all()
-        recordings = db.session.scalars(select(Recording).where(
-            Recording.account_id == call.account_id, Recording.call_external_id == call.external_id)
-            .order_by(Recording.id)).all()
+        events = db.session.scalars(
+            select(CallEvent)
+            .where(CallEvent.account_id == call.account_id, CallEvent.call_external_id == call.external_id)
+            .order_by(CallEvent.occurred_at, CallEvent.id)
+        ).all()
+        recordings = db.session.scalars(
+            select(Recording)
+            .where(Recording.account_id == call.account_id, Recording.call_external_id == call.external_id)
+            .order_by(Recording.id)
+        ).all()
         return {"events": events, "recordings": recordings}
 
 
@@ -213,9 +245,15 @@ class MembersView(OrgModelView):
         change = ChangeMemberForm(prefix="change")
         if membership is not None and not change.is_submitted():
             change.row_id.data, change.role.data, change.extension.data = (
-                membership.id, membership.role, membership.extension or "")
-        return {"add_form": MemberForm(prefix="add"), "change_form": change,
-                "remove_form": RowForm(prefix="remove", row_id=membership.id if membership else None)}
+                membership.id,
+                membership.role,
+                membership.extension or "",
+            )
+        return {
+            "add_form": MemberForm(prefix="add"),
+            "change_form": change,
+            "remove_form": RowForm(prefix="remove", row_id=membership.id if membership else None),
+        }
 
     def _membership(self, form) -> Membership | None:
         row = form.row_id.data
@@ -231,12 +269,16 @@ class MembersView(OrgModelView):
             return self.refuse_write()
         form = MemberForm(prefix="add")
         if not form.validate_on_submit():
-            flash("Check the member's details: " + "; ".join(e for errors in form.errors.values() for e in errors),
-                  "error")
+            flash(
+                "Check the member's details: " + "; ".join(e for errors in form.errors.values() for e in errors),
+                "error",
+            )
             return redirect(org_url(".index_view"))
         try:
-            member_added(members.add_member(self.org, form.email.data or "", form.role.data,
-                                            extension=form.extension.data), self.org.slug)
+            member_added(
+                members.add_member(self.org, form.email.data or "", form.role.data, extension=form.extension.data),
+                self.org.slug,
+            )
         except DomainError as exc:
             refused(form, exc)
         return redirect(org_url(".index_view"))
@@ -250,8 +292,10 @@ class MembersView(OrgModelView):
             return self.render_details_with(form), 400
         try:
             members.change_member(self.org, membership, role=form.role.data, extension=form.extension.data or None)
-            done(f"{membership.user.email} is {membership.role.replace('_', ' ')}"
-                 + (f", extension {membership.extension}." if membership.extension else "."))
+            done(
+                f"{membership.user.email} is {membership.role.replace('_', ' ')}"
+                + (f", extension {membership.extension}." if membership.extension else ".")
+            )
         except DomainError as exc:
             refused(form, exc)
         return redirect(org_url(".details_view", id=membership.id))
@@ -281,15 +325,37 @@ class SyncRunsView(OrgModelView):
     least_role = MANAGER
     column_list = ("created_at", "kind", "trigger", "status", "progress", "fetched", "inserted", "error")
     column_labels = {"created_at": "Queued"}
-    column_formatters = {"created_at": time_column, "progress": lambda v, c, m, n: f"{m.progress * 100:.0f} %",
-                         "error": secret_free_column()}
+    column_formatters = {
+        "created_at": time_column,
+        "progress": lambda v, c, m, n: f"{m.progress * 100:.0f} %",
+        "error": secret_free_column(),
+    }
     column_default_sort = ("id", True)
     column_filters = ("kind", "status")
-    column_details_list = ["kind", "trigger", "status", "window_start", "window_end", "progress", "pages", "fetched",
-                           "inserted", "updated", "skipped", "retries", "error", "created_at", "started_at",
-                           "heartbeat_at", "finished_at"]
-    column_formatters_detail = {**dict.fromkeys(RUN_TIMES, time_column), "progress": column_formatters["progress"],
-                                "error": secret_free_column(None)}
+    column_details_list = [
+        "kind",
+        "trigger",
+        "status",
+        "window_start",
+        "window_end",
+        "progress",
+        "pages",
+        "fetched",
+        "inserted",
+        "updated",
+        "skipped",
+        "retries",
+        "error",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+    ]
+    column_formatters_detail = {
+        **dict.fromkeys(RUN_TIMES, time_column),
+        "progress": column_formatters["progress"],
+        "error": secret_free_column(None),
+    }
 
     def get_empty_list_message(self) -> str:
         return "No sync runs yet: start one with “Sync now” under Integration."
@@ -311,16 +377,19 @@ class ApiKeysView(ApiKeyActions, OrgModelView):
         return "No API keys yet: create one above for a dashboard or script that reads this organisation's data."
 
     def key_forms(self, key=None) -> dict:
-        return {"create_form": ApiKeyForm(prefix="key"),
-                "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None)}
+        return {
+            "create_form": ApiKeyForm(prefix="key"),
+            "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None),
+        }
 
     def key_org(self, form) -> Organization:
         return self.org
 
 
 def _integrations() -> Sequence[Integration]:
-    return db.session.scalars(select(Integration).where(Integration.org_id == g.org_access.org_id)
-                              .order_by(Integration.id)).all()
+    return db.session.scalars(
+        select(Integration).where(Integration.org_id == g.org_access.org_id).order_by(Integration.id)
+    ).all()
 
 
 class IntegrationView(IntegrationActions, OrgPage):
@@ -335,17 +404,25 @@ class IntegrationView(IntegrationActions, OrgPage):
 
     def _forms(self) -> dict:
         choices = options((i.id, f"{i.name} ({i.base_url})") for i in _integrations())
-        sync_form, test_form, rotate_form = (SyncForm(prefix="sync"), IntegrationActionForm(prefix="test"),
-                                             IntegrationActionForm(prefix="rotate"))
+        sync_form, test_form, rotate_form = (
+            SyncForm(prefix="sync"),
+            IntegrationActionForm(prefix="test"),
+            IntegrationActionForm(prefix="rotate"),
+        )
         for form in (sync_form, test_form, rotate_form):
             form.integration.choices = choices
-        return {"sync_form": sync_form, "test_form": test_form, "rotate_form": rotate_form,
-                "credentials_form": CredentialsForm(prefix="credentials")}
+        return {
+            "sync_form": sync_form,
+            "test_form": test_form,
+            "rotate_form": rotate_form,
+            "credentials_form": CredentialsForm(prefix="credentials"),
+        }
 
     def _page(self, status: int = 200, **forms):
         context = {**self._forms(), **forms}
-        return self.render("admin/console/integration.html", integrations=_integrations(), org=self.org,
-                           **context), status
+        return self.render(
+            "admin/console/integration.html", integrations=_integrations(), org=self.org, **context
+        ), status
 
     def back(self):
         return redirect(org_url(".index"))
@@ -365,9 +442,13 @@ class IntegrationView(IntegrationActions, OrgPage):
         if not form.validate_on_submit():
             return self._page(400, credentials_form=form)
         try:
-            _, token = integrations.save_account(self.org, api_key=form.api_key.data, user_key=form.user_key.data,
-                                                 base_url=form.base_url.data,
-                                                 mightycall_hosts_only=not current_user.is_platform)
+            _, token = integrations.save_account(
+                self.org,
+                api_key=form.api_key.data,
+                user_key=form.user_key.data,
+                base_url=form.base_url.data,
+                mightycall_hosts_only=not current_user.is_platform,
+            )
         except DomainError as exc:
             refused(form, exc)
             return self._page(400, credentials_form=form)
@@ -392,10 +473,14 @@ class SettingsView(OrgPage):
                 return self.refuse_write()
             if form.validate_on_submit():
                 try:
-                    orgs.update_org_settings(org, name=form.name.data, timezone=(form.timezone.data or "").strip(),
-                                             service_level_target=form.service_level_target.data,
-                                             service_level_threshold_seconds=form.service_level_threshold_seconds.data,
-                                             short_abandon_seconds=form.short_abandon_seconds.data)
+                    orgs.update_org_settings(
+                        org,
+                        name=form.name.data,
+                        timezone=(form.timezone.data or "").strip(),
+                        service_level_target=form.service_level_target.data,
+                        service_level_threshold_seconds=form.service_level_threshold_seconds.data,
+                        short_abandon_seconds=form.short_abandon_seconds.data,
+                    )
                     done("Settings saved.")
                     return redirect(org_url(".index"))
                 except DomainError as exc:
@@ -410,8 +495,9 @@ class NotificationsView(OrgPage):
 
     @expose("/", methods=["GET", "POST"])
     def index(self):
-        membership = db.session.scalar(select(Membership).where(Membership.org_id == self.org.id,
-                                                                Membership.user_id == current_user.id))
+        membership = db.session.scalar(
+            select(Membership).where(Membership.org_id == self.org.id, Membership.user_id == current_user.id)
+        )
         if membership is None:
             return self.render("admin/console/notifications.html", form=None, org=self.org)
         form = PreferencesForm(data=preferences.preferences_of(membership))
@@ -437,11 +523,17 @@ class AlertsView(OrgPage):
     def _page(self, rule_form=None, hours_form=None, status: int = 200):
         hours = alerts.business_hours(self.org)
         hours_form = hours_form or BusinessHoursForm(
-            prefix="hours", data={day.lower(): alerts.format_span(hours.get(i)) for i, day in enumerate(WEEKDAYS)})
-        return self.render("admin/console/alerts.html", org=self.org, rules=alerts.rules(self.org),
-                           events=alerts.history(self.org), rule_form=rule_form or AlertRuleForm(prefix="rule"),
-                           hours_form=hours_form,
-                           descriptions=alerts.DESCRIPTIONS), status
+            prefix="hours", data={day.lower(): alerts.format_span(hours.get(i)) for i, day in enumerate(WEEKDAYS)}
+        )
+        return self.render(
+            "admin/console/alerts.html",
+            org=self.org,
+            rules=alerts.rules(self.org),
+            events=alerts.history(self.org),
+            rule_form=rule_form or AlertRuleForm(prefix="rule"),
+            hours_form=hours_form,
+            descriptions=alerts.DESCRIPTIONS,
+        ), status
 
     @expose("/")
     def index(self):
@@ -455,8 +547,13 @@ class AlertsView(OrgPage):
         if not form.validate_on_submit():
             return self._page(rule_form=form, status=400)
         try:
-            alerts.save_rule(self.org, form.kind.data, window_minutes=form.window_minutes.data or 0,
-                             threshold=form.threshold.data or 0.0, enabled=form.enabled.data)
+            alerts.save_rule(
+                self.org,
+                form.kind.data,
+                window_minutes=form.window_minutes.data or 0,
+                threshold=form.threshold.data or 0.0,
+                enabled=form.enabled.data,
+            )
         except DomainError as exc:
             refused(form, exc)
             return self._page(rule_form=form, status=400)
@@ -471,8 +568,10 @@ class AlertsView(OrgPage):
         try:
             if not form.validate_on_submit():
                 return self._page(hours_form=form, status=400)
-            alerts.set_business_hours(self.org, {i: alerts.parse_span(form[day.lower()].data, field=day.lower())
-                                                 for i, day in enumerate(WEEKDAYS)})
+            alerts.set_business_hours(
+                self.org,
+                {i: alerts.parse_span(form[day.lower()].data, field=day.lower()) for i, day in enumerate(WEEKDAYS)},
+            )
         except DomainError as exc:
             refused(form, exc)
             return self._page(hours_form=form, status=400)

@@ -6,6 +6,7 @@ platform admins only). Work that belongs inside one org (its figures, replaying 
 runs in that org's tenant scope instead: those endpoints (`own_scope`) get no bypass, and enter the
 org's scope themselves, one org at a time. Every change goes through the services, as in the CLI.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -63,8 +64,10 @@ from vsync.tenancy import tenant
 
 
 def _org_choices() -> list[SelectChoice]:
-    return options((org.id, f"{org.name} ({org.slug})")
-                   for org in db.session.scalars(select(Organization).order_by(Organization.name)))
+    return options(
+        (org.id, f"{org.name} ({org.slug})")
+        for org in db.session.scalars(select(Organization).order_by(Organization.name))
+    )
 
 
 def org_column(view, context, model, name) -> str:
@@ -77,14 +80,27 @@ def org_column(view, context, model, name) -> str:
 
 def _act_as(view, context, model, name) -> Markup:
     return Markup('<a class="btn btn-sm btn-outline-primary" href="{}">Act as</a>').format(
-        url_for("org_dashboard.index", org=model.slug))
+        url_for("org_dashboard.index", org=model.slug)
+    )
 
 
 class OrgsView(PlatformModelView):
-    column_list = ("name", "slug", "timezone", "service_level_target", "service_level_threshold_seconds",
-                   "short_abandon_seconds", "created_at", "act_as")
-    column_labels = {"service_level_target": "SL target", "service_level_threshold_seconds": "SL threshold (s)",
-                     "short_abandon_seconds": "Short abandon (s)", "act_as": ""}
+    column_list = (
+        "name",
+        "slug",
+        "timezone",
+        "service_level_target",
+        "service_level_threshold_seconds",
+        "short_abandon_seconds",
+        "created_at",
+        "act_as",
+    )
+    column_labels = {
+        "service_level_target": "SL target",
+        "service_level_threshold_seconds": "SL threshold (s)",
+        "short_abandon_seconds": "Short abandon (s)",
+        "act_as": "",
+    }
     column_formatters = {"created_at": time_column, "act_as": _act_as}
     column_searchable_list = ("name", "slug")
     column_default_sort = "name"
@@ -103,8 +119,9 @@ class OrgsView(PlatformModelView):
         form = OrgForm(prefix="org")
         if form.validate_on_submit():
             try:
-                org = orgs.create_org(form.name.data or "", (form.slug.data or "").strip(),
-                                       (form.timezone.data or "").strip())
+                org = orgs.create_org(
+                    form.name.data or "", (form.slug.data or "").strip(), (form.timezone.data or "").strip()
+                )
                 done(f"{org.name} created. Add its first org admin under Memberships.")
             except DomainError as exc:
                 refused(form, exc)
@@ -127,10 +144,12 @@ class UsersView(PlatformModelView):
         return UserForm(prefix="user")
 
     def user_forms(self, user) -> dict:
-        return {"active_form": ActiveForm(prefix="active", row_id=user.id, active=not user.active),
-                "role_form": UserRoleForm(prefix="role", row_id=user.id, role=user.role),
-                "reset_form": RowForm(prefix="reset", row_id=user.id),
-                "sign_out_form": RowForm(prefix="signout", row_id=user.id)}
+        return {
+            "active_form": ActiveForm(prefix="active", row_id=user.id, active=not user.active),
+            "role_form": UserRoleForm(prefix="role", row_id=user.id, role=user.role),
+            "reset_form": RowForm(prefix="reset", row_id=user.id),
+            "sign_out_form": RowForm(prefix="signout", row_id=user.id),
+        }
 
     def active_session_count(self, user) -> int:
         return len(sessions.list_active_sessions(user.id))
@@ -150,8 +169,13 @@ class UsersView(PlatformModelView):
     def _show_link(self, user: User, token: str) -> None:
         link = url_for("auth.set_password", token=token, _external=True)
         done(f"A set-password link for {user.email} is ready.")
-        flash(Markup("Pass this one-time link on (72 hours, works once; not shown again): "
-                     "<code class='password-link'>{}</code>").format(link), "warning")
+        flash(
+            Markup(
+                "Pass this one-time link on (72 hours, works once; not shown again): "
+                "<code class='password-link'>{}</code>"
+            ).format(link),
+            "warning",
+        )
 
     @expose("/add", methods=["POST"])
     def new(self):
@@ -226,8 +250,9 @@ class MembershipsView(PlatformModelView):
             return redirect(url_for(".index_view"))
         try:
             org = db.session.get_one(Organization, form.org.data)  # the choice was validated against the orgs
-            member_added(members.add_member(org, form.email.data or "", form.role.data,
-                                            extension=form.extension.data), org.slug)
+            member_added(
+                members.add_member(org, form.email.data or "", form.role.data, extension=form.extension.data), org.slug
+            )
         except DomainError as exc:
             refused(form, exc)
         return redirect(url_for(".index_view"))
@@ -250,8 +275,11 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
         return form
 
     def action_forms(self, integration) -> dict:
-        forms = {"test_form": IntegrationActionForm(prefix="test"), "sync_form": SyncForm(prefix="sync"),
-                 "rotate_form": IntegrationActionForm(prefix="rotate")}
+        forms = {
+            "test_form": IntegrationActionForm(prefix="test"),
+            "sync_form": SyncForm(prefix="sync"),
+            "rotate_form": IntegrationActionForm(prefix="rotate"),
+        }
         for form in forms.values():
             form.integration.choices = options([(integration.id, integration.name)])
             form.integration.data = integration.id
@@ -275,7 +303,10 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
         try:
             integration, token = integrations.create_integration(
                 db.session.get_one(Organization, form.org.data),  # the choice was validated against the orgs
-                api_key=form.api_key.data or "", user_key=form.user_key.data or "", base_url=form.base_url.data or "")
+                api_key=form.api_key.data or "",
+                user_key=form.user_key.data or "",
+                base_url=form.base_url.data or "",
+            )
             done(f"{integration.name} connected.")
             show_webhook_token(token)
         except DomainError as exc:
@@ -299,14 +330,16 @@ class NumbersView(PlatformModelView):
 
     def number_forms(self) -> dict:
         assign = AssignForm(prefix="assign")
-        assign.numbers.choices = options((n.id, n.e164) for n in db.session.scalars(select(PhoneNumber)
-                                                                                   .order_by(PhoneNumber.e164)))
+        assign.numbers.choices = options(
+            (n.id, n.e164) for n in db.session.scalars(select(PhoneNumber).order_by(PhoneNumber.e164))
+        )
         assign.orgs.choices = _org_choices()
         return {"number_form": NumberForm(prefix="number"), "assign_form": assign}
 
     def open_periods(self, number) -> list:
-        return [(p, UnassignForm(prefix="unassign", assignment=p.id)) for p in number.assignments
-                if p.unassigned_at is None]
+        return [
+            (p, UnassignForm(prefix="unassign", assignment=p.id)) for p in number.assignments if p.unassigned_at is None
+        ]
 
     @expose("/add", methods=["POST"])
     def new(self):
@@ -328,9 +361,13 @@ class NumbersView(PlatformModelView):
         at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
         try:
             # Both choices were validated against the stored numbers and orgs.
-            made = [numbers.assign_number(db.session.get_one(Organization, org_id),
-                                          db.session.get_one(PhoneNumber, number_id), at=at)
-                    for number_id in form.numbers.data for org_id in form.orgs.data]
+            made = [
+                numbers.assign_number(
+                    db.session.get_one(Organization, org_id), db.session.get_one(PhoneNumber, number_id), at=at
+                )
+                for number_id in form.numbers.data
+                for org_id in form.orgs.data
+            ]
             done(f"{len(made)} assignment(s) made.")
         except DomainError as exc:
             refused(form, exc)
@@ -375,13 +412,19 @@ class ApiKeysView(ApiKeyActions, PlatformModelView):
 class SyncRunsView(PlatformModelView):
     column_list = ("org_id", "created_at", "kind", "trigger", "status", "progress", "retries", "error")
     column_labels = {"org_id": "Organisation", "created_at": "Queued"}
-    column_formatters = {"org_id": org_column, "created_at": time_column,
-                         "progress": lambda v, c, m, n: f"{m.progress * 100:.0f} %",
-                         "error": secret_free_column()}
+    column_formatters = {
+        "org_id": org_column,
+        "created_at": time_column,
+        "progress": lambda v, c, m, n: f"{m.progress * 100:.0f} %",
+        "error": secret_free_column(),
+    }
     column_filters = ("org_id", "kind", "status")
     column_default_sort = ("id", True)
-    column_formatters_detail = {**dict.fromkeys(RUN_TIMES, time_column), "org_id": org_column,
-                                "error": secret_free_column(None)}
+    column_formatters_detail = {
+        **dict.fromkeys(RUN_TIMES, time_column),
+        "org_id": org_column,
+        "error": secret_free_column(None),
+    }
     details_extra = "admin/platform/run_retry.html"
 
     @expose("/retry", methods=["POST"])
@@ -394,8 +437,13 @@ class SyncRunsView(PlatformModelView):
             return redirect(url_for(".index_view"))
         integration = db.session.get_one(Integration, run.integration_id)  # a run's integration is a foreign key
         try:
-            started = start_syncs(integration, [run.kind], since=run.window_start, until=run.window_end,
-                                  requested_by_user_id=current_user.id)
+            started = start_syncs(
+                integration,
+                [run.kind],
+                since=run.window_start,
+                until=run.window_end,
+                requested_by_user_id=current_user.id,
+            )
             flash(f"Sync {run.kind} started again ({started[0][0].status}).", "success")
         except (DomainError, MightyCallError) as exc:
             db.session.rollback()
@@ -411,19 +459,37 @@ class WebhookEventsView(PlatformModelView):
     column_formatters = {"org_id": org_column, "received_at": time_column, "error": secret_free_column()}
     column_filters = ("org_id", "status", "event_type")
     column_default_sort = ("id", True)
-    column_details_list = ["org_id", "received_at", "processed_at", "guid", "event_type", "status", "attempts",
-                           "retry_at", "error", "headers", "body"]
+    column_details_list = [
+        "org_id",
+        "received_at",
+        "processed_at",
+        "guid",
+        "event_type",
+        "status",
+        "attempts",
+        "retry_at",
+        "error",
+        "headers",
+        "body",
+    ]
     column_labels = {"org_id": "Organisation", "retry_at": "Next attempt"}
-    column_formatters_detail = {"org_id": org_column, "received_at": time_column, "processed_at": time_column,
-                                "retry_at": time_column, "error": secret_free_column(None),
-                                "headers": raw_payload_column, "body": raw_payload_column}
+    column_formatters_detail = {
+        "org_id": org_column,
+        "received_at": time_column,
+        "processed_at": time_column,
+        "retry_at": time_column,
+        "error": secret_free_column(None),
+        "headers": raw_payload_column,
+        "body": raw_payload_column,
+    }
     list_intro = "admin/platform/webhook_replay.html"
     own_scope = ("replay",)
 
     def replay_form(self) -> ReplayForm:
         form = ReplayForm(prefix="replay")
-        form.org.choices = options((access.org_id, f"{access.name} ({access.slug})")
-                                   for access in reachable_orgs(current_principal()))
+        form.org.choices = options(
+            (access.org_id, f"{access.name} ({access.slug})") for access in reachable_orgs(current_principal())
+        )
         return form
 
     @expose("/replay", methods=["POST"])
@@ -442,11 +508,14 @@ class WebhookEventsView(PlatformModelView):
 class AuditView(PlatformModelView):
     column_list = ("created_at", "org_id", "actor", "action", "target_type", "target_id", "summary", "ip")
     column_labels = {"org_id": "Organisation"}
-    column_formatters = {"org_id": org_column, "created_at": time_column,
-                         "summary": secret_free_column()}
-    column_filters = ("org_id", "actor", "action",
-                      DateTimeBetweenFilter(AuditEvent.created_at, "Time (UTC)"),
-                      DateTimeGreaterFilter(AuditEvent.created_at, "Time (UTC)"))
+    column_formatters = {"org_id": org_column, "created_at": time_column, "summary": secret_free_column()}
+    column_filters = (
+        "org_id",
+        "actor",
+        "action",
+        DateTimeBetweenFilter(AuditEvent.created_at, "Time (UTC)"),
+        DateTimeGreaterFilter(AuditEvent.created_at, "Time (UTC)"),
+    )
     column_searchable_list = ("actor", "action", "summary")
     column_default_sort = ("id", True)
     column_formatters_detail = {"org_id": org_column, "created_at": time_column, "summary": secret_free_column(None)}
@@ -465,11 +534,16 @@ class OverviewView(PlatformPage):
             with tenant(access.org_id, role=ORG_ADMIN):
                 org = db.session.get_one(Organization, access.org_id)  # reachable: it exists
                 kpis = for_display(summary(org, Window.today(org_zone(org))))
-                last = db.session.scalar(select(SyncRun.finished_at).where(SyncRun.status == "succeeded")
-                                         .order_by(SyncRun.finished_at.desc()).limit(1))
-                failed = db.session.scalar(select(SyncRun.error).where(SyncRun.status == "failed")
-                                           .order_by(SyncRun.id.desc()).limit(1))
-                rows.append({"access": access, "kpis": kpis, "synced": ago(last) if last else "never",
-                             "failed": failed})
+                last = db.session.scalar(
+                    select(SyncRun.finished_at)
+                    .where(SyncRun.status == "succeeded")
+                    .order_by(SyncRun.finished_at.desc())
+                    .limit(1)
+                )
+                failed = db.session.scalar(
+                    select(SyncRun.error).where(SyncRun.status == "failed").order_by(SyncRun.id.desc()).limit(1)
+                )
+                rows.append(
+                    {"access": access, "kpis": kpis, "synced": ago(last) if last else "never", "failed": failed}
+                )
         return self.render("admin/platform/overview.html", rows=rows)
-

@@ -7,6 +7,7 @@ opened. The queue runs in the platform bypass (`platform_wide`, granted to platf
 every org's tickets, filtered by org, status, priority, assignee and age, with the whole thread,
 internal notes, assignment, statuses and the decision on number requests.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -32,8 +33,14 @@ from vsync.models.support import CATEGORIES, NUMBER_ACTIONS, PRIORITIES, TICKET_
 from vsync.services import support
 
 TICKET_COLUMNS = ("id", "subject", "kind", "status", "priority", "created_at", "first_response", "resolution")
-LABELS = {"id": "#", "created_at": "Opened", "first_response": "First response", "resolution": "Resolution",
-          "org_id": "Organisation", "assignee": "Assignee"}
+LABELS = {
+    "id": "#",
+    "created_at": "Opened",
+    "first_response": "First response",
+    "resolution": "Resolution",
+    "org_id": "Organisation",
+    "assignee": "Assignee",
+}
 
 
 def _choices(values: tuple[str, ...]):
@@ -69,8 +76,12 @@ class OpenTicketForm(FlaskForm):
 
 
 class NumberRequestForm(FlaskForm):
-    action = SelectField("Request", choices=options(
-        zip(NUMBER_ACTIONS, ("a new number", "release a number", "move a number to another org"), strict=True)))
+    action = SelectField(
+        "Request",
+        choices=options(
+            zip(NUMBER_ACTIONS, ("a new number", "release a number", "move a number to another org"), strict=True)
+        ),
+    )
     country = StringField("Country (new)", description="Two-letter code, e.g. US.")
     area_code = StringField("Area code or pattern (new)")
     label = StringField("Label (new)")
@@ -137,8 +148,13 @@ class TicketsView(OrgModelView):
     def open_forms(self) -> dict:
         request_form = NumberRequestForm(prefix="request")
         request_form.to_org.choices = options(
-            [("", "—")] + [(access.slug, access.name) for access in reachable_orgs(_principal())
-                           if access.org_id != g.org_access.org_id])
+            [("", "—")]
+            + [
+                (access.slug, access.name)
+                for access in reachable_orgs(_principal())
+                if access.org_id != g.org_access.org_id
+            ]
+        )
         return {"ticket_form": OpenTicketForm(prefix="ticket"), "request_form": request_form}
 
     def thread(self, ticket: Ticket) -> list:
@@ -158,9 +174,14 @@ class TicketsView(OrgModelView):
         form = self.open_forms()["ticket_form"]
         if form.validate_on_submit():
             try:
-                ticket = support.open_ticket(g.org_access.org_id, _principal(), subject=form.subject.data,
-                                             category=form.category.data, priority=form.priority.data,
-                                             message=form.message.data)
+                ticket = support.open_ticket(
+                    g.org_access.org_id,
+                    _principal(),
+                    subject=form.subject.data,
+                    category=form.category.data,
+                    priority=form.priority.data,
+                    message=form.message.data,
+                )
                 done(f"Ticket #{ticket.id} opened; platform support will answer here.")
                 return redirect(url_for(".details_view", id=ticket.id))
             except DomainError as exc:
@@ -172,12 +193,20 @@ class TicketsView(OrgModelView):
         form = self.open_forms()["request_form"]
         if form.validate_on_submit():
             try:
-                destination = next((access.org_id for access in reachable_orgs(_principal())
-                                    if access.slug == form.to_org.data), None)
+                destination = next(
+                    (access.org_id for access in reachable_orgs(_principal()) if access.slug == form.to_org.data), None
+                )
                 ticket = support.open_number_request(
-                    g.org_access.org_id, _principal(), action=form.action.data, message=form.message.data,
-                    country=form.country.data, area_code=form.area_code.data, label=form.label.data,
-                    e164=form.e164.data, to_org_id=destination)
+                    g.org_access.org_id,
+                    _principal(),
+                    action=form.action.data,
+                    message=form.message.data,
+                    country=form.country.data,
+                    area_code=form.area_code.data,
+                    label=form.label.data,
+                    e164=form.e164.data,
+                    to_org_id=destination,
+                )
                 done(f"Number request #{ticket.id} sent; platform support will decide on it here.")
                 return redirect(url_for(".details_view", id=ticket.id))
             except DomainError as exc:
@@ -209,8 +238,9 @@ class _OrgSlugFilter(FilterEqual):
 
 class _AssigneeEmailFilter(FilterEqual):
     def apply(self, query, value, alias=None):
-        return query.filter(Ticket.assignee_user_id.in_(
-            select(User.id).where(func.lower(User.email) == value.strip().lower())))
+        return query.filter(
+            Ticket.assignee_user_id.in_(select(User.id).where(func.lower(User.email) == value.strip().lower()))
+        )
 
 
 class _OpenedBefore(DateTimeSmallerFilter):
@@ -227,8 +257,18 @@ def _assignee(view, context, model, name) -> str:
 class TicketQueueView(PlatformModelView):
     """Every org's tickets for platform staff, oldest open ones easy to find (filter "Opened before")."""
 
-    column_list = ("id", "org_id", "subject", "kind", "status", "priority", "assignee", "created_at",
-                   "first_response", "resolution")
+    column_list = (
+        "id",
+        "org_id",
+        "subject",
+        "kind",
+        "status",
+        "priority",
+        "assignee",
+        "created_at",
+        "first_response",
+        "resolution",
+    )
     column_details_list = [*column_list, "opened_by", "updated_at"]
     column_labels = LABELS
     column_formatters = column_formatters_detail = {**FORMATTERS, "org_id": org_column, "assignee": _assignee}
@@ -250,15 +290,20 @@ class TicketQueueView(PlatformModelView):
         return support.staff_thread(ticket)
 
     def work_forms(self, ticket: Ticket) -> dict:
-        assign = AssignTicketForm(prefix="assign", ticket=ticket.id,
-                                  assignee="" if ticket.assignee_user_id is None else str(ticket.assignee_user_id))
+        assign = AssignTicketForm(
+            prefix="assign",
+            ticket=ticket.id,
+            assignee="" if ticket.assignee_user_id is None else str(ticket.assignee_user_id),
+        )
         assign.assignee.choices = _staff_choices()
-        return {"reply_form": ReplyForm(prefix="reply", ticket=ticket.id),
-                "note_form": NoteForm(prefix="note", ticket=ticket.id),
-                "status_form": StatusForm(prefix="status", ticket=ticket.id, status=ticket.status),
-                "assign_form": assign,
-                "approve_form": ApproveForm(prefix="approve", ticket=ticket.id),
-                "refuse_form": RefuseForm(prefix="refuse", ticket=ticket.id)}
+        return {
+            "reply_form": ReplyForm(prefix="reply", ticket=ticket.id),
+            "note_form": NoteForm(prefix="note", ticket=ticket.id),
+            "status_form": StatusForm(prefix="status", ticket=ticket.id, status=ticket.status),
+            "assign_form": assign,
+            "approve_form": ApproveForm(prefix="approve", ticket=ticket.id),
+            "refuse_form": RefuseForm(prefix="refuse", ticket=ticket.id),
+        }
 
     def _act(self, form: TicketForm, act, message: str):
         """Run `act(ticket)` for the posted ticket, commit it with its audit rows, and go back to it."""
@@ -282,8 +327,9 @@ class TicketQueueView(PlatformModelView):
     @expose("/note", methods=["POST"])
     def note(self):
         form = NoteForm(prefix="note")
-        return self._act(form, lambda t: support.add_internal_note(t, _principal(), form.note.data or ""),
-                         "Note added.")
+        return self._act(
+            form, lambda t: support.add_internal_note(t, _principal(), form.note.data or ""), "Note added."
+        )
 
     @expose("/status", methods=["POST"])
     def status(self):
@@ -300,11 +346,17 @@ class TicketQueueView(PlatformModelView):
     @expose("/approve", methods=["POST"])
     def approve(self):
         form = ApproveForm(prefix="approve")
-        return self._act(form, lambda t: support.approve_number_request(t.id, _principal(), e164=form.e164.data),
-                         "Number request approved and carried out.")
+        return self._act(
+            form,
+            lambda t: support.approve_number_request(t.id, _principal(), e164=form.e164.data),
+            "Number request approved and carried out.",
+        )
 
     @expose("/refuse", methods=["POST"])
     def refuse(self):
         form = RefuseForm(prefix="refuse")
-        return self._act(form, lambda t: support.refuse_number_request(t.id, _principal(), form.reason.data or ""),
-                         "Number request refused.")
+        return self._act(
+            form,
+            lambda t: support.refuse_number_request(t.id, _principal(), form.reason.data or ""),
+            "Number request refused.",
+        )

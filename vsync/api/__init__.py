@@ -10,6 +10,7 @@ envelope and its handlers are `vsync.http`'s), per-route authorisation in `acces
 in `paging`, rate limits in `limits`, the readable reference at `/api/v1/docs` in `docs`. CSRF: see
 `vsync.auth` (cookie-authenticated writes only).
 """
+
 from __future__ import annotations
 
 import marshmallow as ma

@@ -4,6 +4,7 @@ Newest first. Only the org's own rows: platform-wide events (sign-ins, new users
 carry no org and are never in it. Every write of the API, the CLI and the console is here, with who
 made it (a user's email, an API key's prefix and name, `cli`, or `system` for jobs).
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -18,18 +19,35 @@ from vsync.errors import ValidationError
 from vsync.models import AuditEvent
 from vsync.models.orgs import ORG_ADMIN
 
-AuditQuery = Query.from_dict({
-    "actor": fields.String(load_default=None, validate=validate.Length(1, 300), metadata={
-        "description": "Only events by this actor, exactly as shown (an email, `api key vsk_… (name)`, `cli`).",
-        "example": "owner@acme.demo"}),
-    "action": fields.String(load_default=None, validate=validate.Length(1, 60), metadata={
-        "description": "Only this action (`member.added`), or every action of a kind with a trailing dot "
-                       "(`member.`).", "example": "api_key."}),
-    "from_": Instant(data_key="from", load_default=None, metadata={
-        "description": "Events at or after this time.", "example": "2026-11-01T00:00:00Z"}),
-    "to": Instant(load_default=None, metadata={"description": "Events before this time."}),
-    **page_params(),
-}, name="AuditQuery")
+AuditQuery = Query.from_dict(
+    {
+        "actor": fields.String(
+            load_default=None,
+            validate=validate.Length(1, 300),
+            metadata={
+                "description": "Only events by this actor, exactly as shown (an email, `api key vsk_… (name)`, `cli`).",
+                "example": "owner@acme.demo",
+            },
+        ),
+        "action": fields.String(
+            load_default=None,
+            validate=validate.Length(1, 60),
+            metadata={
+                "description": "Only this action (`member.added`), or every action of a kind with a trailing dot "
+                "(`member.`).",
+                "example": "api_key.",
+            },
+        ),
+        "from_": Instant(
+            data_key="from",
+            load_default=None,
+            metadata={"description": "Events at or after this time.", "example": "2026-11-01T00:00:00Z"},
+        ),
+        "to": Instant(load_default=None, metadata={"description": "Events before this time."}),
+        **page_params(),
+    },
+    name="AuditQuery",
+)
 
 
 class AuditEventSchema(ma.Schema):
@@ -61,8 +79,11 @@ def list_audit_events(args, org: str):
         query = query.where(AuditEvent.actor == args["actor"])
     if args["action"]:
         action = args["action"]
-        query = query.where(AuditEvent.action.startswith(action, autoescape=True) if action.endswith(".")
-                            else AuditEvent.action == action)
+        query = query.where(
+            AuditEvent.action.startswith(action, autoescape=True)
+            if action.endswith(".")
+            else AuditEvent.action == action
+        )
     if args["from_"]:
         query = query.where(AuditEvent.created_at >= args["from_"])
     if args["to"]:

@@ -5,6 +5,7 @@ of one local calendar month of the org (default: the current one, so far), count
 count it (`vsync.services.billing.usage`), with the plan in force on its last day. Another org's
 invoice is a 404. An org under a billing lock gets `org_suspended` here like everywhere (`vsync.auth`).
 """
+
 from __future__ import annotations
 
 import re
@@ -31,17 +32,41 @@ from vsync.services.billing.plans import plan_on
 from vsync.services.billing.usage import local_today, month_span, usage
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-UsageQuery = Query.from_dict({"month": fields.String(load_default=None, metadata={
-    "description": "A month of the org's calendar, `YYYY-MM`; default the current one (so far).",
-    "example": "2026-11"})}, name="UsageQuery")
+UsageQuery = Query.from_dict(
+    {
+        "month": fields.String(
+            load_default=None,
+            metadata={
+                "description": "A month of the org's calendar, `YYYY-MM`; default the current one (so far).",
+                "example": "2026-11",
+            },
+        )
+    },
+    name="UsageQuery",
+)
 InvoicesQuery = Query.from_dict({"format_": format_field(), **page_params()}, name="InvoicesQuery")
-INVOICE_COLUMNS = ["id", "kind", "number", "status", "period_start", "period_end", "currency", "subtotal", "tax",
-                   "total", "paid", "credited", "balance", "issued_at"]
+INVOICE_COLUMNS = [
+    "id",
+    "kind",
+    "number",
+    "status",
+    "period_start",
+    "period_end",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+    "paid",
+    "credited",
+    "balance",
+    "issued_at",
+]
 
 
 def _money(**kwargs) -> fields.String:
-    return fields.String(required=True, metadata={"description": "A decimal amount in the currency's minor units.",
-                                                  **kwargs})
+    return fields.String(
+        required=True, metadata={"description": "A decimal amount in the currency's minor units.", **kwargs}
+    )
 
 
 class PlanSchema(ma.Schema):
@@ -53,8 +78,9 @@ class PlanSchema(ma.Schema):
     included_minutes = fields.Integer(required=True)
     included_sms = fields.Integer(required=True)
     included_numbers = fields.Integer(required=True)
-    rounding = fields.String(required=True, metadata={"description": "Talk time per call, up to the started "
-                                                                     "`second` or `minute`."})
+    rounding = fields.String(
+        required=True, metadata={"description": "Talk time per call, up to the started `second` or `minute`."}
+    )
 
 
 class UsageSchema(ma.Schema):
@@ -62,10 +88,18 @@ class UsageSchema(ma.Schema):
     from_ = fields.Date(data_key="from", required=True)
     to = fields.Date(required=True, metadata={"description": "Exclusive: the day after the last one counted."})
     rounding = fields.String(required=True)
-    calls = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
-                        metadata={"description": "By direction: inbound, outbound, callback."})
-    talk_minutes = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
-                               metadata={"description": "Billable minutes by direction, rounded per call."})
+    calls = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "By direction: inbound, outbound, callback."},
+    )
+    talk_minutes = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "Billable minutes by direction, rounded per call."},
+    )
     talk_minutes_total = fields.String(required=True)
     sms_sent = fields.Integer(required=True)
     sms_received = fields.Integer(required=True)
@@ -143,16 +177,27 @@ def get_usage(args, org: str):
 
 def _invoice_json(invoice: Invoice) -> dict:
     money = {key: str(getattr(invoice, key)) for key in ("subtotal", "tax_rate", "tax", "total", "paid", "credited")}
-    return {"id": invoice.id, "kind": invoice.kind, "number": invoice.number, "status": invoice.status,
-            "period_start": invoice.period_start, "period_end": invoice.period_end, "currency": invoice.currency,
-            "balance": str(invoice.balance), "issued_at": invoice.issued_at,
-            "credits_invoice_id": invoice.credits_invoice_id, **money}
+    return {
+        "id": invoice.id,
+        "kind": invoice.kind,
+        "number": invoice.number,
+        "status": invoice.status,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "currency": invoice.currency,
+        "balance": str(invoice.balance),
+        "issued_at": invoice.issued_at,
+        "credits_invoice_id": invoice.credits_invoice_id,
+        **money,
+    }
 
 
 def _invoice_row(invoice: Invoice) -> list:
     item = _invoice_json(invoice)
-    return [item[key] if key != "issued_at" or item[key] is None else f"{item[key]:%Y-%m-%dT%H:%M:%SZ}"
-            for key in INVOICE_COLUMNS]
+    return [
+        item[key] if key != "issued_at" or item[key] is None else f"{item[key]:%Y-%m-%dT%H:%M:%SZ}"
+        for key in INVOICE_COLUMNS
+    ]
 
 
 @bp.get("/orgs/<org>/invoices")
@@ -166,8 +211,10 @@ def list_invoices(args, org: str):
     Newest first, drafts included.
     """
     if wants_csv(args):
+
         def batches():
             yield [_invoice_row(i) for i in db.session.scalars(select(Invoice).order_by(Invoice.id.desc()))]
+
         return csv_response(INVOICE_COLUMNS, batches, f"{g.org_access.slug}-invoices.csv")
     return newest_by_id(select(Invoice), Invoice.id, args, _invoice_json)
 
@@ -181,9 +228,18 @@ def get_invoice_detail(org: str, invoice_id: int):
     Another org's invoice is a 404.
     """
     invoice = get_invoice(invoice_id)
-    lines = [{"position": line.position, "kind": line.kind, "description": line.description,
-              "quantity": f"{line.quantity.normalize():f}", "unit": line.unit,
-              "unit_price": f"{line.unit_price.normalize():f}", "amount": str(line.amount)} for line in invoice.lines]
+    lines = [
+        {
+            "position": line.position,
+            "kind": line.kind,
+            "description": line.description,
+            "quantity": f"{line.quantity.normalize():f}",
+            "unit": line.unit,
+            "unit_price": f"{line.unit_price.normalize():f}",
+            "amount": str(line.amount),
+        }
+        for line in invoice.lines
+    ]
     return {**_invoice_json(invoice), "lines": lines}
 
 
@@ -198,8 +254,14 @@ def _document(invoice_id: int, render, mimetype: str, extension: str) -> Respons
 
 @bp.get("/orgs/<org>/invoices/<int:invoice_id>/pdf")
 @requires(scope="read", role=ORG_ADMIN)
-@bp.doc(responses={"200": {"description": "The invoice as a PDF document.",
-                           "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
+@bp.doc(
+    responses={
+        "200": {
+            "description": "The invoice as a PDF document.",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+)
 def get_invoice_pdf(org: str, invoice_id: int):
     """An invoice as PDF
 
@@ -210,8 +272,14 @@ def get_invoice_pdf(org: str, invoice_id: int):
 
 @bp.get("/orgs/<org>/invoices/<int:invoice_id>/csv")
 @requires(scope="read", role=ORG_ADMIN)
-@bp.doc(responses={"200": {"description": "The invoice as CSV: heading, lines, totals.",
-                           "content": {"text/csv": {"schema": {"type": "string"}}}}})
+@bp.doc(
+    responses={
+        "200": {
+            "description": "The invoice as CSV: heading, lines, totals.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    }
+)
 def get_invoice_csv(org: str, invoice_id: int):
     """An invoice as CSV
 

@@ -5,6 +5,7 @@ The window and the `number`, `agent` and `direction` filters mean exactly what t
 metrics routes (`vsync.api.metrics`, `vsync.query.Filters`): the list behind a KPI is this list with
 the same parameters. Agents see the calls their extension handled; another org's call is a 404.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,18 +30,28 @@ from vsync.timeutil import isoformat_z
 
 
 def search_field() -> fields.Field:
-    return fields.String(load_default=None, validate=validate.Length(1, traffic.MAX_SEARCH), metadata={
-        "description": "Text to look for: its digits inside the calling and called numbers, or the text "
-                       "inside MightyCall's call id (case-insensitive).", "example": "555010"})
+    return fields.String(
+        load_default=None,
+        validate=validate.Length(1, traffic.MAX_SEARCH),
+        metadata={
+            "description": "Text to look for: its digits inside the calling and called numbers, or the text "
+            "inside MightyCall's call id (case-insensitive).",
+            "example": "555010",
+        },
+    )
 
 
 def status_field() -> fields.Field:
-    return fields.String(load_default=None, validate=validate.OneOf(CALL_STATUSES),
-                         metadata={"description": "The call's status as stored."})
+    return fields.String(
+        load_default=None,
+        validate=validate.OneOf(CALL_STATUSES),
+        metadata={"description": "The call's status as stored."},
+    )
 
 
-CallsQuery = MetricsQuery.from_dict({"status": status_field(), "q": search_field(), "format_": format_field(),
-                                     **page_params()}, name="CallsQuery")
+CallsQuery = MetricsQuery.from_dict(
+    {"status": status_field(), "q": search_field(), "format_": format_field(), **page_params()}, name="CallsQuery"
+)
 
 
 class CallSchema(ma.Schema):
@@ -55,15 +66,17 @@ class CallSchema(ma.Schema):
     answered_at = UtcDateTimeField(allow_none=True, required=True, metadata={"description": "From webhook events."})
     ended_at = UtcDateTimeField(allow_none=True, required=True)
     duration_seconds = fields.Float(allow_none=True, required=True)
-    agent_extension = fields.String(allow_none=True, required=True,
-                                    metadata={"description": "The extension that handled the call."})
+    agent_extension = fields.String(
+        allow_none=True, required=True, metadata={"description": "The extension that handled the call."}
+    )
 
 
 class CallEventSchema(ma.Schema):
     id = fields.Integer(required=True)
     event_type = fields.String(required=True, metadata={"description": "As MightyCall sent it."})
-    kind = fields.String(required=True, metadata={"description": "call, ringing, stop_ringing, connected, "
-                                                                 "completed or other"})
+    kind = fields.String(
+        required=True, metadata={"description": "call, ringing, stop_ringing, connected, completed or other"}
+    )
     extension = fields.String(allow_none=True, required=True)
     occurred_at = UtcDateTimeField(required=True)
 
@@ -76,15 +89,23 @@ class RecordingSchema(ma.Schema):
     started_at = UtcDateTimeField(required=True, metadata={"description": "When the recorded call started."})
     duration_seconds = fields.Float(allow_none=True, required=True)
     file_name = fields.String(allow_none=True, required=True)
-    audio_url = fields.String(required=True, metadata={
-        "description": "vsync's audio route for this recording (the provider's link is never shown)."})
+    audio_url = fields.String(
+        required=True,
+        metadata={"description": "vsync's audio route for this recording (the provider's link is never shown)."},
+    )
 
 
-CallDetailSchema = CallSchema.from_dict({
-    "events": fields.List(fields.Nested(CallEventSchema), required=True,
-                          metadata={"description": "The call's webhook events, in the order they happened."}),
-    "recording": fields.Nested(RecordingSchema, allow_none=True, required=True),
-}, name="CallDetail")
+CallDetailSchema = CallSchema.from_dict(
+    {
+        "events": fields.List(
+            fields.Nested(CallEventSchema),
+            required=True,
+            metadata={"description": "The call's webhook events, in the order they happened."},
+        ),
+        "recording": fields.Nested(RecordingSchema, allow_none=True, required=True),
+    },
+    name="CallDetail",
+)
 
 CALL_ITEM_KEYS = list(CallSchema().fields)
 RECORDING_ITEM_KEYS = list(RecordingSchema().fields)
@@ -98,11 +119,34 @@ def call_values(row: Sequence, numbers: dict[int, str]) -> list:
     """A call's fields in `CALL_ITEM_KEYS` order (times as text), from a row of `traffic.CALL_COLUMNS`:
     the CSV writes them as they are, the JSON names them (`call_item`). Unpacked by position, since
     an export shapes every call of the set."""
-    (call_id, external_id, number_id, direction, status, from_number, to_number, started_at, answered_at,
-     ended_at, duration_ms, agent_extension) = row
-    return [call_id, external_id, numbers.get(number_id), direction, status, from_number, to_number,
-            isoformat_z(started_at), isoformat_z(answered_at), isoformat_z(ended_at), _seconds(duration_ms),
-            agent_extension]
+    (
+        call_id,
+        external_id,
+        number_id,
+        direction,
+        status,
+        from_number,
+        to_number,
+        started_at,
+        answered_at,
+        ended_at,
+        duration_ms,
+        agent_extension,
+    ) = row
+    return [
+        call_id,
+        external_id,
+        numbers.get(number_id),
+        direction,
+        status,
+        from_number,
+        to_number,
+        isoformat_z(started_at),
+        isoformat_z(answered_at),
+        isoformat_z(ended_at),
+        _seconds(duration_ms),
+        agent_extension,
+    ]
 
 
 def call_item(row: Sequence, numbers: dict[int, str]) -> dict:
@@ -113,9 +157,16 @@ def call_item(row: Sequence, numbers: dict[int, str]) -> dict:
 def recording_values(row: Sequence, numbers: dict[int, str]) -> list:
     """A recording's fields in `RECORDING_ITEM_KEYS` order, from a row of `traffic.RECORDING_COLUMNS`."""
     recording_id, call_id, call_external_id, number_id, started_at, duration_ms, file_name = row
-    return [recording_id, call_id, call_external_id, numbers.get(number_id), isoformat_z(started_at),
-            _seconds(duration_ms), file_name,
-            url_for("api.get_recording_audio", org=(request.view_args or {})["org"], recording_id=recording_id)]
+    return [
+        recording_id,
+        call_id,
+        call_external_id,
+        numbers.get(number_id),
+        isoformat_z(started_at),
+        _seconds(duration_ms),
+        file_name,
+        url_for("api.get_recording_audio", org=(request.view_args or {})["org"], recording_id=recording_id),
+    ]
 
 
 def recording_item(row: Sequence, numbers: dict[int, str]) -> dict:
@@ -129,10 +180,12 @@ def items_with_numbers(rows: Sequence[Row], shape) -> list[dict]:
 
 def export_batches(statement, values):
     """The batches of a whole export, each row as the `values` of its JSON item."""
+
     def batches():
         numbers = traffic.number_e164s()
         for batch in traffic.all_rows(statement):
             yield [values(row, numbers) for row in batch]
+
     return batches
 
 
@@ -146,16 +199,22 @@ def traffic_filters(args: dict) -> tuple[Window, dict]:
     """The window and the keyword arguments the traffic statements share, from a query."""
     org = request_org()
     return query_window(org, args), {
-        "filters": query_filters(args), "status": args["status"],
-        "search": traffic.Search(args["q"]) if args["q"] is not None else None}
+        "filters": query_filters(args),
+        "status": args["status"],
+        "search": traffic.Search(args["q"]) if args["q"] is not None else None,
+    }
 
 
 @bp.get("/orgs/<org>/calls")
 @requires(scope="read")
 @bp.arguments(CallsQuery, location="query")
 @bp.response(200, page_of(CallSchema, "CallsPage"))
-@bp.doc(**csv_doc("With format=csv or Accept: text/csv: every call of the filtered set, one per row, "
-                  "under a header row of the item's fields."))
+@bp.doc(
+    **csv_doc(
+        "With format=csv or Accept: text/csv: every call of the filtered set, one per row, "
+        "under a header row of the item's fields."
+    )
+)
 def list_calls(args, org: str):
     """The org's calls, newest first
 
@@ -183,15 +242,35 @@ def get_call(org: str, call_id: int):
     """
     call, events, recording = traffic.get_call(call_id)
     numbers = traffic.number_e164s([call.phone_number_id])
-    answer = {**call_item([getattr(call, column.key) for column in traffic.CALL_COLUMNS], numbers),
-              "events": [{"id": e.id, "event_type": e.event_type, "kind": e.kind, "extension": e.extension,
-                          "occurred_at": e.occurred_at} for e in events],
-              "recording": _recording_of(call, recording, numbers)}
+    answer = {
+        **call_item([getattr(call, column.key) for column in traffic.CALL_COLUMNS], numbers),
+        "events": [
+            {
+                "id": e.id,
+                "event_type": e.event_type,
+                "kind": e.kind,
+                "extension": e.extension,
+                "occurred_at": e.occurred_at,
+            }
+            for e in events
+        ],
+        "recording": _recording_of(call, recording, numbers),
+    }
     return answer
 
 
 def _recording_of(call: Call, recording: Recording | None, numbers: dict[int, str]) -> dict | None:
     if recording is None:
         return None
-    return recording_item((recording.id, call.id, recording.call_external_id, recording.phone_number_id,
-                           recording.started_at, recording.duration_ms, recording.file_name), numbers)
+    return recording_item(
+        (
+            recording.id,
+            call.id,
+            recording.call_external_id,
+            recording.phone_number_id,
+            recording.started_at,
+            recording.duration_ms,
+            recording.file_name,
+        ),
+        numbers,
+    )

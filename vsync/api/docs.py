@@ -4,6 +4,7 @@ Server-side HTML with no scripts or external assets, so it works offline and alw
 `/api/v1/openapi.json` (both public: they describe the API, they hold no data). Its KPI table is the
 KPI registry (`vsync.metrics.FIGURES`), the declarations the API's metrics schemas are built from.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,23 +48,35 @@ def _type_of(spec: dict, schema: dict) -> str:
 def _fields(spec: dict, schema: dict | None) -> list[dict]:
     schema = _resolve(spec, schema)
     required = set(schema.get("required", []))
-    return [{"name": name, "type": _type_of(spec, prop), "required": name in required,
-             "description": prop.get("description", "")}
-            for name, prop in schema.get("properties", {}).items()]
+    return [
+        {
+            "name": name,
+            "type": _type_of(spec, prop),
+            "required": name in required,
+            "description": prop.get("description", ""),
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
 
 
 def _example(spec: dict, path: str, method: str, operation: dict) -> str:
     url = _PATH_EXAMPLE.sub(lambda m: _PATH_EXAMPLES.get(m.group(1), "42"), path)
-    examples = {p["name"]: p.get("example", p.get("schema", {}).get("example"))
-                for p in operation.get("parameters", []) if p.get("in") == "query"}
+    examples = {
+        p["name"]: p.get("example", p.get("schema", {}).get("example"))
+        for p in operation.get("parameters", [])
+        if p.get("in") == "query"
+    }
     query = [f"{name}={quote(str(value), safe='')}" for name, value in examples.items() if value is not None]
     line = "curl" if operation.get("security") == [] else "curl -H 'Authorization: Bearer vsk_…'"
     if method != "get":
         line += f" -X {method.upper()}"
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     if body is not None:
-        example = {name: prop["example"] for name, prop in _resolve(spec, body)
-                   .get("properties", {}).items() if "example" in prop}
+        example = {
+            name: prop["example"]
+            for name, prop in _resolve(spec, body).get("properties", {}).items()
+            if "example" in prop
+        }
         line += f" -H 'Content-Type: application/json' -d '{json.dumps(example, ensure_ascii=False)}'"
     return f"{line} 'https://vsync.example.com{url}{'?' + '&'.join(query) if query else ''}'"
 
@@ -80,19 +93,30 @@ def _operations(spec_json: str) -> list[dict]:
             ok = next((code for code in op.get("responses", {}) if str(code).startswith("2")), None)
             response = op["responses"].get(ok, {}) if ok else {}
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            operations.append({
-                "id": f"{method}-{path}".replace("/", "-").replace("{", "").replace("}", ""),
-                "method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                "description": op.get("description", ""), "access": op.get("x-access"),
-                "parameters": [{"name": p["name"], "in": p["in"], "required": p.get("required", False),
-                                "type": _type_of(spec, p.get("schema", {})),
-                                "description": p.get("description", "")}
-                               for p in item.get("parameters", []) + op.get("parameters", [])],
-                "body": _fields(spec, body) if body else None,
-                "status": ok,
-                "response": _fields(spec, response.get("content", {}).get("application/json", {}).get("schema")),
-                "example": _example(spec, path, method, op),
-            })
+            operations.append(
+                {
+                    "id": f"{method}-{path}".replace("/", "-").replace("{", "").replace("}", ""),
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "access": op.get("x-access"),
+                    "parameters": [
+                        {
+                            "name": p["name"],
+                            "in": p["in"],
+                            "required": p.get("required", False),
+                            "type": _type_of(spec, p.get("schema", {})),
+                            "description": p.get("description", ""),
+                        }
+                        for p in item.get("parameters", []) + op.get("parameters", [])
+                    ],
+                    "body": _fields(spec, body) if body else None,
+                    "status": ok,
+                    "response": _fields(spec, response.get("content", {}).get("application/json", {}).get("schema")),
+                    "example": _example(spec, path, method, op),
+                }
+            )
     return operations
 
 
@@ -101,10 +125,15 @@ def docs():
     if api.spec is None:
         raise RuntimeError("The API reference needs the API registered (vsync.api.init_app).")
     spec = api.spec.to_dict()
-    return render_template("api_docs.html", operations=_operations(json.dumps(spec, sort_keys=True)),
-                           kpis=metrics.FIGURES.values(), breakdowns=metrics.BREAKDOWNS,
-                           schemas=sorted(spec["components"]["schemas"].items()), spec=spec,
-                           fields_of=lambda schema: _fields(spec, schema))
+    return render_template(
+        "api_docs.html",
+        operations=_operations(json.dumps(spec, sort_keys=True)),
+        kpis=metrics.FIGURES.values(),
+        breakdowns=metrics.BREAKDOWNS,
+        schemas=sorted(spec["components"]["schemas"].items()),
+        spec=spec,
+        fields_of=lambda schema: _fields(spec, schema),
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -5,6 +5,7 @@ Parsing (webargs, from the routes' marshmallow schemas) raises `vsync.errors.Val
 like every service does, so a bad parameter and a bad value deep in a service look the same to a
 caller: 400, a message, and `details` naming each field (`"kinds.1"` for the second item of a list).
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -33,8 +34,11 @@ def _flatten(messages, prefix: str = "") -> dict[str, str]:
 class Parser(FlaskParser):
     """webargs' parser, refusing unknown query parameters and body fields, failing as `ValidationError`."""
 
-    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
-                                   "query": ma.RAISE, "querystring": ma.RAISE}
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": ma.RAISE,
+        "querystring": ma.RAISE,
+    }
     DEFAULT_VALIDATION_STATUS = 400
 
     def load_json(self, req, schema):
@@ -48,9 +52,10 @@ class Parser(FlaskParser):
             details.update(_flatten(messages) if location in ("query", "json", "form") else {location: str(messages)})
         details = {("body" if field == "_body" else field): message for field, message in details.items()}
         field, message = next(iter(details.items()))
-        raise ValidationError(f"{field}: {message}" if len(details) == 1 else
-                              f"{len(details)} fields are invalid; see details.", details=details)
+        raise ValidationError(
+            f"{field}: {message}" if len(details) == 1 else f"{len(details)} fields are invalid; see details.",
+            details=details,
+        )
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         raise ValidationError("The body is not valid JSON.", field="body")
-

@@ -8,6 +8,7 @@ has already torn the request's database session down: the generator runs inside 
 contexts again (`stream_with_context`) and enters the request's tenant scope again on the session it
 gets there, so the export is narrowed exactly like the JSON list (an agent exports their own calls).
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,10 +24,16 @@ CSV = "text/csv"
 
 
 def format_field() -> fields.Field:
-    return fields.String(data_key="format", load_default="json", validate=validate.OneOf(("json", "csv")),
-                         metadata={"description": "`csv` streams every row of the filtered set as CSV "
-                                                  "(`limit` and `cursor` are ignored); so does "
-                                                  "`Accept: text/csv`."})
+    return fields.String(
+        data_key="format",
+        load_default="json",
+        validate=validate.OneOf(("json", "csv")),
+        metadata={
+            "description": "`csv` streams every row of the filtered set as CSV "
+            "(`limit` and `cursor` are ignored); so does "
+            "`Accept: text/csv`."
+        },
+    )
 
 
 def wants_csv(args: dict) -> bool:

@@ -1,4 +1,5 @@
 """GET /api/v1/health: is the database reachable, is the queue reachable. Public, for load balancers."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Org admins and platform principals only: an org key acts as a manager, so a leak
 list keys nor mint more. The key itself is in the answer to POST and nowhere else: vsync keeps only
 its hash (`vsync.services.keys`, the same functions as the CLI's `create-api-key` and `revoke-api-key`).
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -29,38 +30,54 @@ KeysQuery = Query.from_dict(page_params(), name="ApiKeysQuery")
 class ApiKeySchema(ma.Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
-    prefix = fields.String(required=True, metadata={"description": "The key's public part, `vsk_…`; "
-                                                                   "it identifies the key in the audit log."})
+    prefix = fields.String(
+        required=True,
+        metadata={"description": "The key's public part, `vsk_…`; it identifies the key in the audit log."},
+    )
     scopes = fields.List(fields.String(), required=True, metadata={"description": "read, write."})
     status = fields.String(required=True, metadata={"description": "active, expired or revoked."})
     created_at = UtcDateTimeField(required=True)
     expires_at = UtcDateTimeField(allow_none=True, required=True)
     revoked_at = UtcDateTimeField(allow_none=True, required=True)
-    last_used_at = UtcDateTimeField(allow_none=True, required=True, metadata={
-        "description": "Written at most once a minute."})
+    last_used_at = UtcDateTimeField(
+        allow_none=True, required=True, metadata={"description": "Written at most once a minute."}
+    )
 
 
 class NewApiKeySchema(ApiKeySchema):
-    key = fields.String(required=True, metadata={
-        "description": "The key, for `Authorization: Bearer …`. Shown in this answer only: store it now."})
+    key = fields.String(
+        required=True,
+        metadata={"description": "The key, for `Authorization: Bearer …`. Shown in this answer only: store it now."},
+    )
 
 
 class NewApiKeyBody(Body):
-    name = fields.String(required=True, validate=validate.Length(1, 200),
-                         metadata={"example": "Wallboard"})
-    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), load_default=["read"],
-                         validate=validate.Length(1, len(SCOPES)),
-                         metadata={"description": "`write` implies `read`. Default: read only.",
-                                   "example": ["read"]})
-    expires_at = Instant(load_default=None, metadata={"description": "Optional expiry, in the future.",
-                                                      "example": "2027-01-01T00:00:00Z"})
+    name = fields.String(required=True, validate=validate.Length(1, 200), metadata={"example": "Wallboard"})
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(SCOPES)),
+        load_default=["read"],
+        validate=validate.Length(1, len(SCOPES)),
+        metadata={"description": "`write` implies `read`. Default: read only.", "example": ["read"]},
+    )
+    expires_at = Instant(
+        load_default=None,
+        metadata={"description": "Optional expiry, in the future.", "example": "2027-01-01T00:00:00Z"},
+    )
 
 
 def _key_json(key: ApiKey) -> dict:
     status = "revoked" if key.revoked_at is not None else "active" if key.usable_at(utcnow()) else "expired"
-    return {"id": key.id, "name": key.name, "prefix": key.prefix, "scopes": list(key.scope_list),
-            "status": status, "created_at": key.created_at, "expires_at": key.expires_at,
-            "revoked_at": key.revoked_at, "last_used_at": key.last_used_at}
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scope_list),
+        "status": status,
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+        "last_used_at": key.last_used_at,
+    }
 
 
 @bp.get("/orgs/<org>/api-keys")
@@ -85,8 +102,13 @@ def create_key(args, org: str):
     The answer holds the key (`key`) once; vsync keeps only its hash. An org key acts as a manager:
     it reads everything in the org and, with `write`, may start syncs. Audited.
     """
-    key, plaintext = create_api_key(org_id=g.org_access.org_id, name=args["name"], scopes=args["scopes"],
-                                    expires_at=args["expires_at"], created_by_user_id=user_id_of(current_principal()))
+    key, plaintext = create_api_key(
+        org_id=g.org_access.org_id,
+        name=args["name"],
+        scopes=args["scopes"],
+        expires_at=args["expires_at"],
+        created_by_user_id=user_id_of(current_principal()),
+    )
     db.session.commit()
     return {**_key_json(key), "key": plaintext}
 

@@ -8,6 +8,7 @@ until Redis answers again (a Redis outage must not take the API's reads down wit
 hangs is given up on after `STORAGE_TIMEOUT` seconds. Over the limit a caller gets 429 with
 `Retry-After` in the error envelope. The health check is exempt: load balancers poll it.
 """
+
 from __future__ import annotations
 
 from flask import Flask, request
@@ -42,9 +43,11 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "vsync")
     if app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {
-            "socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT})
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
+        )
     limiter = Limiter(key_func=caller_key, app=app)
-    limiter.shared_limit(app.config["VSYNC_RATE_LIMIT_READ"], scope="api-read", methods=READ_METHODS,
-                         exempt_when=_exempt)(bp)
+    limiter.shared_limit(
+        app.config["VSYNC_RATE_LIMIT_READ"], scope="api-read", methods=READ_METHODS, exempt_when=_exempt
+    )(bp)
     limiter.shared_limit(app.config["VSYNC_RATE_LIMIT_WRITE"], scope="api-write", methods=WRITE_METHODS)(bp)

@@ -5,6 +5,7 @@ unknown when its last event is older than `VSYNC_LIVE_STALE_MINUTES`), the calls
 longest current wait, and the calls in progress (`vsync.services.live`). An agent sees their own
 state and calls, and the queue as figures only (`calls_waiting`, `longest_wait_seconds`).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -45,10 +46,16 @@ class FloorSchema(ma.Schema):
     agents = fields.List(fields.Nested(AgentStateSchema), required=True)
     waiting = fields.List(fields.Nested(LiveCallSchema), required=True)
     in_progress = fields.List(fields.Nested(LiveCallSchema), required=True)
-    stale_calls = fields.Integer(required=True, metadata={
-        "description": "Open calls whose last event is older than the staleness limit, not shown."})
-    calls_waiting = fields.Integer(required=True, metadata={
-        "description": "Inbound calls waiting now (for an agent, the org's queue, whose calls are not listed)."})
+    stale_calls = fields.Integer(
+        required=True,
+        metadata={"description": "Open calls whose last event is older than the staleness limit, not shown."},
+    )
+    calls_waiting = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Inbound calls waiting now (for an agent, the org's queue, whose calls are not listed)."
+        },
+    )
     longest_wait_seconds = fields.Float(allow_none=True, required=True)
 
 

@@ -1,4 +1,5 @@
 """GET /api/v1/me: who the caller is, its scopes, and every organisation it can reach with its role."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -13,8 +14,9 @@ class OrgAccessSchema(ma.Schema):
     slug = fields.String(required=True)
     name = fields.String(required=True)
     timezone = fields.String(required=True)
-    role = fields.String(required=True, metadata={
-        "description": "agent, manager or org_admin; org_admin for platform principals."})
+    role = fields.String(
+        required=True, metadata={"description": "agent, manager or org_admin; org_admin for platform principals."}
+    )
     extension = fields.String(allow_none=True, required=True, metadata={"description": "An agent's extension."})
 
 
@@ -34,8 +36,14 @@ class MeSchema(ma.Schema):
 
 
 def org_access_json(access: OrgAccess) -> dict:
-    return {"id": access.org_id, "slug": access.slug, "name": access.name, "timezone": access.timezone,
-            "role": access.role, "extension": access.extension}
+    return {
+        "id": access.org_id,
+        "slug": access.slug,
+        "name": access.name,
+        "timezone": access.timezone,
+        "role": access.role,
+        "extension": access.extension,
+    }
 
 
 @bp.get("/me")
@@ -47,11 +55,19 @@ def me():
     """
     principal = current_principal()
     if isinstance(principal, ApiKeyPrincipal):
-        who = {"type": "api_key", "id": principal.key_id, "prefix": f"vsk_{principal.public_id}",
-               "name": principal.name}
+        who = {
+            "type": "api_key",
+            "id": principal.key_id,
+            "prefix": f"vsk_{principal.public_id}",
+            "name": principal.name,
+        }
     elif isinstance(principal, UserPrincipal):
         who = {"type": "user", "id": principal.id, "email": principal.email}
     else:
         raise RuntimeError("/me is not a public route.")
-    return {"principal": who, "scopes": list(principal.scopes), "platform": principal.is_platform,
-            "orgs": [org_access_json(access) for access in reachable_orgs(principal)]}
+    return {
+        "principal": who,
+        "scopes": list(principal.scopes),
+        "platform": principal.is_platform,
+        "orgs": [org_access_json(access) for access in reachable_orgs(principal)],
+    }

@@ -10,6 +10,7 @@ set-password URL (valid 72 hours) for the admin to pass on, whoever the email be
 the answer never tells whether the person has an account, or in which org (`vsync.services.members`).
 For the same reason a member is shown without their account's id, whose age would tell it.
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -30,8 +31,10 @@ from vsync.services import members
 from vsync.tenancy import AGENT
 
 MembersQuery = Query.from_dict(page_params(), name="MembersQuery")
-_EXTENSION = {"description": "The member's MightyCall extension (an agent sees the calls it handled).",
-              "example": "101"}
+_EXTENSION = {
+    "description": "The member's MightyCall extension (an agent sees the calls it handled).",
+    "example": "101",
+}
 
 
 class MemberSchema(ma.Schema):
@@ -43,28 +46,39 @@ class MemberSchema(ma.Schema):
 
 
 class NewMemberSchema(MemberSchema):
-    set_password_url = fields.String(required=True, metadata={
-        "description": "A one-time link to pass on, shown once: a person with no vsync password yet chooses "
-                       "one with it (once, within 72 hours); a person with a password signs in with theirs, "
-                       "and the link says it is not valid. Given alike for everyone."})
+    set_password_url = fields.String(
+        required=True,
+        metadata={
+            "description": "A one-time link to pass on, shown once: a person with no vsync password yet chooses "
+            "one with it (once, within 72 hours); a person with a password signs in with theirs, "
+            "and the link says it is not valid. Given alike for everyone."
+        },
+    )
 
 
 class NewMemberBody(Body):
     email = fields.String(required=True, validate=validate.Length(1, 254), metadata={"example": "ana@acme.example"})
     role = fields.String(required=True, validate=validate.OneOf(ORG_ROLES), metadata={"example": "agent"})
-    extension = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 20),
-                              metadata=_EXTENSION)
+    extension = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 20), metadata=_EXTENSION)
 
 
 class MemberChangesBody(Body):
     role = fields.String(validate=validate.OneOf(ORG_ROLES), metadata={"example": "manager"})
-    extension = fields.String(allow_none=True, validate=validate.Length(1, 20),
-                              metadata={**_EXTENSION, "description": _EXTENSION["description"] + " null clears it."})
+    extension = fields.String(
+        allow_none=True,
+        validate=validate.Length(1, 20),
+        metadata={**_EXTENSION, "description": _EXTENSION["description"] + " null clears it."},
+    )
 
 
 def _member_json(membership: Membership) -> dict:
-    return {"id": membership.id, "email": membership.user.email,
-            "role": membership.role, "extension": membership.extension, "created_at": membership.created_at}
+    return {
+        "id": membership.id,
+        "email": membership.user.email,
+        "role": membership.role,
+        "extension": membership.extension,
+        "created_at": membership.created_at,
+    }
 
 
 @bp.get("/orgs/<org>/members")
@@ -77,8 +91,12 @@ def list_members(args, org: str):
     By email, with role and extension. An agent sees only their own membership.
     """
     after = decode_cursor(args["cursor"], args)
-    query = (select(Membership, User.email).join(User, User.id == Membership.user_id)
-             .order_by(User.email).limit(args["limit"] + 1))
+    query = (
+        select(Membership, User.email)
+        .join(User, User.id == Membership.user_id)
+        .order_by(User.email)
+        .limit(args["limit"] + 1)
+    )
     if g.org_access.role == AGENT:
         query = query.where(Membership.user_id == current_user.id)
     if after is not None:
@@ -100,8 +118,10 @@ def add_member(args, org: str):
     """
     added = members.add_member(request_org(), args["email"], args["role"], extension=args["extension"])
     db.session.commit()
-    return {**_member_json(added.membership),
-            "set_password_url": url_for("auth.set_password", token=added.password_token, _external=True)}
+    return {
+        **_member_json(added.membership),
+        "set_password_url": url_for("auth.set_password", token=added.password_token, _external=True),
+    }
 
 
 @bp.patch("/orgs/<org>/members/<int:membership_id>")

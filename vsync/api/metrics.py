@@ -5,6 +5,7 @@ The window is local to the org: `from`/`to` are dates in the org's time zone (`t
 or ISO-8601 times with an offset; without them it is today. It is echoed in UTC and in local time.
 An agent's figures are their own calls only: the tenant scope narrows what the engine reads.
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -24,29 +25,52 @@ _FIELD_OF_UNIT = {True: fields.Integer, False: fields.Float}
 def _figure_fields(breakdown: str) -> dict:
     """The response fields of one breakdown's figures, built from the KPI registry (`metrics.FIGURES`):
     the type from the figure's unit, the description the reference page shows too."""
-    return {figure.name: _FIELD_OF_UNIT[figure.unit.integer](allow_none=figure.nullable, required=True,
-                                                              metadata={"description": figure.description})
-            for figure in metrics.figures(breakdown)}
+    return {
+        figure.name: _FIELD_OF_UNIT[figure.unit.integer](
+            allow_none=figure.nullable, required=True, metadata={"description": figure.description}
+        )
+        for figure in metrics.figures(breakdown)
+    }
 
 
 class MetricsQuery(Query):
-    from_ = fields.String(data_key="from", load_default=None, metadata={
-        "description": "Start: a local date (YYYY-MM-DD) or an ISO-8601 time with offset. Default: today.",
-        "example": "2026-11-01"})
-    to = fields.String(load_default=None, metadata={
-        "description": "End: a local date, included, or an ISO-8601 time (excluded). Default: end of today.",
-        "example": "2026-11-21"})
-    number = fields.String(load_default=None, metadata={
-        "description": "Only calls on this number: E.164 or a phone number id.", "example": "+14155550100"})
-    agent = fields.String(load_default=None, validate=validate.Length(1, 20),
-                          metadata={"description": "Only calls handled by this extension."})
-    direction = fields.String(load_default=None, validate=validate.OneOf(FILTER_DIRECTIONS),
-                              metadata={"description": "`outbound` includes callbacks."})
+    from_ = fields.String(
+        data_key="from",
+        load_default=None,
+        metadata={
+            "description": "Start: a local date (YYYY-MM-DD) or an ISO-8601 time with offset. Default: today.",
+            "example": "2026-11-01",
+        },
+    )
+    to = fields.String(
+        load_default=None,
+        metadata={
+            "description": "End: a local date, included, or an ISO-8601 time (excluded). Default: end of today.",
+            "example": "2026-11-21",
+        },
+    )
+    number = fields.String(
+        load_default=None,
+        metadata={"description": "Only calls on this number: E.164 or a phone number id.", "example": "+14155550100"},
+    )
+    agent = fields.String(
+        load_default=None,
+        validate=validate.Length(1, 20),
+        metadata={"description": "Only calls handled by this extension."},
+    )
+    direction = fields.String(
+        load_default=None,
+        validate=validate.OneOf(FILTER_DIRECTIONS),
+        metadata={"description": "`outbound` includes callbacks."},
+    )
 
 
 class SeriesQuery(MetricsQuery):
-    bucket = fields.String(load_default="day", validate=validate.OneOf(metrics.BUCKETS),
-                           metadata={"description": "Local hour, day, week (from Monday) or month."})
+    bucket = fields.String(
+        load_default="day",
+        validate=validate.OneOf(metrics.BUCKETS),
+        metadata={"description": "Local hour, day, week (from Monday) or month."},
+    )
 
 
 class WindowSchema(ma.Schema):
@@ -71,21 +95,38 @@ class _Report(ma.Schema):
 
 MetricsValues = ma.Schema.from_dict(_figure_fields(metrics.TOTALS), name="MetricsValues")
 MetricsReport = _Report.from_dict({"metrics": fields.Nested(MetricsValues, required=True)}, name="MetricsReport")
-SeriesBucket = ma.Schema.from_dict({
-    "start": UtcDateTimeField(required=True), "end": UtcDateTimeField(required=True),
-    "start_local": LocalDateTime(required=True), **_figure_fields(metrics.SERIES)}, name="SeriesBucket")
-SeriesReport = _Report.from_dict({"bucket": fields.String(required=True),
-                                  "data": fields.List(fields.Nested(SeriesBucket), required=True)},
-                                 name="SeriesReport")
-AgentRow = ma.Schema.from_dict({
-    "extension": fields.String(required=True), "display_name": fields.String(allow_none=True, required=True),
-    **_figure_fields(metrics.PER_AGENT)}, name="AgentRow")
+SeriesBucket = ma.Schema.from_dict(
+    {
+        "start": UtcDateTimeField(required=True),
+        "end": UtcDateTimeField(required=True),
+        "start_local": LocalDateTime(required=True),
+        **_figure_fields(metrics.SERIES),
+    },
+    name="SeriesBucket",
+)
+SeriesReport = _Report.from_dict(
+    {"bucket": fields.String(required=True), "data": fields.List(fields.Nested(SeriesBucket), required=True)},
+    name="SeriesReport",
+)
+AgentRow = ma.Schema.from_dict(
+    {
+        "extension": fields.String(required=True),
+        "display_name": fields.String(allow_none=True, required=True),
+        **_figure_fields(metrics.PER_AGENT),
+    },
+    name="AgentRow",
+)
 AgentsReport = _Report.from_dict({"data": fields.List(fields.Nested(AgentRow), required=True)}, name="AgentsReport")
-NumberRow = ma.Schema.from_dict({
-    "phone_number_id": fields.Integer(required=True), "e164": fields.String(required=True),
-    "label": fields.String(allow_none=True, required=True), **_figure_fields(metrics.PER_NUMBER)}, name="NumberRow")
-NumbersReport = _Report.from_dict({"data": fields.List(fields.Nested(NumberRow), required=True)},
-                                  name="NumbersReport")
+NumberRow = ma.Schema.from_dict(
+    {
+        "phone_number_id": fields.Integer(required=True),
+        "e164": fields.String(required=True),
+        "label": fields.String(allow_none=True, required=True),
+        **_figure_fields(metrics.PER_NUMBER),
+    },
+    name="NumberRow",
+)
+NumbersReport = _Report.from_dict({"data": fields.List(fields.Nested(NumberRow), required=True)}, name="NumbersReport")
 
 
 def query_window(org: Organization, args: dict) -> Window:
@@ -104,10 +145,17 @@ def _report(args: dict) -> tuple[Organization, Window, Filters, dict]:
     org = request_org()
     window = query_window(org, args)
     filters = query_filters(args)
-    head = {"org": org.slug,
-            "window": {"from_": window.start, "to": window.end, "timezone": org.timezone,
-                       "from_local": window.start_local, "to_local": window.end_local},
-            "filters": filters.as_dict()}
+    head = {
+        "org": org.slug,
+        "window": {
+            "from_": window.start,
+            "to": window.end,
+            "timezone": org.timezone,
+            "from_local": window.start_local,
+            "to_local": window.end_local,
+        },
+        "filters": filters.as_dict(),
+    }
     return org, window, filters, head
 
 
@@ -136,8 +184,11 @@ def get_series(args, org: str):
     or 25 hours); the first and last buckets count only the window's part of them.
     """
     record, window, filters, head = _report(args)
-    return {**head, "bucket": args["bucket"],
-            "data": metrics.for_display(metrics.series(record, window, args["bucket"], filters))}
+    return {
+        **head,
+        "bucket": args["bucket"],
+        "data": metrics.for_display(metrics.series(record, window, args["bucket"], filters)),
+    }
 
 
 @bp.get("/orgs/<org>/metrics/agents")

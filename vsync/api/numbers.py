@@ -7,6 +7,7 @@ act in the platform bypass (`vsync.auth.PLATFORM_ORG_ENDPOINTS`) and name the or
 number's periods in other orgs (a shared or moved number) are never shown: the answers read this
 org's periods only.
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -38,37 +39,53 @@ class NumberSchema(ma.Schema):
     e164 = fields.String(required=True)
     label = fields.String(allow_none=True, required=True)
     assigned = fields.Boolean(required=True, metadata={"description": "Whether one of the periods covers now."})
-    assignments = fields.List(fields.Nested(PeriodSchema), required=True, metadata={
-        "description": "This org's periods on the number, oldest first; its traffic is visible within them."})
+    assignments = fields.List(
+        fields.Nested(PeriodSchema),
+        required=True,
+        metadata={"description": "This org's periods on the number, oldest first; its traffic is visible within them."},
+    )
 
 
 class AssignBody(Body):
-    at = Instant(load_default=None, metadata={"description": "Start of the period (default: now).",
-                                              "example": "2026-11-01T00:00:00Z"})
+    at = Instant(
+        load_default=None,
+        metadata={"description": "Start of the period (default: now).", "example": "2026-11-01T00:00:00Z"},
+    )
 
 
 class UnassignQuery(Query):
-    at = Instant(load_default=None, metadata={"description": "End of the open period (default: now).",
-                                              "example": "2026-12-01T00:00:00Z"})
+    at = Instant(
+        load_default=None,
+        metadata={"description": "End of the open period (default: now).", "example": "2026-12-01T00:00:00Z"},
+    )
 
 
 def _numbers_json(org_id: int, listed: list[PhoneNumber]) -> list[dict]:
     """The numbers with `org_id`'s periods on them; the org is named, so a platform bypass shows no other's."""
     periods: dict[int, list[NumberAssignment]] = {number.id: [] for number in listed}
-    for period in db.session.scalars(select(NumberAssignment).where(
-            NumberAssignment.org_id == org_id, NumberAssignment.phone_number_id.in_(periods))
-            .order_by(NumberAssignment.assigned_at)):
+    for period in db.session.scalars(
+        select(NumberAssignment)
+        .where(NumberAssignment.org_id == org_id, NumberAssignment.phone_number_id.in_(periods))
+        .order_by(NumberAssignment.assigned_at)
+    ):
         periods[period.phone_number_id].append(period)
     now = utcnow()
-    return [{"id": number.id, "e164": number.e164, "label": number.label,
-             "assigned": any(p.assigned_at <= now and (p.unassigned_at is None or now < p.unassigned_at)
-                             for p in periods[number.id]),
-             "assignments": periods[number.id]} for number in listed]
+    return [
+        {
+            "id": number.id,
+            "e164": number.e164,
+            "label": number.label,
+            "assigned": any(
+                p.assigned_at <= now and (p.unassigned_at is None or now < p.unassigned_at) for p in periods[number.id]
+            ),
+            "assignments": periods[number.id],
+        }
+        for number in listed
+    ]
 
 
 def _org_and_number(e164: str) -> tuple[Organization, PhoneNumber]:
-    return (request_org(),
-            numbers.get_number(normalize_e164(e164, field="e164")))
+    return (request_org(), numbers.get_number(normalize_e164(e164, field="e164")))
 
 
 @bp.get("/orgs/<org>/numbers")

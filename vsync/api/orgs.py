@@ -3,6 +3,7 @@
 `{org}` is a slug or an id. Every route with `<org>` in its URL acts in that org's tenant scope,
 entered by `vsync.auth` from the resolver's answer before the view runs (`g.org_access`).
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -38,8 +39,9 @@ class OrgSchema(ma.Schema):
 
 class OrgSettingsBody(Body):
     name = fields.String(validate=validate.Length(1, 200))
-    timezone = fields.String(metadata={"description": "An IANA time zone, e.g. Europe/Berlin.",
-                                       "example": "Europe/Berlin"})
+    timezone = fields.String(
+        metadata={"description": "An IANA time zone, e.g. Europe/Berlin.", "example": "Europe/Berlin"}
+    )
     service_level_target = fields.Float(validate=validate.Range(0, 1), metadata={"example": 0.8})
     service_level_threshold_seconds = fields.Integer(validate=validate.Range(1, 3600), metadata={"example": 20})
     short_abandon_seconds = fields.Integer(validate=validate.Range(0, 600), metadata={"example": 5})
@@ -47,11 +49,17 @@ class OrgSettingsBody(Body):
 
 def _org_json() -> dict:
     record = request_org()
-    return {"id": record.id, "slug": record.slug, "name": record.name, "timezone": record.timezone,
-            "service_level_target": record.service_level_target,
-            "service_level_threshold_seconds": record.service_level_threshold_seconds,
-            "short_abandon_seconds": record.short_abandon_seconds,
-            "role": g.org_access.role, "extension": g.org_access.extension}
+    return {
+        "id": record.id,
+        "slug": record.slug,
+        "name": record.name,
+        "timezone": record.timezone,
+        "service_level_target": record.service_level_target,
+        "service_level_threshold_seconds": record.service_level_threshold_seconds,
+        "short_abandon_seconds": record.short_abandon_seconds,
+        "role": g.org_access.role,
+        "extension": g.org_access.extension,
+    }
 
 
 @bp.get("/orgs")
@@ -63,8 +71,9 @@ def list_orgs(args):
     By id; a platform principal sees every org.
     """
     after = decode_cursor(args["cursor"], args)
-    rows = reachable_orgs(current_user._get_current_object(), after_id=after[0] if after else None,
-                          limit=args["limit"] + 1)
+    rows = reachable_orgs(
+        current_user._get_current_object(), after_id=after[0] if after else None, limit=args["limit"] + 1
+    )
     result = page(rows, args["limit"], lambda access: [access.org_id], args)
     return {**result, "data": [org_access_json(access) for access in result["data"]]}
 

@@ -6,6 +6,7 @@ signed with the app's secret key and bound to the route, the org and the filters
 that made it: a forged cursor, or one replayed with other filters or against another org, is a 400
 naming `cursor`, never a page of something else.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ their audio streamed through vsync (`vsync.services.recordings`); the provider's
 The list takes the calls list's filters and pages the same way; an agent sees the recordings of the
 calls they handled. The audio route answers `Range` requests (206), so players can seek.
 """
+
 from __future__ import annotations
 
 from flask import Response, request
@@ -53,8 +54,7 @@ def list_recordings(args, org: str):
         statement = traffic.recordings_statement(window, **criteria)
         return csv_response(RECORDING_ITEM_KEYS, export_batches(statement, recording_values), "recordings.csv")
     after = decode_time_cursor(args["cursor"], args)
-    return list_page(traffic.recordings_statement(window, **criteria, after=after), args, "started_at",
-                     recording_item)
+    return list_page(traffic.recordings_statement(window, **criteria, after=after), args, "started_at", recording_item)
 
 
 def _wanted_range():
@@ -67,11 +67,16 @@ def _wanted_range():
 
 @bp.get("/orgs/<org>/recordings/<int:recording_id>/audio")
 @requires(scope="read")
-@bp.doc(responses={
-    "200": {"description": "The whole recording.", "content": AUDIO, "headers": _AUDIO_HEADERS},
-    "206": {"description": "The byte range asked for (`Range: bytes=…`), with `Content-Range`.",
-            "content": AUDIO, "headers": {**_AUDIO_HEADERS, "Content-Range": {"schema": {"type": "string"}}}},
-})
+@bp.doc(
+    responses={
+        "200": {"description": "The whole recording.", "content": AUDIO, "headers": _AUDIO_HEADERS},
+        "206": {
+            "description": "The byte range asked for (`Range: bytes=…`), with `Content-Range`.",
+            "content": AUDIO,
+            "headers": {**_AUDIO_HEADERS, "Content-Range": {"schema": {"type": "string"}}},
+        },
+    }
+)
 @bp.alt_response(404, schema=ErrorEnvelope, description="No such recording in this org.")
 @bp.alt_response(409, schema=ErrorEnvelope, description="Recorded by another org's account.")
 @bp.alt_response(416, schema=ErrorEnvelope, description="The range lies outside the recording.")

@@ -5,6 +5,7 @@ Query schemas refuse parameters they do not declare, and `ValidationError`s beco
 with per-field `details` (`vsync.api.errors`). Times leave as ISO-8601 UTC with `Z`; local times
 keep their offset. Figures are rounded at this edge only (`vsync.metrics.for_display`).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,15 +17,27 @@ from vsync.errors import ValidationError
 from vsync.timeutil import isoformat_z, parse_utc
 
 SPEC_OPTIONS = {
-    "info": {"description": "The vsync JSON API: call analytics and administration of the "
-                            "organisations a caller may reach. The readable reference is /api/v1/docs."},
+    "info": {
+        "description": "The vsync JSON API: call analytics and administration of the "
+        "organisations a caller may reach. The readable reference is /api/v1/docs."
+    },
     "servers": [{"url": "/"}],
-    "components": {"securitySchemes": {
-        "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "vsk_…",
-                   "description": "An API key: `Authorization: Bearer vsk_…`."},
-        "session": {"type": "apiKey", "in": "cookie", "name": "session",
-                    "description": "The console's session cookie; writes then need the `X-CSRFToken` header."},
-    }},
+    "components": {
+        "securitySchemes": {
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "vsk_…",
+                "description": "An API key: `Authorization: Bearer vsk_…`.",
+            },
+            "session": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "session",
+                "description": "The console's session cookie; writes then need the `X-CSRFToken` header.",
+            },
+        }
+    },
     "security": [{"apiKey": []}, {"session": []}],
 }
 
@@ -73,27 +86,43 @@ class Body(ma.Schema):
 def page_params(max_limit: int = 1000, default: int = 100) -> dict[str, fields.Field]:
     """`limit` and `cursor`, the keyset paging of every list (`vsync.api.paging`)."""
     return {
-        "limit": fields.Integer(load_default=default, validate=validate.Range(1, max_limit),
-                                metadata={"description": f"Items per page, 1 to {max_limit}."}),
-        "cursor": fields.String(load_default=None, validate=validate.Length(1, 512),
-                                metadata={"description": "`next_cursor` of the previous page."}),
+        "limit": fields.Integer(
+            load_default=default,
+            validate=validate.Range(1, max_limit),
+            metadata={"description": f"Items per page, 1 to {max_limit}."},
+        ),
+        "cursor": fields.String(
+            load_default=None,
+            validate=validate.Length(1, 512),
+            metadata={"description": "`next_cursor` of the previous page."},
+        ),
     }
 
 
 def page_of(item: type[ma.Schema], name: str) -> type[ma.Schema]:
     """`{"data": [item, …], "next_cursor": "…" | null}`."""
-    return ma.Schema.from_dict({
-        "data": fields.List(fields.Nested(item), required=True),
-        "next_cursor": fields.String(allow_none=True, required=True,
-                                     metadata={"description": "Pass as `cursor` for the next page; null on the last."}),
-    }, name=name)
+    return ma.Schema.from_dict(
+        {
+            "data": fields.List(fields.Nested(item), required=True),
+            "next_cursor": fields.String(
+                allow_none=True,
+                required=True,
+                metadata={"description": "Pass as `cursor` for the next page; null on the last."},
+            ),
+        },
+        name=name,
+    )
 
 
 class ErrorBody(ma.Schema):
     code = fields.String(required=True, metadata={"description": "Stable machine-readable code."})
     message = fields.String(required=True)
-    details = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
-                          metadata={"description": "Per-field messages (which parameter or field was wrong)."})
+    details = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        required=True,
+        metadata={"description": "Per-field messages (which parameter or field was wrong)."},
+    )
     request_id = fields.String(allow_none=True, metadata={"description": "Also in the X-Request-ID header."})
 
 

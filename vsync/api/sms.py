@@ -3,6 +3,7 @@
 A message belongs to a number, not to an extension, so agents see none: the tenant scope hides
 every message from an agent, and this route says so with a 403 instead of an empty list.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,15 +25,24 @@ from vsync.services import traffic
 from vsync.timeutil import isoformat_z
 
 _WINDOW = {name: MetricsQuery._declared_fields[name] for name in ("from_", "to", "number")}
-SmsQuery = Query.from_dict({
-    **_WINDOW,
-    "direction": fields.String(load_default=None, validate=validate.OneOf(traffic.SMS_DIRECTIONS)),
-    "q": fields.String(load_default=None, validate=validate.Length(1, traffic.MAX_SEARCH), metadata={
-        "description": "Text to look for: its digits inside the other party's number, or the text inside "
-                       "the message or its MightyCall id (case-insensitive).", "example": "invoice"}),
-    "format_": format_field(),
-    **page_params(),
-}, name="SmsQuery")
+SmsQuery = Query.from_dict(
+    {
+        **_WINDOW,
+        "direction": fields.String(load_default=None, validate=validate.OneOf(traffic.SMS_DIRECTIONS)),
+        "q": fields.String(
+            load_default=None,
+            validate=validate.Length(1, traffic.MAX_SEARCH),
+            metadata={
+                "description": "Text to look for: its digits inside the other party's number, or the text inside "
+                "the message or its MightyCall id (case-insensitive).",
+                "example": "invoice",
+            },
+        ),
+        "format_": format_field(),
+        **page_params(),
+    },
+    name="SmsQuery",
+)
 
 
 class SmsSchema(ma.Schema):
@@ -70,10 +80,14 @@ def list_sms(args, org: str):
     400 days) on the org's numbers, paged by `cursor`; `format=csv` streams them all. Not for agents.
     """
     window = query_window(request_org(), args)
-    criteria = {"number": number_ref(args["number"]), "direction": args["direction"],
-                "search": traffic.Search(args["q"]) if args["q"] is not None else None}
+    criteria = {
+        "number": number_ref(args["number"]),
+        "direction": args["direction"],
+        "search": traffic.Search(args["q"]) if args["q"] is not None else None,
+    }
     if wants_csv(args):
-        return csv_response(SMS_ITEM_KEYS, export_batches(traffic.sms_statement(window, **criteria), sms_values),
-                            "sms.csv")
+        return csv_response(
+            SMS_ITEM_KEYS, export_batches(traffic.sms_statement(window, **criteria), sms_values), "sms.csv"
+        )
     after = decode_time_cursor(args["cursor"], args)
     return list_page(traffic.sms_statement(window, **criteria, after=after), args, "sent_at", sms_item)

@@ -7,6 +7,7 @@ different backfill window while one runs is refused (409), and the run is queued
 run inline without Redis) before the answer. Managers and up, and org keys with `write`, may start
 syncs; everyone but agents may follow them.
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -36,8 +37,11 @@ class SyncRunSchema(ma.Schema):
     kind = fields.String(required=True, metadata={"description": "numbers, agents, calls or sms."})
     trigger = fields.String(required=True, metadata={"description": "manual, backfill or scheduled."})
     status = fields.String(required=True, metadata={"description": "queued, running, succeeded or failed."})
-    window_start = UtcDateTimeField(allow_none=True, required=True, metadata={
-        "description": "null for numbers and agents, read as the account is now."})
+    window_start = UtcDateTimeField(
+        allow_none=True,
+        required=True,
+        metadata={"description": "null for numbers and agents, read as the account is now."},
+    )
     window_end = UtcDateTimeField(allow_none=True, required=True)
     progress = fields.Float(required=True, metadata={"description": "Share of the window done, 0..1."})
     pages = fields.Integer(required=True)
@@ -50,36 +54,52 @@ class SyncRunSchema(ma.Schema):
     created_at = UtcDateTimeField(required=True)
     started_at = UtcDateTimeField(allow_none=True, required=True)
     finished_at = UtcDateTimeField(allow_none=True, required=True)
-    duration_seconds = fields.Float(allow_none=True, required=True, metadata={
-        "description": "Start to finish, or to now while it runs; null before it starts."})
+    duration_seconds = fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Start to finish, or to now while it runs; null before it starts."},
+    )
 
 
 class StartedRunSchema(SyncRunSchema):
-    joined = fields.Boolean(required=True, metadata={
-        "description": "true: this kind was already queued or running, and that run is the answer."})
+    joined = fields.Boolean(
+        required=True,
+        metadata={"description": "true: this kind was already queued or running, and that run is the answer."},
+    )
 
 
-StartedRuns = ma.Schema.from_dict({"runs": fields.List(fields.Nested(StartedRunSchema), required=True)},
-                                  name="StartedRuns")
+StartedRuns = ma.Schema.from_dict(
+    {"runs": fields.List(fields.Nested(StartedRunSchema), required=True)}, name="StartedRuns"
+)
 
 
 class SyncBody(Body):
-    kinds = fields.List(fields.String(validate=validate.OneOf(ALL_KINDS)), load_default=list(ALL_KINDS),
-                        validate=validate.Length(1, len(ALL_KINDS)),
-                        metadata={"description": "Default: all, in the order numbers, agents, calls, sms.",
-                                  "example": ["calls"]})
-    since = Instant(load_default=None, metadata={
-        "description": "Start of a backfill of calls and sms; without it, each syncs from where the last "
-                       "sync ended.", "example": "2026-11-01T00:00:00Z"})
+    kinds = fields.List(
+        fields.String(validate=validate.OneOf(ALL_KINDS)),
+        load_default=list(ALL_KINDS),
+        validate=validate.Length(1, len(ALL_KINDS)),
+        metadata={"description": "Default: all, in the order numbers, agents, calls, sms.", "example": ["calls"]},
+    )
+    since = Instant(
+        load_default=None,
+        metadata={
+            "description": "Start of a backfill of calls and sms; without it, each syncs from where the last "
+            "sync ended.",
+            "example": "2026-11-01T00:00:00Z",
+        },
+    )
     until = Instant(load_default=None, metadata={"description": "End of the backfill (default: a minute ago)."})
-    integration = fields.Integer(load_default=None, metadata={
-        "description": "The integration's id, when the org has several."})
+    integration = fields.Integer(
+        load_default=None, metadata={"description": "The integration's id, when the org has several."}
+    )
 
 
 def run_json(run: SyncRun) -> dict:
     took = runs.duration(run)
-    return {**{name: getattr(run, name) for name in SyncRunSchema._declared_fields if name != "duration_seconds"},
-            "duration_seconds": None if took is None else round(took.total_seconds(), 3)}
+    return {
+        **{name: getattr(run, name) for name in SyncRunSchema._declared_fields if name != "duration_seconds"},
+        "duration_seconds": None if took is None else round(took.total_seconds(), 3),
+    }
 
 
 @bp.post("/orgs/<org>/sync")
@@ -94,8 +114,13 @@ def start_sync(args, org: str):
     agents take none. Follow the runs at `/sync-runs/{id}`.
     """
     integration = integration_for(request_org(), args["integration"])
-    started = start_syncs(integration, args["kinds"], since=args["since"], until=args["until"],
-                          requested_by_user_id=user_id_of(current_principal()))
+    started = start_syncs(
+        integration,
+        args["kinds"],
+        since=args["since"],
+        until=args["until"],
+        requested_by_user_id=user_id_of(current_principal()),
+    )
     return {"runs": [{**run_json(run), "joined": joined} for run, joined in started]}
 
 

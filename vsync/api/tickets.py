@@ -6,6 +6,7 @@ the consoles. Agents see (and answer) the tickets they opened; org admins, manag
 of the org's. A platform principal's reply is the platform's answer. Internal notes are never in any
 answer here: the thread is `support.org_thread`.
 """
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -23,11 +24,17 @@ from vsync.extensions import db
 from vsync.models.support import CATEGORIES, NUMBER_ACTIONS, PRIORITIES, TICKET_STATUSES, Ticket
 from vsync.services import support
 
-TicketsQuery = Query.from_dict({
-    **page_params(),
-    "status": fields.String(load_default=None, validate=validate.OneOf(TICKET_STATUSES),
-                            metadata={"description": "Only tickets in this status."}),
-}, name="TicketsQuery")
+TicketsQuery = Query.from_dict(
+    {
+        **page_params(),
+        "status": fields.String(
+            load_default=None,
+            validate=validate.OneOf(TICKET_STATUSES),
+            metadata={"description": "Only tickets in this status."},
+        ),
+    },
+    name="TicketsQuery",
+)
 
 
 class NumberRequestSchema(ma.Schema):
@@ -35,9 +42,14 @@ class NumberRequestSchema(ma.Schema):
     country = fields.String(allow_none=True, required=True)
     area_code = fields.String(allow_none=True, required=True)
     label = fields.String(allow_none=True, required=True)
-    e164 = fields.String(allow_none=True, required=True, metadata={
-        "description": "The number to release or move; for a new one, the number asked for or, once "
-                       "approved, the number given."})
+    e164 = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The number to release or move; for a new one, the number asked for or, once "
+            "approved, the number given."
+        },
+    )
     decision = fields.String(required=True, metadata={"description": "pending, approved or refused."})
     decided_at = UtcDateTimeField(allow_none=True, required=True)
     refusal_reason = fields.String(allow_none=True, required=True)
@@ -57,18 +69,21 @@ class TicketSchema(ma.Schema):
     subject = fields.String(required=True)
     category = fields.String(required=True)
     priority = fields.String(required=True)
-    status = fields.String(required=True, metadata={
-        "description": "open, waiting_on_org, waiting_on_platform, resolved or closed."})
+    status = fields.String(
+        required=True, metadata={"description": "open, waiting_on_org, waiting_on_platform, resolved or closed."}
+    )
     opened_by = fields.String(required=True)
     created_at = UtcDateTimeField(required=True)
     updated_at = UtcDateTimeField(required=True)
     first_response_at = UtcDateTimeField(allow_none=True, required=True)
     resolved_at = UtcDateTimeField(allow_none=True, required=True)
     closed_at = UtcDateTimeField(allow_none=True, required=True)
-    first_response_seconds = fields.Integer(allow_none=True, required=True, metadata={
-        "description": "From opening to the platform's first answer."})
-    resolution_seconds = fields.Integer(allow_none=True, required=True, metadata={
-        "description": "From opening to the latest resolution."})
+    first_response_seconds = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "From opening to the platform's first answer."}
+    )
+    resolution_seconds = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "From opening to the latest resolution."}
+    )
     number_request = fields.Nested(NumberRequestSchema, allow_none=True, required=True)
 
 
@@ -77,9 +92,14 @@ class TicketThreadSchema(TicketSchema):
 
 
 class NumberRequestBody(Body):
-    action = fields.String(required=True, validate=validate.OneOf(NUMBER_ACTIONS), metadata={
-        "description": "new: a new number (country, optional area code or pattern, label, optional "
-                       "`e164`); release: give up `e164`; move: move `e164` to `to_org`."})
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(NUMBER_ACTIONS),
+        metadata={
+            "description": "new: a new number (country, optional area code or pattern, label, optional "
+            "`e164`); release: give up `e164`; move: move `e164` to `to_org`."
+        },
+    )
     country = fields.String(load_default=None, metadata={"example": "US"})
     area_code = fields.String(load_default=None, metadata={"example": "212"})
     label = fields.String(load_default=None, validate=validate.Length(max=200))
@@ -88,18 +108,22 @@ class NumberRequestBody(Body):
 
 
 class OpenTicketBody(Body):
-    subject = fields.String(load_default="", metadata={
-        "description": "Required for a support ticket; a number request has one made from its fields."})
+    subject = fields.String(
+        load_default="",
+        metadata={"description": "Required for a support ticket; a number request has one made from its fields."},
+    )
     category = fields.String(load_default="question", validate=validate.OneOf(CATEGORIES))
     priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
     message = fields.String(required=True, metadata={"description": f"Up to {support.MAX_MESSAGE_CHARS} characters."})
-    number_request = fields.Nested(NumberRequestBody, load_default=None, metadata={
-        "description": "Makes the ticket a number request."})
+    number_request = fields.Nested(
+        NumberRequestBody, load_default=None, metadata={"description": "Makes the ticket a number request."}
+    )
 
 
 class ReplyBody(Body):
-    message = fields.String(load_default="", metadata={
-        "description": f"Required, up to {support.MAX_MESSAGE_CHARS} characters."})
+    message = fields.String(
+        load_default="", metadata={"description": f"Required, up to {support.MAX_MESSAGE_CHARS} characters."}
+    )
 
 
 def _seconds(start, end) -> int | None:
@@ -114,12 +138,28 @@ def _request_json(ticket: Ticket) -> dict | None:
 
 
 def ticket_json(ticket: Ticket) -> dict:
-    return {**{name: getattr(ticket, name) for name in (
-                "id", "kind", "subject", "category", "priority", "status", "opened_by", "created_at", "updated_at",
-                "first_response_at", "resolved_at", "closed_at")},
-            "first_response_seconds": _seconds(ticket.created_at, ticket.first_response_at),
-            "resolution_seconds": _seconds(ticket.created_at, ticket.resolved_at),
-            "number_request": _request_json(ticket)}
+    return {
+        **{
+            name: getattr(ticket, name)
+            for name in (
+                "id",
+                "kind",
+                "subject",
+                "category",
+                "priority",
+                "status",
+                "opened_by",
+                "created_at",
+                "updated_at",
+                "first_response_at",
+                "resolved_at",
+                "closed_at",
+            )
+        },
+        "first_response_seconds": _seconds(ticket.created_at, ticket.first_response_at),
+        "resolution_seconds": _seconds(ticket.created_at, ticket.resolved_at),
+        "number_request": _request_json(ticket),
+    }
 
 
 def _thread_json(ticket: Ticket) -> dict:
@@ -176,13 +216,22 @@ def open_ticket(args, org: str):
     common = {"message": args["message"], "priority": args["priority"]}
     wanted = args["number_request"]
     if wanted is None:
-        ticket = support.open_ticket(g.org_access.org_id, _principal(), subject=args["subject"],
-                                     category=args["category"], **common)
+        ticket = support.open_ticket(
+            g.org_access.org_id, _principal(), subject=args["subject"], category=args["category"], **common
+        )
     else:
         ticket = support.open_number_request(
-            g.org_access.org_id, _principal(), subject=args["subject"], action=wanted["action"],
-            country=wanted["country"], area_code=wanted["area_code"], label=wanted["label"], e164=wanted["e164"],
-            to_org_id=_destination(wanted["to_org"]), **common)
+            g.org_access.org_id,
+            _principal(),
+            subject=args["subject"],
+            action=wanted["action"],
+            country=wanted["country"],
+            area_code=wanted["area_code"],
+            label=wanted["label"],
+            e164=wanted["e164"],
+            to_org_id=_destination(wanted["to_org"]),
+            **common,
+        )
     db.session.commit()
     return _thread_json(ticket)
 

@@ -31,6 +31,7 @@ cookie-authenticated API calls. A request authenticated by a Bearer key is not c
 browser never attaches one on its own; `CSRF_EXEMPT_ENDPOINTS` lists endpoints that authenticate
 by other means.
 """
+
 from __future__ import annotations
 
 from flask import Flask, current_app, g, redirect, render_template, request, url_for
@@ -51,8 +52,17 @@ from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 # The API's OpenAPI document and reference describe the API and hold no data.
 # A set-password link is its own credential (a one-time token), for someone who cannot sign in yet; a
 # digest's unsubscribe link too, and mail clients post its one-click form without a CSRF token (RFC 8058).
-PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.set_password", "auth.unsubscribe", "admin.static", "api.health",
-                    "webhooks.receive", "api-docs.openapi_json", "api_reference.docs"}
+PUBLIC_ENDPOINTS = {
+    "static",
+    "auth.login",
+    "auth.set_password",
+    "auth.unsubscribe",
+    "admin.static",
+    "api.health",
+    "webhooks.receive",
+    "api-docs.openapi_json",
+    "api_reference.docs",
+}
 CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive", "auth.unsubscribe"}
 # Routes that change one org's platform-owned rows (its number assignments, which decide what traffic
 # it sees; no tenant scope may write them). A platform principal acts there in the platform bypass,
@@ -74,8 +84,9 @@ def platform_wide(endpoint: str | None) -> bool:
         return False
     view = current_app.view_functions.get(endpoint)
     owner = getattr(view, "__self__", view)  # a Flask-Admin view's route is a method bound to the view
-    return (getattr(owner, "platform_wide", False) is True
-            and endpoint.rpartition(".")[2] not in getattr(owner, "own_scope", ()))
+    return getattr(owner, "platform_wide", False) is True and endpoint.rpartition(".")[2] not in getattr(
+        owner, "own_scope", ()
+    )
 
 
 def bearer_token() -> str | None:
@@ -123,8 +134,9 @@ def _load_key(req):
 @login_manager.unauthorized_handler
 def _unauthorized():
     if is_api_request():
-        return error_response(401, "unauthorized",
-                              g.get("auth_error") or "Sign in or send 'Authorization: Bearer <API key>'.")
+        return error_response(
+            401, "unauthorized", g.get("auth_error") or "Sign in or send 'Authorization: Bearer <API key>'."
+        )
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -138,8 +150,12 @@ def _require_principal():
 
 
 def _csrf_unless_key() -> None:
-    if (request.method in SAFE_METHODS or request.endpoint is None  # no route: the 404/405 follows
-            or g.get("login_via_header") or request.endpoint in CSRF_EXEMPT_ENDPOINTS):
+    if (
+        request.method in SAFE_METHODS
+        or request.endpoint is None  # no route: the 404/405 follows
+        or g.get("login_via_header")
+        or request.endpoint in CSRF_EXEMPT_ENDPOINTS
+    ):
         return None
     csrf.protect()
 
@@ -166,8 +182,12 @@ def _suspended(access, lock) -> ResponseReturnValue:
     on the API a 403 with its own code, in the console a page that says so."""
     until = f"{lock.ends_at:%Y-%m-%d %H:%M}" if lock.ends_at else None
     if is_api_request():
-        return error_response(403, SUSPENDED_CODE, f"{access.name} is suspended for billing: {lock.reason}.",
-                              {"org": "suspended" + (f" until {until}Z" if until else "")})
+        return error_response(
+            403,
+            SUSPENDED_CODE,
+            f"{access.name} is suspended for billing: {lock.reason}.",
+            {"org": "suspended" + (f" until {until}Z" if until else "")},
+        )
     return render_template("suspended.html", org_name=access.name, reason=lock.reason, until=until), 403
 
 

@@ -6,6 +6,7 @@ comparison is constant-time.
 `verify_api_key` commits its own short write (`last_used_at`): it runs while authenticating,
 before any view owns the transaction, and is the documented exception to "the caller commits".
 """
+
 from __future__ import annotations
 
 import hmac
@@ -39,10 +40,10 @@ def verify_api_key(token: str) -> ApiKeyPrincipal | None:
         key = db.session.scalar(select(ApiKey).where(ApiKey.public_id == match.group(1)))
         if key is None or not hmac.compare_digest(key.secret_hash, secret_digest(token)) or not key.usable_at(now):
             return None
-        principal = ApiKeyPrincipal(key_id=key.id, public_id=key.public_id, name=key.name,
-                                    org_id=key.org_id, scopes=key.scope_list)
+        principal = ApiKeyPrincipal(
+            key_id=key.id, public_id=key.public_id, name=key.name, org_id=key.org_id, scopes=key.scope_list
+        )
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_GRANULARITY:
-            db.session.execute(update(ApiKey.__table__).where(ApiKey.__table__.c.id == key.id)
-                               .values(last_used_at=now))
+            db.session.execute(update(ApiKey.__table__).where(ApiKey.__table__.c.id == key.id).values(last_used_at=now))
             db.session.commit()
     return principal

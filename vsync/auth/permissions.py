@@ -1,5 +1,6 @@
 """Role checks used by every edge. Roles inside an org rank agent < manager < org_admin; the role a
 principal has in the org of a request is the resolver's (`g.org_access`, see `vsync.auth.principals`)."""
+
 from __future__ import annotations
 
 from flask import g

@@ -21,6 +21,7 @@ the tenant it may enter. They select what they need and nothing of another user.
 A signed-in user is remembered by their session's token, not their id (`vsync.services.sessions`
 says why): `load_user` finds the principal from the token while its session is usable.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -182,19 +183,32 @@ def load_user(token: str, *, now: datetime | None = None) -> UserPrincipal | Non
     """
     now = now or utcnow()
     row = db.session.execute(
-        select(_users.id, _users.email, _users.role, _users.active, _sessions.id.label("session_id"),
-               _sessions.last_seen_at)
+        select(
+            _users.id,
+            _users.email,
+            _users.role,
+            _users.active,
+            _sessions.id.label("session_id"),
+            _sessions.last_seen_at,
+        )
         .join_from(UserSession.__table__, User.__table__, _users.id == _sessions.user_id)
-        .where(_sessions.token_hash == secret_digest(token), _sessions.ended_at.is_(None), _sessions.expires_at > now,
-               _users.active.is_(True))).first()
+        .where(
+            _sessions.token_hash == secret_digest(token),
+            _sessions.ended_at.is_(None),
+            _sessions.expires_at > now,
+            _users.active.is_(True),
+        )
+    ).first()
     if row is None:
         return None
     if now - row.last_seen_at >= LAST_SEEN_EVERY:
-        db.session.execute(reviewed_sql(update(UserSession.__table__).where(_sessions.id == row.session_id)
-                                        .values(last_seen_at=now)))
+        db.session.execute(
+            reviewed_sql(update(UserSession.__table__).where(_sessions.id == row.session_id).values(last_seen_at=now))
+        )
         db.session.commit()
-    return UserPrincipal(id=row.id, email=row.email, role=row.role, active=row.active,
-                         session_id=row.session_id, session_token=token)
+    return UserPrincipal(
+        id=row.id, email=row.email, role=row.role, active=row.active, session_id=row.session_id, session_token=token
+    )
 
 
 def authenticate(email: str, password: str) -> tuple[UserPrincipal | None, str]:
@@ -203,8 +217,10 @@ def authenticate(email: str, password: str) -> tuple[UserPrincipal | None, str]:
     Costs the same whether or not the email exists, so timing does not tell which emails do.
     """
     row = db.session.execute(
-        select(_users.id, _users.email, _users.role, _users.active, _users.password_hash)
-        .where(func.lower(_users.email) == email.strip().lower())).first()
+        select(_users.id, _users.email, _users.role, _users.active, _users.password_hash).where(
+            func.lower(_users.email) == email.strip().lower()
+        )
+    ).first()
     if row is None:
         check_password_hash(_DUMMY_HASH, password)
         return None, "unknown account"
@@ -223,10 +239,23 @@ def _access(row, role: str, extension: str | None = None) -> OrgAccess:
     accounts = ()
     if role == AGENT:
         integrations = Integration.__table__.c
-        accounts = tuple(db.session.scalars(select(integrations.account_id).distinct()
-                                            .where(integrations.org_id == row.id).order_by(integrations.account_id)))
-    return OrgAccess(org_id=row.id, slug=row.slug, name=row.name, timezone=row.timezone, role=role,
-                     extension=extension, accounts=accounts)
+        accounts = tuple(
+            db.session.scalars(
+                select(integrations.account_id)
+                .distinct()
+                .where(integrations.org_id == row.id)
+                .order_by(integrations.account_id)
+            )
+        )
+    return OrgAccess(
+        org_id=row.id,
+        slug=row.slug,
+        name=row.name,
+        timezone=row.timezone,
+        role=role,
+        extension=extension,
+        accounts=accounts,
+    )
 
 
 def _org_columns():
@@ -242,9 +271,12 @@ def reachable_orgs(principal, *, after_id: int | None = None, limit: int | None 
     elif principal.is_api_key:
         query, role_of = _org_columns().where(_orgs.id == principal.org_id), lambda row: (KEY_ROLE, None)
     else:
-        query = (_org_columns().add_columns(_members.role, _members.extension)
-                 .join_from(Organization.__table__, Membership.__table__, _members.org_id == _orgs.id)
-                 .where(_members.user_id == principal.id))
+        query = (
+            _org_columns()
+            .add_columns(_members.role, _members.extension)
+            .join_from(Organization.__table__, Membership.__table__, _members.org_id == _orgs.id)
+            .where(_members.user_id == principal.id)
+        )
         role_of = lambda row: (row.role, row.extension)  # noqa: E731
     if after_id is not None:
         query = query.where(_orgs.id > after_id)
@@ -264,8 +296,11 @@ def resolve_org(principal, reference: str | int) -> OrgAccess:
         if principal.is_api_key and principal.org_id == row.id:
             return _access(row, KEY_ROLE)
         if not principal.is_api_key:
-            member = db.session.execute(select(_members.role, _members.extension).where(
-                _members.org_id == row.id, _members.user_id == principal.id)).first()
+            member = db.session.execute(
+                select(_members.role, _members.extension).where(
+                    _members.org_id == row.id, _members.user_id == principal.id
+                )
+            ).first()
             if member is not None:
                 return _access(row, member.role, member.extension)
     raise NotFound(f"No organisation {reference!r}.", field="org")

@@ -2,6 +2,7 @@
 
 Each sign-in starts a session row and each sign-out ends it (`vsync.services.sessions`), so a copy of
 the cookie is refused after it."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -33,9 +34,17 @@ class LoginForm(FlaskForm):
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[
-        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024,
-                               message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")])
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters.",
+            ),
+        ],
+    )
     confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two differ.")])
 
 

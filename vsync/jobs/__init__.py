@@ -12,6 +12,7 @@ Workers: `rq worker -w vsync.jobs.worker.AppWorker …` builds the app once, bef
 horse per job, and the horses inherit it (RQ's "Performance notes"); a plain `rq worker` works too,
 but then every job pays for building the app.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,6 +39,7 @@ def app_for_worker() -> Flask:
     with _worker_app_lock:
         if _worker_app is None:
             from vsync import create_app  # built at first use, never at import
+
             _worker_app = create_app()
             log.info("worker %s: app built for jobs", os.getpid())
         return _worker_app

@@ -5,6 +5,7 @@ invoice of its last complete local month. The invoice job is idempotent (one inv
 month, `vsync.services.billing.invoices`), so two cron schedulers, a retried job or a re-run of a
 whole hour all end with one invoice and no gap in the numbers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,7 @@ def make_due_invoices(now: str | None = None) -> int:
         with platform_bypass("billing: due invoices"):
             orgs = db.session.execute(select(Organization.id, Organization.timezone).order_by(Organization.id)).all()
         for org_id, timezone in orgs:
-            enqueue("vsync.jobs.billing.make_month_invoice", org_id, *last_complete_month(at, timezone),
-                    at.isoformat())
+            enqueue("vsync.jobs.billing.make_month_invoice", org_id, *last_complete_month(at, timezone), at.isoformat())
     log.info("billing: invoices of %s orgs queued", len(orgs))
     return len(orgs)
 

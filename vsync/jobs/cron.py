@@ -1,4 +1,5 @@
 """RQ cron configuration: `rq cron vsync.jobs.cron --url "$REDIS_URL"` (one or more, anywhere)."""
+
 from rq import cron
 
 from vsync.jobs.billing import make_due_invoices

@@ -1,4 +1,5 @@
 """Notification jobs: each takes ids, opens its own context and scope, and calls a service."""
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ Each active integration syncs each kind every `DEFAULT_INTERVALS` minutes, or as
 than its interval; `start_sync` joins a run still under way, so two cron schedulers (or a slow
 worker) never start the same sync twice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,17 +28,29 @@ DEFAULT_INTERVALS = {"numbers": 60, "agents": 60, "calls": 5, "sms": 15}  # minu
 
 
 def intervals_for(integration: Integration) -> dict[str, int]:
-    return {**DEFAULT_INTERVALS, **{k: int(v) for k, v in (integration.sync_schedule or {}).items()
-                                    if k in DEFAULT_INTERVALS}}
+    return {
+        **DEFAULT_INTERVALS,
+        **{k: int(v) for k, v in (integration.sync_schedule or {}).items() if k in DEFAULT_INTERVALS},
+    }
 
 
 def due_kinds(integration: Integration, now) -> list[str]:
-    latest = dict(db.session.execute(
-        select(SyncRun.kind, func.max(SyncRun.created_at))
-        .where(SyncRun.integration_id == integration.id).group_by(SyncRun.kind)).tuples().all())
+    latest = dict(
+        db.session.execute(
+            select(SyncRun.kind, func.max(SyncRun.created_at))
+            .where(SyncRun.integration_id == integration.id)
+            .group_by(SyncRun.kind)
+        )
+        .tuples()
+        .all()
+    )
     intervals = intervals_for(integration)
-    return [kind for kind in ALL_KINDS if intervals[kind] > 0
-            and (latest.get(kind) is None or now - latest[kind] >= timedelta(minutes=intervals[kind]))]
+    return [
+        kind
+        for kind in ALL_KINDS
+        if intervals[kind] > 0
+        and (latest.get(kind) is None or now - latest[kind] >= timedelta(minutes=intervals[kind]))
+    ]
 
 
 def schedule_due_syncs() -> dict[str, int]:
@@ -48,7 +61,8 @@ def schedule_due_syncs() -> dict[str, int]:
         db.session.commit()
         now = utcnow()
         integration_ids = db.session.scalars(
-            select(Integration.id).where(Integration.status == ACTIVE).order_by(Integration.id)).all()
+            select(Integration.id).where(Integration.status == ACTIVE).order_by(Integration.id)
+        ).all()
         for integration_id in integration_ids:
             integration = db.session.get_one(Integration, integration_id)  # selected just above
             for kind in due_kinds(integration, now):

@@ -5,6 +5,7 @@ Errors a retry can help are raised so RQ retries the job (`VSYNC_SYNC_RETRY_INTE
 `on_sync_failure` after every failed attempt, and the inline runner (`vsync.queue`) calls
 `record_attempt` the same way.
 """
+
 from __future__ import annotations
 
 from vsync.jobs import job_context

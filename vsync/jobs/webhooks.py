@@ -2,6 +2,7 @@
 `vsync.services.webhooks.process.wake`, and the minute's sweep of stalled events that `rq cron` runs
 (`vsync/jobs/cron.py`). The work is `vsync.services.webhooks.process`'s.
 """
+
 from __future__ import annotations
 
 from vsync.jobs import job_context

@@ -5,6 +5,7 @@ RQ forks a work horse for every job. A plain worker's horse starts without the a
 a second per job, whatever the job. `AppWorker` builds it once, in the worker process, before any
 fork, as RQ's "Performance notes" advise: each horse inherits it and goes straight to its job.
 """
+
 from __future__ import annotations
 
 from rq import Worker

@@ -106,9 +106,7 @@ class Token:
     refresh_token: str | None = field(repr=False)
     expires_at: datetime
 
-    def is_fresh(
-        self, now: datetime | None = None, margin: timedelta = timedelta(minutes=5)
-    ) -> bool:
+    def is_fresh(self, now: datetime | None = None, margin: timedelta = timedelta(minutes=5)) -> bool:
         """True while the token stays valid for at least ``margin`` after ``now``."""
         now = now or _utcnow()
         return self.expires_at - margin > now
@@ -216,8 +214,7 @@ class RecordingStream:
                     yield chunk
         except requests.RequestException as exc:
             raise TransportError(
-                f"The recording download from {self.url} broke off ({type(exc).__name__}); "
-                "start the download again."
+                f"The recording download from {self.url} broke off ({type(exc).__name__}); start the download again."
             ) from None
         finally:
             self.close()
@@ -295,9 +292,7 @@ class MightyCallClient:
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                "base_url must be an http(s) URL such as https://api.mightycall.com/v4"
-            )
+            raise ValueError("base_url must be an http(s) URL such as https://api.mightycall.com/v4")
         if not api_key or not user_key:
             raise ValueError("api_key and user_key are required")
         if recording_auth not in ("auto", "always", "never"):
@@ -371,9 +366,7 @@ class MightyCallClient:
                 status=status,
             )
         if status == 404:
-            return MightyCallNotFound(
-                f"MightyCall has no such resource: {where} (404: {reason}).", status=status
-            )
+            return MightyCallNotFound(f"MightyCall has no such resource: {where} (404: {reason}).", status=status)
         if status == 429:
             wait = f"; it asked to wait {retry_after:.0f} s" if retry_after is not None else ""
             return RateLimited(
@@ -390,8 +383,7 @@ class MightyCallClient:
         if 300 <= status < 400:
             target = _safe_url(urljoin(response.url or "", response.headers.get("Location", "")))
             return ClientError(
-                f"MightyCall redirected {where} to {target} ({status}); check the base URL "
-                f"({self.base_url}).",
+                f"MightyCall redirected {where} to {target} ({status}); check the base URL ({self.base_url}).",
                 status=status,
             )
         return ClientError(f"MightyCall rejected {where} ({status}: {reason}).", status=status)
@@ -442,13 +434,11 @@ class MightyCallClient:
             kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
             limit = self._timeout[0] if kind == "connect" else self._timeout[1]
             raise TransportError(
-                f"MightyCall at {shown} did not answer in time ({kind} timeout after "
-                f"{limit:g} s)."
+                f"MightyCall at {shown} did not answer in time ({kind} timeout after {limit:g} s)."
             ) from None
         except requests.RequestException as exc:
             raise TransportError(
-                f"Could not reach MightyCall at {shown} ({type(exc).__name__}); check the "
-                "network and the base URL."
+                f"Could not reach MightyCall at {shown} ({type(exc).__name__}); check the network and the base URL."
             ) from None
         logger.debug(
             "MightyCall %s %s -> %s in %.0f ms",
@@ -459,9 +449,7 @@ class MightyCallClient:
         )
         return response
 
-    def _decode(
-        self, response: requests.Response, method: str, path: str, *, allow_empty: bool = False
-    ) -> Any:
+    def _decode(self, response: requests.Response, method: str, path: str, *, allow_empty: bool = False) -> Any:
         try:
             if not 200 <= response.status_code < 300:
                 raise self._http_error(response, method, path)
@@ -520,9 +508,7 @@ class MightyCallClient:
         except (KeyError, TypeError, ValueError):
             lifetime = _DEFAULT_TOKEN_LIFETIME
         refresh = body.get("refresh_token")
-        logger.debug(
-            "MightyCall issued a token by %s, valid %.0f s", grant, lifetime.total_seconds()
-        )
+        logger.debug("MightyCall issued a token by %s, valid %.0f s", grant, lifetime.total_seconds())
         return Token(
             access_token=access,
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
@@ -640,9 +626,7 @@ class MightyCallClient:
         def once(progress: dict[str, bool]) -> Any:
             token = self._current_token()
             progress["sent"] = True
-            response = self._send(
-                method, url, headers=self._auth_headers(token), params=params, json_body=json_body
-            )
+            response = self._send(method, url, headers=self._auth_headers(token), params=params, json_body=json_body)
             if response.status_code == 401:
                 response.close()
                 progress["sent"] = False
@@ -664,9 +648,7 @@ class MightyCallClient:
 
     # Calls
 
-    def iter_call_pages(
-        self, start: datetime, end: datetime, *, page_size: int = 1000
-    ) -> Pages[CallRecord]:
+    def iter_call_pages(self, start: datetime, end: datetime, *, page_size: int = 1000) -> Pages[CallRecord]:
         """Pages of the calls that started in [start, end), newest first, each call yielded once.
 
         Paging follows ``skip``; it stops on an empty page, or on a short page once ``total``
@@ -687,9 +669,7 @@ class MightyCallClient:
         params = {"startUtc": format_time(start), "endUtc": format_time(end)}
         return Pages(lambda stats: self._call_pages(stats, params, page_size))
 
-    def iter_calls(
-        self, start: datetime, end: datetime, *, page_size: int = 1000
-    ) -> Iterator[CallRecord]:
+    def iter_calls(self, start: datetime, end: datetime, *, page_size: int = 1000) -> Iterator[CallRecord]:
         """The calls of :meth:`iter_call_pages`, one by one."""
         return self.iter_call_pages(start, end, page_size=page_size).records()
 
@@ -702,9 +682,7 @@ class MightyCallClient:
         total_usable = True
         stalled = 0
         for _ in range(self._max_pages):
-            body = self._request(
-                "GET", "api/calls", params={**window, "skip": skip, "pageSize": page_size}
-            )
+            body = self._request("GET", "api/calls", params={**window, "skip": skip, "pageSize": page_size})
             items, total = calls_page(body)
             stats.pages += 1
             stats.fetched += len(items)
@@ -741,9 +719,7 @@ class MightyCallClient:
         )
 
     @staticmethod
-    def _new_records(
-        items: list[Any], parse: Callable[[Any], R], seen: set[str], stats: Pages[R]
-    ) -> list[R]:
+    def _new_records(items: list[Any], parse: Callable[[Any], R], seen: set[str], stats: Pages[R]) -> list[R]:
         records = []
         for item in items:
             try:
@@ -776,9 +752,7 @@ class MightyCallClient:
         try:
             return parse_call(data)
         except ParseError as exc:
-            raise ProtocolError(
-                f"MightyCall's call {external_id} is unusable: {exc}", retryable=False
-            ) from None
+            raise ProtocolError(f"MightyCall's call {external_id} is unusable: {exc}", retryable=False) from None
 
     # Numbers, team, SMS
 
@@ -793,9 +767,7 @@ class MightyCallClient:
         """
         return parse_team(self._request("GET", "api/team"))
 
-    def iter_sms_pages(
-        self, start: datetime, end: datetime, *, page_size: int = 200
-    ) -> Pages[SmsRecord]:
+    def iter_sms_pages(self, start: datetime, end: datetime, *, page_size: int = 200) -> Pages[SmsRecord]:
         """Pages of text messages from the journal between ``start`` and ``end``, each yielded once.
 
         The journal pages by a 1-based ``page`` and gives no total, so only an empty page proves
@@ -849,9 +821,7 @@ class MightyCallClient:
             retryable=False,
         )
 
-    def iter_sms(
-        self, start: datetime, end: datetime, *, page_size: int = 200
-    ) -> Iterator[SmsRecord]:
+    def iter_sms(self, start: datetime, end: datetime, *, page_size: int = 200) -> Iterator[SmsRecord]:
         """The messages of :meth:`iter_sms_pages`, one by one."""
         return self.iter_sms_pages(start, end, page_size=page_size).records()
 
@@ -905,15 +875,9 @@ class MightyCallClient:
             else:
                 with_auth = _origin(uri) == _origin(self.base_url)
             response, token = self._get_recording(uri, with_auth, byte_range)
-            if (
-                response.status_code in (401, 403)
-                and not with_auth
-                and self._recording_auth == "auto"
-            ):
+            if response.status_code in (401, 403) and not with_auth and self._recording_auth == "auto":
                 response.close()
-                logger.debug(
-                    "Recording host answered %s; retrying with the bearer", response.status_code
-                )
+                logger.debug("Recording host answered %s; retrying with the bearer", response.status_code)
                 response, token = self._get_recording(uri, True, byte_range)
             if response.status_code == 401 and token is not None:
                 response.close()
@@ -963,18 +927,14 @@ class MightyCallClient:
                 headers["Accept"] = "audio/wav, */*"
             if byte_range:
                 headers["Range"] = byte_range
-            response = self._send(
-                "GET", url, headers=headers, stream=True, shown=f"a recording on {_origin(url)[1]}"
-            )
+            response = self._send("GET", url, headers=headers, stream=True, shown=f"a recording on {_origin(url)[1]}")
             location = response.headers.get("Location")
             if response.status_code in (301, 302, 303, 307, 308) and location:
                 response.close()
                 url = urljoin(url, location)
                 continue
             return response, token
-        raise ProtocolError(
-            f"The recording at {_safe_url(uri)} redirects too many times.", retryable=False
-        )
+        raise ProtocolError(f"The recording at {_safe_url(uri)} redirects too many times.", retryable=False)
 
     def stream_recording(self, uri: str, *, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
         """Yield a recording's bytes; the download closes when the generator ends or is closed."""

@@ -45,10 +45,7 @@ class MightyCallError(Exception):
         self.retry_after = retry_after
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.message!r}, status={self.status!r}, "
-            f"retryable={self.retryable!r})"
-        )
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r}, retryable={self.retryable!r})"
 
 
 class AuthenticationError(MightyCallError):
@@ -63,9 +60,7 @@ class RateLimited(MightyCallError):
 
     default_retryable = True
 
-    def __init__(
-        self, message: str, *, status: int | None = 429, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, status: int | None = 429, retry_after: float | None = None) -> None:
         super().__init__(message, status=status, retry_after=retry_after)
 
 

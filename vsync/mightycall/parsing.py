@@ -79,9 +79,7 @@ def parse_datetime(value: Any) -> datetime:
         except ValueError:
             parsed = _parse_iso_slow(text)
     else:
-        raise ValueError(
-            f"expected an ISO-8601 string, got {type(value).__name__}"
-        )
+        raise ValueError(f"expected an ISO-8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -99,9 +97,7 @@ def _parse_iso_slow(text: str) -> datetime:
         digits = offset[1:].replace(":", "")
         hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
         tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    return datetime(
-        int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz
-    )
+    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz)
 
 
 def parse_duration_ms(value: Any) -> int | None:
@@ -224,9 +220,7 @@ def parse_call(raw: Mapping[str, Any]) -> CallRecord:
     try:
         started_at = parse_datetime(when)
     except ValueError as exc:
-        raise ParseError(
-            f"call {external_id} has an invalid dateTimeUtc: {exc}", field="dateTimeUtc"
-        ) from exc
+        raise ParseError(f"call {external_id} has an invalid dateTimeUtc: {exc}", field="dateTimeUtc") from exc
 
     business_number = _number(raw.get("businessNumber")) or ""
     provider_direction = _text(raw.get("direction")) or ""
@@ -348,9 +342,7 @@ def parse_sms(raw: Mapping[str, Any]) -> SmsRecord:
     try:
         occurred_at = parse_datetime(when)
     except ValueError as exc:
-        raise ParseError(
-            f"message {external_id} has an invalid time: {exc}", field="dateTimeUtc"
-        ) from exc
+        raise ParseError(f"message {external_id} has an invalid time: {exc}", field="dateTimeUtc") from exc
 
     word = (_text(_first(raw, ("direction", "Direction"))) or "").lower()
     if word in ("incoming", "inbound", "in", "received"):
@@ -480,9 +472,7 @@ def calls_page(body: Any) -> tuple[list[Any], int | None]:
     if isinstance(data, list):
         return data, None
     if not isinstance(data, Mapping):
-        raise ProtocolError(
-            "MightyCall's calls answer has no data object; a proxy may have answered."
-        )
+        raise ProtocolError("MightyCall's calls answer has no data object; a proxy may have answered.")
     calls = data.get("calls", data.get("Calls"))
     if not isinstance(calls, list):
         raise ProtocolError("MightyCall's calls answer has no calls list.")
@@ -501,9 +491,7 @@ def journal_items(body: Any) -> list[Any]:
     if isinstance(body, list):
         items: list[Any] = []
         for element in body:
-            if isinstance(element, Mapping) and isinstance(
-                element.get("requests", element.get("Requests")), list
-            ):
+            if isinstance(element, Mapping) and isinstance(element.get("requests", element.get("Requests")), list):
                 items.extend(element.get("requests", element.get("Requests")))
             else:
                 items.append(element)

@@ -25,8 +25,7 @@ __all__ = ["CallFacts", "EventFacts", "derive_call", "event_direction", "event_k
 CALL, RINGING, STOP_RINGING, CONNECTED, COMPLETED = "call", "ringing", "stop_ringing", "connected", "completed"
 KINDS = (CALL, RINGING, STOP_RINGING, CONNECTED, COMPLETED)
 
-_LIMITS = {"Guid": 64, "EventType": 60, "Id": 64, "From": 40, "To": 40, "Extension": 20,
-           "Direction": 20}
+_LIMITS = {"Guid": 64, "EventType": 60, "Id": 64, "From": 40, "To": 40, "Extension": 20, "Direction": 20}
 _DIRECTIONS = {"incoming": "inbound", "outgoing": "outbound", "callback": "callback"}
 
 
@@ -206,7 +205,8 @@ def derive_call(events: Iterable[EventFacts]) -> CallFacts:
     answered_at = connected.occurred_at if connected else None
     ended_at = completed.occurred_at if completed else None
     return CallFacts(
-        direction=direction, status=status,
+        direction=direction,
+        status=status,
         from_number=next((e.from_number for e in distinct if e.from_number), None),
         to_number=next((e.to_number for e in distinct if e.to_number), None),
         started_at=min(starts) if starts else earliest.occurred_at,

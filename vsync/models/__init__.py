@@ -1,4 +1,5 @@
 """The data model: one module per aggregate. Importing this package registers every table."""
+
 from vsync.models.billing import (
     BillingLock,
     BillingSettings,
@@ -26,9 +27,37 @@ from vsync.models.support import NumberRequest, Ticket, TicketMessage
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
 
 __all__ = [
-    "Agent", "AlertEvent", "AlertRule", "ApiKey", "AuditEvent", "BillingLock", "BillingSettings", "BusinessHours",
-    "Call", "CallEvent", "Integration", "Invoice", "InvoiceCounter", "InvoiceLine", "Membership",
-    "NotificationPreference", "NumberAssignment", "NumberRequest", "Organization", "OutboundEmail", "Payment",
-    "PhoneNumber", "Plan", "ProviderAccount", "Recording", "SmsMessage", "Subscription", "SyncRun", "Ticket",
-    "TicketMessage", "User", "UserSession", "WebhookEvent",
+    "Agent",
+    "AlertEvent",
+    "AlertRule",
+    "ApiKey",
+    "AuditEvent",
+    "BillingLock",
+    "BillingSettings",
+    "BusinessHours",
+    "Call",
+    "CallEvent",
+    "Integration",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
+    "Membership",
+    "NotificationPreference",
+    "NumberAssignment",
+    "NumberRequest",
+    "Organization",
+    "OutboundEmail",
+    "Payment",
+    "PhoneNumber",
+    "Plan",
+    "ProviderAccount",
+    "Recording",
+    "SmsMessage",
+    "Subscription",
+    "SyncRun",
+    "Ticket",
+    "TicketMessage",
+    "User",
+    "UserSession",
+    "WebhookEvent",
 ]

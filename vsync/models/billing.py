@@ -6,6 +6,7 @@ its currency's minor units by `vsync.services.billing.money` before it is stored
 never changed once made (a change is a new version), and an invoice copies every price it uses into
 its lines, so nothing done later rewrites a past invoice.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -47,8 +48,9 @@ class Plan(db.Model):
     __table_args__ = (
         UniqueConstraint("code", "version"),
         one_of("rounding", ROUNDINGS),
-        CheckConstraint("monthly_fee >= 0 AND minute_price >= 0 AND sms_price >= 0 AND number_price >= 0",
-                        name="prices"),
+        CheckConstraint(
+            "monthly_fee >= 0 AND minute_price >= 0 AND sms_price >= 0 AND number_price >= 0", name="prices"
+        ),
         CheckConstraint("included_minutes >= 0 AND included_sms >= 0 AND included_numbers >= 0", name="allowances"),
     )
 
@@ -119,8 +121,14 @@ class Invoice(OrgOwned, db.Model):
     __table_args__ = (
         one_of("status", INVOICE_STATUSES),
         one_of("kind", INVOICE_KINDS),
-        Index("uq_billing_invoices_org_month", "org_id", "period_start", unique=True,
-              postgresql_where=text("kind = 'invoice'"), sqlite_where=text("kind = 'invoice'")),
+        Index(
+            "uq_billing_invoices_org_month",
+            "org_id",
+            "period_start",
+            unique=True,
+            postgresql_where=text("kind = 'invoice'"),
+            sqlite_where=text("kind = 'invoice'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,6 @@
 """MightyCall accounts, the organisations' integrations that connect to them, and the agents
 (extensions) seen in each account."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -77,8 +78,9 @@ class Integration(OrgOwned, db.Model):
 
 def of_own_integration() -> ForeignKeyConstraint:
     """The foreign key of an org-owned row to an integration of the same org: `(org_id, integration_id)`."""
-    return ForeignKeyConstraint(["org_id", "integration_id"], ["integrations.org_id", "integrations.id"],
-                                ondelete="CASCADE")
+    return ForeignKeyConstraint(
+        ["org_id", "integration_id"], ["integrations.org_id", "integrations.id"], ondelete="CASCADE"
+    )
 
 
 class Agent(AccountScoped, db.Model):

@@ -1,4 +1,5 @@
 """API keys: shown once, stored as a SHA-256 hash, scoped to one org or to the platform."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,5 +1,6 @@
 """Notifications: the outbox of every email vsync sends, each person's preferences in an org, and the
 org's alert rules, their firings and its business hours."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -103,8 +104,13 @@ class AlertEvent(OrgOwned, db.Model):
 
     __tablename__ = "alert_events"
     __table_args__ = (
-        Index("uq_alert_events_one_open", "rule_id", unique=True,
-              postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL")),
+        Index(
+            "uq_alert_events_one_open",
+            "rule_id",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+            sqlite_where=text("resolved_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

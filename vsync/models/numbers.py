@@ -1,4 +1,5 @@
 """Phone numbers (platform rows) and their assignments to organisations over time."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """What vsync does on an organisation's behalf: sync runs, received webhooks, the audit log."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -45,9 +46,14 @@ class SyncRun(OrgOwned, db.Model):
     __table_args__ = (
         one_of("status", SYNC_STATUSES),
         one_of("kind", SYNC_KINDS),
-        Index("uq_sync_runs_one_active", "integration_id", "kind", unique=True,
-              postgresql_where=text("status IN ('queued', 'running')"),
-              sqlite_where=text("status IN ('queued', 'running')")),
+        Index(
+            "uq_sync_runs_one_active",
+            "integration_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text("status IN ('queued', 'running')"),
+        ),
         Index("ix_sync_runs_integration_created", "integration_id", "created_at"),
         of_own_integration(),
     )

@@ -1,4 +1,5 @@
 """Organisations (tenants), users, and the memberships that join them with a role."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -88,8 +89,9 @@ class User(UserMixin, MemberScoped, db.Model):
     @classmethod
     def tenant_criterion(cls, table, scope):
         members = named_alias(Membership.__table__, "member_of")
-        return exists().where(members.c.user_id == table.c.id, members.c.org_id == scope.org_id
-                              ).correlate_except(members)
+        return (
+            exists().where(members.c.user_id == table.c.id, members.c.org_id == scope.org_id).correlate_except(members)
+        )
 
 
 class Membership(OrgOwned, db.Model):

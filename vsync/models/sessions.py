@@ -1,4 +1,5 @@
 """Signed-in sessions, one row each, so that the server can end them (`vsync.services.sessions`)."""
+
 from __future__ import annotations
 
 from datetime import datetime

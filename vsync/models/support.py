@@ -4,6 +4,7 @@ Every row here is org-owned: a ticket, its messages and its number request belon
 opened it; the tenant filter's flush guard refuses a message or request under another org's ticket.
 Platform staff work them in the platform bypass (`vsync.services.support`).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,7 +17,12 @@ from vsync.models.types import UtcDateTime, one_of, utcnow
 from vsync.tenancy import OrgOwned
 
 OPEN, WAITING_ON_ORG, WAITING_ON_PLATFORM, RESOLVED, CLOSED = (
-    "open", "waiting_on_org", "waiting_on_platform", "resolved", "closed")
+    "open",
+    "waiting_on_org",
+    "waiting_on_platform",
+    "resolved",
+    "closed",
+)
 TICKET_STATUSES = (OPEN, WAITING_ON_ORG, WAITING_ON_PLATFORM, RESOLVED, CLOSED)
 CATEGORIES = ("question", "problem", "numbers", "billing", "other")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -40,7 +46,9 @@ class Ticket(OrgOwned, db.Model):
 
     __tablename__ = "tickets"
     __table_args__ = (
-        one_of("status", TICKET_STATUSES), one_of("category", CATEGORIES), one_of("priority", PRIORITIES),
+        one_of("status", TICKET_STATUSES),
+        one_of("category", CATEGORIES),
+        one_of("priority", PRIORITIES),
         one_of("kind", TICKET_KINDS),
     )
 
@@ -73,9 +81,7 @@ class TicketMessage(OrgOwned, db.Model):
     shown to the org: only the platform's own reads include them."""
 
     __tablename__ = "ticket_messages"
-    __table_args__ = (
-        CheckConstraint("from_platform OR NOT internal", name="internal_from_platform"),
-    )
+    __table_args__ = (CheckConstraint("from_platform OR NOT internal", name="internal_from_platform"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
@@ -102,7 +108,8 @@ class NumberRequest(OrgOwned, db.Model):
     __tablename__ = "number_requests"
     __table_args__ = (
         UniqueConstraint("ticket_id"),
-        one_of("action", NUMBER_ACTIONS), one_of("decision", DECISIONS),
+        one_of("action", NUMBER_ACTIONS),
+        one_of("decision", DECISIONS),
         CheckConstraint("decision <> 'refused' OR refusal_reason IS NOT NULL", name="refused_with_reason"),
         CheckConstraint("action <> 'move' OR to_org_id IS NOT NULL", name="move_names_org"),
     )

@@ -3,6 +3,7 @@
 Every row is the MightyCall account's, keyed by (account, external id): one call is one row however
 many organisations' integrations read it, and ingesting the same page twice is a no-op.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -36,9 +37,15 @@ CALL_STATUSES = (ANSWERED, MISSED, VOICEMAIL, DROPPED, "other")
 def _handled_by(table, scope: Scope):
     """An EXISTS: the call that `table`'s row belongs to was handled by the scope's agent."""
     calls = named_alias(Call.__table__, "own_call")
-    return exists().where(calls.c.account_id == table.c.account_id,
-                          calls.c.external_id == table.c.call_external_id,
-                          Call.agent_criterion(calls, scope)).correlate_except(calls)
+    return (
+        exists()
+        .where(
+            calls.c.account_id == table.c.account_id,
+            calls.c.external_id == table.c.call_external_id,
+            Call.agent_criterion(calls, scope),
+        )
+        .correlate_except(calls)
+    )
 
 
 class Call(NumberTraffic, db.Model):
@@ -60,16 +67,31 @@ class Call(NumberTraffic, db.Model):
     __table_args__ = (
         UniqueConstraint("account_id", "external_id"),
         # Covering on PostgreSQL: the KPI engine reads a window's calls of a number from the index alone.
-        Index("ix_calls_number_started", "phone_number_id", "started_at",
-              postgresql_include=["direction", "status", "duration_ms", "answered_at", "ring_ms", "agent_extension",
-                                  "account_id", "external_id"]),
+        Index(
+            "ix_calls_number_started",
+            "phone_number_id",
+            "started_at",
+            postgresql_include=[
+                "direction",
+                "status",
+                "duration_ms",
+                "answered_at",
+                "ring_ms",
+                "agent_extension",
+                "account_id",
+                "external_id",
+            ],
+        ),
         Index("ix_calls_account_started", "account_id", "started_at"),
         # The calls list, newest first: a keyset page is one backward range scan from its cursor.
         Index("ix_calls_started_id", "started_at", "id"),
         # The live floor's open calls: known from events, not yet ended.
-        Index("ix_calls_open_started", "started_at",
-              postgresql_where=text("ended_at IS NULL AND events_at IS NOT NULL"),
-              sqlite_where=text("ended_at IS NULL AND events_at IS NOT NULL")),
+        Index(
+            "ix_calls_open_started",
+            "started_at",
+            postgresql_where=text("ended_at IS NULL AND events_at IS NOT NULL"),
+            sqlite_where=text("ended_at IS NULL AND events_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -111,8 +133,13 @@ class CallEvent(NumberTraffic, db.Model):
     __table_args__ = (
         UniqueConstraint("account_id", "guid"),
         # Covering on PostgreSQL: ring times and missed rings come from the index alone.
-        Index("ix_call_events_call", "account_id", "call_external_id", "occurred_at",
-              postgresql_include=["event_type", "extension", "phone_number_id", "call_started_at"]),
+        Index(
+            "ix_call_events_call",
+            "account_id",
+            "call_external_id",
+            "occurred_at",
+            postgresql_include=["event_type", "extension", "phone_number_id", "call_started_at"],
+        ),
         Index("ix_call_events_number_call_started", "phone_number_id", "call_started_at"),
         Index("ix_call_events_extension_occurred", "extension", "occurred_at"),
     )

@@ -1,4 +1,5 @@
 """Column types shared by the models."""
+
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, CheckConstraint, DateTime

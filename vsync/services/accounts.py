@@ -15,6 +15,7 @@ a simulator restarted on another port, or its API key was rotated), so its histo
 stored a second time. Changing `SECRET_KEY` changes every fingerprint: the next test or change of
 each integration takes its account along in the same way.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,5 +65,15 @@ def _shared(integration: Integration) -> bool:
     """Whether another integration, of any organisation, is on the integration's account. Integrations
     are org-owned and an org's scope sees only its own, so this reviewed count reads the table itself."""
     integrations = Integration.__table__
-    return db.session.connection().execute(reviewed_sql(select(func.count()).select_from(integrations).where(
-        integrations.c.account_id == integration.account_id, integrations.c.id != integration.id))).scalar_one() > 0
+    return (
+        db.session.connection()
+        .execute(
+            reviewed_sql(
+                select(func.count())
+                .select_from(integrations)
+                .where(integrations.c.account_id == integration.account_id, integrations.c.id != integration.id)
+            )
+        )
+        .scalar_one()
+        > 0
+    )

@@ -4,6 +4,7 @@ Who acted: the request's principal in a request; outside one, the actor an edge 
 app context with `acting_as` (the CLI declares `cli`); otherwise `system`. A job has an app context
 of its own, so what it writes is the system's, inline or on a worker alike.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -48,11 +49,19 @@ def _current_principal():
     if not has_request_context():
         return g.get("audit_actor") if has_app_context() else None
     from flask_login import current_user
+
     return current_user._get_current_object()
 
 
-def record(action: str, *, org_id: int | None = None, target=None, summary: str | None = None,
-           actor=None, ip: str | None = None) -> None:
+def record(
+    action: str,
+    *,
+    org_id: int | None = None,
+    target=None,
+    summary: str | None = None,
+    actor=None,
+    ip: str | None = None,
+) -> None:
     """Add one audit row in the caller's transaction, so it commits (or rolls back) with the change.
 
     `target` is a model instance or a `(type, id)` pair; `actor` defaults to who is acting (above).
@@ -75,7 +84,14 @@ def record(action: str, *, org_id: int | None = None, target=None, summary: str 
         ip = request.remote_addr
     values = dict(actor_of(actor if actor is not None else _current_principal()))
     values["actor"] = values["actor"][:300]
-    db.session.execute(reviewed_sql(insert(AuditEvent.__table__)).values(
-        org_id=org_id, action=action, target_type=target_type,
-        target_id=None if target_id is None else str(target_id),
-        summary=summary, ip=ip, **values))
+    db.session.execute(
+        reviewed_sql(insert(AuditEvent.__table__)).values(
+            org_id=org_id,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            summary=summary,
+            ip=ip,
+            **values,
+        )
+    )

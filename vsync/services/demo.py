@@ -11,6 +11,7 @@ Each demo org is on a plan from the first of last month, with last month's invoi
 month's usage is the synced traffic). `demo_floor_targets` gives `make run`'s demo floor
 (`flask demo-floor`) what it plays calls into.
 """
+
 from __future__ import annotations
 
 import time
@@ -57,12 +58,32 @@ DEMO_INTEGRATION_NAME = "MightyCall (simulator)"
 SIMULATOR_API_KEY, SIMULATOR_USER_KEY = "sim-api-key", "sim-user-key"
 SIMULATOR_START_SECONDS = 20.0
 DEMO_PLANS = {  # each demo org's plan (a realistic reseller's): fee, allowances, overage, rounding
-    "acme": {"code": "standard", "name": "Standard", "currency": "USD", "rounding": "minute",
-             "monthly_fee": "49.00", "included_minutes": 500, "minute_price": "0.035", "included_sms": 100,
-             "sms_price": "0.02", "included_numbers": 2, "number_price": "4.00"},
-    "globex": {"code": "standard-uk", "name": "Standard UK", "currency": "GBP", "rounding": "second",
-               "monthly_fee": "39.00", "included_minutes": 300, "minute_price": "0.03", "included_sms": 50,
-               "sms_price": "0.04", "included_numbers": 1, "number_price": "3.50"},
+    "acme": {
+        "code": "standard",
+        "name": "Standard",
+        "currency": "USD",
+        "rounding": "minute",
+        "monthly_fee": "49.00",
+        "included_minutes": 500,
+        "minute_price": "0.035",
+        "included_sms": 100,
+        "sms_price": "0.02",
+        "included_numbers": 2,
+        "number_price": "4.00",
+    },
+    "globex": {
+        "code": "standard-uk",
+        "name": "Standard UK",
+        "currency": "GBP",
+        "rounding": "second",
+        "monthly_fee": "39.00",
+        "included_minutes": 300,
+        "minute_price": "0.03",
+        "included_sms": 50,
+        "sms_price": "0.04",
+        "included_numbers": 1,
+        "number_price": "3.50",
+    },
 }
 
 
@@ -89,18 +110,23 @@ def _wait_until_up(base_url: str) -> None:
             return
         except requests.ConnectionError:
             if time.monotonic() > deadline:
-                raise TransportError(f"The MightyCall simulator at {base_url} did not answer within "
-                                     f"{SIMULATOR_START_SECONDS:.0f}s.") from None
+                raise TransportError(
+                    f"The MightyCall simulator at {base_url} did not answer within {SIMULATOR_START_SECONDS:.0f}s."
+                ) from None
             time.sleep(0.2)
 
 
 def _demo_integration(org: Organization, base_url: str) -> Integration:
     """The org's demo integration, pointing at `base_url`: created, or found and repointed."""
-    integration = db.session.scalars(select(Integration).where(
-        Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME).order_by(Integration.id)).first()
+    integration = db.session.scalars(
+        select(Integration)
+        .where(Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME)
+        .order_by(Integration.id)
+    ).first()
     if integration is None:
-        integration, _ = create_integration(org, api_key=SIMULATOR_API_KEY, user_key=SIMULATOR_USER_KEY,
-                                            base_url=base_url, name=DEMO_INTEGRATION_NAME)
+        integration, _ = create_integration(
+            org, api_key=SIMULATOR_API_KEY, user_key=SIMULATOR_USER_KEY, base_url=base_url, name=DEMO_INTEGRATION_NAME
+        )
     else:
         update_integration(integration, base_url=base_url)  # the new simulator's token is fetched afresh
     return integration
@@ -111,8 +137,10 @@ def _sync(integration: Integration) -> list[str]:
     for kind in ALL_KINDS:
         since = utcnow() - DEMO_HISTORY if kind in WINDOWED_KINDS and cursor_of(integration, kind) is None else None
         run, _ = start_sync(integration, kind, since=since)
-        lines.append(f"  {kind}: {run.status}, {run.fetched} fetched, {run.inserted} new"
-                     + (f" ({run.error})" if run.error else ""))
+        lines.append(
+            f"  {kind}: {run.status}, {run.fetched} fetched, {run.inserted} new"
+            + (f" ({run.error})" if run.error else "")
+        )
     return lines
 
 
@@ -121,12 +149,31 @@ def _tickets(org: Organization, admin) -> None:
     if db.session.scalar(select(Ticket.id).where(Ticket.org_id == org.id).limit(1)) is not None:
         return
     author = support.Member(id=admin.id, label=admin.email)
-    support.open_ticket(org.id, author, subject="Calls to the main line drop after 30 seconds", category="problem",
-                        priority="high", message="Since Monday, callers on the main line are cut off mid-call.")
-    support.open_ticket(org.id, author, subject="How do we export last month's calls?", category="question",
-                        priority="low", message="We need a CSV of last month's calls for our accountant.")
-    support.open_number_request(org.id, author, action="new", country="US", area_code="415", label="New branch",
-                                message="A local number for the branch opening next month, please.")
+    support.open_ticket(
+        org.id,
+        author,
+        subject="Calls to the main line drop after 30 seconds",
+        category="problem",
+        priority="high",
+        message="Since Monday, callers on the main line are cut off mid-call.",
+    )
+    support.open_ticket(
+        org.id,
+        author,
+        subject="How do we export last month's calls?",
+        category="question",
+        priority="low",
+        message="We need a CSV of last month's calls for our accountant.",
+    )
+    support.open_number_request(
+        org.id,
+        author,
+        action="new",
+        country="US",
+        area_code="415",
+        label="New branch",
+        message="A local number for the branch opening next month, please.",
+    )
 
 
 def _bill(org: Organization) -> str:
@@ -135,8 +182,9 @@ def _bill(org: Organization) -> str:
     (inline in the embedded default) sees the subscription."""
     terms = DEMO_PLANS[org.slug]
     if db.session.scalar(select(Subscription.id).where(Subscription.org_id == org.id)) is None:
-        plan = db.session.scalars(select(Plan).where(Plan.code == terms["code"]).order_by(Plan.version.desc())
-                                  ).first() or plans.save_plan(**terms)
+        plan = db.session.scalars(
+            select(Plan).where(Plan.code == terms["code"]).order_by(Plan.version.desc())
+        ).first() or plans.save_plan(**terms)
         db.session.flush()
         created = org.created_at.astimezone(ZoneInfo(org.timezone)).date()
         plans.subscribe(org.id, plan.id, max(_first_of_last_month(org.timezone), created))
@@ -158,7 +206,8 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
         org = _org(slug, name, tz)
         user = orgs.find_user(admin_email)
         member = user and db.session.scalar(
-            select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
+            select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
+        )
         if member is None:
             if user is None:
                 orgs.create_user(admin_email, DEMO_PASSWORD)
@@ -205,16 +254,24 @@ def demo_floor_targets(server_url: str) -> list[DemoFloorTarget]:
         org = db.session.scalar(select(Organization).where(Organization.slug == slug))
         if org is None:
             continue
-        integration = db.session.scalars(select(Integration).where(
-            Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME)).first()
+        integration = db.session.scalars(
+            select(Integration).where(Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME)
+        ).first()
         if integration is None:
             continue
-        numbers = tuple(db.session.scalars(
-            select(PhoneNumber.e164).join(NumberAssignment, NumberAssignment.phone_number_id == PhoneNumber.id)
-            .where(NumberAssignment.org_id == org.id, NumberAssignment.unassigned_at.is_(None))
-            .order_by(PhoneNumber.e164)))
+        numbers = tuple(
+            db.session.scalars(
+                select(PhoneNumber.e164)
+                .join(NumberAssignment, NumberAssignment.phone_number_id == PhoneNumber.id)
+                .where(NumberAssignment.org_id == org.id, NumberAssignment.unassigned_at.is_(None))
+                .order_by(PhoneNumber.e164)
+            )
+        )
         if numbers:
             token = rotate_webhook_token(integration)
-            targets.append(DemoFloorTarget(slug, f"{server_url.rstrip('/')}/webhooks/mightycall/{token}",
-                                           SIMULATOR_API_KEY, numbers))
+            targets.append(
+                DemoFloorTarget(
+                    slug, f"{server_url.rstrip('/')}/webhooks/mightycall/{token}", SIMULATOR_API_KEY, numbers
+                )
+            )
     return targets

@@ -4,6 +4,7 @@ A key reads `vsk_<public id>_<secret>`: the public id (64 bits) finds the row, t
 proves possession. Only SHA-256 of the whole key is stored: a random 256-bit secret needs no slow
 hash, and SHA-256 lets every request verify a key in microseconds.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,14 @@ def _scopes(scopes) -> str:
     return ",".join(s for s in SCOPES if s in scopes)
 
 
-def create_api_key(*, org_id: int | None, name: str, scopes="read", expires_at: datetime | None = None,
-                   created_by_user_id: int | None = None) -> tuple[ApiKey, str]:
+def create_api_key(
+    *,
+    org_id: int | None,
+    name: str,
+    scopes="read",
+    expires_at: datetime | None = None,
+    created_by_user_id: int | None = None,
+) -> tuple[ApiKey, str]:
     """A new key and its plaintext, which is shown once and never stored. `org_id=None`: platform key."""
     name = (name or "").strip()
     if not name:
@@ -43,13 +50,24 @@ def create_api_key(*, org_id: int | None, name: str, scopes="read", expires_at: 
         raise ValidationError("The expiry must be in the future.", field="expires_at")
     public_id = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(12))
     plaintext = f"vsk_{public_id}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(org_id=org_id, public_id=public_id, secret_hash=secret_digest(plaintext), name=name,
-                 scopes=_scopes(scopes), expires_at=expires_at, created_by_user_id=created_by_user_id)
+    key = ApiKey(
+        org_id=org_id,
+        public_id=public_id,
+        secret_hash=secret_digest(plaintext),
+        name=name,
+        scopes=_scopes(scopes),
+        expires_at=expires_at,
+        created_by_user_id=created_by_user_id,
+    )
     db.session.add(key)
     db.session.flush()
-    audit.record("api_key.created", org_id=org_id, target=key,
-                 summary=f"{key.prefix} '{name}' scopes={key.scopes}"
-                         + (f" expires {isoformat_z(expires_at)}" if expires_at else ""))
+    audit.record(
+        "api_key.created",
+        org_id=org_id,
+        target=key,
+        summary=f"{key.prefix} '{name}' scopes={key.scopes}"
+        + (f" expires {isoformat_z(expires_at)}" if expires_at else ""),
+    )
     return key, plaintext
 
 

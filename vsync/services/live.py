@@ -17,6 +17,7 @@ figures (`calls_waiting`, `longest_wait_seconds`), never a colleague's state or 
 number. The queue figures are the one reviewed read across the agent's narrowing (`_queue`): counts
 only, under the org's criterion.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -70,6 +71,7 @@ class FloorState:
 
     def as_dict(self) -> dict:
         """JSON-ready: times ISO-8601 UTC with `Z`, seconds with one decimal."""
+
         def clean(value: Any) -> Any:
             if isinstance(value, datetime):
                 return isoformat_z(value)
@@ -80,6 +82,7 @@ class FloorState:
             if isinstance(value, list):
                 return [clean(v) for v in value]
             return value
+
         return clean(asdict(self))
 
 
@@ -87,15 +90,17 @@ def _other_party(call: Call) -> str | None:
     return call.from_number if call.direction == "inbound" else call.to_number
 
 
-def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_STALENESS,
-                window: timedelta = DEFAULT_WINDOW) -> FloorState:
+def floor_state(
+    org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_STALENESS, window: timedelta = DEFAULT_WINDOW
+) -> FloorState:
     """The org's floor at `now`; see the module docstring for what each part means."""
     scope = current_scope()
     if scope is None or scope.org_id != org_id:
         raise TenancyError(f"Read the live floor of org {org_id} inside that org's tenant scope.")
     fresh_after = now - staleness
     open_calls = db.session.execute(
-        select(Call, own_account(Call)).where(*_open(Call, now, window)).order_by(Call.started_at)).all()
+        select(Call, own_account(Call)).where(*_open(Call, now, window)).order_by(Call.started_at)
+    ).all()
     own = {call.id for call, of_own_account in open_calls if of_own_account}
     live = [call for call, _ in open_calls if call.events_at >= fresh_after]
 
@@ -103,12 +108,21 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
     unanswered = {(c.account_id, c.external_id): c for c in live if c.answered_at is None and c.id in own}
     if unanswered:
         rows = db.session.execute(
-            select(CallEvent.account_id, CallEvent.call_external_id, CallEvent.extension, CallEvent.kind,
-                   CallEvent.occurred_at)
-            .where(CallEvent.account_id.in_({key[0] for key in unanswered}),
-                   CallEvent.call_external_id.in_({key[1] for key in unanswered}),
-                   CallEvent.kind.in_(("ringing", "stop_ringing")), CallEvent.extension.is_not(None))
-            .order_by(CallEvent.occurred_at, CallEvent.guid)).all()
+            select(
+                CallEvent.account_id,
+                CallEvent.call_external_id,
+                CallEvent.extension,
+                CallEvent.kind,
+                CallEvent.occurred_at,
+            )
+            .where(
+                CallEvent.account_id.in_({key[0] for key in unanswered}),
+                CallEvent.call_external_id.in_({key[1] for key in unanswered}),
+                CallEvent.kind.in_(("ringing", "stop_ringing")),
+                CallEvent.extension.is_not(None),
+            )
+            .order_by(CallEvent.occurred_at, CallEvent.guid)
+        ).all()
         latest: dict[tuple[int, str, str], tuple[str, datetime]] = {}
         for account_id, call_id, extension, kind, at in rows:
             if (account_id, call_id) in unanswered:
@@ -119,12 +133,20 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
 
     on_call = {c.agent_extension: c for c in live if c.answered_at is not None and c.agent_extension and c.id in own}
     names = dict(db.session.execute(select(Agent.extension, Agent.display_name)).tuples().all())
-    last_seen = {extension: at for extension, at in db.session.execute(
-        select(CallEvent.extension, func.max(CallEvent.occurred_at))
-        .where(CallEvent.extension.is_not(None), CallEvent.occurred_at >= now - window, CallEvent.occurred_at <= now,
-               own_account(CallEvent))
-        .group_by(CallEvent.extension)).tuples()
-                 if extension is not None}
+    last_seen = {
+        extension: at
+        for extension, at in db.session.execute(
+            select(CallEvent.extension, func.max(CallEvent.occurred_at))
+            .where(
+                CallEvent.extension.is_not(None),
+                CallEvent.occurred_at >= now - window,
+                CallEvent.occurred_at <= now,
+                own_account(CallEvent),
+            )
+            .group_by(CallEvent.extension)
+        ).tuples()
+        if extension is not None
+    }
     roster = set(names) | set(last_seen)
     if scope.own_traffic_only:
         roster &= {scope.extension}
@@ -134,37 +156,60 @@ def floor_state(org_id: int, *, now: datetime, staleness: timedelta = DEFAULT_ST
         seen = last_seen.get(extension)
         if extension in on_call:
             call = on_call[extension]
-            agents.append(AgentState(extension, names.get(extension), ON_CALL, call.answered_at,
-                                     call.external_id, _other_party(call)))
+            agents.append(
+                AgentState(
+                    extension, names.get(extension), ON_CALL, call.answered_at, call.external_id, _other_party(call)
+                )
+            )
         elif extension in ringing:
             at, call = ringing[extension]
-            agents.append(AgentState(extension, names.get(extension), RINGING, at, call.external_id,
-                                     _other_party(call)))
+            agents.append(
+                AgentState(extension, names.get(extension), RINGING, at, call.external_id, _other_party(call))
+            )
         elif seen is not None and seen >= fresh_after:
             agents.append(AgentState(extension, names.get(extension), AVAILABLE, seen))
         else:
             agents.append(AgentState(extension, names.get(extension), UNKNOWN, seen))
 
     def as_live(call: Call, since: datetime) -> LiveCall:
-        return LiveCall(call.external_id, call.direction, call.from_number, call.to_number, call.started_at,
-                        call.answered_at, call.agent_extension, max((now - since).total_seconds(), 0.0))
+        return LiveCall(
+            call.external_id,
+            call.direction,
+            call.from_number,
+            call.to_number,
+            call.started_at,
+            call.answered_at,
+            call.agent_extension,
+            max((now - since).total_seconds(), 0.0),
+        )
 
     waiting = [as_live(c, c.started_at) for c in live if c.answered_at is None and c.direction == "inbound"]
     in_progress = [as_live(c, c.answered_at) for c in live if c.answered_at is not None]
     if scope.own_traffic_only:
         calls_waiting, longest = _queue(org_id, now, window, fresh_after)
-        return FloorState(as_of=now, agents=agents, in_progress=in_progress, calls_waiting=calls_waiting,
-                          longest_wait_seconds=longest)
-    return FloorState(as_of=now, agents=agents, waiting=waiting, in_progress=in_progress,
-                      stale_calls=len(open_calls) - len(live), calls_waiting=len(waiting),
-                      longest_wait_seconds=max((c.seconds for c in waiting), default=None))
+        return FloorState(
+            as_of=now, agents=agents, in_progress=in_progress, calls_waiting=calls_waiting, longest_wait_seconds=longest
+        )
+    return FloorState(
+        as_of=now,
+        agents=agents,
+        waiting=waiting,
+        in_progress=in_progress,
+        stale_calls=len(open_calls) - len(live),
+        calls_waiting=len(waiting),
+        longest_wait_seconds=max((c.seconds for c in waiting), default=None),
+    )
 
 
 def _open(calls, now: datetime, window: timedelta) -> list:
     """Calls (the model, or its table's columns) known from events and not ended, started in the window
     before `now`."""
-    return [calls.ended_at.is_(None), calls.events_at.is_not(None), calls.started_at >= now - window,
-            calls.started_at <= now]
+    return [
+        calls.ended_at.is_(None),
+        calls.events_at.is_not(None),
+        calls.started_at >= now - window,
+        calls.started_at <= now,
+    ]
 
 
 def _queue(org_id: int, now: datetime, window: timedelta, fresh_after: datetime) -> tuple[int, float | None]:
@@ -172,8 +217,19 @@ def _queue(org_id: int, now: datetime, window: timedelta, fresh_after: datetime)
     a reviewed aggregate over the org's calls under the org's own criterion (not the agent's), which
     returns two numbers and nothing of the calls themselves."""
     calls = Call.__table__
-    count, first = db.session.connection().execute(reviewed_sql(
-        select(func.count(), func.min(calls.c.started_at)).where(
-            *_open(calls.c, now, window), calls.c.events_at >= fresh_after, calls.c.answered_at.is_(None),
-            calls.c.direction == "inbound", tenant_criterion_sql(calls, Scope(org_id=org_id))))).one()
+    count, first = (
+        db.session.connection()
+        .execute(
+            reviewed_sql(
+                select(func.count(), func.min(calls.c.started_at)).where(
+                    *_open(calls.c, now, window),
+                    calls.c.events_at >= fresh_after,
+                    calls.c.answered_at.is_(None),
+                    calls.c.direction == "inbound",
+                    tenant_criterion_sql(calls, Scope(org_id=org_id)),
+                )
+            )
+        )
+        .one()
+    )
     return count, (max((now - first).total_seconds(), 0.0) if first is not None else None)

@@ -28,6 +28,7 @@ else, and the state is only ever compared as a hash.
 Every org keeps at least one org admin: the last one can be neither demoted nor removed
 (`Conflict`, code `last_org_admin`).
 """
+
 from __future__ import annotations
 
 import enum
@@ -53,6 +54,8 @@ from vsync.services.orgs import create_user, normalize_email, validate_password
 from vsync.tenancy import CrossTenantWrite, current_scope, reviewed_sql
 
 PASSWORD_LINK_LIFETIME = timedelta(hours=72)
+
+
 class _Unchanged(enum.Enum):
     UNCHANGED = "unchanged"
 
@@ -108,8 +111,10 @@ def add_member(org: Organization, email: str, role: str, *, extension: str | Non
     user_id = _user_id_by_email(email)
     if user_id is None:
         user_id = create_user(email, None, audited=not _in_tenant_scope()).id
-    elif db.session.scalar(select(Membership.id).where(Membership.org_id == org.id,
-                                                       Membership.user_id == user_id)) is not None:
+    elif (
+        db.session.scalar(select(Membership.id).where(Membership.org_id == org.id, Membership.user_id == user_id))
+        is not None
+    ):
         raise Conflict(f"{email} is already a member of {org.slug}.", field="email")
     membership = Membership(org_id=org.id, user_id=user_id, role=role, extension=extension)
     db.session.add(membership)
@@ -118,9 +123,14 @@ def add_member(org: Organization, email: str, role: str, *, extension: str | Non
     emailed = mail.email_configured()
     if emailed:
         mail.send_invitation(org, membership.id, email, role, token)
-    audit.record("member.added", org_id=org.id, target=membership,
-                 summary=f"{email} as {role}" + (f", extension {extension}" if extension else "")
-                 + ("; a set-password link was emailed" if emailed else "; a set-password link was given"))
+    audit.record(
+        "member.added",
+        org_id=org.id,
+        target=membership,
+        summary=f"{email} as {role}"
+        + (f", extension {extension}" if extension else "")
+        + ("; a set-password link was emailed" if emailed else "; a set-password link was given"),
+    )
     return AddedMember(membership, token, emailed)
 
 
@@ -137,15 +147,25 @@ def _keep_an_org_admin(org: Organization, membership: Membership, doing: str) ->
     each other at once cannot both succeed."""
     if membership.role != ORG_ADMIN:
         return
-    admins = db.session.scalars(select(Membership.id).where(
-        Membership.org_id == org.id, Membership.role == ORG_ADMIN).with_for_update()).all()
+    admins = db.session.scalars(
+        select(Membership.id).where(Membership.org_id == org.id, Membership.role == ORG_ADMIN).with_for_update()
+    ).all()
     if len(admins) <= 1:
-        raise Conflict(f"{membership.user.email} is the last org admin of {org.slug}; make someone else "
-                       f"org admin before {doing} them.", field="role", code="last_org_admin")
+        raise Conflict(
+            f"{membership.user.email} is the last org admin of {org.slug}; make someone else "
+            f"org admin before {doing} them.",
+            field="role",
+            code="last_org_admin",
+        )
 
 
-def change_member(org: Organization, membership: Membership, *, role: str | _Unchanged = _UNCHANGED,
-                  extension: str | None | _Unchanged = _UNCHANGED) -> Membership:
+def change_member(
+    org: Organization,
+    membership: Membership,
+    *,
+    role: str | _Unchanged = _UNCHANGED,
+    extension: str | None | _Unchanged = _UNCHANGED,
+) -> Membership:
     """Change a member's role and/or extension (`extension=None` clears it); audited with what changed."""
     if membership.org_id != org.id:
         raise NotFound(f"No member {membership.id} in {org.slug}.", field="membership")
@@ -161,8 +181,9 @@ def change_member(org: Organization, membership: Membership, *, role: str | _Unc
         membership.extension = extension
     if changes:
         db.session.flush()
-        audit.record("member.changed", org_id=org.id, target=membership,
-                     summary=f"{membership.user.email}: {', '.join(changes)}")
+        audit.record(
+            "member.changed", org_id=org.id, target=membership, summary=f"{membership.user.email}: {', '.join(changes)}"
+        )
     return membership
 
 
@@ -182,8 +203,10 @@ def remove_member(org: Organization, membership: Membership) -> None:
 # --- set-password links ---------------------------------------------------------------------------
 
 
-NOT_VALID = ("This set-password link is not valid any more. If you have chosen a password, sign in with it; "
-             "otherwise ask your admin for a new link.")
+NOT_VALID = (
+    "This set-password link is not valid any more. If you have chosen a password, sign in with it; "
+    "otherwise ask your admin for a new link."
+)
 
 
 def _account_state(user_id: int, *, lock: bool = False) -> str:
@@ -192,9 +215,9 @@ def _account_state(user_id: int, *, lock: bool = False) -> str:
     memberships are locked until the transaction ends, so none changes between the check and the use
     (a membership added meanwhile waits on the user row, which its foreign key locks)."""
     account = select(_users.c.email, _users.c.password_hash, _users.c.role, _users.c.active).where(
-        _users.c.id == user_id)
-    held = select(_members.c.org_id, _members.c.role).where(_members.c.user_id == user_id).order_by(
-        _members.c.org_id)
+        _users.c.id == user_id
+    )
+    held = select(_members.c.org_id, _members.c.role).where(_members.c.user_id == user_id).order_by(_members.c.org_id)
     if lock:
         account, held = account.with_for_update(), held.with_for_update()
     row = _core(account).one()
@@ -206,9 +229,16 @@ def _store_link(user_id: int, token: str, condition=None) -> datetime | None:
     """Make `token` `user_id`'s one set-password link (replacing any earlier one), bound to the account's
     state now; only if `condition` holds for the user row. Its expiry, or None when nothing was stored."""
     expires = utcnow() + PASSWORD_LINK_LIFETIME
-    statement = (update(_users).where(_users.c.id == user_id)
-                 .values(password_token_hash=secret_digest(token), password_token_expires_at=expires,
-                         password_token_used_at=None, password_token_state=_account_state(user_id)))
+    statement = (
+        update(_users)
+        .where(_users.c.id == user_id)
+        .values(
+            password_token_hash=secret_digest(token),
+            password_token_expires_at=expires,
+            password_token_used_at=None,
+            password_token_state=_account_state(user_id),
+        )
+    )
     if condition is not None:
         statement = statement.where(condition)
     return expires if _core(statement).rowcount == 1 else None
@@ -236,8 +266,11 @@ def issue_password_link(user: User) -> str:
         raise CrossTenantWrite("Set-password links for existing accounts are made by platform operations only.")
     token = secrets.token_urlsafe(32)
     expires = _store_link(user.id, token)
-    audit.record("user.password_link_issued", target=("User", user.id),
-                 summary=f"{user.email}, valid until {expires:%Y-%m-%d %H:%M} UTC")
+    audit.record(
+        "user.password_link_issued",
+        target=("User", user.id),
+        summary=f"{user.email}, valid until {expires:%Y-%m-%d %H:%M} UTC",
+    )
     return token
 
 
@@ -261,20 +294,32 @@ def _usable_link(token: str, *, lock: bool) -> PasswordLink:
     """The link `token` names if it can still be used; else `ValidationError` saying why. A link whose
     account changed since it was made is spent here (the caller commits that)."""
     digest = secret_digest(token or "")
-    query = select(_users.c.id, _users.c.email, _users.c.password_token_expires_at, _users.c.password_token_used_at,
-                   _users.c.password_token_state).where(_users.c.password_token_hash == digest)
+    query = select(
+        _users.c.id,
+        _users.c.email,
+        _users.c.password_token_expires_at,
+        _users.c.password_token_used_at,
+        _users.c.password_token_state,
+    ).where(_users.c.password_token_hash == digest)
     row = _core(query.with_for_update() if lock else query).first()
     if row is None:
         raise ValidationError(NOT_VALID, field="token")
     if row.password_token_used_at is not None:
-        raise ValidationError("This set-password link has been used already. Sign in with the password you "
-                              "chose, or ask your admin for a new link.", field="token")
+        raise ValidationError(
+            "This set-password link has been used already. Sign in with the password you "
+            "chose, or ask your admin for a new link.",
+            field="token",
+        )
     if row.password_token_expires_at <= utcnow():
-        raise ValidationError("This set-password link has expired (links last 72 hours). Ask your admin for "
-                              "a new one.", field="token")
+        raise ValidationError(
+            "This set-password link has expired (links last 72 hours). Ask your admin for a new one.", field="token"
+        )
     if row.password_token_state != _account_state(row.id, lock=lock):
-        _core(update(_users).where(_users.c.id == row.id, _users.c.password_token_hash == digest)
-              .values(password_token_hash=None, password_token_expires_at=None, password_token_state=None))
+        _core(
+            update(_users)
+            .where(_users.c.id == row.id, _users.c.password_token_hash == digest)
+            .values(password_token_hash=None, password_token_expires_at=None, password_token_state=None)
+        )
         raise ValidationError(NOT_VALID, field="token")
     return PasswordLink(row.id, row.email, row.password_token_expires_at)
 
@@ -292,13 +337,24 @@ def set_password_with_link(token: str, password: str) -> PasswordLink:
     link = _usable_link(token, lock=True)
     validate_password(password)
     spent = _core(
-        update(_users).where(_users.c.id == link.user_id, _users.c.password_token_used_at.is_(None),
-                             _users.c.password_token_hash == secret_digest(token))
-        .values(password_hash=generate_password_hash(password, method=current_app.config["VSYNC_PASSWORD_HASH"]),
-                password_token_used_at=utcnow())).rowcount
+        update(_users)
+        .where(
+            _users.c.id == link.user_id,
+            _users.c.password_token_used_at.is_(None),
+            _users.c.password_token_hash == secret_digest(token),
+        )
+        .values(
+            password_hash=generate_password_hash(password, method=current_app.config["VSYNC_PASSWORD_HASH"]),
+            password_token_used_at=utcnow(),
+        )
+    ).rowcount
     if spent != 1:
         raise ValidationError("This set-password link has been used already.", field="token")
     sessions.end_all_sessions(link.user_id, PASSWORD_SET)
-    audit.record("user.password_set", target=("User", link.user_id), actor=link.email,
-                 summary=f"{link.email} chose a password with a set-password link")
+    audit.record(
+        "user.password_set",
+        target=("User", link.user_id),
+        actor=link.email,
+        summary=f"{link.email} chose a password with a set-password link",
+    )
     return link

@@ -1,4 +1,5 @@
 """Phone numbers and their many-to-many, time-bounded assignment to organisations."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -40,34 +41,54 @@ def assign_number(org: Organization, number: PhoneNumber, *, at: datetime | None
     overlap (a shared number).
     """
     at = at or utcnow()
-    overlapping = db.session.scalar(select(NumberAssignment).where(
-        NumberAssignment.org_id == org.id, NumberAssignment.phone_number_id == number.id,
-        or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > at)))
+    overlapping = db.session.scalar(
+        select(NumberAssignment).where(
+            NumberAssignment.org_id == org.id,
+            NumberAssignment.phone_number_id == number.id,
+            or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > at),
+        )
+    )
     if overlapping is not None:
         until = isoformat_z(overlapping.unassigned_at) or "now"
-        raise Conflict(f"{number.e164} is assigned to {org.slug} from {isoformat_z(overlapping.assigned_at)} "
-                       f"to {until} already.", field="number")
+        raise Conflict(
+            f"{number.e164} is assigned to {org.slug} from {isoformat_z(overlapping.assigned_at)} to {until} already.",
+            field="number",
+        )
     assignment = NumberAssignment(org_id=org.id, phone_number_id=number.id, assigned_at=at)
     db.session.add(assignment)
     db.session.flush()
-    audit.record("number.assigned", org_id=org.id, target=assignment,
-                 summary=f"{number.e164} to {org.slug} from {isoformat_z(at)}")
+    audit.record(
+        "number.assigned",
+        org_id=org.id,
+        target=assignment,
+        summary=f"{number.e164} to {org.slug} from {isoformat_z(at)}",
+    )
     return assignment
 
 
 def unassign_number(org: Organization, number: PhoneNumber, *, at: datetime | None = None) -> NumberAssignment:
     """End `org`'s open assignment of `number` at `at` (default now); its traffic after `at` is hidden."""
     at = at or utcnow()
-    assignment = db.session.scalar(select(NumberAssignment).where(
-        NumberAssignment.org_id == org.id, NumberAssignment.phone_number_id == number.id,
-        NumberAssignment.unassigned_at.is_(None)))
+    assignment = db.session.scalar(
+        select(NumberAssignment).where(
+            NumberAssignment.org_id == org.id,
+            NumberAssignment.phone_number_id == number.id,
+            NumberAssignment.unassigned_at.is_(None),
+        )
+    )
     if assignment is None:
         raise NotFound(f"{number.e164} is not assigned to {org.slug}.", field="number")
     if at <= assignment.assigned_at:
-        raise ValidationError(f"The end ({isoformat_z(at)}) must come after the start "
-                              f"({isoformat_z(assignment.assigned_at)}).", field="at")
+        raise ValidationError(
+            f"The end ({isoformat_z(at)}) must come after the start ({isoformat_z(assignment.assigned_at)}).",
+            field="at",
+        )
     assignment.unassigned_at = at
     db.session.flush()
-    audit.record("number.unassigned", org_id=org.id, target=assignment,
-                 summary=f"{number.e164} from {org.slug} at {isoformat_z(at)}")
+    audit.record(
+        "number.unassigned",
+        org_id=org.id,
+        target=assignment,
+        summary=f"{number.e164} from {org.slug} at {isoformat_z(at)}",
+    )
     return assignment

@@ -1,4 +1,5 @@
 """Organisations and users (members of an organisation: `vsync.services.members`)."""
+
 from __future__ import annotations
 
 import re
@@ -78,11 +79,13 @@ def _service_level_target(value) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise ValidationError("The service-level target is a fraction, e.g. 0.8 for 80 %.",
-                              field="service_level_target") from None
+        raise ValidationError(
+            "The service-level target is a fraction, e.g. 0.8 for 80 %.", field="service_level_target"
+        ) from None
     if not 0 < value <= 1:
-        raise ValidationError("The service-level target is a fraction above 0 and at most 1 (0.8 is 80 %).",
-                              field="service_level_target")
+        raise ValidationError(
+            "The service-level target is a fraction above 0 and at most 1 (0.8 is 80 %).", field="service_level_target"
+        )
     return value
 
 
@@ -95,18 +98,27 @@ def _whole_seconds(value, field: str, *, least: int) -> int:
     return value
 
 
-def update_org_settings(org: Organization, *, name=None, timezone=None, service_level_target=None,
-                        service_level_threshold_seconds=None, short_abandon_seconds=None) -> Organization:
+def update_org_settings(
+    org: Organization,
+    *,
+    name=None,
+    timezone=None,
+    service_level_target=None,
+    service_level_threshold_seconds=None,
+    short_abandon_seconds=None,
+) -> Organization:
     """Change an organisation's settings; `None` leaves a setting as it is. Each value is validated
     before any is applied, and one `org.updated` audit row names what changed (nothing changed: none)."""
     wanted = {
         "name": None if name is None else _name(name),
         "timezone": None if timezone is None else validate_timezone(timezone),
         "service_level_target": None if service_level_target is None else _service_level_target(service_level_target),
-        "service_level_threshold_seconds": None if service_level_threshold_seconds is None else _whole_seconds(
-            service_level_threshold_seconds, "service_level_threshold_seconds", least=1),
-        "short_abandon_seconds": None if short_abandon_seconds is None else _whole_seconds(
-            short_abandon_seconds, "short_abandon_seconds", least=0),
+        "service_level_threshold_seconds": None
+        if service_level_threshold_seconds is None
+        else _whole_seconds(service_level_threshold_seconds, "service_level_threshold_seconds", least=1),
+        "short_abandon_seconds": None
+        if short_abandon_seconds is None
+        else _whole_seconds(short_abandon_seconds, "short_abandon_seconds", least=0),
     }
     changes = []
     for setting, value in wanted.items():

@@ -20,6 +20,7 @@ Each audio stream opened is audited (`recording.played`). The fresh link is writ
 UPDATE of the one row, which the tenant hook narrows to the scope's visible recordings like any
 statement (provider rows are otherwise written by the sync alone).
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,11 +71,15 @@ def open_audio(recording_id: int, wanted: Range | None = None) -> Audio:
     recording = db.session.get(Recording, recording_id)
     if recording is None:
         raise NotFound(f"No recording {recording_id}.", field="id")
-    integration = db.session.scalars(select(Integration).where(Integration.account_id == recording.account_id)
-                                     .order_by(Integration.id)).first()
+    integration = db.session.scalars(
+        select(Integration).where(Integration.account_id == recording.account_id).order_by(Integration.id)
+    ).first()
     if integration is None:
-        raise Conflict("This recording was made on a shared number by another organisation's MightyCall "
-                       "account; only that organisation can play it.", field="id")
+        raise Conflict(
+            "This recording was made on a shared number by another organisation's MightyCall "
+            "account; only that organisation can play it.",
+            field="id",
+        )
     client = client_for(integration, max_retries=PLAYBACK_RETRIES)
     try:
         stream, refreshed = _open(client, recording, wanted.to_header() if wanted else None)
@@ -85,8 +90,12 @@ def open_audio(recording_id: int, wanted: Range | None = None) -> Audio:
     summary = f"call {recording.call_external_id}"
     if audio.content_range:
         summary += f", {audio.content_range}"
-    audit.record("recording.played", org_id=integration.org_id, target=recording,
-                 summary=summary + (", with a fresh link from MightyCall" if refreshed else ""))
+    audit.record(
+        "recording.played",
+        org_id=integration.org_id,
+        target=recording,
+        summary=summary + (", with a fresh link from MightyCall" if refreshed else ""),
+    )
     return audio
 
 
@@ -98,16 +107,16 @@ def _open(client, recording: Recording, byte_range: str | None) -> tuple[Recordi
         except MightyCallError as exc:
             if not _expired(exc):
                 raise _unavailable(exc, recording) from None
-            log.info("recording %s: the stored link was refused (%s); reading the call again",
-                     recording.id, exc.status)
+            log.info("recording %s: the stored link was refused (%s); reading the call again", recording.id, exc.status)
     uri = _fresh_link(client, recording)
     try:
         return client.open_recording(uri, byte_range=byte_range), True
     except MightyCallError as exc:
         if _expired(exc):
             log.warning("recording %s: MightyCall refused its fresh link too (%s)", recording.id, exc.status)
-            raise UpstreamError("MightyCall refused this recording's link, and a fresh link from it too; "
-                                "try again later.", field="id") from None
+            raise UpstreamError(
+                "MightyCall refused this recording's link, and a fresh link from it too; try again later.", field="id"
+            ) from None
         raise _unavailable(exc, recording) from None
 
 
@@ -119,9 +128,16 @@ def _expired(exc: MightyCallError) -> bool:
 
 def _unavailable(exc: MightyCallError, recording: Recording) -> UpstreamError:
     log.warning("recording %s: MightyCall failed (%s, status %s)", recording.id, type(exc).__name__, exc.status)
-    return UpstreamError("MightyCall could not serve this recording just now"
-                         + (" (it did not answer in time or could not be reached)" if exc.status is None
-                            else f" (it answered {exc.status})") + "; try again later.", field="id")
+    return UpstreamError(
+        "MightyCall could not serve this recording just now"
+        + (
+            " (it did not answer in time or could not be reached)"
+            if exc.status is None
+            else f" (it answered {exc.status})"
+        )
+        + "; try again later.",
+        field="id",
+    )
 
 
 def _fresh_link(client, recording: Recording) -> str:
@@ -152,8 +168,13 @@ def _shaped(stream: RecordingStream, wanted: Range | None, client) -> Audio:
     if span is None:
         return Audio(_closing(stream.iter_chunks(), client), 200, stream.content_type, length, None)
     start, stop = span
-    return Audio(_closing(_cut(stream, start, stop), client), 206, stream.content_type, stop - start,
-                 f"bytes {start}-{stop - 1}/{length}")
+    return Audio(
+        _closing(_cut(stream, start, stop), client),
+        206,
+        stream.content_type,
+        stop - start,
+        f"bytes {start}-{stop - 1}/{length}",
+    )
 
 
 def _cut(stream: RecordingStream, start: int, stop: int) -> Iterator[bytes]:
@@ -162,7 +183,7 @@ def _cut(stream: RecordingStream, start: int, stop: int) -> Iterator[bytes]:
         for chunk in stream.iter_chunks():
             end = position + len(chunk)
             if end > start:
-                yield chunk[max(0, start - position):stop - position]
+                yield chunk[max(0, start - position) : stop - position]
             position = end
             if position >= stop:
                 return

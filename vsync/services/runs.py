@@ -1,4 +1,5 @@
 """Reading sync runs: the listing every edge shows, and one run as its worker last committed it."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,8 +18,9 @@ def recent_runs(org: Organization, *, limit: int = 20) -> list[SyncRun]:
     """The organisation's latest `limit` runs (1..MAX_LISTED_RUNS), newest first."""
     if not 1 <= limit <= MAX_LISTED_RUNS:
         raise ValidationError(f"limit must be between 1 and {MAX_LISTED_RUNS}, not {limit}.", field="limit")
-    return list(db.session.scalars(select(SyncRun).where(SyncRun.org_id == org.id)
-                                   .order_by(SyncRun.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(select(SyncRun).where(SyncRun.org_id == org.id).order_by(SyncRun.id.desc()).limit(limit))
+    )
 
 
 def latest_state(run_id: int) -> SyncRun:

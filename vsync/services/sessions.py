@@ -32,6 +32,7 @@ No organisation sees these rows (`UserSession`), and the events that end them ha
 with reviewed Core statements on the session's connection, in the caller's transaction; the caller
 commits.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -77,44 +78,66 @@ def _active(now: datetime):
     return _sessions.c.ended_at.is_(None) & (_sessions.c.expires_at > now)
 
 
-def start_session(user_id: int, *, ip: str | None = None, user_agent: str | None = None,
-                  now: datetime | None = None) -> str:
+def start_session(
+    user_id: int, *, ip: str | None = None, user_agent: str | None = None, now: datetime | None = None
+) -> str:
     """A new session of `user_id`, lasting `VSYNC_SESSION_HOURS` from `now`; returns its token, which
     only the cookie keeps."""
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
-    _run(insert(_sessions).values(
-        user_id=user_id, token_hash=secret_digest(token), created_at=now, last_seen_at=now,
-        expires_at=now + current_app.permanent_session_lifetime, ip=ip, user_agent=(user_agent or "")[:300] or None))
+    _run(
+        insert(_sessions).values(
+            user_id=user_id,
+            token_hash=secret_digest(token),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + current_app.permanent_session_lifetime,
+            ip=ip,
+            user_agent=(user_agent or "")[:300] or None,
+        )
+    )
     return token
 
 
 def list_active_sessions(user_id: int, *, now: datetime | None = None) -> list[SessionInfo]:
     """`user_id`'s sessions that have neither ended nor expired, the most recently seen first."""
-    rows = _run(select(_sessions.c.id, _sessions.c.created_at, _sessions.c.last_seen_at, _sessions.c.expires_at,
-                       _sessions.c.ip, _sessions.c.user_agent)
-                .where(_sessions.c.user_id == user_id, _active(now or utcnow()))
-                .order_by(_sessions.c.last_seen_at.desc(), _sessions.c.id.desc()))
+    rows = _run(
+        select(
+            _sessions.c.id,
+            _sessions.c.created_at,
+            _sessions.c.last_seen_at,
+            _sessions.c.expires_at,
+            _sessions.c.ip,
+            _sessions.c.user_agent,
+        )
+        .where(_sessions.c.user_id == user_id, _active(now or utcnow()))
+        .order_by(_sessions.c.last_seen_at.desc(), _sessions.c.id.desc())
+    )
     return [SessionInfo(**row._mapping) for row in rows]
 
 
 def end_session(user_id: int, session_id: int | None, reason: str = SIGNED_OUT, *, now: datetime | None = None) -> bool:
     """End one of `user_id`'s sessions; whether one ended. Another person's session id ends nothing."""
-    ended = _run(update(_sessions).where(_sessions.c.id == session_id, _sessions.c.user_id == user_id,
-                                         _sessions.c.ended_at.is_(None))
-                 .values(ended_at=now or utcnow(), ended_reason=reason))
+    ended = _run(
+        update(_sessions)
+        .where(_sessions.c.id == session_id, _sessions.c.user_id == user_id, _sessions.c.ended_at.is_(None))
+        .values(ended_at=now or utcnow(), ended_reason=reason)
+    )
     return ended.rowcount == 1
 
 
 def end_all_sessions(user_id: int, reason: str, *, now: datetime | None = None) -> int:
     """End every session of `user_id` still going; how many ended."""
-    ended = _run(update(_sessions).where(_sessions.c.user_id == user_id, _sessions.c.ended_at.is_(None))
-                 .values(ended_at=now or utcnow(), ended_reason=reason))
+    ended = _run(
+        update(_sessions)
+        .where(_sessions.c.user_id == user_id, _sessions.c.ended_at.is_(None))
+        .values(ended_at=now or utcnow(), ended_reason=reason)
+    )
     return ended.rowcount
 
 
 def sign_out_everywhere(user_id: int, email: str) -> int:
-    """"Sign out everywhere", by the person or by a platform admin for them: every session ends. Audited."""
+    """ "Sign out everywhere", by the person or by a platform admin for them: every session ends. Audited."""
     count = end_all_sessions(user_id, SIGNED_OUT_EVERYWHERE)
     audit.record("user.signed_out_everywhere", target=("User", user_id), summary=f"{email}: {count} session(s) ended")
     return count
@@ -124,6 +147,10 @@ def end_sessions_out_of_reach(user_id: int) -> int:
     """End every session of an account that can reach no organisation any more: no membership left and
     not a platform admin. Its sessions would only lead to an empty console. Not audited in the org that
     removed the person: that would tell it the person belongs to no other org."""
-    reaches = _run(select(exists().where(_members.c.user_id == user_id)
-                          | exists().where(_users.c.id == user_id, _users.c.role == PLATFORM_ADMIN))).scalar()
+    reaches = _run(
+        select(
+            exists().where(_members.c.user_id == user_id)
+            | exists().where(_users.c.id == user_id, _users.c.role == PLATFORM_ADMIN)
+        )
+    ).scalar()
     return 0 if reaches else end_all_sessions(user_id, NO_ORGANISATION)

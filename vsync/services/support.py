@@ -16,6 +16,7 @@ A number request is checked against the org's own numbers when it is opened. Whe
 holds the number is only checked on approval, in the platform bypass: telling an org that a number
 is someone else's would tell it about another org.
 """
+
 from __future__ import annotations
 
 import re
@@ -78,8 +79,9 @@ def _text(value: str | None, field: str, limit: int, what: str) -> str:
     if not text:
         raise ValidationError(f"The {what} may not be empty.", field=field, code="empty")
     if len(text) > limit:
-        raise ValidationError(f"The {what} is {len(text)} characters long; at most {limit} are allowed.",
-                              field=field, code="too_long")
+        raise ValidationError(
+            f"The {what} is {len(text)} characters long; at most {limit} are allowed.", field=field, code="too_long"
+        )
     return text
 
 
@@ -114,27 +116,55 @@ def ticket_event_for_notification(ticket: Ticket, event: str) -> None:
 # --- org members -----------------------------------------------------------------------------------
 
 
-def _new_ticket(org_id: int, principal, *, kind: str, subject: str, category: str, priority: str,
-                message: str, now: datetime) -> Ticket:
+def _new_ticket(
+    org_id: int, principal, *, kind: str, subject: str, category: str, priority: str, message: str, now: datetime
+) -> Ticket:
     subject = _text(subject, "subject", MAX_SUBJECT_CHARS, "subject")
     body = _text(message, "message", MAX_MESSAGE_CHARS, "message")
     user_id, label = _author(principal)
-    ticket = Ticket(org_id=org_id, kind=kind, subject=subject, category=_one_of(category, CATEGORIES, "category"),
-                    priority=_one_of(priority, PRIORITIES, "priority"), status=OPEN, opened_by_user_id=user_id,
-                    opened_by=label, created_at=now, updated_at=now)
+    ticket = Ticket(
+        org_id=org_id,
+        kind=kind,
+        subject=subject,
+        category=_one_of(category, CATEGORIES, "category"),
+        priority=_one_of(priority, PRIORITIES, "priority"),
+        status=OPEN,
+        opened_by_user_id=user_id,
+        opened_by=label,
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(ticket)
     db.session.flush()
-    db.session.add(TicketMessage(org_id=org_id, ticket_id=ticket.id, author_user_id=user_id, author=label,
-                                 from_platform=principal.is_platform, body=body, created_at=now))
+    db.session.add(
+        TicketMessage(
+            org_id=org_id,
+            ticket_id=ticket.id,
+            author_user_id=user_id,
+            author=label,
+            from_platform=principal.is_platform,
+            body=body,
+            created_at=now,
+        )
+    )
     return ticket
 
 
-def open_ticket(org_id: int, principal, *, subject: str, category: str, priority: str = "normal",
-                message: str, now: datetime | None = None) -> Ticket:
+def open_ticket(
+    org_id: int,
+    principal,
+    *,
+    subject: str,
+    category: str,
+    priority: str = "normal",
+    message: str,
+    now: datetime | None = None,
+) -> Ticket:
     """Open a support ticket for `org_id` with its first message. Audited."""
     now = now or utcnow()
-    ticket = _new_ticket(org_id, principal, kind=SUPPORT, subject=subject, category=category, priority=priority,
-                         message=message, now=now)
+    ticket = _new_ticket(
+        org_id, principal, kind=SUPPORT, subject=subject, category=category, priority=priority, message=message, now=now
+    )
     db.session.flush()
     audit.record("support.ticket_opened", org_id=org_id, target=ticket, summary=f"#{ticket.id} {ticket.subject}")
     ticket_event_for_notification(ticket, "opened")
@@ -143,9 +173,14 @@ def open_ticket(org_id: int, principal, *, subject: str, category: str, priority
 
 def _held_period(org_id: int, number_id: int, now: datetime) -> NumberAssignment | None:
     """`org_id`'s period of the number that covers `now` (read in its own scope or the bypass)."""
-    return db.session.scalar(select(NumberAssignment).where(
-        NumberAssignment.org_id == org_id, NumberAssignment.phone_number_id == number_id,
-        NumberAssignment.assigned_at <= now, NumberAssignment.unassigned_at.is_(None)))
+    return db.session.scalar(
+        select(NumberAssignment).where(
+            NumberAssignment.org_id == org_id,
+            NumberAssignment.phone_number_id == number_id,
+            NumberAssignment.assigned_at <= now,
+            NumberAssignment.unassigned_at.is_(None),
+        )
+    )
 
 
 def _number_of(e164: str) -> PhoneNumber | None:
@@ -155,18 +190,28 @@ def _number_of(e164: str) -> PhoneNumber | None:
 def _check_country(country: str | None) -> str:
     code = (country or "").strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError(f"Unknown country {country!r}; give its two-letter ISO code (e.g. US).",
-                              field="country")
+        raise ValidationError(f"Unknown country {country!r}; give its two-letter ISO code (e.g. US).", field="country")
     return code
 
 
-def _checked_request(org_id: int, *, action: str, country: str | None, area_code: str | None, e164: str | None,
-                     to_org_id: int | None, now: datetime) -> dict:
+def _checked_request(
+    org_id: int,
+    *,
+    action: str,
+    country: str | None,
+    area_code: str | None,
+    e164: str | None,
+    to_org_id: int | None,
+    now: datetime,
+) -> dict:
     """The structured fields of a number request, checked against the org's own numbers."""
     _one_of(action, NUMBER_ACTIONS, "action")
     number = normalize_e164(e164, field="e164") if (e164 or "").strip() or action != NEW_NUMBER else None
-    held = number is not None and (found := _number_of(number)) is not None and \
-        _held_period(org_id, found.id, now) is not None
+    held = (
+        number is not None
+        and (found := _number_of(number)) is not None
+        and _held_period(org_id, found.id, now) is not None
+    )
     if action == NEW_NUMBER:
         area = (area_code or "").strip().upper() or None
         if area is not None and not _AREA_CODE.fullmatch(area):
@@ -178,8 +223,12 @@ def _checked_request(org_id: int, *, action: str, country: str | None, area_code
         raise ValidationError(f"{number} is not a number of this organisation.", field="e164", code="not_held")
     if action == MOVE_NUMBER and (to_org_id is None or to_org_id == org_id):
         raise ValidationError("Name another organisation of yours to move the number to.", field="to_org")
-    return {"country": None, "area_code": None, "e164": number,
-            "to_org_id": to_org_id if action == MOVE_NUMBER else None}
+    return {
+        "country": None,
+        "area_code": None,
+        "e164": number,
+        "to_org_id": to_org_id if action == MOVE_NUMBER else None,
+    }
 
 
 def _request_subject(action: str, fields: dict) -> str:
@@ -188,20 +237,46 @@ def _request_subject(action: str, fields: dict) -> str:
     return f"{action.title()} {fields['e164']}"
 
 
-def open_number_request(org_id: int, principal, *, action: str, message: str, priority: str = "normal",
-                        subject: str | None = None, country: str | None = None, area_code: str | None = None,
-                        label: str | None = None, e164: str | None = None, to_org_id: int | None = None,
-                        now: datetime | None = None) -> Ticket:
+def open_number_request(
+    org_id: int,
+    principal,
+    *,
+    action: str,
+    message: str,
+    priority: str = "normal",
+    subject: str | None = None,
+    country: str | None = None,
+    area_code: str | None = None,
+    label: str | None = None,
+    e164: str | None = None,
+    to_org_id: int | None = None,
+    now: datetime | None = None,
+) -> Ticket:
     """Ask platform staff for a new number, the release of one, or its move to `to_org_id` (an org
     the edge has checked the requester may act in). A ticket of kind `number_request`. Audited."""
     now = now or utcnow()
-    fields = _checked_request(org_id, action=action, country=country, area_code=area_code, e164=e164,
-                              to_org_id=to_org_id, now=now)
+    fields = _checked_request(
+        org_id, action=action, country=country, area_code=area_code, e164=e164, to_org_id=to_org_id, now=now
+    )
     subject = (subject or "").strip() or _request_subject(action, fields)
-    ticket = _new_ticket(org_id, principal, kind=NUMBER_REQUEST, subject=subject, category="numbers",
-                         priority=priority, message=message, now=now)
-    request = NumberRequest(org_id=org_id, ticket_id=ticket.id, action=action,
-                            label=(label or "").strip()[:200] or None, decision=PENDING, **fields)
+    ticket = _new_ticket(
+        org_id,
+        principal,
+        kind=NUMBER_REQUEST,
+        subject=subject,
+        category="numbers",
+        priority=priority,
+        message=message,
+        now=now,
+    )
+    request = NumberRequest(
+        org_id=org_id,
+        ticket_id=ticket.id,
+        action=action,
+        label=(label or "").strip()[:200] or None,
+        decision=PENDING,
+        **fields,
+    )
     db.session.add(request)
     db.session.flush()
     audit.record("support.number_requested", org_id=org_id, target=ticket, summary=f"#{ticket.id} {subject}")
@@ -228,9 +303,17 @@ def get_org_ticket(ticket_id: int, role: str, principal) -> Ticket:
 
 def org_thread(ticket: Ticket) -> list[TicketMessage]:
     """The messages an org member may read: never an internal note."""
-    return list(db.session.scalars(select(TicketMessage).where(
-        TicketMessage.ticket_id == ticket.id, TicketMessage.org_id == ticket.org_id,
-        TicketMessage.internal.is_(False)).order_by(TicketMessage.id)))
+    return list(
+        db.session.scalars(
+            select(TicketMessage)
+            .where(
+                TicketMessage.ticket_id == ticket.id,
+                TicketMessage.org_id == ticket.org_id,
+                TicketMessage.internal.is_(False),
+            )
+            .order_by(TicketMessage.id)
+        )
+    )
 
 
 def reply(ticket: Ticket, principal, message: str, *, now: datetime | None = None) -> TicketMessage:
@@ -245,8 +328,15 @@ def reply(ticket: Ticket, principal, message: str, *, now: datetime | None = Non
         raise Conflict(f"Ticket {ticket.id} is closed; open a new one.", field="ticket", code="ticket_closed")
     user_id, label = _author(principal)
     staff = principal.is_platform
-    posted = TicketMessage(org_id=ticket.org_id, ticket_id=ticket.id, author_user_id=user_id, author=label,
-                           from_platform=staff, body=body, created_at=now)
+    posted = TicketMessage(
+        org_id=ticket.org_id,
+        ticket_id=ticket.id,
+        author_user_id=user_id,
+        author=label,
+        from_platform=staff,
+        body=body,
+        created_at=now,
+    )
     db.session.add(posted)
     previous = ticket.status
     if staff:
@@ -258,8 +348,12 @@ def reply(ticket: Ticket, principal, message: str, *, now: datetime | None = Non
     ticket.updated_at = now
     db.session.flush()
     reopened = " (reopened)" if previous == RESOLVED and not staff else ""
-    audit.record("support.ticket_replied", org_id=ticket.org_id, target=ticket,
-                 summary=f"#{ticket.id} by {'staff' if staff else 'org'}{reopened}")
+    audit.record(
+        "support.ticket_replied",
+        org_id=ticket.org_id,
+        target=ticket,
+        summary=f"#{ticket.id} by {'staff' if staff else 'org'}{reopened}",
+    )
     ticket_event_for_notification(ticket, "replied")
     return posted
 
@@ -269,8 +363,13 @@ def reply(ticket: Ticket, principal, message: str, *, now: datetime | None = Non
 
 def staff_thread(ticket: Ticket) -> list[TicketMessage]:
     """Every message, internal notes included: for the platform console only."""
-    return list(db.session.scalars(select(TicketMessage).where(
-        TicketMessage.ticket_id == ticket.id, TicketMessage.org_id == ticket.org_id).order_by(TicketMessage.id)))
+    return list(
+        db.session.scalars(
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id == ticket.id, TicketMessage.org_id == ticket.org_id)
+            .order_by(TicketMessage.id)
+        )
+    )
 
 
 def add_internal_note(ticket: Ticket, principal, note: str, *, now: datetime | None = None) -> TicketMessage:
@@ -279,8 +378,16 @@ def add_internal_note(ticket: Ticket, principal, note: str, *, now: datetime | N
     now = now or utcnow()
     body = _text(note, "note", MAX_MESSAGE_CHARS, "note")
     user_id, label = _author(principal)
-    posted = TicketMessage(org_id=ticket.org_id, ticket_id=ticket.id, author_user_id=user_id, author=label,
-                           from_platform=True, internal=True, body=body, created_at=now)
+    posted = TicketMessage(
+        org_id=ticket.org_id,
+        ticket_id=ticket.id,
+        author_user_id=user_id,
+        author=label,
+        from_platform=True,
+        internal=True,
+        body=body,
+        created_at=now,
+    )
     db.session.add(posted)
     db.session.flush()
     audit.record("support.note_added", org_id=ticket.org_id, target=ticket, summary=f"#{ticket.id}")
@@ -301,16 +408,20 @@ def set_status(ticket: Ticket, principal, status: str, *, now: datetime | None =
         ticket.resolved_at = None
     ticket.closed_at = now if status == CLOSED else None
     db.session.flush()
-    audit.record("support.status_changed", org_id=ticket.org_id, target=ticket,
-                 summary=f"#{ticket.id} {previous} -> {status}")
+    audit.record(
+        "support.status_changed", org_id=ticket.org_id, target=ticket, summary=f"#{ticket.id} {previous} -> {status}"
+    )
     ticket_event_for_notification(ticket, "status_changed")
     return ticket
 
 
 def platform_staff() -> list[User]:
     """Who a ticket may be assigned to: active platform admins (read in the platform bypass)."""
-    return list(db.session.scalars(select(User).where(User.role == "platform_admin", User.active.is_(True))
-                                   .order_by(User.email)))
+    return list(
+        db.session.scalars(
+            select(User).where(User.role == "platform_admin", User.active.is_(True)).order_by(User.email)
+        )
+    )
 
 
 def assign_ticket(ticket: Ticket, principal, assignee_user_id: int | None) -> Ticket:
@@ -337,13 +448,20 @@ def get_any_ticket(ticket_id: int) -> Ticket:
 def _pending_request(ticket_id: int) -> NumberRequest:
     """The ticket's number request, locked until commit, still pending: a second approval made at the
     same time waits here and then finds it decided."""
-    request = db.session.scalar(select(NumberRequest).where(NumberRequest.ticket_id == ticket_id)
-                                .with_for_update().execution_options(populate_existing=True))
+    request = db.session.scalar(
+        select(NumberRequest)
+        .where(NumberRequest.ticket_id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if request is None:
         raise NotFound(f"Ticket {ticket_id} is not a number request.", field="ticket")
     if request.decision != PENDING:
-        raise Conflict(f"This request was {request.decision} already, by {request.decided_by}.",
-                       field="ticket", code="already_decided")
+        raise Conflict(
+            f"This request was {request.decision} already, by {request.decided_by}.",
+            field="ticket",
+            code="already_decided",
+        )
     return request
 
 
@@ -355,9 +473,14 @@ def _locked_number(e164: str, label: str | None) -> PhoneNumber:
 
 
 def _taken_elsewhere(number: PhoneNumber, org_id: int, now: datetime) -> None:
-    other = db.session.scalar(select(NumberAssignment.org_id).where(
-        NumberAssignment.phone_number_id == number.id, NumberAssignment.org_id != org_id,
-        NumberAssignment.assigned_at <= now, NumberAssignment.unassigned_at.is_(None)))
+    other = db.session.scalar(
+        select(NumberAssignment.org_id).where(
+            NumberAssignment.phone_number_id == number.id,
+            NumberAssignment.org_id != org_id,
+            NumberAssignment.assigned_at <= now,
+            NumberAssignment.unassigned_at.is_(None),
+        )
+    )
     if other is not None:
         raise Conflict(f"{number.e164} is held by another organisation.", field="e164", code="number_taken")
 
@@ -379,23 +502,37 @@ def _perform(request: NumberRequest, e164: str | None, now: datetime) -> NumberA
     return ended
 
 
-def _decide(ticket: Ticket, request: NumberRequest, principal, decision: str, outcome: str,
-            now: datetime) -> None:
+def _decide(ticket: Ticket, request: NumberRequest, principal, decision: str, outcome: str, now: datetime) -> None:
     user_id, label = _author(principal)
     request.decision, request.decided_by_user_id, request.decided_by, request.decided_at = (
-        decision, user_id, label, now)
-    db.session.add(TicketMessage(org_id=ticket.org_id, ticket_id=ticket.id, author_user_id=user_id, author=label,
-                                 from_platform=True, body=outcome, created_at=now))
+        decision,
+        user_id,
+        label,
+        now,
+    )
+    db.session.add(
+        TicketMessage(
+            org_id=ticket.org_id,
+            ticket_id=ticket.id,
+            author_user_id=user_id,
+            author=label,
+            from_platform=True,
+            body=outcome,
+            created_at=now,
+        )
+    )
     ticket.first_response_at = ticket.first_response_at or now
     ticket.status, ticket.resolved_at, ticket.updated_at = RESOLVED, now, now
     db.session.flush()
-    audit.record(f"support.number_request_{decision}", org_id=ticket.org_id, target=ticket,
-                 summary=f"#{ticket.id} {outcome}")
+    audit.record(
+        f"support.number_request_{decision}", org_id=ticket.org_id, target=ticket, summary=f"#{ticket.id} {outcome}"
+    )
     ticket_event_for_notification(ticket, "number_request_decided")
 
 
-def approve_number_request(ticket_id: int, principal, *, e164: str | None = None,
-                           now: datetime | None = None) -> NumberRequest:
+def approve_number_request(
+    ticket_id: int, principal, *, e164: str | None = None, now: datetime | None = None
+) -> NumberRequest:
     """Perform a pending number request at `now` and resolve its ticket; `e164` names the number
     for a new-number request that did not ask for one. Exactly once, however many staff approve at
     the same time. In the platform bypass."""
@@ -405,8 +542,11 @@ def approve_number_request(ticket_id: int, principal, *, e164: str | None = None
     ticket = get_any_ticket(ticket_id)
     assignment = _perform(request, e164, now)
     request.assignment_id = assignment.id
-    verb = {NEW_NUMBER: "assigned to this organisation", RELEASE_NUMBER: "released",
-            MOVE_NUMBER: "moved to the other organisation"}[request.action]
+    verb = {
+        NEW_NUMBER: "assigned to this organisation",
+        RELEASE_NUMBER: "released",
+        MOVE_NUMBER: "moved to the other organisation",
+    }[request.action]
     _decide(ticket, request, principal, APPROVED, f"Approved: {request.e164} {verb}.", now)
     return request
 

@@ -13,6 +13,7 @@ before or after the cursor, never shifting a page, so paging never repeats or sk
 Statements select columns, not entities: a page, or a whole export read in batches, keeps no
 objects in the session.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,13 +33,38 @@ MAX_SEARCH = 100
 _LIKE_ESCAPE = "\\"
 EXPORT_BATCH = 1000
 
-CALL_COLUMNS = (Call.id, Call.external_id, Call.phone_number_id, Call.direction, Call.status,
-                Call.from_number, Call.to_number, Call.started_at, Call.answered_at, Call.ended_at,
-                Call.duration_ms, Call.agent_extension)
-RECORDING_COLUMNS = (Recording.id, Call.id.label("call_id"), Recording.call_external_id, Recording.phone_number_id,
-                     Recording.started_at, Recording.duration_ms, Recording.file_name)
-SMS_COLUMNS = (SmsMessage.id, SmsMessage.external_id, SmsMessage.phone_number_id, SmsMessage.direction,
-               SmsMessage.counterpart, SmsMessage.sent_at, SmsMessage.text)
+CALL_COLUMNS = (
+    Call.id,
+    Call.external_id,
+    Call.phone_number_id,
+    Call.direction,
+    Call.status,
+    Call.from_number,
+    Call.to_number,
+    Call.started_at,
+    Call.answered_at,
+    Call.ended_at,
+    Call.duration_ms,
+    Call.agent_extension,
+)
+RECORDING_COLUMNS = (
+    Recording.id,
+    Call.id.label("call_id"),
+    Recording.call_external_id,
+    Recording.phone_number_id,
+    Recording.started_at,
+    Recording.duration_ms,
+    Recording.file_name,
+)
+SMS_COLUMNS = (
+    SmsMessage.id,
+    SmsMessage.external_id,
+    SmsMessage.phone_number_id,
+    SmsMessage.direction,
+    SmsMessage.counterpart,
+    SmsMessage.sent_at,
+    SmsMessage.text,
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +102,8 @@ def _newest_first(statement: Select, time_column, id_column, after: tuple[dateti
     if after is not None:
         moment, row_id = after  # bound with the columns' own types, as a comparison with a plain value would be
         statement = statement.where(
-            tuple_(time_column, id_column) < tuple_(literal(moment, time_column.type), literal(row_id, id_column.type)))
+            tuple_(time_column, id_column) < tuple_(literal(moment, time_column.type), literal(row_id, id_column.type))
+        )
     return statement.order_by(time_column.desc(), id_column.desc())
 
 
@@ -98,11 +125,18 @@ def call_criteria(*, status: str | None = None, search: Search | None = None) ->
     return criteria
 
 
-def calls_statement(window: Window, filters: Filters = NO_FILTERS, *, status: str | None = None,
-                    search: Search | None = None, after: tuple[datetime, int] | None = None) -> Select:
+def calls_statement(
+    window: Window,
+    filters: Filters = NO_FILTERS,
+    *,
+    status: str | None = None,
+    search: Search | None = None,
+    after: tuple[datetime, int] | None = None,
+) -> Select:
     """The calls started in `window` that match the filters, newest first (rows of `CALL_COLUMNS`)."""
-    statement = select(*CALL_COLUMNS).where(*_in_window(Call.started_at, window), *filters.criteria(),
-                                            *call_criteria(status=status, search=search))
+    statement = select(*CALL_COLUMNS).where(
+        *_in_window(Call.started_at, window), *filters.criteria(), *call_criteria(status=status, search=search)
+    )
     return _newest_first(statement, Call.started_at, Call.id, after)
 
 
@@ -113,40 +147,55 @@ def get_call(call_id: int) -> tuple[Call, list[CallEvent], Recording | None]:
     if call is None:
         raise NotFound(f"No call {call_id}.", field="id")
     of_call = (CallEvent.account_id == call.account_id, CallEvent.call_external_id == call.external_id)
-    events = list(db.session.scalars(select(CallEvent).where(*of_call)
-                                     .order_by(CallEvent.occurred_at, CallEvent.id)))
-    recording = db.session.scalars(select(Recording).where(
-        Recording.account_id == call.account_id, Recording.call_external_id == call.external_id)).first()
+    events = list(db.session.scalars(select(CallEvent).where(*of_call).order_by(CallEvent.occurred_at, CallEvent.id)))
+    recording = db.session.scalars(
+        select(Recording).where(Recording.account_id == call.account_id, Recording.call_external_id == call.external_id)
+    ).first()
     return call, events, recording
 
 
 # Recordings
 
 
-def recordings_statement(window: Window, filters: Filters = NO_FILTERS, *, status: str | None = None,
-                         search: Search | None = None, after: tuple[datetime, int] | None = None) -> Select:
+def recordings_statement(
+    window: Window,
+    filters: Filters = NO_FILTERS,
+    *,
+    status: str | None = None,
+    search: Search | None = None,
+    after: tuple[datetime, int] | None = None,
+) -> Select:
     """The recordings of the calls that `calls_statement` lists for the same arguments, newest first
     (rows of `RECORDING_COLUMNS`)."""
-    statement = (select(*RECORDING_COLUMNS)
-                 .join(Call, and_(Call.account_id == Recording.account_id,
-                                  Call.external_id == Recording.call_external_id))
-                 .where(*_in_window(Recording.started_at, window), *filters.criteria(),
-                        *call_criteria(status=status, search=search)))
+    statement = (
+        select(*RECORDING_COLUMNS)
+        .join(Call, and_(Call.account_id == Recording.account_id, Call.external_id == Recording.call_external_id))
+        .where(
+            *_in_window(Recording.started_at, window), *filters.criteria(), *call_criteria(status=status, search=search)
+        )
+    )
     return _newest_first(statement, Recording.started_at, Recording.id, after)
 
 
 # Text messages
 
 
-def sms_statement(window: Window, *, number: str | int | None = None, direction: str | None = None,
-                  search: Search | None = None, after: tuple[datetime, int] | None = None) -> Select:
+def sms_statement(
+    window: Window,
+    *,
+    number: str | int | None = None,
+    direction: str | None = None,
+    search: Search | None = None,
+    after: tuple[datetime, int] | None = None,
+) -> Select:
     """The messages sent in `window` on a number (E.164 or id) and in a direction, newest first
     (rows of `SMS_COLUMNS`). `search` looks in the counterpart's number, the text and the id."""
     statement = select(*SMS_COLUMNS).where(*_in_window(SmsMessage.sent_at, window))
     if isinstance(number, str):
         e164 = normalize_e164(number, field="number")
-        statement = statement.where(SmsMessage.phone_number_id.in_(
-            select(PhoneNumber.id).where(PhoneNumber.e164 == e164)))
+        statement = statement.where(
+            SmsMessage.phone_number_id.in_(select(PhoneNumber.id).where(PhoneNumber.e164 == e164))
+        )
     elif number is not None:
         statement = statement.where(SmsMessage.phone_number_id == number)
     if direction is not None:
@@ -154,8 +203,9 @@ def sms_statement(window: Window, *, number: str | int | None = None, direction:
             raise ValidationError(f"direction is one of {', '.join(SMS_DIRECTIONS)}.", field="direction")
         statement = statement.where(SmsMessage.direction == direction)
     if search is not None:
-        statement = statement.where(search.criterion(numbers=(SmsMessage.counterpart,),
-                                                     texts=(SmsMessage.text, SmsMessage.external_id)))
+        statement = statement.where(
+            search.criterion(numbers=(SmsMessage.counterpart,), texts=(SmsMessage.text, SmsMessage.external_id))
+        )
     return _newest_first(statement, SmsMessage.sent_at, SmsMessage.id, after)
 
 

@@ -14,6 +14,7 @@ forgetting the scope fails closed instead of showing every tenant's data. One mo
 
 The design is `../shared/ARCHITECTURE.md`, "Tenancy"; the README's "Tenancy" section says how to use it.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import event
@@ -60,16 +61,46 @@ from vsync.tenancy.scope import (
 )
 
 __all__ = [
-    "AGENT", "AccountScoped", "CrossTenantWrite", "MemberScoped", "NumberPeriods", "NumberTraffic", "OrgOwned",
-    "RefusedStatement", "Scope", "ScopeRefused", "SelfScoped", "SharedNumber", "TenancyError",
-    "TenantContextRequired", "TenantScoped", "TenantSession", "current_org_id", "current_scope",
-    "enter_platform_bypass", "enter_scope", "fence_request", "fix_request_org", "init_app", "named_alias",
-    "platform_bypass", "reviewed_sql", "scoped_models", "tenant", "tenant_criterion_sql", "traffic_visible_sql",
+    "AGENT",
+    "AccountScoped",
+    "CrossTenantWrite",
+    "MemberScoped",
+    "NumberPeriods",
+    "NumberTraffic",
+    "OrgOwned",
+    "RefusedStatement",
+    "Scope",
+    "ScopeRefused",
+    "SelfScoped",
+    "SharedNumber",
+    "TenancyError",
+    "TenantContextRequired",
+    "TenantScoped",
+    "TenantSession",
+    "current_org_id",
+    "current_scope",
+    "enter_platform_bypass",
+    "enter_scope",
+    "fence_request",
+    "fix_request_org",
+    "init_app",
+    "named_alias",
+    "platform_bypass",
+    "reviewed_sql",
+    "scoped_models",
+    "tenant",
+    "tenant_criterion_sql",
+    "traffic_visible_sql",
 ]
 
-_LISTENERS = ((Session, "do_orm_execute", apply_tenant_criteria), (Session, "before_flush", check_flush),
-              (Mapper, "before_insert", check_row), (Mapper, "before_update", check_row),
-              (Engine, "before_execute", check_execute), (Engine, "before_cursor_execute", check_driver_sql))
+_LISTENERS = (
+    (Session, "do_orm_execute", apply_tenant_criteria),
+    (Session, "before_flush", check_flush),
+    (Mapper, "before_insert", check_row),
+    (Mapper, "before_update", check_row),
+    (Engine, "before_execute", check_execute),
+    (Engine, "before_cursor_execute", check_driver_sql),
+)
 
 
 def init_app(app=None) -> None:

@@ -1,5 +1,6 @@
 """What the tenant filter raises: every refusal is a `TenancyError`, which the web layer answers as a
 refusal of the request, never as another organisation's data."""
+
 from __future__ import annotations
 
 
@@ -21,5 +22,3 @@ class RefusedStatement(TenancyError):
 
 class ScopeRefused(TenancyError):
     """A request tried to enter a scope its fence does not allow (another org, or a bypass)."""
-
-

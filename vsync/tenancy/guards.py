@@ -10,6 +10,7 @@
   again right before each INSERT/UPDATE, after relationship assignments have set foreign keys
   (`check_row`); and a row may not reference another organisation's rows (integrations, keys).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -86,7 +87,8 @@ def _tenant_scope_of(session: Session, what: str) -> Scope | None:
     scope = session.info.get(SCOPE_KEY)
     if scope is None:
         raise TenantContextRequired(
-            f"Writing {what} without a tenant: enter tenant(org_id) or platform_bypass(reason).")
+            f"Writing {what} without a tenant: enter tenant(org_id) or platform_bypass(reason)."
+        )
     return None if scope.is_bypass else scope
 
 
@@ -94,8 +96,9 @@ def _visible_ids(session: Session, kind: type, ids: set, scope: Scope) -> set:
     """Which of `ids` are `kind` rows of `scope`, read from the database (this connection, unfiltered)."""
     table = kind.__table__
     (pk,) = table.primary_key.columns
-    rows = session.connection().execute(reviewed_sql(
-        select(pk).where(pk.in_(ids), kind.tenant_criterion(table, scope))))
+    rows = session.connection().execute(
+        reviewed_sql(select(pk).where(pk.in_(ids), kind.tenant_criterion(table, scope)))
+    )
     return {row[0] for row in rows}
 
 
@@ -192,10 +195,9 @@ def check_row(mapper: Mapper, connection, target) -> None:
     assert isinstance(target, OrgOwned), "check_flush lets a tenant scope write no other row"
     if target.org_id != scope.org_id:
         raise CrossTenantWrite(f"{type(target).__name__} belongs to org {target.org_id}, not to {scope}.")
-    _check_references(type(target), {c.key: getattr(target, c.key, None) for c in mapper.columns
-                                     if c.foreign_keys}, scope, session)
-
-
+    _check_references(
+        type(target), {c.key: getattr(target, c.key, None) for c in mapper.columns if c.foreign_keys}, scope, session
+    )
 
 
 if TYPE_CHECKING:

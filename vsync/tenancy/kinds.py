@@ -17,6 +17,7 @@ an alias of it) for a scope:
 
 Reviewed Core statements add the same criterion themselves (`tenant_criterion_sql`, `traffic_visible_sql`).
 """
+
 from __future__ import annotations
 
 import re
@@ -33,6 +34,7 @@ from vsync.tenancy.errors import TenancyError
 
 if TYPE_CHECKING:
     from vsync.tenancy.scope import Scope
+
 
 @cache
 def named_alias(table: Table, name: str) -> NamedFromClause:
@@ -77,16 +79,23 @@ class NumberPeriods(OrgOwned):
     def covering(cls, number_id, time, org_id: int):
         """An EXISTS: `org_id` has a period of the number `number_id` that covers `time`."""
         periods = named_alias(cls.__table__, "visible_period")
-        return exists().where(
-            periods.c.phone_number_id == number_id, periods.c.org_id == org_id, periods.c.assigned_at <= time,
-            or_(periods.c.unassigned_at.is_(None), periods.c.unassigned_at > time),
-        ).correlate_except(periods)
+        return (
+            exists()
+            .where(
+                periods.c.phone_number_id == number_id,
+                periods.c.org_id == org_id,
+                periods.c.assigned_at <= time,
+                or_(periods.c.unassigned_at.is_(None), periods.c.unassigned_at > time),
+            )
+            .correlate_except(periods)
+        )
 
     @classmethod
     def any_period(cls, number_id, org_id: int):
         periods = named_alias(cls.__table__, "visible_period")
-        return exists().where(periods.c.phone_number_id == number_id, periods.c.org_id == org_id
-                              ).correlate_except(periods)
+        return (
+            exists().where(periods.c.phone_number_id == number_id, periods.c.org_id == org_id).correlate_except(periods)
+        )
 
 
 class NumberTraffic(TenantScoped):
@@ -127,8 +136,11 @@ class AccountScoped(TenantScoped):
     @classmethod
     def tenant_criterion(cls, table, scope: Scope):
         integrations = named_alias(_integrations().__table__, "account_integration")
-        visible = exists().where(integrations.c.account_id == table.c.account_id,
-                                 integrations.c.org_id == scope.org_id).correlate_except(integrations)
+        visible = (
+            exists()
+            .where(integrations.c.account_id == table.c.account_id, integrations.c.org_id == scope.org_id)
+            .correlate_except(integrations)
+        )
         if scope.own_traffic_only:
             if scope.extension is None or not scope.accounts:
                 return false()

@@ -11,6 +11,7 @@ expired or deferred attribute loads all see one organisation only. No statement 
 reads a user's secret columns, however it asks; bulk INSERT, UPDATE and DELETE are checked by the
 flush guards' statement checks (`vsync.tenancy.guards`).
 """
+
 from __future__ import annotations
 
 import re
@@ -77,9 +78,14 @@ def _loader_criteria(kinds: set[type], scope: Scope) -> list:
     relationship joins): plain expressions over each model's attributes, adapted by the ORM to its
     aliases, whose values are bound parameters of each execution."""
     related = set().union(*(_related_kinds(kind) for kind in kinds))
-    return [with_loader_criteria(kind, sqla.with_mark(kind.tenant_criterion(_MappedColumns(kind), scope),
-                                                      _SCOPE_ANNOTATION, scope), include_aliases=True)
-            for kind in sorted(related, key=lambda k: k.__name__)]
+    return [
+        with_loader_criteria(
+            kind,
+            sqla.with_mark(kind.tenant_criterion(_MappedColumns(kind), scope), _SCOPE_ANNOTATION, scope),
+            include_aliases=True,
+        )
+        for kind in sorted(related, key=lambda k: k.__name__)
+    ]
 
 
 def _made_for(option, scope: Scope) -> bool:
@@ -116,8 +122,9 @@ def _refuse_secrets(statement, session: Session) -> None:
 @cache
 def _secret_pattern() -> re.Pattern:
     """A qualified secret column (`users.password_hash`) in a text fragment of a statement."""
-    secrets = {column for kind in scoped_models() if issubclass(kind, MemberScoped)
-               for column in kind.__secret_columns__}
+    secrets = {
+        column for kind in scoped_models() if issubclass(kind, MemberScoped) for column in kind.__secret_columns__
+    }
     return re.compile(r"\.(" + "|".join(sorted(secrets)) + r")\b")
 
 
@@ -203,8 +210,10 @@ def _survey(state: ORMExecuteState, statement) -> _Survey:
         elif isinstance(element, TextClause):
             named_in_text |= scoped_names_in_text(element.text)
         elif isinstance(element, TableClause) and not isinstance(element, Table) and element.name in scoped_names():
-            raise RefusedStatement(f"A lightweight table() named {element.name!r} cannot be scoped: "
-                                   "use the model, or its __table__ in a reviewed module.")
+            raise RefusedStatement(
+                f"A lightweight table() named {element.name!r} cannot be scoped: "
+                "use the model, or its __table__ in a reviewed module."
+            )
         entity = sqla.orm_entity(element)
         if entity is not None:
             orm_classes.add(entity)
@@ -220,8 +229,11 @@ def _joins_eagerly(kind: type) -> bool:
 
 def _restrict(statement: ClauseElement, scope: Scope, options: list) -> Executable:
     """A copy of `statement` with every SELECT inside it narrowed to `scope`."""
-    restricted = visitors.cloned_traverse(statement, {"stop_on": options},  # loader options are not clauses
-                                          {"select": lambda sel: _restrict_select(sel, scope)})
+    restricted = visitors.cloned_traverse(
+        statement,
+        {"stop_on": options},  # loader options are not clauses
+        {"select": lambda sel: _restrict_select(sel, scope)},
+    )
     if isinstance(restricted, Update | Delete) and (kind := kind_of(restricted.table)) is not None:
         restricted = restricted.where(kind.tenant_criterion(restricted.table, scope))
     assert isinstance(restricted, Executable), "a copy of a statement is a statement"
@@ -245,8 +257,10 @@ def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
     reviewed = bool(state.execution_options.get(REVIEWED_SQL))
     core_write = isinstance(statement, Insert | Update | Delete) and not sqla.is_annotated(statement.table)
     if core_write and scope is not None and not reviewed and (kind := kind_of(statement.table)) is not None:
-        raise RefusedStatement(f"A Core {type(statement).__name__.upper()} of {kind.__name__} in {scope} "
-                               "comes from a reviewed module only (reviewed_sql).")
+        raise RefusedStatement(
+            f"A Core {type(statement).__name__.upper()} of {kind.__name__} in {scope} "
+            "comes from a reviewed module only (reviewed_sql)."
+        )
     if core_write and isinstance(statement, Insert) and statement.select is None:
         return  # a reviewed Core write of values (ingest, audit): it reads no table, names no entity
     survey = _survey(state, statement)
@@ -254,11 +268,14 @@ def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
         if survey.orm_kinds:
             names = ", ".join(sorted(kind.__name__ for kind in survey.orm_kinds))
             raise TenantContextRequired(
-                f"Tenant-scoped statement ({names}) without a tenant: enter tenant(org_id) or platform_bypass(reason).")
+                f"Tenant-scoped statement ({names}) without a tenant: enter tenant(org_id) or platform_bypass(reason)."
+            )
         return
     if survey.named_in_text and not reviewed:
-        raise RefusedStatement(f"Text naming {', '.join(sorted(survey.named_in_text))} cannot be scoped in {scope}: "
-                               "build the statement instead.")
+        raise RefusedStatement(
+            f"Text naming {', '.join(sorted(survey.named_in_text))} cannot be scoped in {scope}: "
+            "build the statement instead."
+        )
     if state.is_from_statement and survey.orm_kinds:
         raise RefusedStatement("from_statement() over tenant-scoped models cannot be scoped: build the SELECT instead.")
     if isinstance(statement, Insert | Update | Delete):
@@ -284,5 +301,3 @@ def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
     if any(issubclass(kind, MemberScoped) for kind in kinds):
         _refuse_secrets(restricted, state.session)
     state.statement = restricted
-
-

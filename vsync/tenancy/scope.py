@@ -41,6 +41,7 @@ flush, checked by the flush guards (`vsync.tenancy.guards`). A raw connection ha
 so "in a tenant scope" means: the innermost scope entered in this context (thread or task), on any
 session, is a tenant scope. Leaving a scope, or closing its session, ends it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,7 +74,6 @@ NARROWED_MARK = object()
 AGENT = "agent"
 
 _Statement = TypeVar("_Statement", bound=Executable)
-
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ def _session(session: Session | None) -> Session:
     if session is not None:
         return session
     from vsync.extensions import db
+
     return db.session()
 
 
@@ -219,11 +220,20 @@ def _scoped(session: Session, scope: Scope):
     _leave(session, flush=True)
 
 
-def tenant(org_id: int | Scope, session: Session | None = None, *, role: str | None = None,
-           extension: str | None = None, accounts: Iterable[int] = ()):
+def tenant(
+    org_id: int | Scope,
+    session: Session | None = None,
+    *,
+    role: str | None = None,
+    extension: str | None = None,
+    accounts: Iterable[int] = (),
+):
     """`with tenant(org_id):` (or `tenant(scope)`) a block scoped to one organisation."""
-    scope = org_id if isinstance(org_id, Scope) else Scope(org_id=org_id, role=role, extension=extension,
-                                                           accounts=tuple(sorted(accounts)))
+    scope = (
+        org_id
+        if isinstance(org_id, Scope)
+        else Scope(org_id=org_id, role=role, extension=extension, accounts=tuple(sorted(accounts)))
+    )
     if scope.org_id is None or scope.is_bypass:
         raise TenancyError("A tenant scope needs an organisation id.")
     return _scoped(_session(session), scope)
@@ -255,6 +265,7 @@ class RequestFence:
 
 def _request_environ() -> dict | None:
     from flask import has_request_context, request
+
     return request.environ if has_request_context() else None
 
 
@@ -325,16 +336,17 @@ def _scoped_names_in(statement) -> set[str]:
 
 
 def _refuse_unnarrowed(statement, options) -> None:
-    if (not _ENTERED.get() or FLUSHING.get() or options.get(REVIEWED_SQL)
-            or options.get(NARROWED) is NARROWED_MARK):
+    if not _ENTERED.get() or FLUSHING.get() or options.get(REVIEWED_SQL) or options.get(NARROWED) is NARROWED_MARK:
         return
     scope = _innermost_tenant_scope()
     if scope is None:
         return
     names = _scoped_names_in(statement)
     if names:
-        raise RefusedStatement(f"A statement on {', '.join(sorted(names))} ran past the tenant filter in {scope}: "
-                               "run it through the session, or from a reviewed module (reviewed_sql).")
+        raise RefusedStatement(
+            f"A statement on {', '.join(sorted(names))} ran past the tenant filter in {scope}: "
+            "run it through the session, or from a reviewed module (reviewed_sql)."
+        )
 
 
 def check_execute(conn, clauseelement, multiparams, params, execution_options) -> None:
@@ -345,5 +357,3 @@ def check_driver_sql(conn, cursor, statement, parameters, context, executemany) 
     """SQL strings (`exec_driver_sql`) skip `before_execute`: they are checked here, as they run."""
     if context is not None and context.compiled is None and not context.isddl:
         _refuse_unnarrowed(statement, context.execution_options)
-
-

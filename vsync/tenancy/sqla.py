@@ -8,6 +8,7 @@ pins it); `tests/test_tenancy_internals.py` runs each function on real statement
 the attribute and the installed version when an upgrade changes one, so an upgrade is its own change:
 run those tests first, fix this module, and nothing else in the package moves.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -75,8 +76,11 @@ def of_type_entity(target):
 def froms_of_columns_and_criteria(sel) -> list:
     """The FROMs a SELECT's columns, WHERE and HAVING read (not its explicit FROM or joins). Relies on
     `Select._raw_columns`, `_where_criteria`, `_having_criteria` and `ClauseElement._from_objects`."""
-    return [from_obj for element in (*sel._raw_columns, *sel._where_criteria, *sel._having_criteria)
-            for from_obj in element._from_objects]
+    return [
+        from_obj
+        for element in (*sel._raw_columns, *sel._where_criteria, *sel._having_criteria)
+        for from_obj in element._from_objects
+    ]
 
 
 def explicit_froms(sel) -> tuple:
@@ -87,8 +91,10 @@ def explicit_froms(sel) -> tuple:
 def join_steps(sel) -> list[tuple[object, object, bool]]:
     """A SELECT's `.join()` calls as (target, left or None, outer?). Relies on `Select._setup_joins`,
     tuples of (target, onclause, left, flags) whose flags hold `isouter` and `full`."""
-    return [(target, left, bool(flags.get("isouter") or flags.get("full")))
-            for target, _onclause, left, flags in sel._setup_joins]
+    return [
+        (target, left, bool(flags.get("isouter") or flags.get("full")))
+        for target, _onclause, left, flags in sel._setup_joins
+    ]
 
 
 def add_where(sel, criteria: tuple) -> None:
@@ -115,8 +121,9 @@ def dml_values(statement) -> list[dict]:
     if statement._values:
         rows.append({getattr(k, "key", k): v for k, v in statement._values.items()})
     for values in statement._multi_values or ():
-        rows.extend({getattr(k, "key", k): v for k, v in row.items()} if isinstance(row, dict) else {}
-                    for row in values)
+        rows.extend(
+            {getattr(k, "key", k): v for k, v in row.items()} if isinstance(row, dict) else {} for row in values
+        )
     return rows
 
 

@@ -20,6 +20,7 @@ back; 400 malformed JSON or a bad event (the first problem named, with its index
 or signature; 413 body over 256 KiB or more than `MAX_EVENTS` events; 415 not JSON. A request is
 stored whole or refused whole: a list with one bad event stores none of its events.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,9 @@ class Refused(Exception):
 
 
 def _kept_headers() -> dict[str, str | None]:
-    kept: dict[str, str | None] = {name: request.headers[name][:500] for name in KEPT_HEADERS
-                                   if name in request.headers}
+    kept: dict[str, str | None] = {
+        name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers
+    }
     kept["Remote-Addr"] = request.remote_addr
     return kept
 
@@ -70,20 +72,32 @@ def _kept_headers() -> dict[str, str | None]:
 def _read_body() -> bytes:
     if (request.content_length or 0) > MAX_BODY:
         raw = request.stream.read(MAX_BODY)
-        raise Refused(413, "payload_too_large", f"The body is {request.content_length} bytes; the limit is "
-                                                f"{MAX_BODY} (256 KiB). Send fewer events per request.", {"body": raw})
+        raise Refused(
+            413,
+            "payload_too_large",
+            f"The body is {request.content_length} bytes; the limit is "
+            f"{MAX_BODY} (256 KiB). Send fewer events per request.",
+            {"body": raw},
+        )
     raw = request.stream.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
-        raise Refused(413, "payload_too_large", f"The body is over {MAX_BODY} bytes (256 KiB). "
-                                                "Send fewer events per request.", {"body": raw[:MAX_BODY]})
+        raise Refused(
+            413,
+            "payload_too_large",
+            f"The body is over {MAX_BODY} bytes (256 KiB). Send fewer events per request.",
+            {"body": raw[:MAX_BODY]},
+        )
     return raw
 
 
 def _events(endpoint: WebhookEndpoint, raw: bytes) -> list:
     """The request's events, authenticated and validated, or `Refused`."""
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-        raise Refused(415, "unsupported_media_type",
-                      f"Send Content-Type: application/json, not {request.mimetype or 'nothing'!r}.")
+        raise Refused(
+            415,
+            "unsupported_media_type",
+            f"Send Content-Type: application/json, not {request.mimetype or 'nothing'!r}.",
+        )
     problem = signature_problem(endpoint, request.headers.get(SIGNATURE_HEADER), raw, utcnow())
     if problem:
         raise Refused(401, "bad_signature", problem)
@@ -100,15 +114,23 @@ def _events(endpoint: WebhookEndpoint, raw: bytes) -> list:
         raise Refused(413, "too_many_events", f"{len(items)} events in one request; the limit is {MAX_EVENTS}.")
     for index, item in enumerate(items):
         if isinstance(item, dict) and not api_key_matches(endpoint, item.get("ApiKey")):
-            raise Refused(401, "bad_api_key", f"Event {index}: ApiKey is missing or is not this integration's "
-                                              "MightyCall API key.", {"index": index})
+            raise Refused(
+                401,
+                "bad_api_key",
+                f"Event {index}: ApiKey is missing or is not this integration's MightyCall API key.",
+                {"index": index},
+            )
     events = []
     for index, item in enumerate(items):
         try:
             events.append(parse_event(item))
         except ParseError as exc:
-            raise Refused(400, "invalid_event", f"Event {index}: {exc}",
-                          {"index": index, **({"field": exc.field} if exc.field else {})}) from None
+            raise Refused(
+                400,
+                "invalid_event",
+                f"Event {index}: {exc}",
+                {"index": index, **({"field": exc.field} if exc.field else {})},
+            ) from None
     return events
 
 
@@ -123,8 +145,9 @@ def _store(connection: Connection, endpoint: WebhookEndpoint, events) -> tuple[l
 
 def _refuse(connection: Connection, endpoint: WebhookEndpoint, refused: Refused, raw: bytes):
     body = refused.details.pop("body", raw)
-    store_rejected(connection, endpoint, body, _kept_headers(),
-                   f"{refused.status} {refused.code}: {refused.message}", utcnow())
+    store_rejected(
+        connection, endpoint, body, _kept_headers(), f"{refused.status} {refused.code}: {refused.message}", utcnow()
+    )
     log.info("webhook for integration %s refused: %s %s", endpoint.integration_id, refused.status, refused.code)
     return error_response(refused.status, refused.code, refused.message, refused.details)
 
@@ -152,8 +175,9 @@ def receive(token: str):
         except Exception:
             # Stored and committed, so acknowledged: the org's next drain, or the minute's sweep of
             # stalled events, applies them (Redis down; without Redis, processing failed in-request).
-            log.exception("webhook events %s of integration %s stored, processing not started", new_ids,
-                          endpoint.integration_id)
+            log.exception(
+                "webhook events %s of integration %s stored, processing not started", new_ids, endpoint.integration_id
+            )
     return jsonify({"received": len(new_ids), "duplicates": duplicates}), 200
 
 

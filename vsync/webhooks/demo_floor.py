@@ -11,6 +11,7 @@ MightyCall (or a relay, with `--signing-secret`) would, and imports nothing of t
 
 A delivery that fails (the receiver restarting) is logged and skipped; the floor goes on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,16 @@ TICK_SECONDS = 0.5
 class DemoFloor:
     """Starts calls and delivers their events when due; `tick` does one step, `run` loops."""
 
-    def __init__(self, emitter: WebhookEmitter, numbers: Sequence[str], *, extensions: Sequence[str] = (
-            "101", "102", "103", "104", "105"), every: float = 5.0, seed: int | None = None,
-            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        emitter: WebhookEmitter,
+        numbers: Sequence[str],
+        *,
+        extensions: Sequence[str] = ("101", "102", "103", "104", "105"),
+        every: float = 5.0,
+        seed: int | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         if not numbers:
             raise ValueError("The demo floor needs at least one business number.")
         if every <= 0:
@@ -55,8 +63,14 @@ class DemoFloor:
     def _start_call(self, at: datetime) -> None:
         lifecycle = self.rng.choices([name for name, _ in LIFECYCLES], [weight for _, weight in LIFECYCLES])[0]
         caller = f"+1718555{self.rng.randint(0, 9999):04d}"
-        for event in self.emitter.events(lifecycle, business_number=self.rng.choice(self.numbers), caller=caller,
-                                         extension=self.rng.choice(self.extensions), started_at=at, rng=self.rng):
+        for event in self.emitter.events(
+            lifecycle,
+            business_number=self.rng.choice(self.numbers),
+            caller=caller,
+            extension=self.rng.choice(self.extensions),
+            started_at=at,
+            rng=self.rng,
+        ):
             heapq.heappush(self._due, (parse_datetime(event["Timestamp"]), next(self._order), event))
 
     def tick(self) -> None:
@@ -100,8 +114,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     emitter = WebhookEmitter(args.url, args.api_key, timeout=5, signing_secret=args.signing_secret)
-    floor = DemoFloor(emitter, args.number, extensions=args.extension or ("101", "102", "103", "104", "105"),
-                      every=args.every, seed=args.seed)
+    floor = DemoFloor(
+        emitter,
+        args.number,
+        extensions=args.extension or ("101", "102", "103", "104", "105"),
+        every=args.every,
+        seed=args.seed,
+    )
     log.info("demo floor: a call every %.1f s on average against %r; Ctrl-C stops", args.every, emitter)
     with contextlib.suppress(KeyboardInterrupt):
         floor.run()

@@ -118,18 +118,13 @@ class Simulator(SimulatedAccount):
 
     # HTTP
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         try:
             endpoint, args = self._url_map.bind_to_environ(environ).match()
         except RouteNotFound:
             response = _json(
-                {
-                    "Message": "No HTTP resource was found that matches the request URI "
-                    f"'{request.url}'."
-                },
+                {"Message": f"No HTTP resource was found that matches the request URI '{request.url}'."},
                 404,
             )
             return response(environ, start_response)
@@ -140,9 +135,7 @@ class Simulator(SimulatedAccount):
         if endpoint == "_faults":
             return self._control(request)(environ, start_response)
         if endpoint == "_index":
-            return _json({"simulator": "MightyCall v4", "base_path": "/v4"})(
-                environ, start_response
-            )
+            return _json({"simulator": "MightyCall v4", "base_path": "/v4"})(environ, start_response)
         return self._serve(endpoint, request, args)(environ, start_response)
 
     def _serve(self, route: str, request: Request, args: Mapping[str, Any]) -> Response:
@@ -240,9 +233,7 @@ class Simulator(SimulatedAccount):
             if grant == "client_credentials":
                 if not (
                     hmac.compare_digest(form.get("client_id", "").encode(), self.api_key.encode())
-                    and hmac.compare_digest(
-                        form.get("client_secret", "").encode(), self.user_key.encode()
-                    )
+                    and hmac.compare_digest(form.get("client_secret", "").encode(), self.user_key.encode())
                 ):
                     return _json({"error": "invalid_client"}, 400)
             elif grant == "refresh_token":
@@ -269,9 +260,7 @@ class Simulator(SimulatedAccount):
         args = request.args
         try:
             end_ms = parse_time(args["endUtc"]) if args.get("endUtc") else int(self.clock() * 1000)
-            start_ms = (
-                parse_time(args["startUtc"]) if args.get("startUtc") else end_ms - 7 * DAY_MS
-            )
+            start_ms = parse_time(args["startUtc"]) if args.get("startUtc") else end_ms - 7 * DAY_MS
             skip = max(0, int(args.get("skip", 0)))
             size = max(1, int(args.get("pageSize", 100)))
         except ValueError:
@@ -353,9 +342,7 @@ class Simulator(SimulatedAccount):
             return _json({"isSuccess": False, "message": "The request body must be JSON."}, 400)
         sender, recipients, message = payload.get("from"), payload.get("to"), payload.get("message")
         if sender not in self.phone_numbers():
-            return _json(
-                {"isSuccess": False, "message": "'from' is not a number of this account."}, 400
-            )
+            return _json({"isSuccess": False, "message": "'from' is not a number of this account."}, 400)
         if (
             not isinstance(recipients, list)
             or not recipients

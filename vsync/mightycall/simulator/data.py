@@ -165,7 +165,6 @@ def wav_tone(call_id: str, *, rate: int = 8000, seconds: float = 0.5) -> bytes:
     return header + data
 
 
-
 @dataclass
 class _Day:
     """The calls of one UTC day, oldest first, as JSON text whose recording links start with `RECORDING_MARKER`,
@@ -174,7 +173,6 @@ class _Day:
     times: list[int]
     bodies: list[str]
     base_bodies: list[str]
-
 
 
 class SimulatedAccount:
@@ -218,17 +216,12 @@ class SimulatedAccount:
 
         setup = random.Random(f"{seed}:account")
         if numbers is None:
-            plan = [
-                (_us_number(setup, area), label, kind, w) for area, label, kind, w in _NUMBER_PLAN
-            ]
+            plan = [(_us_number(setup, area), label, kind, w) for area, label, kind, w in _NUMBER_PLAN]
         else:
             plan = [(n, f"Line {i + 1}", "Local", 1.0) for i, n in enumerate(numbers)]
         if not plan:
             raise ValueError("a simulated account needs at least one phone number")
-        self._numbers = [
-            {"number": n, "name": label, "type": kind, "isActive": True}
-            for n, label, kind, _ in plan
-        ]
+        self._numbers = [{"number": n, "name": label, "type": kind, "isActive": True} for n, label, kind, _ in plan]
         self._number_cum = list(itertools.accumulate(w for *_, w in plan))
         agent_list = list(agents) if agents is not None else list(_DEFAULT_AGENTS)
         if not agent_list:
@@ -236,8 +229,7 @@ class SimulatedAccount:
         self._agents = [(str(ext), name) for ext, name in agent_list]
         self._agent_cum = list(
             itertools.accumulate(
-                _AGENT_WEIGHTS[i] if i < len(_AGENT_WEIGHTS) else 0.7
-                for i in range(len(self._agents))
+                _AGENT_WEIGHTS[i] if i < len(_AGENT_WEIGHTS) else 0.7 for i in range(len(self._agents))
             )
         )
         self._customers = [
@@ -277,7 +269,6 @@ class SimulatedAccount:
     def sms_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Exactly the journal items of type Message for [start, end), newest first."""
         return self._sms_window(to_ms(start), to_ms(end))
-
 
     # Volumes
 
@@ -414,9 +405,7 @@ class SimulatedAccount:
                     called = [rung]
                     other_ext, other_name = self._agents[int(rand() * len(self._agents))]
                     if rand() < 0.3 and other_ext != agent_ext:
-                        called.append(
-                            {"isConnected": False, "name": other_name, "extension": other_ext}
-                        )
+                        called.append({"isConnected": False, "name": other_name, "extension": other_ext})
                 elif unanswered < 0.85:
                     status = "VoiceMail"
                     duration = rng.randint(15_000, 120_000)
@@ -453,9 +442,7 @@ class SimulatedAccount:
 
     # Windows
 
-    def _window(
-        self, start_ms: int, end_ms: int, skip: int, limit: int | None
-    ) -> tuple[int, list[str]]:
+    def _window(self, start_ms: int, end_ms: int, skip: int, limit: int | None) -> tuple[int, list[str]]:
         """(total, JSON bodies newest first) of calls in [start_ms, end_ms) after ``skip``."""
         if end_ms <= start_ms or (self.calls_per_day <= 0 and not self._extra_calls):
             return 0, []

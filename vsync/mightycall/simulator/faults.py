@@ -34,8 +34,15 @@ FAULT_KINDS = (
     "link_expired",
 )
 # Faults that replace the answer; at most one fires per request. The others modify a normal answer.
-REPLACING_FAULTS = {"token_expiry", "rate_limit", "server_error", "not_json", "is_success_false", "no_list",
-                    "link_expired"}
+REPLACING_FAULTS = {
+    "token_expiry",
+    "rate_limit",
+    "server_error",
+    "not_json",
+    "is_success_false",
+    "no_list",
+    "link_expired",
+}
 
 
 @dataclass
@@ -93,17 +100,13 @@ class Faults:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
 
-    def add(
-        self, route: str, kind: str, *, times: int | None = 1, after: int = 0, **params: Any
-    ) -> Fault:
+    def add(self, route: str, kind: str, *, times: int | None = 1, after: int = 0, **params: Any) -> Fault:
         fault = self.make(route, kind, times=times, after=after, **params)
         self.extend([fault])
         return fault
 
     @staticmethod
-    def make(
-        route: str, kind: str, *, times: int | None = 1, after: int = 0, **params: Any
-    ) -> Fault:
+    def make(route: str, kind: str, *, times: int | None = 1, after: int = 0, **params: Any) -> Fault:
         """A checked fault, not yet switched on; ``ValueError`` names what is wrong."""
         if route != "*" and route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)} or '*'")
@@ -148,4 +151,3 @@ class Faults:
                     if fault.times <= 0:
                         self._faults.remove(fault)
         return fired
-

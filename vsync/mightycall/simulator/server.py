@@ -58,9 +58,7 @@ class SimulatorServer:
 
     def start(self) -> Self:
         handler = _QuietRequestHandler if self._quiet else None
-        self._server = make_server(
-            self.host, self._port, self.simulator, threaded=True, request_handler=handler
-        )
+        self._server = make_server(self.host, self._port, self.simulator, threaded=True, request_handler=handler)
         if self.simulator.recording_base_url is None:
             other = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(self.host, self.host)
             self.simulator.recording_base_url = f"http://{other}:{self.port}"

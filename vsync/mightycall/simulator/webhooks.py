@@ -111,13 +111,9 @@ class WebhookEmitter:
         signature = self.signature(body)
         if signature:
             headers[self.SIGNATURE_HEADER] = signature
-        response = self._session.post(
-            self.target_url, data=body, headers=headers, timeout=self._timeout
-        )
+        response = self._session.post(self.target_url, data=body, headers=headers, timeout=self._timeout)
         response.close()
-        guids = (
-            [e.get("Guid") for e in payload] if isinstance(payload, list) else [payload.get("Guid")]
-        )
+        guids = [e.get("Guid") for e in payload] if isinstance(payload, list) else [payload.get("Guid")]
         for guid in guids:
             self.deliveries.append((str(guid), response.status_code))
         return response.status_code
@@ -135,9 +131,7 @@ class WebhookEmitter:
     ) -> list[dict[str, Any]]:
         """The events of one call's lifecycle in the order they happen, without sending them."""
         if lifecycle not in _LIFECYCLES:
-            raise ValueError(
-                f"unknown lifecycle {lifecycle!r}; expected one of {', '.join(_LIFECYCLES)}"
-            )
+            raise ValueError(f"unknown lifecycle {lifecycle!r}; expected one of {', '.join(_LIFECYCLES)}")
         rng = rng or random.Random()
         direction, script = _LIFECYCLES[lifecycle]
         started = started_at or datetime.now(UTC)

@@ -15,6 +15,7 @@ prorated allowance by.
 Statuses: draft → open (numbered, issued) → paid (balance settled) or void. Adjustments go on a draft
 or open invoice; a paid or void invoice never changes again: a correction is a credit note.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,13 +60,20 @@ def _span_text(part: Segment, month_days: int) -> str:
     return text + (f", prorated {days}/{month_days} days" if days != month_days else "")
 
 
-def _overage(kind: str, what: str, used: Decimal, allowed: Decimal, unit: str, price: Decimal,
-             currency: str) -> Line | None:
+def _overage(
+    kind: str, what: str, used: Decimal, allowed: Decimal, unit: str, price: Decimal, currency: str
+) -> Line | None:
     over = used - allowed
     if over <= 0 or price == 0:
         return None
-    return Line(kind, f"{what}: {used:f} used, {allowed.normalize():f} included", over.quantize(Decimal("0.0001")),
-                unit, price, round_money(over * price, currency))
+    return Line(
+        kind,
+        f"{what}: {used:f} used, {allowed.normalize():f} included",
+        over.quantize(Decimal("0.0001")),
+        unit,
+        price,
+        round_money(over * price, currency),
+    )
 
 
 def part_lines(part: Segment, used: Usage, month_days: int) -> list[Line]:
@@ -73,17 +81,49 @@ def part_lines(part: Segment, used: Usage, month_days: int) -> list[Line]:
     plan, days, currency = part.plan, Decimal(_days(part)), part.plan.currency
     share = days / month_days
     span = _span_text(part, month_days)
-    lines = [Line("fee", f"{plan} monthly fee, {span}", share.quantize(Decimal("0.0001")), "month",
-                  plan.monthly_fee, round_money(plan.monthly_fee * share, currency))]
+    lines = [
+        Line(
+            "fee",
+            f"{plan} monthly fee, {span}",
+            share.quantize(Decimal("0.0001")),
+            "month",
+            plan.monthly_fee,
+            round_money(plan.monthly_fee * share, currency),
+        )
+    ]
     day_price = plan.number_price / month_days
-    lines += filter(None, (
-        _overage("minutes", f"Talk minutes over allowance ({span}, per {plan.rounding})", used.talk_minutes,
-                 plan.included_minutes * share, "minute", plan.minute_price, currency),
-        _overage("sms", f"SMS over allowance ({span})", Decimal(used.sms), plan.included_sms * share, "sms",
-                 plan.sms_price, currency),
-        _overage("numbers", f"Number-days over allowance ({span})", Decimal(used.number_days),
-                 plan.included_numbers * days, "number-day", day_price, currency),
-    ))
+    lines += filter(
+        None,
+        (
+            _overage(
+                "minutes",
+                f"Talk minutes over allowance ({span}, per {plan.rounding})",
+                used.talk_minutes,
+                plan.included_minutes * share,
+                "minute",
+                plan.minute_price,
+                currency,
+            ),
+            _overage(
+                "sms",
+                f"SMS over allowance ({span})",
+                Decimal(used.sms),
+                plan.included_sms * share,
+                "sms",
+                plan.sms_price,
+                currency,
+            ),
+            _overage(
+                "numbers",
+                f"Number-days over allowance ({span})",
+                Decimal(used.number_days),
+                plan.included_numbers * days,
+                "number-day",
+                day_price,
+                currency,
+            ),
+        ),
+    )
     return lines
 
 
@@ -94,8 +134,11 @@ def month_lines(org_id: int, year: int, month: int) -> tuple[str, list[Line]] | 
     if not parts:
         return None
     month_days = (end - start).days
-    lines = [line for part in parts
-             for line in part_lines(part, usage(org_id, part.start, part.end, part.plan.rounding), month_days)]
+    lines = [
+        line
+        for part in parts
+        for line in part_lines(part, usage(org_id, part.start, part.end, part.plan.rounding), month_days)
+    ]
     return parts[-1].plan.currency, lines
 
 
@@ -105,9 +148,18 @@ def tax_rate_of(org_id: int) -> Decimal:
 
 
 def _add_line(invoice: Invoice, line: Line) -> None:
-    invoice.lines.append(InvoiceLine(org_id=invoice.org_id, position=len(invoice.lines) + 1, kind=line.kind,
-                                     description=line.description[:300], quantity=line.quantity, unit=line.unit,
-                                     unit_price=line.unit_price, amount=line.amount))
+    invoice.lines.append(
+        InvoiceLine(
+            org_id=invoice.org_id,
+            position=len(invoice.lines) + 1,
+            kind=line.kind,
+            description=line.description[:300],
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            amount=line.amount,
+        )
+    )
 
 
 def _total(invoice: Invoice) -> None:
@@ -117,8 +169,9 @@ def _total(invoice: Invoice) -> None:
 
 
 def _month_invoice(org_id: int, period_start: date) -> Invoice | None:
-    return db.session.scalar(select(Invoice).where(Invoice.org_id == org_id, Invoice.kind == INVOICE,
-                                                   Invoice.period_start == period_start))
+    return db.session.scalar(
+        select(Invoice).where(Invoice.org_id == org_id, Invoice.kind == INVOICE, Invoice.period_start == period_start)
+    )
 
 
 def make_month_invoice(org_id: int, year: int, month: int, now: datetime) -> Invoice | None:
@@ -133,8 +186,15 @@ def make_month_invoice(org_id: int, year: int, month: int, now: datetime) -> Inv
     if made is None:
         return None
     currency, lines = made
-    invoice = Invoice(org_id=org_id, kind=INVOICE, period_start=start, period_end=end, currency=currency,
-                      tax_rate=tax_rate_of(org_id), status=DRAFT)
+    invoice = Invoice(
+        org_id=org_id,
+        kind=INVOICE,
+        period_start=start,
+        period_end=end,
+        currency=currency,
+        tax_rate=tax_rate_of(org_id),
+        status=DRAFT,
+    )
     for line in lines:
         _add_line(invoice, line)
     _total(invoice)
@@ -144,8 +204,9 @@ def make_month_invoice(org_id: int, year: int, month: int, now: datetime) -> Inv
     except IntegrityError:
         log.info("invoice of org %s for %s made by another worker", org_id, start)
         return _month_invoice(org_id, start)
-    audit.record("billing.invoice_made", org_id=org_id, target=invoice, summary=f"{start:%Y-%m}: {invoice.total} "
-                                                                                 f"{currency}")
+    audit.record(
+        "billing.invoice_made", org_id=org_id, target=invoice, summary=f"{start:%Y-%m}: {invoice.total} {currency}"
+    )
     issue_invoice(invoice, now)
     return invoice
 
@@ -153,16 +214,18 @@ def make_month_invoice(org_id: int, year: int, month: int, now: datetime) -> Inv
 def _next_number(kind: str, year: int) -> str:
     """The next number of the series, under a lock on its counter held until the transaction ends."""
     series = SERIES[kind]
-    counter = db.session.scalar(select(InvoiceCounter).where(InvoiceCounter.series == series,
-                                                             InvoiceCounter.year == year).with_for_update())
+    counter = db.session.scalar(
+        select(InvoiceCounter).where(InvoiceCounter.series == series, InvoiceCounter.year == year).with_for_update()
+    )
     if counter is None:
         try:
             with db.session.begin_nested():
                 db.session.add(InvoiceCounter(series=series, year=year, last=0))
         except IntegrityError:
             pass
-        counter = db.session.scalars(select(InvoiceCounter).where(InvoiceCounter.series == series,
-                                                                  InvoiceCounter.year == year).with_for_update()).one()
+        counter = db.session.scalars(
+            select(InvoiceCounter).where(InvoiceCounter.series == series, InvoiceCounter.year == year).with_for_update()
+        ).one()
     counter.last += 1
     return f"{series}-{year}-{counter.last:06d}"
 
@@ -196,8 +259,11 @@ def get_invoice(invoice_id: int, *, kind: str | None = None) -> Invoice:
 def _changeable(invoice: Invoice, what: str) -> None:
     if invoice.kind != INVOICE or invoice.status not in (DRAFT, OPEN):
         state = "a credit note" if invoice.kind != INVOICE else f"{invoice.status}"
-        raise ValidationError(f"Cannot {what}: the invoice is {state}; a paid or void invoice never changes "
-                              "(issue a credit note instead).", field="invoice_id")
+        raise ValidationError(
+            f"Cannot {what}: the invoice is {state}; a paid or void invoice never changes "
+            "(issue a credit note instead).",
+            field="invoice_id",
+        )
 
 
 def _amount(value, field: str = "amount", *, positive: bool = True) -> Decimal:
@@ -225,8 +291,12 @@ def add_adjustment(invoice_id: int, description: str, amount) -> Invoice:
     _total(invoice)
     if invoice.total < invoice.paid + invoice.credited:
         raise ValidationError("amount would take the total below what is paid and credited.", field="amount")
-    audit.record("billing.adjusted", org_id=invoice.org_id, target=invoice,
-                 summary=f"{description}: {line.amount}; total {previous} -> {invoice.total}")
+    audit.record(
+        "billing.adjusted",
+        org_id=invoice.org_id,
+        target=invoice,
+        summary=f"{description}: {line.amount}; total {previous} -> {invoice.total}",
+    )
     return invoice
 
 
@@ -235,8 +305,7 @@ def _settle_if_done(invoice: Invoice, now: datetime) -> None:
         invoice.status, invoice.closed_at = PAID, now
 
 
-def record_payment(invoice_id: int, amount, received_on: date, now: datetime, reference: str | None = None
-                   ) -> Payment:
+def record_payment(invoice_id: int, amount, received_on: date, now: datetime, reference: str | None = None) -> Payment:
     """A payment received against an open invoice, at most its balance; the invoice is paid when the
     balance reaches zero. Audited."""
     invoice = get_invoice(invoice_id, kind=INVOICE)
@@ -247,13 +316,22 @@ def record_payment(invoice_id: int, amount, received_on: date, now: datetime, re
         raise ValidationError(f"amount has more decimals than {invoice.currency} has.", field="amount")
     if value > invoice.balance:
         raise ValidationError(f"amount {value} is more than the balance {invoice.balance}.", field="amount")
-    payment = Payment(org_id=invoice.org_id, invoice_id=invoice.id, amount=value, received_on=received_on,
-                      reference=(reference or None) and reference[:200])
+    payment = Payment(
+        org_id=invoice.org_id,
+        invoice_id=invoice.id,
+        amount=value,
+        received_on=received_on,
+        reference=(reference or None) and reference[:200],
+    )
     db.session.add(payment)
     invoice.paid += value
     _settle_if_done(invoice, now)
-    audit.record("billing.payment_recorded", org_id=invoice.org_id, target=invoice,
-                 summary=f"{value} {invoice.currency} on {received_on}; balance {invoice.balance}")
+    audit.record(
+        "billing.payment_recorded",
+        org_id=invoice.org_id,
+        target=invoice,
+        summary=f"{value} {invoice.currency} on {received_on}; balance {invoice.balance}",
+    )
     return payment
 
 
@@ -262,8 +340,9 @@ def void_invoice(invoice_id: int, reason: str, now: datetime) -> Invoice:
     invoice = get_invoice(invoice_id, kind=INVOICE)
     _changeable(invoice, "void it")
     if invoice.paid or invoice.credited:
-        raise ValidationError("An invoice with payments or credit notes is corrected by a credit note, not voided.",
-                              field="invoice_id")
+        raise ValidationError(
+            "An invoice with payments or credit notes is corrected by a credit note, not voided.", field="invoice_id"
+        )
     if not reason:
         raise ValidationError("Say why the invoice is void.", field="reason")
     invoice.status, invoice.closed_at, invoice.note = VOID, now, reason[:500]
@@ -276,19 +355,31 @@ def credit_note(invoice_id: int, net_amount, reason: str, now: datetime) -> Invo
     rate, at most what is left uncredited. It reduces the invoice's balance. Audited."""
     invoice = get_invoice(invoice_id, kind=INVOICE)
     if invoice.status not in (OPEN, PAID):
-        raise ValidationError(f"Only an open or paid invoice is credited; this one is {invoice.status}.",
-                              field="invoice_id")
+        raise ValidationError(
+            f"Only an open or paid invoice is credited; this one is {invoice.status}.", field="invoice_id"
+        )
     if not reason:
         raise ValidationError("Say why the credit is given.", field="reason")
     value = round_money(_amount(net_amount), invoice.currency)
-    note = Invoice(org_id=invoice.org_id, kind=CREDIT_NOTE, period_start=invoice.period_start,
-                   period_end=invoice.period_end, currency=invoice.currency, tax_rate=invoice.tax_rate,
-                   credits_invoice_id=invoice.id, note=reason[:500], status=DRAFT)
+    note = Invoice(
+        org_id=invoice.org_id,
+        kind=CREDIT_NOTE,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=invoice.currency,
+        tax_rate=invoice.tax_rate,
+        credits_invoice_id=invoice.id,
+        note=reason[:500],
+        status=DRAFT,
+    )
     _add_line(note, Line("credit", f"Credit on {invoice.number}: {reason}", Decimal(1), "item", -value, -value))
     _total(note)
     if -note.total > invoice.total - invoice.credited:
-        raise ValidationError(f"net_amount credits more than is left uncredited "
-                              f"({invoice.total - invoice.credited} {invoice.currency} with tax).", field="net_amount")
+        raise ValidationError(
+            f"net_amount credits more than is left uncredited "
+            f"({invoice.total - invoice.credited} {invoice.currency} with tax).",
+            field="net_amount",
+        )
     if invoice.status == OPEN and -note.total > invoice.balance:
         raise ValidationError(f"net_amount credits more than the balance {invoice.balance}.", field="net_amount")
     db.session.add(note)
@@ -302,9 +393,15 @@ def credit_note(invoice_id: int, net_amount, reason: str, now: datetime) -> Invo
 def revenue_by_month() -> list[tuple[date, str, Decimal, int]]:
     """(month, currency, invoiced less credited, invoices) of every org, newest month first: a
     platform read, in the platform bypass. Void invoices count nothing."""
-    rows = db.session.execute(select(Invoice.period_start, Invoice.currency, func.sum(Invoice.total),
-                                     func.count().filter(Invoice.kind == INVOICE))
-                              .where(Invoice.status != VOID, Invoice.status != DRAFT)
-                              .group_by(Invoice.period_start, Invoice.currency)
-                              .order_by(Invoice.period_start.desc(), Invoice.currency)).all()
+    rows = db.session.execute(
+        select(
+            Invoice.period_start,
+            Invoice.currency,
+            func.sum(Invoice.total),
+            func.count().filter(Invoice.kind == INVOICE),
+        )
+        .where(Invoice.status != VOID, Invoice.status != DRAFT)
+        .group_by(Invoice.period_start, Invoice.currency)
+        .order_by(Invoice.period_start.desc(), Invoice.currency)
+    ).all()
     return [(start, currency, total, count) for start, currency, total, count in rows]

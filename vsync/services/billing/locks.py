@@ -6,6 +6,7 @@ answers its members and keys "suspended" (`vsync.auth` asks here once per reques
 reach the org, to lift the lock. Nothing else changes: syncs and webhooks keep storing the org's
 data, so lifting the lock shows everything that came in meanwhile.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,9 +23,16 @@ SUSPENDED_CODE = "org_suspended"
 
 def active_lock(org_id: int, now: datetime) -> BillingLock | None:
     """The lock in force on the org at `now`, if any (read in its scope or the platform bypass)."""
-    return db.session.scalars(select(BillingLock).where(
-        BillingLock.org_id == org_id, BillingLock.lifted_at.is_(None), BillingLock.starts_at <= now,
-        or_(BillingLock.ends_at.is_(None), BillingLock.ends_at > now)).order_by(BillingLock.id)).first()
+    return db.session.scalars(
+        select(BillingLock)
+        .where(
+            BillingLock.org_id == org_id,
+            BillingLock.lifted_at.is_(None),
+            BillingLock.starts_at <= now,
+            or_(BillingLock.ends_at.is_(None), BillingLock.ends_at > now),
+        )
+        .order_by(BillingLock.id)
+    ).first()
 
 
 def suspend_org(org_id: int, reason: str, now: datetime, until: datetime | None = None) -> BillingLock:
@@ -42,8 +50,12 @@ def suspend_org(org_id: int, reason: str, now: datetime, until: datetime | None 
         raise ValidationError(f"{org.slug} is suspended already; lift that lock first.", field="org")
     lock = BillingLock(org_id=org_id, reason=reason, starts_at=now, ends_at=until)
     db.session.add(lock)
-    audit.record("billing.org_suspended", org_id=org_id, target=lock,
-                 summary=reason + (f" (until {until:%Y-%m-%d %H:%M}Z)" if until else ""))
+    audit.record(
+        "billing.org_suspended",
+        org_id=org_id,
+        target=lock,
+        summary=reason + (f" (until {until:%Y-%m-%d %H:%M}Z)" if until else ""),
+    )
     return lock
 
 

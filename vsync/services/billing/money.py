@@ -4,6 +4,7 @@ Each amount an invoice states (a line, the tax) is rounded once, half-up, to the
 units (ISO 4217); sums of rounded amounts need no rounding. The table holds the currencies vsync
 bills in; a currency outside it is refused rather than guessed.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -11,9 +12,33 @@ from decimal import ROUND_HALF_UP, Decimal
 from vsync.errors import ValidationError
 
 MINOR_UNITS = {  # ISO 4217
-    "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2,
-    "HUF": 2, "ILS": 2, "INR": 2, "ISK": 0, "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2, "NOK": 2, "NZD": 2,
-    "OMR": 3, "PLN": 2, "SEK": 2, "SGD": 2, "TND": 3, "USD": 2, "ZAR": 2,
+    "AUD": 2,
+    "BHD": 3,
+    "BRL": 2,
+    "CAD": 2,
+    "CHF": 2,
+    "CZK": 2,
+    "DKK": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "HUF": 2,
+    "ILS": 2,
+    "INR": 2,
+    "ISK": 0,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "MXN": 2,
+    "NOK": 2,
+    "NZD": 2,
+    "OMR": 3,
+    "PLN": 2,
+    "SEK": 2,
+    "SGD": 2,
+    "TND": 3,
+    "USD": 2,
+    "ZAR": 2,
 }
 
 

@@ -5,6 +5,7 @@ stays as it was, with the subscriptions and invoices that name it. A subscriptio
 plan version from a local date; `change_plan` ends the current one on a day and starts the next
 there, so a month with a change is billed in two prorated parts (`vsync.services.billing.invoices`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,11 @@ def save_plan(*, code: str, name: str, currency: str, rounding: str, **terms) ->
     version = (db.session.scalar(select(func.max(Plan.version)).where(Plan.code == code)) or 0) + 1
     plan = Plan(code=code, version=version, name=name, currency=currency, rounding=rounding, **values)
     db.session.add(plan)
-    audit.record("billing.plan_saved", target=plan, summary=f"{code} v{version}: {name}, {values['monthly_fee']} "
-                                                             f"{currency} a month, per {rounding}")
+    audit.record(
+        "billing.plan_saved",
+        target=plan,
+        summary=f"{code} v{version}: {name}, {values['monthly_fee']} {currency} a month, per {rounding}",
+    )
     return plan
 
 
@@ -69,8 +73,9 @@ def get_plan(plan_id: int) -> Plan:
 
 
 def _overlapping(org_id: int, starts_on: date, ends_on: date | None):
-    query = select(Subscription).where(Subscription.org_id == org_id,
-                                       or_(Subscription.ends_on.is_(None), Subscription.ends_on > starts_on))
+    query = select(Subscription).where(
+        Subscription.org_id == org_id, or_(Subscription.ends_on.is_(None), Subscription.ends_on > starts_on)
+    )
     if ends_on is not None:
         query = query.where(Subscription.starts_on < ends_on)
     return db.session.scalars(query).first()
@@ -84,31 +89,44 @@ def subscribe(org_id: int, plan_id: int, starts_on: date, ends_on: date | None =
         raise NotFound(f"No organisation {org_id}.", field="org")
     plan = get_plan(plan_id)
     if starts_on < org.created_at.date():
-        raise ValidationError(f"starts_on is before the organisation existed ({org.created_at.date()}).",
-                              field="starts_on")
+        raise ValidationError(
+            f"starts_on is before the organisation existed ({org.created_at.date()}).", field="starts_on"
+        )
     if ends_on is not None and ends_on <= starts_on:
         raise ValidationError("ends_on must be after starts_on.", field="ends_on")
     clash = _overlapping(org_id, starts_on, ends_on)
     if clash is not None:
-        raise ValidationError(f"starts_on overlaps the subscription from {clash.starts_on} "
-                              f"({get_plan(clash.plan_id)}); change the plan instead.", field="starts_on")
+        raise ValidationError(
+            f"starts_on overlaps the subscription from {clash.starts_on} "
+            f"({get_plan(clash.plan_id)}); change the plan instead.",
+            field="starts_on",
+        )
     subscription = Subscription(org_id=org_id, plan_id=plan.id, starts_on=starts_on, ends_on=ends_on)
     db.session.add(subscription)
-    audit.record("billing.subscribed", org_id=org_id, target=subscription,
-                 summary=f"{org.slug} on {plan} from {starts_on}" + (f" to {ends_on}" if ends_on else ""))
+    audit.record(
+        "billing.subscribed",
+        org_id=org_id,
+        target=subscription,
+        summary=f"{org.slug} on {plan} from {starts_on}" + (f" to {ends_on}" if ends_on else ""),
+    )
     return subscription
 
 
 def change_plan(org_id: int, plan_id: int, on: date) -> Subscription:
     """End the org's current subscription on `on` and start `plan_id` there (same currency). Audited."""
-    current = db.session.scalars(select(Subscription).where(
-        Subscription.org_id == org_id, Subscription.starts_on < on,
-        or_(Subscription.ends_on.is_(None), Subscription.ends_on > on))).first()
+    current = db.session.scalars(
+        select(Subscription).where(
+            Subscription.org_id == org_id,
+            Subscription.starts_on < on,
+            or_(Subscription.ends_on.is_(None), Subscription.ends_on > on),
+        )
+    ).first()
     if current is None:
         raise ValidationError(f"The organisation has no subscription running on {on} to change.", field="on")
     if get_plan(plan_id).currency != get_plan(current.plan_id).currency:
-        raise ValidationError("A plan change keeps the currency; end the subscription and subscribe anew.",
-                              field="plan_id")
+        raise ValidationError(
+            "A plan change keeps the currency; end the subscription and subscribe anew.", field="plan_id"
+        )
     current.ends_on, later_end = on, current.ends_on
     db.session.flush()
     audit.record("billing.subscription_ended", org_id=org_id, target=current, summary=f"ends on {on}")
@@ -126,9 +144,15 @@ class Segment:
 
 def segments(org_id: int, start: date, end: date) -> list[Segment]:
     """The org's plan versions over local days `start`..`end`, in order, each clipped to the span."""
-    found = db.session.scalars(select(Subscription).where(
-        Subscription.org_id == org_id, Subscription.starts_on < end,
-        or_(Subscription.ends_on.is_(None), Subscription.ends_on > start)).order_by(Subscription.starts_on)).all()
+    found = db.session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.org_id == org_id,
+            Subscription.starts_on < end,
+            or_(Subscription.ends_on.is_(None), Subscription.ends_on > start),
+        )
+        .order_by(Subscription.starts_on)
+    ).all()
     return [Segment(get_plan(s.plan_id), max(s.starts_on, start), min(s.ends_on or end, end)) for s in found]
 
 

@@ -11,6 +11,7 @@ Talk time is rounded per call, as the plan says: up to the started second (`seco
 minute (`minute`, the telecom convention). Number-days: each local day on which one of the org's
 assignment periods of a number holds any instant counts one day for that number.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -52,10 +53,16 @@ class Usage:
         return self.sms_sent + self.sms_received
 
     def as_dict(self) -> dict:
-        return {"rounding": self.rounding, "calls": dict(self.calls),
-                "talk_minutes": {d: str(Decimal(s) / 60) for d, s in self.talk_seconds.items()},
-                "talk_minutes_total": str(self.talk_minutes), "sms_sent": self.sms_sent,
-                "sms_received": self.sms_received, "number_days": self.number_days, "recordings": self.recordings}
+        return {
+            "rounding": self.rounding,
+            "calls": dict(self.calls),
+            "talk_minutes": {d: str(Decimal(s) / 60) for d, s in self.talk_seconds.items()},
+            "talk_minutes_total": str(self.talk_minutes),
+            "sms_sent": self.sms_sent,
+            "sms_received": self.sms_received,
+            "number_days": self.number_days,
+            "recordings": self.recordings,
+        }
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -83,25 +90,38 @@ def _org_zone(org_id: int) -> ZoneInfo:
 def _calls(lo: datetime, hi: datetime, unit_ms: int) -> tuple[dict[str, int], dict[str, int]]:
     units = case((Call.duration_ms > 0, (Call.duration_ms + (unit_ms - 1)) // unit_ms), else_=0)
     billable = func.coalesce(func.sum(units), 0)
-    rows = db.session.execute(select(Call.direction, func.count(), billable)
-                              .where(Call.started_at >= lo, Call.started_at < hi, Call.direction.in_(CALL_DIRECTIONS))
-                              .group_by(Call.direction)).all()
+    rows = db.session.execute(
+        select(Call.direction, func.count(), billable)
+        .where(Call.started_at >= lo, Call.started_at < hi, Call.direction.in_(CALL_DIRECTIONS))
+        .group_by(Call.direction)
+    ).all()
     per_unit = unit_ms // 1000
-    return (dict.fromkeys(CALL_DIRECTIONS, 0) | {d: n for d, n, _ in rows},
-            dict.fromkeys(CALL_DIRECTIONS, 0) | {d: int(units) * per_unit for d, _, units in rows})
+    return (
+        dict.fromkeys(CALL_DIRECTIONS, 0) | {d: n for d, n, _ in rows},
+        dict.fromkeys(CALL_DIRECTIONS, 0) | {d: int(units) * per_unit for d, _, units in rows},
+    )
 
 
 def _sms(lo: datetime, hi: datetime) -> dict[str, int]:
-    return dict(db.session.execute(select(SmsMessage.direction, func.count())
-                                   .where(SmsMessage.sent_at >= lo, SmsMessage.sent_at < hi)
-                                   .group_by(SmsMessage.direction)).tuples().all())
+    return dict(
+        db.session.execute(
+            select(SmsMessage.direction, func.count())
+            .where(SmsMessage.sent_at >= lo, SmsMessage.sent_at < hi)
+            .group_by(SmsMessage.direction)
+        )
+        .tuples()
+        .all()
+    )
 
 
 def _number_days(start: date, end: date, zone: ZoneInfo) -> int:
     lo, hi = local_midnight(start, zone), local_midnight(end, zone)
     held = NumberAssignment
-    periods = db.session.execute(select(held.phone_number_id, held.assigned_at, held.unassigned_at).where(
-        held.assigned_at < hi, or_(held.unassigned_at.is_(None), held.unassigned_at > lo))).all()
+    periods = db.session.execute(
+        select(held.phone_number_id, held.assigned_at, held.unassigned_at).where(
+            held.assigned_at < hi, or_(held.unassigned_at.is_(None), held.unassigned_at > lo)
+        )
+    ).all()
     days: dict[int, set[date]] = defaultdict(set)
     for number_id, assigned, unassigned in periods:
         first = max(assigned, lo).astimezone(zone).date()
@@ -116,11 +136,20 @@ def usage(org_id: int, start: date, end: date, rounding: str) -> Usage:
     lo, hi = local_midnight(start, zone), local_midnight(end, zone)
     calls, talk = _calls(lo, hi, _UNIT_MS[rounding])
     sms = _sms(lo, hi)
-    recordings = db.session.execute(select(func.count()).select_from(Recording)
-                                    .where(Recording.started_at >= lo, Recording.started_at < hi)).scalar_one()
-    return Usage(start=start, end=end, rounding=rounding, calls=calls, talk_seconds=talk,
-                 sms_sent=sms.get(OUTBOUND, 0), sms_received=sms.get(INBOUND, 0),
-                 number_days=_number_days(start, end, zone), recordings=recordings)
+    recordings = db.session.execute(
+        select(func.count()).select_from(Recording).where(Recording.started_at >= lo, Recording.started_at < hi)
+    ).scalar_one()
+    return Usage(
+        start=start,
+        end=end,
+        rounding=rounding,
+        calls=calls,
+        talk_seconds=talk,
+        sms_sent=sms.get(OUTBOUND, 0),
+        sms_received=sms.get(INBOUND, 0),
+        number_days=_number_days(start, end, zone),
+        recordings=recordings,
+    )
 
 
 def local_today(org_id: int, now: datetime) -> date:

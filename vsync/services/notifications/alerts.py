@@ -17,6 +17,7 @@ Once: an open firing is unique per rule (a partial unique index) and its resolut
 update, so two cron processes evaluating the same minute fire and resolve it once; each email of it
 has an outbox key per (firing, fired or resolved, person).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ DESCRIPTIONS = {SERVICE_LEVEL: "Service level below target", SILENCE: "No calls"
 # --- rules and hours ------------------------------------------------------------------------------
 
 
-def save_rule(org: Organization, kind: str, *, window_minutes: int, threshold: float = 0.0,
-              enabled: bool = True) -> AlertRule:
+def save_rule(
+    org: Organization, kind: str, *, window_minutes: int, threshold: float = 0.0, enabled: bool = True
+) -> AlertRule:
     """Create or change the org's rule of `kind`; audited."""
     if kind not in ALERT_KINDS:
         raise ValidationError(f"An alert is one of {', '.join(ALERT_KINDS)}.", field="kind")
@@ -60,9 +62,12 @@ def save_rule(org: Organization, kind: str, *, window_minutes: int, threshold: f
     rule.window_minutes, rule.enabled = window_minutes, enabled
     rule.threshold = threshold if kind == SERVICE_LEVEL else 0.0
     db.session.flush()
-    audit.record("alerts.rule_saved", org_id=org.id, target=rule,
-                 summary=f"{kind}: window {window_minutes} min, threshold {rule.threshold}, "
-                         f"{'on' if enabled else 'off'}")
+    audit.record(
+        "alerts.rule_saved",
+        org_id=org.id,
+        target=rule,
+        summary=f"{kind}: window {window_minutes} min, threshold {rule.threshold}, {'on' if enabled else 'off'}",
+    )
     return rule
 
 
@@ -86,9 +91,14 @@ def set_business_hours(org: Organization, hours: dict[int, tuple[int, int] | Non
         if span is not None:
             db.session.add(BusinessHours(org_id=org.id, weekday=weekday, opens=span[0], closes=span[1]))
     db.session.flush()
-    audit.record("alerts.business_hours_saved", org_id=org.id, summary=", ".join(
-        f"{weekday}: {format_span(span)}" for weekday, span in sorted(hours.items()) if span is not None)
-        or "closed every day")
+    audit.record(
+        "alerts.business_hours_saved",
+        org_id=org.id,
+        summary=", ".join(
+            f"{weekday}: {format_span(span)}" for weekday, span in sorted(hours.items()) if span is not None
+        )
+        or "closed every day",
+    )
 
 
 def parse_span(text: str | None, *, field: str) -> tuple[int, int] | None:
@@ -121,8 +131,12 @@ def open_for(org: Organization, start: datetime, end: datetime) -> bool:
     tz, hours = org_zone(org), business_hours(org)
     first, last = start.astimezone(tz), end.astimezone(tz)
     span = hours.get(first.weekday())
-    return (span is not None and first.date() == last.date()
-            and span[0] <= _minute_of_day(first) and _minute_of_day(last) < span[1])
+    return (
+        span is not None
+        and first.date() == last.date()
+        and span[0] <= _minute_of_day(first)
+        and _minute_of_day(last) < span[1]
+    )
 
 
 def _minute_of_day(local: datetime) -> int:
@@ -142,8 +156,11 @@ def _measure(org: Organization, rule: AlertRule, now: datetime) -> float | None:
     start = now - timedelta(minutes=rule.window_minutes)
     if rule.kind == SERVICE_LEVEL:
         return metrics.summary(org, Window(start, now, org_zone(org)))["service_level"]
-    return float(db.session.execute(select(func.count()).select_from(Call).where(
-        Call.started_at >= start, Call.started_at < now)).scalar_one())
+    return float(
+        db.session.execute(
+            select(func.count()).select_from(Call).where(Call.started_at >= start, Call.started_at < now)
+        ).scalar_one()
+    )
 
 
 def _condition(rule: AlertRule, value: float | None, is_open: bool) -> bool | None:
@@ -159,21 +176,26 @@ def _condition(rule: AlertRule, value: float | None, is_open: bool) -> bool | No
 
 def orgs_with_rules() -> list[int]:
     """Ids of the orgs with an enabled rule (platform-wide, in a bypass)."""
-    return list(db.session.scalars(select(AlertRule.org_id).where(AlertRule.enabled.is_(True))
-                                   .distinct().order_by(AlertRule.org_id)))
+    return list(
+        db.session.scalars(
+            select(AlertRule.org_id).where(AlertRule.enabled.is_(True)).distinct().order_by(AlertRule.org_id)
+        )
+    )
 
 
 def evaluate(org: Organization, now: datetime) -> list[Change]:
     """Evaluate the org's enabled rules at `now`, in its tenant scope: fire and resolve, decide the
     emails. The caller commits (which sends them)."""
     changes = []
-    for rule in db.session.scalars(select(AlertRule).where(AlertRule.org_id == org.id, AlertRule.enabled.is_(True))
-                                   .order_by(AlertRule.id)):
+    for rule in db.session.scalars(
+        select(AlertRule).where(AlertRule.org_id == org.id, AlertRule.enabled.is_(True)).order_by(AlertRule.id)
+    ):
         window_open = open_for(org, now - timedelta(minutes=rule.window_minutes if rule.kind == SILENCE else 0), now)
         if not window_open:
             continue
-        firing = db.session.scalar(select(AlertEvent).where(AlertEvent.rule_id == rule.id,
-                                                            AlertEvent.resolved_at.is_(None)))
+        firing = db.session.scalar(
+            select(AlertEvent).where(AlertEvent.rule_id == rule.id, AlertEvent.resolved_at.is_(None))
+        )
         value = _measure(org, rule, now)
         holds = _condition(rule, value, firing is not None)
         if holds and firing is None:
@@ -199,9 +221,15 @@ def _fire(org: Organization, rule: AlertRule, value: float | None, now: datetime
 
 
 def _resolve(firing: AlertEvent, value: float | None, now: datetime) -> Change | None:
-    resolved = cast(CursorResult, db.session.execute(
-        update(AlertEvent).where(AlertEvent.id == firing.id, AlertEvent.resolved_at.is_(None))
-        .values(resolved_at=now, resolved_value=value).execution_options(synchronize_session=False))).rowcount
+    resolved = cast(
+        CursorResult,
+        db.session.execute(
+            update(AlertEvent)
+            .where(AlertEvent.id == firing.id, AlertEvent.resolved_at.is_(None))
+            .values(resolved_at=now, resolved_value=value)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     return Change(firing.id, "resolved") if resolved == 1 else None
 
 
@@ -214,17 +242,34 @@ def _shown(rule: AlertRule, value: float | None) -> str:
 def _notify(org: Organization, rule: AlertRule, change: Change, value: float | None) -> None:
     """One email per member whose preference for this kind of alert is on."""
     key = PREFERENCE_OF[rule.kind]
-    members = db.session.scalars(select(Membership).join(User, User.id == Membership.user_id)
-                                 .where(Membership.org_id == org.id, User.active.is_(True)))
-    condition = (f"below {rule.threshold * 100:.0f} % over the last {rule.window_minutes} minutes"
-                 if rule.kind == SERVICE_LEVEL else f"for {rule.window_minutes} minutes in business hours")
-    context = {"state": change.state, "what": DESCRIPTIONS[rule.kind], "condition": condition,
-               "value": _shown(rule, value), "history_url": f"{mail.public_url()}/admin/orgs/{org.slug}/alerts/"}
+    members = db.session.scalars(
+        select(Membership)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.org_id == org.id, User.active.is_(True))
+    )
+    condition = (
+        f"below {rule.threshold * 100:.0f} % over the last {rule.window_minutes} minutes"
+        if rule.kind == SERVICE_LEVEL
+        else f"for {rule.window_minutes} minutes in business hours"
+    )
+    context = {
+        "state": change.state,
+        "what": DESCRIPTIONS[rule.kind],
+        "condition": condition,
+        "value": _shown(rule, value),
+        "history_url": f"{mail.public_url()}/admin/orgs/{org.slug}/alerts/",
+    }
     for membership in members:
         if preferences.preferences_of(membership)[key] == preferences.ON:
-            mail.queue_email(org.id, kind="alert", key=f"alert:{change.event_id}:{change.state}:{membership.user_id}",
-                             to=membership.user.email, template="alert", context=context,
-                             user_id=membership.user_id)
+            mail.queue_email(
+                org.id,
+                kind="alert",
+                key=f"alert:{change.event_id}:{change.state}:{membership.user_id}",
+                to=membership.user.email,
+                template="alert",
+                context=context,
+                user_id=membership.user_id,
+            )
 
 
 def rules(org: Organization) -> dict[str, AlertRule]:
@@ -234,5 +279,11 @@ def rules(org: Organization) -> dict[str, AlertRule]:
 
 def history(org: Organization, limit: int = 50) -> list[AlertEvent]:
     """The org's latest firings, newest first."""
-    return list(db.session.scalars(select(AlertEvent).where(AlertEvent.org_id == org.id)
-                                   .order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(AlertEvent)
+            .where(AlertEvent.org_id == org.id)
+            .order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc())
+            .limit(limit)
+        )
+    )

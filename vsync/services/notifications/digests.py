@@ -13,6 +13,7 @@ calls) in the period have had no outbound call to their number since, with how m
 tried and when last, each linked into the console. Every figure is computed in the person's own
 tenant scope, so an agent's digest holds only the agent's own calls.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -97,18 +98,26 @@ def due_digests(now: datetime) -> list[DueDigest]:
     due = []
     for org in db.session.scalars(select(Organization).order_by(Organization.id)):
         tz = org_zone(org)
-        accounts = tuple(sorted(set(db.session.scalars(
-            select(Integration.account_id).where(Integration.org_id == org.id)))))
+        accounts = tuple(
+            sorted(set(db.session.scalars(select(Integration.account_id).where(Integration.org_id == org.id))))
+        )
         memberships = db.session.scalars(
-            select(Membership).join(User, User.id == Membership.user_id)
-            .where(Membership.org_id == org.id, User.active.is_(True)).order_by(Membership.id))
+            select(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.org_id == org.id, User.active.is_(True))
+            .order_by(Membership.id)
+        )
         for membership in memberships:
             prefs = preferences.preferences_of(membership)
             period = due_period(prefs[DIGEST], int(prefs[DIGEST_HOUR]), now, tz)
             if period is None or _decided(digest_key(org.id, membership.user_id, period)):
                 continue
-            scope = Scope(org_id=org.id, role=membership.role, extension=membership.extension,
-                          accounts=accounts if membership.role == AGENT else ())
+            scope = Scope(
+                org_id=org.id,
+                role=membership.role,
+                extension=membership.extension,
+                accounts=accounts if membership.role == AGENT else (),
+            )
             due.append(DueDigest(org.id, membership.id, scope, period))
     return due
 
@@ -124,13 +133,22 @@ def queue_digest(membership_id: int, period: Period, now: datetime) -> OutboundE
     org = db.session.get_one(Organization, membership.org_id)
     context = digest_context(org, period, now)
     context["role"] = membership.role
-    row = mail.queue_email(org.id, kind="digest", key=digest_key(org.id, membership.user_id, period),
-                           to=membership.user.email, template="digest", context=context,
-                           user_id=membership.user_id)
+    row = mail.queue_email(
+        org.id,
+        kind="digest",
+        key=digest_key(org.id, membership.user_id, period),
+        to=membership.user.email,
+        template="digest",
+        context=context,
+        user_id=membership.user_id,
+    )
     if row is not None:
         url = f"{mail.public_url()}/unsubscribe/{preferences.unsubscribe_token(org.id, row.id, DIGEST)}"
-        row.context = {**context, "unsubscribe_url": url, "headers": {
-            "List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
+        row.context = {
+            **context,
+            "unsubscribe_url": url,
+            "headers": {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        }
         db.session.flush()
     return row
 
@@ -150,8 +168,14 @@ def _tiles(now_kpis: dict, before_kpis: dict) -> list[dict]:
     for key, label, how in TILES:
         value, before = now_kpis[key], before_kpis[key]
         change = None if value is None or before is None else (value > before) - (value < before)
-        tiles.append({"label": label, "value": _shown(value, how), "before": _shown(before, how),
-                      "change": {1: "up", -1: "down", 0: "same", None: ""}[change]})
+        tiles.append(
+            {
+                "label": label,
+                "value": _shown(value, how),
+                "before": _shown(before, how),
+                "change": {1: "up", -1: "down", 0: "same", None: ""}[change],
+            }
+        )
     return tiles
 
 
@@ -164,18 +188,36 @@ def missed_callers(window: Window, now: datetime) -> list[dict]:
     from their last missed call until `now`: number, tries, last try (UTC), most recent first."""
     tried = db.session.execute(
         select(Call.from_number, func.count(), func.max(Call.started_at))
-        .where(Call.started_at >= window.start, Call.started_at < window.end, Call.direction == INBOUND,
-               Call.status.in_((MISSED, DROPPED)), Call.from_number.is_not(None))
-        .group_by(Call.from_number)).all()
+        .where(
+            Call.started_at >= window.start,
+            Call.started_at < window.end,
+            Call.direction == INBOUND,
+            Call.status.in_((MISSED, DROPPED)),
+            Call.from_number.is_not(None),
+        )
+        .group_by(Call.from_number)
+    ).all()
     if not tried:
         return []
-    called_back = dict(db.session.execute(
-        select(Call.to_number, func.max(Call.started_at))
-        .where(Call.direction.in_((OUTBOUND, CALLBACK)), Call.to_number.in_([number for number, *_ in tried]),
-               Call.started_at >= window.start, Call.started_at < now)
-        .group_by(Call.to_number)).tuples().all())
-    waiting = [{"number": number, "tries": tries, "last": last} for number, tries, last in tried
-               if called_back.get(number) is None or called_back[number] < last]
+    called_back = dict(
+        db.session.execute(
+            select(Call.to_number, func.max(Call.started_at))
+            .where(
+                Call.direction.in_((OUTBOUND, CALLBACK)),
+                Call.to_number.in_([number for number, *_ in tried]),
+                Call.started_at >= window.start,
+                Call.started_at < now,
+            )
+            .group_by(Call.to_number)
+        )
+        .tuples()
+        .all()
+    )
+    waiting = [
+        {"number": number, "tries": tries, "last": last}
+        for number, tries, last in tried
+        if called_back.get(number) is None or called_back[number] < last
+    ]
     return sorted(waiting, key=lambda caller: caller["last"], reverse=True)[:MISSED_CALLERS]
 
 
@@ -194,16 +236,34 @@ def digest_context(org: Organization, period: Period, now: datetime) -> dict:
         "timezone": org.timezone,
         "tiles": _tiles(summary, metrics.summary(org, before)),
         "busiest_hour": None if busiest is None else f"{busiest:02d}:00–{(busiest + 1) % 24:02d}:00",
-        "top_numbers": [{"number": row["e164"], "label": row["label"], "calls": row["total_calls"],
-                         "missed": row["missed_calls"], "url": _console(org, "calls/", number=row["e164"], **days)}
-                        for row in numbers],
-        "top_agents": [{"name": row["display_name"] or f"Extension {row['extension']}", "calls": row["calls_handled"],
-                        "answered": row["answered_calls"],
-                        "url": _console(org, "calls/", agent=row["extension"], **days)} for row in agents],
-        "missed_callers": [{"number": caller["number"], "tries": caller["tries"],
-                            "last": f"{caller['last'].astimezone(tz):%a %d %b %H:%M}",
-                            "url": _console(org, "calls/", q=caller["number"], **days)}
-                           for caller in missed_callers(window, now)],
+        "top_numbers": [
+            {
+                "number": row["e164"],
+                "label": row["label"],
+                "calls": row["total_calls"],
+                "missed": row["missed_calls"],
+                "url": _console(org, "calls/", number=row["e164"], **days),
+            }
+            for row in numbers
+        ],
+        "top_agents": [
+            {
+                "name": row["display_name"] or f"Extension {row['extension']}",
+                "calls": row["calls_handled"],
+                "answered": row["answered_calls"],
+                "url": _console(org, "calls/", agent=row["extension"], **days),
+            }
+            for row in agents
+        ],
+        "missed_callers": [
+            {
+                "number": caller["number"],
+                "tries": caller["tries"],
+                "last": f"{caller['last'].astimezone(tz):%a %d %b %H:%M}",
+                "url": _console(org, "calls/", q=caller["number"], **days),
+            }
+            for caller in missed_callers(window, now)
+        ],
         "dashboard_url": _console(org),
         "calls_url": _console(org, "calls/", **days),
         "preferences_url": _console(org, "notifications/"),

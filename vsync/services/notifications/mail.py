@@ -16,6 +16,7 @@ blocks, `subject`, `text` and `html`, into a multipart text and HTML message. SM
 `VSYNC_SMTP_TIMEOUT`; with no SMTP host (the embedded default) `OutboxFilesEmailBackend` writes each
 message as an `.eml` file under `instance/outbox/`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,17 +94,28 @@ def render(template: str, context: dict) -> tuple[str, str, str]:
 
     def block(name: str) -> str:
         return "".join(source.blocks[name](ctx)).strip()
+
     return " ".join(block("subject").split()), block("text") + "\n", block("html")
 
 
-def queue_email(org_id: int, *, kind: str, key: str, to: str, template: str, context: dict,
-                user_id: int | None = None) -> OutboundEmail | None:
+def queue_email(
+    org_id: int, *, kind: str, key: str, to: str, template: str, context: dict, user_id: int | None = None
+) -> OutboundEmail | None:
     """Decide a message: its outbox row, or None when a message with `key` was decided already.
     It is dispatched when the caller commits (see the module docstring)."""
     to = normalize_email(to)
     subject, _, _ = render(template, {"org_name": _org_name(org_id), **context})
-    row = OutboundEmail(org_id=org_id, user_id=user_id, kind=kind, dedupe_key=key, to_address=to,
-                        subject=subject[:300], template=template, context=context, status=QUEUED)
+    row = OutboundEmail(
+        org_id=org_id,
+        user_id=user_id,
+        kind=kind,
+        dedupe_key=key,
+        to_address=to,
+        subject=subject[:300],
+        template=template,
+        context=context,
+        status=QUEUED,
+    )
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -136,10 +148,14 @@ def _forget_rolled_back(session: Session, previous_transaction) -> None:
 
 def send_invitation(org: Organization, membership_id: int, email: str, role: str, token: str) -> OutboundEmail | None:
     """A person added to `org` gets their set-password link by email (`vsync.services.members`)."""
-    context = {"role": role.replace("_", " "), "set_password_url": f"{public_url()}/set-password/{token}",
-               "login_url": f"{public_url()}/login"}
-    return queue_email(org.id, kind="invitation", key=f"invitation:{membership_id}", to=email, template="invitation",
-                       context=context)
+    context = {
+        "role": role.replace("_", " "),
+        "set_password_url": f"{public_url()}/set-password/{token}",
+        "login_url": f"{public_url()}/login",
+    }
+    return queue_email(
+        org.id, kind="invitation", key=f"invitation:{membership_id}", to=email, template="invitation", context=context
+    )
 
 
 def send_test_email(org: Organization, to: str) -> OutboundEmail:
@@ -152,19 +168,30 @@ def send_test_email(org: Organization, to: str) -> OutboundEmail:
 def dispatch(org_id: int, email_id: int) -> str | None:
     """Hand a decided (and committed) message to a worker, or send it now without Redis."""
     intervals = current_app.config["VSYNC_MAIL_RETRY_INTERVALS"]
-    return queue.enqueue(SEND_JOB, org_id, email_id, job_id=f"vsync-email-{email_id}",
-                         retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                         job_timeout=SEND_TIMEOUT, on_failure="vsync.jobs.notifications.on_send_failure",
-                         record_attempt="vsync.jobs.notifications.record_send_attempt")
+    return queue.enqueue(
+        SEND_JOB,
+        org_id,
+        email_id,
+        job_id=f"vsync-email-{email_id}",
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        job_timeout=SEND_TIMEOUT,
+        on_failure="vsync.jobs.notifications.on_send_failure",
+        record_attempt="vsync.jobs.notifications.record_send_attempt",
+    )
 
 
 def claim(email_id: int) -> OutboundEmail | None:
     """Take a queued message for sending (committed), or None when another worker has it or it is
     done: the one guard between a decided message and a second send."""
-    taken = cast(CursorResult, db.session.execute(
-        update(OutboundEmail).where(OutboundEmail.id == email_id, OutboundEmail.status == QUEUED)
-        .values(status=SENDING, claimed_at=utcnow(), attempts=OutboundEmail.attempts + 1)
-        .execution_options(synchronize_session=False))).rowcount
+    taken = cast(
+        CursorResult,
+        db.session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id == email_id, OutboundEmail.status == QUEUED)
+            .values(status=SENDING, claimed_at=utcnow(), attempts=OutboundEmail.attempts + 1)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     db.session.commit()
     return db.session.get(OutboundEmail, email_id) if taken == 1 else None
 
@@ -196,8 +223,9 @@ def record_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:
         return
     row.status = QUEUED if will_retry else FAILED
     row.error = f"{type(exc).__name__}: {exc}"[:2000]
-    log.warning("email %s attempt %s failed%s: %s", email_id, row.attempts,
-                ", will retry" if will_retry else "", row.error)
+    log.warning(
+        "email %s attempt %s failed%s: %s", email_id, row.attempts, ", will retry" if will_retry else "", row.error
+    )
     db.session.commit()
 
 
@@ -205,13 +233,21 @@ def sweep_outbox() -> tuple[list[tuple[int, int]], int]:
     """Platform-wide (in a bypass): rows a dead worker left `sending` become `unknown`; `queued` rows
     nobody enqueued are returned as (org id, email id) to dispatch again. Committed."""
     cutoff = utcnow() - STALE_AFTER
-    lost = cast(CursorResult, db.session.execute(
-        update(OutboundEmail).where(OutboundEmail.status == SENDING, OutboundEmail.claimed_at < cutoff)
-        .values(status=UNKNOWN, error="The worker stopped while sending; not sent again, so never twice.")
-        .execution_options(synchronize_session=False))).rowcount
+    lost = cast(
+        CursorResult,
+        db.session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.status == SENDING, OutboundEmail.claimed_at < cutoff)
+            .values(status=UNKNOWN, error="The worker stopped while sending; not sent again, so never twice.")
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     waiting = db.session.execute(
         select(OutboundEmail.org_id, OutboundEmail.id).where(
-            OutboundEmail.status == QUEUED, OutboundEmail.created_at < cutoff,
-            (OutboundEmail.claimed_at.is_(None)) | (OutboundEmail.claimed_at < cutoff))).all()
+            OutboundEmail.status == QUEUED,
+            OutboundEmail.created_at < cutoff,
+            (OutboundEmail.claimed_at.is_(None)) | (OutboundEmail.claimed_at < cutoff),
+        )
+    ).all()
     db.session.commit()
     return [tuple(row) for row in waiting], lost

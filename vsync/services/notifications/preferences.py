@@ -9,6 +9,7 @@ preference key; using it turns that preference off for that person in that org, 
 spends the link (the message's `unsubscribed_at`): a tampered link and a used one are refused with a
 clear message, and nothing changes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,9 +39,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     ACCOUNT_SECURITY: (ON, OFF),
 }
 LABELS = {
-    DIGEST: "Digest email", DIGEST_HOUR: "Digest at (local hour)",
-    ALERT_SERVICE_LEVEL: "Alert: service level below target", ALERT_SILENCE: "Alert: no calls during business hours",
-    SYNC_FAILURES: "Sync failures", ACCOUNT_SECURITY: "Account security",
+    DIGEST: "Digest email",
+    DIGEST_HOUR: "Digest at (local hour)",
+    ALERT_SERVICE_LEVEL: "Alert: service level below target",
+    ALERT_SILENCE: "Alert: no calls during business hours",
+    SYNC_FAILURES: "Sync failures",
+    ACCOUNT_SECURITY: "Account security",
 }
 _EVERYONE = {DIGEST_HOUR: "8", ACCOUNT_SECURITY: ON}
 # Admins run the org: a daily digest and every alert. Managers watch the floor: the same but sync
@@ -55,9 +59,15 @@ _UNSUBSCRIBE_SALT = "vsync.unsubscribe"
 
 def preferences_of(membership: Membership) -> dict[str, str]:
     """Every preference of the member: their changes over their role's defaults."""
-    stored = dict(db.session.execute(select(NotificationPreference.key, NotificationPreference.value).where(
-        NotificationPreference.org_id == membership.org_id, NotificationPreference.user_id == membership.user_id)
-    ).tuples().all())
+    stored = dict(
+        db.session.execute(
+            select(NotificationPreference.key, NotificationPreference.value).where(
+                NotificationPreference.org_id == membership.org_id, NotificationPreference.user_id == membership.user_id
+            )
+        )
+        .tuples()
+        .all()
+    )
     return {key: stored.get(key, default) for key, default in DEFAULTS[membership.role].items()}
 
 
@@ -77,18 +87,28 @@ def set_preferences(membership: Membership, changes: dict[str, str], *, actor: s
     current = preferences_of(membership)
     changed = {key: value for key, value in changes.items() if current[key] != value}
     for key, value in changed.items():
-        row = db.session.scalar(select(NotificationPreference).where(
-            NotificationPreference.org_id == membership.org_id, NotificationPreference.user_id == membership.user_id,
-            NotificationPreference.key == key))
+        row = db.session.scalar(
+            select(NotificationPreference).where(
+                NotificationPreference.org_id == membership.org_id,
+                NotificationPreference.user_id == membership.user_id,
+                NotificationPreference.key == key,
+            )
+        )
         if row is None:
-            db.session.add(NotificationPreference(org_id=membership.org_id, user_id=membership.user_id, key=key,
-                                                  value=value))
+            db.session.add(
+                NotificationPreference(org_id=membership.org_id, user_id=membership.user_id, key=key, value=value)
+            )
         else:
             row.value = value
     if changed:
         db.session.flush()
-        audit.record("notifications.preferences_changed", org_id=membership.org_id, target=membership, actor=actor,
-                     summary=", ".join(f"{key} {current[key]} → {value}" for key, value in changed.items()))
+        audit.record(
+            "notifications.preferences_changed",
+            org_id=membership.org_id,
+            target=membership,
+            actor=actor,
+            summary=", ".join(f"{key} {current[key]} → {value}" for key, value in changed.items()),
+        )
     return {**current, **changed}
 
 
@@ -133,10 +153,12 @@ def unsubscribe(link: Unsubscribe) -> str:
     if row is None or row.user_id is None:
         raise NotFound("This unsubscribe link is not valid.", field="token")
     if row.unsubscribed_at is not None:
-        raise ValidationError("This unsubscribe link has been used already; your preference is unchanged since.",
-                              field="token")
-    membership = db.session.scalar(select(Membership).where(Membership.org_id == row.org_id,
-                                                            Membership.user_id == row.user_id))
+        raise ValidationError(
+            "This unsubscribe link has been used already; your preference is unchanged since.", field="token"
+        )
+    membership = db.session.scalar(
+        select(Membership).where(Membership.org_id == row.org_id, Membership.user_id == row.user_id)
+    )
     if membership is None:
         raise NotFound("You are no longer a member of this organisation.", field="token")
     set_preferences(membership, {link.key: OFF}, actor=f"unsubscribe link of {row.to_address}")

@@ -9,6 +9,7 @@
 
 The edges import what they need from here; only jobs import the engine.
 """
+
 from vsync.services.sync.plan import (
     ALL_KINDS,
     WINDOWED_KINDS,

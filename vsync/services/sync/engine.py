@@ -18,6 +18,7 @@ the run, and marks it failed when RQ gives up. Errors a retry cannot help (bad c
 fail the run at once with the provider's reason. Without Redis the same job runs inline, with the
 same number of attempts (`vsync.queue`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -90,8 +91,9 @@ class SyncEngine:
     def still_running(self) -> None:
         """Lock the run's row and check it is still ours: a run the reaper gave up on (its worker
         seemed dead but was only slow) must not go on writing, nor later claim success."""
-        status = db.session.execute(select(SyncRun.status).where(SyncRun.id == self.run.id)
-                                    .with_for_update()).scalar_one()
+        status = db.session.execute(
+            select(SyncRun.status).where(SyncRun.id == self.run.id).with_for_update()
+        ).scalar_one()
         if status != RUNNING:
             raise RunAbandoned(f"sync run {self.run.id} is {status}; this worker stops")
 
@@ -107,8 +109,14 @@ class SyncEngine:
             run.progress = max(run.progress or 0.0, min(progress, 1.0))
         run.heartbeat_at = utcnow()
         db.session.commit()
-        log.debug("run %s page %s: %s fetched, %s new, %s updated", run.id, run.pages, fetched, counts.inserted,
-                  counts.updated)
+        log.debug(
+            "run %s page %s: %s fetched, %s new, %s updated",
+            run.id,
+            run.pages,
+            fetched,
+            counts.inserted,
+            counts.updated,
+        )
 
     def _windowed(self, kind: str, sync_chunk) -> None:
         start, end = self.run.window_start, self.run.window_end
@@ -129,8 +137,9 @@ class SyncEngine:
         invalid = 0
         window = f"{chunk_start.isoformat()} to {chunk_end.isoformat()}"
         for attempt in range(1 + EXTRA_PASSES):
-            pages = self.client.iter_call_pages(chunk_start, chunk_end,
-                                                page_size=current_app.config["VSYNC_SYNC_PAGE_SIZE"])
+            pages = self.client.iter_call_pages(
+                chunk_start, chunk_end, page_size=current_app.config["VSYNC_SYNC_PAGE_SIZE"]
+            )
             for page in pages:
                 stored = write_calls(self.integration.account_id, page, self.book)
                 seen.update(r.external_id for r in page)
@@ -142,17 +151,24 @@ class SyncEngine:
                 raise SyncIncomplete(
                     f"MightyCall gave no usable count of the calls from {window} ({COUNT_ASKS} asks: missing, or "
                     f"fewer than the {read} read), so the sync cannot confirm it read them all. It is tried again; "
-                    "if this persists, check MightyCall's status.")
+                    "if this persists, check MightyCall's status."
+                )
             if total == read:
                 break
             if attempt < EXTRA_PASSES:
-                log.info("run %s: MightyCall reports %s calls in %s but %s were read; reading it again",
-                         self.run.id, total, window, read)
+                log.info(
+                    "run %s: MightyCall reports %s calls in %s but %s were read; reading it again",
+                    self.run.id,
+                    total,
+                    window,
+                    read,
+                )
         else:
             raise SyncIncomplete(
                 f"MightyCall reports {total} calls from {window} but {read} could be read in {1 + EXTRA_PASSES} "
                 "passes: calls are arriving faster than they can be read, or MightyCall miscounts them. Sync again "
-                "later; what was read is kept.")
+                "later; what was read is kept."
+            )
         self.run.skipped += invalid
 
     def _count_calls(self, chunk_start: datetime, chunk_end: datetime, read: int) -> int | None:
@@ -178,8 +194,11 @@ class SyncEngine:
         numbers = self.client.phone_numbers()
         before = self.book.discovered
         self.book.resolve(item["number"] for item in numbers)
-        self._page_done(len(numbers), WriteCounts(inserted=self.book.discovered - before,
-                                                  skipped=len(numbers) - len(self.book.ids)), progress=1.0)
+        self._page_done(
+            len(numbers),
+            WriteCounts(inserted=self.book.discovered - before, skipped=len(numbers) - len(self.book.ids)),
+            progress=1.0,
+        )
 
     def _sync_agents(self) -> None:
         team = self.client.team()
@@ -225,8 +244,7 @@ def run_sync(run_id: int) -> str:
         raise
     run = db.session.get_one(SyncRun, run_id)  # found above; the rollbacks only expired it
     run.progress = 1.0
-    log.info("sync run %s succeeded: %s fetched, %s new, %s updated", run_id, run.fetched,
-             run.inserted, run.updated)
+    log.info("sync run %s succeeded: %s fetched, %s new, %s updated", run_id, run.fetched, run.inserted, run.updated)
     return _finish(run, SUCCEEDED, None)
 
 

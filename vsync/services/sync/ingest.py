@@ -15,6 +15,7 @@ another org's period of a number; number discovery is the one platform operation
 `INSERT … ON CONFLICT (account_id, external_id) DO UPDATE … WHERE the provider's raw item changed`,
 on PostgreSQL and SQLite alike: running a page twice writes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,7 @@ def _rows_insert(table, rows: list[dict]):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
     columns = list(rows[0])
-    page = text(f"json_populate_recordset(NULL::{table.name}, :rows)").bindparams(
-        rows=json.dumps(rows, default=encode))
+    page = text(f"json_populate_recordset(NULL::{table.name}, :rows)").bindparams(rows=json.dumps(rows, default=encode))
     return insert.from_select(columns, select(*map(literal_column, columns)).select_from(page)), None
 
 
@@ -94,15 +94,22 @@ def _upsert(table, rows: list[dict], keys: tuple[str, ...], compare: str, keep: 
     key_cols = [table.c[k] for k in keys]
     key_of = itemgetter(*keys)
     insert, params = _rows_insert(table, rows)
-    inserted = set(map(key_of, db.session.execute(
-        insert.on_conflict_do_nothing(index_elements=list(keys)).returning(*key_cols), params).mappings()))
+    inserted = set(
+        map(
+            key_of,
+            db.session.execute(
+                insert.on_conflict_do_nothing(index_elements=list(keys)).returning(*key_cols), params
+            ).mappings(),
+        )
+    )
     present = [r for r in rows if key_of(r) not in inserted]
     if not present:
         return WriteCounts(inserted=len(inserted))
     insert, params = _rows_insert(table, present)
     updatable = [c for c in rows[0] if c not in keys]
     stmt = insert.on_conflict_do_update(
-        index_elements=list(keys), set_={c: (keep or {}).get(c, insert.excluded[c]) for c in updatable},
+        index_elements=list(keys),
+        set_={c: (keep or {}).get(c, insert.excluded[c]) for c in updatable},
         where=table.c[compare].is_distinct_from(insert.excluded[compare]),
     ).returning(*key_cols)
     return WriteCounts(inserted=len(inserted), updated=len(db.session.execute(stmt, params).all()))
@@ -138,8 +145,9 @@ class NumberBook:
     discovered: int = 0
 
     def resolve(self, raw_numbers) -> dict[str, int]:
-        wanted = {e164 for e164 in map(try_e164, raw_numbers)
-                  if e164 and e164 not in self.ids and e164 not in self.refused}
+        wanted = {
+            e164 for e164 in map(try_e164, raw_numbers) if e164 and e164 not in self.ids and e164 not in self.refused
+        }
         if wanted:
             self._ensure(wanted)
         return self.ids
@@ -158,23 +166,43 @@ class NumberBook:
         connection = db.session.connection()
         numbers, periods = PhoneNumber.__table__, NumberAssignment.__table__
         if self.discover:
-            connection.execute(_insert(numbers).values(
-                [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
-            ).on_conflict_do_nothing(index_elements=["e164"]))
-        found = dict(connection.execute(reviewed_sql(
-            select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s)))).tuples().all())
+            connection.execute(
+                _insert(numbers)
+                .values(
+                    [{"e164": e, "integration_id": self.integration_id, "created_at": utcnow()} for e in sorted(e164s)]
+                )
+                .on_conflict_do_nothing(index_elements=["e164"])
+            )
+        found = dict(
+            connection.execute(reviewed_sql(select(numbers.c.e164, numbers.c.id).where(numbers.c.e164.in_(e164s))))
+            .tuples()
+            .all()
+        )
         holders: dict[int, set[int]] = {}
-        for number_id, org_id, start, end in connection.execute(reviewed_sql(
-                select(periods.c.phone_number_id, periods.c.org_id, periods.c.assigned_at, periods.c.unassigned_at)
-                .where(periods.c.phone_number_id.in_(found.values())))):
+        for number_id, org_id, start, end in connection.execute(
+            reviewed_sql(
+                select(
+                    periods.c.phone_number_id, periods.c.org_id, periods.c.assigned_at, periods.c.unassigned_at
+                ).where(periods.c.phone_number_id.in_(found.values()))
+            )
+        ):
             holders.setdefault(number_id, set()).add(org_id)
             if org_id == self.org_id:
                 self.periods.setdefault(number_id, []).append((start, end))
         unassigned = sorted(n for n in found.values() if n not in holders)
         if unassigned and self.discover:
-            connection.execute(reviewed_sql(periods.insert()), [
-                {"org_id": self.org_id, "phone_number_id": n, "assigned_at": DISCOVERED_NUMBER_ASSIGNED_FROM,
-                 "created_at": utcnow()} for n in unassigned])
+            connection.execute(
+                reviewed_sql(periods.insert()),
+                [
+                    {
+                        "org_id": self.org_id,
+                        "phone_number_id": n,
+                        "assigned_at": DISCOVERED_NUMBER_ASSIGNED_FROM,
+                        "created_at": utcnow(),
+                    }
+                    for n in unassigned
+                ],
+            )
             for n in unassigned:
                 self.periods[n] = [(DISCOVERED_NUMBER_ASSIGNED_FROM, None)]
             self.discovered += len(unassigned)
@@ -185,10 +213,15 @@ class NumberBook:
                 continue
             self.refused.add(e164)
             if self.discover:
-                audit.record("number.conflict", org_id=self.org_id, target=("PhoneNumber", number_id),
-                             actor="sync", summary=f"integration {self.integration_id} reports {e164}, which is "
-                                                   "assigned to other organisations only; its traffic is not "
-                                                   "stored until a platform admin assigns the number")
+                audit.record(
+                    "number.conflict",
+                    org_id=self.org_id,
+                    target=("PhoneNumber", number_id),
+                    actor="sync",
+                    summary=f"integration {self.integration_id} reports {e164}, which is "
+                    "assigned to other organisations only; its traffic is not "
+                    "stored until a platform admin assigns the number",
+                )
 
 
 def write_calls(account_id: int, records: list[CallRecord], book: NumberBook) -> WriteCounts:
@@ -201,21 +234,43 @@ def write_calls(account_id: int, records: list[CallRecord], book: NumberBook) ->
         number_id = book.number_at(r.business_number, r.started_at)
         if number_id is None:
             continue  # on no valid number, or on one the org does not hold then: counted as skipped
-        calls.append({
-            "account_id": account_id, "external_id": r.external_id, "phone_number_id": number_id,
-            "direction": r.direction, "status": r.status, "provider_status": r.provider_status,
-            "from_number": r.from_number, "to_number": r.to_number, "started_at": r.started_at,
-            "ended_at": r.ended_at, "duration_ms": r.duration_ms, "agent_extension": r.agent_extension,
-            "raw": r.raw, "synced_at": now})
+        calls.append(
+            {
+                "account_id": account_id,
+                "external_id": r.external_id,
+                "phone_number_id": number_id,
+                "direction": r.direction,
+                "status": r.status,
+                "provider_status": r.provider_status,
+                "from_number": r.from_number,
+                "to_number": r.to_number,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "duration_ms": r.duration_ms,
+                "agent_extension": r.agent_extension,
+                "raw": r.raw,
+                "synced_at": now,
+            }
+        )
         if r.recording_uri:
-            recordings.append({
-                "account_id": account_id, "call_external_id": r.external_id, "phone_number_id": number_id,
-                "started_at": r.started_at, "file_name": r.recording_file_name, "provider_uri": r.recording_uri,
-                "duration_ms": r.duration_ms})
+            recordings.append(
+                {
+                    "account_id": account_id,
+                    "call_external_id": r.external_id,
+                    "phone_number_id": number_id,
+                    "started_at": r.started_at,
+                    "file_name": r.recording_file_name,
+                    "provider_uri": r.recording_uri,
+                    "duration_ms": r.duration_ms,
+                }
+            )
     table = Call.__table__
     # An answered call's agent is the extension that answered, which only events know.
-    keep = {"agent_extension": case((table.c.answered_at.is_not(None), table.c.agent_extension),
-                                    else_=_insert(table).excluded.agent_extension)}
+    keep = {
+        "agent_extension": case(
+            (table.c.answered_at.is_not(None), table.c.agent_extension), else_=_insert(table).excluded.agent_extension
+        )
+    }
     counts = _upsert(table, calls, ("account_id", "external_id"), "raw", keep)
     counts.skipped = len(records) - len(calls)
     _upsert(Recording.__table__, recordings, ("account_id", "call_external_id"), "provider_uri")
@@ -226,8 +281,10 @@ def write_calls(account_id: int, records: list[CallRecord], book: NumberBook) ->
 def write_agents(account_id: int, named_extensions) -> WriteCounts:
     """(extension, display name) pairs of the account; the last name seen for an extension wins."""
     names = {ext: name for ext, name in named_extensions if ext and name}
-    rows = [{"account_id": account_id, "extension": ext, "display_name": name, "updated_at": utcnow()}
-            for ext, name in sorted(names.items())]
+    rows = [
+        {"account_id": account_id, "extension": ext, "display_name": name, "updated_at": utcnow()}
+        for ext, name in sorted(names.items())
+    ]
     return _upsert(Agent.__table__, rows, ("account_id", "extension"), "display_name")
 
 
@@ -239,9 +296,19 @@ def write_sms(account_id: int, records: list[SmsRecord], book: NumberBook) -> Wr
     for r in records:
         number_id = book.number_at(r.business_number, r.occurred_at) if r.business_number else None
         if number_id is not None:
-            rows.append({"account_id": account_id, "external_id": r.external_id, "phone_number_id": number_id,
-                         "direction": r.direction, "counterpart": r.counterpart, "text": r.text,
-                         "sent_at": r.occurred_at, "raw": r.raw, "synced_at": now})
+            rows.append(
+                {
+                    "account_id": account_id,
+                    "external_id": r.external_id,
+                    "phone_number_id": number_id,
+                    "direction": r.direction,
+                    "counterpart": r.counterpart,
+                    "text": r.text,
+                    "sent_at": r.occurred_at,
+                    "raw": r.raw,
+                    "synced_at": now,
+                }
+            )
     counts = _upsert(SmsMessage.__table__, rows, ("account_id", "external_id"), "raw")
     counts.skipped = len(records) - len(rows)
     return counts
@@ -252,8 +319,9 @@ def _lock_call(account_id: int, external_id: str) -> None:
     writer anyway), so two workers applying two events of a call cannot each derive it from a set
     that misses the other's event and overwrite each other."""
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(
-            f"vsync-call:{account_id}:{external_id}", 0))))
+        db.session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(f"vsync-call:{account_id}:{external_id}", 0)))
+        )
 
 
 def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bool | None:
@@ -269,41 +337,92 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
     """
     _lock_call(account_id, event.call_id)
     events, calls = CallEvent.__table__, Call.__table__
-    stored = db.session.scalars(select(events.c.raw).where(
-        events.c.account_id == account_id, events.c.call_external_id == event.call_id)).all()
+    stored = db.session.scalars(
+        select(events.c.raw).where(events.c.account_id == account_id, events.c.call_external_id == event.call_id)
+    ).all()
     facts = derive_call([*map(parse_event, stored), event])
-    synced_start = db.session.scalar(select(calls.c.started_at).where(
-        calls.c.account_id == account_id, calls.c.external_id == event.call_id, calls.c.synced_at.is_not(None)))
+    synced_start = db.session.scalar(
+        select(calls.c.started_at).where(
+            calls.c.account_id == account_id, calls.c.external_id == event.call_id, calls.c.synced_at.is_not(None)
+        )
+    )
     filed_at = synced_start or facts.started_at
     phone_number_id = book.number_at(event.business_number, filed_at)
     if phone_number_id is None:
         return None
-    inserted = db.session.execute(_insert(events).values(
-        account_id=account_id, guid=event.guid, call_external_id=event.call_id,
-        event_type=event.event_type, kind=event.kind or "other", extension=event.extension,
-        occurred_at=event.occurred_at, call_started_at=filed_at, phone_number_id=phone_number_id,
-        raw=dict(event.raw),
-    ).on_conflict_do_nothing(index_elements=["account_id", "guid"]).returning(events.c.id)).first()
+    inserted = db.session.execute(
+        _insert(events)
+        .values(
+            account_id=account_id,
+            guid=event.guid,
+            call_external_id=event.call_id,
+            event_type=event.event_type,
+            kind=event.kind or "other",
+            extension=event.extension,
+            occurred_at=event.occurred_at,
+            call_started_at=filed_at,
+            phone_number_id=phone_number_id,
+            raw=dict(event.raw),
+        )
+        .on_conflict_do_nothing(index_elements=["account_id", "guid"])
+        .returning(events.c.id)
+    ).first()
     insert = _insert(calls).values(
-        account_id=account_id, external_id=event.call_id, phone_number_id=phone_number_id,
-        direction=facts.direction, status=facts.status, from_number=facts.from_number, to_number=facts.to_number,
-        started_at=facts.started_at, answered_at=facts.answered_at, wait_ended_at=facts.wait_ended_at,
-        ring_ms=facts.ring_ms, ended_at=facts.ended_at, agent_extension=facts.agent_extension, raw={},
-        events_at=facts.events_at)
+        account_id=account_id,
+        external_id=event.call_id,
+        phone_number_id=phone_number_id,
+        direction=facts.direction,
+        status=facts.status,
+        from_number=facts.from_number,
+        to_number=facts.to_number,
+        started_at=facts.started_at,
+        answered_at=facts.answered_at,
+        wait_ended_at=facts.wait_ended_at,
+        ring_ms=facts.ring_ms,
+        ended_at=facts.ended_at,
+        agent_extension=facts.agent_extension,
+        raw={},
+        events_at=facts.events_at,
+    )
     unsynced = calls.c.synced_at.is_(None)
 
     def sync_wins(column: str):
         return case((unsynced, insert.excluded[column]), else_=calls.c[column])
 
-    db.session.execute(insert.on_conflict_do_update(
-        index_elements=["account_id", "external_id"],
-        set_={**{c: sync_wins(c) for c in ("phone_number_id", "direction", "status", "from_number", "to_number",
-                                          "started_at", "ended_at")},
-              **{c: insert.excluded[c] for c in ("answered_at", "wait_ended_at", "ring_ms", "events_at")},
-              "agent_extension": case((unsynced | insert.excluded.answered_at.is_not(None),
-                                       insert.excluded.agent_extension), else_=calls.c.agent_extension)}))
+    db.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["account_id", "external_id"],
+            set_={
+                **{
+                    c: sync_wins(c)
+                    for c in (
+                        "phone_number_id",
+                        "direction",
+                        "status",
+                        "from_number",
+                        "to_number",
+                        "started_at",
+                        "ended_at",
+                    )
+                },
+                **{c: insert.excluded[c] for c in ("answered_at", "wait_ended_at", "ring_ms", "events_at")},
+                "agent_extension": case(
+                    (unsynced | insert.excluded.answered_at.is_not(None), insert.excluded.agent_extension),
+                    else_=calls.c.agent_extension,
+                ),
+            },
+        )
+    )
     # An event that arrived late may move the call's start: its other events follow it.
-    db.session.execute(reviewed_sql(events.update().where(
-        events.c.account_id == account_id, events.c.call_external_id == event.call_id,
-        events.c.call_started_at != filed_at).values(call_started_at=filed_at)))
+    db.session.execute(
+        reviewed_sql(
+            events.update()
+            .where(
+                events.c.account_id == account_id,
+                events.c.call_external_id == event.call_id,
+                events.c.call_started_at != filed_at,
+            )
+            .values(call_started_at=filed_at)
+        )
+    )
     return inserted is not None

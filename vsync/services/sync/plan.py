@@ -16,6 +16,7 @@ A run reaches a worker as the job `vsync.jobs.sync.run_sync_job`, queued by name
 which hands it to the engine (`vsync.services.sync.engine`); the engine reads and moves the kind's
 cursor with `cursor_of` and `advance_cursor` below.
 """
+
 from __future__ import annotations
 
 import logging
@@ -84,14 +85,15 @@ class _Plan:
     mode: str  # snapshot, incremental or backfill
 
 
-def _plan(integration: Integration, kind: str, since: datetime | None, until: datetime | None,
-          now: datetime) -> _Plan:
+def _plan(integration: Integration, kind: str, since: datetime | None, until: datetime | None, now: datetime) -> _Plan:
     if kind not in SYNC_KINDS:
         raise ValidationError(f"kind must be one of {', '.join(SYNC_KINDS)}.", field="kind")
     if kind not in WINDOWED_KINDS:
         if since or until:
-            raise ValidationError(f"A {kind} sync reads the account as it is now; it takes no since or until.",
-                                  field="since" if since else "until")
+            raise ValidationError(
+                f"A {kind} sync reads the account as it is now; it takes no since or until.",
+                field="since" if since else "until",
+            )
         return _Plan(kind, None, None, "snapshot")
     if since is None and until is None:
         return _Plan(kind, *incremental_window(integration, kind, now), "incremental")
@@ -99,30 +101,45 @@ def _plan(integration: Integration, kind: str, since: datetime | None, until: da
         raise ValidationError("A window needs its start (since) too.", field="since")
     until = min(until or now - CLOSED_WINDOW_LAG, now)
     if since >= until:
-        raise ValidationError(f"since ({isoformat_z(since)}) must come before until ({isoformat_z(until)}).",
-                              field="since")
+        raise ValidationError(
+            f"since ({isoformat_z(since)}) must come before until ({isoformat_z(until)}).", field="since"
+        )
     if until - since > MAX_BACKFILL:
         raise ValidationError("A backfill covers at most three years; split it.", field="since")
     return _Plan(kind, since, until, "backfill")
 
 
 def active_run(integration_id: int, kind: str) -> SyncRun | None:
-    return db.session.scalar(select(SyncRun).where(
-        SyncRun.integration_id == integration_id, SyncRun.kind == kind, SyncRun.status.in_(ACTIVE_SYNC_STATUSES)))
+    return db.session.scalar(
+        select(SyncRun).where(
+            SyncRun.integration_id == integration_id, SyncRun.kind == kind, SyncRun.status.in_(ACTIVE_SYNC_STATUSES)
+        )
+    )
 
 
 def _refuse_other_window(integration: Integration, plan: _Plan, existing: SyncRun | None) -> None:
-    if existing is not None and plan.mode == "backfill" and \
-            (existing.window_start, existing.window_end) != (plan.window_start, plan.window_end):
+    if (
+        existing is not None
+        and plan.mode == "backfill"
+        and (existing.window_start, existing.window_end) != (plan.window_start, plan.window_end)
+    ):
         raise Conflict(
             f"A {plan.kind} sync of integration {integration.id} is already {existing.status} (run {existing.id}, "
             f"{isoformat_z(existing.window_start)} to {isoformat_z(existing.window_end)}); "
-            "wait for it to finish, then ask again.", field="kind")
+            "wait for it to finish, then ask again.",
+            field="kind",
+        )
 
 
-def start_syncs(integration: Integration, kinds: Iterable[str], *, since: datetime | None = None,
-                until: datetime | None = None, trigger: str = "manual",
-                requested_by_user_id: int | None = None) -> list[tuple[SyncRun, bool]]:
+def start_syncs(
+    integration: Integration,
+    kinds: Iterable[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    trigger: str = "manual",
+    requested_by_user_id: int | None = None,
+) -> list[tuple[SyncRun, bool]]:
     """Start several kinds at once (the CLI's `--kind all`): everything is checked before the first
     write, so a refused request leaves no run behind. The window goes to the windowed kinds among
     `kinds` (numbers and agents are read as they are now); a window with no windowed kind to take it
@@ -131,13 +148,23 @@ def start_syncs(integration: Integration, kinds: Iterable[str], *, since: dateti
     if not kinds:
         raise ValidationError("Name at least one kind to sync.", field="kind")
     windowed = any(kind in WINDOWED_KINDS for kind in kinds)
-    return _start(integration, [(kind, since, until) if kind in WINDOWED_KINDS or not windowed else (kind, None, None)
-                                for kind in kinds], trigger, requested_by_user_id)
+    return _start(
+        integration,
+        [(kind, since, until) if kind in WINDOWED_KINDS or not windowed else (kind, None, None) for kind in kinds],
+        trigger,
+        requested_by_user_id,
+    )
 
 
-def start_sync(integration: Integration, kind: str, *, since: datetime | None = None,
-               until: datetime | None = None, trigger: str = "manual",
-               requested_by_user_id: int | None = None) -> tuple[SyncRun, bool]:
+def start_sync(
+    integration: Integration,
+    kind: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    trigger: str = "manual",
+    requested_by_user_id: int | None = None,
+) -> tuple[SyncRun, bool]:
     """Queue a sync (or join the one under way). Returns the run and whether it was joined.
 
     Input is checked before anything is written. Unlike the other services this one commits, and
@@ -149,8 +176,12 @@ def start_sync(integration: Integration, kind: str, *, since: datetime | None = 
     return _start(integration, [(kind, since, until)], trigger, requested_by_user_id)[0]
 
 
-def _start(integration: Integration, asked: list[tuple[str, datetime | None, datetime | None]], trigger: str,
-           requested_by_user_id: int | None) -> list[tuple[SyncRun, bool]]:
+def _start(
+    integration: Integration,
+    asked: list[tuple[str, datetime | None, datetime | None]],
+    trigger: str,
+    requested_by_user_id: int | None,
+) -> list[tuple[SyncRun, bool]]:
     now = utcnow()
     plans = [_plan(integration, kind, since, until, now) for kind, since, until in asked]
     if integration.status != ACTIVE:
@@ -161,15 +192,23 @@ def _start(integration: Integration, asked: list[tuple[str, datetime | None, dat
     return [_start_one(integration, plan, trigger, requested_by_user_id) for plan in plans]
 
 
-def _start_one(integration: Integration, plan: _Plan, trigger: str,
-               requested_by_user_id: int | None) -> tuple[SyncRun, bool]:
+def _start_one(
+    integration: Integration, plan: _Plan, trigger: str, requested_by_user_id: int | None
+) -> tuple[SyncRun, bool]:
     if trigger == "manual" and plan.mode == "backfill":
         trigger = "backfill"
     existing = active_run(integration.id, plan.kind)
     if existing is None:
-        run = SyncRun(org_id=integration.org_id, integration_id=integration.id, kind=plan.kind, trigger=trigger,
-                      status=QUEUED, window_start=plan.window_start, window_end=plan.window_end,
-                      requested_by_user_id=requested_by_user_id)
+        run = SyncRun(
+            org_id=integration.org_id,
+            integration_id=integration.id,
+            kind=plan.kind,
+            trigger=trigger,
+            status=QUEUED,
+            window_start=plan.window_start,
+            window_end=plan.window_end,
+            requested_by_user_id=requested_by_user_id,
+        )
         try:
             with db.session.begin_nested():
                 db.session.add(run)
@@ -202,9 +241,16 @@ def _queue_run(org_id: int, run_id: int) -> str | None:
     A failed attempt is recorded on the run and retried after each of `VSYNC_SYNC_RETRY_INTERVALS`.
     """
     intervals = current_app.config["VSYNC_SYNC_RETRY_INTERVALS"]
-    return enqueue("vsync.jobs.sync.run_sync_job", org_id, run_id, job_id=f"vsync-sync-{run_id}",
-                   retry=Retry(max=len(intervals), interval=intervals), job_timeout=JOB_TIMEOUT,
-                   on_failure="vsync.jobs.sync.on_sync_failure", record_attempt="vsync.jobs.sync.record_attempt")
+    return enqueue(
+        "vsync.jobs.sync.run_sync_job",
+        org_id,
+        run_id,
+        job_id=f"vsync-sync-{run_id}",
+        retry=Retry(max=len(intervals), interval=intervals),
+        job_timeout=JOB_TIMEOUT,
+        on_failure="vsync.jobs.sync.on_sync_failure",
+        record_attempt="vsync.jobs.sync.record_attempt",
+    )
 
 
 def reap_stale_runs(integration_id: int | None = None) -> list[int]:
@@ -218,9 +264,11 @@ def reap_stale_runs(integration_id: int | None = None) -> list[int]:
     for run in db.session.scalars(query):
         reason = None
         if run.status == RUNNING and (run.heartbeat_at or run.created_at) < stale_before:
-            reason = (f"The worker running this sync stopped responding (last heartbeat "
-                      f"{isoformat_z(run.heartbeat_at or run.created_at)}). The next sync resumes from the last "
-                      "completed window.")
+            reason = (
+                f"The worker running this sync stopped responding (last heartbeat "
+                f"{isoformat_z(run.heartbeat_at or run.created_at)}). The next sync resumes from the last "
+                "completed window."
+            )
         elif run.status == QUEUED and run.job_id and job_lost(run.job_id):
             reason = "The queued job was lost from the queue (Redis was flushed or restarted); ask again."
         if reason:

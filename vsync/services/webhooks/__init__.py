@@ -8,6 +8,7 @@
 
 The edges import what they need from here; only jobs import `process` for its drain.
 """
+
 from vsync.services.webhooks.credentials import (
     add_signing_secret,
     new_token,
@@ -30,7 +31,20 @@ from vsync.services.webhooks.store import (
 )
 
 __all__ = [
-    "SIGNATURE_HEADER", "WebhookEndpoint", "add_signing_secret", "api_key_matches", "authenticate_token",
-    "new_token", "receiving", "replay_events", "retire_previous_signing_secret", "rotate_webhook_token", "sign",
-    "signature_problem", "stop_requiring_signatures", "store_events", "store_rejected", "wake",
+    "SIGNATURE_HEADER",
+    "WebhookEndpoint",
+    "add_signing_secret",
+    "api_key_matches",
+    "authenticate_token",
+    "new_token",
+    "receiving",
+    "replay_events",
+    "retire_previous_signing_secret",
+    "rotate_webhook_token",
+    "sign",
+    "signature_problem",
+    "stop_requiring_signatures",
+    "store_events",
+    "store_rejected",
+    "wake",
 ]

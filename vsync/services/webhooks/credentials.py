@@ -6,6 +6,7 @@ The token is random, shown once and stored as SHA-256; secrets are stored encryp
 at most `MAX_SIGNING_SECRETS` at a time so a relay can switch over. Commit policy: each function
 changes the integration in the caller's session and flushes; the caller commits.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -36,8 +37,12 @@ def rotate_webhook_token(integration: Integration) -> str:
     token, token_hash = new_token()
     integration.webhook_token_hash = token_hash
     db.session.flush()
-    audit.record("integration.webhook_token_rotated", org_id=integration.org_id, target=integration,
-                 summary="new webhook token; the previous one no longer authenticates")
+    audit.record(
+        "integration.webhook_token_rotated",
+        org_id=integration.org_id,
+        target=integration,
+        summary="new webhook token; the previous one no longer authenticates",
+    )
     return token
 
 
@@ -51,8 +56,12 @@ def add_signing_secret(integration: Integration) -> str:
     any older one is dropped. From now on unsigned deliveries are refused. Shown once."""
     secret = secrets.token_urlsafe(32)
     _save_secrets(integration, [secret, *_secrets_of(integration)][:MAX_SIGNING_SECRETS])
-    audit.record("integration.webhook_secret_added", org_id=integration.org_id, target=integration,
-                 summary="new webhook signing secret; signatures are required")
+    audit.record(
+        "integration.webhook_secret_added",
+        org_id=integration.org_id,
+        target=integration,
+        summary="new webhook signing secret; signatures are required",
+    )
     return secret
 
 
@@ -60,13 +69,21 @@ def retire_previous_signing_secret(integration: Integration) -> int:
     """Keep only the newest signing secret, once the relay signs with it. Returns how many were dropped."""
     active = _secrets_of(integration)
     _save_secrets(integration, active[:1])
-    audit.record("integration.webhook_secret_retired", org_id=integration.org_id, target=integration,
-                 summary=f"{max(len(active) - 1, 0)} previous signing secret(s) retired")
+    audit.record(
+        "integration.webhook_secret_retired",
+        org_id=integration.org_id,
+        target=integration,
+        summary=f"{max(len(active) - 1, 0)} previous signing secret(s) retired",
+    )
     return max(len(active) - 1, 0)
 
 
 def stop_requiring_signatures(integration: Integration) -> None:
     """Drop every signing secret: deliveries are authenticated by token and ApiKey only again."""
     _save_secrets(integration, [])
-    audit.record("integration.webhook_secrets_removed", org_id=integration.org_id, target=integration,
-                 summary="webhook signatures no longer required")
+    audit.record(
+        "integration.webhook_secrets_removed",
+        org_id=integration.org_id,
+        target=integration,
+        summary="webhook signatures no longer required",
+    )

@@ -23,6 +23,7 @@ and is `failed` after the last. A drain that leaves events waiting for a retry s
 drain for the first of them (RQ's scheduler: `rq worker --with-scheduler`). Without Redis the drain
 runs in the request that stored the events, and a waiting retry is made by the next one.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,12 +71,15 @@ def _apply(org_id: int, row: WebhookEvent) -> tuple[str, str | None]:
     event = parse_event(json.loads(row.body))
     if event.kind is None:
         return IGNORED, f"Unknown event type {event.event_type!r}; kept as received."
-    account_id = db.session.execute(select(Integration.account_id)
-                                    .where(Integration.id == row.integration_id)).scalar_one()  # its foreign key
+    account_id = db.session.execute(
+        select(Integration.account_id).where(Integration.id == row.integration_id)
+    ).scalar_one()  # its foreign key
     book = NumberBook(org_id=org_id, integration_id=row.integration_id, discover=False)
     if write_call_event(account_id, book, event) is None:
-        return UNMATCHED, (f"The business number {event.business_number!r} is not assigned to this organisation "
-                           "at the call's start; no call was made from this event.")
+        return UNMATCHED, (
+            f"The business number {event.business_number!r} is not assigned to this organisation "
+            "at the call's start; no call was made from this event."
+        )
     return PROCESSED, None
 
 
@@ -86,8 +90,11 @@ def describe(exc: BaseException) -> str:
 def _locked(event_id: int) -> WebhookEvent | None:
     """The event under its row lock if it is still waiting to be applied; None when another drain
     holds it or it is done."""
-    return db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED)
-                             .with_for_update(skip_locked=True))
+    return db.session.scalar(
+        select(WebhookEvent)
+        .where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def _record_failure(event_id: int, exc: BaseException) -> datetime | None:
@@ -130,10 +137,16 @@ def _process_one(org_id: int, event_id: int) -> datetime | None:
 
 
 def _due(after_id: int, now: datetime):
-    return (select(WebhookEvent.id)
-            .where(WebhookEvent.status == RECEIVED, WebhookEvent.id > after_id,
-                   or_(WebhookEvent.retry_at.is_(None), WebhookEvent.retry_at <= now))
-            .order_by(WebhookEvent.id).limit(BATCH))
+    return (
+        select(WebhookEvent.id)
+        .where(
+            WebhookEvent.status == RECEIVED,
+            WebhookEvent.id > after_id,
+            or_(WebhookEvent.retry_at.is_(None), WebhookEvent.retry_at <= now),
+        )
+        .order_by(WebhookEvent.id)
+        .limit(BATCH)
+    )
 
 
 def drain(org_id: int) -> None:
@@ -167,13 +180,19 @@ def drain(org_id: int) -> None:
 def _schedule_retries(org_id: int) -> None:
     """Queue the drain that makes the first waiting retry, when it is due (RQ's scheduler). Retries
     due now are another running drain's, which holds them."""
-    first = db.session.scalar(select(func.min(WebhookEvent.retry_at))
-                              .where(WebhookEvent.status == RECEIVED, WebhookEvent.retry_at > utcnow()))
+    first = db.session.scalar(
+        select(func.min(WebhookEvent.retry_at)).where(WebhookEvent.status == RECEIVED, WebhookEvent.retry_at > utcnow())
+    )
     db.session.rollback()
     if first is not None and redis_connection() is not None:
         second = math.ceil(first.timestamp())  # whole seconds, so two drains scheduling it queue one job
-        enqueue(DRAIN_JOB, org_id, job_id=f"vsync-webhooks-{org_id}-at-{second}",
-                job_timeout=JOB_TIMEOUT, at=datetime.fromtimestamp(second, UTC))
+        enqueue(
+            DRAIN_JOB,
+            org_id,
+            job_id=f"vsync-webhooks-{org_id}-at-{second}",
+            job_timeout=JOB_TIMEOUT,
+            at=datetime.fromtimestamp(second, UTC),
+        )
 
 
 def wake_stalled_orgs() -> int:
@@ -182,12 +201,16 @@ def wake_stalled_orgs() -> int:
     now = utcnow()
     with platform_bypass("sweep of webhook events whose processing was not queued"):
         org_ids = db.session.scalars(
-            select(WebhookEvent.org_id).distinct()
-            .where(WebhookEvent.status == RECEIVED, WebhookEvent.received_at <= now - STALLED_AFTER,
-                   or_(WebhookEvent.retry_at.is_(None), WebhookEvent.retry_at <= now))).all()
+            select(WebhookEvent.org_id)
+            .distinct()
+            .where(
+                WebhookEvent.status == RECEIVED,
+                WebhookEvent.received_at <= now - STALLED_AFTER,
+                or_(WebhookEvent.retry_at.is_(None), WebhookEvent.retry_at <= now),
+            )
+        ).all()
         db.session.rollback()
     for org_id in org_ids:
-        log.warning("org %s: webhook events waiting since over %s; waking their processing", org_id,
-                    STALLED_AFTER)
+        log.warning("org %s: webhook events waiting since over %s; waking their processing", org_id, STALLED_AFTER)
         wake(org_id)
     return len(org_ids)

@@ -2,6 +2,7 @@
 number was assigned or a bug fixed. Replayed events go through the same drain as new ones
 (`vsync.services.webhooks.process`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,9 +41,13 @@ def replay_events(org_id: int, *, failed_only: bool = False, since: datetime | N
     events = db.session.scalars(query.order_by(WebhookEvent.id)).all()
     for event in events:
         event.status, event.error, event.retry_at, event.attempts = RECEIVED, None, None, 0
-    audit.record("webhook_events.replayed", org_id=org_id,
-                 summary=f"{len(events)} event(s) queued again" + (" (failed only)" if failed_only else "")
-                         + (f" received since {since.isoformat()}" if since else ""))
+    audit.record(
+        "webhook_events.replayed",
+        org_id=org_id,
+        summary=f"{len(events)} event(s) queued again"
+        + (" (failed only)" if failed_only else "")
+        + (f" received since {since.isoformat()}" if since else ""),
+    )
     db.session.commit()
     if events:
         wake(org_id)

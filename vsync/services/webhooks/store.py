@@ -21,6 +21,7 @@ are scoped by construction instead of by the tenant hook: the token decides the 
 is stored, and every row `store_events` and `store_rejected` write names that org. The connection
 commits when the receiver's block ends, before it answers (store first, then acknowledge).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -84,10 +85,14 @@ def receiving() -> Iterator[Connection]:
 
 
 _integrations = Integration.__table__.c
-_BY_TOKEN = reviewed_sql(select(_integrations.id, _integrations.org_id, _integrations.credentials_encrypted,
-                                 _integrations.webhook_signing_secrets_encrypted)
-                          .where(_integrations.webhook_token_hash == bindparam("token_hash"),
-                                 _integrations.status == ACTIVE))
+_BY_TOKEN = reviewed_sql(
+    select(
+        _integrations.id,
+        _integrations.org_id,
+        _integrations.credentials_encrypted,
+        _integrations.webhook_signing_secrets_encrypted,
+    ).where(_integrations.webhook_token_hash == bindparam("token_hash"), _integrations.status == ACTIVE)
+)
 
 
 def authenticate_token(connection: Connection, token: str) -> WebhookEndpoint | None:
@@ -103,8 +108,12 @@ def authenticate_token(connection: Connection, token: str) -> WebhookEndpoint | 
     if found is None:
         return None
     integration_id, org_id, credentials, signing_secrets = found
-    return WebhookEndpoint(integration_id=integration_id, org_id=org_id, api_key=_api_key(credentials),
-                           signing_secrets=_signing_secrets(signing_secrets) if signing_secrets else ())
+    return WebhookEndpoint(
+        integration_id=integration_id,
+        org_id=org_id,
+        api_key=_api_key(credentials),
+        signing_secrets=_signing_secrets(signing_secrets) if signing_secrets else (),
+    )
 
 
 def api_key_matches(endpoint: WebhookEndpoint, given: object) -> bool:
@@ -120,8 +129,10 @@ def without_api_keys(endpoint: WebhookEndpoint, value: Any) -> Any:
     """`value` (a delivery as parsed, or a part of it) with every field that names an API key
     holding only whether it matched the integration's key."""
     if isinstance(value, dict):
-        return {name: _api_key_marker(endpoint, item) if is_api_key_name(name) else without_api_keys(endpoint, item)
-                for name, item in value.items()}
+        return {
+            name: _api_key_marker(endpoint, item) if is_api_key_name(name) else without_api_keys(endpoint, item)
+            for name, item in value.items()
+        }
     if isinstance(value, list):
         return [without_api_keys(endpoint, item) for item in value]
     return value
@@ -143,9 +154,14 @@ def _refused_body(endpoint: WebhookEndpoint, raw: bytes) -> str:
 
 
 def _headers(endpoint: WebhookEndpoint, headers: Mapping[str, Any]) -> dict:
-    return {name: _api_key_marker(endpoint, value) if is_api_key_name(name)
-            else _text_without_api_keys(endpoint, value) if isinstance(value, str) else value
-            for name, value in headers.items()}
+    return {
+        name: _api_key_marker(endpoint, value)
+        if is_api_key_name(name)
+        else _text_without_api_keys(endpoint, value)
+        if isinstance(value, str)
+        else value
+        for name, value in headers.items()
+    }
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -168,8 +184,10 @@ def signature_problem(endpoint: WebhookEndpoint, header: str | None, body: bytes
     if not stamp.isdigit() or not signatures:
         return f"{SIGNATURE_HEADER} must read t=<unix seconds>,v1=<hex HMAC-SHA256>."
     if abs(now.timestamp() - int(stamp)) > SIGNATURE_TOLERANCE.total_seconds():
-        return f"The signature timestamp is more than {int(SIGNATURE_TOLERANCE.total_seconds() // 60)} minutes " \
-               "away from now; check the sender's clock or re-sign."
+        return (
+            f"The signature timestamp is more than {int(SIGNATURE_TOLERANCE.total_seconds() // 60)} minutes "
+            "away from now; check the sender's clock or re-sign."
+        )
     expected = [sign(secret, body, int(stamp)).partition("v1=")[2] for secret in endpoint.signing_secrets]
     if any(hmac.compare_digest(e, s) for e in expected for s in signatures):
         return None
@@ -191,10 +209,14 @@ def _insert_events() -> TextualSelect:
     table = WebhookEvent.__table__
     names = ", ".join(_STORED)
     values = ", ".join(f":{name}" for name in _STORED)
-    return reviewed_sql(text(f"INSERT INTO {table.name} ({names}) VALUES ({values}) "
-                             "ON CONFLICT (integration_id, guid) DO NOTHING RETURNING id")
-                        .bindparams(*(bindparam(name, type_=table.c[name].type) for name in _STORED))
-                        .columns(table.c.id))
+    return reviewed_sql(
+        text(
+            f"INSERT INTO {table.name} ({names}) VALUES ({values}) "
+            "ON CONFLICT (integration_id, guid) DO NOTHING RETURNING id"
+        )
+        .bindparams(*(bindparam(name, type_=table.c[name].type) for name in _STORED))
+        .columns(table.c.id)
+    )
 
 
 _INSERT_EVENTS = _insert_events()
@@ -206,8 +228,13 @@ class StoredEvents:
     duplicates: int
 
 
-def store_events(connection: Connection, endpoint: WebhookEndpoint, events: list[tuple[str, str, Mapping]],
-                 headers: Mapping[str, Any], received_at: datetime) -> StoredEvents:
+def store_events(
+    connection: Connection,
+    endpoint: WebhookEndpoint,
+    events: list[tuple[str, str, Mapping]],
+    headers: Mapping[str, Any],
+    received_at: datetime,
+) -> StoredEvents:
     """Store (guid, event type, event object) events as sent but for their API key, in the
     endpoint's org; a Guid the integration already has is a duplicate.
 
@@ -217,20 +244,45 @@ def store_events(connection: Connection, endpoint: WebhookEndpoint, events: list
     """
     unique = list({guid: (guid, event_type, item) for guid, event_type, item in events}.values())
     kept = _headers(endpoint, headers)
-    rows = [{"org_id": endpoint.org_id, "integration_id": endpoint.integration_id, "guid": guid,
-             "event_type": event_type, "headers": kept,
-             "body": json.dumps(without_api_keys(endpoint, item), separators=(",", ":")), "status": RECEIVED,
-             "attempts": 0, "received_at": received_at}
-            for guid, event_type, item in unique]
+    rows = [
+        {
+            "org_id": endpoint.org_id,
+            "integration_id": endpoint.integration_id,
+            "guid": guid,
+            "event_type": event_type,
+            "headers": kept,
+            "body": json.dumps(without_api_keys(endpoint, item), separators=(",", ":")),
+            "status": RECEIVED,
+            "attempts": 0,
+            "received_at": received_at,
+        }
+        for guid, event_type, item in unique
+    ]
     new_ids = [event_id for row in rows for event_id in connection.execute(_INSERT_EVENTS, row).scalars()]
     return StoredEvents(new_ids=sorted(new_ids), duplicates=len(events) - len(new_ids))
 
 
-def store_rejected(connection: Connection, endpoint: WebhookEndpoint, body: bytes, headers: Mapping[str, Any],
-                   reason: str, received_at: datetime) -> None:
+def store_rejected(
+    connection: Connection,
+    endpoint: WebhookEndpoint,
+    body: bytes,
+    headers: Mapping[str, Any],
+    reason: str,
+    received_at: datetime,
+) -> None:
     """Keep a refused request (token valid, anything else wrong) with its reason, in the endpoint's
     org, without any API key it carried; it is never processed."""
-    connection.execute(reviewed_sql(insert(WebhookEvent.__table__)).values(
-        org_id=endpoint.org_id, integration_id=endpoint.integration_id, guid=None, event_type=None,
-        headers=_headers(endpoint, headers), body=_refused_body(endpoint, body), status=REJECTED, error=reason,
-        attempts=0, received_at=received_at))
+    connection.execute(
+        reviewed_sql(insert(WebhookEvent.__table__)).values(
+            org_id=endpoint.org_id,
+            integration_id=endpoint.integration_id,
+            guid=None,
+            event_type=None,
+            headers=_headers(endpoint, headers),
+            body=_refused_body(endpoint, body),
+            status=REJECTED,
+            error=reason,
+            attempts=0,
+            received_at=received_at,
+        )
+    )
