@@ -1,4 +1,5 @@
 """One linear Alembic history that builds exactly the models' schema, and tears it down again."""
+
 from __future__ import annotations
 
 import json
@@ -63,26 +64,47 @@ def _current_revision() -> str | None:
 def _schema(engine: Engine) -> dict:
     """What SQLAlchemy's inspection sees of every table: columns, keys, indexes and constraints."""
     inspector = inspect(engine)
-    return {table: {
-        "columns": [(column["name"], str(column["type"]), column["nullable"], str(column.get("default")))
-                    for column in inspector.get_columns(table)],
-        "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
-        "foreign_keys": sorted((fk["name"] or "", fk["constrained_columns"], fk["referred_table"],
-                                fk["referred_columns"], sorted(fk["options"].items()))
-                               for fk in inspector.get_foreign_keys(table)),
-        "indexes": sorted((ix["name"], ix["column_names"], ix["unique"],
-                           sorted((option, str(value)) for option, value in ix.get("dialect_options", {}).items()))
-                          for ix in inspector.get_indexes(table)),
-        "unique": sorted((uq["name"] or "", uq["column_names"]) for uq in inspector.get_unique_constraints(table)),
-        "checks": sorted((ck["name"] or "", ck["sqltext"]) for ck in inspector.get_check_constraints(table)),
-    } for table in sorted(inspector.get_table_names())}
+    return {
+        table: {
+            "columns": [
+                (column["name"], str(column["type"]), column["nullable"], str(column.get("default")))
+                for column in inspector.get_columns(table)
+            ],
+            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "foreign_keys": sorted(
+                (
+                    fk["name"] or "",
+                    fk["constrained_columns"],
+                    fk["referred_table"],
+                    fk["referred_columns"],
+                    sorted(fk["options"].items()),
+                )
+                for fk in inspector.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (
+                    ix["name"],
+                    ix["column_names"],
+                    ix["unique"],
+                    sorted((option, str(value)) for option, value in ix.get("dialect_options", {}).items()),
+                )
+                for ix in inspector.get_indexes(table)
+            ),
+            "unique": sorted((uq["name"] or "", uq["column_names"]) for uq in inspector.get_unique_constraints(table)),
+            "checks": sorted((ck["name"] or "", ck["sqltext"]) for ck in inspector.get_check_constraints(table)),
+        }
+        for table in sorted(inspector.get_table_names())
+    }
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def empty_app(request, tmp_path):
     """An app on an empty database: PostgreSQL or the embedded default's SQLite."""
-    url = (request.getfixturevalue("empty_database") if request.param == "postgresql"
-           else f"sqlite:///{tmp_path / 'vsync.db'}")
+    url = (
+        request.getfixturevalue("empty_database")
+        if request.param == "postgresql"
+        else f"sqlite:///{tmp_path / 'vsync.db'}"
+    )
     app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
     with app.app_context():
         yield app
@@ -108,8 +130,11 @@ def test_every_revision_downgrades_and_upgrades_one_step_at_a_time_back_to_the_s
 
 def _migrated_to(request, tmp_path, revision: str):
     """An app whose database (PostgreSQL or SQLite, by the fixture's param) is migrated up to `revision`."""
-    url = (request.getfixturevalue("empty_database") if request.param == "postgresql"
-           else f"sqlite:///{tmp_path / 'vsync.db'}")
+    url = (
+        request.getfixturevalue("empty_database")
+        if request.param == "postgresql"
+        else f"sqlite:///{tmp_path / 'vsync.db'}"
+    )
     app = create_app(app_config(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None))
     with app.app_context():
         upgrade(revision=revision)
@@ -127,11 +152,18 @@ def database_before_ring_times(request, tmp_path):
 def _integration_of_old_shape(org_id: int, api_key: str, base_url: str = "http://127.0.0.1:1/v4") -> int:
     """An integration as stored before integrations knew their MightyCall account."""
     with db.engine.begin() as conn:
-        return conn.execute(text(
-            "INSERT INTO integrations (org_id, name, base_url, credentials_encrypted, status, sync_cursors, "
-            "sync_schedule, created_at) VALUES (:o, 'MightyCall', :u, :c, 'active', '{}', '{}', :t) RETURNING id"),
-            {"o": org_id, "u": base_url, "c": crypto.encrypt_json({"api_key": api_key, "user_key": "u"}),
-             "t": datetime(2026, 1, 1)}).scalar_one()
+        return conn.execute(
+            text(
+                "INSERT INTO integrations (org_id, name, base_url, credentials_encrypted, status, sync_cursors, "
+                "sync_schedule, created_at) VALUES (:o, 'MightyCall', :u, :c, 'active', '{}', '{}', :t) RETURNING id"
+            ),
+            {
+                "o": org_id,
+                "u": base_url,
+                "c": crypto.encrypt_json({"api_key": api_key, "user_key": "u"}),
+                "t": datetime(2026, 1, 1),
+            },
+        ).scalar_one()
 
 
 def test_upgrade_gives_stored_calls_the_ring_time_their_events_give(database_before_ring_times):
@@ -139,23 +171,42 @@ def test_upgrade_gives_stored_calls_the_ring_time_their_events_give(database_bef
     number_id = factories.make_number("+12125550101")
     t = datetime(2026, 7, 1, 15, tzinfo=UTC)
     # (call, event type, milliseconds after t); stored kinds say `other`, as 0004 backfilled them.
-    events = [("stopped", "IncomingCallRinging", 1_000), ("stopped", "AgentStopRinging", 6_500),
-              ("stopped", "IncomingCallStopRinging", 4_000), ("stopped", "IncomingCallCompleted", 9_000),
-              ("hung-up", "incomingcallringing", 2_000), ("hung-up", "IncomingCallCompleted", 33_250),
-              ("hung-up", "IncomingCallCompleted", 40_000), ("open", "IncomingCallRinging", 1_000),
-              ("no-ring", "IncomingCallConnected", 1_000), ("no-ring", "IncomingCallCompleted", 5_000)]
+    events = [
+        ("stopped", "IncomingCallRinging", 1_000),
+        ("stopped", "AgentStopRinging", 6_500),
+        ("stopped", "IncomingCallStopRinging", 4_000),
+        ("stopped", "IncomingCallCompleted", 9_000),
+        ("hung-up", "incomingcallringing", 2_000),
+        ("hung-up", "IncomingCallCompleted", 33_250),
+        ("hung-up", "IncomingCallCompleted", 40_000),
+        ("open", "IncomingCallRinging", 1_000),
+        ("no-ring", "IncomingCallConnected", 1_000),
+        ("no-ring", "IncomingCallCompleted", 5_000),
+    ]
     with db.engine.begin() as conn:
         for call in ("stopped", "hung-up", "open", "no-ring", "no-events"):
-            conn.execute(text(
-                "INSERT INTO calls (integration_id, external_id, phone_number_id, direction, status, started_at, raw) "
-                "VALUES (:i, :x, :n, 'inbound', 'missed', :t, '{}')"),
-                {"i": integration_id, "x": call, "n": number_id, "t": t.replace(tzinfo=None)})
+            conn.execute(
+                text(
+                    "INSERT INTO calls (integration_id, external_id, phone_number_id, direction, status, "
+                    "started_at, raw) VALUES (:i, :x, :n, 'inbound', 'missed', :t, '{}')"
+                ),
+                {"i": integration_id, "x": call, "n": number_id, "t": t.replace(tzinfo=None)},
+            )
         for n, (call, event_type, ms) in enumerate(events):
-            conn.execute(text(
-                "INSERT INTO call_events (integration_id, guid, call_external_id, phone_number_id, event_type, "
-                "kind, occurred_at, raw) VALUES (:i, :g, :x, :n, :e, 'other', :at, '{}')"),
-                {"i": integration_id, "g": f"g{n}", "x": call, "n": number_id, "e": event_type,
-                 "at": (t + timedelta(milliseconds=ms)).replace(tzinfo=None)})
+            conn.execute(
+                text(
+                    "INSERT INTO call_events (integration_id, guid, call_external_id, phone_number_id, event_type, "
+                    "kind, occurred_at, raw) VALUES (:i, :g, :x, :n, :e, 'other', :at, '{}')"
+                ),
+                {
+                    "i": integration_id,
+                    "g": f"g{n}",
+                    "x": call,
+                    "n": number_id,
+                    "e": event_type,
+                    "at": (t + timedelta(milliseconds=ms)).replace(tzinfo=None),
+                },
+            )
     upgrade()
     with db.engine.connect() as conn:
         stored = dict(conn.execute(text("SELECT external_id, ring_ms FROM calls")).all())
@@ -169,8 +220,7 @@ def database_at_0008(request, tmp_path):
     yield from _migrated_to(request, tmp_path, "0008_webhook_retry_at")
 
 
-def test_upgrade_merges_the_copies_two_integrations_of_one_account_stored_into_one_row(
-        database_at_0008):
+def test_upgrade_merges_the_copies_two_integrations_of_one_account_stored_into_one_row(database_at_0008):
     """Org A and org B connect to one MightyCall account; each integration stored the shared call,
     A's copy from the sync, B's from webhook events; org C has an account of its own with the same
     call id. After the upgrade: one call of the shared account with both sources' fields, one copy of
@@ -180,40 +230,101 @@ def test_upgrade_merges_the_copies_two_integrations_of_one_account_stored_into_o
     own_c = _integration_of_old_shape(c, "c-key")
     number = factories.make_number("+12125550101")
     t = datetime(2026, 7, 1, 15)
-    call = ("INSERT INTO calls (integration_id, external_id, phone_number_id, direction, status, started_at, "
-            "duration_ms, agent_extension, answered_at, events_at, synced_at, raw) VALUES "
-            "(:i, 'call-1', :n, 'inbound', :s, :t, :d, :ext, :ans, :ev, :sy, :raw)")
+    call = (
+        "INSERT INTO calls (integration_id, external_id, phone_number_id, direction, status, started_at, "
+        "duration_ms, agent_extension, answered_at, events_at, synced_at, raw) VALUES "
+        "(:i, 'call-1', :n, 'inbound', :s, :t, :d, :ext, :ans, :ev, :sy, :raw)"
+    )
     with db.engine.begin() as conn:
-        conn.execute(text(call), {"i": shared_a, "n": number, "s": "answered", "t": t, "d": 60_000, "ext": "101",
-                                  "ans": None, "ev": None, "sy": t, "raw": '{"id": "call-1"}'})
-        conn.execute(text(call), {"i": shared_b, "n": number, "s": "answered", "t": t, "d": None, "ext": "102",
-                                  "ans": t + timedelta(seconds=7), "ev": t + timedelta(seconds=70), "sy": None,
-                                  "raw": "{}"})
-        conn.execute(text(call), {"i": own_c, "n": number, "s": "missed", "t": t, "d": 0, "ext": None,
-                                  "ans": None, "ev": None, "sy": t, "raw": "{}"})
+        conn.execute(
+            text(call),
+            {
+                "i": shared_a,
+                "n": number,
+                "s": "answered",
+                "t": t,
+                "d": 60_000,
+                "ext": "101",
+                "ans": None,
+                "ev": None,
+                "sy": t,
+                "raw": '{"id": "call-1"}',
+            },
+        )
+        conn.execute(
+            text(call),
+            {
+                "i": shared_b,
+                "n": number,
+                "s": "answered",
+                "t": t,
+                "d": None,
+                "ext": "102",
+                "ans": t + timedelta(seconds=7),
+                "ev": t + timedelta(seconds=70),
+                "sy": None,
+                "raw": "{}",
+            },
+        )
+        conn.execute(
+            text(call),
+            {
+                "i": own_c,
+                "n": number,
+                "s": "missed",
+                "t": t,
+                "d": 0,
+                "ext": None,
+                "ans": None,
+                "ev": None,
+                "sy": t,
+                "raw": "{}",
+            },
+        )
         for integration in (shared_a, shared_b, own_c):
-            conn.execute(text(
-                "INSERT INTO call_events (integration_id, guid, call_external_id, phone_number_id, event_type, kind, "
-                "extension, occurred_at, raw) VALUES (:i, 'g1', 'call-1', :n, 'IncomingCallConnected', 'connected', "
-                "'102', :t, '{}')"), {"i": integration, "n": number, "t": t + timedelta(seconds=7)})
-            conn.execute(text(
-                "INSERT INTO recordings (integration_id, call_external_id, phone_number_id, started_at, provider_uri) "
-                "VALUES (:i, 'call-1', :n, :t, :u)"),
-                {"i": integration, "n": number, "t": t, "u": f"http://r/{integration}"})
-            conn.execute(text(
-                "INSERT INTO sms_messages (integration_id, external_id, phone_number_id, direction, sent_at, raw, "
-                "synced_at) VALUES (:i, 'sms-1', :n, 'inbound', :t, '{}', :t)"),
-                {"i": integration, "n": number, "t": t})
+            conn.execute(
+                text(
+                    "INSERT INTO call_events (integration_id, guid, call_external_id, phone_number_id, "
+                    "event_type, kind, extension, occurred_at, raw) VALUES (:i, 'g1', 'call-1', :n, "
+                    "'IncomingCallConnected', 'connected', '102', :t, '{}')"
+                ),
+                {"i": integration, "n": number, "t": t + timedelta(seconds=7)},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO recordings (integration_id, call_external_id, phone_number_id, started_at, "
+                    "provider_uri) VALUES (:i, 'call-1', :n, :t, :u)"
+                ),
+                {"i": integration, "n": number, "t": t, "u": f"http://r/{integration}"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO sms_messages (integration_id, external_id, phone_number_id, direction, sent_at, raw, "
+                    "synced_at) VALUES (:i, 'sms-1', :n, 'inbound', :t, '{}', :t)"
+                ),
+                {"i": integration, "n": number, "t": t},
+            )
         for org, integration in ((a, shared_a), (b, shared_b), (c, own_c)):
-            conn.execute(text("INSERT INTO agents (org_id, integration_id, extension, display_name, updated_at) "
-                              "VALUES (:o, :i, '101', 'Ada', :t)"), {"o": org, "i": integration, "t": t})
+            conn.execute(
+                text(
+                    "INSERT INTO agents (org_id, integration_id, extension, display_name, updated_at) "
+                    "VALUES (:o, :i, '101', 'Ada', :t)"
+                ),
+                {"o": org, "i": integration, "t": t},
+            )
     upgrade()
     with db.engine.connect() as conn:
         accounts = dict(conn.execute(text("SELECT id, account_id FROM integrations")).all())
-        calls = conn.execute(text("SELECT account_id, status, duration_ms, agent_extension, answered_at, events_at, "
-                                  "synced_at FROM calls ORDER BY account_id")).all()
-        counts = {table: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-                  for table in ("call_events", "recordings", "sms_messages", "agents", "provider_accounts")}
+        calls = conn.execute(
+            text(
+                "SELECT account_id, status, duration_ms, agent_extension, answered_at, events_at, "
+                "synced_at FROM calls ORDER BY account_id"
+            )
+        ).all()
+        counts = {
+            table: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+            for table in ("call_events", "recordings", "sms_messages", "agents", "provider_accounts")
+        }
         filed = set(conn.execute(text("SELECT call_started_at FROM call_events")).scalars())
     assert accounts[shared_a] == accounts[shared_b] != accounts[own_c]
     shared, own = (calls[0], calls[1]) if calls[0].account_id == accounts[shared_a] else (calls[1], calls[0])
@@ -228,8 +339,13 @@ KEY, OTHER_KEY = "acme-mightycall-key-5d1f", "another-accounts-key-77ab"
 
 
 def _event(guid: str, key: str = KEY) -> dict:
-    return {"EventType": "IncomingCall", "Timestamp": "2026-07-01T15:00:00Z", "Guid": guid, "ApiKey": key,
-            "Body": {"Id": f"call-{guid}", "From": "+17185550123", "To": "+12125550101"}}
+    return {
+        "EventType": "IncomingCall",
+        "Timestamp": "2026-07-01T15:00:00Z",
+        "Guid": guid,
+        "ApiKey": key,
+        "Body": {"Id": f"call-{guid}", "From": "+17185550123", "To": "+12125550101"},
+    }
 
 
 def test_upgrade_scrubs_the_api_keys_stored_with_webhook_deliveries_and_call_events(database_at_0008):
@@ -248,15 +364,28 @@ def test_upgrade_scrubs_the_api_keys_stored_with_webhook_deliveries_and_call_eve
     ]
     with db.engine.begin() as conn:
         for n, (guid, status, body, kept) in enumerate(stored):
-            conn.execute(text(
-                "INSERT INTO webhook_events (org_id, integration_id, guid, headers, body, status, attempts, "
-                "received_at) VALUES (:o, :i, :g, :h, :b, :s, 0, :t)"),
-                {"o": org_id, "i": integration_id, "g": guid or f"rejected-{n}", "h": json.dumps(kept), "b": body,
-                 "s": status, "t": datetime(2026, 7, 1, tzinfo=UTC).replace(tzinfo=None)})
-        conn.execute(text(
-            "INSERT INTO call_events (integration_id, guid, call_external_id, phone_number_id, event_type, kind, "
-            "occurred_at, raw) VALUES (:i, 'single', 'call-single', :n, 'IncomingCall', 'call', :at, :raw)"),
-            {"i": integration_id, "n": number_id, "at": datetime(2026, 7, 1, 15), "raw": json.dumps(_event("single"))})
+            conn.execute(
+                text(
+                    "INSERT INTO webhook_events (org_id, integration_id, guid, headers, body, status, attempts, "
+                    "received_at) VALUES (:o, :i, :g, :h, :b, :s, 0, :t)"
+                ),
+                {
+                    "o": org_id,
+                    "i": integration_id,
+                    "g": guid or f"rejected-{n}",
+                    "h": json.dumps(kept),
+                    "b": body,
+                    "s": status,
+                    "t": datetime(2026, 7, 1, tzinfo=UTC).replace(tzinfo=None),
+                },
+            )
+        conn.execute(
+            text(
+                "INSERT INTO call_events (integration_id, guid, call_external_id, phone_number_id, event_type, kind, "
+                "occurred_at, raw) VALUES (:i, 'single', 'call-single', :n, 'IncomingCall', 'call', :at, :raw)"
+            ),
+            {"i": integration_id, "n": number_id, "at": datetime(2026, 7, 1, 15), "raw": json.dumps(_event("single"))},
+        )
     upgrade()
     with db.engine.connect() as conn:
         rows = conn.execute(text("SELECT guid, body, headers FROM webhook_events ORDER BY id")).all()
