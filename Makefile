@@ -94,6 +94,8 @@ test: $(VENV)/.dev-deps
 	fi
 	$(PY) -m tests.preflight
 	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/basedpyright --pythonpath $(PY)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
