@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,7 +21,9 @@ from tests.factories import T0, assign, make_integration, make_number, make_org,
 from tests.world import _traffic
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
-from vsync.models import SyncRun
+from vsync.models import Organization, SyncRun
+from vsync.services import support
+from vsync.services.billing import plans
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 
@@ -62,13 +65,21 @@ SHOWS = {
     "/sync-runs/": lambda org: f"{org.slug} account refused",
     "/api-keys/": lambda org: f"{org.slug} wallboard",
     "/settings/": lambda org: org.timezone,
+    "/tickets/": lambda org: f"{org.slug} line drops",  # opened by the org's agent, so every role sees it
+    "/alerts/": lambda org: f"({org.timezone})",
+    "/notifications/": lambda org: f"My notifications in {org.name}",
+    "/billing/": lambda org: f"{org.slug} plan v1",
 }
 
 
 def _make_org(org: Org) -> None:
     org_id = make_org(org.slug, org.timezone)
-    for role in ROLES:
-        make_user(org.email(role), org_slug=org.slug, role=role, extension=AGENT_EXTENSION if role == "agent" else None)
+    users = {
+        role: make_user(
+            org.email(role), org_slug=org.slug, role=role, extension=AGENT_EXTENSION if role == "agent" else None
+        )
+        for role in ROLES
+    }
     number_id = make_number(org.number)
     assign(org.slug, org.number)
     integration_id = make_integration(org_id, base_url=f"http://127.0.0.1:1/{org.slug}/v4")
@@ -86,6 +97,17 @@ def _make_org(org: Org) -> None:
             )
         )
         create_api_key(org_id=org_id, name=f"{org.slug} wallboard", scopes="read")
+        support.open_ticket(
+            org_id,
+            support.Member(id=users["agent"], label=org.email("agent")),
+            subject=f"{org.slug} line drops",
+            category="problem",
+            message="Callers are cut off.",
+        )
+        plan = plans.save_plan(code=f"{org.slug}-plan", name=f"{org.slug} plan", currency="USD", rounding="second")
+        db.session.flush()
+        created = db.session.get_one(Organization, org_id).created_at.astimezone(ZoneInfo(org.timezone))
+        plans.subscribe(org_id, plan.id, created.date())
         db.session.commit()
 
 

@@ -18,6 +18,7 @@ from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
 from vsync.models import Organization, Plan, Subscription
 from vsync.models.billing import ROUNDINGS
+from vsync.query import org_zone
 from vsync.services import audit
 from vsync.services.billing.money import decimal_places, validate_currency
 
@@ -88,10 +89,9 @@ def subscribe(org_id: int, plan_id: int, starts_on: date, ends_on: date | None =
     if org is None:
         raise NotFound(f"No organisation {org_id}.", field="org")
     plan = get_plan(plan_id)
-    if starts_on < org.created_at.date():
-        raise ValidationError(
-            f"starts_on is before the organisation existed ({org.created_at.date()}).", field="starts_on"
-        )
+    created = org.created_at.astimezone(org_zone(org)).date()  # starts_on is a date in the org's zone
+    if starts_on < created:
+        raise ValidationError(f"starts_on is before the organisation existed ({created}).", field="starts_on")
     if ends_on is not None and ends_on <= starts_on:
         raise ValidationError("ends_on must be after starts_on.", field="ends_on")
     clash = _overlapping(org_id, starts_on, ends_on)
