@@ -14,7 +14,7 @@ from vsync.tenancy import OrgOwned
 
 QUEUED, SENDING, SENT, FAILED, UNKNOWN = "queued", "sending", "sent", "failed", "unknown"
 EMAIL_STATUSES = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
-EMAIL_KINDS = ("digest", "alert", "invitation", "test")
+EMAIL_KINDS = ("digest", "alert", "invitation", "test", "invoice")
 
 
 class OutboundEmail(OrgOwned, db.Model):
@@ -45,6 +45,9 @@ class OutboundEmail(OrgOwned, db.Model):
     template: Mapped[str] = mapped_column(String(100))
     # What the template is rendered with when the message is sent (JSON: ids, figures, links).
     context: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # The invoice or credit note whose PDF and CSV the message carries, drawn when it is sent: the
+    # outbox keeps which document, never its bytes.
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("billing_invoices.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(20), default=QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)

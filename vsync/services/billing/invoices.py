@@ -31,9 +31,12 @@ from vsync.extensions import db
 from vsync.models import BillingSettings, Invoice, InvoiceCounter, InvoiceLine, Payment
 from vsync.models.billing import CREDIT_NOTE, DRAFT, INVOICE, OPEN, PAID, VOID
 from vsync.services import audit
-from vsync.services.billing.money import decimal_places, round_money
+from vsync.services.billing import documents
+from vsync.services.billing.money import decimal_places, format_money, round_money
 from vsync.services.billing.plans import Segment, segments
 from vsync.services.billing.usage import Usage, month_span, usage
+from vsync.services.notifications import mail
+from vsync.services.orgs import normalize_email
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +245,47 @@ def issue_invoice(invoice: Invoice, now: datetime) -> Invoice:
 
 
 def send_invoice(invoice: Invoice) -> None:
-    """The one place an issued invoice or credit note would be emailed to the org's billing contacts
-    (`BillingSettings.contacts`). Emailing belongs to the notifications service, which is not part of
-    billing: until it is wired here, issuing only logs that the document is ready."""
-    log.info("%s %s of org %s is ready to send", invoice.kind, invoice.number, invoice.org_id)
+    """Email an issued invoice or credit note, PDF and CSV attached, to each of the org's billing
+    contacts (`BillingSettings.contacts`, one address a line), in the org's name. One message per
+    invoice and address (its outbox key), so issuing again or re-running the invoice job sends
+    nothing twice; it leaves when the caller commits, through SMTP or the outbox folder. A line that
+    is not an address is skipped, logged: a bad contact never stops an invoice."""
+    db.session.flush()  # a credit note gets its id here, for the messages' keys
+    context = {
+        "title": documents.title_of(invoice),
+        "credit_note": invoice.kind == CREDIT_NOTE,
+        "total": format_money(invoice.total, invoice.currency),
+        "issued": f"{invoice.issued_at:%Y-%m-%d}" if invoice.issued_at else "",
+        "period_start": invoice.period_start.isoformat(),
+        "period_end": invoice.period_end.isoformat(),
+    }
+    for address in billing_contacts(invoice.org_id):
+        mail.queue_email(
+            invoice.org_id,
+            kind="invoice",
+            key=f"invoice:{invoice.id}:{address}"[:200],  # the key's column; longer addresses are vanishingly rare
+            to=address,
+            template="invoice",
+            context=context,
+            invoice_id=invoice.id,
+        )
+
+
+def billing_contacts(org_id: int) -> list[str]:
+    """The org's billing contact addresses, normalised, each once, in the order given."""
+    settings = db.session.scalar(select(BillingSettings).where(BillingSettings.org_id == org_id))
+    addresses: list[str] = []
+    for line in (settings.contacts or "").splitlines() if settings else []:
+        if not line.strip():
+            continue
+        try:
+            address = normalize_email(line)
+        except ValidationError:
+            log.warning("org %s: billing contact %r is not an address, skipped", org_id, line.strip())
+            continue
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
 
 
 def get_invoice(invoice_id: int, *, kind: str | None = None) -> Invoice:

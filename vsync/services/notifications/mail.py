@@ -12,7 +12,9 @@ row back to `queued` with its error while retries remain (RQ spaces them by
 (`sweep_outbox`): it may or may not have left, and sending it again could send it twice.
 
 Each message is rendered from one template under `templates/email/` (`<name>.email`) with three
-blocks, `subject`, `text` and `html`, into a multipart text and HTML message. SMTP sends have the
+blocks, `subject`, `text` and `html`, into a multipart text and HTML message. A message about an
+invoice or credit note (its row's `invoice_id`) carries the document as PDF and CSV, drawn when it
+is sent in the org's scope, so the outbox holds no document bytes. SMTP sends have the
 `VSYNC_SMTP_TIMEOUT`; with no SMTP host (the embedded default) `OutboxFilesEmailBackend` writes each
 message as an `.eml` file under `instance/outbox/`.
 """
@@ -37,9 +39,10 @@ from sqlalchemy.orm import Session
 
 from vsync import queue
 from vsync.extensions import db, mail
-from vsync.models import Organization, OutboundEmail
+from vsync.models import Invoice, Organization, OutboundEmail
 from vsync.models.notifications import FAILED, QUEUED, SENDING, SENT, UNKNOWN
 from vsync.models.types import utcnow
+from vsync.services.billing import documents
 from vsync.services.orgs import normalize_email
 
 log = logging.getLogger(__name__)
@@ -99,10 +102,19 @@ def render(template: str, context: dict) -> tuple[str, str, str]:
 
 
 def queue_email(
-    org_id: int, *, kind: str, key: str, to: str, template: str, context: dict, user_id: int | None = None
+    org_id: int,
+    *,
+    kind: str,
+    key: str,
+    to: str,
+    template: str,
+    context: dict,
+    user_id: int | None = None,
+    invoice_id: int | None = None,
 ) -> OutboundEmail | None:
     """Decide a message: its outbox row, or None when a message with `key` was decided already.
-    It is dispatched when the caller commits (see the module docstring)."""
+    It is dispatched when the caller commits (see the module docstring). `invoice_id` attaches that
+    invoice or credit note of the org, as PDF and CSV."""
     to = normalize_email(to)
     subject, _, _ = render(template, {"org_name": _org_name(org_id), **context})
     row = OutboundEmail(
@@ -114,6 +126,7 @@ def queue_email(
         subject=subject[:300],
         template=template,
         context=context,
+        invoice_id=invoice_id,
         status=QUEUED,
     )
     try:
@@ -201,7 +214,18 @@ def _message(row: OutboundEmail) -> EmailMultiAlternatives:
     headers = {"Message-ID": make_msgid(f"vsync-{row.id}", domain="vsync"), **row.context.get("headers", {})}
     message = EmailMultiAlternatives(subject=subject, body=text, to=[row.to_address], headers=headers)
     message.attach_alternative(html, "text/html")
+    if row.invoice_id is not None:
+        _attach_invoice(message, row)
     return message
+
+
+def _attach_invoice(message: EmailMultiAlternatives, row: OutboundEmail) -> None:
+    """The invoice's PDF and CSV as they are now, drawn in the send job's scope (the row's org)."""
+    invoice = db.session.get_one(Invoice, row.invoice_id)
+    org = db.session.get_one(Organization, row.org_id)
+    name = invoice.number or str(invoice.id)
+    message.attach(f"{name}.pdf", documents.invoice_pdf(invoice, org), "application/pdf")
+    message.attach(f"{name}.csv", documents.invoice_csv(invoice, org), "text/csv")
 
 
 def send_claimed(row: OutboundEmail) -> None:
