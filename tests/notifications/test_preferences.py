@@ -39,6 +39,7 @@ FORM = {
     "alert_silence": "on",
     "sync_failures": "on",
     "account_security": "on",
+    "support_tickets": "on",
 }
 
 

@@ -124,6 +124,9 @@ class PreferencesForm(FlaskForm):
     alert_silence = SelectField("Alert: no calls during business hours", choices=options(ON_OFF))
     sync_failures = SelectField("Sync failures", choices=options(ON_OFF))
     account_security = SelectField("Account security", choices=options(ON_OFF))
+    support_tickets = SelectField(
+        "Support tickets", choices=options(ON_OFF), description="News of the tickets you opened; org admins: all."
+    )
 
 
 class AlertRuleForm(FlaskForm):

@@ -23,7 +23,9 @@ already has an account, and a link is written on the user row, which a tenant ma
 the ORM. So this module reads and writes the users table (and, for the state, the person's
 memberships in every org) with Core statements on the session's connection (in its transaction,
 past the tenant filter) that carry their own conditions: the email lookup returns an id and nothing
-else, and the state is only ever compared as a hash.
+else, and the state is only ever compared as a hash. Platform staff are invisible there too, yet an
+org member's ticket or reply must reach them by email: `platform_staff_contacts` reads their ids and
+addresses the same way, and nothing else of them.
 
 Every org keeps at least one org admin: the last one can be neither demoted nor removed
 (`Conflict`, code `last_org_admin`).
@@ -91,6 +93,14 @@ def _core(statement):
 def _user_id_by_email(email: str) -> int | None:
     """The id of the account with `email`, whoever's member it is: adding by email must find it."""
     return _core(select(_users.c.id).where(func.lower(_users.c.email) == email)).scalar()
+
+
+def platform_staff_contacts(user_id: int | None = None) -> list[tuple[int, str]]:
+    """(id, email) of every active platform admin, or of the one `user_id` names if it is one, from any scope."""
+    query = select(_users.c.id, _users.c.email).where(_users.c.role == "platform_admin", _users.c.active.is_(True))
+    if user_id is not None:
+        query = query.where(_users.c.id == user_id)
+    return [(row.id, row.email) for row in _core(query.order_by(_users.c.id))]
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from vsync.models.support import (
 from vsync.models.types import utcnow
 from vsync.phones import normalize_e164
 from vsync.services import audit, numbers
+from vsync.services.notifications import tickets
 
 MAX_MESSAGE_CHARS = 10_000
 MAX_SUBJECT_CHARS = 200
@@ -105,12 +106,10 @@ def _require_staff(principal) -> None:
 
 
 def ticket_event_for_notification(ticket: Ticket, event: str) -> None:
-    """Where the people concerned are to be told, by email and following their preferences, of
-    `event` on `ticket`: `opened`, `replied`, `status_changed` or `number_request_decided`.
-
-    Sends nothing yet: email and notification preferences are being built separately, and will be
-    called from here. Internal notes never reach this function.
-    """
+    """Tell the people concerned, by email and following their preferences, of `event` on `ticket`:
+    `opened`, `replied`, `status_changed` or `number_request_decided` (who and what:
+    `vsync.services.notifications.tickets`). Internal notes never reach this function."""
+    tickets.notify(ticket, event)
 
 
 # --- org members -----------------------------------------------------------------------------------

@@ -4,10 +4,10 @@ A preference is a key with a few allowed values. A person who never changed one 
 default (`DEFAULTS`); only changed keys are stored (`NotificationPreference`), so a change of role
 moves every untouched preference to the new role's default.
 
-A digest carries a signed one-click unsubscribe link (RFC 8058) naming its outbox message and one
-preference key; using it turns that preference off for that person in that org, nothing else, and
-spends the link (the message's `unsubscribed_at`): a tampered link and a used one are refused with a
-clear message, and nothing changes.
+A digest or a support ticket message carries a signed one-click unsubscribe link (RFC 8058) naming
+its outbox message and one preference key; using it turns that preference off for that person in
+that org, nothing else, and spends the link (the message's `unsubscribed_at`): a tampered link and a
+used one are refused with a clear message, and nothing changes.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from vsync.services import audit
 DIGEST, DIGEST_HOUR = "digest", "digest_hour"
 ALERT_SERVICE_LEVEL, ALERT_SILENCE = "alert_service_level", "alert_silence"
 SYNC_FAILURES, ACCOUNT_SECURITY = "sync_failures", "account_security"
+SUPPORT = "support_tickets"
 OFF, DAILY, WEEKLY, ON = "off", "daily", "weekly", "on"
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -37,6 +38,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     ALERT_SILENCE: (ON, OFF),
     SYNC_FAILURES: (ON, OFF),
     ACCOUNT_SECURITY: (ON, OFF),
+    SUPPORT: (ON, OFF),
 }
 LABELS = {
     DIGEST: "Digest email",
@@ -45,8 +47,9 @@ LABELS = {
     ALERT_SILENCE: "Alert: no calls during business hours",
     SYNC_FAILURES: "Sync failures",
     ACCOUNT_SECURITY: "Account security",
+    SUPPORT: "Support tickets",
 }
-_EVERYONE = {DIGEST_HOUR: "8", ACCOUNT_SECURITY: ON}
+_EVERYONE = {DIGEST_HOUR: "8", ACCOUNT_SECURITY: ON, SUPPORT: ON}
 # Admins run the org: a daily digest and every alert. Managers watch the floor: the same but sync
 # failures, which admins fix. Agents get a weekly digest of their own calls and no alerts.
 DEFAULTS: dict[str, dict[str, str]] = {
