@@ -163,9 +163,10 @@ def _expected(access: Access, principal, method, org, endpoint, crossing, handle
 
 
 def _assert_nothing_of_b(principal, url, response):
-    assert INTERNAL_NOTE not in response.get_data(as_text=True), (principal, url)
+    text = body_text(response)
+    assert INTERNAL_NOTE not in text, (principal, url)
     if REACH[principal][1] is None:  # a 404 names the reference the caller sent, as for an org that does not exist
-        body = body_text(response).replace("'org-b'", "")
+        body = text.replace("'org-b'", "")
         assert not [m for m in B_MARKERS if m in body], (principal, url)
 
 
