@@ -97,6 +97,23 @@ def _author(principal) -> tuple[int | None, str]:
     return (None if principal.is_api_key else principal.id), principal.label
 
 
+def _post(ticket: Ticket, principal, body: str, now: datetime, *, internal: bool = False) -> TicketMessage:
+    """Add a message to the ticket's thread, written by `principal` (an internal note when `internal`)."""
+    user_id, label = _author(principal)
+    message = TicketMessage(
+        org_id=ticket.org_id,
+        ticket_id=ticket.id,
+        author_user_id=user_id,
+        author=label,
+        from_platform=principal.is_platform,
+        internal=internal,
+        body=body,
+        created_at=now,
+    )
+    db.session.add(message)
+    return message
+
+
 def _require_staff(principal) -> None:
     if not principal.is_platform:
         raise ValidationError("Only platform staff may do this.", code="forbidden")
@@ -135,17 +152,7 @@ def _new_ticket(
     )
     db.session.add(ticket)
     db.session.flush()
-    db.session.add(
-        TicketMessage(
-            org_id=org_id,
-            ticket_id=ticket.id,
-            author_user_id=user_id,
-            author=label,
-            from_platform=principal.is_platform,
-            body=body,
-            created_at=now,
-        )
-    )
+    _post(ticket, principal, body, now)
     return ticket
 
 
@@ -325,18 +332,8 @@ def reply(ticket: Ticket, principal, message: str, *, now: datetime | None = Non
     body = _text(message, "message", MAX_MESSAGE_CHARS, "message")
     if ticket.status == CLOSED:
         raise Conflict(f"Ticket {ticket.id} is closed; open a new one.", field="ticket", code="ticket_closed")
-    user_id, label = _author(principal)
     staff = principal.is_platform
-    posted = TicketMessage(
-        org_id=ticket.org_id,
-        ticket_id=ticket.id,
-        author_user_id=user_id,
-        author=label,
-        from_platform=staff,
-        body=body,
-        created_at=now,
-    )
-    db.session.add(posted)
+    posted = _post(ticket, principal, body, now)
     previous = ticket.status
     if staff:
         ticket.first_response_at = ticket.first_response_at or now
@@ -376,18 +373,7 @@ def add_internal_note(ticket: Ticket, principal, note: str, *, now: datetime | N
     _require_staff(principal)
     now = now or utcnow()
     body = _text(note, "note", MAX_MESSAGE_CHARS, "note")
-    user_id, label = _author(principal)
-    posted = TicketMessage(
-        org_id=ticket.org_id,
-        ticket_id=ticket.id,
-        author_user_id=user_id,
-        author=label,
-        from_platform=True,
-        internal=True,
-        body=body,
-        created_at=now,
-    )
-    db.session.add(posted)
+    posted = _post(ticket, principal, body, now, internal=True)
     db.session.flush()
     audit.record("support.note_added", org_id=ticket.org_id, target=ticket, summary=f"#{ticket.id}")
     return posted
@@ -509,17 +495,7 @@ def _decide(ticket: Ticket, request: NumberRequest, principal, decision: str, ou
         label,
         now,
     )
-    db.session.add(
-        TicketMessage(
-            org_id=ticket.org_id,
-            ticket_id=ticket.id,
-            author_user_id=user_id,
-            author=label,
-            from_platform=True,
-            body=outcome,
-            created_at=now,
-        )
-    )
+    _post(ticket, principal, outcome, now)
     ticket.first_response_at = ticket.first_response_at or now
     ticket.status, ticket.resolved_at, ticket.updated_at = RESOLVED, now, now
     db.session.flush()
