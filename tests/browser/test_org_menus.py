@@ -71,6 +71,12 @@ SHOWS = {
     "/billing/": lambda org: f"{org.slug} plan v1",
 }
 
+# What a platform page shows of every org (it lists across orgs), by the page's path under /admin/platform/.
+PLATFORM_SHOWS = {
+    "billing/": lambda org: f"{org.slug} plan",
+    "tickets/": lambda org: f"{org.slug} line drops",
+}
+
 
 def _make_org(org: Org) -> None:
     org_id = make_org(org.slug, org.timezone)
@@ -183,6 +189,7 @@ def test_a_platform_admin_acting_as_each_org_in_turn_clicks_through_that_orgs_co
     console.sign_in(ROOT)
     with page.expect_navigation():
         page.locator("form.list-group-item", has_text=ORGS[0].name).locator("button").click()
+    visited: set[str] = set()
     for index, org in enumerate(ORGS):
         assert f"You are in {org.name} as org admin" in console.flash()
         assert page.url == f"{console.base_url}/admin/orgs/{org.slug}/"
@@ -192,10 +199,15 @@ def test_a_platform_admin_acting_as_each_org_in_turn_clicks_through_that_orgs_co
             page.click("#admin-navbar-collapse .dropdown-toggle:has-text('Platform')")
             _click(page, PLATFORM_MENU, name)
             assert page.url.startswith(f"{console.base_url}/admin/platform/"), name
+            path = page.url.removeprefix(f"{console.base_url}/admin/platform/")
+            visited.add(path)
+            shows = PLATFORM_SHOWS.get(path)
+            assert shows is None or all(shows(each) in _content(page) for each in ORGS), name
         if index + 1 < len(ORGS):
             page.select_option("#switch-org", ORGS[index + 1].slug)
             with page.expect_navigation():
                 page.click(".org-switcher button[type=submit]")
+    assert set(PLATFORM_SHOWS) <= visited
     assert console.errors == []
 
 
