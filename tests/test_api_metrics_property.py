@@ -3,7 +3,8 @@
 The scenarios of `tests.test_metrics` (random calls on shared and moving numbers, random filters,
 windows around DST changes in several time zones), asked through the HTTP API as a platform key:
 the calls list (every page) must be exactly the calls the brute force counts, and `metrics`,
-`metrics/series`, `metrics/agents` and `metrics/numbers` must equal that count, rounded at the edge. On PostgreSQL,
+`metrics/series`, `metrics/agents`, `metrics/numbers`, `metrics/directions`, `metrics/heatmap` and
+`metrics/outbound` must equal that count, rounded at the edge. On PostgreSQL,
 and once on the embedded SQLite.
 """
 
@@ -100,6 +101,13 @@ def check_through_the_api(app, scenario: dict) -> None:
         assert_same(agents["data"], for_display(expected["agents"]), "agents")
         numbers = client.get(f"/api/v1/orgs/{slug}/metrics/numbers?" + urlencode(query)).get_json()
         assert_same(numbers["data"], for_display(expected["numbers"]), "numbers")
+        directions = client.get(f"/api/v1/orgs/{slug}/metrics/directions?" + urlencode(query)).get_json()
+        assert_same(directions["data"], for_display(expected["directions"]), "directions")
+        heatmap = client.get(f"/api/v1/orgs/{slug}/metrics/heatmap?" + urlencode(query)).get_json()
+        assert_same(heatmap["data"], for_display(expected["heatmap"]), "heatmap")
+        outbound = client.get(f"/api/v1/orgs/{slug}/metrics/outbound?" + urlencode(query)).get_json()
+        assert_same(outbound["metrics"], for_display(expected["outbound"]["totals"]), "outbound")
+        assert_same(outbound["agents"], for_display(expected["outbound"]["agents"]), "outbound agents")
 
         series = client.get(f"/api/v1/orgs/{slug}/metrics/series?" + urlencode({**query, "bucket": bucket}))
         buckets = series.get_json()["data"]

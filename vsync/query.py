@@ -13,6 +13,10 @@ API in its error envelope, the console as a flashed form error on a 400 page).
 Local days: a day starts at the first instant of its local date (`local_day_start`), midnight or, when
 a daylight saving gap swallows midnight, the end of the gap; a "to" date includes its whole day.
 
+Presets (`PRESETS`, `Window.preset`) name the windows people ask for most, relative to the local
+today; `Window.previous` is the period of the same length just before a window, the one a figure is
+compared with.
+
 Neutral by design: this module imports models and the time helpers, never services, edges or jobs.
 """
 
@@ -34,6 +38,9 @@ from vsync.timeutil import parse_utc
 FILTER_DIRECTIONS = (INBOUND, OUTBOUND, CALLBACK)
 # `direction=outbound` and the outbound figures count callbacks too.
 OUTBOUND_DIRECTIONS = (OUTBOUND, CALLBACK)
+
+# Named windows, relative to the org's local today (included where the window reaches it).
+PRESETS = ("today", "yesterday", "last_7_days", "last_30_days", "this_month", "last_month")
 
 # The longest window any edge may ask about: what a question costs follows its window, so no request
 # scans a table's whole history.
@@ -104,6 +111,54 @@ class Window:
         if end > start.astimezone(tz) + MAX_WINDOW:  # local days: a daylight saving change adds no hour
             raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
         return cls(start, end, tz)
+
+    @classmethod
+    def preset(cls, tz: ZoneInfo, name: str, now: datetime | None = None) -> Window:
+        """A named window (`PRESETS`) of whole local days: today, yesterday, the last 7 or 30 days
+        (today included), this month to today, or the whole previous month."""
+        today = (now or datetime.now(UTC)).astimezone(tz).date()
+        first_of_month = today.replace(day=1)
+        days = {
+            "today": (today, today),
+            "yesterday": (today - timedelta(days=1), today - timedelta(days=1)),
+            "last_7_days": (today - timedelta(days=6), today),
+            "last_30_days": (today - timedelta(days=29), today),
+            "this_month": (first_of_month, today),
+            "last_month": ((first_of_month - timedelta(days=1)).replace(day=1), first_of_month - timedelta(days=1)),
+        }
+        if name not in days:
+            raise ValidationError(f"range is one of {', '.join(PRESETS)}.", field="range")
+        return cls.local_days(tz, *days[name])
+
+    def local_day_span(self) -> tuple[date, date] | None:
+        """The first and last local day of a window of whole local days, else None."""
+        first, after = self.start_local.date(), self.end_local.date()
+        if self.start != local_day_start(first, self.tz) or self.end != local_day_start(after, self.tz):
+            return None
+        return first, after - timedelta(days=1)
+
+    def previous(self, now: datetime | None = None) -> Window:
+        """The period of the same length just before this window, that a figure is compared with:
+        as many local days before a window of whole local days (so a DST day is compared with a day,
+        not with 24 hours), the same duration before any other window.
+
+        While `now` is inside the window (today, this month), no call has started after it yet, so
+        the previous period is cut at the same point: today until 10:00 is compared with yesterday
+        until 10:00 (local wall time), not with the whole of yesterday."""
+        now = now or datetime.now(UTC)
+        span = self.local_day_span()
+        if span is None:
+            length = self.end - self.start
+            start, end, elapsed = self.start - length, self.start, now - self.start
+            return Window(start, min(end, start + elapsed) if self.start < now < self.end else end, self.tz)
+        first, last = span
+        shift = timedelta(days=(last - first).days + 1)
+        previous = Window.local_days(self.tz, first - shift, last - shift)
+        if not self.start < now < self.end:
+            return previous
+        local_now = now.astimezone(self.tz)
+        cut = datetime.combine(local_now.date() - shift, local_now.time(), self.tz).astimezone(UTC)
+        return Window(previous.start, max(min(cut, previous.end), previous.start + timedelta(seconds=1)), self.tz)
 
     @property
     def start_local(self) -> datetime:
