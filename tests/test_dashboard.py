@@ -33,7 +33,7 @@ def test_each_orgs_comparison_and_heatmap_count_only_its_own_calls_on_a_shared_n
     assert a["previous"]["from"] == a["previous"]["to"] == "2026-11-01"
     assert a["changes"]["metrics"]["total_calls"] == {"previous": 0, "delta": 4, "trend": "up", "judgement": "neutral"}
     assert b["changes"]["metrics"]["total_calls"]["previous"] == 2
-    assert a["changes"]["metrics"]["answered_calls"]["judgement"] == "better"  # more answered: good news
+    assert a["changes"]["metrics"]["answer_rate"]["judgement"] is None  # no inbound call the day before
     # Monday 11:00, 12:00 (the shared number) and 13:00 UTC for A; 06:00-08:00 in New York for B.
     assert _cells(a) == {(0, 11): 2, (0, 12): 1, (0, 13): 1}
     assert _cells(b) == {(0, 6): 1, (0, 7): 1, (0, 8): 2}

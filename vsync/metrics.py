@@ -413,7 +413,6 @@ FIGURES = _declare(
         "Inbound calls answered.",
         _EVERY_WINDOW | {PER_AGENT, PER_NUMBER, HEATMAP},
         lambda p, org: p.answered,
-        better=HIGHER,
     ),
     Figure(
         "missed_rings",
