@@ -3,8 +3,9 @@ and the admin dashboard alike, so the two never disagree.
 
 The figures
 -----------
-Each figure is declared once, in `FIGURES` (name, label, description, unit, how it is computed, and the
-breakdowns it exists in: totals, per agent, per number, series). The engine computes a breakdown's
+Each figure is declared once, in `FIGURES` (name, label, description, unit, how it is computed, which
+way is better, and the breakdowns it exists in: totals, per agent, per number, series, per direction,
+per weekday and hour, outbound, outbound per agent). The engine computes a breakdown's
 figures from it, `for_display` rounds by its units, and the API's metrics schemas, the dashboard's
 tiles and the reference page (`/api/v1/docs`) are built from it; `tests/test_kpi_registry.py` fails
 when one of them and the registry disagree. The window and filters of a question are the query
