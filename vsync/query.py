@@ -146,18 +146,19 @@ class Window:
         the previous period is cut at the same point: today until 10:00 is compared with yesterday
         until 10:00 (local wall time), not with the whole of yesterday."""
         now = now or datetime.now(UTC)
+        running = self.start < now < self.end
         span = self.local_day_span()
         if span is None:
             length = self.end - self.start
-            start, end, elapsed = self.start - length, self.start, now - self.start
-            return Window(start, min(end, start + elapsed) if self.start < now < self.end else end, self.tz)
+            return Window(self.start - length, self.start - length + (now - self.start if running else length), self.tz)
         first, last = span
         shift = timedelta(days=(last - first).days + 1)
         previous = Window.local_days(self.tz, first - shift, last - shift)
-        if not self.start < now < self.end:
+        if not running:
             return previous
         local_now = now.astimezone(self.tz)
         cut = datetime.combine(local_now.date() - shift, local_now.time(), self.tz).astimezone(UTC)
+        # A day whose midnight a DST gap swallowed starts later than its 00:xx: never cut before the start.
         return Window(previous.start, max(min(cut, previous.end), previous.start + timedelta(seconds=1)), self.tz)
 
     @property
