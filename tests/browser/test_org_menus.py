@@ -132,11 +132,12 @@ def console(page, live_server, artifacts, three_orgs):
     return Console(page, live_server, artifacts)
 
 
-def _org_views(app) -> dict[str, tuple[str, str]]:
-    """The org console's views by menu name: their path under the org and the least role they need."""
+def _org_views(app) -> dict[str, tuple[str, str, str | None]]:
+    """The org console's views by menu name, in menu order: their path under the org, the least role
+    they need, and the menu's dropdown they are in (None: the navigation bar itself)."""
     (admin,) = app.extensions["admin"]
     return {
-        view.name: (view.url.removeprefix("/admin/orgs/<org>").rstrip("/") + "/", view.least_role)
+        view.name: (view.url.removeprefix("/admin/orgs/<org>").rstrip("/") + "/", view.least_role, view.category)
         for view in admin._views
         if view.url.startswith("/admin/orgs/<org>")
     }
@@ -161,18 +162,35 @@ def _content(page) -> str:
 
 
 ORG_MENU = "#admin-navbar-collapse ul.mr-auto > li > a.nav-link"
-PLATFORM_MENU = "#admin-navbar-collapse ul.mr-auto .dropdown-menu a.dropdown-item"
+
+
+def dropdown(category: str) -> str:
+    """The links of one of the menu's dropdowns."""
+    return f"#admin-navbar-collapse li.dropdown:has(> a.dropdown-toggle:has-text('{category}')) a.dropdown-item"
+
+
+def _click_in(page, category: str | None, name: str) -> None:
+    """Click a menu link, opening its dropdown first if it is in one."""
+    if category is None:
+        _click(page, ORG_MENU, name)
+        return
+    page.click(f"#admin-navbar-collapse .dropdown-toggle:has-text('{category}')")
+    _click(page, dropdown(category), name)
+
+
+PLATFORM_MENU = dropdown("Platform")
 
 
 def _walk_org_menu(console, app, org: Org, role: str, *, platform: bool = False) -> None:
-    """Click every link of the org menu, each from the page the previous click landed on; then Home."""
+    """Click every link of the org menu, each from the page the previous click landed on; then the
+    brand, home."""
     page = console.page
     views = _org_views(app)
-    offered = [name for name, (_path, least) in views.items() if ROLE_RANK[role] >= ROLE_RANK[least]]
-    assert _menu(page, ORG_MENU) == ["Home", *offered, *(["Platform"] if platform else [])]
-    for name in offered:
-        path = views[name][0]
-        _click(page, ORG_MENU, name)
+    offered = {name: view for name, view in views.items() if ROLE_RANK[role] >= ROLE_RANK[view[1]]}
+    bar = list(dict.fromkeys(category or name for name, (_path, _least, category) in offered.items()))
+    assert _menu(page, ORG_MENU) == [*bar, *(["Platform"] if platform else [])]
+    for name, (path, _least, category) in offered.items():
+        _click_in(page, category, name)
         assert page.url == f"{console.base_url}/admin/orgs/{org.slug}{path}", (role, name)
         assert org.name in page.locator(".org-badge").inner_text()
         content = _content(page)
@@ -180,7 +198,8 @@ def _walk_org_menu(console, app, org: Org, role: str, *, platform: bool = False)
         for other in ORGS:
             if other != org:
                 assert other.slug not in content.lower() and other.number not in content, (org.slug, role, name)
-    _click(page, ORG_MENU, "Home")
+    with page.expect_navigation():
+        page.click("a.navbar-brand")
 
 
 def test_a_platform_admin_acting_as_each_org_in_turn_clicks_through_that_orgs_console(app, console):

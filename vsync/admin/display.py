@@ -71,9 +71,14 @@ def periods_column(label: Callable = lambda period: "", empty: str = "") -> Call
     return format_periods
 
 
-def time_column(view, context, model, name) -> str:
-    """A Flask-Admin column formatter for a time."""
-    return local_time(getattr(model, name))
+def time_column(view, context, model, name) -> Markup:
+    """A Flask-Admin column formatter for a time: local, on one line, UTC on hover."""
+    value = getattr(model, name)
+    if value is None:
+        return Markup("—")
+    return Markup('<span class="list-time" title="{}">{}</span>').format(
+        f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC", local_time(value)
+    )
 
 
 def duration_column(view, context, model, name) -> str:

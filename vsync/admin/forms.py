@@ -88,12 +88,20 @@ class ChangeMemberForm(RowForm):
     extension = StringField("Extension", validators=[Optional(), Length(max=20)])
 
 
+class TimeZoneField(StringField):
+    """An IANA zone name, typed with the browser's suggestions from every zone as you type (the form
+    macro adds the `time-zones` list); the service checks the name against the same zone list."""
+
+    def __init__(self, label: str = "Time zone", **kwargs):
+        render_kw = {"list": "time-zones", "autocomplete": "off", "spellcheck": "false", **kwargs.pop("render_kw", {})}
+        super().__init__(label, render_kw=render_kw, **kwargs)
+
+
 class SettingsForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    timezone = StringField(
-        "Time zone",
+    timezone = TimeZoneField(
         validators=[DataRequired(), Length(max=64)],
-        description="IANA name, e.g. America/New_York. Days and charts follow it.",
+        description="IANA name, e.g. America/New_York: type a city or region to choose. Days and charts follow it.",
     )
     service_level_target = FloatField(
         "Service-level target",
@@ -183,6 +191,7 @@ class IntegrationActionForm(FlaskForm):
 
 
 class ApiKeyForm(FlaskForm):
+    service_fields = {"expires_at": "expires"}
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     scope = SelectField("Scope", choices=options((scope, scope) for scope in SCOPES))
     expires = DateField("Expires (optional)", validators=[Optional()])
@@ -199,7 +208,7 @@ class OrgForm(FlaskForm):
         validators=[DataRequired(), Length(max=63)],
         description="Lowercase letters, digits, hyphens; it appears in URLs.",
     )
-    timezone = StringField("Time zone", validators=[DataRequired()], default="UTC")
+    timezone = TimeZoneField(validators=[DataRequired(), Length(max=64)], default="UTC")
 
 
 class UserForm(FlaskForm):
@@ -216,6 +225,7 @@ class PlatformMemberForm(MemberForm):
 
 
 class NumberForm(FlaskForm):
+    service_fields = {"number": "e164"}
     e164 = StringField("Number", validators=[DataRequired(), Length(max=40)], description="E.164, e.g. +14155550123")
     label = StringField("Label", validators=[Optional(), Length(max=200)])
 

@@ -19,7 +19,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 
-from vsync.admin.access import OrgModelView, OrgPage, done, member_added, refused
+from vsync.admin.access import OrgModelView, OrgPage, done, kept, member_added, refused
 from vsync.admin.actions import ApiKeyActions, IntegrationActions, show_webhook_token
 from vsync.admin.display import (
     KEY_TIMES,
@@ -250,7 +250,7 @@ class MembersView(OrgModelView):
                 membership.extension or "",
             )
         return {
-            "add_form": MemberForm(prefix="add"),
+            "add_form": kept(MemberForm(prefix="add")),
             "change_form": change,
             "remove_form": RowForm(prefix="remove", row_id=membership.id if membership else None),
         }
@@ -273,7 +273,7 @@ class MembersView(OrgModelView):
                 "Check the member's details: " + "; ".join(e for errors in form.errors.values() for e in errors),
                 "error",
             )
-            return redirect(org_url(".index_view"))
+            return self.list_again(form)
         try:
             member_added(
                 members.add_member(self.org, form.email.data or "", form.role.data, extension=form.extension.data),
@@ -281,6 +281,7 @@ class MembersView(OrgModelView):
             )
         except DomainError as exc:
             refused(form, exc)
+            return self.list_again(form)
         return redirect(org_url(".index_view"))
 
     @expose("/change", methods=["POST"])
@@ -378,7 +379,7 @@ class ApiKeysView(ApiKeyActions, OrgModelView):
 
     def key_forms(self, key=None) -> dict:
         return {
-            "create_form": ApiKeyForm(prefix="key"),
+            "create_form": kept(ApiKeyForm(prefix="key")),
             "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None),
         }
 

@@ -6,7 +6,19 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, UniqueConstraint, exists
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    exists,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -29,6 +41,7 @@ class Organization(SelfScoped, db.Model):
         CheckConstraint("service_level_target > 0 AND service_level_target <= 1", name="service_level_target"),
         CheckConstraint("service_level_threshold_seconds > 0", name="service_level_threshold"),
         CheckConstraint("short_abandon_seconds >= 0", name="short_abandon"),
+        Index("uq_organizations_name_lower", func.lower(text("name")), unique=True),
     )
 
     name: Mapped[str] = mapped_column(String(200))

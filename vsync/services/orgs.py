@@ -7,6 +7,7 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
@@ -23,6 +24,12 @@ MIN_PASSWORD_LENGTH = 10
 @cache
 def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """Every zone name an org may have, sorted (for pickers)."""
+    return tuple(sorted(_time_zones()))
 
 
 def validate_timezone(name: str, field: str = "timezone") -> str:
@@ -61,8 +68,7 @@ def create_org(name: str, slug: str, timezone: str = "UTC") -> Organization:
     if db.session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
         raise Conflict(f"An organisation with slug {slug!r} exists already.", field="slug")
     org = Organization(name=name, slug=slug, timezone=timezone)
-    db.session.add(org)
-    db.session.flush()
+    _flush_unique_name(name, add=org)
     audit.record("org.created", org_id=org.id, target=org, summary=f"{name} ({slug}, {timezone})")
     return org
 
@@ -72,6 +78,22 @@ def _name(name) -> str:
     if not name or len(name) > 200:
         raise ValidationError("An organisation needs a name of up to 200 characters.", field="name")
     return name
+
+
+def _flush_unique_name(name: str, add: Organization | None = None) -> None:
+    """Write a new (`add`) or changed org name. Names tell orgs apart in the console's switcher and
+    lists, so no two are the same ignoring case: the database's unique index on `lower(name)` decides,
+    as it sees every org (an org admin renaming their org sees only their own) and holds against a
+    race. Refused, a new org leaves the session; a changed name stays for the caller's rollback."""
+    try:
+        with db.session.begin_nested():
+            if add is not None:
+                db.session.add(add)
+            db.session.flush()
+    except IntegrityError as exc:
+        if "uq_organizations_name_lower" not in str(exc.orig):
+            raise
+        raise Conflict(f"An organisation named {name!r} exists already; choose another name.", field="name") from None
 
 
 def _service_level_target(value) -> float:
@@ -89,12 +111,20 @@ def _service_level_target(value) -> float:
     return value
 
 
+# The settings in words, for messages that a person reads next to the field (and an API client with its name).
+_SECONDS_SETTINGS = {
+    "service_level_threshold_seconds": "The service-level threshold",
+    "short_abandon_seconds": "The short-abandon limit",
+}
+
+
 def _whole_seconds(value, field: str, *, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
-        raise ValidationError(f"{field} is a whole number of seconds.", field=field)
+    setting = _SECONDS_SETTINGS[field]
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().lstrip("-").isdigit():
+        raise ValidationError(f"{setting} is a whole number of seconds.", field=field)
     value = int(value)
     if not least <= value <= 3600:
-        raise ValidationError(f"{field} is between {least} and 3600 seconds.", field=field)
+        raise ValidationError(f"{setting} is between {least} and 3600 seconds.", field=field)
     return value
 
 
@@ -126,7 +156,7 @@ def update_org_settings(
             changes.append(f"{setting}: {getattr(org, setting)} → {value}")
             setattr(org, setting, value)
     if changes:
-        db.session.flush()
+        _flush_unique_name(org.name)
         audit.record("org.updated", org_id=org.id, target=org, summary="; ".join(changes))
     return org
 
