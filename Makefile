@@ -13,6 +13,8 @@ SIM_PORT ?= 5055
 SIM_PORTS := $(SIM_PORT) $(shell expr $(SIM_PORT) + 1)
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/vsync_test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# pytest-xdist processes for `make test` (each gets its own database and Redis database).
+TEST_WORKERS ?= 2
 
 .PHONY: run test clean
 
@@ -96,7 +98,7 @@ test: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/basedpyright --pythonpath $(PY)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
