@@ -5,13 +5,24 @@ The floor is read at the clock's `now` (it is live), so the events are played re
 
 from __future__ import annotations
 
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import requests
 
-from tests.factories import make_user
-from tests.helpers import login
+from tests.factories import PASSWORD, make_user
+from tests.helpers import DATABASE_URL, ENCRYPTION_KEY, login
 from tests.webhooks.test_live import S, play_until
+from vsync.mightycall.parsing import parse_datetime
 from vsync.models.types import utcnow
 
 FLOOR = "/admin/orgs/{org}/floor/data"
@@ -117,3 +128,90 @@ def test_old_events_do_not_make_a_call_in_progress(inline_app, acme, hook):
         make_user("org_admin@acme.test", org_slug="acme")
     page = _as(inline_app, "org_admin@acme.test").get("/admin/orgs/acme/calls/").get_data(as_text=True)
     assert "In progress" not in page
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_two_workers(tmp_path):
+    """vsync under gunicorn with two worker processes on the test database, without Redis (webhook
+    events processed in the request, as on the embedded default); its access log names each
+    request's worker pid."""
+    port, log = _free_port(), tmp_path / "access.log"
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": DATABASE_URL,
+        "SECRET_KEY": "floor-test-secret",
+        "VSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "VSYNC_ENV": "development",
+    }
+    server = subprocess.Popen(
+        [
+            str(pathlib.Path(sys.executable).parent / "gunicorn"),
+            "--workers=2",
+            "--graceful-timeout=2",
+            "--preload",  # the app loaded once, before the workers fork
+            f"--bind=127.0.0.1:{port}",
+            f"--access-logfile={log}",
+            "--access-logformat=%(p)s %(U)s %(s)s",
+            "wsgi:app",
+        ],
+        env=env,
+        cwd=pathlib.Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                requests.get(f"{url}/login", timeout=5)
+                break
+            except requests.RequestException:  # not listening yet, or its workers still loading the app
+                assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        yield url, log
+    finally:
+        server.send_signal(signal.SIGQUIT)  # gunicorn's quick shutdown
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_every_gunicorn_worker_serves_the_same_floor_right_after_an_event(inline_app, acme, gunicorn_two_workers):
+    """The floor lives in the database: an event received by one worker is on the floor whichever
+    worker answers the next poll. Polls go four at a time, so both workers answer them."""
+    url, log = gunicorn_two_workers
+    with inline_app.app_context():
+        make_user("org_admin@acme.test", org_slug="acme")
+    session = requests.Session()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', session.get(f"{url}/login", timeout=5).text)
+    assert token
+    signed_in = session.post(
+        f"{url}/login",
+        data={"email": "org_admin@acme.test", "password": PASSWORD, "csrf_token": token.group(1)},
+        timeout=5,
+    )
+    assert signed_in.ok
+
+    def polls() -> list[dict]:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: session.get(f"{url}{FLOOR.format(org='acme')}", timeout=10), range(12)))
+        assert all(answer.status_code == 200 for answer in answers)
+        return [answer.json() for answer in answers]
+
+    assert all(_states(body) == {} for body in polls())
+    now = utcnow().replace(microsecond=0)
+    events = acme.events("missed", extension="103", started_at=now - 2 * S)
+    due = [event for event in events if parse_datetime(event["Timestamp"]) <= now]
+    assert requests.post(f"{url}{acme.url}", json=due, timeout=10).status_code == 200
+    assert all(_states(body) == {"103": "ringing"} for body in polls())
+    served = [line.split() for line in log.read_text().splitlines()]
+    assert len({pid for pid, path, _status in served if path.endswith("/floor/data")}) == 2
