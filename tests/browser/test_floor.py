@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from tests.browser.helpers import Console
@@ -19,8 +18,13 @@ from tests.helpers import app_config
 from tests.mightycall.helpers import serve_wsgi
 from tests.webhooks.helpers import FAST, make_tenant
 from vsync import create_app
+from vsync.extensions import db
 from vsync.mightycall.parsing import parse_datetime
+from vsync.mightycall.simulator import WebhookEmitter
+from vsync.models import Integration
 from vsync.models.types import utcnow
+from vsync.services.webhooks import add_signing_secret
+from vsync.tenancy import tenant
 
 S = 1  # seconds, for readability of the offsets below
 DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
@@ -39,32 +43,36 @@ def live_server(inline_app):
 
 @pytest.fixture
 def floors(inline_app):
+    """Acme, whose receiver requires signed deliveries (its signing secret returned), and Globex."""
     acme = make_tenant(inline_app, "acme", "+12127363100")
     globex = make_tenant(inline_app, "globex", "+13125550100")
+    with inline_app.app_context(), tenant(acme.org_id):
+        secret = add_signing_secret(db.session.get_one(Integration, acme.integration_id))
+        db.session.commit()
     with inline_app.app_context():
         make_user("manager@acme.test", org_slug="acme", role="manager")
         make_user("agent@acme.test", org_slug="acme", role="agent", extension="101")
-    return acme, globex
+    return acme, secret, globex
 
 
-def _deliver(base_url: str, tenant, lifecycle: str, *, ago: int, extension: str, seed: int, **options) -> None:
-    """POST the events of a call that started `ago` seconds before now and have happened by now."""
+def _deliver(base_url: str, to, lifecycle: str, *, ago: int, extension: str, seed: int, secret=None, **options):
+    """POST (signed with `secret`) the events of a call that started `ago` seconds before now and have
+    happened by now, over HTTP, as MightyCall or a signing relay would."""
     now = utcnow()
     started = now.replace(microsecond=0) - timedelta(seconds=ago)
-    events = tenant.events(lifecycle, seed=seed, extension=extension, started_at=started, **options)
+    events = to.events(lifecycle, seed=seed, extension=extension, started_at=started, **options)
     due = [event for event in events if parse_datetime(event["Timestamp"]) <= now]
-    answer = requests.post(base_url + tenant.url, json=due, timeout=10)
-    assert answer.status_code == 200, answer.text
+    assert WebhookEmitter(base_url + to.url, to.api_key, signing_secret=secret, timeout=10).send(due) == 200
 
 
 def test_the_floor_updates_itself_an_agent_sees_only_themselves_and_the_wallboard_fills_the_screen(
     page, live_server, artifacts, floors
 ):
-    acme, globex = floors
+    acme, secret, globex = floors
     page.set_default_timeout(10_000)
     page.set_viewport_size(DESKTOP)
     console = Console(page, live_server, artifacts)
-    _deliver(live_server, acme, "answered", ago=70 * S, extension="101", seed=1)
+    _deliver(live_server, acme, "answered", ago=70 * S, extension="101", seed=1, secret=secret)
     _deliver(live_server, globex, "missed", ago=5 * S, extension="105", seed=9)
 
     console.sign_in("manager@acme.test")
@@ -84,7 +92,7 @@ def test_the_floor_updates_itself_an_agent_sees_only_themselves_and_the_wallboar
     page.wait_for_function(ticking, arg=talked)  # the running duration ticks in the page, between polls
 
     page.evaluate("window.vsyncSamePage = true")
-    _deliver(live_server, acme, "missed", ago=2 * S, extension="102", seed=2, caller="+14155550142")
+    _deliver(live_server, acme, "missed", ago=2 * S, extension="102", seed=2, secret=secret, caller="+14155550142")
     expect(counter("ringing")).to_have_text("1")  # within a poll or two, without a reload
     expect(page.locator(".agent-card[data-extension='102']")).to_contain_text("Ringing")
     expect(page.locator("#calls-waiting")).to_have_text("1")
