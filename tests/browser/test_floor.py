@@ -119,6 +119,7 @@ def test_the_floor_updates_itself_an_agent_sees_only_themselves_and_the_wallboar
     expect(page.locator(".agent-card")).to_have_count(1)
     expect(page.locator(".agent-card[data-extension='101']")).to_contain_text("On a call")
     expect(page.locator("#calls-waiting")).to_have_text("1")  # the queue as a figure, never the caller
+    assert page.locator("[data-count]").count() == 0  # no counters of agents: the agent's card is the floor
     assert page.locator("#floor-waiting").count() == 0 and "+14155550142" not in page.content()
     page.set_viewport_size(PHONE)
     console.shot("floor-agent-390")
