@@ -52,6 +52,7 @@ def floors(inline_app):
     with inline_app.app_context():
         make_user("manager@acme.test", org_slug="acme", role="manager")
         make_user("agent@acme.test", org_slug="acme", role="agent", extension="101")
+        make_user("root@floor.test", platform_admin=True)
     return acme, secret, globex
 
 
@@ -123,4 +124,16 @@ def test_the_floor_updates_itself_an_agent_sees_only_themselves_and_the_wallboar
     assert page.locator("#floor-waiting").count() == 0 and "+14155550142" not in page.content()
     page.set_viewport_size(PHONE)
     console.shot("floor-agent-390")
+    page.set_viewport_size(DESKTOP)
+    console.sign_out()
+
+    console.sign_in("root@floor.test")
+    console.open("/admin/platform/floor/")
+    acme_row = page.locator("tr[data-org='acme']")
+    expect(acme_row.locator("[data-count='ringing']")).to_have_text("1")
+    expect(page.locator("tr[data-org='globex'] [data-count='ringing']")).to_have_text("1")
+    assert acme_row.locator("a").get_attribute("href") == "/admin/orgs/acme/floor/"
+    console.shot("platform-floor-1366")
+    page.set_viewport_size(PHONE)
+    console.shot("platform-floor-390")
     assert console.errors == []
