@@ -67,7 +67,7 @@ def org_url(endpoint: str, **values) -> str:
 
 
 def _in_progress(call: Call) -> bool:
-    """Read once per call and request: whether the list shows the call as in progress (`live.in_progress`)."""
+    """Whether the list shows the call as in progress (`live.in_progress`), at one `now` per request."""
     if "floor_now" not in g:
         g.floor_now = utcnow()
     return in_progress(call, g.floor_now, live_staleness())

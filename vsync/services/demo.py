@@ -1,8 +1,8 @@
 """Demo data for the embedded default: idempotent, so `make run` loads it on every start.
 
-Two organisations with an admin, a manager and an agent each, and, given running MightyCall simulators (one per org),
-an integration per org pointing at its simulator and synced: 30 days on the first run, the time
-since the last sync afterwards.
+Two organisations with an admin, a manager and an agent each, and, given running MightyCall
+simulators (one per org), an integration per org pointing at its simulator and synced: 30 days on
+the first run, the time since the last sync afterwards (`sync_demo` syncs again while `make run` runs).
 
 The demo finds its own integration by name and repoints it when the simulator moved (another
 `SIM_PORT`), so an org never gets a second one and no call is imported twice. Refused in
@@ -232,16 +232,21 @@ def sync_demo() -> list[str]:
         raise Conflict("The demo data is not synced in a production instance.", field="env")
     lines = []
     for slug, name, *_rest in DEMO_ORGS:
-        integration = db.session.scalars(
-            select(Integration)
-            .join(Organization, Organization.id == Integration.org_id)
-            .where(Organization.slug == slug, Integration.name == DEMO_INTEGRATION_NAME)
-            .order_by(Integration.id)
-        ).first()
+        integration = _existing_demo_integration(slug)
         if integration is not None:
             lines.append(f"{name}:")
             lines.extend(_sync(integration))
     return lines
+
+
+def _existing_demo_integration(slug: str) -> Integration | None:
+    """The demo integration of the demo org `slug`, if the demo made one."""
+    return db.session.scalars(
+        select(Integration)
+        .join(Organization, Organization.id == Integration.org_id)
+        .where(Organization.slug == slug, Integration.name == DEMO_INTEGRATION_NAME)
+        .order_by(Integration.id)
+    ).first()
 
 
 def _member(org: Organization, email: str, role: str, extension: str | None = None) -> None:
@@ -284,19 +289,14 @@ def demo_floor_targets(server_url: str) -> list[DemoFloorTarget]:
         raise Conflict("The demo floor does not play into a production instance.", field="env")
     targets = []
     for slug, *_rest in DEMO_ORGS:
-        org = db.session.scalar(select(Organization).where(Organization.slug == slug))
-        if org is None:
-            continue
-        integration = db.session.scalars(
-            select(Integration).where(Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME)
-        ).first()
+        integration = _existing_demo_integration(slug)
         if integration is None:
             continue
         numbers = tuple(
             db.session.scalars(
                 select(PhoneNumber.e164)
                 .join(NumberAssignment, NumberAssignment.phone_number_id == PhoneNumber.id)
-                .where(NumberAssignment.org_id == org.id, NumberAssignment.unassigned_at.is_(None))
+                .where(NumberAssignment.org_id == integration.org_id, NumberAssignment.unassigned_at.is_(None))
                 .order_by(PhoneNumber.e164)
             )
         )
