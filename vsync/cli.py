@@ -31,7 +31,7 @@ from vsync.models.keys import SCOPES
 from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
 from vsync.services import audit, integrations, keys, members, numbers, orgs, runs, webhooks
-from vsync.services.demo import demo_floor_targets, load_demo
+from vsync.services.demo import demo_floor_targets, load_demo, sync_demo
 from vsync.services.notifications import mail
 from vsync.services.sync import ALL_KINDS, start_syncs
 from vsync.tenancy import current_org_id, platform_bypass, tenant
@@ -459,6 +459,13 @@ def replay_webhook_events(org_slug: str, failed: bool, since: str | None) -> Non
 def demo(simulators: tuple[str, ...]) -> None:
     """Create (or top up) the demo data; safe to run any number of times."""
     for line in load_demo(simulators=simulators):
+        click.echo(line)
+
+
+@platform_command("demo-sync")
+def demo_sync() -> None:
+    """Sync the demo organisations from their simulators, incrementally (`make run` repeats it)."""
+    for line in sync_demo():
         click.echo(line)
 
 

@@ -56,6 +56,7 @@ ORGS = (
 # a new org view joins the walk by naming its mark here.
 SHOWS = {
     "/": lambda org: f'"org": "{org.slug}"',  # the dashboard's figures, as the page embeds them
+    "/floor/": lambda org: f"/admin/orgs/{org.slug}/floor/data",  # where the floor asks for its updates
     "/calls/": lambda org: org.number,
     "/recordings/": lambda org: f"{org.slug}-1100",  # the agent's call, so every role sees it
     "/sms/": lambda org: f"hello from {org.slug}-",
@@ -74,6 +75,7 @@ SHOWS = {
 # What a platform page shows of every org (it lists across orgs), by the page's path under /admin/platform/.
 PLATFORM_SHOWS = {
     "billing/": lambda org: f"{org.slug} plan",
+    "floor/": lambda org: f"/admin/orgs/{org.slug}/floor/",  # each org's row links into its floor
     "tickets/": lambda org: f"{org.slug} line drops",
 }
 

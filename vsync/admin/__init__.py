@@ -26,7 +26,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import billing, dashboard, display, org, platform, support
+from vsync.admin import billing, dashboard, display, floor, org, platform, support
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -114,6 +114,7 @@ def _org_views() -> list:
 
     return [
         dashboard.DashboardView(name="Dashboard", **at("/", "org_dashboard")),
+        floor.FloorView(name="Live floor", **at("/floor", "org_floor")),
         org.CallsView(Call, name="Calls", **at("/calls", "org_calls")),
         org.RecordingsView(Recording, name="Recordings", **at("/recordings", "org_recordings")),
         org.SmsView(SmsMessage, name="SMS", **at("/sms", "org_sms")),
@@ -136,6 +137,7 @@ def _platform_views() -> list:
 
     return [
         platform.OverviewView(name="Overview", **at("/overview", "platform_overview")),
+        floor.PlatformFloorView(name="Live floor", **at("/floor", "platform_floor")),
         platform.OrgsView(Organization, name="Organisations", **at("/orgs", "platform_orgs")),
         platform.UsersView(User, name="Users", **at("/users", "platform_users")),
         platform.MembershipsView(Membership, name="Memberships", **at("/memberships", "platform_memberships")),

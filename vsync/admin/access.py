@@ -106,6 +106,7 @@ class ReadOnlyModelView(ModelView):
     form_base_class = SecureForm
     action_disallowed_list = ["delete"]
     list_template = "admin/console/list.html"
+    list_scripts: tuple[str, ...] = ()  # static scripts the list page loads (e.g. running durations)
     details_template = "admin/console/details.html"
 
     def __init__(self, model, **kwargs):

@@ -27,6 +27,7 @@ from vsync.admin.display import (
     clipped,
     duration_column,
     periods_column,
+    seconds_text,
     secret_free_column,
     time_column,
 )
@@ -49,10 +50,13 @@ from vsync.errors import DomainError
 from vsync.extensions import db
 from vsync.models import Call, CallEvent, Integration, Membership, Organization, PhoneNumber, Recording
 from vsync.models.orgs import MANAGER, ORG_ADMIN
+from vsync.models.types import utcnow
 from vsync.query import Filters, Window, number_ref, org_zone
 from vsync.services import integrations, members, orgs
+from vsync.services.live import in_progress, live_staleness
 from vsync.services.notifications import alerts, preferences
 from vsync.services.traffic import Search, call_criteria
+from vsync.timeutil import isoformat_z
 
 CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
 CALL_STATUSES = ("answered", "missed", "voicemail", "dropped", "other")
@@ -60,6 +64,28 @@ CALL_STATUSES = ("answered", "missed", "voicemail", "dropped", "other")
 
 def org_url(endpoint: str, **values) -> str:
     return url_for(endpoint, org=g.org_access.slug, **values)
+
+
+def _in_progress(call: Call) -> bool:
+    """Whether the list shows the call as in progress (`live.in_progress`), at one `now` per request."""
+    if "floor_now" not in g:
+        g.floor_now = utcnow()
+    return in_progress(call, g.floor_now, live_staleness())
+
+
+def _call_status(view, context, model, name) -> str:
+    return "In progress" if _in_progress(model) else model.status
+
+
+def _call_duration(view, context, model, name) -> Markup | str:
+    """A call in progress: its running duration since it started, ticking in the page (`console/live.js`)."""
+    if _in_progress(model):
+        return Markup('<span class="call-running" data-since="{}" data-as-of="{}">{}</span>').format(
+            isoformat_z(model.started_at),
+            isoformat_z(g.floor_now),
+            seconds_text((g.floor_now - model.started_at).total_seconds()),
+        )
+    return duration_column(view, context, model, name)
 
 
 def _call_filters() -> dict[str, str]:
@@ -96,7 +122,7 @@ class CallsView(OrgModelView):
         "ended_at": "Ended",
         "ring_ms": "Rang",
     }
-    column_formatters = {"started_at": time_column, "duration_ms": duration_column}
+    column_formatters = {"started_at": time_column, "status": _call_status, "duration_ms": _call_duration}
     column_formatters_detail = {
         **dict.fromkeys(("started_at", "answered_at", "ended_at"), time_column),
         "duration_ms": duration_column,
@@ -105,6 +131,7 @@ class CallsView(OrgModelView):
     column_sortable_list = ("started_at", "direction", "status", "duration_ms")
     column_default_sort = ("started_at", True)
     list_intro = "admin/console/calls_filters.html"
+    list_scripts = ("console/live.js",)  # a call in progress shows its running duration
     details_template = "admin/console/call_details.html"
 
     def get_empty_list_message(self) -> str:
