@@ -82,9 +82,7 @@ def actions(app) -> list[str]:
         return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
-def test_enrolment_shows_a_qr_code_and_the_secret_and_is_on_only_once_a_code_confirms_it(
-    app, client, people, clock
-):
+def test_enrolment_shows_a_qr_code_and_the_secret_and_is_on_only_once_a_code_confirms_it(app, client, people, clock):
     login(client, ALICE)
     page = client.get("/account/two-factor").get_data(as_text=True)
     assert "<svg" in page and _SECRET.search(page)
@@ -161,7 +159,7 @@ def test_a_replayed_code_is_refused_at_sign_in(client, people, clock, in_app):
     other = client.application.test_client()
     login(other, ALICE)
     replay = post_code(other, code_at(secret, NOW))
-    assert replay.status_code == 400 and "used already" in replay.get_data(as_text=True), replay.get_data(as_text=True)[-900:]
+    assert replay.status_code == 400 and "used already" in replay.get_data(as_text=True)
 
 
 def test_a_recovery_code_signs_in_once(app, client, people, clock, in_app):
@@ -270,9 +268,7 @@ def test_platform_admins_must_enrol_when_the_platform_requires_it(app, client, p
     assert client.get("/admin/platform/users/").status_code == 200
 
 
-def test_turning_two_factor_off_takes_the_password_and_a_code_and_keeps_the_session(
-    app, client, people, clock, in_app
-):
+def test_turning_two_factor_off_takes_the_password_and_a_code_and_keeps_the_session(app, client, people, clock, in_app):
     login(client, ALICE)
     secret, _, _ = enrol_in_browser(client)
     token = re.search(r'name="off-csrf_token"[^>]*value="([^"]+)"', client.get("/account/two-factor").text).group(1)

@@ -48,9 +48,7 @@ def upgrade():
             )
         )
     with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("require_two_factor", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+        batch_op.add_column(sa.Column("require_two_factor", sa.Boolean(), server_default=sa.false(), nullable=False))
     _check("user_sessions", "ended_reason", REASONS_AFTER)
     _check("outbound_emails", "kind", KINDS_AFTER)
 

@@ -230,7 +230,6 @@ class UsersView(PlatformModelView):
             done(f"{user.email} is signed out everywhere ({count} session(s) ended).")
         return redirect(request.referrer or url_for(".index_view"))
 
-
     @expose("/two-factor-reset", methods=["POST"])
     def two_factor_reset(self):
         """The person lost their device: two-factor goes off, every session of theirs ends, and they

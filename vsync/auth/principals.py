@@ -234,9 +234,7 @@ def authenticate(email: str, password: str) -> tuple[UserPrincipal | None, str]:
     row = db.session.execute(
         select(
             _users.id, _users.email, _users.role, _users.active, _users.password_hash, _users.two_factor_enabled_at
-        ).where(
-            func.lower(_users.email) == email.strip().lower()
-        )
+        ).where(func.lower(_users.email) == email.strip().lower())
     ).first()
     if row is None:
         check_password_hash(_DUMMY_HASH, password)

@@ -148,7 +148,7 @@ def _code_refused(email: str, form: CodeForm, exc: DomainError) -> int:
     """A refused code is a failed sign-in of `email` (the throttle counts it); the form says why."""
     audit.record(LOGIN_FAILED, actor=email, summary=f"two-factor code refused: {exc.message}")
     db.session.commit()
-    field = form[exc.field if exc.field in form else "code"]
+    field = form[exc.field if exc.field and exc.field in form else "code"]
     field.errors = [*field.errors, exc.message]
     return exc.status
 

@@ -39,6 +39,7 @@ import pyotp
 import segno
 from flask import current_app
 from markupsafe import Markup
+from pyotp.totp import TOTP
 from sqlalchemy import exists, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -143,7 +144,7 @@ def _step(now: datetime) -> int:
 
 def _matching_step(secret: str, digits: str, now: datetime) -> int | None:
     """The time-step within the drift whose code `digits` is, else None (every candidate compared)."""
-    otp = pyotp.TOTP(secret, interval=STEP_SECONDS)
+    otp = TOTP(secret, interval=STEP_SECONDS)
     found = None
     current = _step(now)
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
@@ -167,9 +168,7 @@ def _spend_step(user_id: int, step: int) -> bool:
     """Record `step` as the last one used, unless it or a later one was: whether this use won."""
     last = _users.c.two_factor_last_step
     spent = _run(
-        update(_users)
-        .where(_users.c.id == user_id, (last.is_(None)) | (last < step))
-        .values(two_factor_last_step=step)
+        update(_users).where(_users.c.id == user_id, (last.is_(None)) | (last < step)).values(two_factor_last_step=step)
     )
     return spent.rowcount == 1
 
@@ -200,7 +199,7 @@ def _spend_recovery_code(user_id: int, typed: str) -> str:
     match = next((h for h in hashes or () if check_password_hash(h, typed)), None)
     if match is None:
         raise ValidationError(WRONG_RECOVERY, field="code")
-    left = [h for h in hashes if h != match]
+    left = [h for h in hashes or () if h != match]
     _run(update(_users).where(_users.c.id == user_id).values(two_factor_recovery_hashes=left))
     audit.record("two_factor.recovery_code_used", target=("User", user_id), summary=f"{len(left)} left")
     return "recovery code"
@@ -235,7 +234,7 @@ def begin_enrolment(user_id: int, email: str) -> Enrolment:
         secret = pyotp.random_base32()
         _run(update(_users).where(_users.c.id == user_id).values(two_factor_secret=crypto.encrypt(secret)))
         audit.record("two_factor.enrolment_started", target=("User", user_id), summary=email)
-    uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(name=email, issuer_name=ISSUER)
+    uri = TOTP(secret, interval=STEP_SECONDS).provisioning_uri(name=email, issuer_name=ISSUER)
     svg = segno.make(uri, error="m").svg_inline(scale=4, title="Scan with the authenticator app")
     return Enrolment(secret=secret, uri=uri, qr_svg=Markup(svg))  # segno's paths and our fixed title only
 
