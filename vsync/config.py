@@ -195,6 +195,8 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "PERMANENT_SESSION_LIFETIME": _int(env, "VSYNC_SESSION_HOURS", 12, 1) * 3600,
         "VSYNC_LOGIN_MAX_FAILURES": _int(env, "VSYNC_LOGIN_MAX_FAILURES", 10, 1),
         "VSYNC_LOGIN_WINDOW_SECONDS": _int(env, "VSYNC_LOGIN_WINDOW_SECONDS", 900, 1),
+        # Platform admins hold every org's keys: in production they must have two-factor sign-in on.
+        "VSYNC_TWO_FACTOR_PLATFORM_ADMINS": _bool(env, "VSYNC_TWO_FACTOR_PLATFORM_ADMINS", production),
         "VSYNC_LOG_LEVEL": _choice(env, "VSYNC_LOG_LEVEL", "INFO", LOG_LEVELS),
         "VSYNC_PASSWORD_HASH": _password_hash(env, "VSYNC_PASSWORD_HASH", production),
         # MightyCall client: (connect, read) timeouts, retries inside one request, backoff (base, cap).

@@ -114,6 +114,11 @@ class SettingsForm(FlaskForm):
         validators=[InputRequired()],
         description="Callers who hang up sooner are not counted as abandoned.",
     )
+    require_two_factor = BooleanField(
+        "Require two-factor sign-in",
+        description="Everyone acting in this organisation must turn two-factor sign-in on; until they do, "
+        "they are sent to do it.",
+    )
 
 
 class PreferencesForm(FlaskForm):

@@ -508,6 +508,7 @@ class SettingsView(OrgPage):
                         service_level_target=form.service_level_target.data,
                         service_level_threshold_seconds=form.service_level_threshold_seconds.data,
                         short_abandon_seconds=form.short_abandon_seconds.data,
+                        require_two_factor=form.require_two_factor.data,
                     )
                     done("Settings saved.")
                     return redirect(org_url(".index"))

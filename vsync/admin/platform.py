@@ -58,7 +58,7 @@ from vsync.mightycall import MightyCallError
 from vsync.models import AuditEvent, Integration, NumberAssignment, Organization, PhoneNumber, SyncRun, User
 from vsync.models.orgs import ORG_ADMIN
 from vsync.query import Window, org_zone
-from vsync.services import integrations, members, numbers, orgs, sessions, webhooks
+from vsync.services import integrations, members, numbers, orgs, sessions, twofactor, webhooks
 from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant
 
@@ -132,8 +132,9 @@ class OrgsView(PlatformModelView):
 
 
 class UsersView(PlatformModelView):
-    column_list = ("email", "role", "active", "created_at", "last_login_at")
-    column_formatters = {"created_at": time_column, "last_login_at": time_column}
+    column_list = ("email", "role", "active", "two_factor_enabled_at", "created_at", "last_login_at")
+    column_labels = {"two_factor_enabled_at": "Two-factor since"}
+    column_formatters = {"created_at": time_column, "last_login_at": time_column, "two_factor_enabled_at": time_column}
     column_searchable_list = ("email",)
     column_filters = ("role", "active")
     column_details_list = list(column_list)
@@ -150,6 +151,7 @@ class UsersView(PlatformModelView):
             "role_form": UserRoleForm(prefix="role", row_id=user.id, role=user.role),
             "reset_form": RowForm(prefix="reset", row_id=user.id),
             "sign_out_form": RowForm(prefix="signout", row_id=user.id),
+            "two_factor_form": RowForm(prefix="twofactor", row_id=user.id),
         }
 
     def active_session_count(self, user) -> int:
@@ -228,6 +230,17 @@ class UsersView(PlatformModelView):
         if (user := self._user(form)) is not None:
             count = sessions.sign_out_everywhere(user.id, user.email)
             done(f"{user.email} is signed out everywhere ({count} session(s) ended).")
+        return redirect(request.referrer or url_for(".index_view"))
+
+    @expose("/two-factor-reset", methods=["POST"])
+    def two_factor_reset(self):
+        """The person lost their device: two-factor goes off, every session of theirs ends, and they
+        are emailed (`vsync.services.twofactor.reset`)."""
+        form = RowForm(prefix="twofactor")
+        if (user := self._user(form, not_yourself="reset the two-factor sign-in of")) is not None:
+            ended, message = twofactor.reset(user)
+            emailed = "emailed" if message is not None else "not emailed (no org with account-security email on)"
+            done(f"Two-factor sign-in of {user.email} is off; {ended} session(s) ended; {emailed}.")
         return redirect(request.referrer or url_for(".index_view"))
 
 

@@ -14,7 +14,7 @@ from vsync.tenancy import OrgOwned
 
 QUEUED, SENDING, SENT, FAILED, UNKNOWN = "queued", "sending", "sent", "failed", "unknown"
 EMAIL_STATUSES = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
-EMAIL_KINDS = ("digest", "alert", "invitation", "test", "invoice", "support")
+EMAIL_KINDS = ("digest", "alert", "invitation", "test", "invoice", "support", "account_security")
 
 
 class OutboundEmail(OrgOwned, db.Model):

@@ -136,9 +136,12 @@ def update_org_settings(
     service_level_target=None,
     service_level_threshold_seconds=None,
     short_abandon_seconds=None,
+    require_two_factor: bool | None = None,
 ) -> Organization:
     """Change an organisation's settings; `None` leaves a setting as it is. Each value is validated
-    before any is applied, and one `org.updated` audit row names what changed (nothing changed: none)."""
+    before any is applied, and one `org.updated` audit row names what changed (nothing changed: none).
+    `require_two_factor` sends everyone acting in the org without two-factor sign-in to turn it on
+    (`vsync.auth`); it ends no session."""
     wanted = {
         "name": None if name is None else _name(name),
         "timezone": None if timezone is None else validate_timezone(timezone),
@@ -149,6 +152,7 @@ def update_org_settings(
         "short_abandon_seconds": None
         if short_abandon_seconds is None
         else _whole_seconds(short_abandon_seconds, "short_abandon_seconds", least=0),
+        "require_two_factor": None if require_two_factor is None else bool(require_two_factor),
     }
     changes = []
     for setting, value in wanted.items():

@@ -1,0 +1,67 @@
+"""two-factor sign-in: a TOTP secret, its last used time-step and recovery codes per user; an org
+setting that requires it; the two-factor reset as a reason a session ends; account-security emails
+
+Revision ID: 0018_twofactor_totp
+Revises: 0017_forms_org_names
+Create Date: 2026-12-06 05:20:00.000000
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0018_twofactor_totp"
+down_revision = "0017_forms_org_names"
+branch_labels = None
+depends_on = None
+
+REASONS_BEFORE = (
+    "ended_reason IN ('signed_out', 'signed_out_everywhere', 'password_set', 'password_reset', "
+    "'deactivated', 'no_organisation')"
+)
+REASONS_AFTER = (
+    "ended_reason IN ('signed_out', 'signed_out_everywhere', 'password_set', 'password_reset', "
+    "'deactivated', 'no_organisation', 'two_factor_reset')"
+)
+KINDS_BEFORE = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support')"
+KINDS_AFTER = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support', 'account_security')"
+
+
+def _check(table: str, column: str, allowed: str) -> None:
+    """Replace a CHECK of allowed values (in batch mode: SQLite rebuilds the table to change a constraint)."""
+    with op.batch_alter_table(table) as batch:
+        batch.drop_constraint(op.f(f"ck_{table}_{column}"), type_="check")
+        batch.create_check_constraint(op.f(f"ck_{table}_{column}"), allowed)
+
+
+def upgrade():
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("two_factor_secret", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("two_factor_enabled_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("two_factor_last_step", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "two_factor_recovery_hashes",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=True,
+            )
+        )
+    with op.batch_alter_table("organizations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("require_two_factor", sa.Boolean(), server_default=sa.false(), nullable=False))
+    _check("user_sessions", "ended_reason", REASONS_AFTER)
+    _check("outbound_emails", "kind", KINDS_AFTER)
+
+
+def downgrade():
+    op.execute("DELETE FROM outbound_emails WHERE kind = 'account_security'")
+    _check("outbound_emails", "kind", KINDS_BEFORE)
+    op.execute("UPDATE user_sessions SET ended_reason = 'password_reset' WHERE ended_reason = 'two_factor_reset'")
+    _check("user_sessions", "ended_reason", REASONS_BEFORE)
+    with op.batch_alter_table("organizations", schema=None) as batch_op:
+        batch_op.drop_column("require_two_factor")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("two_factor_recovery_hashes")
+        batch_op.drop_column("two_factor_last_step")
+        batch_op.drop_column("two_factor_enabled_at")
+        batch_op.drop_column("two_factor_secret")
