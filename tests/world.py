@@ -22,9 +22,9 @@ from vsync.extensions import db
 from vsync.models import (
     Agent,
     AlertEvent,
+    AlertRule,
     AlertWebhook,
     AlertWebhookDelivery,
-    AlertRule,
     BillingLock,
     BillingSettings,
     BusinessHours,

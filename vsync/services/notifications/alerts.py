@@ -259,7 +259,7 @@ def _failing_minutes(now: datetime) -> float:
         )
         .group_by(SyncRun.integration_id, SyncRun.kind)
     ).scalars()
-    return max(((now - first).total_seconds() / 60 for first in first_failures), default=0.0)
+    return max(((now - first).total_seconds() / 60 for first in first_failures if first is not None), default=0.0)
 
 
 def _measure(org: Organization, check: Check, now: datetime, is_open: bool) -> tuple[bool | None, float | None]:
