@@ -28,6 +28,7 @@ from tests.notifications.conftest import smtp_config
 from tests.notifications.helpers import call, insert_calls
 from tests.notifications.test_alert_kinds import org_with_integration
 from tests.notifications.test_alerts import at, rule, run_at
+from tests.notifications.test_workers import worker
 from tests.world import USERS
 from vsync import create_app
 from vsync.crypto import decrypt
@@ -259,3 +260,32 @@ def test_org_admins_set_the_webhook_in_the_console_see_its_secret_once_and_manag
     page = manager.get("/admin/orgs/org-a/alerts/").get_data(as_text=True)
     assert url in page and secret not in page and 'name="webhook-url"' not in page
     assert secret not in admin.get("/admin/orgs/org-a/alerts/").get_data(as_text=True)
+
+
+def test_a_real_worker_retries_a_500_through_rq_and_records_each_attempt(
+    app, smtp_server, tls_files, receiver, time_machine
+):
+    queued = create_app(
+        smtp_config(
+            smtp_server,
+            VSYNC_ALERT_WEBHOOK_ALLOW_PRIVATE=True,
+            VSYNC_ALERT_WEBHOOK_CA_BUNDLE=str(tls_files[0]),
+            VSYNC_ALERT_WEBHOOK_RETRY_INTERVALS=[0],
+        )
+    )
+    with queued.app_context():
+        org_id = factories.make_org("acme")  # no members: the worker has only the webhook to deliver
+        secret = save(org_id, receiver.url)
+        rule(org_id, "silence", window_minutes=30)
+        receiver.answers = [500]
+        run_at(time_machine, at(9, 30))  # decided, and queued on Redis when committed
+        assert deliveries(org_id) == [("fired", "queued", 0, None)]
+        rq = worker(
+            smtp_server.port,
+            VSYNC_ALERT_WEBHOOK_ALLOW_PRIVATE="1",
+            VSYNC_ALERT_WEBHOOK_CA_BUNDLE=str(tls_files[0]),
+            VSYNC_ALERT_WEBHOOK_RETRY_INTERVALS="0",
+        )
+        assert rq.wait(timeout=120) == 0, rq.stderr.read() if rq.stderr else ""
+        assert deliveries(org_id) == [("fired", "delivered", 2, 200)]
+    assert [payload["state"] for payload in receiver.verified(secret)] == ["fired", "fired"]
