@@ -75,8 +75,9 @@ def webhook_of(org: Organization) -> AlertWebhook | None:
 
 def save_webhook(org: Organization, url: str | None, *, new_secret: bool = False) -> str | None:
     """Set the org's webhook URL (checked: HTTPS, a public address), or remove it with an empty one;
-    audited without the secret. Returns the new signing secret when one was made (the first URL, or
-    `new_secret`), to be shown once; else None."""
+    audited with the URL's host only (a receiver's path may hold a token of its own), never the
+    secret. Returns the new signing secret when one was made (the first URL, or `new_secret`), to be
+    shown once; else None."""
     url = (url or "").strip()
     hook = webhook_of(org)
     if not url:
@@ -101,7 +102,7 @@ def save_webhook(org: Organization, url: str | None, *, new_secret: bool = False
         "alerts.webhook_saved",
         org_id=org.id,
         target=hook,
-        summary=f"outbound alert webhook {url}{', new signing secret' if secret else ''}",
+        summary=f"outbound alert webhook to {urlsplit(url).hostname}{', new signing secret' if secret else ''}",
     )
     return secret
 
