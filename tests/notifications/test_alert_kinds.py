@@ -62,6 +62,7 @@ def changes_at(time_machine, *hours: int) -> list[int]:
         ("sync_failing", {"window_minutes": 0}, "window_minutes"),
         ("sync_failing", {"window_minutes": 120, "threshold": -1}, "threshold"),
         ("webhook_silence", {"window_minutes": -5}, "window_minutes"),
+        ("webhook_silence", {"window_minutes": None}, "window_minutes"),
         ("webhook_silence", {"window_minutes": 24 * 60 + 1}, "window_minutes"),
         ("missed", {"window_minutes": 60}, "kind"),
     ],

@@ -426,6 +426,8 @@ def shown(kind: str, value: float | None) -> str:
         return f"failing for {value:.0f} minutes"
     if kind == MISSED_CALLS:
         return f"{int(value)} missed calls"
+    if kind == WEBHOOK_SILENCE:
+        return f"{int(value)} synced calls"
     return f"{int(value)} calls"
 
 
@@ -437,8 +439,8 @@ def condition(kind: str, window_minutes: int, threshold: float) -> str:
         ABANDON_RATE: f"above {threshold * 100:.1f} % over the last {w} minutes",
         MISSED_CALLS: f"more than {int(threshold)} missed calls in the last {w} minutes",
         SILENCE: f"no call for {w} minutes in business hours",
-        SYNC_FAILING: f"a sync failing for {w} minutes",
-        WEBHOOK_SILENCE: f"calls synced but no webhook event for {w} minutes",
+        SYNC_FAILING: f"alerting after {w} minutes of failed runs",
+        WEBHOOK_SILENCE: f"synced calls but no webhook event in the last {w} minutes",
     }[kind]
 
 
