@@ -132,6 +132,22 @@ def _mail(env, instance_path: str, production: bool) -> dict:
     }
 
 
+def _alerts(env) -> dict:
+    """Outbound alert webhooks (`vsync.services.notifications.alert_webhooks`) and the platform's own
+    checks of every org (`vsync.services.notifications.alerts`)."""
+    bundle = (env.get("VSYNC_ALERT_WEBHOOK_CA_BUNDLE") or "").strip()
+    return {
+        "VSYNC_ALERT_WEBHOOK_ALLOW_PRIVATE": _bool(env, "VSYNC_ALERT_WEBHOOK_ALLOW_PRIVATE", False),
+        "VSYNC_ALERT_WEBHOOK_TIMEOUT": _int(env, "VSYNC_ALERT_WEBHOOK_TIMEOUT", 10, 1, 120),
+        "VSYNC_ALERT_WEBHOOK_RETRY_INTERVALS": [
+            int(x) for x in _numbers(env, "VSYNC_ALERT_WEBHOOK_RETRY_INTERVALS", "30,300,1800")
+        ],
+        "VSYNC_ALERT_WEBHOOK_CA_BUNDLE": bundle or None,
+        "VSYNC_PLATFORM_SYNC_FAILING_MINUTES": _int(env, "VSYNC_PLATFORM_SYNC_FAILING_MINUTES", 240, 0, 1440),
+        "VSYNC_PLATFORM_WEBHOOK_SILENCE_MINUTES": _int(env, "VSYNC_PLATFORM_WEBHOOK_SILENCE_MINUTES", 60, 0, 1440),
+    }
+
+
 def _database_url(raw: str | None) -> str:
     if not raw:
         # Flask-SQLAlchemy resolves a relative SQLite path against the instance folder.
@@ -217,6 +233,7 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_WEBHOOK_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_WEBHOOK_RETRY_INTERVALS", "5,60,600")],
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         **_mail(env, instance_path, production),
+        **_alerts(env),
     }
     # Generated only once every other setting is known to be usable: a refused start writes nothing.
     config["SECRET_KEY"] = secret_key or _instance_secret(

@@ -147,6 +147,7 @@ def _platform_views() -> list:
         platform.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "platform_sync_runs")),
         platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
         platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
+        platform.AlertsView(name="Alerts", **at("/alerts", "platform_alerts")),
         support.TicketQueueView(Ticket, name="Support queue", **at("/tickets", "platform_tickets")),
         billing.PlatformBillingView(name="Billing", **at("/billing", "platform_billing")),
     ]

@@ -135,6 +135,10 @@ class PreferencesForm(FlaskForm):
     )
     alert_service_level = SelectField("Alert: service level below target", choices=options(ON_OFF))
     alert_silence = SelectField("Alert: no calls during business hours", choices=options(ON_OFF))
+    alert_abandon_rate = SelectField("Alert: abandon rate above its limit", choices=options(ON_OFF))
+    alert_missed_calls = SelectField("Alert: too many missed calls", choices=options(ON_OFF))
+    alert_sync_failing = SelectField("Alert: sync failing", choices=options(ON_OFF))
+    alert_webhook_silence = SelectField("Alert: no webhook events while calls come in", choices=options(ON_OFF))
     sync_failures = SelectField("Sync failures", choices=options(ON_OFF))
     account_security = SelectField("Account security", choices=options(ON_OFF))
     support_tickets = SelectField(
@@ -144,17 +148,40 @@ class PreferencesForm(FlaskForm):
 
 class AlertRuleForm(FlaskForm):
     kind = SelectField(
-        "Alert", choices=options([("service_level", "Service level below target"), ("silence", "No calls")])
+        "Alert",
+        choices=options(
+            [
+                ("service_level", "Service level below target"),
+                ("abandon_rate", "Abandon rate above a limit"),
+                ("missed_calls", "Missed calls above N"),
+                ("silence", "No calls"),
+                ("sync_failing", "Sync failing"),
+                ("webhook_silence", "No webhook events while calls come in"),
+            ]
+        ),
     )
     window_minutes = IntegerField(
         "Window (minutes)",
         validators=[InputRequired()],
-        description="Service level: of the calls of the last N minutes. No calls: for N minutes within business hours.",
+        description="Service level, abandon rate, missed calls: of the calls of the last N minutes. No calls, "
+        "no webhook events: for N minutes. Sync failing: for N minutes.",
     )
     threshold = FloatField(
-        "Threshold", validators=[Optional()], default=0.8, description="Service level only: a fraction, 0.8 is 80 %."
+        "Threshold",
+        validators=[Optional()],
+        default=0.8,
+        description="Service level and abandon rate: a fraction, 0.8 is 80 %. Missed calls: a count. Others: unused.",
     )
     enabled = BooleanField("On", default=True)
+
+
+class AlertWebhookForm(FlaskForm):
+    url = StringField(
+        "Webhook URL",
+        validators=[Optional(), Length(max=500)],
+        description="HTTPS; every firing and resolution is POSTed here, signed. Empty removes the webhook.",
+    )
+    new_secret = BooleanField("Make a new signing secret")
 
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -34,6 +34,7 @@ from vsync.admin.display import (
 from vsync.admin.forms import (
     WEEKDAYS,
     AlertRuleForm,
+    AlertWebhookForm,
     ApiKeyForm,
     BusinessHoursForm,
     ChangeMemberForm,
@@ -54,7 +55,7 @@ from vsync.models.types import utcnow
 from vsync.query import Filters, Window, number_ref, org_zone
 from vsync.services import integrations, members, orgs
 from vsync.services.live import in_progress, live_staleness
-from vsync.services.notifications import alerts, preferences
+from vsync.services.notifications import alert_webhooks, alerts, preferences
 from vsync.services.traffic import Search, call_criteria
 from vsync.timeutil import isoformat_z
 
@@ -543,17 +544,20 @@ class NotificationsView(OrgPage):
 
 
 class AlertsView(OrgPage):
-    """The org's alert rules, business hours and alert history. Managers see them; org admins change
-    them (the conditions are those of `vsync.services.notifications.alerts`)."""
+    """The org's alert rules, business hours, outbound alert webhook and alert history (with each
+    webhook delivery's outcome). Managers see them; org admins change them (the conditions are those
+    of `vsync.services.notifications.alerts`). The webhook's signing secret is shown once, when made."""
 
     least_role = MANAGER
     write_role = ORG_ADMIN
 
-    def _page(self, rule_form=None, hours_form=None, status: int = 200):
+    def _page(self, rule_form=None, hours_form=None, webhook_form=None, status: int = 200):
         hours = alerts.business_hours(self.org)
         hours_form = hours_form or BusinessHoursForm(
             prefix="hours", data={day.lower(): alerts.format_span(hours.get(i)) for i, day in enumerate(WEEKDAYS)}
         )
+        webhook = alert_webhooks.webhook_of(self.org)
+        webhook_form = webhook_form or AlertWebhookForm(prefix="webhook", data={"url": webhook.url if webhook else ""})
         return self.render(
             "admin/console/alerts.html",
             org=self.org,
@@ -561,7 +565,11 @@ class AlertsView(OrgPage):
             events=alerts.history(self.org),
             rule_form=rule_form or AlertRuleForm(prefix="rule"),
             hours_form=hours_form,
+            webhook=webhook,
+            webhook_form=webhook_form,
             descriptions=alerts.DESCRIPTIONS,
+            condition=alerts.condition,
+            shown=alerts.shown,
         ), status
 
     @expose("/")
@@ -605,4 +613,27 @@ class AlertsView(OrgPage):
             refused(form, exc)
             return self._page(hours_form=form, status=400)
         done("Business hours are saved.")
+        return redirect(org_url(".index"))
+
+    @expose("/webhook", methods=["POST"])
+    def webhook(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = AlertWebhookForm(prefix="webhook")
+        if not form.validate_on_submit():
+            return self._page(webhook_form=form, status=400)
+        try:
+            secret = alert_webhooks.save_webhook(self.org, form.url.data, new_secret=form.new_secret.data)
+        except DomainError as exc:
+            refused(form, exc)
+            return self._page(webhook_form=form, status=400)
+        done("The alert webhook is saved." if form.url.data else "The alert webhook is removed.")
+        if secret is not None:
+            flash(
+                Markup(
+                    "Verify each POST with this signing secret; it is not shown again: "
+                    "<code class='webhook-secret'>{}</code>"
+                ).format(secret),
+                "warning",
+            )
         return redirect(org_url(".index"))

@@ -59,6 +59,7 @@ from vsync.models import AuditEvent, Integration, NumberAssignment, Organization
 from vsync.models.orgs import ORG_ADMIN
 from vsync.query import Window, org_zone
 from vsync.services import integrations, members, numbers, orgs, sessions, twofactor, webhooks
+from vsync.services.notifications import alerts
 from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant
 
@@ -567,3 +568,17 @@ class OverviewView(PlatformPage):
                     {"access": access, "kpis": kpis, "synced": ago(last) if last else "never", "failed": failed}
                 )
         return self.render("admin/platform/overview.html", rows=rows)
+
+
+class AlertsView(PlatformPage):
+    """Every org's alert history: the firings of its own rules and of the platform's checks (a failing
+    sync, silent webhooks) that platform admins are emailed, newest first."""
+
+    @expose("/")
+    def index(self):
+        return self.render(
+            "admin/platform/alerts.html",
+            events=alerts.platform_history(),
+            descriptions=alerts.DESCRIPTIONS,
+            shown=alerts.shown,
+        )

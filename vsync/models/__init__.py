@@ -15,6 +15,8 @@ from vsync.models.keys import ApiKey
 from vsync.models.notifications import (
     AlertEvent,
     AlertRule,
+    AlertWebhook,
+    AlertWebhookDelivery,
     BusinessHours,
     NotificationPreference,
     OutboundEmail,
@@ -30,6 +32,8 @@ __all__ = [
     "Agent",
     "AlertEvent",
     "AlertRule",
+    "AlertWebhook",
+    "AlertWebhookDelivery",
     "ApiKey",
     "AuditEvent",
     "BillingLock",

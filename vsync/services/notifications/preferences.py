@@ -27,6 +27,8 @@ from vsync.services import audit
 
 DIGEST, DIGEST_HOUR = "digest", "digest_hour"
 ALERT_SERVICE_LEVEL, ALERT_SILENCE = "alert_service_level", "alert_silence"
+ALERT_ABANDON_RATE, ALERT_MISSED_CALLS = "alert_abandon_rate", "alert_missed_calls"
+ALERT_SYNC_FAILING, ALERT_WEBHOOK_SILENCE = "alert_sync_failing", "alert_webhook_silence"
 SYNC_FAILURES, ACCOUNT_SECURITY = "sync_failures", "account_security"
 SUPPORT = "support_tickets"
 OFF, DAILY, WEEKLY, ON = "off", "daily", "weekly", "on"
@@ -36,6 +38,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     DIGEST_HOUR: tuple(str(hour) for hour in range(24)),
     ALERT_SERVICE_LEVEL: (ON, OFF),
     ALERT_SILENCE: (ON, OFF),
+    ALERT_ABANDON_RATE: (ON, OFF),
+    ALERT_MISSED_CALLS: (ON, OFF),
+    ALERT_SYNC_FAILING: (ON, OFF),
+    ALERT_WEBHOOK_SILENCE: (ON, OFF),
     SYNC_FAILURES: (ON, OFF),
     ACCOUNT_SECURITY: (ON, OFF),
     SUPPORT: (ON, OFF),
@@ -45,17 +51,29 @@ LABELS = {
     DIGEST_HOUR: "Digest at (local hour)",
     ALERT_SERVICE_LEVEL: "Alert: service level below target",
     ALERT_SILENCE: "Alert: no calls during business hours",
+    ALERT_ABANDON_RATE: "Alert: abandon rate above its limit",
+    ALERT_MISSED_CALLS: "Alert: too many missed calls",
+    ALERT_SYNC_FAILING: "Alert: sync failing",
+    ALERT_WEBHOOK_SILENCE: "Alert: no webhook events while calls come in",
     SYNC_FAILURES: "Sync failures",
     ACCOUNT_SECURITY: "Account security",
     SUPPORT: "Support tickets",
 }
 _EVERYONE = {DIGEST_HOUR: "8", ACCOUNT_SECURITY: ON, SUPPORT: ON}
 # Admins run the org: a daily digest and every alert. Managers watch the floor: the same but sync
-# failures, which admins fix. Agents get a weekly digest of their own calls and no alerts.
+# failures and the integration's alerts (a failing sync, silent webhooks), which admins fix. Agents get
+# a weekly digest of their own calls and no alerts.
+_FLOOR_ALERTS = (ALERT_SERVICE_LEVEL, ALERT_SILENCE, ALERT_ABANDON_RATE, ALERT_MISSED_CALLS)
+_INTEGRATION_ALERTS = (ALERT_SYNC_FAILING, ALERT_WEBHOOK_SILENCE, SYNC_FAILURES)
 DEFAULTS: dict[str, dict[str, str]] = {
-    ORG_ADMIN: {**_EVERYONE, DIGEST: DAILY, ALERT_SERVICE_LEVEL: ON, ALERT_SILENCE: ON, SYNC_FAILURES: ON},
-    MANAGER: {**_EVERYONE, DIGEST: DAILY, ALERT_SERVICE_LEVEL: ON, ALERT_SILENCE: ON, SYNC_FAILURES: OFF},
-    AGENT: {**_EVERYONE, DIGEST: WEEKLY, ALERT_SERVICE_LEVEL: OFF, ALERT_SILENCE: OFF, SYNC_FAILURES: OFF},
+    ORG_ADMIN: {**_EVERYONE, DIGEST: DAILY, **dict.fromkeys(_FLOOR_ALERTS + _INTEGRATION_ALERTS, ON)},
+    MANAGER: {
+        **_EVERYONE,
+        DIGEST: DAILY,
+        **dict.fromkeys(_FLOOR_ALERTS, ON),
+        **dict.fromkeys(_INTEGRATION_ALERTS, OFF),
+    },
+    AGENT: {**_EVERYONE, DIGEST: WEEKLY, **dict.fromkeys(_FLOOR_ALERTS + _INTEGRATION_ALERTS, OFF)},
 }
 _UNSUBSCRIBE_SALT = "vsync.unsubscribe"
 
