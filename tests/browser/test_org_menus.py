@@ -21,7 +21,7 @@ from tests.factories import T0, assign, make_integration, make_number, make_org,
 from tests.world import _traffic
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
-from vsync.models import Organization, SyncRun
+from vsync.models import Organization, OutboundEmail, SyncRun
 from vsync.services import support
 from vsync.services.billing import plans
 from vsync.services.keys import create_api_key
@@ -75,6 +75,7 @@ SHOWS = {
 PLATFORM_SHOWS = {
     "billing/": lambda org: f"{org.slug} plan",
     "tickets/": lambda org: f"{org.slug} line drops",
+    "outbox/": lambda org: f"{org.slug} daily digest",
 }
 
 
@@ -103,6 +104,21 @@ def _make_org(org: Org) -> None:
             )
         )
         create_api_key(org_id=org_id, name=f"{org.slug} wallboard", scopes="read")
+        db.session.add(
+            OutboundEmail(
+                org_id=org_id,
+                user_id=users["org_admin"],
+                kind="digest",
+                dedupe_key=f"menus:{org.slug}",
+                to_address=org.email("org_admin"),
+                subject=f"{org.slug} daily digest",
+                template="test",
+                context={},
+                status="failed",
+                attempts=4,
+                error="SMTPRecipientsRefused",
+            )
+        )
         support.open_ticket(
             org_id,
             support.Member(id=users["agent"], label=org.email("agent")),

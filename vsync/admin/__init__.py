@@ -26,7 +26,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import billing, dashboard, display, org, platform, support
+from vsync.admin import billing, dashboard, display, org, outbox, platform, support
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -38,6 +38,7 @@ from vsync.models import (
     Integration,
     Membership,
     Organization,
+    OutboundEmail,
     PhoneNumber,
     Recording,
     SmsMessage,
@@ -136,6 +137,7 @@ def _platform_views() -> list:
         platform.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "platform_sync_runs")),
         platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
         platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
+        outbox.OutboxView(OutboundEmail, name="Outbox", **at("/outbox", "platform_outbox")),
         support.TicketQueueView(Ticket, name="Support queue", **at("/tickets", "platform_tickets")),
         billing.PlatformBillingView(name="Billing", **at("/billing", "platform_billing")),
     ]
