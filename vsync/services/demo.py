@@ -43,7 +43,8 @@ from vsync.services import audit, members, orgs, support
 from vsync.services.billing import plans
 from vsync.services.billing.usage import last_complete_month, local_midnight
 from vsync.services.integrations import create_integration, update_integration, validate_base_url
-from vsync.services.notifications import alerts
+from vsync.services.notifications import alerts, preferences
+from vsync.services.notifications.preferences import DIGEST_HOUR
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 from vsync.services.webhooks import rotate_webhook_token
 
@@ -211,7 +212,9 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
         if member is None:
             if user is None:
                 orgs.create_user(admin_email, DEMO_PASSWORD)
-            members.add_member(org, admin_email, "org_admin")
+            added = members.add_member(org, admin_email, "org_admin")
+            # The first daily digest (for yesterday) is due at once, whatever the hour `make run` starts.
+            preferences.set_preferences(added.membership, {DIGEST_HOUR: "0"})
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
         _tickets(org, orgs.find_user(admin_email))
         _demo_alerts(org)
@@ -225,7 +228,7 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
 
 def _demo_alerts(org: Organization) -> None:
     """Alert rules for a demo org that has none, checked around the clock, so `make run` shows alerts
-    (and digests, at the admin's default hour) landing in the outbox."""
+    (and the admin's digest, due at local midnight) landing in the outbox."""
     if alerts.rules(org):
         return
     alerts.save_rule(org, SERVICE_LEVEL, window_minutes=60, threshold=0.8)
