@@ -21,7 +21,7 @@ from tests.factories import T0, assign, make_integration, make_number, make_org,
 from tests.world import _traffic
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
-from vsync.models import AlertEvent, Organization, SyncRun
+from vsync.models import AlertEvent, Organization, OutboundEmail, SyncRun
 from vsync.services import support
 from vsync.services.billing import plans
 from vsync.services.keys import create_api_key
@@ -78,6 +78,7 @@ PLATFORM_SHOWS = {
     "floor/": lambda org: f"/admin/orgs/{org.slug}/floor/",  # each org's row links into its floor
     "tickets/": lambda org: f"{org.slug} line drops",
     "alerts/": lambda org: f"<td>{org.slug}</td><td>platform</td>",  # the platform's check of its failing sync
+    "outbox/": lambda org: f"{org.slug} daily digest",
 }
 
 
@@ -108,6 +109,21 @@ def _make_org(org: Org) -> None:
         create_api_key(org_id=org_id, name=f"{org.slug} wallboard", scopes="read")
         db.session.add(
             AlertEvent(org_id=org_id, kind="sync_failing", audience="platform", fired_at=T0, fired_value=300.0)
+        )
+        db.session.add(
+            OutboundEmail(
+                org_id=org_id,
+                user_id=users["org_admin"],
+                kind="digest",
+                dedupe_key=f"menus:{org.slug}",
+                to_address=org.email("org_admin"),
+                subject=f"{org.slug} daily digest",
+                template="test",
+                context={},
+                status="failed",
+                attempts=4,
+                error="SMTPRecipientsRefused",
+            )
         )
         support.open_ticket(
             org_id,

@@ -26,7 +26,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import billing, dashboard, display, floor, org, platform, support
+from vsync.admin import billing, dashboard, display, floor, org, outbox, platform, support
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -38,6 +38,7 @@ from vsync.models import (
     Integration,
     Membership,
     Organization,
+    OutboundEmail,
     PhoneNumber,
     Recording,
     SmsMessage,
@@ -148,6 +149,7 @@ def _platform_views() -> list:
         platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
         platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
         platform.AlertsView(name="Alerts", **at("/alerts", "platform_alerts")),
+        outbox.OutboxView(OutboundEmail, name="Outbox", **at("/outbox", "platform_outbox")),
         support.TicketQueueView(Ticket, name="Support queue", **at("/tickets", "platform_tickets")),
         billing.PlatformBillingView(name="Billing", **at("/billing", "platform_billing")),
     ]

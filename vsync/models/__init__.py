@@ -20,6 +20,7 @@ from vsync.models.notifications import (
     BusinessHours,
     NotificationPreference,
     OutboundEmail,
+    PlatformNotificationPreference,
 )
 from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
@@ -51,6 +52,7 @@ __all__ = [
     "NumberRequest",
     "Organization",
     "OutboundEmail",
+    "PlatformNotificationPreference",
     "Payment",
     "PhoneNumber",
     "Plan",

@@ -14,7 +14,7 @@ from vsync.tenancy import OrgOwned
 
 QUEUED, SENDING, SENT, FAILED, UNKNOWN = "queued", "sending", "sent", "failed", "unknown"
 EMAIL_STATUSES = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
-EMAIL_KINDS = ("digest", "alert", "invitation", "test", "invoice", "support", "account_security")
+EMAIL_KINDS = ("digest", "alert", "invitation", "test", "invoice", "support", "account_security", "sync_failure")
 
 
 class OutboundEmail(OrgOwned, db.Model):
@@ -71,6 +71,21 @@ class NotificationPreference(OrgOwned, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PlatformNotificationPreference(db.Model):
+    """One preference of a platform admin about every org (sync failures anywhere) that differs from
+    `vsync.services.notifications.preferences.PLATFORM_DEFAULTS`. Platform staff have no membership,
+    hence no org preference: this is theirs. Not tenant-owned: it belongs to a person, not an org."""
+
+    __tablename__ = "platform_notification_preferences"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(40))
     value: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

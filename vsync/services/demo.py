@@ -43,7 +43,8 @@ from vsync.services import audit, members, orgs, support
 from vsync.services.billing import plans
 from vsync.services.billing.usage import last_complete_month, local_midnight
 from vsync.services.integrations import create_integration, update_integration, validate_base_url
-from vsync.services.notifications import alerts
+from vsync.services.notifications import alerts, preferences
+from vsync.services.notifications.preferences import DIGEST_HOUR
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 from vsync.services.webhooks import rotate_webhook_token
 
@@ -207,7 +208,7 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
     lines = [f"platform admin: {PLATFORM_ADMIN_EMAIL} / {DEMO_PASSWORD}"]
     for index, (slug, name, tz, admin_email) in enumerate(DEMO_ORGS):
         org = _org(slug, name, tz)
-        _member(org, admin_email, "org_admin")
+        _member(org, admin_email, "org_admin", digest_at_midnight=True)
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
         for role, login, extension in DEMO_MEMBERS:
             email = login.format(slug=slug)
@@ -249,8 +250,12 @@ def _existing_demo_integration(slug: str) -> Integration | None:
     ).first()
 
 
-def _member(org: Organization, email: str, role: str, extension: str | None = None) -> None:
-    """A demo login with the demo password and its membership of the org, unless it has one."""
+def _member(
+    org: Organization, email: str, role: str, extension: str | None = None, *, digest_at_midnight: bool = False
+) -> None:
+    """A demo login with the demo password and its membership of the org, unless it has one. With
+    `digest_at_midnight`, its first daily digest (for yesterday) is due at once, whatever the hour
+    `make run` starts."""
     user = orgs.find_user(email)
     member = user and db.session.scalar(
         select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
@@ -258,12 +263,14 @@ def _member(org: Organization, email: str, role: str, extension: str | None = No
     if member is None:
         if user is None:
             orgs.create_user(email, DEMO_PASSWORD)
-        members.add_member(org, email, role, extension=extension)
+        added = members.add_member(org, email, role, extension=extension)
+        if digest_at_midnight:
+            preferences.set_preferences(added.membership, {DIGEST_HOUR: "0"})
 
 
 def _demo_alerts(org: Organization) -> None:
     """Alert rules for a demo org that has none, checked around the clock, so `make run` shows alerts
-    (and digests, at the admin's default hour) landing in the outbox."""
+    (and the admin's digest, due at local midnight) landing in the outbox."""
     if alerts.rules(org):
         return
     alerts.save_rule(org, SERVICE_LEVEL, window_minutes=60, threshold=0.8)

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from vsync import metrics
@@ -481,16 +481,21 @@ def rules(org: Organization) -> dict[str, AlertRule]:
     return {rule.kind: rule for rule in db.session.scalars(select(AlertRule).where(AlertRule.org_id == org.id))}
 
 
-def history(org: Organization, limit: int = 50) -> list[AlertEvent]:
-    """The latest firings of the org's rules, newest first."""
-    return list(
-        db.session.scalars(
-            select(AlertEvent)
-            .where(AlertEvent.org_id == org.id, AlertEvent.audience == ORG_AUDIENCE)
-            .order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc())
-            .limit(limit)
+def history(
+    org: Organization, limit: int = 50, *, window: Window | None = None, after: tuple[datetime, int] | None = None
+) -> list[AlertEvent]:
+    """The latest firings of the org's rules, newest first: those that fired within `window` when given, and
+    after `after` (the (fired_at, id) of the last one of a previous page) when given."""
+    query = select(AlertEvent).where(AlertEvent.org_id == org.id, AlertEvent.audience == ORG_AUDIENCE)
+    if window is not None:
+        query = query.where(AlertEvent.fired_at >= window.start, AlertEvent.fired_at < window.end)
+    if after is not None:
+        moment, event_id = after
+        query = query.where(
+            tuple_(AlertEvent.fired_at, AlertEvent.id)
+            < tuple_(literal(moment, AlertEvent.fired_at.type), literal(event_id, AlertEvent.id.type))
         )
-    )
+    return list(db.session.scalars(query.order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc()).limit(limit)))
 
 
 def platform_history(limit: int = 200) -> list[tuple[AlertEvent, str]]:

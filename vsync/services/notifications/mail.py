@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from datetime import timedelta
 from email.utils import make_msgid
@@ -38,10 +39,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vsync import queue
+from vsync.errors import Conflict, NotFound
 from vsync.extensions import db, mail
 from vsync.models import Invoice, Organization, OutboundEmail
 from vsync.models.notifications import FAILED, QUEUED, SENDING, SENT, UNKNOWN
 from vsync.models.types import utcnow
+from vsync.services import audit
 from vsync.services.billing import documents
 from vsync.services.orgs import normalize_email
 
@@ -155,7 +158,9 @@ def _dispatch_committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, previous_transaction) -> None:
-    if not previous_transaction.nested:
+    """When the outermost transaction rolls back only: a savepoint's rollback, or that of a flush that
+    failed inside one (a message decided already, `queue_email`), leaves the messages decided before it."""
+    if previous_transaction.parent is None:
         session.info.pop(_PENDING, None)
 
 
@@ -238,6 +243,59 @@ def send_claimed(row: OutboundEmail) -> None:
     row.message_id = message.extra_headers["Message-ID"]
     db.session.commit()
     log.info("email %s (%s) sent to %s", row.id, row.kind, row.to_address)
+
+
+def retry_failed(email_id: int) -> OutboundEmail:
+    """Send a `failed` message again (a platform admin's decision; audited): back to `queued`, handed to
+    the send job when the caller commits, with its retries afresh. Only a failed one: it never left
+    (each attempt was refused or timed out), so this cannot send it twice; an `unknown` one may have
+    left and is never sent again, and a second retry of the same message finds it queued (409)."""
+    taken = cast(
+        CursorResult,
+        db.session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id == email_id, OutboundEmail.status == FAILED)
+            .values(status=QUEUED, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    row = db.session.get(OutboundEmail, email_id, populate_existing=True)
+    if row is None:
+        raise NotFound("There is no such message.", field="id")
+    if taken != 1:
+        raise Conflict(f"Only a failed message is sent again; this one is {row.status}.", field="status")
+    audit.record(
+        "email.retried",
+        org_id=row.org_id,
+        target=row,
+        summary=f"{row.kind} to {row.to_address} after {row.attempts} attempt(s): {row.error or 'no error kept'}",
+    )
+    db.session.info.setdefault(_PENDING, []).append((row.org_id, row.id))
+    return row
+
+
+# A one-time or unsubscribe link's token: the path segment after these, or any long URL-safe segment or
+# query value (a token, whatever route carries it).
+_TOKEN_IN_LINK = re.compile(
+    r"(?P<head>/(?:set-password|reset-password|unsubscribe)/)[^\s\"'<>/?#]+"
+    r"|(?P<lead>https?://[^\s\"'<>]*?[/=])[A-Za-z0-9_\-.~]{24,}"
+)
+
+
+def redact_links(text: str) -> str:
+    """`text` with the tokens of its links replaced by `[redacted]`: whoever reads a stored message
+    (platform staff in the outbox) must not be able to use its set-password or unsubscribe link."""
+    while True:
+        redacted = _TOKEN_IN_LINK.sub(lambda m: f"{m.group('head') or m.group('lead')}[redacted]", text)
+        if redacted == text:
+            return text
+        text = redacted
+
+
+def shown_text(row: OutboundEmail) -> str:
+    """The text part of a stored message as it is sent, links' tokens redacted (`redact_links`)."""
+    _, text, _ = render(row.template, {"org_name": _org_name(row.org_id), **row.context})
+    return redact_links(text)
 
 
 def record_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:

@@ -8,6 +8,9 @@ A digest or a support ticket message carries a signed one-click unsubscribe link
 its outbox message and one preference key; using it turns that preference off for that person in
 that org, nothing else, and spends the link (the message's `unsubscribed_at`): a tampered link and a
 used one are refused with a clear message, and nothing changes.
+
+Platform admins have no membership, hence no org preferences; they have their own about every org
+(`PLATFORM_CHOICES`, stored as `PlatformNotificationPreference`): sync failures anywhere, on by default.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from sqlalchemy import select
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
-from vsync.models import Membership, NotificationPreference, OutboundEmail
+from vsync.models import Membership, NotificationPreference, OutboundEmail, PlatformNotificationPreference
 from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN
 from vsync.models.types import utcnow
-from vsync.services import audit
+from vsync.services import audit, members
 
 DIGEST, DIGEST_HOUR = "digest", "digest_hour"
 ALERT_SERVICE_LEVEL, ALERT_SILENCE = "alert_service_level", "alert_silence"
@@ -75,6 +78,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
     AGENT: {**_EVERYONE, DIGEST: WEEKLY, **dict.fromkeys(_FLOOR_ALERTS + _INTEGRATION_ALERTS, OFF)},
 }
+# Platform admins hear of every org's sync failures (they fix integrations for the orgs) unless they turn it off.
+PLATFORM_CHOICES: dict[str, tuple[str, ...]] = {SYNC_FAILURES: (ON, OFF)}
+PLATFORM_DEFAULTS: dict[str, str] = {SYNC_FAILURES: ON}
 _UNSUBSCRIBE_SALT = "vsync.unsubscribe"
 
 
@@ -92,12 +98,12 @@ def preferences_of(membership: Membership) -> dict[str, str]:
     return {key: stored.get(key, default) for key, default in DEFAULTS[membership.role].items()}
 
 
-def _valid(key: str, value: str) -> str:
-    if key not in CHOICES:
+def _valid(key: str, value: str, choices: dict[str, tuple[str, ...]] = CHOICES) -> str:
+    if key not in choices:
         raise ValidationError(f"Unknown preference {key!r}.", field=key)
     value = str(value).strip().lower()
-    if value not in CHOICES[key]:
-        raise ValidationError(f"{LABELS[key]} is one of {', '.join(CHOICES[key])}.", field=key)
+    if value not in choices[key]:
+        raise ValidationError(f"{LABELS[key]} is one of {', '.join(choices[key])}.", field=key)
     return value
 
 
@@ -131,6 +137,57 @@ def set_preferences(membership: Membership, changes: dict[str, str], *, actor: s
             summary=", ".join(f"{key} {current[key]} → {value}" for key, value in changed.items()),
         )
     return {**current, **changed}
+
+
+# --- platform admins' own ------------------------------------------------------------------------
+
+
+def platform_preferences_of(user_id: int) -> dict[str, str]:
+    """Every platform preference of a platform admin: their changes over `PLATFORM_DEFAULTS`."""
+    stored = dict(
+        db.session.execute(
+            select(PlatformNotificationPreference.key, PlatformNotificationPreference.value).where(
+                PlatformNotificationPreference.user_id == user_id
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return {key: stored.get(key, default) for key, default in PLATFORM_DEFAULTS.items()}
+
+
+def set_platform_preferences(user_id: int, changes: dict[str, str]) -> dict[str, str]:
+    """Change some of a platform admin's own preferences (all validated first); audited. Returns them all."""
+    changes = {key: _valid(key, value, PLATFORM_CHOICES) for key, value in changes.items()}
+    current = platform_preferences_of(user_id)
+    changed = {key: value for key, value in changes.items() if current[key] != value}
+    for key, value in changed.items():
+        row = db.session.scalar(
+            select(PlatformNotificationPreference).where(
+                PlatformNotificationPreference.user_id == user_id, PlatformNotificationPreference.key == key
+            )
+        )
+        if row is None:
+            db.session.add(PlatformNotificationPreference(user_id=user_id, key=key, value=value))
+        else:
+            row.value = value
+    if changed:
+        db.session.flush()
+        audit.record(
+            "notifications.platform_preferences_changed",
+            target=("User", user_id),
+            summary=", ".join(f"{key} {current[key]} → {value}" for key, value in changed.items()),
+        )
+    return {**current, **changed}
+
+
+def platform_recipients(key: str) -> list[tuple[int, str]]:
+    """(id, email) of the active platform admins whose platform preference `key` is on, from any scope."""
+    return [
+        (user_id, email)
+        for user_id, email in members.platform_staff_contacts()
+        if platform_preferences_of(user_id)[key] == ON
+    ]
 
 
 # --- one-click unsubscribe ------------------------------------------------------------------------
