@@ -127,8 +127,8 @@ def _rule_json(rule: AlertRule) -> dict:
 def _event_json(event: AlertEvent) -> dict:
     return {
         "id": event.id,
-        "kind": event.rule.kind,
-        "description": alerts.DESCRIPTIONS.get(event.rule.kind, event.rule.kind),
+        "kind": event.kind,
+        "description": alerts.DESCRIPTIONS.get(event.kind, event.kind),
         "state": "firing" if event.resolved_at is None else "resolved",
         "fired_at": event.fired_at,
         "fired_value": event.fired_value,
