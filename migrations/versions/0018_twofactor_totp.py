@@ -60,6 +60,9 @@ def downgrade():
     _check("user_sessions", "ended_reason", REASONS_BEFORE)
     with op.batch_alter_table("organizations", schema=None) as batch_op:
         batch_op.drop_column("require_two_factor")
+    # SQLite drops a column by copying the table, and cannot reflect an index on an expression to copy
+    # it too: the unique index on the names is made again (on PostgreSQL it is there already).
+    op.execute("CREATE UNIQUE INDEX IF NOT EXISTS uq_organizations_name_lower ON organizations (lower(name))")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("two_factor_recovery_hashes")
         batch_op.drop_column("two_factor_last_step")

@@ -111,7 +111,14 @@ def _firings(app, org_id: int, starts: list[datetime]) -> None:
         for i, start in enumerate(starts):
             resolved = None if i == len(starts) - 1 else start + timedelta(minutes=20)
             db.session.add(
-                AlertEvent(org_id=org_id, rule_id=rule.id, fired_at=start, fired_value=0.0, resolved_at=resolved)
+                AlertEvent(
+                    org_id=org_id,
+                    rule_id=rule.id,
+                    kind=rule.kind,
+                    fired_at=start,
+                    fired_value=0.0,
+                    resolved_at=resolved,
+                )
             )
         db.session.commit()
 

@@ -58,6 +58,7 @@ class Console:
         self.page.wait_for_load_state()
 
     def sign_out(self) -> None:
+        self.page.wait_for_load_state()  # the menu opens by the page's script, once it has loaded
         self.page.click("#user-menu")
         self.page.click("form[action='/logout'] button")
         self.page.wait_for_url(re.compile(r".*/login.*"))
