@@ -62,6 +62,16 @@ def as_cells(item: dict) -> dict[str, str]:
     return {key: "" if value is None else str(value) for key, value in item.items()}
 
 
+def flat_call(item: dict) -> dict:
+    """A call item as its CSV row holds it: the agent as two columns."""
+    agent = item["agent"] or {"extension": None, "name": None}
+    return {
+        **{k: v for k, v in item.items() if k != "agent"},
+        "agent_extension": agent["extension"],
+        "agent_name": agent["name"],
+    }
+
+
 def csv_items(response) -> list[dict[str, str]]:
     header, *rows = csv_rows(response)
     return [dict(zip(header, row, strict=True)) for row in rows]
@@ -74,7 +84,8 @@ def test_calls_list_is_the_orgs_calls_of_the_window_newest_first(app, world):
     assert body["next_cursor"] is None
     first = body["data"][0]
     assert first["number"] == A_ONLY and first["started_at"] == "2026-11-02T13:00:00Z"
-    assert first["duration_seconds"] == 60.0 and first["agent_extension"] == "101"
+    assert first["duration_seconds"] == 60.0 and first["agent"] == {"extension": "101", "name": "Ada Lovelace"}
+    assert body["data"][2]["agent"] is None  # moved-before-1100: no extension handled it
 
 
 def test_paging_is_stable_when_calls_arrive_between_pages(app, world):
@@ -202,8 +213,9 @@ def test_csv_export_equals_the_json_list_row_for_row(app, world):
         "ended_at",
         "duration_seconds",
         "agent_extension",
+        "agent_name",
     ]
-    assert csv_items(response) == [as_cells(item) for item in items] and len(items) == 9
+    assert csv_items(response) == [as_cells(flat_call(item)) for item in items] and len(items) == 9
     by_accept = client.get(f"/api/v1/orgs/org-a/calls?{WINDOW}", headers={"Accept": "text/csv"})
     assert csv_rows(by_accept) == rows
 

@@ -24,7 +24,7 @@ from sqlalchemy import Row, Select, and_, literal, or_, select, tuple_
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
-from vsync.models import Call, CallEvent, PhoneNumber, Recording, SmsMessage
+from vsync.models import Agent, Call, CallEvent, PhoneNumber, Recording, SmsMessage
 from vsync.phones import normalize_e164
 from vsync.query import NO_FILTERS, Filters, Window
 
@@ -46,6 +46,13 @@ CALL_COLUMNS = (
     Call.ended_at,
     Call.duration_ms,
     Call.agent_extension,
+    # A call's agent is (account, extension): the name of that extension in the call's own account,
+    # which the scope sees only for the org's own accounts (another account's names stay hidden).
+    select(Agent.display_name)
+    .where(Agent.account_id == Call.account_id, Agent.extension == Call.agent_extension)
+    .correlate(Call)
+    .scalar_subquery()
+    .label("agent_name"),
 )
 RECORDING_COLUMNS = (
     Recording.id,
@@ -138,6 +145,27 @@ def calls_statement(
         *_in_window(Call.started_at, window), *filters.criteria(), *call_criteria(status=status, search=search)
     )
     return _newest_first(statement, Call.started_at, Call.id, after)
+
+
+def call_row(call_id: int) -> Row:
+    """One call as a row of `CALL_COLUMNS`; not found like `get_call` when the scope does not see it."""
+    row = db.session.execute(select(*CALL_COLUMNS).where(Call.id == call_id)).first()
+    if row is None:
+        raise NotFound(f"No call {call_id}.", field="id")
+    return row
+
+
+def agent_names(extensions: Iterable[tuple[int, str | None]]) -> dict[tuple[int, str], str | None]:
+    """Display names of (account, extension) pairs the scope sees, for pages that show agents by name."""
+    wanted = {(account, ext) for account, ext in extensions if ext}
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(Agent.account_id, Agent.extension, Agent.display_name).where(
+            Agent.account_id.in_({account for account, _ in wanted}), Agent.extension.in_({ext for _, ext in wanted})
+        )
+    )
+    return {(account, ext): name for account, ext, name in rows if (account, ext) in wanted}
 
 
 def get_call(call_id: int) -> tuple[Call, list[CallEvent], Recording | None]:
