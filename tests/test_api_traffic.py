@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import insert
 
 from tests.factories import account_of
-from tests.world import A_ONLY, HOUR, MOVED, SHARED, T, api_as
+from tests.world import A_ONLY, B_ONLY, HOUR, MOVED, SHARED, T, api_as
 from vsync.extensions import db
 from vsync.models import Call
 from vsync.tenancy import platform_bypass
@@ -278,3 +278,40 @@ def test_agents_get_403_for_sms(app, world):
     response = api_as(app.test_client(), "agent_a", world).get(f"/api/v1/orgs/org-a/sms?{WINDOW}")
     assert response.status_code == 403
     assert response.get_json()["error"]["details"] == {"role": "requires 'manager'"}
+
+
+UNMATCHABLE = (
+    ("agent=Alice", "agent"),
+    ("number=12345", "number"),
+    ("number=%2B12125550199", "number"),
+    ("direction=sideways", "direction"),
+    ("status=lost", "status"),
+)
+
+
+def test_a_filter_value_that_cannot_match_is_a_400_naming_it_in_lists_exports_and_metrics(app, world):
+    client = api_as(app.test_client(), "read_a", world)
+    for query, field in UNMATCHABLE:
+        for route in ("calls", "calls?format=csv&", "recordings", "metrics", "metrics/agents"):
+            separator = "" if route.endswith("&") else "?"
+            response = client.get(f"/api/v1/orgs/org-a/{route}{separator}{WINDOW}&{query}")
+            assert response.status_code == 400, (route, query)
+            assert field in response.get_json()["error"]["details"], (route, query)
+
+
+def test_another_orgs_agent_or_number_is_refused_exactly_like_an_unknown_one(app, world):
+    def refusal(principal: str, org: str, query: str) -> dict:
+        response = api_as(app.test_client(), principal, world).get(f"/api/v1/orgs/{org}/calls?{WINDOW}&{query}")
+        assert response.status_code == 400, query
+        return {k: v for k, v in response.get_json()["error"].items() if k != "request_id"}
+
+    b_number, b_number_id = f"%2B{B_ONLY[1:]}", world.numbers[B_ONLY]
+    assert refusal("read_a", "org-a", "agent=201") == refusal("read_a", "org-a", "agent=999")  # B's agent
+    assert refusal("read_a", "org-a", f"number={b_number}") == refusal("read_a", "org-a", "number=%2B12125550199")
+    assert refusal("read_a", "org-a", f"number={b_number_id}") == refusal("read_a", "org-a", "number=987654")
+    # Org B, whose agent and number they are, filters by them.
+    mine = api_as(app.test_client(), "read_b", world).get(
+        f"/api/v1/orgs/org-b/calls?{WINDOW}&agent=201&number={b_number}"
+    )
+    assert [c["external_id"] for c in mine.get_json()["data"]] == ["b-1300", "b-1100"]
+    assert mine.get_json()["data"][0]["agent"] == {"extension": "201", "name": "Bea Brown"}

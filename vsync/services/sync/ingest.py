@@ -334,9 +334,9 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
     events give (`Body.DateTimeUtc`, or the earliest event). The event is applied only if the book's
     org holds the call's number at that instant, whatever the event's own `Timestamp` says; returns
     None when it does not (the caller marks the event unmatched, and nothing is written). Otherwise
-    a call first seen here is created (`synced_at` empty, its duration the events'); a call the sync read keeps the sync's
-    fields and takes the events' answer, wait and ring times and answering agent. Returns whether the
-    event was new; applying the same event twice changes nothing.
+    a call first seen here is created (`synced_at` empty, its duration the events'); a call the sync
+    read keeps the sync's fields and takes the events' answer, wait and ring times and answering
+    agent. Returns whether the event was new; applying the same event twice changes nothing.
     """
     _lock_call(account_id, event.call_id)
     events, calls = CallEvent.__table__, Call.__table__
