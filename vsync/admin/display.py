@@ -32,13 +32,18 @@ def local_time(value: datetime | None, zone: ZoneInfo | None = None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
-def time_html(value: datetime | None, zone: ZoneInfo | None = None) -> Markup:
-    """A time in the org's zone, its UTC instant on hover (and as the `datetime` a browser reads)."""
+def time_html(value: datetime | None, zone: ZoneInfo | None = None, *, seconds: bool = False) -> Markup:
+    """A time in the org's zone, its UTC instant on hover (and as the `datetime` a browser reads);
+    with `seconds` for a timeline, whose events are seconds apart."""
     if value is None:
         return Markup("—")
     instant = value.astimezone(UTC)
+    shown = local_time(value, zone)
+    if seconds:
+        local = value.astimezone(zone or console_zone())
+        shown = f"{local:%H:%M:%S} {local.tzname()}"
     return Markup('<time datetime="{}" title="{} UTC">{}</time>').format(
-        instant.isoformat().replace("+00:00", "Z"), f"{instant:%Y-%m-%d %H:%M:%S}", local_time(value, zone)
+        instant.isoformat().replace("+00:00", "Z"), f"{instant:%Y-%m-%d %H:%M:%S}", shown
     )
 
 

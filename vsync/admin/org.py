@@ -267,7 +267,7 @@ class RecordingsView(OrgModelView):
     and a Play button. One player serves the page: nothing loads until Play is clicked, and playing
     another recording stops the first. Audio and downloads go through the API's audio route."""
 
-    column_list = ("started_at", "caller", "number", "agent", "duration_ms", "player")
+    column_list = ("player", "started_at", "caller", "number", "agent", "duration_ms")
     column_labels = {
         "started_at": "When",
         "caller": "Caller",
