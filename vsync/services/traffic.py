@@ -157,7 +157,7 @@ def call_row(call_id: int) -> Row:
     return row
 
 
-def agent_names(extensions: Iterable[tuple[int, str | None]]) -> dict[tuple[int, str], str | None]:
+def agent_names(extensions: Iterable[tuple[int, str | None]]) -> dict[tuple[int, str | None], str | None]:
     """Display names of (account, extension) pairs the scope sees, for pages that show agents by name."""
     wanted = {(account, ext) for account, ext in extensions if ext}
     if not wanted:
@@ -202,7 +202,8 @@ def known_agents() -> list[tuple[str, str | None]]:
     for extension, name in db.session.execute(select(Agent.extension, Agent.display_name)).tuples():
         names[extension] = names.get(extension) or name
     for extension in db.session.scalars(select(Membership.extension).where(Membership.extension.is_not(None))):
-        names.setdefault(extension, None)
+        if extension:
+            names.setdefault(extension, None)
     return sorted(names.items(), key=lambda pair: ((pair[1] or pair[0]).lower(), pair[0]))
 
 
