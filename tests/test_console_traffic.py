@@ -18,10 +18,12 @@ def _ids(page: str, view: str) -> list[int]:
     return sorted(map(int, re.findall(rf"{view}/details/\?id=(\d+)", page)))
 
 
-def test_the_calls_list_shows_agents_by_name_with_the_extension_on_hover(app, world):
+def test_the_calls_list_and_dashboard_show_agents_by_name_with_the_extension_on_hover(app, world):
     page = api_as(app.test_client(), "admin_a", world).get(f"{A}/calls/", query_string=WINDOW).get_data(as_text=True)
     assert '<span class="agent" title="Extension 101">Ada Lovelace</span>' in page
     assert '<option value="101" title="Extension 101" >Ada Lovelace (101)</option>' in page
+    dashboard = api_as(app.test_client(), "admin_a", world).get(f"{A}/", query_string=WINDOW).get_data(as_text=True)
+    assert '<span class="agent" title="Extension 101">Ada Lovelace</span>' in dashboard  # its recent calls
 
 
 def test_console_filters_that_cannot_match_are_400s_as_in_the_api_alike_for_another_orgs_values(app, world):

@@ -68,9 +68,7 @@ def test_a_call_known_only_from_events_lasts_from_connected_to_completed(hook, a
     assert call.synced_at is None and call.duration_ms == 181_000  # Connected +9 s, Completed +190 s
 
 
-def test_an_unanswered_call_known_only_from_events_lasts_zero_and_an_open_one_has_no_duration(
-    hook, acme, inline_app
-):
+def test_an_unanswered_call_known_only_from_events_lasts_zero_and_an_open_one_has_no_duration(hook, acme, inline_app):
     missed, open_ = acme.events("missed"), acme.events("answered", seed=2)
     post(hook, acme, missed + open_[:3])
     assert one_call(inline_app, missed[0]["Body"]["Id"]).duration_ms == 0
