@@ -6,9 +6,11 @@ vsync's audio route. Screenshots at 1366×900 and 390×844; no console error any
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import insert, update
 
 from tests.browser.helpers import Console
@@ -134,6 +136,7 @@ def test_call_page_recordings_filters_and_one_player_at_a_time(page, live_server
     assert page.locator("audio.call-audio").count() == 1
     _shots(console, "call-detail")
 
+    audio_requests.clear()  # the call page's own player may have read its recording's length
     console.open(f"/admin/orgs/elm/recordings/?{WINDOW}")
     rows = page.locator("button.play-recording")
     assert rows.count() == 2 and page.locator("audio").count() == 1 and audio_requests == []
@@ -152,15 +155,20 @@ def test_call_page_recordings_filters_and_one_player_at_a_time(page, live_server
         page.click("a:has-text('Clear')")
 
     first, second = page.locator("button.play-recording").nth(0), page.locator("button.play-recording").nth(1)
+    player = page.locator("#recording-player")
+    first_src, second_src = first.get_attribute("data-src"), second.get_attribute("data-src")
     first.click()
-    page.wait_for_function("document.getElementById('recording-player').currentSrc.endsWith('/audio')")
-    first_src = first.get_attribute("data-src")
-    assert page.eval_on_selector("#recording-player", "p => p.src").endswith(first_src)
+    expect(first).to_have_text("Playing")
+    expect(player).to_have_attribute("src", first_src or "")
     second.click()
-    second_src = second.get_attribute("data-src")
-    page.wait_for_function(f"document.getElementById('recording-player').src.endsWith('{second_src}')")
-    assert first.inner_text() == "Play" and second.inner_text() == "Playing"
+    expect(second).to_have_text("Playing")
+    expect(player).to_have_attribute("src", second_src or "")
+    assert first.inner_text() == "Play"
     assert page.locator("audio").count() == 1  # one player: the second recording replaced the first
-    assert all(f"{live_server}{src}" in audio_requests for src in (first_src, second_src))
+    for src in (first_src, second_src):  # each loaded when its Play was clicked, from vsync's route
+        deadline = time.monotonic() + 10
+        while f"{live_server}{src}" not in audio_requests and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert f"{live_server}{src}" in audio_requests
     assert all(not url.startswith("http://127.0.0.1:") or url.startswith(live_server) for url in audio_requests)
     assert console.errors == []
