@@ -288,8 +288,8 @@ def build_world() -> World:
             db.session.flush()
             world.runs[org] = run.id
             _billing(world, org, org_id, plan_id)
-            extension = "101" if org == "a" else "201"
-            db.session.add(Agent(account_id=accounts[org], extension=extension))
+            extension, name = ("101", "Ada Lovelace") if org == "a" else ("201", "Bea Brown")
+            db.session.add(Agent(account_id=accounts[org], extension=extension, display_name=name))
             db.session.add(
                 WebhookEvent(
                     org_id=org_id,

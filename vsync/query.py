@@ -27,11 +27,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 
 from vsync.errors import ValidationError
-from vsync.models import Call, Integration, Organization, PhoneNumber
-from vsync.models.traffic import CALLBACK, INBOUND, OUTBOUND
+from vsync.extensions import db
+from vsync.models import Agent, Call, Integration, Membership, Organization, PhoneNumber
+from vsync.models.traffic import CALL_STATUSES, CALLBACK, INBOUND, OUTBOUND
 from vsync.phones import normalize_e164
 from vsync.timeutil import parse_utc
 
@@ -237,3 +238,42 @@ class Filters:
 
 
 NO_FILTERS = Filters()
+
+UNKNOWN_NUMBER = "number is one of this organisation's numbers, in E.164 (+14155550100) or as its id."
+UNKNOWN_AGENT = "agent is the extension of one of this organisation's agents."
+
+
+def parse_filters(number: str | None = None, agent: str | None = None, direction: str | None = None) -> Filters:
+    """The filters of a query as typed (the API's, the CSV export's, the console's), each value checked
+    against what the current scope sees: a value that cannot match anything of its kind (`agent=Alice`,
+    `number=12345`, a direction vsync does not know) is a `ValidationError` naming its field, never an
+    empty answer. Another org's number or agent is refused with the same message as one that exists
+    nowhere, so the answer tells nothing about other orgs. Runs inside the org's tenant scope.
+
+    A number is the org's when the scope sees it (an assignment of it to the org, past or present);
+    an agent when its extension is an agent of the org's own accounts, a member's extension, or the
+    extension that handled one of the org's calls on its own accounts."""
+    filters = Filters(number=number_ref(number), agent=agent, direction=direction)
+    if filters.number is not None:
+        column = PhoneNumber.e164 if isinstance(filters.number, str) else PhoneNumber.id
+        if not db.session.scalar(select(exists().where(column == filters.number))):
+            raise ValidationError(UNKNOWN_NUMBER, field="number")
+    if filters.agent is not None:
+        known = or_(
+            exists().where(Agent.extension == filters.agent),
+            exists().where(Membership.extension == filters.agent),
+            exists().where(Call.agent_extension == filters.agent, own_account(Call)),
+        )
+        if not db.session.scalar(select(known)):
+            raise ValidationError(UNKNOWN_AGENT, field="agent")
+    return filters
+
+
+def parse_status(text: str | None) -> str | None:
+    """A `status` filter as typed: one of the stored statuses, or none; anything else names the field."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    if value not in CALL_STATUSES:
+        raise ValidationError(f"status is one of {', '.join(CALL_STATUSES)}.", field="status")
+    return value

@@ -58,7 +58,7 @@ SHOWS = {
     "/": lambda org: f'"org": "{org.slug}"',  # the dashboard's figures, as the page embeds them
     "/floor/": lambda org: f"/admin/orgs/{org.slug}/floor/data",  # where the floor asks for its updates
     "/calls/": lambda org: org.number,
-    "/recordings/": lambda org: f"{org.slug}-1100",  # the agent's call, so every role sees it
+    "/recordings/": lambda org: org.number,  # the number of the agent's recorded call, so every role sees it
     "/sms/": lambda org: f"hello from {org.slug}-",
     "/numbers/": lambda org: org.number,
     "/members/": lambda org: org.email("agent"),

@@ -50,6 +50,7 @@ from vsync.models import Call, Integration, SyncRun
 from vsync.models.operations import SUCCEEDED
 from vsync.models.orgs import Organization
 from vsync.query import NO_FILTERS, PRESETS, Filters, Window, org_zone
+from vsync.services import traffic
 
 RECENT_CALLS = 10
 HOURLY_UP_TO = timedelta(days=2)  # longer windows are shown by day
@@ -138,7 +139,8 @@ def _recent_calls(window: Window) -> list[dict]:
         .where(Call.started_at >= window.start, Call.started_at < window.end)
         .order_by(Call.started_at.desc())
         .limit(RECENT_CALLS)
-    )
+    ).all()
+    names = traffic.agent_names((call.account_id, call.agent_extension) for call in calls)
     return [
         {
             "id": call.id,
@@ -148,6 +150,7 @@ def _recent_calls(window: Window) -> list[dict]:
             "from": call.from_number,
             "to": call.to_number,
             "agent": call.agent_extension,
+            "agent_name": names.get((call.account_id, call.agent_extension)),
             "duration_seconds": None if call.duration_ms is None else round(call.duration_ms / 1000),
         }
         for call in calls

@@ -18,7 +18,7 @@ from vsync.api.access import requires
 from vsync.api.schemas import LocalDateTime, Query, UtcDateTimeField
 from vsync.auth.permissions import request_org
 from vsync.models import Organization
-from vsync.query import FILTER_DIRECTIONS, Filters, Window, number_ref, org_zone
+from vsync.query import FILTER_DIRECTIONS, Filters, Window, org_zone, parse_filters
 
 _FIELD_OF_UNIT = {True: fields.Integer, False: fields.Float}
 
@@ -52,12 +52,19 @@ class MetricsQuery(Query):
     )
     number = fields.String(
         load_default=None,
-        metadata={"description": "Only calls on this number: E.164 or a phone number id.", "example": "+14155550100"},
+        metadata={
+            "description": "Only calls on this number: E.164 or a phone number id. A number that is not one of "
+            "the org's is a 400 naming `number`.",
+            "example": "+14155550100",
+        },
     )
     agent = fields.String(
         load_default=None,
         validate=validate.Length(1, 20),
-        metadata={"description": "Only calls handled by this extension."},
+        metadata={
+            "description": "Only calls handled by this extension. An extension that is none of the org's agents "
+            "is a 400 naming `agent`."
+        },
     )
     direction = fields.String(
         load_default=None,
@@ -175,7 +182,9 @@ def query_window(org: Organization, args: dict) -> Window:
 
 
 def query_filters(args: dict) -> Filters:
-    return Filters(number=number_ref(args["number"]), agent=args["agent"], direction=args["direction"])
+    """The query's filters, each checked against the org (`query.parse_filters`): a number or agent
+    that is not the org's is a 400 naming it, the same for another org's as for one that exists nowhere."""
+    return parse_filters(args["number"], args["agent"], args["direction"])
 
 
 def _report(args: dict) -> tuple[Organization, Window, Filters, dict]:

@@ -6,6 +6,7 @@
   var REFRESH_MS = 60 * 1000;
   var root = document.getElementById("dashboard");
   var charts = {};
+  var agents = [];  // the agents chart's rows, for its tooltip (names with the extension)
   // One colour per status on every chart; missed_calls (missed and dropped) is drawn in missed's.
   var STATUS = { answered: "#16a34a", missed: "#dc2626", dropped: "#7f1d1d", voicemail: "#f59e0b", other: "#94a3b8" };
   var HANDLED = "#2563eb";
@@ -147,9 +148,14 @@
     draw("chart-numbers", "bar", data.by_number.map(function (n) { return n.label || n.e164; }),
          [counts(data.by_number, "answered_calls", STATUS.answered), counts(data.by_number, "missed_calls", STATUS.missed),
           counts(data.by_number, "voicemail_calls", STATUS.voicemail)], stacked);
+    agents = data.by_agent;
     draw("chart-agents", "bar", data.by_agent.map(function (a) { return a.display_name || a.extension; }),
          [counts(data.by_agent, "calls_handled", HANDLED), counts(data.by_agent, "missed_rings", STATUS.missed)],
-         { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } });
+         { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+           plugins: { legend: { position: "bottom" }, tooltip: { callbacks: { title: function (items) {
+             var agent = agents[items[0].dataIndex];
+             return (agent.display_name || agent.extension) + " · extension " + agent.extension;
+           } } } } });
     var body = document.querySelector("#recent-calls tbody");
     body.replaceChildren();
     data.recent_calls.forEach(function (c) {
@@ -158,9 +164,18 @@
       link.href = root.dataset.callsUrl.replace(/id=0/, "id=" + c.id);
       link.textContent = c.started;
       row.insertCell().appendChild(link);
-      [c.direction, c.status, c.from || "", c.to || "", c.agent || "", seconds(c.duration_seconds)].forEach(function (v) {
+      [c.direction, c.status, c.from || "", c.to || ""].forEach(function (v) {
         row.insertCell().textContent = v;
       });
+      var agent = row.insertCell();
+      if (c.agent) {
+        var name = document.createElement("span");
+        name.className = "agent";
+        name.title = "Extension " + c.agent;
+        name.textContent = c.agent_name || c.agent;
+        agent.appendChild(name);
+      }
+      row.insertCell().textContent = seconds(c.duration_seconds);
     });
     if (!data.recent_calls.length) {
       var cell = body.insertRow().insertCell();
