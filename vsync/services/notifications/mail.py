@@ -17,6 +17,11 @@ invoice or credit note (its row's `invoice_id`) carries the document as PDF and 
 is sent in the org's scope, so the outbox holds no document bytes. SMTP sends have the
 `VSYNC_SMTP_TIMEOUT`; with no SMTP host (the embedded default) `OutboxFilesEmailBackend` writes each
 message as an `.eml` file under `instance/outbox/`.
+
+A message about a person's own account (`queue_account_email`: a reset or email-change link, an
+account-security notice) belongs to no org: it is decided wherever that person acts, often with no
+scope at all (signing in, asking for a reset), so its row is written with a reviewed Core insert,
+with no `org_id`, which no org's scope sees; the send job sends it in a platform bypass.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from pathlib import Path
 from typing import cast
@@ -33,17 +38,18 @@ from flask import current_app
 from flask_mailman import EmailMultiAlternatives
 from flask_mailman.backends.base import BaseEmailBackend
 from rq import Retry
-from sqlalchemy import CursorResult, event, select, update
+from sqlalchemy import CursorResult, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vsync import queue
 from vsync.extensions import db, mail
 from vsync.models import Invoice, Organization, OutboundEmail
-from vsync.models.notifications import FAILED, QUEUED, SENDING, SENT, UNKNOWN
+from vsync.models.notifications import ACCOUNT, FAILED, QUEUED, SENDING, SENT, UNKNOWN
 from vsync.models.types import utcnow
 from vsync.services.billing import documents
 from vsync.services.orgs import normalize_email
+from vsync.tenancy import reviewed_sql
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +146,65 @@ def queue_email(
     return row
 
 
-def _org_name(org_id: int) -> str:
-    return db.session.get_one(Organization, org_id).name  # the caller's org, or a stored message's (a foreign key)
+def queue_account_email(user_id: int, *, key: str, to: str, template: str, context: dict) -> int | None:
+    """Decide a message about `user_id`'s own account (see the module docstring): its outbox row's id,
+    or None when a message with `key` was decided already. Dispatched when the caller commits."""
+    to = normalize_email(to)
+    subject, _, _ = render(template, {"org_name": _org_name(None), **context})
+    statement = (
+        insert(OutboundEmail.__table__)
+        .values(
+            org_id=None,
+            user_id=user_id,
+            kind=ACCOUNT,
+            dedupe_key=key[:200],
+            to_address=to,
+            subject=subject[:300],
+            template=template,
+            context=context,
+            status=QUEUED,
+            attempts=0,
+            created_at=utcnow(),
+        )
+        .returning(OutboundEmail.__table__.c.id)
+    )
+    try:
+        with db.session.begin_nested():
+            email_id = db.session.connection().execute(reviewed_sql(statement)).scalar_one()
+    except IntegrityError as exc:
+        if "dedupe_key" not in str(exc.orig):
+            raise
+        return None
+    db.session.info.setdefault(_PENDING, []).append((None, email_id))
+    return email_id
+
+
+ACCOUNT_EVENTS = {
+    "password_set": "A new password was set for your vsync account with a set-password link",
+    "password_changed": "The password of your vsync account was changed",
+    "email_changed": "The email address of your vsync account was changed to {new_email}",
+    "new_device": "Your vsync account was signed in from a new device: {device}, from {ip}",
+}
+
+
+def send_account_notice(user_id: int, to: str, event: str, *, key: str, when: datetime, **details: str) -> int | None:
+    """An account-security message (`ACCOUNT_EVENTS`) to `to`: what happened, when, and where to reset
+    the password and end sessions if it was not the person. Decided once per `key`."""
+    context = {
+        "event": event,
+        "what": ACCOUNT_EVENTS[event].format(**details),
+        "when": f"{when:%Y-%m-%d %H:%M} UTC",
+        "account_url": f"{public_url()}/account",
+        "forgot_url": f"{public_url()}/forgot-password",
+    }
+    return queue_account_email(
+        user_id, key=f"account:{event}:{key}", to=to, template="account_security", context=context
+    )
+
+
+def _org_name(org_id: int | None) -> str:
+    """The caller's org, or a stored message's (a foreign key); "vsync" for a message of no org."""
+    return "vsync" if org_id is None else db.session.get_one(Organization, org_id).name
 
 
 @event.listens_for(Session, "after_commit")
@@ -178,7 +241,7 @@ def send_test_email(org: Organization, to: str) -> OutboundEmail:
     return row
 
 
-def dispatch(org_id: int, email_id: int) -> str | None:
+def dispatch(org_id: int | None, email_id: int) -> str | None:
     """Hand a decided (and committed) message to a worker, or send it now without Redis."""
     intervals = current_app.config["VSYNC_MAIL_RETRY_INTERVALS"]
     return queue.enqueue(
@@ -253,7 +316,7 @@ def record_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:
     db.session.commit()
 
 
-def sweep_outbox() -> tuple[list[tuple[int, int]], int]:
+def sweep_outbox() -> tuple[list[tuple[int | None, int]], int]:
     """Platform-wide (in a bypass): rows a dead worker left `sending` become `unknown`; `queued` rows
     nobody enqueued are returned as (org id, email id) to dispatch again. Committed."""
     cutoff = utcnow() - STALE_AFTER
