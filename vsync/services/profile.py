@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from vsync.crypto import secret_digest
@@ -223,16 +223,15 @@ def change_password(
 def wants_account_security(user_id: int) -> bool:
     """Whether the person hears of sign-ins from new devices: unless `account_security` is off in every
     org they belong to."""
-    orgs = _core(select(func.count()).select_from(_members).where(_members.c.user_id == user_id)).scalar_one()
-    off = _core(
-        select(func.count())
-        .select_from(_preferences)
-        .where(
-            _preferences.c.user_id == user_id,
-            _preferences.c.key == preferences.ACCOUNT_SECURITY,
-            _preferences.c.value == preferences.OFF,
-        )
-    ).scalar_one()
+    turned_off = exists().where(
+        _preferences.c.org_id == _members.c.org_id,
+        _preferences.c.user_id == user_id,
+        _preferences.c.key == preferences.ACCOUNT_SECURITY,
+        _preferences.c.value == preferences.OFF,
+    )
+    orgs, off = _core(
+        select(func.count(), func.count().filter(turned_off)).select_from(_members).where(_members.c.user_id == user_id)
+    ).one()
     return orgs == 0 or off < orgs
 
 
