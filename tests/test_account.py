@@ -305,3 +305,20 @@ def test_the_reset_page_names_the_rule_and_sets_nothing(app, people):
     assert refused.status_code == 400 and "Commonly breached" in refused.get_data(as_text=True)
     with app.app_context(), platform_bypass("test"):
         assert db.session.get(User, people[ANN]).password_token_used_at is None
+
+
+def test_the_cli_refuses_a_breached_password_with_the_rule_named(app, runner):
+    result = runner.invoke(args=["create-platform-admin", "root@p.test", "--password", "Password1234"])
+    assert result.exit_code != 0 and "Commonly breached" in result.output
+    with app.app_context(), platform_bypass("test"):
+        assert orgs.find_user("root@p.test") is None
+
+
+def test_a_platform_admin_of_no_org_has_an_own_page_too(app):
+    with app.app_context():
+        make_user("root@p.test", platform_admin=True)
+        db.session.remove()
+    root = device(app, "root@p.test")
+    page = root.get("/account/")
+    assert page.status_code == 200 and "You belong to no organisation" in page.get_data(as_text=True)
+    assert 'href="/account/"' in root.get("/admin/platform/overview/").get_data(as_text=True)
