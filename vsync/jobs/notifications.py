@@ -15,14 +15,13 @@ from vsync.tenancy import platform_bypass, tenant
 log = logging.getLogger(__name__)
 
 
-def _scope_of(org_id: int | None):
-    """The org's scope for its messages; a message of no org (a person's own account) in a bypass."""
-    return platform_bypass("a person's account email") if org_id is None else tenant(org_id)
-
-
 def send_email(org_id: int | None, email_id: int) -> str:
-    """Send one outbox message, if this job wins its claim; returns what happened, for the job result."""
-    with job_context(), _scope_of(org_id):
+    """Send one outbox message, if this job wins its claim; returns what happened, for the job result.
+    A message of no org (a person's own account) needs no scope (`mail.send_account_email`)."""
+    if org_id is None:
+        with job_context():
+            return mail.send_account_email(email_id)
+    with job_context(), tenant(org_id):
         row = mail.claim(email_id)
         if row is None:
             log.info("email %s is not queued (sent, failed or taken by another worker): skipped", email_id)
@@ -32,7 +31,11 @@ def send_email(org_id: int | None, email_id: int) -> str:
 
 
 def record_send_attempt(org_id: int | None, email_id: int, exc: BaseException, will_retry: bool) -> None:
-    with job_context(), _scope_of(org_id):
+    if org_id is None:
+        with job_context():
+            mail.record_account_attempt(email_id, exc, will_retry)
+        return
+    with job_context(), tenant(org_id):
         mail.record_attempt(email_id, exc, will_retry)
 
 

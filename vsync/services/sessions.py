@@ -133,7 +133,11 @@ def end_other_sessions(user_id: int, keep_session_id: int | None, reason: str, *
     """End every session of `user_id` still going but `keep_session_id` (the one asking); how many ended."""
     ended = _run(
         update(_sessions)
-        .where(_sessions.c.user_id == user_id, _sessions.c.id != keep_session_id, _sessions.c.ended_at.is_(None))
+        .where(
+            _sessions.c.user_id == user_id,
+            _sessions.c.id.is_distinct_from(keep_session_id),
+            _sessions.c.ended_at.is_(None),
+        )
         .values(ended_at=now or utcnow(), ended_reason=reason)
     )
     return ended.rowcount

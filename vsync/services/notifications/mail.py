@@ -21,7 +21,9 @@ message as an `.eml` file under `instance/outbox/`.
 A message about a person's own account (`queue_account_email`: a reset or email-change link, an
 account-security notice) belongs to no org: it is decided wherever that person acts, often with no
 scope at all (signing in, asking for a reset), so its row is written with a reviewed Core insert,
-with no `org_id`, which no org's scope sees; the send job sends it in a platform bypass.
+with no `org_id`, which no org's scope sees, and claimed, sent and retried the same way
+(`send_account_email`, `record_account_attempt`): it needs no scope, so the embedded default sends
+it inline inside the request that decided it, whoever made that request.
 """
 
 from __future__ import annotations
@@ -272,7 +274,8 @@ def claim(email_id: int) -> OutboundEmail | None:
     return db.session.get(OutboundEmail, email_id) if taken == 1 else None
 
 
-def _message(row: OutboundEmail) -> EmailMultiAlternatives:
+def _message(row) -> EmailMultiAlternatives:
+    """The message of an outbox row (an `OutboundEmail`, or its table's row for a message of no org)."""
     subject, text, html = render(row.template, {"org_name": _org_name(row.org_id), **row.context})
     headers = {"Message-ID": make_msgid(f"vsync-{row.id}", domain="vsync"), **row.context.get("headers", {})}
     message = EmailMultiAlternatives(subject=subject, body=text, to=[row.to_address], headers=headers)
@@ -301,6 +304,52 @@ def send_claimed(row: OutboundEmail) -> None:
     row.message_id = message.extra_headers["Message-ID"]
     db.session.commit()
     log.info("email %s (%s) sent to %s", row.id, row.kind, row.to_address)
+
+
+_outbox = OutboundEmail.__table__
+_ACCOUNT_ROW = (_outbox.c.kind == ACCOUNT) & _outbox.c.org_id.is_(None)
+
+
+def _core(statement):
+    """Run a reviewed statement on an account message's row (see the module docstring)."""
+    return db.session.connection().execute(reviewed_sql(statement))
+
+
+def send_account_email(email_id: int) -> str:
+    """Claim, send and mark sent a message of no org (see the module docstring), as `claim` and
+    `send_claimed` do for an org's; returns what happened, for the job result."""
+    claimed = _core(
+        update(_outbox)
+        .where(_outbox.c.id == email_id, _outbox.c.status == QUEUED, _ACCOUNT_ROW)
+        .values(status=SENDING, claimed_at=utcnow(), attempts=_outbox.c.attempts + 1)
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return "skipped"
+    row = _core(select(_outbox).where(_outbox.c.id == email_id)).one()
+    message = _message(row)
+    with mail.get_connection() as connection:
+        connection.send_messages([message])
+    _core(
+        update(_outbox)
+        .where(_outbox.c.id == email_id)
+        .values(status=SENT, sent_at=utcnow(), error=None, message_id=message.extra_headers["Message-ID"])
+    )
+    db.session.commit()
+    log.info("email %s (account) sent to %s", email_id, row.to_address)
+    return "sent"
+
+
+def record_account_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:
+    """`record_attempt` for a message of no org."""
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    _core(
+        update(_outbox)
+        .where(_outbox.c.id == email_id, _outbox.c.status == SENDING, _ACCOUNT_ROW)
+        .values(status=QUEUED if will_retry else FAILED, error=error)
+    )
+    log.warning("email %s failed%s: %s", email_id, ", will retry" if will_retry else "", error)
+    db.session.commit()
 
 
 def record_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:
