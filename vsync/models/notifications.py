@@ -30,7 +30,8 @@ class OutboundEmail(OrgOwned, db.Model):
 
     A message about a person's own account (`account`: a reset link, an email-change link, an
     account-security notice) belongs to no org: its `org_id` is empty, so no org's scope sees it, and
-    it is sent in a platform bypass.
+    it is written and sent by reviewed statements that need no scope
+    (`vsync.services.notifications.mail.queue_account_email`).
     """
 
     __tablename__ = "outbound_emails"
