@@ -317,8 +317,9 @@ def test_a_platform_admins_reset_is_audited_emails_the_person_and_ends_their_ses
         assert not twofactor.state_of(people[ALICE]).enabled
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "two_factor.reset"))
         assert event.actor == ROOT and "1 session(s) ended; emailed" in event.summary
-        email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.kind == "account_security"))
-        assert email.to_address == ALICE and "two-factor sign-in was reset" in email.subject
+        email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.kind == "account"))
+        assert email.to_address == ALICE and email.context["event"] == "two_factor_reset"
+        assert "turned two-factor sign-in off" in email.context["what"]
     assert login(client, ALICE).headers["Location"] == "/admin/"  # the password alone signs in again
 
 

@@ -142,7 +142,9 @@ def _integration_option(fn):
 
 @platform_command("create-platform-admin")
 @click.argument("email")
-@click.option("--password", required=True, help="At least 10 characters.")
+@click.option(
+    "--password", required=True, help="At least VSYNC_PASSWORD_MIN_LENGTH (12) characters, not a commonly breached one."
+)
 def create_platform_admin(email: str, password: str) -> None:
     """Create a platform admin (or promote an existing user)."""
     user = orgs.create_platform_admin(email, password)

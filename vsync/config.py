@@ -215,6 +215,14 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_TWO_FACTOR_PLATFORM_ADMINS": _bool(env, "VSYNC_TWO_FACTOR_PLATFORM_ADMINS", production),
         "VSYNC_LOG_LEVEL": _choice(env, "VSYNC_LOG_LEVEL", "INFO", LOG_LEVELS),
         "VSYNC_PASSWORD_HASH": _password_hash(env, "VSYNC_PASSWORD_HASH", production),
+        # Your account: the shortest password taken, how long a forgot-password link and an email-change
+        # link last, how many reset requests an address or a client address may make per login window,
+        # and how long a browser keeps the cookie that tells a known device from a new one.
+        "VSYNC_PASSWORD_MIN_LENGTH": _int(env, "VSYNC_PASSWORD_MIN_LENGTH", 12, 8, 128),
+        "VSYNC_RESET_LINK_MINUTES": _int(env, "VSYNC_RESET_LINK_MINUTES", 60, 5),
+        "VSYNC_EMAIL_CHANGE_HOURS": _int(env, "VSYNC_EMAIL_CHANGE_HOURS", 24, 1),
+        "VSYNC_RESET_MAX_REQUESTS": _int(env, "VSYNC_RESET_MAX_REQUESTS", 5, 1),
+        "VSYNC_DEVICE_COOKIE_DAYS": _int(env, "VSYNC_DEVICE_COOKIE_DAYS", 400, 1),
         # MightyCall client: (connect, read) timeouts, retries inside one request, backoff (base, cap).
         "VSYNC_MIGHTYCALL_TIMEOUT": _numbers(env, "VSYNC_MIGHTYCALL_TIMEOUT", "5,30", 2),
         "VSYNC_MIGHTYCALL_MAX_RETRIES": _int(env, "VSYNC_MIGHTYCALL_MAX_RETRIES", 4),

@@ -1,5 +1,5 @@
 """two-factor sign-in: a TOTP secret, its last used time-step and recovery codes per user; an org
-setting that requires it; the two-factor reset as a reason a session ends; account-security emails
+setting that requires it; the two-factor reset as a reason a session ends
 
 Revision ID: 0018_twofactor_totp
 Revises: 0017_forms_org_names
@@ -24,8 +24,6 @@ REASONS_AFTER = (
     "ended_reason IN ('signed_out', 'signed_out_everywhere', 'password_set', 'password_reset', "
     "'deactivated', 'no_organisation', 'two_factor_reset')"
 )
-KINDS_BEFORE = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support')"
-KINDS_AFTER = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support', 'account_security')"
 
 
 def _check(table: str, column: str, allowed: str) -> None:
@@ -50,12 +48,9 @@ def upgrade():
     with op.batch_alter_table("organizations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("require_two_factor", sa.Boolean(), server_default=sa.false(), nullable=False))
     _check("user_sessions", "ended_reason", REASONS_AFTER)
-    _check("outbound_emails", "kind", KINDS_AFTER)
 
 
 def downgrade():
-    op.execute("DELETE FROM outbound_emails WHERE kind = 'account_security'")
-    _check("outbound_emails", "kind", KINDS_BEFORE)
     op.execute("UPDATE user_sessions SET ended_reason = 'password_reset' WHERE ended_reason = 'two_factor_reset'")
     _check("user_sessions", "ended_reason", REASONS_BEFORE)
     with op.batch_alter_table("organizations", schema=None) as batch_op:

@@ -14,8 +14,8 @@ down_revision = "0019_alerts_kinds_webhooks"
 branch_labels = None
 depends_on = None
 
-BEFORE = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support', 'account_security')"
-AFTER = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support', 'account_security', 'sync_failure')"
+BEFORE = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support')"
+AFTER = "kind IN ('digest', 'alert', 'invitation', 'test', 'invoice', 'support', 'sync_failure')"
 
 
 def _kinds(allowed: str) -> None:

@@ -26,7 +26,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import billing, dashboard, display, floor, org, outbox, platform, support
+from vsync.admin import account, billing, dashboard, display, floor, org, outbox, platform, support
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -175,6 +175,7 @@ def init_app(app: Flask) -> None:
     )
     for view in (*_org_views(), *_platform_views()):
         admin.add_view(view)
+    admin.add_view(account.AccountView(name="Your account", url="/account", endpoint="account"))
     admin.init_app(app)
     app.url_defaults(_org_of_request)
     app.context_processor(_console_globals)

@@ -679,7 +679,9 @@ class SettingsView(OrgPage):
 
 class NotificationsView(OrgPage):
     """The signed-in person's own notification preferences in this org (every role): shown, and
-    changed by them only. Someone acting in an org they are not a member of has none here."""
+    changed by them only, here or from their own page (`/account`), whose form for this org posts
+    here with `next=account` and is sent back there. Someone acting in an org they are not a member
+    of has none here."""
 
     @expose("/", methods=["GET", "POST"])
     def index(self):
@@ -688,12 +690,17 @@ class NotificationsView(OrgPage):
         )
         if membership is None:
             return self.render("admin/console/notifications.html", form=None, org=self.org)
-        form = PreferencesForm(data=preferences.preferences_of(membership))
+        from_account = request.args.get("next") == "account"
+        form = PreferencesForm(
+            prefix=f"org{self.org.id}" if from_account else "", data=preferences.preferences_of(membership)
+        )
         if request.method == "POST":
             if form.validate_on_submit():
                 try:
                     preferences.set_preferences(membership, {name: form[name].data for name in preferences.CHOICES})
                     done("Your notification preferences are saved.")
+                    if from_account:
+                        return redirect(url_for("account.index") + f"#notifications-{self.org.slug}")
                     return redirect(org_url(".index"))
                 except DomainError as exc:
                     refused(form, exc)

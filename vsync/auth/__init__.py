@@ -66,11 +66,15 @@ from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 # The API's OpenAPI document and reference describe the API and hold no data.
 # A set-password link is its own credential (a one-time token), for someone who cannot sign in yet; a
 # digest's unsubscribe link too, and mail clients post its one-click form without a CSRF token (RFC 8058).
+# A forgotten password is asked for by someone who cannot sign in; an email change is confirmed by its
+# link, which only the new address received.
 PUBLIC_ENDPOINTS = {
     "static",
     "auth.login",
     "auth.two_factor",
     "auth.set_password",
+    "auth.forgot_password",
+    "auth.confirm_email",
     "auth.unsubscribe",
     "admin.static",
     "api.health",

@@ -1,8 +1,10 @@
 """Sign-in (with a code after the password when two-factor is on) and sign-out (here, or on every
-device), a person's two-factor page, and the page where a set-password link is redeemed.
+device), a person's two-factor page, the page where a set-password link is redeemed, a forgotten
+password asked for, and an email change confirmed from the new address.
 
 Each sign-in starts a session row and each sign-out ends it (`vsync.services.sessions`), so a copy of
-the cookie is refused after it.
+the cookie is refused after it. Once a session has started, `vsync.auth.devices.after_sign_in` notes
+its device (and tells the person of a new one).
 
 Two-factor sign-in (`vsync.services.twofactor`). A right password of a person with two-factor on
 starts no session: it leaves a half-sign-in in this browser's signed cookie (who, and until when:
@@ -22,7 +24,9 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import ValidationError as FieldError
 
+from vsync.auth import devices
 from vsync.auth.principals import (
     UserPrincipal,
     active_user,
@@ -31,13 +35,13 @@ from vsync.auth.principals import (
     record_sign_in,
     signed_in_person,
 )
-from vsync.auth.throttle import LOGIN_FAILED, login_throttled
+from vsync.auth.throttle import LOGIN_FAILED, login_throttled, throttled
 from vsync.errors import DomainError, ValidationError
 from vsync.extensions import db
 from vsync.models.types import utcnow
-from vsync.services import audit, members, sessions, twofactor
+from vsync.services import audit, members, profile, sessions, twofactor
 from vsync.services.notifications import preferences
-from vsync.services.orgs import MIN_PASSWORD_LENGTH
+from vsync.services.orgs import validate_password
 from vsync.tenancy import fix_request_org, tenant
 
 bp = Blueprint("auth", __name__)
@@ -52,18 +56,16 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
+def password_rules(form, field) -> None:
+    """The password rules (`vsync.services.orgs.validate_password`) as a form field's validator."""
+    try:
+        validate_password(field.data or "")
+    except ValidationError as exc:
+        raise FieldError(exc.message) from None
+
+
 class SetPasswordForm(FlaskForm):
-    password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired(),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=1024,
-                message=f"A password needs at least {MIN_PASSWORD_LENGTH} characters.",
-            ),
-        ],
-    )
+    password = PasswordField("New password", validators=[DataRequired(), password_rules])
     confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two differ.")])
 
 
@@ -76,6 +78,10 @@ class CodeForm(FlaskForm):
 
 class DisableTwoFactorForm(CodeForm):
     password = PasswordField("Current password", validators=[Length(max=1024)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
 
 
 def _safe_next(target: str | None) -> str:
@@ -130,6 +136,7 @@ def _signed_in(principal: UserPrincipal, next_path: str | None, message: str | N
         flash(message, "warning")
     token = sessions.start_session(principal.id, ip=request.remote_addr, user_agent=request.user_agent.string)
     login_user(replace(principal, session_token=token))
+    devices.after_sign_in(principal.id, principal.email, token)
     record_sign_in(principal)
     audit.record("login.succeeded", actor=principal)
     db.session.commit()
@@ -314,6 +321,53 @@ def set_password(token: str):
     db.session.commit()
     flash("Your password is set. Sign in with it now.", "info")
     return redirect(url_for("auth.login"))
+
+
+FORGOT_ANSWER = (
+    "If {email} is the address of a vsync account, a link to choose a new password is on its way to it. "
+    "It works once, within {minutes} minutes."
+)
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password():
+    """Public: ask for a reset link by email. The answer (page and status) is the same whether or not
+    the address has an account (`vsync.services.profile.request_password_reset` does the same work for
+    both); requests are throttled per address and per client address."""
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("forgot_password.html", form=form), 400 if request.method == "POST" else 200
+    email = (form.email.data or "").strip().lower()
+    config = current_app.config
+    limit = config["VSYNC_RESET_MAX_REQUESTS"]  # per address; from one client address, several people's
+    if throttled(profile.RESET_REQUESTED, email, request.remote_addr, limit=limit, ip_limit=4 * limit):
+        minutes = config["VSYNC_LOGIN_WINDOW_SECONDS"] // 60
+        flash(f"Too many reset requests for this address or from here. Try again in {minutes} minutes.", "error")
+        return render_template("forgot_password.html", form=form), 429
+    try:
+        profile.request_password_reset(email)
+    except ValidationError as exc:
+        form.email.errors = [exc.message]
+        return render_template("forgot_password.html", form=form), 400
+    db.session.commit()
+    answer = FORGOT_ANSWER.format(email=email, minutes=config["VSYNC_RESET_LINK_MINUTES"])
+    return render_template("forgot_password.html", form=None, answer=answer)
+
+
+@bp.route("/account/email/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    """Public: the link emailed to a new address (the token is the credential). GET shows what it does
+    (mail scanners fetch links); POST changes the email, once."""
+    try:
+        change = profile.read_email_change(token)
+        if request.method == "GET":
+            return render_template("confirm_email.html", new_email=change.new_email)
+        profile.confirm_email_change(token)
+    except DomainError as exc:
+        db.session.rollback()
+        return render_template("confirm_email.html", refused=exc.message), 410 if exc.status == 400 else exc.status
+    db.session.commit()
+    return render_template("confirm_email.html", new_email=change.new_email, done=True)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])

@@ -17,8 +17,12 @@ from vsync.tenancy import platform_bypass, tenant
 log = logging.getLogger(__name__)
 
 
-def send_email(org_id: int, email_id: int) -> str:
-    """Send one outbox message, if this job wins its claim; returns what happened, for the job result."""
+def send_email(org_id: int | None, email_id: int) -> str:
+    """Send one outbox message, if this job wins its claim; returns what happened, for the job result.
+    A message of no org (a person's own account) needs no scope (`mail.send_account_email`)."""
+    if org_id is None:
+        with job_context():
+            return mail.send_account_email(email_id)
     with job_context(), tenant(org_id):
         row = mail.claim(email_id)
         if row is None:
@@ -28,7 +32,11 @@ def send_email(org_id: int, email_id: int) -> str:
         return "sent"
 
 
-def record_send_attempt(org_id: int, email_id: int, exc: BaseException, will_retry: bool) -> None:
+def record_send_attempt(org_id: int | None, email_id: int, exc: BaseException, will_retry: bool) -> None:
+    if org_id is None:
+        with job_context():
+            mail.record_account_attempt(email_id, exc, will_retry)
+        return
     with job_context(), tenant(org_id):
         mail.record_attempt(email_id, exc, will_retry)
 

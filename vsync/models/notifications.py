@@ -14,7 +14,8 @@ from vsync.tenancy import OrgOwned
 
 QUEUED, SENDING, SENT, FAILED, UNKNOWN = "queued", "sending", "sent", "failed", "unknown"
 EMAIL_STATUSES = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
-EMAIL_KINDS = ("digest", "alert", "invitation", "test", "invoice", "support", "account_security", "sync_failure")
+EMAIL_KINDS = ("digest", "alert", "invitation", "test", "invoice", "support", "sync_failure", "account")
+ACCOUNT = "account"
 
 
 class OutboundEmail(OrgOwned, db.Model):
@@ -26,6 +27,11 @@ class OutboundEmail(OrgOwned, db.Model):
     handed to SMTP, so one row is handed over at most once. A row left `sending` by a worker that
     died mid-send is marked `unknown`, never sent again: a lost message is visible in the outbox,
     a duplicate could not be taken back.
+
+    A message about a person's own account (`account`: a reset link, an email-change link, an
+    account-security notice) belongs to no org: its `org_id` is empty, so no org's scope sees it, and
+    it is written and sent by reviewed statements that need no scope
+    (`vsync.services.notifications.mail.queue_account_email`).
     """
 
     __tablename__ = "outbound_emails"
@@ -34,9 +40,13 @@ class OutboundEmail(OrgOwned, db.Model):
         one_of("kind", EMAIL_KINDS),
         UniqueConstraint("dedupe_key"),
         Index("ix_outbound_emails_org_created", "org_id", "created_at"),
+        CheckConstraint("org_id IS NOT NULL OR kind = 'account'", name="org_unless_account"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(  # pyright: ignore[reportIncompatibleVariableOverride]
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     dedupe_key: Mapped[str] = mapped_column(String(200))

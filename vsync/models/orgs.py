@@ -83,6 +83,8 @@ class User(UserMixin, MemberScoped, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # What the person calls themselves (their own page); optional, shown beside the email.
+    name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str | None] = deferred(mapped_column(String(256)))
     role: Mapped[str] = mapped_column(String(20), default=USER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

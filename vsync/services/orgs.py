@@ -6,8 +6,10 @@ import re
 from functools import cache
 from zoneinfo import available_timezones
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
@@ -18,7 +20,7 @@ from vsync.services import audit, sessions
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 
 
 @cache
@@ -47,9 +49,26 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def validate_password(password: str) -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+@cache
+def _breached_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of public breaches, as zxcvbn ships them (lowercase)."""
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def validate_password(password: str, field: str = "password") -> str:
+    """The one check of a new password, wherever one is set (set-password and reset links, the own
+    page, the CLI): at least `VSYNC_PASSWORD_MIN_LENGTH` characters, and not one of the commonly
+    breached passwords, whatever its case. The message names the rule that refused it."""
+    least = current_app.config["VSYNC_PASSWORD_MIN_LENGTH"]
+    password = password or ""
+    if len(password) < least:
+        raise ValidationError(f"Too short: a password needs at least {least} characters.", field=field)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(f"Too long: a password has at most {MAX_PASSWORD_LENGTH} characters.", field=field)
+    if password.lower() in _breached_passwords():
+        raise ValidationError(
+            "Commonly breached: this password is on a public list of leaked passwords; choose another.", field=field
+        )
     return password
 
 

@@ -46,12 +46,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from vsync import crypto
 from vsync.errors import Conflict, ValidationError
 from vsync.extensions import db
-from vsync.models import Membership, Organization, OutboundEmail, User
+from vsync.models import Membership, Organization, User
 from vsync.models.orgs import PLATFORM_ADMIN
 from vsync.models.sessions import TWO_FACTOR_RESET
 from vsync.models.types import utcnow
 from vsync.services import audit, sessions
-from vsync.services.notifications import mail, preferences
+from vsync.services.notifications import mail
 from vsync.tenancy import reviewed_sql
 
 ISSUER = "vsync"
@@ -295,10 +295,10 @@ def disable(user_id: int, password: str | None, code: str | None, *, now: dateti
     audit.record("two_factor.disabled", target=("User", user_id), summary="by the person")
 
 
-def reset(user: User, *, now: datetime | None = None) -> tuple[int, OutboundEmail | None]:
+def reset(user: User, *, now: datetime | None = None) -> tuple[int, int | None]:
     """A platform admin turns a person's two-factor off (they lost the device): every session of the
     person ends, and they are told by email. Returns the sessions ended and the message, if one was
-    decided (see `notify_reset`). Audited."""
+    decided (its outbox id; see `notify_reset`). Audited."""
     now = now or utcnow()
     _turn_off(user.id)
     ended = sessions.end_all_sessions(user.id, TWO_FACTOR_RESET, now=now)
@@ -306,34 +306,14 @@ def reset(user: User, *, now: datetime | None = None) -> tuple[int, OutboundEmai
     audit.record(
         "two_factor.reset",
         target=("User", user.id),
-        summary=f"{user.email}: {ended} session(s) ended; "
-        + ("emailed" if message is not None else "not emailed (no organisation with account-security email on)"),
+        summary=f"{user.email}: {ended} session(s) ended; emailed",
     )
     return ended, message
 
 
-def notify_reset(user: User, *, now: datetime) -> OutboundEmail | None:
-    """The account-security email about a reset. Every email belongs to an org (the outbox is
-    org-owned), so it goes out in the first org (by id) where the person has the `account_security`
-    preference on; a person in no org, or with it off in every org, is not emailed."""
-    for membership in db.session.scalars(
-        select(Membership).where(Membership.user_id == user.id).order_by(Membership.org_id)
-    ):
-        if preferences.preferences_of(membership)[preferences.ACCOUNT_SECURITY] != preferences.ON:
-            continue
-        return mail.queue_email(
-            membership.org_id,
-            kind="account_security",
-            key=f"two_factor_reset:{user.id}:{now.isoformat()}",
-            to=user.email,
-            template="account_security",
-            context={
-                "event": "two-factor sign-in was reset",
-                "advice": "A platform admin turned two-factor sign-in off for your account, and every session "
-                "of yours has ended. Sign in with your password and turn it on again with your new device. "
-                "If you did not ask for this, tell your admin now.",
-                "login_url": f"{mail.public_url()}/login",
-            },
-            user_id=user.id,
-        )
-    return None
+def notify_reset(user: User, *, now: datetime) -> int | None:
+    """The account-security email about a reset (`mail.send_account_notice`), to the person whatever
+    their orgs: a reset of how they sign in is always told."""
+    return mail.send_account_notice(
+        user.id, user.email, "two_factor_reset", key=f"{user.id}:{now.isoformat()}", when=now
+    )
