@@ -44,6 +44,7 @@ def test_a_person_resets_a_forgotten_password_by_email_and_uses_their_own_page(a
     console.sign_in(ANN, NEW_PASSWORD)
 
     with page.expect_navigation():
+        page.click("#user-menu")
         page.click("a.own-page")
     assert page.url.endswith("/account/")
     assert "Chrome on Linux" in page.locator("tr.this-session").inner_text()
