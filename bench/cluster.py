@@ -81,6 +81,8 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vsync_bench_cluster
 API_KEY, NUMBER, SLUG = "bench-api-key", "+12127363100", "bench"
 LIFECYCLES = ("answered", "missed", "voicemail", "outbound")
 REDIS_OUTAGE_SECONDS = 30
+RESTART_SECONDS = 5  # a service manager's pause before starting an exited worker again
+SUPERVISED = ("worker2", "cron")
 HBA_MARK = "# vsync bench/cluster.py: replication from loopback, removed when the bench ends"
 BACKEND_CHECK = '\'"database": ?"ok"\''
 
@@ -108,6 +110,9 @@ class Cluster:
         self.database_url = database_url
         self.tmp = Path(tempfile.mkdtemp(prefix="vsync-cluster-"))
         self.processes: dict[str, subprocess.Popen] = {}
+        self.commands: dict[str, tuple[list[str], dict | None]] = {}
+        self.restarts: dict[str, int] = {}
+        self.exited_at: dict[str, float] = {}
         self.replica_dir = self.tmp / "replica"
         self.hba_file: str | None = None
         self.replica_started = False
@@ -212,7 +217,22 @@ class Cluster:
             argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = process
+        self.commands[name] = (argv, env)
         return process
+
+    def supervise(self, names: tuple[str, ...]) -> None:
+        """Start again, after `RESTART_SECONDS`, any of `names` that exited by itself, as a service
+        manager does (systemd `Restart=always`); one killed on purpose (`kill`) stays down."""
+        for name in names:
+            process = self.processes.get(name)
+            if process is None or process.poll() is None:
+                continue
+            exited = self.exited_at.setdefault(name, time.monotonic())
+            if time.monotonic() - exited >= RESTART_SECONDS:
+                del self.exited_at[name]
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                say(f"{name} exited (status {process.returncode}): started again")
+                self.start(name, *self.commands[name])
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name, None)
@@ -297,6 +317,7 @@ defaults
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response response-timeout 502 503 504
+    option http-buffer-request
 frontend vsync
     bind 127.0.0.1:{front}
     default_backend web
@@ -520,12 +541,14 @@ def run(cluster: Cluster, args) -> int:
             act()
             marks[what] = time.monotonic()
             say(f"{what} at {marks[what] - began:.1f} s; load {load_average()}")
+        cluster.supervise(SUPERVISED)
         timeline.append((now, *backlog(args.database_url)))
         time.sleep(1)
     load_end = time.monotonic()
     say("load over: waiting for every stored event to be applied (up to 3 minutes)")
     deadline = load_end + 180
     while time.monotonic() < deadline:
+        cluster.supervise(SUPERVISED)
         timeline.append((time.monotonic(), *backlog(args.database_url)))
         if timeline[-1][1] == 0:
             break
@@ -594,6 +617,8 @@ def run(cluster: Cluster, args) -> int:
         + (f"{caught_up:.0f} s" if caught_up is not None else "never (within 3 minutes of the load's end)")
         + f"; all applied {settled - load_end:.0f} s after the load ended"
     )
+    failed_at = sorted(t - began for t, o, _ in tally.reads + tally.deliveries if t >= began and o != "200")
+    print(f"client-visible errors at (s into the run): {', '.join(f'{t:.1f}' for t in failed_at) or 'none'}")
     print(f"balancer: {retries} requests retried, {redispatches} redispatched to the other instance")
     print(
         f"events: {len(tally.acked)} acknowledged, {len(stored)} stored, statuses {statuses}; lost {len(lost)}, "
@@ -604,7 +629,7 @@ def run(cluster: Cluster, args) -> int:
         f"replica: {replica_after[0] - replica_before[0]} transactions and {replica_after[1] - replica_before[1]} rows "
         f"returned on it during the run (bench database)"
     )
-    print(f"still running at the end: {alive}")
+    print(f"still running at the end: {alive}; started again after exiting by themselves: {cluster.restarts or 0}")
     checks = {
         "no event lost": not lost,
         "no event stored twice": not doubled,
