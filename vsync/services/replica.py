@@ -3,7 +3,8 @@
 The metrics API routes and the console's dashboard run their figures inside `kpi_reads()`: while it
 is active, the request's own session sends its reads to the replica's engine (`extensions.Session`),
 so the tenant scope entered on that session, and every tenancy hook, narrows what the replica
-answers exactly as it would on the primary. Writes and flushes stay on the primary.
+answers exactly as it would on the primary. ORM and Core writes (INSERT, UPDATE, DELETE) and flushes
+stay on the primary; text SQL goes to the replica, so a write in text inside the block would fail there.
 
 The replica is used only while it is usable (`usable`): reachable within the connect timeout, and
 either caught up (it has replayed every WAL record it received, from a WAL receiver that is
