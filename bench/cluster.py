@@ -518,9 +518,13 @@ def run(cluster: Cluster, args) -> int:
     until = began + args.seconds
     metrics_url = f"{front}/api/v1/orgs/{SLUG}/metrics"
     hook_url = f"{front}/webhooks/mightycall/{token}"
-    threads = [threading.Thread(target=reader, args=(metrics_url, api_key, until, tally)) for _ in range(args.readers)]
+    threads = [
+        threading.Thread(target=reader, args=(metrics_url, api_key, until, tally), daemon=True)
+        for _ in range(args.readers)
+    ]
     threads += [
-        threading.Thread(target=sender, args=(hook_url, secret, seed, until, tally)) for seed in range(args.senders)
+        threading.Thread(target=sender, args=(hook_url, secret, seed, until, tally), daemon=True)
+        for seed in range(args.senders)
     ]
     say(f"load {load_average()}: {args.readers} readers and {args.senders} senders for {args.seconds:.0f} s")
     for thread in threads:
