@@ -137,6 +137,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/services/sessions.py",  # sign-in sessions, which no org sees, ended from any scope
     "vsync/services/profile.py",  # a person's own account, by their own user id, in no org
     "vsync/services/notifications/mail.py",  # a person's account emails, which belong to no org
+    "vsync/services/replica.py",  # the replica's recovery state: server functions and a statistics view, no table
 }
 REVIEWED_CORE_PACKAGES = ("vsync/models/", "vsync/tenancy/")  # each kind declares its criterion over its table;
 # the tenant filter checks rows with the same criterion

@@ -28,6 +28,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SMTP_SECURITY = ("starttls", "tls", "none")
 # Werkzeug's default. A test suite sets a cheap one (e.g. `pbkdf2:sha256:1`); production refuses that.
 DEFAULT_PASSWORD_HASH = "scrypt"
+# The Flask-SQLAlchemy bind of `DATABASE_REPLICA_URL`, and the seconds a connection to it may take: a
+# replica that does not answer sends reads to the primary instead of holding them.
+REPLICA_BIND = "replica"
+REPLICA_CONNECT_TIMEOUT = 2
 
 
 class ConfigError(RuntimeError):
@@ -201,6 +205,11 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # A streaming replica for KPI reads (`vsync.services.replica`), left when its replay lags more.
+        "DATABASE_REPLICA_URL": _database_url(env.get("DATABASE_REPLICA_URL"))
+        if env.get("DATABASE_REPLICA_URL")
+        else None,
+        "VSYNC_REPLICA_MAX_LAG_SECONDS": _int(env, "VSYNC_REPLICA_MAX_LAG_SECONDS", 5, 0),
         "PORT": _int(env, "PORT", 5000, 1, 65535),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -252,4 +261,17 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
     )
     config["VSYNC_ENCRYPTION_KEYS"] = [k.strip() for k in encryption_keys.split(",") if k.strip()]
     config.update({k: v for k, v in overrides.items() if k != "VSYNC_ENCRYPTION_KEYS"})
+    if config["DATABASE_REPLICA_URL"]:
+        if config["DATABASE_REPLICA_URL"].startswith("sqlite") or config["SQLALCHEMY_DATABASE_URI"].startswith(
+            "sqlite"
+        ):
+            raise ConfigError("DATABASE_REPLICA_URL must be a PostgreSQL URL, with DATABASE_URL a PostgreSQL URL too.")
+        config["SQLALCHEMY_BINDS"] = {
+            **config.get("SQLALCHEMY_BINDS", {}),
+            REPLICA_BIND: {
+                "url": config["DATABASE_REPLICA_URL"],
+                "pool_pre_ping": True,
+                "connect_args": {"connect_timeout": REPLICA_CONNECT_TIMEOUT},
+            },
+        }
     return config

@@ -10,6 +10,7 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.dml import UpdateBase
 
 from vsync.tenancy import TenantSession
 
@@ -35,8 +36,22 @@ class _SQLAlchemy(SQLAlchemy):
     Model: type[Base]
 
 
+# `session.info` key: the engine a session's reads go to while `vsync.services.replica.kpi_reads` is active.
+READ_ENGINE_KEY = "vsync.read_engine"
+
+
 class Session(TenantSession, FlaskSession):
-    """The app's session: Flask-SQLAlchemy's, with the tenant filter's refusal of legacy bulk methods."""
+    """The app's session: Flask-SQLAlchemy's, with the tenant filter's refusal of legacy bulk methods.
+
+    While a read engine is set in `info` (`READ_ENGINE_KEY`), every statement but a write (INSERT,
+    UPDATE, DELETE, and the flush, which asks with no statement) runs there: the same session, so its
+    tenant scope and every tenancy hook apply to what the replica answers."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        engine = self.info.get(READ_ENGINE_KEY)
+        if engine is not None and bind is None and clause is not None and not isinstance(clause, UpdateBase):
+            return engine
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
 
 db = _SQLAlchemy(model_class=Base, session_options={"class_": Session})

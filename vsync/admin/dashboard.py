@@ -15,7 +15,9 @@ of the same length just before, cut at the same point while the window is still 
 whether it is better or worse by its figure's `better`. Today's tiles show only when the window is
 not today itself. The page renders the figures once and then asks `…/dashboard/data` for them every
 minute, so it stays current without a reload. An agent's scope narrows the calls to their own
-extension, so an agent's dashboard shows their own figures and nothing else.
+extension, so an agent's dashboard shows their own figures and nothing else. With
+`DATABASE_REPLICA_URL` set, the figures are read on the replica while it keeps up
+(`services.replica.kpi_reads`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from vsync.models.operations import SUCCEEDED
 from vsync.models.orgs import Organization
 from vsync.query import NO_FILTERS, PRESETS, Filters, Window, org_zone
 from vsync.services import traffic
+from vsync.services.replica import kpi_reads
 
 RECENT_CALLS = 10
 HOURLY_UP_TO = timedelta(days=2)  # longer windows are shown by day
@@ -248,9 +251,11 @@ class DashboardView(OrgPage):
         except DomainError as exc:
             flash(exc.message, "error")
             window, bucket, preset, status = Window.today(org_zone(org)), "hour", "today", exc.status
+        with kpi_reads():
+            data = dashboard_data(org, window, bucket, preset=preset)
         page = self.render(
             "admin/console/dashboard.html",
-            data=dashboard_data(org, window, bucket, preset=preset),
+            data=data,
             org=org,
             tile_figures=TILES,
             wait_tile_figures=WAIT_TILES,
@@ -266,4 +271,6 @@ class DashboardView(OrgPage):
             window, bucket, preset = _window(org)
         except DomainError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.details)
-        return jsonify(dashboard_data(org, window, bucket, preset=preset))
+        with kpi_reads():
+            data = dashboard_data(org, window, bucket, preset=preset)
+        return jsonify(data)

@@ -5,9 +5,13 @@
 The window is local to the org: `from`/`to` are dates in the org's time zone (`to` includes its day)
 or ISO-8601 times with an offset; without them it is today. It is echoed in UTC and in local time.
 An agent's figures are their own calls only: the tenant scope narrows what the engine reads.
+With `DATABASE_REPLICA_URL` set, the figures are read on the replica while it keeps up
+(`services.replica.kpi_reads`).
 """
 
 from __future__ import annotations
+
+from functools import wraps
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -19,6 +23,7 @@ from vsync.api.schemas import LocalDateTime, Query, UtcDateTimeField
 from vsync.auth.permissions import request_org
 from vsync.models import Organization
 from vsync.query import FILTER_DIRECTIONS, Filters, Window, org_zone, parse_filters
+from vsync.services.replica import kpi_reads
 
 _FIELD_OF_UNIT = {True: fields.Integer, False: fields.Float}
 
@@ -206,10 +211,22 @@ def _report(args: dict) -> tuple[Organization, Window, Filters, dict]:
     return org, window, filters, head
 
 
+def _on_replica(view):
+    """Run a metrics route's reads on the replica when it is usable."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        with kpi_reads():
+            return view(*args, **kwargs)
+
+    return wrapper
+
+
 @bp.get("/orgs/<org>/metrics")
 @requires(scope="read")
 @bp.arguments(MetricsQuery, location="query")
 @bp.response(200, MetricsReport)
+@_on_replica
 def get_metrics(args, org: str):
     """Every KPI for a window
 
@@ -224,6 +241,7 @@ def get_metrics(args, org: str):
 @requires(scope="read")
 @bp.arguments(SeriesQuery, location="query")
 @bp.response(200, SeriesReport)
+@_on_replica
 def get_series(args, org: str):
     """KPIs per local hour, day, week or month
 
@@ -242,6 +260,7 @@ def get_series(args, org: str):
 @requires(scope="read")
 @bp.arguments(MetricsQuery, location="query")
 @bp.response(200, AgentsReport)
+@_on_replica
 def get_agent_metrics(args, org: str):
     """Per-agent figures
 
@@ -255,6 +274,7 @@ def get_agent_metrics(args, org: str):
 @requires(scope="read")
 @bp.arguments(MetricsQuery, location="query")
 @bp.response(200, NumbersReport)
+@_on_replica
 def get_number_metrics(args, org: str):
     """Per-number figures
 
@@ -268,6 +288,7 @@ def get_number_metrics(args, org: str):
 @requires(scope="read")
 @bp.arguments(MetricsQuery, location="query")
 @bp.response(200, DirectionsReport)
+@_on_replica
 def get_direction_metrics(args, org: str):
     """Figures per call direction
 
@@ -282,6 +303,7 @@ def get_direction_metrics(args, org: str):
 @requires(scope="read")
 @bp.arguments(MetricsQuery, location="query")
 @bp.response(200, HeatmapReport)
+@_on_replica
 def get_heatmap(args, org: str):
     """Inbound calls per local weekday and hour
 
@@ -297,6 +319,7 @@ def get_heatmap(args, org: str):
 @requires(scope="read")
 @bp.arguments(MetricsQuery, location="query")
 @bp.response(200, OutboundReport)
+@_on_replica
 def get_outbound_metrics(args, org: str):
     """Outbound work, in total and per agent
 
