@@ -8,16 +8,17 @@ Two orgs on one simulated account: `sa` holds the account's first number, `sb` i
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import insert, select
 
-from tests.factories import T0, assign, make_integration, make_number, make_org, make_user
+from tests.factories import T0, account_of, assign, make_integration, make_number, make_org, make_user
 from tests.helpers import csrf_token, login
 from tests.mightycall.helpers import API_KEY, USER_KEY
 from vsync.extensions import db
 from vsync.mightycall.simulator import SimulatorServer
-from vsync.models import AuditEvent, Integration, SmsMessage
+from vsync.models import AuditEvent, Integration, PhoneNumber, SmsMessage
 from vsync.models.types import utcnow
 from vsync.services.sync import start_sync
 from vsync.services.sync.engine import run_sync
@@ -80,7 +81,8 @@ def _stored(app) -> list[SmsMessage]:
 
 def _audited(app) -> list[str]:
     with app.app_context(), platform_bypass("test check"):
-        return list(db.session.scalars(select(AuditEvent.summary).where(AuditEvent.action == "sms.sent")))
+        summaries = db.session.scalars(select(AuditEvent.summary).where(AuditEvent.action == "sms.sent"))
+        return [summary or "" for summary in summaries]
 
 
 @pytest.mark.parametrize("role", ["manager", "org_admin"])
@@ -205,4 +207,60 @@ def test_the_next_sync_updates_the_sent_message_instead_of_storing_it_twice(app,
         assert len(copies) == 1
         assert copies[0].raw["status"] == "Queued"  # the journal's item replaced what the send stored
         assert copies[0].text == TEXT and copies[0].counterpart == CUSTOMER
-        assert db.session.scalar(select(func.count()).select_from(SmsMessage)) >= 1
+
+
+def _inbound(app, integration_id: int, number: str, counterpart: str, text: str, minutes_ago: int) -> None:
+    with app.app_context(), platform_bypass("test setup"):
+        number_id = db.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == number))
+        db.session.execute(
+            insert(SmsMessage.__table__).values(
+                account_id=account_of(integration_id),
+                phone_number_id=number_id,
+                external_id=f"in-{number}-{counterpart}-{minutes_ago}",
+                direction="inbound",
+                counterpart=counterpart,
+                text=text,
+                sent_at=utcnow() - timedelta(minutes=minutes_ago),
+                raw={},
+            )
+        )
+        db.session.commit()
+
+
+def test_the_console_groups_conversations_searches_them_and_shows_only_the_orgs_own(app, sim, orgs):
+    _, integration_a, number_a = orgs["sa"]
+    _, integration_b, number_b = orgs["sb"]
+    _inbound(app, integration_a, number_a, CUSTOMER, "Where is my parcel?", 30)
+    _inbound(app, integration_a, number_a, CUSTOMER, "Any news on the parcel?", 20)
+    _inbound(app, integration_a, number_a, "+14155550999", "Please call me back", 10)
+    _inbound(app, integration_b, number_b, "+14155550777", "sb secret text", 5)
+    client = _as(app, "manager@sa.test")
+    page = client.get("/admin/orgs/sa/sms/").get_data(as_text=True)
+    assert page.index("Please call me back") < page.index("Any news on the parcel?")  # most recently active first
+    assert "Where is my parcel?" not in page and "sb secret text" not in page and "+14155550777" not in page
+    assert page.count("conversation-link") == 2
+    found = client.get("/admin/orgs/sa/sms/?q=where+is").get_data(as_text=True)
+    assert found.count("conversation-link") == 1 and "Any news on the parcel?" in found  # the last message shown
+    assert client.get("/admin/orgs/sa/sms/?q=5550999").get_data(as_text=True).count("conversation-link") == 1
+    thread = client.get(f"/admin/orgs/sa/sms/conversation?{urlencode({'number': number_a, 'with': CUSTOMER})}")
+    thread = thread.get_data(as_text=True)
+    assert thread.index("Where is my parcel?") < thread.index("Any news on the parcel?")
+    theirs = urlencode({"number": number_b, "with": "+14155550777"})
+    assert client.get(f"/admin/orgs/sa/sms/conversation?{theirs}").status_code == 404
+    assert _as(app, "agent@sa.test").get("/admin/orgs/sa/sms/").status_code == 403
+
+
+def test_a_console_send_shows_the_thread_and_a_refusal_keeps_what_was_typed(app, sim, orgs):
+    number = orgs["sa"][2]
+    client = _as(app, "org_admin@sa.test")
+    form = {"csrf_token": csrf_token(client, "/admin/orgs/sa/sms/"), "sms-from_number": number, "sms-to": "12345"}
+    refused = client.post("/admin/orgs/sa/sms/send", data={**form, "sms-text": "Kept after the error"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Kept after the error" in page and "is not a phone number" in page
+    sent = client.post(
+        "/admin/orgs/sa/sms/send?origin=conversation",
+        data={**form, "sms-to": CUSTOMER, "sms-text": TEXT},
+        follow_redirects=True,
+    )
+    assert sent.status_code == 200 and TEXT in sent.get_data(as_text=True) and "sms-out" in sent.get_data(as_text=True)
+    assert [m["text"] for m in sim.sent_messages] == [TEXT]
