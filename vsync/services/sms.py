@@ -30,6 +30,7 @@ from typing import Any
 
 from flask import current_app
 from limits import parse_many
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Row, func, select, tuple_
 
 from vsync.errors import NotFound, TooManyRequests, UpstreamError, ValidationError
@@ -245,10 +246,11 @@ def _integration(org: Organization, number: PhoneNumber) -> Integration:
 
 def _count_send(org: Organization) -> None:
     """Count one send against the org's limit (`VSYNC_SMS_SEND_LIMIT`, shared by every web process
-    through the API's rate-limit storage); over it, `TooManyRequests`. A storage that cannot be reached
+    through the API's rate-limit storage); over it, `TooManyRequests`. A moving window: never more
+    than the limit in any stretch of its length, however the sends fall around a minute's turn. A storage that cannot be reached
     does not stop a send: the API's own write limit still holds."""
     rate = current_app.config["VSYNC_SMS_SEND_LIMIT"]
-    limiter = current_app.extensions["vsync.limiter"].limiter
+    limiter = MovingWindowRateLimiter(current_app.extensions["vsync.limiter"].storage)
     key = f"org:{org.id}"
     try:
         over = [item for item in parse_many(rate) if not limiter.test(item, "sms-send", key)]
