@@ -27,6 +27,7 @@ from vsync.tenancy import platform_bypass, tenant
 TEXT = "Your order 1182 has shipped."
 CUSTOMER = "+14155550123"
 UNKNOWN = "+12125550199"  # a valid number nobody holds
+FORMER = "+12125550188"  # one of `sa`'s numbers until T0
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +112,17 @@ def test_an_agent_may_not_send_and_nothing_reaches_mightycall(app, sim, orgs):
     assert sim.sent_messages == [] and _stored(app) == []
 
 
-def test_another_orgs_number_is_refused_in_the_same_words_as_a_number_nobody_holds(app, sim, orgs):
+def test_another_orgs_number_or_a_former_one_is_refused_in_the_same_words_as_a_number_nobody_holds(app, sim, orgs):
+    with app.app_context():
+        make_number(FORMER)
+        assign("sa", FORMER, at=T0 - timedelta(days=400), until=T0)
     client = _as(app, "manager@sa.test")
-    theirs, unknown = _send(client, **{"from": orgs["sb"][2]}), _send(client, **{"from": UNKNOWN})
-    for response in (theirs, unknown):
+    answers = {n: _send(client, **{"from": n}) for n in (orgs["sb"][2], UNKNOWN, FORMER)}
+    for number, response in answers.items():
         assert response.status_code == 400
         error = response.json["error"]
         assert error["code"] == "validation_error" and list(error["details"]) == ["from"]
-    assert theirs.json["error"]["message"].replace(orgs["sb"][2], "N") == unknown.json["error"]["message"].replace(
-        UNKNOWN, "N"
-    )
+        assert error["message"].replace(number, "N") == answers[UNKNOWN].json["error"]["message"].replace(UNKNOWN, "N")
     assert sim.sent_messages == [] and _stored(app) == [] and _audited(app) == []
 
 
