@@ -229,6 +229,7 @@ class SmsView(OrgPage):
             conversations=found,
             numbers=traffic.number_e164s({c.number_id for c in found}),
             q=q,
+            limit=sms.CONVERSATIONS_SHOWN,
             form=form or self._form(),
         ), status
 

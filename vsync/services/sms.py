@@ -247,8 +247,8 @@ def _integration(org: Organization, number: PhoneNumber) -> Integration:
 def _count_send(org: Organization) -> None:
     """Count one send against the org's limit (`VSYNC_SMS_SEND_LIMIT`, shared by every web process
     through the API's rate-limit storage); over it, `TooManyRequests`. A moving window: never more
-    than the limit in any stretch of its length, however the sends fall around a minute's turn. A storage that cannot be reached
-    does not stop a send: the API's own write limit still holds."""
+    than the limit in any stretch of its length, however the sends fall around a minute's turn. A
+    storage that cannot be reached does not stop a send: the API's own write limit still holds."""
     rate = current_app.config["VSYNC_SMS_SEND_LIMIT"]
     limiter = MovingWindowRateLimiter(current_app.extensions["vsync.limiter"].storage)
     key = f"org:{org.id}"
