@@ -23,7 +23,7 @@ from vsync.api.schemas import Body, ErrorEnvelope, Query, UtcDateTimeField, page
 from vsync.auth.permissions import request_org
 from vsync.extensions import db
 from vsync.models.orgs import MANAGER
-from vsync.query import number_ref
+from vsync.query import parse_filters
 from vsync.services import sms, traffic
 from vsync.timeutil import isoformat_z
 
@@ -84,7 +84,7 @@ def list_sms(args, org: str):
     """
     window = query_window(request_org(), args)
     criteria = {
-        "number": number_ref(args["number"]),
+        "number": parse_filters(number=args["number"]).number,  # a number not the org's is a 400
         "direction": args["direction"],
         "search": traffic.Search(args["q"]) if args["q"] is not None else None,
     }
