@@ -270,6 +270,12 @@ def test_sms_list_filters_and_exports_for_managers(app, world):
     assert [m["external_id"] for m in client.get(url + f"&number={world.numbers[SHARED]}").get_json()["data"]] == [
         "sms-shared-1200"
     ]
+    refusals = [client.get(url + f"&number={number}") for number in ("%2B12125550199", f"%2B{B_ONLY[1:]}")]
+    assert [r.status_code for r in refusals] == [400, 400]  # a number of no org, and org B's: the same answer
+    assert [{k: v for k, v in r.get_json()["error"].items() if k != "request_id"} for r in refusals][0] == {
+        k: v for k, v in refusals[1].get_json()["error"].items() if k != "request_id"
+    }
+    assert "number" in refusals[0].get_json()["error"]["details"]
     exported = csv_items(client.get(url + "&format=csv"))
     assert exported == [as_cells(m) for m in client.get(url).get_json()["data"]]
 

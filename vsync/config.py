@@ -246,6 +246,8 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         # API rate limits per key or user (Flask-Limiter notation), reads and writes counted apart.
         "VSYNC_RATE_LIMIT_READ": _rate(env, "VSYNC_RATE_LIMIT_READ", "600 per minute"),
         "VSYNC_RATE_LIMIT_WRITE": _rate(env, "VSYNC_RATE_LIMIT_WRITE", "60 per minute"),
+        # Text messages an org may send (console and API together), whoever sends them.
+        "VSYNC_SMS_SEND_LIMIT": _rate(env, "VSYNC_SMS_SEND_LIMIT", "30 per minute"),
         # Webhook processing: job-level retries of a failing event and their spacing (seconds).
         "VSYNC_WEBHOOK_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_WEBHOOK_RETRY_INTERVALS", "5,60,600")],
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session

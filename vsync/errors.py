@@ -38,3 +38,15 @@ class UpstreamError(DomainError):
 
     status = 502
     code = "upstream_error"
+
+
+class TooManyRequests(DomainError):
+    """Over a limit of vsync's own (not the API's per-caller one): `retry_after` seconds until the
+    next try may pass; the API sends it as `Retry-After`."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

@@ -40,7 +40,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from vsync.errors import DomainError, NotFound
+from vsync.errors import DomainError, NotFound, TooManyRequests
 from vsync.queue import current_job_id
 from vsync.tenancy import TenancyError
 
@@ -194,7 +194,10 @@ class LogContext(logging.Filter):
 
 def _domain_error(exc: DomainError):
     if is_api_request():
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response, status = error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
     if isinstance(exc, NotFound) and exc.field == "org" and request.path.startswith("/admin/orgs/"):
         flash("That organisation is not available to you. Choose one of yours.", "error")
         return redirect(url_for("admin.index"))

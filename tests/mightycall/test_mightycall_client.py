@@ -406,6 +406,20 @@ def test_rejected_message_is_a_client_error_with_the_reason(mightycall, sim):
         mightycall.send_sms("+19999999999", ["+17182223344"], "Hello")
 
 
+@pytest.mark.parametrize(
+    ("to", "text", "reason"),
+    [
+        (["12345"], "Hello", "E.164"),
+        (["+17182223344"], "   ", "must not be empty"),
+        (["+17182223344"], "x" * 1601, "longer than 1600"),
+    ],
+)
+def test_the_simulator_refuses_a_bad_recipient_or_text_as_mightycall_would(mightycall, sim, to, text, reason):
+    with pytest.raises(ClientError, match=reason):
+        mightycall.send_sms(sim.phone_numbers()[0], to, text)
+    assert sim.sent_messages == []
+
+
 def test_secrets_never_reach_logs_errors_or_reprs(make_client, sim, caplog, sim_server):
     caplog.set_level(logging.DEBUG)
     store = MemoryTokenStore()

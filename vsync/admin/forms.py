@@ -18,6 +18,7 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
 )
 
 # typeshed's WTForms stubs predate SelectChoice (WTForms 3.2) and type `choices` as tuples and strings.
@@ -285,3 +286,12 @@ class ActiveForm(RowForm):
 
 class ReplayForm(FlaskForm):
     org = SelectField("Organisation", coerce=int)
+
+
+class SmsForm(FlaskForm):
+    """A text message to send; the service (`vsync.services.sms.send_sms`) judges every value, so
+    the console and the API refuse the same input with the same words."""
+
+    from_number = SelectField("From", choices=[], validate_choice=False)
+    to = StringField("To", description="E.164, with + and the country code (e.g. +14155550123).")
+    text = TextAreaField("Message", render_kw={"rows": 3, "maxlength": 1600})

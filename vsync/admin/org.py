@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from flask import flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
@@ -25,7 +25,6 @@ from vsync.admin.display import (
     KEY_TIMES,
     RUN_TIMES,
     agent_html,
-    clipped,
     duration_column,
     number_html,
     periods_column,
@@ -46,6 +45,7 @@ from vsync.admin.forms import (
     PreferencesForm,
     RowForm,
     SettingsForm,
+    SmsForm,
     SyncForm,
     options,
 )
@@ -56,7 +56,7 @@ from vsync.models.orgs import MANAGER, ORG_ADMIN
 from vsync.models.traffic import CALL_STATUSES
 from vsync.models.types import utcnow
 from vsync.query import FILTER_DIRECTIONS, Window, org_zone, parse_filters, parse_status
-from vsync.services import integrations, members, orgs, traffic
+from vsync.services import integrations, members, orgs, sms, traffic
 from vsync.services.live import in_progress, live_staleness
 from vsync.services.notifications import alert_webhooks, alerts, preferences
 from vsync.services.traffic import Search, call_criteria
@@ -387,18 +387,91 @@ class RecordingsView(OrgModelView):
         return {**_filter_choices(), "args": _call_filters(RECORDING_FILTERS)}
 
 
-class SmsView(OrgModelView):
-    least_role = MANAGER
-    column_list = ("sent_at", "direction", "counterpart", "text")
-    column_labels = {"sent_at": "Sent"}
-    column_formatters = {"sent_at": time_column, "text": lambda v, c, m, n: clipped(m.text)}
-    column_searchable_list = ("counterpart", "text")
-    column_default_sort = ("sent_at", True)
-    column_details_list = ["sent_at", "direction", "counterpart", "text", "external_id"]
-    column_formatters_detail = {"sent_at": time_column}
+class SmsView(OrgPage):
+    """Text messages as conversations (`vsync.services.sms`): the list, most recently active first
+    and searchable by number or text, and each conversation's thread with a reply form; a new message
+    to anyone from one of the org's numbers. Managers and org admins only, like the messages."""
 
-    def get_empty_list_message(self) -> str:
-        return "No SMS yet: run an SMS sync under Integration."
+    least_role = MANAGER
+    write_role = MANAGER
+
+    def _form(self, from_number: str | None = None, to: str | None = None) -> SmsForm:
+        form = SmsForm(prefix="sms")
+        form.from_number.choices = options((e, e) for e in sms.sendable_numbers(self.org))
+        if not form.is_submitted():
+            form.from_number.data = from_number
+            form.to.data = to
+        return form
+
+    def _list(self, form: SmsForm | None = None, status: int = 200):
+        q = request.args.get("q", "").strip()
+        try:
+            found = sms.conversations(Search(q) if q else None)
+        except DomainError as exc:
+            flash(exc.message, "error")
+            found, status = [], 400
+        return self.render(
+            "admin/console/sms.html",
+            conversations=found,
+            numbers=traffic.number_e164s({c.number_id for c in found}),
+            q=q,
+            limit=sms.CONVERSATIONS_SHOWN,
+            form=form or self._form(),
+        ), status
+
+    def _thread(self, number, counterpart: str, form: SmsForm | None = None, status: int = 200):
+        return self.render(
+            "admin/console/sms_thread.html",
+            number=number,
+            counterpart=counterpart,
+            messages=sms.thread(number, counterpart or None),
+            form=form or self._form(number.e164, counterpart),
+        ), status
+
+    @expose("/")
+    def index(self):
+        return self._list()
+
+    @expose("/conversation")
+    def conversation(self):
+        try:
+            number = sms.org_number(request.args.get("number", ""))
+        except DomainError:
+            abort(404)
+        return self._thread(number, request.args.get("with", "").strip())
+
+    @expose("/send", methods=["POST"])
+    def send(self):
+        """Send, then show the conversation; a refusal shows the page it came from with the form as typed."""
+        if not self.may_write():
+            return self.refuse_write()
+        form = self._form()
+        origin = request.args.get("origin") == "conversation"
+        number = None
+        if origin:
+            try:
+                number = sms.org_number(form.from_number.data or "")
+            except DomainError:
+                number = None
+        status = 400
+        if form.validate_on_submit():
+            try:
+                sent = sms.send_sms(
+                    self.org, from_number=form.from_number.data or "", to=form.to.data or "", text=form.text.data or ""
+                )
+            except DomainError as exc:
+                db.session.rollback()
+                field = {"from": form.from_number, "to": form.to, "text": form.text}.get(exc.field or "")
+                if field is not None:
+                    field.errors = [*field.errors, exc.message]
+                flash(exc.message, "error")
+                status = exc.status
+            else:
+                done(f"Sent to {sent.to} from {sent.from_number}.")
+                return redirect(org_url(".conversation", number=sent.from_number, **{"with": sent.to}))
+        if number is not None:
+            return self._thread(number, form.to.data or "", form, status)
+        return self._list(form, status)
 
 
 class NumbersView(OrgModelView):

@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
             "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
         )
     limiter = Limiter(key_func=caller_key, app=app)
+    app.extensions["vsync.limiter"] = limiter  # its storage also counts limits of vsync's own (SMS sends)
     limiter.shared_limit(
         app.config["VSYNC_RATE_LIMIT_READ"], scope="api-read", methods=READ_METHODS, exempt_when=_exempt
     )(bp)

@@ -33,6 +33,9 @@ __all__ = ["Simulator"]
 
 _DENIED = {"Message": "Authorization has been denied for this request."}
 _LINK_EXPIRED = {"Message": "Request has expired."}
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# MightyCall's own limit on a message is [unknown]: the simulator refuses what vsync refuses (1600).
+MAX_MESSAGE = 1600
 _RECORDING_LINK = re.compile(r'(/recordings/([^"/?]+)\.wav)"')
 
 
@@ -346,11 +349,13 @@ class Simulator(SimulatedAccount):
         if (
             not isinstance(recipients, list)
             or not recipients
-            or not all(isinstance(r, str) and r.startswith("+") for r in recipients)
+            or not all(isinstance(r, str) and _E164.fullmatch(r) for r in recipients)
         ):
             return _json({"isSuccess": False, "message": "'to' must list E.164 numbers."}, 400)
         if not isinstance(message, str) or not message.strip():
             return _json({"isSuccess": False, "message": "'message' must not be empty."}, 400)
+        if len(message) > MAX_MESSAGE:
+            return _json({"isSuccess": False, "message": f"'message' is longer than {MAX_MESSAGE} characters."}, 400)
         now_ms = int(self.clock() * 1000)
         sent = []
         with self._lock:
