@@ -136,6 +136,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/services/live.py",  # an agent's queue figures: two numbers under the org's own criterion
     "vsync/services/sessions.py",  # sign-in sessions, which no org sees, ended from any scope
     "vsync/services/profile.py",  # a person's own account, by their own user id, in no org
+    "vsync/services/twofactor.py",  # a person's own two-factor columns, by their own user id, in no org
     "vsync/services/notifications/mail.py",  # a person's account emails, which belong to no org
     "vsync/services/replica.py",  # the replica's recovery state: server functions and a statistics view, no table
 }
