@@ -1,0 +1,415 @@
+"""Exact hourly rollups of calls: made as calls and events are written, rebuilt and checked on demand.
+
+What is rolled up
+-----------------
+Per phone number and UTC hour (`vsync.models.CallRollup`): the calls summed by direction, status,
+account, agent extension and wait class (counts, talk, answer and ring sums and maxima), and the
+StopRinging events with an extension (the agents' missed rings) by their call's direction, account
+and agent and their own account and extension. Those are all the KPI engine splits by, so every
+figure of `vsync.metrics` adds up from them (the engine decides which hours may, see there).
+Wait classes keep each organisation's thresholds exact: a class's ends are the thresholds of the
+organisations with a period on the number (see `CallRollup`); an org whose threshold lies strictly
+inside a class (set or changed after the hour was rolled up) gets its figures from rows until
+`rebuild` runs again for those hours.
+
+When
+----
+In the writing transaction. Triggers mark every (number, hour) a write to `calls` or `call_events`
+touches as stale (`rollup_dirty`, whoever the writer is), and the writers (the sync's `write_calls`,
+the webhook processing's `write_call_event`) call `refresh()` before they commit: it recomputes
+exactly the hours their transaction made stale, from the rows, under a per-hour advisory lock
+(PostgreSQL), and clears their marks. So a call is in every figure the moment it is committed (well
+within the 5 s asked), and no hour's rollup is ever trusted while a mark names it: the engine reads
+a marked hour's rows. Recomputing an hour from rows rather than adding and subtracting deltas keeps
+the maxima (longest wait) exact when a re-synced call moves, changes status or loses its agent, and
+makes a repeated refresh harmless. Same transaction rather than a job: the rollup can never lag or
+disagree with what a reader sees, and the cost is the hours one page touches (measured in the README).
+
+Writes that do not call `refresh()` (bulk loads, a manual fix) leave their marks; those hours read
+rows until `rebuild` (or a later refresh of the same hour) recomputes them.
+
+Operations
+----------
+`rebuild(start, end, org_id)` recomputes the window's hours (every number, or the org's) from rows
+and clears their marks; `check(...)` recomputes them in memory and reports hours whose stored rollups
+differ. `flask rollups rebuild` and `flask rollups check` call them.
+
+This is a reviewed module (see `vsync.tenancy`): it reads and writes every organisation's rows of a
+number on the session's connection, because a rollup is the number's, not one org's.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, delete, func, or_, select, text, true
+
+from vsync.extensions import db
+from vsync.metrics import epoch_hour, millis_between
+from vsync.models import Call, CallEvent, CallRollup, NumberAssignment, Organization, RollupDirty
+from vsync.models.rollups import CALLS, INEXACT, RINGS
+from vsync.models.traffic import ANSWERED, DROPPED, INBOUND, MISSED
+from vsync.tenancy import reviewed_sql
+
+HOUR = timedelta(hours=1)
+REBUILD_CHUNK = timedelta(days=7)
+_ABANDONED = (MISSED, DROPPED)
+_SUMS = ("calls", "talk_n", "talk_ms", "answer_n", "answer_ms", "ring_n")
+_KEYS = (
+    "phone_number_id",
+    "hour_start",
+    "kind",
+    "direction",
+    "status",
+    "account_id",
+    "agent_extension",
+    "answer_lo_ms",
+    "answer_hi_ms",
+    "ring_lo_ms",
+    "ring_hi_ms",
+    "ring_account_id",
+    "ring_extension",
+)
+_VALUES = (*_SUMS, "answer_max_ms", "ring_max_ms")
+
+# (number id, hour start) -> the ranges [start, end) of whole hours to recompute
+Ranges = dict[int, list[tuple[datetime, datetime]]]
+
+
+def hour_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ceil(at: datetime) -> datetime:
+    floor = hour_floor(at)
+    return floor if floor == at else floor + HOUR
+
+
+def ranges_of(keys: Iterable[tuple[int, datetime]]) -> Ranges:
+    """Merge (number, hour) keys into ranges of consecutive hours per number."""
+    hours: dict[int, list[datetime]] = defaultdict(list)
+    for number_id, hour in set(keys):
+        hours[number_id].append(hour)
+    ranges: Ranges = {}
+    for number_id, starts in hours.items():
+        merged: list[tuple[datetime, datetime]] = []
+        for hour in sorted(starts):
+            if merged and merged[-1][1] == hour:
+                merged[-1] = (merged[-1][0], hour + HOUR)
+            else:
+                merged.append((hour, hour + HOUR))
+        ranges[number_id] = merged
+    return ranges
+
+
+def _in_ranges(number_column, time_column, ranges: Ranges):
+    return or_(
+        *(
+            and_(number_column == number_id, time_column >= start, time_column < end)
+            for number_id, spans in ranges.items()
+            for start, end in spans
+        )
+    )
+
+
+def _run(statement):
+    return db.session.connection().execute(reviewed_sql(statement))
+
+
+def _is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _lock(ranges: Ranges) -> None:
+    """Serialise refreshes of the same hours until the transaction ends (PostgreSQL), in one order
+    for everyone (number, hour), so two writers never deadlock on each other's hours."""
+    if not _is_postgresql():
+        return
+    keys = sorted(
+        (number_id, int(hour.timestamp()) // 3600)
+        for number_id, spans in ranges.items()
+        for start, end in spans
+        for hour in _hours(start, end)
+    )
+    if keys:
+        db.session.connection().execute(
+            text(
+                "SELECT pg_advisory_xact_lock(CAST(n AS integer), CAST(h AS integer)) FROM "
+                "(SELECT n, h FROM unnest(CAST(:numbers AS bigint[]), CAST(:hours AS bigint[])) AS k(n, h) "
+                "ORDER BY n, h OFFSET 0) AS ordered"
+            ),
+            {"numbers": [k[0] for k in keys], "hours": [k[1] for k in keys]},
+        )
+
+
+def _hours(start: datetime, end: datetime) -> Iterable[datetime]:
+    while start < end:
+        yield start
+        start += HOUR
+
+
+# Computing rollups from rows
+
+
+def _edges(number_ids: Iterable[int]) -> dict[int, tuple[list[int], list[int]]]:
+    """Per number: the service-level and the short-abandon thresholds (ms) of the orgs with a period on it."""
+    periods, orgs = NumberAssignment.__table__, Organization.__table__
+    answer: dict[int, set[int]] = defaultdict(set)
+    ring: dict[int, set[int]] = defaultdict(set)
+    rows = _run(
+        select(periods.c.phone_number_id, orgs.c.service_level_threshold_seconds, orgs.c.short_abandon_seconds)
+        .join(orgs, orgs.c.id == periods.c.org_id)
+        .where(periods.c.phone_number_id.in_(list(number_ids)))
+    )
+    for number_id, threshold, short in rows:
+        answer[number_id].add(threshold * 1000)
+        ring[number_id].add(short * 1000)
+    return {n: (sorted(answer[n]), sorted(ring[n])) for n in answer}
+
+
+def _answer_class(edges: list[int], wait_ms: int) -> tuple[int | None, int | None]:
+    """(lo, hi]: the consecutive thresholds around a wait (a wait <= threshold is within it)."""
+    i = bisect_left(edges, wait_ms)
+    return (edges[i - 1] if i else None), (edges[i] if i < len(edges) else None)
+
+
+def _ring_class(edges: list[int], ring_ms: int) -> tuple[int | None, int | None]:
+    """[lo, hi): the consecutive thresholds around a ring time (a ring < threshold is short)."""
+    i = bisect_right(edges, ring_ms)
+    return (edges[i - 1] if i else None), (edges[i] if i < len(edges) else None)
+
+
+def _hour(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def compute(ranges: Ranges) -> dict[tuple, dict]:
+    """The rollup rows of the ranges' hours, from rows: key columns -> value columns."""
+    if not ranges:
+        return {}
+    calls, events = Call.__table__, CallEvent.__table__
+    edges = _edges(ranges)
+    groups: dict[tuple, dict] = {}
+
+    def add(key: tuple, **values) -> None:
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = dict.fromkeys(_SUMS, 0) | {"answer_max_ms": None, "ring_max_ms": None}
+        for name, value in values.items():
+            if name.endswith("_max_ms"):
+                if value is not None and (group[name] is None or value > group[name]):
+                    group[name] = value
+            else:
+                group[name] += value
+
+    rows = _run(
+        select(
+            calls.c.phone_number_id,
+            epoch_hour(calls.c.started_at),
+            calls.c.direction,
+            calls.c.status,
+            calls.c.account_id,
+            calls.c.agent_extension,
+            calls.c.duration_ms,
+            millis_between(calls.c.answered_at, calls.c.started_at),
+            calls.c.ring_ms,
+        ).where(_in_ranges(calls.c.phone_number_id, calls.c.started_at, ranges))
+    )
+    for number_id, hour, direction, status, account_id, agent, duration_ms, answer_ms, ring_ms in rows:
+        answer_edges, ring_edges = edges.get(number_id, ([], []))
+        inbound = direction == INBOUND
+        answer_class = (
+            _answer_class(answer_edges, answer_ms)
+            if inbound and status == ANSWERED and answer_ms is not None
+            else (None, None)
+        )
+        ring_class = (
+            _ring_class(ring_edges, ring_ms)
+            if inbound and status in _ABANDONED and ring_ms is not None
+            else (None, None)
+        )
+        key = (
+            number_id,
+            _hour(hour),
+            CALLS,
+            direction,
+            status,
+            account_id,
+            agent,
+            *answer_class,
+            *ring_class,
+            None,
+            None,
+        )
+        add(
+            key,
+            calls=1,
+            talk_n=int(duration_ms is not None),
+            talk_ms=duration_ms or 0,
+            answer_n=int(answer_ms is not None),
+            answer_ms=answer_ms or 0,
+            answer_max_ms=answer_ms,
+            ring_n=int(ring_ms is not None),
+            ring_max_ms=ring_ms,
+        )
+    extension = func.nullif(events.c.extension, "")
+    rings = _run(
+        select(
+            calls.c.phone_number_id,
+            epoch_hour(calls.c.started_at),
+            calls.c.direction,
+            calls.c.status,
+            calls.c.account_id,
+            calls.c.agent_extension,
+            events.c.account_id,
+            extension,
+            events.c.phone_number_id,
+            epoch_hour(events.c.call_started_at),
+        )
+        .join(
+            events,
+            and_(events.c.account_id == calls.c.account_id, events.c.call_external_id == calls.c.external_id),
+        )
+        .where(
+            _in_ranges(calls.c.phone_number_id, calls.c.started_at, ranges),
+            func.lower(events.c.event_type).like("%stopringing"),
+            extension.is_not(None),
+        )
+    )
+    for number_id, hour, direction, status, account_id, agent, ring_account, ring_ext, filed_number, filed in rings:
+        if (filed_number, filed) != (number_id, hour):
+            # Filed under another number or hour than its call: who sees it is not this hour's question.
+            add((number_id, _hour(hour), INEXACT, *(None,) * 10), calls=1)
+            continue
+        key = (number_id, _hour(hour), RINGS, direction, status, account_id, agent, None, None, None, None)
+        add((*key, ring_account, ring_ext), calls=1)
+    return groups
+
+
+def _stored(ranges: Ranges) -> dict[tuple, dict]:
+    table = CallRollup.__table__
+    stored: dict[tuple, dict] = {}
+    for row in _run(
+        select(*(table.c[k] for k in _KEYS), *(table.c[v] for v in _VALUES)).where(
+            _in_ranges(table.c.phone_number_id, table.c.hour_start, ranges)
+        )
+    ):
+        stored[tuple(row[: len(_KEYS)])] = dict(zip(_VALUES, row[len(_KEYS) :], strict=True))
+    return stored
+
+
+def _write(ranges: Ranges) -> int:
+    """Replace the ranges' rollups with what the rows say; returns the rows written."""
+    groups = compute(ranges)
+    table = CallRollup.__table__
+    _run(delete(table).where(_in_ranges(table.c.phone_number_id, table.c.hour_start, ranges)))
+    if groups:
+        _run_many(table.insert(), [dict(zip(_KEYS, key, strict=True)) | values for key, values in groups.items()])
+    return len(groups)
+
+
+def _run_many(statement, rows: list[dict]) -> None:
+    db.session.connection().execute(reviewed_sql(statement), rows)
+
+
+# Maintenance as rows are written
+
+
+def refresh() -> int:
+    """Recompute the hours this transaction made stale (PostgreSQL; on SQLite, every stale hour: one
+    writer at a time) and clear their marks. Writers call it before they commit. Returns the hours."""
+    dirty = RollupDirty.__table__
+    mine = dirty.c.txid == func.txid_current() if _is_postgresql() else true()
+    keys = _run(select(dirty.c.phone_number_id, dirty.c.hour_start).where(mine).distinct()).all()
+    if not keys:
+        return 0
+    ranges = ranges_of((n, hour_floor(h)) for n, h in keys)
+    _lock(ranges)
+    _run(delete(dirty).where(_in_ranges(dirty.c.phone_number_id, dirty.c.hour_start, ranges)))
+    _write(ranges)
+    return len(keys)
+
+
+# Operations
+
+
+@dataclass
+class RebuildResult:
+    hours: int = 0
+    rows: int = 0
+
+
+@dataclass
+class CheckResult:
+    hours: int = 0
+    differing: list[tuple[int, datetime]] = field(default_factory=list)
+    stale: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        return not self.differing
+
+
+def _window_ranges(start: datetime, end: datetime, org_id: int | None) -> Ranges:
+    """Every number's (or the org's numbers') whole hours from `start`'s hour to `end`'s, in chunks."""
+    periods = NumberAssignment.__table__
+    numbers = select(periods.c.phone_number_id).distinct()
+    if org_id is not None:
+        numbers = numbers.where(periods.c.org_id == org_id)
+    first, last = hour_floor(start), hour_ceil(end)
+    ranges: Ranges = {}
+    for number_id in sorted(_run(numbers).scalars()):
+        spans, at = [], first
+        while at < last:
+            spans.append((at, min(at + REBUILD_CHUNK, last)))
+            at += REBUILD_CHUNK
+        ranges[number_id] = spans
+    return ranges
+
+
+def _chunks(ranges: Ranges) -> Iterable[Ranges]:
+    for number_id, spans in ranges.items():
+        for span in spans:
+            yield {number_id: [span]}
+
+
+def rebuild(start: datetime, end: datetime, org_id: int | None = None) -> RebuildResult:
+    """Recompute from rows the rollups of every hour touching [start, end) (of the org's numbers, or
+    all), committing each number's week on its own, and clear those hours' stale marks. Safe to run
+    twice or beside writers (each week is locked as `refresh` locks it)."""
+    dirty = RollupDirty.__table__
+    result = RebuildResult()
+    for chunk in _chunks(_window_ranges(start, end, org_id)):
+        _lock(chunk)
+        _run(delete(dirty).where(_in_ranges(dirty.c.phone_number_id, dirty.c.hour_start, chunk)))
+        result.rows += _write(chunk)
+        result.hours += sum(1 for spans in chunk.values() for s, e in spans for _ in _hours(s, e))
+        db.session.commit()
+    return result
+
+
+def check(start: datetime, end: datetime, org_id: int | None = None) -> CheckResult:
+    """Compare the stored rollups of the hours touching [start, end) with what the rows say now."""
+    dirty = RollupDirty.__table__
+    result = CheckResult()
+    for chunk in _chunks(_window_ranges(start, end, org_id)):
+        expected, stored = compute(chunk), _stored(chunk)
+        stale = {
+            (n, hour_floor(h))
+            for n, h in _run(
+                select(dirty.c.phone_number_id, dirty.c.hour_start).where(
+                    _in_ranges(dirty.c.phone_number_id, dirty.c.hour_start, chunk)
+                )
+            )
+        }
+        result.stale += len(stale)
+        differing = {key[:2] for key in expected.keys() ^ stored.keys()} | {
+            key[:2] for key in expected.keys() & stored.keys() if expected[key] != stored[key]
+        }
+        result.differing += sorted(differing - stale)
+        result.hours += sum(1 for spans in chunk.values() for s, e in spans for _ in _hours(s, e))
+    return result
