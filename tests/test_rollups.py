@@ -162,7 +162,7 @@ def test_every_figure_through_rollups_equals_the_figure_from_rows(ctx, scenario,
     check_scenario(scenario, change)
 
 
-@settings(PROPERTY, max_examples=8)
+@settings(PROPERTY, max_examples=5)
 @given(scenario=scenarios(), change=changes)
 def test_every_figure_through_rollups_equals_the_figure_from_rows_on_the_embedded_sqlite(sqlite_app, scenario, change):
     check_scenario(scenario, change)

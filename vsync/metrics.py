@@ -114,7 +114,7 @@ from vsync.models import (
     PhoneNumber,
     RollupDirty,
 )
-from vsync.models.rollups import CALLS, INEXACT, RINGS
+from vsync.models.rollups import AGENTS, CALLS, INEXACT, RINGS
 from vsync.models.traffic import ANSWERED, DROPPED, INBOUND, MISSED, OUTBOUND, VOICEMAIL
 from vsync.query import NO_FILTERS, OUTBOUND_DIRECTIONS, Filters, Window, local_day_start, own_account
 from vsync.tenancy import TenancyError, current_scope
@@ -294,10 +294,10 @@ def _grouped(
         from_rollups = _rollup_grouped(org, plan, filters, rollup)
         if from_rollups is not None:
             from_rows = _rows_grouped(org, window, filters, key, *criteria, plan.rows_criterion()) if plan.rows else {}
-            return {
-                group: _Parts.combine([p for p in (from_rollups.get(group), from_rows.get(group)) if p is not None])
-                for group in from_rollups.keys() | from_rows.keys()
-            }
+            for group, part in from_rows.items():
+                other = from_rollups.get(group)
+                from_rollups[group] = part if other is None else _Parts.combine([other, part])
+            return from_rollups
     return _rows_grouped(org, window, filters, key, *criteria)
 
 
@@ -451,58 +451,71 @@ def _rollup_filters(filters: Filters) -> list:
     return clauses
 
 
-def _rollup_aggregates(org: Organization) -> list:
-    """`_aggregates` over rollup rows, plus the calls whose wait class the org's thresholds cut (then
-    the question is read from rows)."""
+def _at_edge(edges: list, counts: list, value: int):
+    """The count kept for the edge equal to `value` (0 when none is: see `undecided`)."""
+    return case(*((edge == value, count) for edge, count in zip(edges, counts, strict=True)), else_=0)
+
+
+def _off_edges(edges: list, value: int):
+    return and_(*(func.coalesce(edge, -1) != value for edge in edges))
+
+
+def _rollup_aggregates(org: Organization) -> dict[str, Any]:
+    """`_aggregates` over rollup rows, by `_Parts` field, plus `undecided`: the calls whose wait an
+    org's threshold decides but the rollup kept no count at it for (then the question is read from rows)."""
     r = CallRollup
     inbound = r.direction == INBOUND
-    answered = r.status == ANSWERED
-    unanswered = and_(inbound, r.status != ANSWERED)
-    abandoned = and_(inbound, r.status.in_(_ABANDONED))
     threshold_ms = org.service_level_threshold_seconds * 1000
     short_ms = org.short_abandon_seconds * 1000
-    within = and_(r.answer_hi_ms.is_not(None), r.answer_hi_ms <= threshold_ms)
-    beyond = and_(r.answer_lo_ms.is_not(None), r.answer_lo_ms >= threshold_ms)
-    short = and_(r.ring_hi_ms.is_not(None), r.ring_hi_ms <= short_ms)
-    long = and_(r.ring_lo_ms.is_not(None), r.ring_lo_ms >= short_ms)
-    longest_answer = func.max(r.answer_max_ms).filter(inbound, answered)
-    longest_ring = func.max(r.ring_max_ms).filter(unanswered)
-    return [
-        _sum(r.calls).label("total"),
-        _sum(r.calls, inbound).label("inbound"),
-        _sum(r.calls, r.direction.in_(OUTBOUND_DIRECTIONS)).label("outbound"),
-        _sum(r.calls, inbound, answered).label("answered"),
-        _sum(r.calls, inbound, r.status == MISSED).label("missed"),
-        _sum(r.calls, inbound, r.status == DROPPED).label("dropped"),
-        _sum(r.calls, inbound, r.status == VOICEMAIL).label("voicemail"),
-        _sum(r.calls, answered).label("talked"),
-        _sum(r.talk_n, answered).label("talk_known"),
-        _sum(r.talk_ms, answered).label("talk_ms"),
-        _sum(r.answer_n, inbound, answered).label("asa_n"),
-        _sum(r.answer_ms, inbound, answered).label("asa_ms"),
-        _sum(r.answer_n, inbound, answered, within).label("within_threshold"),
-        (_sum(r.answer_n, inbound, answered) + _sum(r.ring_n, unanswered)).label("sample"),
-        _sum(r.ring_n, abandoned, short).label("short_abandons"),
-        _sum(r.ring_n, abandoned, long).label("abandons"),
-        case(
+    answer_edges = [r.answer_edge_1, r.answer_edge_2, r.answer_edge_3]
+    ring_edges = [r.ring_edge_1, r.ring_edge_2, r.ring_edge_3]
+    short = _sum(_at_edge(ring_edges, [r.short_1, r.short_2, r.short_3], short_ms), inbound)
+    longest_answer = func.max(r.answer_max_ms).filter(inbound)
+    longest_ring = func.max(r.ring_max_ms).filter(inbound)
+    return {
+        "total": _sum(r.calls),
+        "inbound": _sum(r.calls, inbound),
+        "outbound": _sum(r.calls, r.direction.in_(OUTBOUND_DIRECTIONS)),
+        "answered": _sum(r.answered, inbound),
+        "missed": _sum(r.missed, inbound),
+        "dropped": _sum(r.dropped, inbound),
+        "voicemail": _sum(r.voicemail, inbound),
+        "talked": _sum(r.answered),
+        "talk_known": _sum(r.talk_n),
+        "talk_ms": _sum(r.talk_ms),
+        "asa_n": _sum(r.answer_n, inbound),
+        "asa_ms": _sum(r.answer_ms, inbound),
+        "within_threshold": _sum(_at_edge(answer_edges, [r.within_1, r.within_2, r.within_3], threshold_ms), inbound),
+        "sample": _sum(r.answer_n, inbound) + _sum(r.ring_n, inbound),
+        "short_abandons": short,
+        "abandons": _sum(r.abandon_n, inbound) - short,
+        "longest_wait_ms": case(
             (longest_answer.is_(None), longest_ring),
             (longest_ring.is_(None), longest_answer),
             (longest_answer >= longest_ring, longest_answer),
             else_=longest_ring,
-        ).label("longest_wait_ms"),
-        (
-            _sum(r.answer_n, inbound, answered, r.answer_n > 0, ~or_(within, beyond))
-            + _sum(r.ring_n, abandoned, r.ring_n > 0, ~or_(short, long))
-        ).label("undecided"),
-    ]
+        ),
+        "undecided": _sum(r.answer_n, inbound, _off_edges(answer_edges, threshold_ms))
+        + _sum(r.abandon_n, inbound, _off_edges(ring_edges, short_ms)),
+    }
 
 
 def _rollup_grouped(org: Organization, plan: _Plan, filters: Filters, key: _RollupKey) -> dict[Any, _Parts] | None:
-    """`_Parts` of the plan's rollup hours per key value; None when a wait class straddles one of the
-    org's thresholds (set or changed since those hours were rolled up)."""
+    """`_Parts` of the plan's rollup hours per key value; None when the rollups cannot say them: a
+    threshold of the org's without counts (set or changed since those hours were rolled up), or a
+    partial aggregate they do not hold."""
+    aggregates = _rollup_aggregates(org)
+    if set(_Parts._fields) - aggregates.keys():
+        return None
+    by_agent = filters.agent is not None or key.column is CallRollup.agent_extension
     statement = (
-        select(key.column, *_rollup_aggregates(org))
-        .where(CallRollup.kind == CALLS, plan.rollup_criterion(), *_rollup_filters(filters), *key.criteria)
+        select(key.column, *(aggregates[name].label(name) for name in (*_Parts._fields, "undecided")))
+        .where(
+            CallRollup.kind == (AGENTS if by_agent else CALLS),
+            plan.rollup_criterion(),
+            *_rollup_filters(filters),
+            *key.criteria,
+        )
         .group_by(key.column)
     )
     parts = {}

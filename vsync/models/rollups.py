@@ -23,22 +23,26 @@ from vsync.extensions import db
 from vsync.models.types import UtcDateTime
 from vsync.tenancy import NumberTraffic
 
-CALLS, RINGS, INEXACT = "calls", "rings", "inexact"
+CALLS, AGENTS, RINGS, INEXACT = "calls", "agents", "rings", "inexact"
+EDGES = 3  # distinct thresholds of each kind a number's rollups keep counts for
 
 
 class CallRollup(NumberTraffic, db.Model):
-    """The calls of one number and UTC hour that share every key column, summed.
+    """Some calls (or missed-ring events) of one number and UTC hour, summed.
 
-    `kind` is `calls` (calls grouped by direction, status, account, agent and wait class), `rings`
-    (StopRinging events with an extension, grouped by their call's direction, account and agent and
-    by the event's account and extension) or `inexact` (an hour holding something a rollup cannot say
-    exactly, such as an event filed under another hour than its call: the engine reads that hour's rows).
+    `kind` is `calls` (the hour's calls of one `direction`), `agents` (the hour's calls of one
+    direction handled by one agent: `account_id`, `agent_extension`), `rings` (StopRinging events with
+    an extension, by their call's direction and agent and their own `ring_account_id` and
+    `ring_extension`; `calls` counts them) or `inexact` (an hour holding something no rollup says
+    exactly, such as an event filed under another hour than its call's: the engine reads its rows).
 
-    Wait classes make the per-organisation thresholds exact: an answered inbound call's wait lies in
-    `(answer_lo_ms, answer_hi_ms]` and an abandoned call's ring time in `[ring_lo_ms, ring_hi_ms)`,
-    whose ends are consecutive thresholds (service-level, resp. short-abandon, in ms) of the
-    organisations with a period on the number when the rollup was made; NULL is unbounded. An org
-    whose threshold is not strictly inside a class decides the whole class at once.
+    The columns are the inputs of every figure: status counts, talk (answered calls), answer waits
+    (answered calls with `answered_at`), ring times (unanswered calls; `abandon_n` of them missed or
+    dropped). Per-organisation thresholds stay exact: `answer_edge_i` are the (up to three) distinct
+    service-level thresholds, in ms, of the organisations with a period on the number when the hour was
+    rolled up, and `within_i` the answer waits at or under each; `ring_edge_i` and `short_i` the same
+    for short abandons (ring time under the threshold). An org whose threshold is not among them
+    (a setting changed since) gets its figures from rows.
 
     Agents see no rollups (`__agent_extension__` is None): their figures come from rows.
     """
@@ -51,23 +55,35 @@ class CallRollup(NumberTraffic, db.Model):
     hour_start: Mapped[datetime] = mapped_column(UtcDateTime)
     kind: Mapped[str] = mapped_column(String(8))
     direction: Mapped[str | None] = mapped_column(String(12))
-    status: Mapped[str | None] = mapped_column(String(12))
     account_id: Mapped[int | None] = mapped_column(Integer)
     agent_extension: Mapped[str | None] = mapped_column(String(20))
-    answer_lo_ms: Mapped[int | None] = mapped_column(BigInteger)
-    answer_hi_ms: Mapped[int | None] = mapped_column(BigInteger)
-    ring_lo_ms: Mapped[int | None] = mapped_column(BigInteger)
-    ring_hi_ms: Mapped[int | None] = mapped_column(BigInteger)
     ring_account_id: Mapped[int | None] = mapped_column(Integer)
     ring_extension: Mapped[str | None] = mapped_column(String(20))
-    calls: Mapped[int] = mapped_column(BigInteger, default=0)
-    talk_n: Mapped[int] = mapped_column(BigInteger, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+    voicemail: Mapped[int] = mapped_column(Integer, default=0)
+    talk_n: Mapped[int] = mapped_column(Integer, default=0)
     talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    answer_n: Mapped[int] = mapped_column(BigInteger, default=0)
+    answer_n: Mapped[int] = mapped_column(Integer, default=0)
     answer_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     answer_max_ms: Mapped[int | None] = mapped_column(BigInteger)
-    ring_n: Mapped[int] = mapped_column(BigInteger, default=0)
+    ring_n: Mapped[int] = mapped_column(Integer, default=0)
     ring_max_ms: Mapped[int | None] = mapped_column(BigInteger)
+    abandon_n: Mapped[int] = mapped_column(Integer, default=0)
+    answer_edge_1: Mapped[int | None] = mapped_column(Integer)
+    answer_edge_2: Mapped[int | None] = mapped_column(Integer)
+    answer_edge_3: Mapped[int | None] = mapped_column(Integer)
+    within_1: Mapped[int] = mapped_column(Integer, default=0)
+    within_2: Mapped[int] = mapped_column(Integer, default=0)
+    within_3: Mapped[int] = mapped_column(Integer, default=0)
+    ring_edge_1: Mapped[int | None] = mapped_column(Integer)
+    ring_edge_2: Mapped[int | None] = mapped_column(Integer)
+    ring_edge_3: Mapped[int | None] = mapped_column(Integer)
+    short_1: Mapped[int] = mapped_column(Integer, default=0)
+    short_2: Mapped[int] = mapped_column(Integer, default=0)
+    short_3: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RollupDirty(db.Model):

@@ -17,7 +17,7 @@ When
 In the writing transaction. Triggers mark every (number, hour) a write to `calls` or `call_events`
 touches as stale (`rollup_dirty`, whoever the writer is), and the writers (the sync's `write_calls`,
 the webhook processing's `write_call_event`) call `refresh()` before they commit: it recomputes
-exactly the hours their transaction made stale, from the rows, under a per-hour advisory lock
+exactly the hours their transaction made stale, from the rows, under a per-number advisory lock
 (PostgreSQL), and clears their marks. So a call is in every figure the moment it is committed (well
 within the 5 s asked), and no hour's rollup is ever trusted while a mark names it: the engine reads
 a marked hour's rows. Recomputing an hour from rows rather than adding and subtracting deltas keeps
@@ -40,7 +40,6 @@ number on the session's connection, because a rollup is the number's, not one or
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,30 +50,41 @@ from sqlalchemy import and_, delete, func, or_, select, text, true
 from vsync.extensions import db
 from vsync.metrics import epoch_hour, millis_between
 from vsync.models import Call, CallEvent, CallRollup, NumberAssignment, Organization, RollupDirty
-from vsync.models.rollups import CALLS, INEXACT, RINGS
-from vsync.models.traffic import ANSWERED, DROPPED, INBOUND, MISSED
+from vsync.models.rollups import AGENTS, CALLS, EDGES, INEXACT, RINGS
+from vsync.models.traffic import ANSWERED, DROPPED, MISSED, VOICEMAIL
 from vsync.tenancy import reviewed_sql
 
 HOUR = timedelta(hours=1)
+LOCK_SPACE = 0x726F6C6C  # the advisory lock keys of numbers' rollups: (LOCK_SPACE, number id)
 REBUILD_CHUNK = timedelta(days=7)
 _ABANDONED = (MISSED, DROPPED)
-_SUMS = ("calls", "talk_n", "talk_ms", "answer_n", "answer_ms", "ring_n")
+_STATUS_COLUMNS = (ANSWERED, MISSED, DROPPED, VOICEMAIL)
 _KEYS = (
     "phone_number_id",
     "hour_start",
     "kind",
     "direction",
-    "status",
     "account_id",
     "agent_extension",
-    "answer_lo_ms",
-    "answer_hi_ms",
-    "ring_lo_ms",
-    "ring_hi_ms",
     "ring_account_id",
     "ring_extension",
 )
-_VALUES = (*_SUMS, "answer_max_ms", "ring_max_ms")
+_EDGE_COLUMNS = tuple(f"{kind}_edge_{i}" for kind in ("answer", "ring") for i in range(1, EDGES + 1))
+_SUMS = (
+    "calls",
+    "answered",
+    "missed",
+    "dropped",
+    "voicemail",
+    "talk_n",
+    "talk_ms",
+    "answer_n",
+    "answer_ms",
+    "ring_n",
+    "abandon_n",
+    *(f"{name}_{i}" for name in ("within", "short") for i in range(1, EDGES + 1)),
+)
+_VALUES = (*_SUMS, "answer_max_ms", "ring_max_ms", *_EDGE_COLUMNS)
 
 # (number id, hour start) -> the ranges [start, end) of whole hours to recompute
 Ranges = dict[int, list[tuple[datetime, datetime]]]
@@ -125,24 +135,16 @@ def _is_postgresql() -> bool:
 
 
 def _lock(ranges: Ranges) -> None:
-    """Serialise refreshes of the same hours until the transaction ends (PostgreSQL), in one order
-    for everyone (number, hour), so two writers never deadlock on each other's hours."""
-    if not _is_postgresql():
-        return
-    keys = sorted(
-        (number_id, int(hour.timestamp()) // 3600)
-        for number_id, spans in ranges.items()
-        for start, end in spans
-        for hour in _hours(start, end)
-    )
-    if keys:
+    """Serialise refreshes of the same numbers until the transaction ends (PostgreSQL), taken in one
+    order by everyone, so two writers never deadlock on each other's numbers. A refresh runs last in
+    its transaction, so a number is held only while its hours are recomputed and committed."""
+    if _is_postgresql() and ranges:
         db.session.connection().execute(
             text(
-                "SELECT pg_advisory_xact_lock(CAST(n AS integer), CAST(h AS integer)) FROM "
-                "(SELECT n, h FROM unnest(CAST(:numbers AS bigint[]), CAST(:hours AS bigint[])) AS k(n, h) "
-                "ORDER BY n, h OFFSET 0) AS ordered"
+                "SELECT pg_advisory_xact_lock(:space, n) FROM "
+                "(SELECT n FROM unnest(CAST(:numbers AS integer[])) AS k(n) ORDER BY n OFFSET 0) AS ordered"
             ),
-            {"numbers": [k[0] for k in keys], "hours": [k[1] for k in keys]},
+            {"space": LOCK_SPACE, "numbers": sorted(ranges)},
         )
 
 
@@ -168,19 +170,7 @@ def _edges(number_ids: Iterable[int]) -> dict[int, tuple[list[int], list[int]]]:
     for number_id, threshold, short in rows:
         answer[number_id].add(threshold * 1000)
         ring[number_id].add(short * 1000)
-    return {n: (sorted(answer[n]), sorted(ring[n])) for n in answer}
-
-
-def _answer_class(edges: list[int], wait_ms: int) -> tuple[int | None, int | None]:
-    """(lo, hi]: the consecutive thresholds around a wait (a wait <= threshold is within it)."""
-    i = bisect_left(edges, wait_ms)
-    return (edges[i - 1] if i else None), (edges[i] if i < len(edges) else None)
-
-
-def _ring_class(edges: list[int], ring_ms: int) -> tuple[int | None, int | None]:
-    """[lo, hi): the consecutive thresholds around a ring time (a ring < threshold is short)."""
-    i = bisect_right(edges, ring_ms)
-    return (edges[i - 1] if i else None), (edges[i] if i < len(edges) else None)
+    return {n: (sorted(answer[n])[:EDGES], sorted(ring[n])[:EDGES]) for n in answer}
 
 
 def _hour(epoch: int) -> datetime:
@@ -195,16 +185,15 @@ def compute(ranges: Ranges) -> dict[tuple, dict]:
     edges = _edges(ranges)
     groups: dict[tuple, dict] = {}
 
-    def add(key: tuple, **values) -> None:
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = dict.fromkeys(_SUMS, 0) | {"answer_max_ms": None, "ring_max_ms": None}
-        for name, value in values.items():
-            if name.endswith("_max_ms"):
-                if value is not None and (group[name] is None or value > group[name]):
-                    group[name] = value
-            else:
-                group[name] += value
+    def group(key: tuple) -> dict:
+        found = groups.get(key)
+        if found is None:
+            answer_edges, ring_edges = edges.get(key[0], ([], []))
+            found = groups[key] = dict.fromkeys(_SUMS, 0) | {"answer_max_ms": None, "ring_max_ms": None}
+            for i in range(EDGES):
+                found[f"answer_edge_{i + 1}"] = answer_edges[i] if i < len(answer_edges) else None
+                found[f"ring_edge_{i + 1}"] = ring_edges[i] if i < len(ring_edges) else None
+        return found
 
     rows = _run(
         select(
@@ -220,49 +209,39 @@ def compute(ranges: Ranges) -> dict[tuple, dict]:
         ).where(_in_ranges(calls.c.phone_number_id, calls.c.started_at, ranges))
     )
     for number_id, hour, direction, status, account_id, agent, duration_ms, answer_ms, ring_ms in rows:
-        answer_edges, ring_edges = edges.get(number_id, ([], []))
-        inbound = direction == INBOUND
-        answer_class = (
-            _answer_class(answer_edges, answer_ms)
-            if inbound and status == ANSWERED and answer_ms is not None
-            else (None, None)
-        )
-        ring_class = (
-            _ring_class(ring_edges, ring_ms)
-            if inbound and status in _ABANDONED and ring_ms is not None
-            else (None, None)
-        )
-        key = (
-            number_id,
-            _hour(hour),
-            CALLS,
-            direction,
-            status,
-            account_id,
-            agent,
-            *answer_class,
-            *ring_class,
-            None,
-            None,
-        )
-        add(
-            key,
-            calls=1,
-            talk_n=int(duration_ms is not None),
-            talk_ms=duration_ms or 0,
-            answer_n=int(answer_ms is not None),
-            answer_ms=answer_ms or 0,
-            answer_max_ms=answer_ms,
-            ring_n=int(ring_ms is not None),
-            ring_max_ms=ring_ms,
-        )
+        keys = [(number_id, _hour(hour), CALLS, direction, None, None, None, None)]
+        if agent is not None:
+            keys.append((number_id, _hour(hour), AGENTS, direction, account_id, agent, None, None))
+        for key in keys:
+            g = group(key)
+            g["calls"] += 1
+            if status in _STATUS_COLUMNS:
+                g[status] += 1
+            if status == ANSWERED:
+                if duration_ms is not None:
+                    g["talk_n"] += 1
+                    g["talk_ms"] += duration_ms
+                if answer_ms is not None:
+                    g["answer_n"] += 1
+                    g["answer_ms"] += answer_ms
+                    g["answer_max_ms"] = _max(g["answer_max_ms"], answer_ms)
+                    for i in range(1, EDGES + 1):
+                        edge = g[f"answer_edge_{i}"]
+                        g[f"within_{i}"] += edge is not None and answer_ms <= edge
+            elif ring_ms is not None:
+                g["ring_n"] += 1
+                g["ring_max_ms"] = _max(g["ring_max_ms"], ring_ms)
+                if status in _ABANDONED:
+                    g["abandon_n"] += 1
+                    for i in range(1, EDGES + 1):
+                        edge = g[f"ring_edge_{i}"]
+                        g[f"short_{i}"] += edge is not None and ring_ms < edge
     extension = func.nullif(events.c.extension, "")
     rings = _run(
         select(
             calls.c.phone_number_id,
             epoch_hour(calls.c.started_at),
             calls.c.direction,
-            calls.c.status,
             calls.c.account_id,
             calls.c.agent_extension,
             events.c.account_id,
@@ -280,14 +259,17 @@ def compute(ranges: Ranges) -> dict[tuple, dict]:
             extension.is_not(None),
         )
     )
-    for number_id, hour, direction, status, account_id, agent, ring_account, ring_ext, filed_number, filed in rings:
+    for number_id, hour, direction, account_id, agent, ring_account, ring_ext, filed_number, filed in rings:
         if (filed_number, filed) != (number_id, hour):
             # Filed under another number or hour than its call: who sees it is not this hour's question.
-            add((number_id, _hour(hour), INEXACT, *(None,) * 10), calls=1)
+            group((number_id, _hour(hour), INEXACT, None, None, None, None, None))["calls"] += 1
             continue
-        key = (number_id, _hour(hour), RINGS, direction, status, account_id, agent, None, None, None, None)
-        add((*key, ring_account, ring_ext), calls=1)
+        group((number_id, _hour(hour), RINGS, direction, account_id, agent, ring_account, ring_ext))["calls"] += 1
     return groups
+
+
+def _max(current: int | None, value: int) -> int:
+    return value if current is None or value > current else current
 
 
 def _stored(ranges: Ranges) -> dict[tuple, dict]:
@@ -372,15 +354,19 @@ def _window_ranges(start: datetime, end: datetime, org_id: int | None) -> Ranges
 
 
 def _chunks(ranges: Ranges) -> Iterable[Ranges]:
+    """The ranges a week at a time, every number's together."""
+    weeks: dict[datetime, Ranges] = defaultdict(dict)
     for number_id, spans in ranges.items():
         for span in spans:
-            yield {number_id: [span]}
+            weeks[span[0]][number_id] = [span]
+    for week in sorted(weeks):
+        yield weeks[week]
 
 
 def rebuild(start: datetime, end: datetime, org_id: int | None = None) -> RebuildResult:
     """Recompute from rows the rollups of every hour touching [start, end) (of the org's numbers, or
-    all), committing each number's week on its own, and clear those hours' stale marks. Safe to run
-    twice or beside writers (each week is locked as `refresh` locks it)."""
+    all), committing a week at a time, and clear those hours' stale marks. Safe to run twice, or beside
+    writers (each week's numbers are locked as `refresh` locks them)."""
     dirty = RollupDirty.__table__
     result = RebuildResult()
     for chunk in _chunks(_window_ranges(start, end, org_id)):
