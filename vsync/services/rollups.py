@@ -45,13 +45,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, text, true
+from sqlalchemy import Select, and_, case, delete, func, literal, null, or_, select, text, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from vsync.extensions import db
-from vsync.metrics import epoch_hour, millis_between
+from vsync.metrics import millis_between
 from vsync.models import Call, CallEvent, CallRollup, NumberAssignment, Organization, RollupDirty
 from vsync.models.rollups import AGENTS, CALLS, EDGES, INEXACT, RINGS
 from vsync.models.traffic import ANSWERED, DROPPED, MISSED, VOICEMAIL
+from vsync.models.types import UtcDateTime
 from vsync.tenancy import reviewed_sql
 
 HOUR = timedelta(hours=1)
@@ -173,103 +176,149 @@ def _edges(number_ids: Iterable[int]) -> dict[int, tuple[list[int], list[int]]]:
     return {n: (sorted(answer[n])[:EDGES], sorted(ring[n])[:EDGES]) for n in answer}
 
 
-def _hour(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+class _HourStart(FunctionElement):
+    """The start of the UTC hour holding a timestamp, as a timestamp (stored as `hour_start` is)."""
+
+    type = UtcDateTime()
+    inherit_cache = True
 
 
-def compute(ranges: Ranges) -> dict[tuple, dict]:
-    """The rollup rows of the ranges' hours, from rows: key columns -> value columns."""
-    if not ranges:
-        return {}
+@compiles(_HourStart, "postgresql")
+def _hour_start_pg(element, compiler, **kw):
+    (column,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+@compiles(_HourStart, "sqlite")
+def _hour_start_sqlite(element, compiler, **kw):
+    (column,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%d %H:00:00.000000', {column})"
+
+
+def _statements(ranges: Ranges) -> list[Select]:
+    """SELECTs of the ranges' rollup rows from rows, in `_KEYS + _VALUES` order: the calls per
+    direction, the calls per direction and agent, the missed rings, and the inexact hours."""
     calls, events = Call.__table__, CallEvent.__table__
     edges = _edges(ranges)
-    groups: dict[tuple, dict] = {}
 
-    def group(key: tuple) -> dict:
-        found = groups.get(key)
-        if found is None:
-            answer_edges, ring_edges = edges.get(key[0], ([], []))
-            found = groups[key] = dict.fromkeys(_SUMS, 0) | {"answer_max_ms": None, "ring_max_ms": None}
-            for i in range(EDGES):
-                found[f"answer_edge_{i + 1}"] = answer_edges[i] if i < len(answer_edges) else None
-                found[f"ring_edge_{i + 1}"] = ring_edges[i] if i < len(ring_edges) else None
-        return found
+    def edge(kind: int, i: int):
+        """The number's i-th threshold of a kind (0: service level, 1: short abandon); None when no number has one."""
+        by_number = {n: pair[kind][i] for n, pair in edges.items() if i < len(pair[kind])}
+        return case(by_number, value=calls.c.phone_number_id, else_=null()) if by_number else None
 
-    rows = _run(
+    def count_at(kind: int, i: int, *where):
+        limit = edge(kind, i)
+        if limit is None:
+            return literal(0)
+        return func.count().filter(*where, (answer_ms <= limit) if kind == 0 else (calls.c.ring_ms < limit))
+
+    def highest(kind: int, i: int):
+        limit = edge(kind, i)
+        return null() if limit is None else func.max(limit)
+
+    answered = calls.c.status == ANSWERED
+    abandoned = calls.c.status.in_(_ABANDONED)
+    answer_ms = millis_between(calls.c.answered_at, calls.c.started_at)
+    hour = _HourStart(calls.c.started_at)
+    zero = literal(0)
+
+    def total(value, *where):
+        return func.coalesce(func.sum(value).filter(*where), 0)
+
+    def values() -> list:
+        return [
+            func.count(),
+            *(func.count().filter(calls.c.status == status) for status in _STATUS_COLUMNS),
+            func.count(calls.c.duration_ms).filter(answered),
+            total(calls.c.duration_ms, answered),
+            func.count(answer_ms).filter(answered),
+            total(answer_ms, answered),
+            func.count(calls.c.ring_ms).filter(~answered),
+            func.count(calls.c.ring_ms).filter(abandoned),
+            *(count_at(0, i, answered) for i in range(EDGES)),
+            *(count_at(1, i, abandoned) for i in range(EDGES)),
+            func.max(answer_ms).filter(answered),
+            func.max(calls.c.ring_ms).filter(~answered),
+            *(highest(0, i) for i in range(EDGES)),
+            *(highest(1, i) for i in range(EDGES)),
+        ]
+
+    in_ranges = _in_ranges(calls.c.phone_number_id, calls.c.started_at, ranges)
+    by_direction = (
+        select(
+            calls.c.phone_number_id, hour, literal(CALLS), calls.c.direction, null(), null(), null(), null(), *values()
+        )
+        .where(in_ranges)
+        .group_by(calls.c.phone_number_id, hour, calls.c.direction)
+    )
+    by_agent = (
         select(
             calls.c.phone_number_id,
-            epoch_hour(calls.c.started_at),
+            hour,
+            literal(AGENTS),
             calls.c.direction,
-            calls.c.status,
             calls.c.account_id,
             calls.c.agent_extension,
-            calls.c.duration_ms,
-            millis_between(calls.c.answered_at, calls.c.started_at),
-            calls.c.ring_ms,
-        ).where(_in_ranges(calls.c.phone_number_id, calls.c.started_at, ranges))
+            null(),
+            null(),
+            *values(),
+        )
+        .where(in_ranges, calls.c.agent_extension.is_not(None))
+        .group_by(calls.c.phone_number_id, hour, calls.c.direction, calls.c.account_id, calls.c.agent_extension)
     )
-    for number_id, hour, direction, status, account_id, agent, duration_ms, answer_ms, ring_ms in rows:
-        keys = [(number_id, _hour(hour), CALLS, direction, None, None, None, None)]
-        if agent is not None:
-            keys.append((number_id, _hour(hour), AGENTS, direction, account_id, agent, None, None))
-        for key in keys:
-            g = group(key)
-            g["calls"] += 1
-            if status in _STATUS_COLUMNS:
-                g[status] += 1
-            if status == ANSWERED:
-                if duration_ms is not None:
-                    g["talk_n"] += 1
-                    g["talk_ms"] += duration_ms
-                if answer_ms is not None:
-                    g["answer_n"] += 1
-                    g["answer_ms"] += answer_ms
-                    g["answer_max_ms"] = _max(g["answer_max_ms"], answer_ms)
-                    for i in range(1, EDGES + 1):
-                        edge = g[f"answer_edge_{i}"]
-                        g[f"within_{i}"] += edge is not None and answer_ms <= edge
-            elif ring_ms is not None:
-                g["ring_n"] += 1
-                g["ring_max_ms"] = _max(g["ring_max_ms"], ring_ms)
-                if status in _ABANDONED:
-                    g["abandon_n"] += 1
-                    for i in range(1, EDGES + 1):
-                        edge = g[f"ring_edge_{i}"]
-                        g[f"short_{i}"] += edge is not None and ring_ms < edge
     extension = func.nullif(events.c.extension, "")
-    rings = _run(
+    counted_only = [zero] * (len(_SUMS) - 1) + [null()] * (len(_VALUES) - len(_SUMS))
+    of_calls = and_(events.c.account_id == calls.c.account_id, events.c.call_external_id == calls.c.external_id)
+    stop_rings = [in_ranges, func.lower(events.c.event_type).like("%stopringing"), extension.is_not(None)]
+    filed_with_call = and_(
+        events.c.phone_number_id == calls.c.phone_number_id, _HourStart(events.c.call_started_at) == hour
+    )
+    rings = (
         select(
             calls.c.phone_number_id,
-            epoch_hour(calls.c.started_at),
+            hour,
+            literal(RINGS),
             calls.c.direction,
             calls.c.account_id,
             calls.c.agent_extension,
             events.c.account_id,
             extension,
-            events.c.phone_number_id,
-            epoch_hour(events.c.call_started_at),
+            func.count(),
+            *counted_only,
         )
-        .join(
-            events,
-            and_(events.c.account_id == calls.c.account_id, events.c.call_external_id == calls.c.external_id),
-        )
-        .where(
-            _in_ranges(calls.c.phone_number_id, calls.c.started_at, ranges),
-            func.lower(events.c.event_type).like("%stopringing"),
-            extension.is_not(None),
+        .join(events, of_calls)
+        .where(*stop_rings, filed_with_call)
+        .group_by(
+            calls.c.phone_number_id,
+            hour,
+            calls.c.direction,
+            calls.c.account_id,
+            calls.c.agent_extension,
+            events.c.account_id,
+            extension,
         )
     )
-    for number_id, hour, direction, account_id, agent, ring_account, ring_ext, filed_number, filed in rings:
-        if (filed_number, filed) != (number_id, hour):
-            # Filed under another number or hour than its call: who sees it is not this hour's question.
-            group((number_id, _hour(hour), INEXACT, None, None, None, None, None))["calls"] += 1
-            continue
-        group((number_id, _hour(hour), RINGS, direction, account_id, agent, ring_account, ring_ext))["calls"] += 1
+    # A missed ring filed under another number or hour than its call's: who sees it is not this
+    # hour's question, so the hour is read from rows.
+    inexact = (
+        select(calls.c.phone_number_id, hour, literal(INEXACT), null(), null(), null(), null(), null(), func.count())
+        .add_columns(*counted_only)
+        .join(events, of_calls)
+        .where(*stop_rings, ~filed_with_call)
+        .group_by(calls.c.phone_number_id, hour)
+    )
+    return [by_direction, by_agent, rings, inexact]
+
+
+def compute(ranges: Ranges) -> dict[tuple, dict]:
+    """The rollup rows of the ranges' hours, from rows: key columns -> value columns."""
+    groups: dict[tuple, dict] = {}
+    if not ranges:
+        return groups
+    for statement in _statements(ranges):
+        for row in _run(statement):
+            groups[tuple(row[: len(_KEYS)])] = dict(zip(_VALUES, row[len(_KEYS) :], strict=True))
     return groups
-
-
-def _max(current: int | None, value: int) -> int:
-    return value if current is None or value > current else current
 
 
 def _stored(ranges: Ranges) -> dict[tuple, dict]:
@@ -286,16 +335,10 @@ def _stored(ranges: Ranges) -> dict[tuple, dict]:
 
 def _write(ranges: Ranges) -> int:
     """Replace the ranges' rollups with what the rows say; returns the rows written."""
-    groups = compute(ranges)
     table = CallRollup.__table__
     _run(delete(table).where(_in_ranges(table.c.phone_number_id, table.c.hour_start, ranges)))
-    if groups:
-        _run_many(table.insert(), [dict(zip(_KEYS, key, strict=True)) | values for key, values in groups.items()])
-    return len(groups)
-
-
-def _run_many(statement, rows: list[dict]) -> None:
-    db.session.connection().execute(reviewed_sql(statement), rows)
+    columns = [*_KEYS, *_VALUES]
+    return sum(_run(table.insert().from_select(columns, statement)).rowcount for statement in _statements(ranges))
 
 
 # Maintenance as rows are written
