@@ -68,6 +68,17 @@ Times are compared in whole milliseconds (MightyCall's resolution) on both datab
   answered calls (`asa_sample_size` of them); `longest_wait_seconds` is the longest wait in the sample.
   Outbound calls have no wait: they are not in any wait-based KPI.
 
+Rollups
+-------
+A question is split (`_plan`) into whole UTC hours read from `call_rollups` (`vsync.services.rollups`
+keeps them, in the transaction that writes the calls) and segments read from rows, and the partial
+aggregates of both are added up: they are the same integer counts, sums and maxima, so the figures
+are the same to the last call. An hour comes from the rollups only when it lies wholly inside the
+window and inside one of the org's periods of its number, no stale mark (`rollup_dirty`) names it and
+nothing in it is inexact; the window's zone must put every local hour on a UTC hour (the fine bucket
+is an hour). An agent's own scope, a breakdown that names no rollup key, partial aggregates the
+rollups do not hold and thresholds they kept no count for are read from rows (`rows_only()` forces it).
+
 Other definitions kept here
 ---------------------------
 * `outbound_calls` counts outbound and callback calls; the `direction="outbound"` filter means the
@@ -538,7 +549,7 @@ def _rollup_rings(plan: _Plan, filters: Filters) -> dict[str, int]:
         )
         .group_by(CallRollup.ring_extension)
     )
-    return dict(_execute(statement).tuples().all())
+    return {ext: count for ext, count in _execute(statement).tuples() if ext is not None}
 
 
 def epoch_hour(column):

@@ -2,15 +2,14 @@
 
 What is rolled up
 -----------------
-Per phone number and UTC hour (`vsync.models.CallRollup`): the calls summed by direction, status,
-account, agent extension and wait class (counts, talk, answer and ring sums and maxima), and the
-StopRinging events with an extension (the agents' missed rings) by their call's direction, account
-and agent and their own account and extension. Those are all the KPI engine splits by, so every
-figure of `vsync.metrics` adds up from them (the engine decides which hours may, see there).
-Wait classes keep each organisation's thresholds exact: a class's ends are the thresholds of the
-organisations with a period on the number (see `CallRollup`); an org whose threshold lies strictly
-inside a class (set or changed after the hour was rolled up) gets its figures from rows until
-`rebuild` runs again for those hours.
+Per phone number and UTC hour (`vsync.models.CallRollup`): the calls of each direction, the calls of
+each direction and agent, and the StopRinging events with an extension (the agents' missed rings) by
+their call's direction and agent and their own account and extension; as columns, the status
+counts, talk, answer waits, ring times, and the waits at or under (ring times under) each threshold
+of the organisations with a period on the number. Those are all the KPI engine splits by, so every
+figure of `vsync.metrics` adds up from them (the engine decides which hours may, see there). An org
+whose threshold has no count (set or changed, or the org given the number, after the hour was rolled
+up) gets its figures from rows until `rebuild` runs again for those hours.
 
 When
 ----
