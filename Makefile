@@ -13,6 +13,8 @@ SIM_PORT ?= 5055
 SIM_PORTS := $(SIM_PORT) $(shell expr $(SIM_PORT) + 1)
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/vsync_test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# pytest-xdist processes for `make test` (each gets its own database and Redis database).
+TEST_WORKERS ?= 2
 
 .PHONY: run test clean
 
@@ -30,8 +32,8 @@ $(VENV)/.dev-deps: requirements-dev.txt | $(VENV)/bin/python
 	touch $@ $(VENV)/.run-deps
 
 # Two simulated MightyCall accounts on loopback (one per demo org), the demo data synced from them,
-# the web app (gunicorn, as in production), and the demo floor playing calls into its webhook
-# receiver. Ctrl-C or SIGTERM stops them all.
+# the web app (gunicorn, as in production), the demo floor playing calls into its webhook
+# receiver, and the demo orgs synced again every few minutes. Ctrl-C or SIGTERM stops them all.
 run: $(VENV)/.run-deps
 	@listening() { (exec 3<>"/dev/tcp/$$1/$$2") 2>/dev/null; }
 	for port in $(PORT) $(SIM_PORTS); do
@@ -75,9 +77,16 @@ run: $(VENV)/.run-deps
 	# What `rq cron` does in production: due digests and alerts, every minute (log in instance/notifications.log).
 	(while true; do $(FLASK) send-due-notifications; sleep 60; done) >instance/notifications.log 2>&1 &
 	pids="$$pids $$!"
+	# And the scheduled sync: the demo orgs' new calls, SMS and recordings, every three minutes (instance/sync.log).
+	(while sleep 180; do VSYNC_LOG_LEVEL=WARNING $(FLASK) demo-sync; done) >instance/sync.log 2>&1 &
+	pids="$$pids $$!"
 	echo ""
 	echo "vsync is running at http://$(HOST):$(PORT)/  (sign in with a login above; Ctrl-C stops it)"
-	echo "The demo floor plays a simulated call every few seconds into each demo org's webhook receiver."
+	echo "The demo floor plays a simulated call every few seconds into each demo org's webhook receiver;"
+	echo "  watch it under Live floor, or full-screen: http://$(HOST):$(PORT)/admin/orgs/acme/floor/?wallboard=1"
+	echo "The demo orgs are synced from the simulators again every 3 minutes (log in instance/sync.log)."
+	echo "API reference: http://$(HOST):$(PORT)/api/v1/docs (OpenAPI document: /api/v1/openapi.json)."
+	echo "  An API key: sign in as an org admin, then API keys in the console (http://$(HOST):$(PORT)/admin/orgs/acme/api-keys/)."
 	if [ -z "$${VSYNC_SMTP_HOST:-}" ]; then
 		echo "Email: no VSYNC_SMTP_HOST, so each message (digests, alerts, invitations) is an .eml file in $(CURDIR)/instance/outbox/"
 	else
@@ -96,7 +105,7 @@ test: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/basedpyright --pythonpath $(PY)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -22,7 +22,8 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from tests import openapi_check
-from tests.helpers import app_config
+from tests.helpers import DATABASE_URL, WORKER, app_config
+from tests.preflight import fresh_database
 from tests.world import build_world
 from vsync import create_app
 from vsync.extensions import db
@@ -32,6 +33,8 @@ _TEST_NOW = pytest.StashKey[tuple[datetime, time_machine.Traveller]]()
 
 
 def pytest_configure(config):
+    if WORKER:
+        fresh_database(DATABASE_URL)  # this worker's own database (`tests.helpers`)
     if os.environ.get("TEST_NOW"):
         at = parse_utc(os.environ["TEST_NOW"], field="TEST_NOW")
         travel = time_machine.travel(at, tick=True)

@@ -16,9 +16,30 @@ from contextlib import contextmanager
 
 from cryptography.fernet import Fernet
 from pypdf import PdfReader
+from sqlalchemy.engine import make_url
 
-DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/vsync_test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# `make test` runs the suite in parallel processes (pytest-xdist); each worker `gwN` has its own
+# database (the run's name + `_gwN`, made fresh when the worker starts) and its own Redis database
+# (the run's number minus N), so no worker's TRUNCATE or FLUSHDB touches another's state.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_WORKER_INDEX = int(WORKER.removeprefix("gw")) if WORKER else 0
+
+
+def _own(database_url: str, redis_url: str) -> tuple[str, str]:
+    if not WORKER:
+        return database_url, redis_url
+    database = make_url(database_url)
+    redis_base, _, redis_db = redis_url.rpartition("/")
+    return (
+        database.set(database=f"{database.database}_{WORKER}").render_as_string(hide_password=False),
+        f"{redis_base}/{int(redis_db or 0) - _WORKER_INDEX}",
+    )
+
+
+DATABASE_URL, REDIS_URL = _own(
+    os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/vsync_test"),
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+)
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 # The embedded default's outbox of `.eml` files, for apps of the suite that send email without SMTP.
 OUTBOX = tempfile.mkdtemp(prefix="vsync-test-outbox-")

@@ -48,6 +48,7 @@ OBJECTS = {
     "membership_id": (True, lambda world, owner: world.agent_memberships[owner]),
     "ticket_id": (True, lambda world, owner: world.tickets[owner]),  # opened by the org's agent
     "e164": (False, lambda world, owner: {"a": A_ONLY, "b": B_ONLY}[owner]),  # numbers are the platform's
+    "kind": (False, lambda world, owner: "silence"),  # an alert rule's kind: every org has each
 }
 
 
@@ -63,6 +64,16 @@ TRAFFIC_LISTS = {"api.list_calls", "api.list_recordings", "api.list_sms"}
 # so the audio route proves it reached the provider by failing there (502), not by a 404.
 REACHED = {"api.get_recording_audio": (502,)}
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# Notification preferences belong to a person: an API key has none (403), and neither has a platform admin
+# in an org they are not a member of.
+PERSONAL = {
+    "api.get_my_preferences",
+    "api.change_my_preferences",
+    "api.get_my_platform_preferences",
+    "api.change_my_platform_preferences",
+}
+KEYS = {"read_a", "write_a", "read_b", "write_b", "platform"}
+NOT_MEMBERS = {"root"}
 
 
 def _urls(app, world, methods: set[str]):
@@ -155,7 +166,9 @@ def _expected(access: Access, principal, method, org, endpoint, crossing, handle
         return (401,)
     if org is not None and role is None:
         return (404,)
-    if org is not None and not _permitted(principal, role, access):
+    if (org is not None or access.role == PLATFORM) and not _permitted(principal, role, access):
+        return (403,)
+    if endpoint in PERSONAL and (principal in KEYS or (org is not None and principal in NOT_MEMBERS)):
         return (403,)
     if crossing or (role == "agent" and handler is not None and AGENT_EXTENSION[principal, org] != handler):
         return (404,)

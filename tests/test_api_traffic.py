@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import insert
 
 from tests.factories import account_of
-from tests.world import A_ONLY, HOUR, MOVED, SHARED, T, api_as
+from tests.world import A_ONLY, B_ONLY, HOUR, MOVED, SHARED, T, api_as
 from vsync.extensions import db
 from vsync.models import Call
 from vsync.tenancy import platform_bypass
@@ -62,6 +62,16 @@ def as_cells(item: dict) -> dict[str, str]:
     return {key: "" if value is None else str(value) for key, value in item.items()}
 
 
+def flat_call(item: dict) -> dict:
+    """A call item as its CSV row holds it: the agent as two columns."""
+    agent = item["agent"] or {"extension": None, "name": None}
+    return {
+        **{k: v for k, v in item.items() if k != "agent"},
+        "agent_extension": agent["extension"],
+        "agent_name": agent["name"],
+    }
+
+
 def csv_items(response) -> list[dict[str, str]]:
     header, *rows = csv_rows(response)
     return [dict(zip(header, row, strict=True)) for row in rows]
@@ -74,7 +84,8 @@ def test_calls_list_is_the_orgs_calls_of_the_window_newest_first(app, world):
     assert body["next_cursor"] is None
     first = body["data"][0]
     assert first["number"] == A_ONLY and first["started_at"] == "2026-11-02T13:00:00Z"
-    assert first["duration_seconds"] == 60.0 and first["agent_extension"] == "101"
+    assert first["duration_seconds"] == 60.0 and first["agent"] == {"extension": "101", "name": "Ada Lovelace"}
+    assert body["data"][2]["agent"] is None  # moved-before-1100: no extension handled it
 
 
 def test_paging_is_stable_when_calls_arrive_between_pages(app, world):
@@ -202,8 +213,9 @@ def test_csv_export_equals_the_json_list_row_for_row(app, world):
         "ended_at",
         "duration_seconds",
         "agent_extension",
+        "agent_name",
     ]
-    assert csv_items(response) == [as_cells(item) for item in items] and len(items) == 9
+    assert csv_items(response) == [as_cells(flat_call(item)) for item in items] and len(items) == 9
     by_accept = client.get(f"/api/v1/orgs/org-a/calls?{WINDOW}", headers={"Accept": "text/csv"})
     assert csv_rows(by_accept) == rows
 
@@ -266,3 +278,40 @@ def test_agents_get_403_for_sms(app, world):
     response = api_as(app.test_client(), "agent_a", world).get(f"/api/v1/orgs/org-a/sms?{WINDOW}")
     assert response.status_code == 403
     assert response.get_json()["error"]["details"] == {"role": "requires 'manager'"}
+
+
+UNMATCHABLE = (
+    ("agent=Alice", "agent"),
+    ("number=12345", "number"),
+    ("number=%2B12125550199", "number"),
+    ("direction=sideways", "direction"),
+    ("status=lost", "status"),
+)
+
+
+def test_a_filter_value_that_cannot_match_is_a_400_naming_it_in_lists_exports_and_metrics(app, world):
+    client = api_as(app.test_client(), "read_a", world)
+    for query, field in UNMATCHABLE:
+        for route in ("calls", "calls?format=csv&", "recordings", "metrics", "metrics/agents"):
+            separator = "" if route.endswith("&") else "?"
+            response = client.get(f"/api/v1/orgs/org-a/{route}{separator}{WINDOW}&{query}")
+            assert response.status_code == 400, (route, query)
+            assert field in response.get_json()["error"]["details"], (route, query)
+
+
+def test_another_orgs_agent_or_number_is_refused_exactly_like_an_unknown_one(app, world):
+    def refusal(principal: str, org: str, query: str) -> dict:
+        response = api_as(app.test_client(), principal, world).get(f"/api/v1/orgs/{org}/calls?{WINDOW}&{query}")
+        assert response.status_code == 400, query
+        return {k: v for k, v in response.get_json()["error"].items() if k != "request_id"}
+
+    b_number, b_number_id = f"%2B{B_ONLY[1:]}", world.numbers[B_ONLY]
+    assert refusal("read_a", "org-a", "agent=201") == refusal("read_a", "org-a", "agent=999")  # B's agent
+    assert refusal("read_a", "org-a", f"number={b_number}") == refusal("read_a", "org-a", "number=%2B12125550199")
+    assert refusal("read_a", "org-a", f"number={b_number_id}") == refusal("read_a", "org-a", "number=987654")
+    # Org B, whose agent and number they are, filters by them.
+    mine = api_as(app.test_client(), "read_b", world).get(
+        f"/api/v1/orgs/org-b/calls?{WINDOW}&agent=201&number={b_number}"
+    )
+    assert [c["external_id"] for c in mine.get_json()["data"]] == ["b-1300", "b-1100"]
+    assert mine.get_json()["data"][0]["agent"] == {"extension": "201", "name": "Bea Brown"}

@@ -50,7 +50,7 @@ def test_member_signs_in_and_lands_on_the_console_scoped_to_their_org(client, me
     picker = client.get("/admin/")
     assert picker.headers["Location"] == "/admin/orgs/org-a/"  # one org: straight to its dashboard
     page = client.get(picker.headers["Location"]).get_data(as_text=True)
-    assert "Org-A · org admin · UTC" in page
+    assert "Org-A as org admin; times on these pages are in UTC" in page
     with in_app():
         assert ("login.succeeded", member) in audit_actions()
 

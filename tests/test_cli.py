@@ -174,6 +174,25 @@ def test_demo_is_idempotent_without_simulators(app, runner):
     assert counts[0] == 2
 
 
+def test_demo_gives_each_org_an_admin_a_manager_and_an_agent_with_an_extension(app, runner):
+    output = run(runner, "demo").output
+    assert "manager@globex.demo / vsync-demo-password" in output and "agent@acme.demo" in output
+    with app.app_context(), platform_bypass("test"):
+        roles = db.session.execute(
+            select(Organization.slug, User.email, Membership.role, Membership.extension)
+            .join(Membership, Membership.org_id == Organization.id)
+            .join(User, User.id == Membership.user_id)
+        ).all()
+    assert sorted(roles) == [
+        ("acme", "agent@acme.demo", "agent", "101"),
+        ("acme", "manager@acme.demo", "manager", None),
+        ("acme", "owner@acme.demo", "org_admin", None),
+        ("globex", "agent@globex.demo", "agent", "101"),
+        ("globex", "manager@globex.demo", "manager", None),
+        ("globex", "owner@globex.demo", "org_admin", None),
+    ]
+
+
 def test_demo_is_refused_in_production(app):
     production = create_app(app_config(VSYNC_ENV="production"))
     one_line_error(production.test_cli_runner().invoke(args=["demo"]), 2, "production")

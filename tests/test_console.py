@@ -127,8 +127,8 @@ def test_an_agent_sees_only_the_calls_of_their_extension(app, world, in_app):
 
 def test_a_user_in_both_orgs_acts_in_each_with_that_orgs_role(app, world):
     client = api_as(app.test_client(), "both", world)
-    assert "Org-A · manager" in client.get(f"{A}/").get_data(as_text=True)
-    assert "Org-B · agent" in client.get("/admin/orgs/org-b/").get_data(as_text=True)
+    assert "Org-A as manager;" in client.get(f"{A}/").get_data(as_text=True)
+    assert "Org-B as agent;" in client.get("/admin/orgs/org-b/").get_data(as_text=True)
     assert client.get("/admin/orgs/org-b/sms/").status_code == 403
 
 

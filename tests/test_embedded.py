@@ -25,6 +25,7 @@ def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admi
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'vsync.db'}",
             "SECRET_KEY": "embedded-test",
             "VSYNC_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "MAIL_FILE_PATH": str(tmp_path / "outbox"),
         }
     )
     assert app.config["REDIS_URL"] is None
@@ -57,6 +58,13 @@ def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admi
     with app.app_context(), platform_bypass("test"):
         stored = set(db.session.scalars(select(Call.external_id)))
     assert truth and {raw["id"] for raw in truth} <= stored
+
+    # What `make run` runs every minute: the demo admins' first daily digest is due at once, at any hour.
+    due = app.test_cli_runner().invoke(args=["send-due-notifications"])
+    assert due.exit_code == 0 and f"written to {tmp_path / 'outbox'}" in due.output, due.output
+    subjects = [path.read_text().split("Subject: ")[1].splitlines()[0] for path in (tmp_path / "outbox").glob("*.eml")]
+    digests = sorted(subject.split(":")[0] for subject in subjects if "your daily calls digest" in subject)
+    assert digests == ["Acme Dental", "Globex Logistics"], subjects
 
     client = app.test_client()
     assert client.get("/api/v1/health").get_json() == {"status": "ok", "database": "ok", "queue": "inline"}

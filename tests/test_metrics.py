@@ -13,7 +13,7 @@ import itertools
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,7 +29,7 @@ from vsync.errors import ValidationError
 from vsync.extensions import db
 from vsync.mightycall.webhook_events import event_kind, ring_ms
 from vsync.models import Agent, Call, CallEvent, Integration, Organization, PhoneNumber
-from vsync.query import Filters, Window
+from vsync.query import PRESETS, Filters, Window
 from vsync.tenancy import TenancyError, platform_bypass, tenant
 
 NY = ZoneInfo("America/New_York")
@@ -56,6 +56,7 @@ EVENT_TYPES = (
     "IncomingCall",
 )
 EXTENSIONS = (None, "101", "102", "103")
+DIRECTION_ORDER = ("inbound", "outbound", "callback", "other")
 
 
 # The world: two orgs, four numbers, two integrations
@@ -301,12 +302,58 @@ def brute_force(org_id: int, window: Window, filters: Filters) -> dict:
                 )
             },
         }
+
+    def only(figures: dict, names: tuple[str, ...]) -> dict:
+        return {name: figures[name] for name in names}
+
+    directions = [
+        {"direction": d, **only(kpis(calls), ("total_calls", "avg_talk_seconds", "total_talk_seconds"))}
+        for d in DIRECTION_ORDER
+        if (calls := [r for r in rows if r[1] == d])
+    ]
+    cells = defaultdict(list)
+    for r in rows:
+        local = r[0].astimezone(tz)
+        cells[(local.weekday(), local.hour)].append(r)
+    heatmap = [
+        {"weekday": d, "hour": h, **only(kpis(cells[(d, h)]), ("inbound_calls", "answered_calls", "missed_calls"))}
+        for d in range(7)
+        for h in range(24)
+    ]
+
+    def outbound_work(subset) -> dict:
+        placed = [r for r in subset if r[1] in ("outbound", "callback")]
+        connected = [r for r in placed if r[2] == "answered"]
+        durations = [r[3] for r in connected if r[3] is not None]
+        return {
+            "outbound_calls": len(placed),
+            "connected_calls": len(connected),
+            "connect_rate": len(connected) / len(placed) if placed else None,
+            "outbound_avg_talk_seconds": sum(durations) / len(durations) / 1000 if durations else None,
+            "outbound_talk_seconds": sum(durations) / 1000 if durations else (None if connected else 0.0),
+        }
+
+    callers = sorted({r[5] for r in rows if r[5] and r[7][0] in own and r[1] in ("outbound", "callback")})
+    outbound = {
+        "totals": outbound_work(rows),
+        "agents": [
+            {
+                "extension": ext,
+                "display_name": None,
+                **outbound_work([r for r in rows if r[5] == ext and r[7][0] in own]),
+            }
+            for ext in callers
+        ],
+    }
     return {
         "summary": {**kpis(rows), "busiest_hour": busiest},
         "rows": rows,
         "kpis": kpis,
         "agents": [agents[e] for e in sorted(agents)],
         "numbers": [numbers[e] for e in sorted(numbers)],
+        "directions": directions,
+        "heatmap": heatmap,
+        "outbound": outbound,
     }
 
 
@@ -363,9 +410,15 @@ def check_engine(org_id: int, window: Window, filters: Filters, bucket: str) -> 
         series = metrics.series(org, window, bucket, filters)
         agents = metrics.by_agent(org, window, filters)
         numbers = metrics.by_number(org, window, filters)
+        directions = metrics.by_direction(org, window, filters)
+        heatmap = metrics.heatmap(org, window, filters)
+        outbound = metrics.outbound(org, window, filters)
     assert_same(summary, expected["summary"], "summary")
     assert_same(agents, expected["agents"], "agents")
     assert_same(numbers, expected["numbers"], "numbers")
+    assert_same(directions, expected["directions"], "directions")
+    assert_same(heatmap, expected["heatmap"], "heatmap")
+    assert_same(outbound, expected["outbound"], "outbound")
 
     tz = window.tz
     keys = [bucket_key(b["start"], bucket, tz) for b in series]
@@ -666,6 +719,121 @@ def test_org_a_never_sees_org_bs_calls_in_any_figure(world):
     with tenant(world.b):
         assert metrics.summary(org(world.b), window)["total_calls"] == 5
         assert metrics.by_agent(org(world.b), window)[0]["missed_rings"] == 1
+
+
+# Calls around DST changes (all on Sundays, weekday 6) and the heatmap cells (weekday, hour) they
+# land in: New York falls back on 2026-11-01 (01:00-02:00 twice) and springs forward on 2026-03-08
+# (02:00-03:00 never happens); London springs forward on 2026-03-29 and falls back on 2026-10-25.
+DST_HEATMAPS = [
+    ("America/New_York", date(2026, 11, 1), ("04:59", "05:30", "06:30"), {(6, 0): 1, (6, 1): 2}),
+    ("America/New_York", date(2026, 3, 8), ("06:59", "07:00"), {(6, 1): 1, (6, 3): 1}),
+    ("Europe/London", date(2026, 3, 29), ("00:30", "01:30"), {(6, 0): 1, (6, 2): 1}),
+    ("Europe/London", date(2026, 10, 25), ("00:30", "01:30", "23:30"), {(6, 1): 2, (6, 23): 1}),
+]
+
+
+@pytest.mark.parametrize(("zone", "local_day", "utc_starts", "cells"), DST_HEATMAPS)
+def test_the_heatmap_counts_a_call_in_the_local_weekday_and_hour_it_started_on_dst_days(
+    ctx, zone, local_day, utc_starts, cells
+):
+    world = build_world(zone, "UTC", moved_at=datetime(2026, 6, 1, tzinfo=UTC))
+    starts = [datetime.combine(local_day, datetime.strptime(t, "%H:%M").time(), UTC) for t in utc_starts]
+    add_calls([call_row(world, n, started_at=start) for n, start in enumerate(starts)], [])
+    with tenant(world.a):
+        heatmap = metrics.heatmap(org(world.a), Window.local_days(ZoneInfo(zone), local_day, local_day))
+    assert len(heatmap) == 7 * 24
+    assert [(c["weekday"], c["hour"]) for c in heatmap] == [(d, h) for d in range(7) for h in range(24)]
+    assert {(c["weekday"], c["hour"]): c["inbound_calls"] for c in heatmap if c["inbound_calls"]} == cells
+    assert sum(c["answered_calls"] for c in heatmap) == len(starts)
+
+
+def test_outbound_work_counts_attempts_connections_and_talk_per_agent(world):
+    t = datetime(2026, 7, 1, 15, tzinfo=UTC)
+    add_calls(
+        [
+            call_row(world, 1, direction="outbound", started_at=t, agent="101", duration_ms=30_000),
+            call_row(world, 2, direction="callback", started_at=t, agent="101", duration_ms=90_000),
+            call_row(world, 3, direction="outbound", status="missed", started_at=t, agent="101"),
+            call_row(world, 4, direction="outbound", status="missed", started_at=t, agent="102"),
+            call_row(world, 5, started_at=t, agent="102"),  # inbound: no outbound work
+            call_row(world, 6, direction="outbound", number=3, integration=1, started_at=t, agent="101"),  # B's
+        ],
+        [],
+    )
+    with tenant(world.a):
+        work = metrics.outbound(org(world.a), day(date(2026, 7, 1)))
+        directions = metrics.by_direction(org(world.a), day(date(2026, 7, 1)))
+    assert work["totals"] == {
+        "outbound_calls": 4,
+        "connected_calls": 2,
+        "connect_rate": 0.5,
+        "outbound_avg_talk_seconds": 60.0,
+        "outbound_talk_seconds": 120.0,
+    }
+    assert [(a["extension"], a["outbound_calls"], a["connected_calls"], a["connect_rate"]) for a in work["agents"]] == [
+        ("101", 3, 2, 2 / 3),
+        ("102", 1, 0, 0.0),
+    ]
+    assert work["agents"][1]["outbound_avg_talk_seconds"] is None and work["agents"][1]["outbound_talk_seconds"] == 0.0
+    assert [(d["direction"], d["total_calls"]) for d in directions] == [
+        ("inbound", 1),
+        ("outbound", 3),
+        ("callback", 1),
+    ]
+
+
+def test_org_a_never_sees_org_bs_calls_in_its_heatmap_directions_or_outbound_work(world):
+    t = datetime(2026, 7, 1, 15, tzinfo=UTC)
+    add_calls(
+        [call_row(world, n, number=3, integration=1, direction=d, started_at=t) for n, d in enumerate(DIRECTION_ORDER)]
+        + [call_row(world, 9, number=1, started_at=t)],  # on the shared number: both orgs' call
+        [],
+    )
+    window = day(date(2026, 7, 1))
+    with tenant(world.a):
+        a = org(world.a)
+        assert sum(c["inbound_calls"] for c in metrics.heatmap(a, window)) == 1
+        assert [(d["direction"], d["total_calls"]) for d in metrics.by_direction(a, window)] == [("inbound", 1)]
+        assert metrics.outbound(a, window)["totals"]["outbound_calls"] == 0
+    with tenant(world.b):
+        b = org(world.b)
+        assert sum(c["inbound_calls"] for c in metrics.heatmap(b, window)) == 2
+        assert metrics.outbound(b, window)["totals"]["outbound_calls"] == 2
+
+
+def test_presets_are_whole_local_days_relative_to_the_local_today():
+    now = datetime(2026, 3, 1, 3, tzinfo=UTC)  # 22:00 on 28 February in New York
+    first_last = {
+        name: (w.start_local.date(), (w.end_local - timedelta(microseconds=1)).date())
+        for name in PRESETS
+        for w in [Window.preset(NY, name, now)]
+    }
+    feb = date(2026, 2, 28)
+    assert first_last == {
+        "today": (feb, feb),
+        "yesterday": (date(2026, 2, 27), date(2026, 2, 27)),
+        "last_7_days": (date(2026, 2, 22), feb),
+        "last_30_days": (date(2026, 1, 30), feb),
+        "this_month": (date(2026, 2, 1), feb),
+        "last_month": (date(2026, 1, 1), date(2026, 1, 31)),
+    }
+    with pytest.raises(ValidationError) as refused:
+        Window.preset(NY, "last_week", now)
+    assert refused.value.details == {"range": refused.value.message}
+
+
+def test_the_previous_period_has_the_same_local_days_and_is_cut_where_the_window_is_running():
+    # Monday 9 March 2026 follows New York's 23-hour Sunday: the day before is still a whole local day.
+    monday = Window.local_days(NY, date(2026, 3, 9), date(2026, 3, 9))
+    later = datetime(2026, 4, 1, tzinfo=UTC)
+    assert monday.previous(later) == Window.local_days(NY, date(2026, 3, 8), date(2026, 3, 8))
+    assert monday.previous(later).end - monday.previous(later).start == timedelta(hours=23)
+    week = Window.local_days(NY, date(2026, 3, 2), date(2026, 3, 8))
+    assert week.previous(later) == Window.local_days(NY, date(2026, 2, 23), date(2026, 3, 1))
+    running = monday.previous(datetime(2026, 3, 9, 14, 30, tzinfo=UTC))  # 10:30: the day before until 10:30
+    assert (running.start_local.date(), running.end_local.time()) == (date(2026, 3, 8), time(10, 30))
+    instants = Window(datetime(2026, 7, 1, 9, tzinfo=UTC), datetime(2026, 7, 1, 12, tzinfo=UTC), NY)
+    assert instants.previous(later) == Window(datetime(2026, 7, 1, 6, tzinfo=UTC), instants.start, NY)
 
 
 def test_agent_rows_carry_the_agents_name_and_missed_rings(world):

@@ -403,3 +403,68 @@ def test_upgrade_scrubs_the_api_keys_stored_with_webhook_deliveries_and_call_eve
     assert headers_after == {"Content-Type": "application/json", "User-Agent": "relay; ApiKey=[removed: matched]"}
     raw = raw if isinstance(raw, dict) else json.loads(raw)
     assert raw == _event("single", "[removed: matched]") and parse_event(raw).guid == "single"
+
+
+DURATIONS_BEFORE = "0020_notifyapi_sync_failures"
+DURATIONS_AFTER = "0021_callsui_call_durations"
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_before_durations(request, tmp_path):
+    yield from _migrated_to(request, tmp_path, DURATIONS_BEFORE)
+
+
+def test_upgrade_gives_ended_webhook_only_calls_their_events_duration_and_leaves_the_rest(database_before_durations):
+    account_id = factories.account_of(factories.make_integration(factories.make_org("alpha")))
+    number_id = factories.make_number("+12125550101")
+    t = datetime(2026, 7, 1, 15, tzinfo=UTC)
+    naive = db.engine.dialect.name == "sqlite"
+
+    def at(seconds: float | None):
+        if seconds is None:
+            return None
+        value = t + timedelta(seconds=seconds)
+        return value.replace(tzinfo=None) if naive else value
+
+    # (call, answered, ended, duration, synced)
+    calls = [
+        ("answered", 9, 190.5, None, None),
+        ("unanswered", None, 32, None, None),
+        ("open", 9, None, None, None),
+        ("synced", 9, 190, 60_000, 1),
+        ("synced-no-duration", 9, 190, None, 1),
+    ]
+    with db.engine.begin() as conn:
+        for external_id, answered, ended, duration, synced in calls:
+            conn.execute(
+                text(
+                    "INSERT INTO calls (account_id, external_id, phone_number_id, direction, status, started_at, "
+                    "answered_at, ended_at, duration_ms, synced_at, raw) "
+                    "VALUES (:a, :x, :n, 'inbound', 'answered', :t, :ans, :end, :d, :s, '{}')"
+                ),
+                {
+                    "a": account_id,
+                    "x": external_id,
+                    "n": number_id,
+                    "t": at(0),
+                    "ans": at(answered),
+                    "end": at(ended),
+                    "d": duration,
+                    "s": at(synced),
+                },
+            )
+
+    def durations() -> dict:
+        with db.engine.connect() as conn:
+            return dict(conn.execute(text("SELECT external_id, duration_ms FROM calls")).all())
+
+    upgrade(revision=DURATIONS_AFTER)
+    assert durations() == {
+        "answered": 181_500,
+        "unanswered": 0,
+        "open": None,
+        "synced": 60_000,
+        "synced-no-duration": None,
+    }
+    downgrade(revision=DURATIONS_BEFORE)
+    assert durations() == {k: (60_000 if k == "synced" else None) for k, *_ in calls}

@@ -1,10 +1,10 @@
 """Secrets are never shown. The two-org world is given every kind of secret vsync holds (MightyCall
-credentials and access tokens, webhook tokens and signing secrets, API keys, password hashes,
-recording links signed by the provider, MightyCall's `ApiKey` in delivered webhooks, the app's own
-keys); then every console page (the org console for every signed-in principal in each org it
-reaches, the platform console, views enumerated by their registration, each list and each detail
-page it links to) and every API answer (GET routes enumerated from the OpenAPI document, for every
-principal, in each org with each org's objects, JSON and CSV) is searched for each of them."""
+credentials and access tokens, webhook tokens and signing secrets, alert webhook signing secrets, API
+keys, password hashes, recording links signed by the provider, MightyCall's `ApiKey` in delivered
+webhooks, the app's own keys); then every console page (the org console for every signed-in principal
+in each org it reaches, the platform console, views enumerated by their registration, each list and
+each detail page it links to) and every API answer (GET routes enumerated from the OpenAPI document,
+for every principal, in each org with each org's objects, JSON and CSV) is searched for each of them."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from vsync import crypto
 from vsync.extensions import db
 from vsync.jobs.webhooks import process_received_events
 from vsync.mightycall.simulator import WebhookEmitter
-from vsync.models import Call, Integration, Recording, SmsMessage, User, WebhookEvent
+from vsync.models import AlertWebhook, Call, Integration, Recording, SmsMessage, User, WebhookEvent
 from vsync.redaction import API_KEY_MATCHED, API_KEY_NOT_MATCHED
 from vsync.services import webhooks
 from vsync.tenancy import platform_bypass
@@ -104,6 +104,13 @@ def _store_secrets(world) -> tuple[dict[str, str], dict[str, dict]]:
             found |= {
                 f"MMS link path of {sms.external_id}": capability,
                 f"MMS link signature of {sms.external_id}": signature,
+            }
+        for hook in db.session.scalars(select(AlertWebhook)):
+            alert_secret = secrets.token_urlsafe(32)
+            hook.secret_encrypted = crypto.encrypt(alert_secret)
+            found |= {
+                f"alert webhook signing secret of org {hook.org_id}": alert_secret,
+                f"alert webhook secret ciphertext of org {hook.org_id}": hook.secret_encrypted,
             }
         for email, password_hash in db.session.execute(select(User.email, User.password_hash)):
             found[f"password hash of {email}"] = password_hash

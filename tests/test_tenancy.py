@@ -136,6 +136,8 @@ REVIEWED_CORE_MODULES = {
     "vsync/services/accounts.py",  # whether any org's integration shares an account: a count, no rows
     "vsync/services/live.py",  # an agent's queue figures: two numbers under the org's own criterion
     "vsync/services/sessions.py",  # sign-in sessions, which no org sees, ended from any scope
+    "vsync/services/profile.py",  # a person's own account, by their own user id, in no org
+    "vsync/services/notifications/mail.py",  # a person's account emails, which belong to no org
 }
 REVIEWED_CORE_PACKAGES = ("vsync/models/", "vsync/tenancy/")  # each kind declares its criterion over its table;
 # the tenant filter checks rows with the same criterion

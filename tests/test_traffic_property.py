@@ -138,6 +138,10 @@ def test_the_calls_list_is_a_brute_force_filter_and_agrees_with_the_metrics(app,
         **{k: f[k] for k in ("number", "agent", "direction", "status", "q") if f[k] is not None},
     }
     client = api_as(app.test_client(), "read_b", world)
+    if f["number"] == A_ONLY:  # org A's number, never B's: the filter cannot match, and says so
+        response = client.get(f"/api/v1/orgs/org-b/calls?{urlencode(params)}")
+        assert response.status_code == 400 and "number" in response.get_json()["error"]["details"]
+        return
     listed, cursor = [], None
     while True:
         page_params = {**params, **({"cursor": cursor} if cursor else {})}
@@ -145,6 +149,14 @@ def test_the_calls_list_is_a_brute_force_filter_and_agrees_with_the_metrics(app,
         assert response.status_code == 200, response.get_json()
         body = response.get_json()
         listed += [c["external_id"] for c in body["data"]]
+        # 202 is a member's extension the account never named; 101 handled org A's call on the shared
+        # number, and the name of org A's agent is not B's to see.
+        names = {"201": "Bea Brown", "202": None, "101": None}
+        assert all(
+            c["agent"]
+            == ({"extension": c["agent"]["extension"], "name": names[c["agent"]["extension"]]} if c["agent"] else None)
+            for c in body["data"]
+        )
         if (cursor := body["next_cursor"]) is None:
             break
     assert listed == expected

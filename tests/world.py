@@ -17,11 +17,14 @@ from sqlalchemy import insert, select
 
 from tests.factories import PASSWORD, T0, account_of, assign, make_integration, make_number, make_org, make_user
 from vsync.auth.principals import UserPrincipal
+from vsync.crypto import encrypt
 from vsync.extensions import db
 from vsync.models import (
     Agent,
     AlertEvent,
     AlertRule,
+    AlertWebhook,
+    AlertWebhookDelivery,
     BillingLock,
     BillingSettings,
     BusinessHours,
@@ -208,7 +211,7 @@ def _ticket(org_id: int, agent_id: int, agent_email: str, org: str, root_id: int
 
 def _notifications(org_id: int, org: str, users: dict[str, int]) -> None:
     """A row of each notification model for the org: a preference, a sent message, an alert rule with
-    a firing, a day of business hours."""
+    a firing, an alert webhook with a delivery, a day of business hours."""
     agent = users[f"agent_{org}"]
     db.session.add(NotificationPreference(org_id=org_id, user_id=agent, key="alert_silence", value="on"))
     db.session.add(
@@ -227,7 +230,21 @@ def _notifications(org_id: int, org: str, users: dict[str, int]) -> None:
     rule = AlertRule(org_id=org_id, kind="silence", window_minutes=30, enabled=False)
     db.session.add(rule)
     db.session.flush()
-    db.session.add(AlertEvent(org_id=org_id, rule_id=rule.id, fired_at=T, resolved_at=T + HOUR))
+    event = AlertEvent(org_id=org_id, rule_id=rule.id, kind="silence", fired_at=T, resolved_at=T + HOUR)
+    db.session.add(event)
+    db.session.add(
+        AlertWebhook(org_id=org_id, url=f"https://alerts.{org}.example/hook", secret_encrypted=encrypt(f"{org}-secret"))
+    )
+    db.session.flush()
+    db.session.add(
+        AlertWebhookDelivery(
+            org_id=org_id,
+            event_id=event.id,
+            state="fired",
+            url=f"https://alerts.{org}.example/hook",
+            status="delivered",
+        )
+    )
     db.session.add(BusinessHours(org_id=org_id, weekday=0, opens=9 * 60, closes=17 * 60))
 
 
@@ -271,8 +288,8 @@ def build_world() -> World:
             db.session.flush()
             world.runs[org] = run.id
             _billing(world, org, org_id, plan_id)
-            extension = "101" if org == "a" else "201"
-            db.session.add(Agent(account_id=accounts[org], extension=extension))
+            extension, name = ("101", "Ada Lovelace") if org == "a" else ("201", "Bea Brown")
+            db.session.add(Agent(account_id=accounts[org], extension=extension, display_name=name))
             db.session.add(
                 WebhookEvent(
                     org_id=org_id,

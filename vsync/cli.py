@@ -31,7 +31,7 @@ from vsync.models.keys import SCOPES
 from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
 from vsync.services import audit, integrations, keys, members, numbers, orgs, rollups, runs, webhooks
-from vsync.services.demo import demo_floor_targets, load_demo
+from vsync.services.demo import demo_floor_targets, load_demo, sync_demo
 from vsync.services.notifications import mail
 from vsync.services.sync import ALL_KINDS, start_syncs
 from vsync.tenancy import current_org_id, platform_bypass, tenant
@@ -142,7 +142,9 @@ def _integration_option(fn):
 
 @platform_command("create-platform-admin")
 @click.argument("email")
-@click.option("--password", required=True, help="At least 10 characters.")
+@click.option(
+    "--password", required=True, help="At least VSYNC_PASSWORD_MIN_LENGTH (12) characters, not a commonly breached one."
+)
 def create_platform_admin(email: str, password: str) -> None:
     """Create a platform admin (or promote an existing user)."""
     user = orgs.create_platform_admin(email, password)
@@ -459,6 +461,13 @@ def replay_webhook_events(org_slug: str, failed: bool, since: str | None) -> Non
 def demo(simulators: tuple[str, ...]) -> None:
     """Create (or top up) the demo data; safe to run any number of times."""
     for line in load_demo(simulators=simulators):
+        click.echo(line)
+
+
+@platform_command("demo-sync")
+def demo_sync() -> None:
+    """Sync the demo organisations from their simulators, incrementally (`make run` repeats it)."""
+    for line in sync_demo():
         click.echo(line)
 
 

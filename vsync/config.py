@@ -132,6 +132,22 @@ def _mail(env, instance_path: str, production: bool) -> dict:
     }
 
 
+def _alerts(env) -> dict:
+    """Outbound alert webhooks (`vsync.services.notifications.alert_webhooks`) and the platform's own
+    checks of every org (`vsync.services.notifications.alerts`)."""
+    bundle = (env.get("VSYNC_ALERT_WEBHOOK_CA_BUNDLE") or "").strip()
+    return {
+        "VSYNC_ALERT_WEBHOOK_ALLOW_PRIVATE": _bool(env, "VSYNC_ALERT_WEBHOOK_ALLOW_PRIVATE", False),
+        "VSYNC_ALERT_WEBHOOK_TIMEOUT": _int(env, "VSYNC_ALERT_WEBHOOK_TIMEOUT", 10, 1, 120),
+        "VSYNC_ALERT_WEBHOOK_RETRY_INTERVALS": [
+            int(x) for x in _numbers(env, "VSYNC_ALERT_WEBHOOK_RETRY_INTERVALS", "30,300,1800")
+        ],
+        "VSYNC_ALERT_WEBHOOK_CA_BUNDLE": bundle or None,
+        "VSYNC_PLATFORM_SYNC_FAILING_MINUTES": _int(env, "VSYNC_PLATFORM_SYNC_FAILING_MINUTES", 240, 0, 1440),
+        "VSYNC_PLATFORM_WEBHOOK_SILENCE_MINUTES": _int(env, "VSYNC_PLATFORM_WEBHOOK_SILENCE_MINUTES", 60, 0, 1440),
+    }
+
+
 def _database_url(raw: str | None) -> str:
     if not raw:
         # Flask-SQLAlchemy resolves a relative SQLite path against the instance folder.
@@ -195,8 +211,18 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "PERMANENT_SESSION_LIFETIME": _int(env, "VSYNC_SESSION_HOURS", 12, 1) * 3600,
         "VSYNC_LOGIN_MAX_FAILURES": _int(env, "VSYNC_LOGIN_MAX_FAILURES", 10, 1),
         "VSYNC_LOGIN_WINDOW_SECONDS": _int(env, "VSYNC_LOGIN_WINDOW_SECONDS", 900, 1),
+        # Platform admins hold every org's keys: in production they must have two-factor sign-in on.
+        "VSYNC_TWO_FACTOR_PLATFORM_ADMINS": _bool(env, "VSYNC_TWO_FACTOR_PLATFORM_ADMINS", production),
         "VSYNC_LOG_LEVEL": _choice(env, "VSYNC_LOG_LEVEL", "INFO", LOG_LEVELS),
         "VSYNC_PASSWORD_HASH": _password_hash(env, "VSYNC_PASSWORD_HASH", production),
+        # Your account: the shortest password taken, how long a forgot-password link and an email-change
+        # link last, how many reset requests an address or a client address may make per login window,
+        # and how long a browser keeps the cookie that tells a known device from a new one.
+        "VSYNC_PASSWORD_MIN_LENGTH": _int(env, "VSYNC_PASSWORD_MIN_LENGTH", 12, 8, 128),
+        "VSYNC_RESET_LINK_MINUTES": _int(env, "VSYNC_RESET_LINK_MINUTES", 60, 5),
+        "VSYNC_EMAIL_CHANGE_HOURS": _int(env, "VSYNC_EMAIL_CHANGE_HOURS", 24, 1),
+        "VSYNC_RESET_MAX_REQUESTS": _int(env, "VSYNC_RESET_MAX_REQUESTS", 5, 1),
+        "VSYNC_DEVICE_COOKIE_DAYS": _int(env, "VSYNC_DEVICE_COOKIE_DAYS", 400, 1),
         # MightyCall client: (connect, read) timeouts, retries inside one request, backoff (base, cap).
         "VSYNC_MIGHTYCALL_TIMEOUT": _numbers(env, "VSYNC_MIGHTYCALL_TIMEOUT", "5,30", 2),
         "VSYNC_MIGHTYCALL_MAX_RETRIES": _int(env, "VSYNC_MIGHTYCALL_MAX_RETRIES", 4),
@@ -215,6 +241,7 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_WEBHOOK_RETRY_INTERVALS": [int(x) for x in _numbers(env, "VSYNC_WEBHOOK_RETRY_INTERVALS", "5,60,600")],
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         **_mail(env, instance_path, production),
+        **_alerts(env),
     }
     # Generated only once every other setting is known to be usable: a refused start writes nothing.
     config["SECRET_KEY"] = secret_key or _instance_secret(

@@ -35,7 +35,8 @@ import logging
 import re
 import uuid
 
-from flask import Flask, flash, g, has_request_context, jsonify, redirect, request, url_for
+from flask import Flask, flash, g, has_request_context, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -206,6 +207,23 @@ def _csrf_error(exc: CSRFError):
     return exc
 
 
+# What the error page says for the common statuses; any other shows Werkzeug's description.
+_ERROR_PAGES = {
+    403: ("Not for your role", "Your role does not give you this page."),
+    404: ("Page not found", "There is no such page, or it is not one of yours. Check the address or start again."),
+    500: ("Something went wrong", "vsync could not answer this request. It is logged; try again in a moment."),
+}
+
+
+def _signed_in() -> bool:
+    """Whether a person is signed in, for the error page's way back: loading the user may be what
+    failed (the database), and the page must render all the same."""
+    try:
+        return bool(current_user.is_authenticated)
+    except Exception:
+        return False
+
+
 def _http_error(exc: HTTPException):
     if is_api_request():
         response, status = error_response(exc.code or 500, None, exc.description or exc.name)
@@ -213,7 +231,18 @@ def _http_error(exc: HTTPException):
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value
         return response, status
-    return exc
+    if exc.code is None or exc.code < 400 or exc.code in (401, 405):
+        return exc  # redirects, and answers a browser never shows a person, stay as Werkzeug makes them
+    heading, message = _ERROR_PAGES.get(exc.code, (exc.name, exc.description or exc.name))
+    page = render_template(
+        "error.html",
+        error=exc,
+        heading=heading,
+        message=message,
+        signed_in=_signed_in(),
+        request_id=g.get("request_id"),
+    )
+    return page, exc.code, {name: value for name, value in exc.get_headers() if name.lower() == "retry-after"}
 
 
 def _tenancy_error(exc: TenancyError):

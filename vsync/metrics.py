@@ -3,8 +3,9 @@ and the admin dashboard alike, so the two never disagree.
 
 The figures
 -----------
-Each figure is declared once, in `FIGURES` (name, label, description, unit, how it is computed, and the
-breakdowns it exists in: totals, per agent, per number, series). The engine computes a breakdown's
+Each figure is declared once, in `FIGURES` (name, label, description, unit, how it is computed, which
+way is better, and the breakdowns it exists in: totals, per agent, per number, series, per direction,
+per weekday and hour, outbound, outbound per agent). The engine computes a breakdown's
 figures from it, `for_display` rounds by its units, and the API's metrics schemas, the dashboard's
 tiles and the reference page (`/api/v1/docs`) are built from it; `tests/test_kpi_registry.py` fails
 when one of them and the registry disagree. The window and filters of a question are the query
@@ -91,6 +92,15 @@ Other definitions kept here
   StopRinging events carrying the extension on the calls of the window and filters (so on calls the
   agent may not have handled). Calls with no agent are in no agent row.
 * Per number: one row per number with calls in the window and filters.
+* Per direction (`by_direction`): one row per stored direction, callbacks apart from outbound calls.
+* Heatmap (`heatmap`): inbound calls per local weekday and hour of their start, the 168 cells of a
+  week, folded from the same fine buckets as the series, so it is exact on DST days too.
+* Outbound work (`outbound`): the figures of the outbound breakdowns aggregate outbound calls and
+  callbacks alone (their `_Parts` are of those calls only): attempts are `outbound_calls`, a connected
+  call is an answered one, `connect_rate = connected / attempts`, and talk is that of connected calls;
+  per agent for the extensions of the org's own accounts, as `by_agent`.
+* Transfers are not counted: MightyCall's call list and webhook events carry no transfer (a call's
+  `called[]` is the order extensions were rung, not a hand-over), so vsync has nothing to count.
 
 Values leave this module unrounded; `for_display` rounds them at the edge (rates 4 decimals, seconds
 1 decimal) and writes times as ISO-8601.
@@ -126,7 +136,7 @@ from vsync.models import (
     RollupDirty,
 )
 from vsync.models.rollups import AGENTS, CALLS, INEXACT, RINGS
-from vsync.models.traffic import ANSWERED, DROPPED, INBOUND, MISSED, OUTBOUND, VOICEMAIL
+from vsync.models.traffic import ANSWERED, DIRECTIONS, DROPPED, INBOUND, MISSED, OUTBOUND, VOICEMAIL
 from vsync.query import NO_FILTERS, OUTBOUND_DIRECTIONS, Filters, Window, local_day_start, own_account
 from vsync.tenancy import TenancyError, current_scope
 from vsync.timeutil import isoformat_z
@@ -597,8 +607,12 @@ SETTING_SECONDS = Unit("whole seconds", integer=True)  # an org setting returned
 SETTING_FRACTION = Unit("fraction", integer=False)
 
 TOTALS, PER_AGENT, PER_NUMBER, SERIES = "totals", "per agent", "per number", "series"
-BREAKDOWNS = (TOTALS, PER_AGENT, PER_NUMBER, SERIES)
+PER_DIRECTION, HEATMAP = "per direction", "per weekday and hour"
+OUTBOUND, OUTBOUND_PER_AGENT = "outbound", "outbound per agent"
+BREAKDOWNS = (TOTALS, PER_AGENT, PER_NUMBER, SERIES, PER_DIRECTION, HEATMAP, OUTBOUND, OUTBOUND_PER_AGENT)
 _EVERY_WINDOW = frozenset({TOTALS, SERIES})
+_OUTBOUND_WORK = frozenset({OUTBOUND, OUTBOUND_PER_AGENT})
+HIGHER, LOWER = "higher", "lower"  # which way a figure is better; volumes and settings have none
 
 
 @dataclass(frozen=True)
@@ -609,7 +623,9 @@ class Figure:
     `value` reads the partial aggregates of `_aggregates` (the SQL, one labelled expression per
     `_Parts` field) and the org's settings; a figure without one is computed by the function named in
     `computed_by`. `breakdowns` says where it exists: `summary` (totals), `by_agent`, `by_number`,
-    `series`. `nullable` is what the API's schema says of it."""
+    `series`, `by_direction`, `heatmap`, `outbound` (totals and per agent). `nullable` is what the API's
+    schema says of it. `better` says which way a change is good news (`HIGHER`, `LOWER`) for the
+    dashboard's comparisons; None for a volume or a setting, whose change is neither."""
 
     name: str
     label: str
@@ -619,6 +635,7 @@ class Figure:
     value: Callable[[_Parts, Organization], Any] | None = None
     computed_by: str | None = None
     nullable: bool = True
+    better: str | None = None
 
 
 def _wait_denominator(p: _Parts) -> int:
@@ -644,7 +661,7 @@ FIGURES = _declare(
         "Total calls",
         COUNT,
         "Calls started in the window, every direction.",
-        _EVERY_WINDOW | {PER_NUMBER},
+        _EVERY_WINDOW | {PER_NUMBER, PER_DIRECTION},
         lambda p, org: p.total,
     ),
     Figure(
@@ -661,7 +678,7 @@ FIGURES = _declare(
         "Inbound",
         COUNT,
         "Inbound calls.",
-        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER, HEATMAP},
         lambda p, org: p.inbound,
     ),
     Figure(
@@ -669,7 +686,7 @@ FIGURES = _declare(
         "Outbound",
         COUNT,
         "Outbound calls, callbacks included.",
-        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER} | _OUTBOUND_WORK,
         lambda p, org: p.outbound,
     ),
     Figure(
@@ -677,7 +694,7 @@ FIGURES = _declare(
         "Answered",
         COUNT,
         "Inbound calls answered.",
-        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER, HEATMAP},
         lambda p, org: p.answered,
     ),
     Figure(
@@ -694,8 +711,9 @@ FIGURES = _declare(
         "Missed",
         COUNT,
         "Inbound calls missed or dropped.",
-        _EVERY_WINDOW | {PER_NUMBER},
+        _EVERY_WINDOW | {PER_NUMBER, HEATMAP},
         lambda p, org: p.missed + p.dropped,
+        better=LOWER,
     ),
     Figure(
         "dropped_calls",
@@ -704,6 +722,7 @@ FIGURES = _declare(
         "Inbound calls dropped (also counted in missed_calls).",
         _EVERY_WINDOW,
         lambda p, org: p.dropped,
+        better=LOWER,
     ),
     Figure(
         "voicemail_calls",
@@ -712,6 +731,7 @@ FIGURES = _declare(
         "Inbound calls that went to voicemail.",
         _EVERY_WINDOW | {PER_NUMBER},
         lambda p, org: p.voicemail,
+        better=LOWER,
     ),
     Figure(
         "answer_rate",
@@ -720,6 +740,7 @@ FIGURES = _declare(
         "answered_calls / inbound_calls, 0..1; null without inbound calls.",
         _EVERY_WINDOW | {PER_NUMBER},
         lambda p, org: p.answered / p.inbound if p.inbound else None,
+        better=HIGHER,
     ),
     Figure(
         "abandon_rate",
@@ -729,6 +750,7 @@ FIGURES = _declare(
         "calls with a known wait - short abandons); needs webhook events, else null.",
         _EVERY_WINDOW,
         lambda p, org: p.abandons / _wait_denominator(p) if _wait_denominator(p) else None,
+        better=LOWER,
     ),
     Figure(
         "abandon_sample_size",
@@ -751,7 +773,7 @@ FIGURES = _declare(
         "Average talk",
         SECONDS,
         "Mean duration of answered calls (both directions); null when none has a duration.",
-        _EVERY_WINDOW | {PER_AGENT},
+        _EVERY_WINDOW | {PER_AGENT, PER_DIRECTION},
         _avg_talk,
     ),
     Figure(
@@ -759,7 +781,7 @@ FIGURES = _declare(
         "Total talk",
         SECONDS,
         "Sum of the durations of answered calls.",
-        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER},
+        _EVERY_WINDOW | {PER_AGENT, PER_NUMBER, PER_DIRECTION},
         _total_talk,
     ),
     Figure(
@@ -769,6 +791,7 @@ FIGURES = _declare(
         "Mean of answered_at - started_at over inbound answered calls that have answered_at (from webhook events).",
         _EVERY_WINDOW,
         lambda p, org: p.asa_ms / p.asa_n / 1000 if p.asa_n else None,
+        better=LOWER,
     ),
     Figure(
         "asa_sample_size",
@@ -786,6 +809,7 @@ FIGURES = _declare(
         "- short abandons); null without events.",
         _EVERY_WINDOW,
         lambda p, org: p.within_threshold / _wait_denominator(p) if _wait_denominator(p) else None,
+        better=HIGHER,
     ),
     Figure(
         "service_level_target",
@@ -818,6 +842,7 @@ FIGURES = _declare(
         "Longest wait of an inbound call with events: time to answer, or ring time of an unanswered call.",
         _EVERY_WINDOW,
         lambda p, org: p.longest_wait_ms / 1000 if p.longest_wait_ms is not None else None,
+        better=LOWER,
     ),
     Figure(
         "busiest_hour",
@@ -826,6 +851,43 @@ FIGURES = _declare(
         "Local hour of day (0-23) with most inbound calls, earliest on a tie.",
         frozenset({TOTALS}),
         computed_by="summary",
+    ),
+    # The outbound breakdowns aggregate outbound calls (callbacks included) alone: there a call that
+    # was answered is one the other party picked up, and its talk is outbound talk.
+    Figure(
+        "connected_calls",
+        "Connected",
+        COUNT,
+        "Outbound calls (callbacks included) the other party answered.",
+        _OUTBOUND_WORK,
+        lambda p, org: p.talked,
+        nullable=False,
+        better=HIGHER,
+    ),
+    Figure(
+        "connect_rate",
+        "Connect rate",
+        RATE,
+        "connected_calls / outbound_calls, 0..1; null without outbound calls.",
+        _OUTBOUND_WORK,
+        lambda p, org: p.talked / p.outbound if p.outbound else None,
+        better=HIGHER,
+    ),
+    Figure(
+        "outbound_avg_talk_seconds",
+        "Average outbound talk",
+        SECONDS,
+        "Mean duration of connected outbound calls; null when none has a duration.",
+        _OUTBOUND_WORK,
+        _avg_talk,
+    ),
+    Figure(
+        "outbound_talk_seconds",
+        "Outbound talk",
+        SECONDS,
+        "Sum of the durations of connected outbound calls (0 without any; null when none has a duration).",
+        _OUTBOUND_WORK,
+        _total_talk,
     ),
 )
 _DECIMALS = {figure.name: figure.unit.decimals for figure in FIGURES.values() if figure.unit.decimals is not None}
@@ -1002,6 +1064,70 @@ def by_number(org: Organization, window: Window, filters: Filters = NO_FILTERS) 
         for number_id, p in parts.items()
     ]
     return sorted(rows, key=lambda row: row["e164"])
+
+
+def by_direction(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
+    """One row per call direction with calls in the window (`inbound`, `outbound`, `callback`,
+    `other`, in that order): callbacks have their own row here, while `outbound_calls` counts them
+    with outbound calls."""
+    parts = _grouped(org, window, filters, Call.direction)
+    order = {direction: i for i, direction in enumerate(DIRECTIONS)}
+    return [
+        {"direction": direction, **_values(parts[direction], org, PER_DIRECTION)}
+        for direction in sorted(parts, key=lambda d: (order.get(d, len(order)), d))
+    ]
+
+
+def heatmap(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
+    """Inbound calls per local weekday (0 Monday .. 6 Sunday) and local hour of day (0-23): all 168
+    cells, zero-filled, weekday by weekday. A call is in the cell of the local weekday and hour it
+    started; each fine UTC bucket lies in one local hour (see "Time zones"), so on a DST day the
+    skipped hour's cell gets nothing and the repeated hour's cell gets both of its hours."""
+    _, parts = _fine_parts(org, window, filters)
+    cells: list[list[_Parts]] = [[] for _ in range(7 * 24)]
+    for start, part in parts.items():
+        local = datetime.fromtimestamp(start, window.tz)
+        cells[local.weekday() * 24 + local.hour].append(part)
+    return [
+        {"weekday": i // 24, "hour": i % 24, **_values(_Parts.combine(members), org, HEATMAP)}
+        for i, members in enumerate(cells)
+    ]
+
+
+def outbound(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> dict[str, Any]:
+    """Outbound work (outbound calls and callbacks): `totals` for the window, and `agents`, one row per
+    agent of the org (an extension of its own accounts) who placed outbound calls, by extension:
+    attempts (`outbound_calls`), connected calls, connect rate and talk."""
+    placed = Call.direction.in_(OUTBOUND_DIRECTIONS)
+    totals = _grouped(org, window, filters, Call.direction, placed)
+    agents = {
+        ext: p
+        for ext, p in _grouped(org, window, filters, Call.agent_extension, placed, own_account(Call)).items()
+        if ext
+    }
+    names = _agent_names(sorted(agents))
+    return {
+        "totals": _values(_Parts.combine(list(totals.values())), org, OUTBOUND),
+        "agents": [
+            {"extension": ext, "display_name": names.get(ext), **_values(agents[ext], org, OUTBOUND_PER_AGENT)}
+            for ext in sorted(agents)
+        ],
+    }
+
+
+def _agent_names(extensions: list[str]) -> dict[str, str | None]:
+    """The display names of the org's agents by extension (one name per extension)."""
+    if not extensions:
+        return {}
+    return dict(
+        db.session.execute(
+            select(Agent.extension, func.min(Agent.display_name))
+            .where(Agent.extension.in_(extensions))
+            .group_by(Agent.extension)
+        )
+        .tuples()
+        .all()
+    )
 
 
 # The edge

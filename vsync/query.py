@@ -13,6 +13,10 @@ API in its error envelope, the console as a flashed form error on a 400 page).
 Local days: a day starts at the first instant of its local date (`local_day_start`), midnight or, when
 a daylight saving gap swallows midnight, the end of the gap; a "to" date includes its whole day.
 
+Presets (`PRESETS`, `Window.preset`) name the windows people ask for most, relative to the local
+today; `Window.previous` is the period of the same length just before a window, the one a figure is
+compared with.
+
 Neutral by design: this module imports models and the time helpers, never services, edges or jobs.
 """
 
@@ -23,17 +27,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 
 from vsync.errors import ValidationError
-from vsync.models import Call, Integration, Organization, PhoneNumber
-from vsync.models.traffic import CALLBACK, INBOUND, OUTBOUND
+from vsync.extensions import db
+from vsync.models import Agent, Call, Integration, Membership, Organization, PhoneNumber
+from vsync.models.traffic import CALL_STATUSES, CALLBACK, INBOUND, OUTBOUND
 from vsync.phones import normalize_e164
 from vsync.timeutil import parse_utc
 
 FILTER_DIRECTIONS = (INBOUND, OUTBOUND, CALLBACK)
 # `direction=outbound` and the outbound figures count callbacks too.
 OUTBOUND_DIRECTIONS = (OUTBOUND, CALLBACK)
+
+# Named windows, relative to the org's local today (included where the window reaches it).
+PRESETS = ("today", "yesterday", "last_7_days", "last_30_days", "this_month", "last_month")
 
 # The longest window any edge may ask about: what a question costs follows its window, so no request
 # scans a table's whole history.
@@ -104,6 +112,55 @@ class Window:
         if end > start.astimezone(tz) + MAX_WINDOW:  # local days: a daylight saving change adds no hour
             raise ValidationError(f"A window is at most {MAX_WINDOW.days} days.", field="from")
         return cls(start, end, tz)
+
+    @classmethod
+    def preset(cls, tz: ZoneInfo, name: str, now: datetime | None = None) -> Window:
+        """A named window (`PRESETS`) of whole local days: today, yesterday, the last 7 or 30 days
+        (today included), this month to today, or the whole previous month."""
+        today = (now or datetime.now(UTC)).astimezone(tz).date()
+        first_of_month = today.replace(day=1)
+        days = {
+            "today": (today, today),
+            "yesterday": (today - timedelta(days=1), today - timedelta(days=1)),
+            "last_7_days": (today - timedelta(days=6), today),
+            "last_30_days": (today - timedelta(days=29), today),
+            "this_month": (first_of_month, today),
+            "last_month": ((first_of_month - timedelta(days=1)).replace(day=1), first_of_month - timedelta(days=1)),
+        }
+        if name not in days:
+            raise ValidationError(f"range is one of {', '.join(PRESETS)}.", field="range")
+        return cls.local_days(tz, *days[name])
+
+    def local_day_span(self) -> tuple[date, date] | None:
+        """The first and last local day of a window of whole local days, else None."""
+        first, after = self.start_local.date(), self.end_local.date()
+        if self.start != local_day_start(first, self.tz) or self.end != local_day_start(after, self.tz):
+            return None
+        return first, after - timedelta(days=1)
+
+    def previous(self, now: datetime | None = None) -> Window:
+        """The period of the same length just before this window, that a figure is compared with:
+        as many local days before a window of whole local days (so a DST day is compared with a day,
+        not with 24 hours), the same duration before any other window.
+
+        While `now` is inside the window (today, this month), no call has started after it yet, so
+        the previous period is cut at the same point: today until 10:00 is compared with yesterday
+        until 10:00 (local wall time), not with the whole of yesterday."""
+        now = now or datetime.now(UTC)
+        running = self.start < now < self.end
+        span = self.local_day_span()
+        if span is None:
+            length = self.end - self.start
+            return Window(self.start - length, self.start - length + (now - self.start if running else length), self.tz)
+        first, last = span
+        shift = timedelta(days=(last - first).days + 1)
+        previous = Window.local_days(self.tz, first - shift, last - shift)
+        if not running:
+            return previous
+        local_now = now.astimezone(self.tz)
+        cut = datetime.combine(local_now.date() - shift, local_now.time(), self.tz).astimezone(UTC)
+        # A day whose midnight a DST gap swallowed starts later than its 00:xx: never cut before the start.
+        return Window(previous.start, max(min(cut, previous.end), previous.start + timedelta(seconds=1)), self.tz)
 
     @property
     def start_local(self) -> datetime:
@@ -181,3 +238,42 @@ class Filters:
 
 
 NO_FILTERS = Filters()
+
+UNKNOWN_NUMBER = "number is one of this organisation's numbers, in E.164 (+14155550100) or as its id."
+UNKNOWN_AGENT = "agent is the extension of one of this organisation's agents."
+
+
+def parse_filters(number: str | None = None, agent: str | None = None, direction: str | None = None) -> Filters:
+    """The filters of a query as typed (the API's, the CSV export's, the console's), each value checked
+    against what the current scope sees: a value that cannot match anything of its kind (`agent=Alice`,
+    `number=12345`, a direction vsync does not know) is a `ValidationError` naming its field, never an
+    empty answer. Another org's number or agent is refused with the same message as one that exists
+    nowhere, so the answer tells nothing about other orgs. Runs inside the org's tenant scope.
+
+    A number is the org's when the scope sees it (an assignment of it to the org, past or present);
+    an agent when its extension is an agent of the org's own accounts, a member's extension, or the
+    extension that handled one of the org's calls on its own accounts."""
+    filters = Filters(number=number_ref(number), agent=agent, direction=direction)
+    if filters.number is not None:
+        column = PhoneNumber.e164 if isinstance(filters.number, str) else PhoneNumber.id
+        if not db.session.scalar(select(exists().where(column == filters.number))):
+            raise ValidationError(UNKNOWN_NUMBER, field="number")
+    if filters.agent is not None:
+        known = or_(
+            exists().where(Agent.extension == filters.agent),
+            exists().where(Membership.extension == filters.agent),
+            exists().where(Call.agent_extension == filters.agent, own_account(Call)),
+        )
+        if not db.session.scalar(select(known)):
+            raise ValidationError(UNKNOWN_AGENT, field="agent")
+    return filters
+
+
+def parse_status(text: str | None) -> str | None:
+    """A `status` filter as typed: one of the stored statuses, or none; anything else names the field."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    if value not in CALL_STATUSES:
+        raise ValidationError(f"status is one of {', '.join(CALL_STATUSES)}.", field="status")
+    return value

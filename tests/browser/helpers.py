@@ -22,7 +22,7 @@ class Console:
     def __init__(self, page, base_url: str, artifacts):
         self.page, self.base_url, self.artifacts = page, base_url, artifacts
         self.errors: list[str] = []
-        self.refusals: set[str] = set()  # pages opened to see them refused: their 403 is no error
+        self.refusals: set[str] = set()  # pages opened to see them refused: their 4xx is no error
         page.on("console", lambda message: self._console(message.type, message.text))
         page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
         page.expose_function("vsyncCspViolation", lambda text: self.errors.append(f"{page.url}: CSP: {text}"))
@@ -40,10 +40,10 @@ class Console:
         return response
 
     def _refused(self, url: str, text: str) -> bool:
-        return url in self.refusals and "status of 403" in text
+        return url in self.refusals and re.search(r"status of 4\d\d", text) is not None
 
     def open_refused(self, path: str, shot: str | None = None):
-        """Open a page this user may not see; its 403 is what the test expects."""
+        """Open a page this user may not see; its 403 (or other 4xx) is what the test expects."""
         self.refusals.add(self.base_url + path)
         return self.open(path, shot)
 
@@ -58,6 +58,8 @@ class Console:
         self.page.wait_for_load_state()
 
     def sign_out(self) -> None:
+        self.page.wait_for_load_state()  # the menu opens by the page's script, once it has loaded
+        self.page.click("#user-menu")
         self.page.click("form[action='/logout'] button")
         self.page.wait_for_url(re.compile(r".*/login.*"))
 

@@ -21,7 +21,7 @@ from tests.factories import T0, assign, make_integration, make_number, make_org,
 from tests.world import _traffic
 from vsync.auth.permissions import ROLE_RANK
 from vsync.extensions import db
-from vsync.models import Organization, SyncRun
+from vsync.models import AlertEvent, Organization, OutboundEmail, SyncRun
 from vsync.services import support
 from vsync.services.billing import plans
 from vsync.services.keys import create_api_key
@@ -56,8 +56,9 @@ ORGS = (
 # a new org view joins the walk by naming its mark here.
 SHOWS = {
     "/": lambda org: f'"org": "{org.slug}"',  # the dashboard's figures, as the page embeds them
+    "/floor/": lambda org: f"/admin/orgs/{org.slug}/floor/data",  # where the floor asks for its updates
     "/calls/": lambda org: org.number,
-    "/recordings/": lambda org: f"{org.slug}-1100",  # the agent's call, so every role sees it
+    "/recordings/": lambda org: org.number,  # the number of the agent's recorded call, so every role sees it
     "/sms/": lambda org: f"hello from {org.slug}-",
     "/numbers/": lambda org: org.number,
     "/members/": lambda org: org.email("agent"),
@@ -74,7 +75,10 @@ SHOWS = {
 # What a platform page shows of every org (it lists across orgs), by the page's path under /admin/platform/.
 PLATFORM_SHOWS = {
     "billing/": lambda org: f"{org.slug} plan",
+    "floor/": lambda org: f"/admin/orgs/{org.slug}/floor/",  # each org's row links into its floor
     "tickets/": lambda org: f"{org.slug} line drops",
+    "alerts/": lambda org: f"<td>{org.slug}</td><td>platform</td>",  # the platform's check of its failing sync
+    "outbox/": lambda org: f"{org.slug} daily digest",
 }
 
 
@@ -103,6 +107,24 @@ def _make_org(org: Org) -> None:
             )
         )
         create_api_key(org_id=org_id, name=f"{org.slug} wallboard", scopes="read")
+        db.session.add(
+            AlertEvent(org_id=org_id, kind="sync_failing", audience="platform", fired_at=T0, fired_value=300.0)
+        )
+        db.session.add(
+            OutboundEmail(
+                org_id=org_id,
+                user_id=users["org_admin"],
+                kind="digest",
+                dedupe_key=f"menus:{org.slug}",
+                to_address=org.email("org_admin"),
+                subject=f"{org.slug} daily digest",
+                template="test",
+                context={},
+                status="failed",
+                attempts=4,
+                error="SMTPRecipientsRefused",
+            )
+        )
         support.open_ticket(
             org_id,
             support.Member(id=users["agent"], label=org.email("agent")),
@@ -132,11 +154,12 @@ def console(page, live_server, artifacts, three_orgs):
     return Console(page, live_server, artifacts)
 
 
-def _org_views(app) -> dict[str, tuple[str, str]]:
-    """The org console's views by menu name: their path under the org and the least role they need."""
+def _org_views(app) -> dict[str, tuple[str, str, str | None]]:
+    """The org console's views by menu name, in menu order: their path under the org, the least role
+    they need, and the menu's dropdown they are in (None: the navigation bar itself)."""
     (admin,) = app.extensions["admin"]
     return {
-        view.name: (view.url.removeprefix("/admin/orgs/<org>").rstrip("/") + "/", view.least_role)
+        view.name: (view.url.removeprefix("/admin/orgs/<org>").rstrip("/") + "/", view.least_role, view.category)
         for view in admin._views
         if view.url.startswith("/admin/orgs/<org>")
     }
@@ -161,18 +184,35 @@ def _content(page) -> str:
 
 
 ORG_MENU = "#admin-navbar-collapse ul.mr-auto > li > a.nav-link"
-PLATFORM_MENU = "#admin-navbar-collapse ul.mr-auto .dropdown-menu a.dropdown-item"
+
+
+def dropdown(category: str) -> str:
+    """The links of one of the menu's dropdowns."""
+    return f"#admin-navbar-collapse li.dropdown:has(> a.dropdown-toggle:has-text('{category}')) a.dropdown-item"
+
+
+def _click_in(page, category: str | None, name: str) -> None:
+    """Click a menu link, opening its dropdown first if it is in one."""
+    if category is None:
+        _click(page, ORG_MENU, name)
+        return
+    page.click(f"#admin-navbar-collapse .dropdown-toggle:has-text('{category}')")
+    _click(page, dropdown(category), name)
+
+
+PLATFORM_MENU = dropdown("Platform")
 
 
 def _walk_org_menu(console, app, org: Org, role: str, *, platform: bool = False) -> None:
-    """Click every link of the org menu, each from the page the previous click landed on; then Home."""
+    """Click every link of the org menu, each from the page the previous click landed on; then the
+    brand, home."""
     page = console.page
     views = _org_views(app)
-    offered = [name for name, (_path, least) in views.items() if ROLE_RANK[role] >= ROLE_RANK[least]]
-    assert _menu(page, ORG_MENU) == ["Home", *offered, *(["Platform"] if platform else [])]
-    for name in offered:
-        path = views[name][0]
-        _click(page, ORG_MENU, name)
+    offered = {name: view for name, view in views.items() if ROLE_RANK[role] >= ROLE_RANK[view[1]]}
+    bar = list(dict.fromkeys(category or name for name, (_path, _least, category) in offered.items()))
+    assert _menu(page, ORG_MENU) == [*bar, *(["Platform"] if platform else [])]
+    for name, (path, _least, category) in offered.items():
+        _click_in(page, category, name)
         assert page.url == f"{console.base_url}/admin/orgs/{org.slug}{path}", (role, name)
         assert org.name in page.locator(".org-badge").inner_text()
         content = _content(page)
@@ -180,7 +220,8 @@ def _walk_org_menu(console, app, org: Org, role: str, *, platform: bool = False)
         for other in ORGS:
             if other != org:
                 assert other.slug not in content.lower() and other.number not in content, (org.slug, role, name)
-    _click(page, ORG_MENU, "Home")
+    with page.expect_navigation():
+        page.click("a.navbar-brand")
 
 
 def test_a_platform_admin_acting_as_each_org_in_turn_clicks_through_that_orgs_console(app, console):

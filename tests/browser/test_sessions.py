@@ -43,6 +43,7 @@ def test_sign_out_everywhere_in_the_menu_ends_the_persons_session_on_the_other_d
         console.sign_in(EMAILS["both"])
         with console.page.expect_navigation():
             console.page.locator("form.list-group-item", has_text="Org-A").locator("button").click()
+    laptop.page.click("#user-menu")
     laptop.page.click("text=Sign out everywhere")
     laptop.page.wait_for_url(LOGIN)
     _click_menu(phone, ORG_MENU, "Calls")

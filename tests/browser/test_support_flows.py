@@ -27,7 +27,6 @@ NEW_NUMBER = "+12125550177"
 REQUEST_SUBJECT = "New number in US (212)"
 
 ORG_MENU = "#admin-navbar-collapse ul.mr-auto > li > a.nav-link"
-PLATFORM_MENU = "#admin-navbar-collapse ul.mr-auto .dropdown-menu a.dropdown-item"
 
 
 def email(role: str, slug: str) -> str:
@@ -70,13 +69,17 @@ def _click(page, selector: str, name: str) -> None:
         page.locator(selector).filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")).click()
 
 
+def _menu(console: Console, dropdown: str, name: str) -> None:
+    console.page.click(f"#admin-navbar-collapse .dropdown-toggle:has-text('{dropdown}')")
+    _click(console.page, f"#admin-navbar-collapse li.dropdown:has(> a:has-text('{dropdown}')) a.dropdown-item", name)
+
+
 def _org_menu(console: Console, name: str) -> None:
     _click(console.page, ORG_MENU, name)
 
 
 def _platform_menu(console: Console, name: str) -> None:
-    console.page.click("#admin-navbar-collapse .dropdown-toggle:has-text('Platform')")
-    _click(console.page, PLATFORM_MENU, name)
+    _menu(console, "Platform", name)
 
 
 def _submit(console: Console, card: str, button: str) -> None:
@@ -201,7 +204,7 @@ def test_an_org_admins_number_request_is_approved_once_and_the_number_joins_the_
     assert late.page.locator(".number-approve").count() == 0
     late.shot("support-second-approval-refused")
 
-    _org_menu(admin, "Numbers")
+    _menu(admin, "Organisation", "Numbers")
     numbers = admin.page.locator("table.model-list tbody").inner_text()
     assert NEW_NUMBER in numbers and "Sales overflow" in numbers and "→ now" in numbers
     _org_menu(admin, "Support")
@@ -210,5 +213,5 @@ def test_an_org_admins_number_request_is_approved_once_and_the_number_joins_the_
     assert f"Approved: {NEW_NUMBER} assigned to this organisation." in _thread(admin)
 
     other = _signed_in(device, email("org_admin", THEIRS))
-    _org_menu(other, "Numbers")
+    _menu(other, "Organisation", "Numbers")
     assert NEW_NUMBER not in other.page.content()

@@ -122,7 +122,7 @@ def test_platform_admin_sets_up_an_org_whose_admin_sees_only_it(console):
     console.open(f"/admin/orgs/initech/?{WINDOW}", shot="org-dashboard")
     assert page.locator("[data-scope=metrics][data-kpi=total_calls]").inner_text() == "1"
     assert "Europe/Berlin" in page.locator(".org-badge").inner_text()
-    page.wait_for_function("document.querySelectorAll('canvas').length === 4")
+    page.wait_for_function("document.querySelectorAll('canvas').length === 5")
     console.open(f"/admin/orgs/initech/calls/?{WINDOW}", shot="org-calls")
     assert _rows(console) == 1
     for name in ORG_PAGES:

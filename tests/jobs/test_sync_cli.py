@@ -155,6 +155,8 @@ def test_demo_connects_each_org_to_its_simulator_and_syncs_30_days(inline_app):
         assert result.output.count("calls: succeeded") == 2
         again = run(inline_app, "demo", "--simulator", first.base_url, "--simulator", second.base_url)
         assert again.exit_code == 0
+        synced = run(inline_app, "demo-sync")  # what `make run` repeats every few minutes
+        assert synced.exit_code == 0 and synced.output.count("calls: succeeded") == 2, synced.output
         with inline_app.app_context(), platform_bypass("test"):
             assert db.session.query(Integration).count() == 2
             assert db.session.query(SyncRun).filter(SyncRun.status != "succeeded").count() == 0

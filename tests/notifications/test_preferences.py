@@ -25,6 +25,9 @@ def test_defaults_follow_the_role(app, world):
     assert prefs(app, world.a, world.users["agent_a"])["digest"] == "weekly"
     assert prefs(app, world.a, world.users["agent_a"])["alert_service_level"] == "off"
     assert prefs(app, world.a, world.users["manager_a"])["sync_failures"] == "off"
+    assert prefs(app, world.a, world.users["manager_a"])["alert_abandon_rate"] == "on"
+    assert prefs(app, world.a, world.users["manager_a"])["alert_webhook_silence"] == "off"  # admins fix integrations
+    assert prefs(app, world.a, world.users["admin_a"])["alert_sync_failing"] == "on"
 
 
 def save(client, data: dict) -> object:
@@ -37,6 +40,10 @@ FORM = {
     "digest_hour": "7",
     "alert_service_level": "off",
     "alert_silence": "on",
+    "alert_abandon_rate": "on",
+    "alert_missed_calls": "off",
+    "alert_sync_failing": "off",
+    "alert_webhook_silence": "on",
     "sync_failures": "on",
     "account_security": "on",
     "support_tickets": "on",

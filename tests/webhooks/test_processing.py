@@ -61,6 +61,37 @@ def test_outbound_call_is_answered_by_the_calling_agent(hook, acme, inline_app):
     )
 
 
+def test_a_call_known_only_from_events_lasts_from_connected_to_completed(hook, acme, inline_app):
+    events = acme.events("answered")
+    post(hook, acme, events)
+    call = one_call(inline_app, events[0]["Body"]["Id"])
+    assert call.synced_at is None and call.duration_ms == 181_000  # Connected +9 s, Completed +190 s
+
+
+def test_an_unanswered_call_known_only_from_events_lasts_zero_and_an_open_one_has_no_duration(hook, acme, inline_app):
+    missed, open_ = acme.events("missed"), acme.events("answered", seed=2)
+    post(hook, acme, missed + open_[:3])
+    assert one_call(inline_app, missed[0]["Body"]["Id"]).duration_ms == 0
+    assert one_call(inline_app, open_[0]["Body"]["Id"]).duration_ms is None  # connected, not completed
+
+
+def test_an_unanswered_outbound_call_keeps_the_extension_that_placed_it(hook, acme, inline_app):
+    events = [e for e in acme.events("outbound", extension="107") if "Connected" not in e["EventType"]]
+    post(hook, acme, events)
+    call_id = events[0]["Body"]["Id"]
+    call = one_call(inline_app, call_id)
+    assert (call.direction, call.status, call.agent_extension, call.duration_ms) == ("outbound", "missed", "107", 0)
+    unanswered = _provider_call(acme, call_id) | {
+        "caller": {"phone": acme.number},
+        "called": [{"phone": "+17185550123"}],
+        "direction": "Outgoing",
+        "callStatus": "Missed",
+        "duration": "0",
+    }
+    _sync(inline_app, acme, unanswered)  # MightyCall's item names no extension: the events' stays
+    assert one_call(inline_app, call_id).agent_extension == "107"
+
+
 def test_a_call_still_ringing_is_open_with_no_outcome_yet(hook, acme, inline_app):
     events = acme.events("answered")
     post(hook, acme, events[:2])

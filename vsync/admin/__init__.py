@@ -26,7 +26,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
-from vsync.admin import billing, dashboard, display, org, platform, support
+from vsync.admin import account, billing, dashboard, display, floor, org, outbox, platform, support
 from vsync.admin.access import ConsoleAccess
 from vsync.auth.principals import current_principal, reachable_orgs, resolve_org
 from vsync.errors import NotFound
@@ -38,6 +38,7 @@ from vsync.models import (
     Integration,
     Membership,
     Organization,
+    OutboundEmail,
     PhoneNumber,
     Recording,
     SmsMessage,
@@ -46,10 +47,12 @@ from vsync.models import (
     User,
     WebhookEvent,
 )
-from vsync.services import audit
+from vsync.services import audit, orgs
 
 ORG_URL = "/admin/orgs/<org>"
 PLATFORM_CATEGORY = "Platform"
+# The org's own setup, one dropdown: the daily pages stay in the navigation bar, which fits one line at 1366 px.
+ORG_CATEGORY = "Organisation"
 
 
 class ConsoleAdmin(Admin):
@@ -71,7 +74,11 @@ class SwitchOrgForm(FlaskForm):
 
 
 class HomeView(ConsoleAccess, AdminIndexView):
-    """The org picker. Someone in one org only goes straight to its dashboard."""
+    """The org picker. Someone in one org only goes straight to its dashboard. The brand links to it,
+    so it takes no place in the menu."""
+
+    def is_visible(self) -> bool:
+        return False
 
     @expose("/")
     def index(self):
@@ -103,21 +110,25 @@ def _org_views() -> list:
     def at(path: str, endpoint: str, **kwargs) -> dict:
         return {"url": f"{ORG_URL}{path}", "endpoint": endpoint, **kwargs}
 
+    def setup(path: str, endpoint: str) -> dict:
+        return at(path, endpoint, category=ORG_CATEGORY)
+
     return [
         dashboard.DashboardView(name="Dashboard", **at("/", "org_dashboard")),
+        floor.FloorView(name="Live floor", **at("/floor", "org_floor")),
         org.CallsView(Call, name="Calls", **at("/calls", "org_calls")),
         org.RecordingsView(Recording, name="Recordings", **at("/recordings", "org_recordings")),
         org.SmsView(SmsMessage, name="SMS", **at("/sms", "org_sms")),
-        org.NumbersView(PhoneNumber, name="Numbers", **at("/numbers", "org_numbers")),
-        org.MembersView(Membership, name="Members", **at("/members", "org_members")),
-        org.IntegrationView(name="Integration", **at("/integration", "org_integration")),
-        org.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "org_sync_runs")),
-        org.ApiKeysView(ApiKey, name="API keys", **at("/api-keys", "org_api_keys")),
         support.TicketsView(Ticket, name="Support", **at("/tickets", "org_tickets")),
-        org.SettingsView(name="Settings", **at("/settings", "org_settings")),
-        org.AlertsView(name="Alerts", **at("/alerts", "org_alerts")),
-        org.NotificationsView(name="My notifications", **at("/notifications", "org_notifications")),
-        billing.OrgBillingView(name="Billing", **at("/billing", "org_billing")),
+        org.NumbersView(PhoneNumber, name="Numbers", **setup("/numbers", "org_numbers")),
+        org.MembersView(Membership, name="Members", **setup("/members", "org_members")),
+        org.IntegrationView(name="Integration", **setup("/integration", "org_integration")),
+        org.SyncRunsView(SyncRun, name="Sync runs", **setup("/sync-runs", "org_sync_runs")),
+        org.ApiKeysView(ApiKey, name="API keys", **setup("/api-keys", "org_api_keys")),
+        org.SettingsView(name="Settings", **setup("/settings", "org_settings")),
+        org.AlertsView(name="Alerts", **setup("/alerts", "org_alerts")),
+        billing.OrgBillingView(name="Billing", **setup("/billing", "org_billing")),
+        org.NotificationsView(name="My notifications", **setup("/notifications", "org_notifications")),
     ]
 
 
@@ -127,6 +138,7 @@ def _platform_views() -> list:
 
     return [
         platform.OverviewView(name="Overview", **at("/overview", "platform_overview")),
+        floor.PlatformFloorView(name="Live floor", **at("/floor", "platform_floor")),
         platform.OrgsView(Organization, name="Organisations", **at("/orgs", "platform_orgs")),
         platform.UsersView(User, name="Users", **at("/users", "platform_users")),
         platform.MembershipsView(Membership, name="Memberships", **at("/memberships", "platform_memberships")),
@@ -136,6 +148,8 @@ def _platform_views() -> list:
         platform.SyncRunsView(SyncRun, name="Sync runs", **at("/sync-runs", "platform_sync_runs")),
         platform.WebhookEventsView(WebhookEvent, name="Webhook events", **at("/webhook-events", "platform_webhooks")),
         platform.AuditView(AuditEvent, name="Audit log", **at("/audit", "platform_audit")),
+        platform.AlertsView(name="Alerts", **at("/alerts", "platform_alerts")),
+        outbox.OutboxView(OutboundEmail, name="Outbox", **at("/outbox", "platform_outbox")),
         support.TicketQueueView(Ticket, name="Support queue", **at("/tickets", "platform_tickets")),
         billing.PlatformBillingView(name="Billing", **at("/billing", "platform_billing")),
     ]
@@ -157,11 +171,13 @@ def _console_globals() -> dict:
 
 def init_app(app: Flask) -> None:
     admin = ConsoleAdmin(
-        name="vsync", index_view=HomeView(), theme=Bootstrap4Theme(base_template="admin/vsync_base.html")
+        name="vsync", index_view=HomeView(), theme=Bootstrap4Theme(base_template="admin/vsync_base.html", fluid=True)
     )
     for view in (*_org_views(), *_platform_views()):
         admin.add_view(view)
+    admin.add_view(account.AccountView(name="Your account", url="/account", endpoint="account"))
     admin.init_app(app)
     app.url_defaults(_org_of_request)
     app.context_processor(_console_globals)
+    app.jinja_env.globals["time_zones"] = orgs.time_zones  # a global: the form macros are imported without context
     display.init_app(app)

@@ -106,10 +106,17 @@ class ReadOnlyModelView(ModelView):
     form_base_class = SecureForm
     action_disallowed_list = ["delete"]
     list_template = "admin/console/list.html"
+    list_scripts: tuple[str, ...] = ()  # static scripts the list page loads (e.g. running durations)
     details_template = "admin/console/details.html"
 
     def __init__(self, model, **kwargs):
         super().__init__(model, db, **kwargs)
+
+    def list_again(self, form):
+        """The list page again, answering a refused post (400) with `form` as it was posted: what was
+        typed stays, each error under its field. The page's form getters return it through `kept`."""
+        g.kept_forms = {**g.get("kept_forms", {}), form._prefix: form}
+        return self.index_view(), 400
 
     def get_one(self, id):
         try:
@@ -162,6 +169,11 @@ class PlatformPage(PlatformAccess, BaseView):
     pass
 
 
+def kept(form):
+    """`form`, or the form of the same prefix that this request posted and `list_again` kept."""
+    return g.get("kept_forms", {}).get(form._prefix, form)
+
+
 def done(message: str) -> None:
     """Commit the request's change and its audit rows, and say so."""
     db.session.commit()
@@ -169,9 +181,11 @@ def done(message: str) -> None:
 
 
 def refused(form, exc) -> None:
-    """Put a domain error on the form field it names (or the form), roll back, and flash it."""
+    """Put a domain error on the form field it names (or the form), roll back, and flash it. A form
+    whose fields the services name otherwise maps the names in `service_fields`."""
     db.session.rollback()
-    field = getattr(form, exc.field, None) if exc.field else None
+    name = getattr(form, "service_fields", {}).get(exc.field, exc.field)
+    field = getattr(form, name, None) if name else None
     if field is not None and hasattr(field, "errors"):
         field.errors = [*field.errors, exc.message] if isinstance(field.errors, list) else [exc.message]
     flash(exc.message, "error")

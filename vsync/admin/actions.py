@@ -77,6 +77,7 @@ class ApiKeyActions:
     key_org: Callable[[ApiKeyForm], Organization | None]
     get_query: Callable[[], Query]
     render: Callable[..., str]
+    list_again: Callable[[Any], ResponseReturnValue]
 
     @expose("/create", methods=["POST"])
     def create(self):
@@ -85,7 +86,7 @@ class ApiKeyActions:
         form: ApiKeyForm = self.key_forms()["create_form"]
         if not form.validate_on_submit():
             flash("An API key needs a name and a scope.", "error")
-            return redirect(url_for(".index_view"))
+            return self.list_again(form)
         org = self.key_org(form)
         try:
             key, plaintext = keys.create_api_key(
@@ -98,7 +99,7 @@ class ApiKeyActions:
             done(f"API key {key.prefix} created.")
         except DomainError as exc:
             refused(form, exc)
-            return redirect(url_for(".index_view"))
+            return self.list_again(form)
         show_api_key(plaintext)
         return redirect(url_for(".index_view"))
 

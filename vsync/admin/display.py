@@ -32,6 +32,51 @@ def local_time(value: datetime | None, zone: ZoneInfo | None = None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def time_html(value: datetime | None, zone: ZoneInfo | None = None, *, seconds: bool = False) -> Markup:
+    """A time in the org's zone, its UTC instant on hover (and as the `datetime` a browser reads);
+    with `seconds` for a timeline, whose events are seconds apart."""
+    if value is None:
+        return Markup("—")
+    instant = value.astimezone(UTC)
+    shown = local_time(value, zone)
+    if seconds:
+        local = value.astimezone(zone or console_zone())
+        shown = f"{local:%H:%M:%S} {local.tzname()}"
+    return Markup('<time datetime="{}" title="{} UTC">{}</time>').format(
+        instant.isoformat().replace("+00:00", "Z"), f"{instant:%Y-%m-%d %H:%M:%S}", shown
+    )
+
+
+def human_duration(seconds: float | None) -> str:
+    """`1 h 2 min`, `3 min 5 s`, `45 s`: a wait, a ring or a talk time as people say it."""
+    if seconds is None:
+        return "—"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def agent_html(extension: str | None, name: str | None) -> Markup:
+    """An agent by name, the extension on hover; the extension alone while vsync knows no name."""
+    if not extension:
+        return Markup('<span class="text-muted">—</span>')
+    return Markup('<span class="agent" title="Extension {}">{}</span>').format(extension, name or extension)
+
+
+def number_html(e164: str | None, label: str | None) -> Markup:
+    """A number by its label, the E.164 on hover; the E.164 alone without a label."""
+    if not e164:
+        return Markup("—")
+    if not label:
+        return Markup("{}").format(e164)
+    return Markup('<span class="number" title="{}">{}</span>').format(e164, label)
+
+
 def ago(value: datetime | None, now: datetime | None = None) -> str:
     """`3 min ago`, for how fresh data is."""
     if value is None:
@@ -71,9 +116,14 @@ def periods_column(label: Callable = lambda period: "", empty: str = "") -> Call
     return format_periods
 
 
-def time_column(view, context, model, name) -> str:
-    """A Flask-Admin column formatter for a time."""
-    return local_time(getattr(model, name))
+def time_column(view, context, model, name) -> Markup:
+    """A Flask-Admin column formatter for a time: local, on one line, UTC on hover."""
+    value = getattr(model, name)
+    if value is None:
+        return Markup("—")
+    return Markup('<span class="list-time" title="{}">{}</span>').format(
+        f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC", local_time(value)
+    )
 
 
 def duration_column(view, context, model, name) -> str:
@@ -107,4 +157,11 @@ def raw_payload_column(view, context, model, name) -> Markup:
 
 
 def init_app(app) -> None:
-    app.jinja_env.filters.update(local_time=local_time, ago=ago, seconds_text=seconds_text, percent=percent)
+    app.jinja_env.filters.update(
+        local_time=local_time,
+        time_html=time_html,
+        human_duration=human_duration,
+        ago=ago,
+        seconds_text=seconds_text,
+        percent=percent,
+    )

@@ -88,12 +88,20 @@ class ChangeMemberForm(RowForm):
     extension = StringField("Extension", validators=[Optional(), Length(max=20)])
 
 
+class TimeZoneField(StringField):
+    """An IANA zone name, typed with the browser's suggestions from every zone as you type (the form
+    macro adds the `time-zones` list); the service checks the name against the same zone list."""
+
+    def __init__(self, label: str = "Time zone", **kwargs):
+        render_kw = {"list": "time-zones", "autocomplete": "off", "spellcheck": "false", **kwargs.pop("render_kw", {})}
+        super().__init__(label, render_kw=render_kw, **kwargs)
+
+
 class SettingsForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    timezone = StringField(
-        "Time zone",
+    timezone = TimeZoneField(
         validators=[DataRequired(), Length(max=64)],
-        description="IANA name, e.g. America/New_York. Days and charts follow it.",
+        description="IANA name, e.g. America/New_York: type a city or region to choose. Days and charts follow it.",
     )
     service_level_target = FloatField(
         "Service-level target",
@@ -105,6 +113,11 @@ class SettingsForm(FlaskForm):
         "Short abandon (seconds)",
         validators=[InputRequired()],
         description="Callers who hang up sooner are not counted as abandoned.",
+    )
+    require_two_factor = BooleanField(
+        "Require two-factor sign-in",
+        description="Everyone acting in this organisation must turn two-factor sign-in on; until they do, "
+        "they are sent to do it.",
     )
 
 
@@ -122,6 +135,10 @@ class PreferencesForm(FlaskForm):
     )
     alert_service_level = SelectField("Alert: service level below target", choices=options(ON_OFF))
     alert_silence = SelectField("Alert: no calls during business hours", choices=options(ON_OFF))
+    alert_abandon_rate = SelectField("Alert: abandon rate above its limit", choices=options(ON_OFF))
+    alert_missed_calls = SelectField("Alert: too many missed calls", choices=options(ON_OFF))
+    alert_sync_failing = SelectField("Alert: sync failing", choices=options(ON_OFF))
+    alert_webhook_silence = SelectField("Alert: no webhook events while calls come in", choices=options(ON_OFF))
     sync_failures = SelectField("Sync failures", choices=options(ON_OFF))
     account_security = SelectField("Account security", choices=options(ON_OFF))
     support_tickets = SelectField(
@@ -131,17 +148,40 @@ class PreferencesForm(FlaskForm):
 
 class AlertRuleForm(FlaskForm):
     kind = SelectField(
-        "Alert", choices=options([("service_level", "Service level below target"), ("silence", "No calls")])
+        "Alert",
+        choices=options(
+            [
+                ("service_level", "Service level below target"),
+                ("abandon_rate", "Abandon rate above a limit"),
+                ("missed_calls", "Missed calls above N"),
+                ("silence", "No calls"),
+                ("sync_failing", "Sync failing"),
+                ("webhook_silence", "No webhook events while calls come in"),
+            ]
+        ),
     )
     window_minutes = IntegerField(
         "Window (minutes)",
         validators=[InputRequired()],
-        description="Service level: of the calls of the last N minutes. No calls: for N minutes within business hours.",
+        description="Service level, abandon rate, missed calls: of the calls of the last N minutes. No calls, "
+        "no webhook events: for N minutes. Sync failing: for N minutes.",
     )
     threshold = FloatField(
-        "Threshold", validators=[Optional()], default=0.8, description="Service level only: a fraction, 0.8 is 80 %."
+        "Threshold",
+        validators=[Optional()],
+        default=0.8,
+        description="Service level and abandon rate: a fraction, 0.8 is 80 %. Missed calls: a count. Others: unused.",
     )
     enabled = BooleanField("On", default=True)
+
+
+class AlertWebhookForm(FlaskForm):
+    url = StringField(
+        "Webhook URL",
+        validators=[Optional(), Length(max=500)],
+        description="HTTPS; every firing and resolution is POSTed here, signed. Empty removes the webhook.",
+    )
+    new_secret = BooleanField("Make a new signing secret")
 
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -183,6 +223,7 @@ class IntegrationActionForm(FlaskForm):
 
 
 class ApiKeyForm(FlaskForm):
+    service_fields = {"expires_at": "expires"}
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     scope = SelectField("Scope", choices=options((scope, scope) for scope in SCOPES))
     expires = DateField("Expires (optional)", validators=[Optional()])
@@ -199,7 +240,7 @@ class OrgForm(FlaskForm):
         validators=[DataRequired(), Length(max=63)],
         description="Lowercase letters, digits, hyphens; it appears in URLs.",
     )
-    timezone = StringField("Time zone", validators=[DataRequired()], default="UTC")
+    timezone = TimeZoneField(validators=[DataRequired(), Length(max=64)], default="UTC")
 
 
 class UserForm(FlaskForm):
@@ -216,6 +257,7 @@ class PlatformMemberForm(MemberForm):
 
 
 class NumberForm(FlaskForm):
+    service_fields = {"number": "e164"}
     e164 = StringField("Number", validators=[DataRequired(), Length(max=40)], description="E.164, e.g. +14155550123")
     label = StringField("Label", validators=[Optional(), Length(max=200)])
 

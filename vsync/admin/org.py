@@ -19,20 +19,24 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 
-from vsync.admin.access import OrgModelView, OrgPage, done, member_added, refused
+from vsync.admin.access import OrgModelView, OrgPage, done, kept, member_added, refused
 from vsync.admin.actions import ApiKeyActions, IntegrationActions, show_webhook_token
 from vsync.admin.display import (
     KEY_TIMES,
     RUN_TIMES,
+    agent_html,
     clipped,
     duration_column,
+    number_html,
     periods_column,
+    seconds_text,
     secret_free_column,
     time_column,
 )
 from vsync.admin.forms import (
     WEEKDAYS,
     AlertRuleForm,
+    AlertWebhookForm,
     ApiKeyForm,
     BusinessHoursForm,
     ChangeMemberForm,
@@ -45,66 +49,129 @@ from vsync.admin.forms import (
     SyncForm,
     options,
 )
-from vsync.errors import DomainError
+from vsync.errors import DomainError, ValidationError
 from vsync.extensions import db
-from vsync.models import Call, CallEvent, Integration, Membership, Organization, PhoneNumber, Recording
+from vsync.models import Call, Integration, Membership, Organization, PhoneNumber, Recording
 from vsync.models.orgs import MANAGER, ORG_ADMIN
-from vsync.query import Filters, Window, number_ref, org_zone
-from vsync.services import integrations, members, orgs
-from vsync.services.notifications import alerts, preferences
+from vsync.models.traffic import CALL_STATUSES
+from vsync.models.types import utcnow
+from vsync.query import FILTER_DIRECTIONS, Window, org_zone, parse_filters, parse_status
+from vsync.services import integrations, members, orgs, traffic
+from vsync.services.live import in_progress, live_staleness
+from vsync.services.notifications import alert_webhooks, alerts, preferences
 from vsync.services.traffic import Search, call_criteria
+from vsync.timeutil import isoformat_z
 
 CALL_FILTERS = ("from", "to", "direction", "status", "number", "agent", "q")
-CALL_STATUSES = ("answered", "missed", "voicemail", "dropped", "other")
+RECORDING_FILTERS = ("from", "to", "direction", "number", "agent", "min_length")
+STATUS_WORDS = {
+    "answered": "Answered",
+    "missed": "Missed",
+    "voicemail": "Went to voicemail",
+    "dropped": "Dropped",
+    "other": "Other",
+}
+DIRECTION_WORDS = {"inbound": "Inbound", "outbound": "Outbound", "callback": "Callback", "other": "Other"}
 
 
 def org_url(endpoint: str, **values) -> str:
     return url_for(endpoint, org=g.org_access.slug, **values)
 
 
-def _call_filters() -> dict[str, str]:
-    return {name: value for name in CALL_FILTERS if (value := request.args.get(name, "").strip())}
+def _in_progress(call: Call) -> bool:
+    """Whether the list shows the call as in progress (`live.in_progress`), at one `now` per request."""
+    if "floor_now" not in g:
+        g.floor_now = utcnow()
+    return in_progress(call, g.floor_now, live_staleness())
+
+
+def _call_status(view, context, model, name) -> str:
+    return "In progress" if _in_progress(model) else model.status
+
+
+def _call_duration(view, context, model, name) -> Markup | str:
+    """A call in progress: its running duration since it started, ticking in the page (`console/live.js`)."""
+    if _in_progress(model):
+        return Markup('<span class="call-running" data-since="{}" data-as-of="{}">{}</span>').format(
+            isoformat_z(model.started_at),
+            isoformat_z(g.floor_now),
+            seconds_text((g.floor_now - model.started_at).total_seconds()),
+        )
+    return duration_column(view, context, model, name)
+
+
+def _call_filters(names: Sequence[str] = CALL_FILTERS) -> dict[str, str]:
+    return {name: value for name in names if (value := request.args.get(name, "").strip())}
+
+
+def _traffic_criteria(org: Organization, args: dict[str, str], time_column) -> list:
+    """The criteria of a console list's filters, read by the API's parsers (`vsync.query`): the
+    window on `time_column`, then the number, agent and direction, each refused as the API refuses it."""
+    criteria = []
+    if "from" in args or "to" in args:
+        window = Window.parse(org_zone(org), args.get("from"), args.get("to"))
+        criteria += [time_column >= window.start, time_column < window.end]
+    filters = parse_filters(args.get("number"), args.get("agent"), args.get("direction"))
+    return criteria + filters.criteria()
+
+
+def _refused_filters(key: str, build) -> list | None:
+    """`build()`'s criteria, read once per request; None when a filter is refused, which is said once,
+    as a flashed form error, and the page answers 400."""
+    if key not in g:
+        try:
+            setattr(g, key, build())
+        except DomainError as exc:
+            flash(exc.message, "error")
+            setattr(g, key, None)
+    return g.get(key)
+
+
+def _agent_column(view, context, model, name) -> Markup:
+    return agent_html(model.agent_extension, g.get("agent_names", {}).get((model.account_id, model.agent_extension)))
+
+
+def _with_agent_names(rows):
+    """Remember the names of the agents of a list page's rows, for `_agent_column`."""
+    g.agent_names = traffic.agent_names((row.account_id, row.agent_extension) for row in rows)
+    return rows
+
+
+def _filter_choices() -> dict:
+    """The org's numbers (by label) and agents (by name), for the filter forms."""
+    return {
+        "numbers": db.session.scalars(select(PhoneNumber).order_by(PhoneNumber.label, PhoneNumber.e164)).all(),
+        "agents": traffic.known_agents(),
+        "directions": FILTER_DIRECTIONS,
+    }
 
 
 class CallsView(OrgModelView):
-    """Calls with the API's filters (window, direction, status, number, agent, search); the same
-    query string exports them as CSV through the API. The detail page names the call's fields, its
-    events and its recording (played through the API's audio route), never MightyCall's record."""
+    """Calls with the API's filters (window, direction, status, number, agent, search), each refused
+    as the API refuses it; the same query string exports them as CSV through the API. Agents show by
+    name, the extension on hover. The detail page is the call as people read it: its times in the
+    org's zone (UTC on hover), who called whom, the agent, the number's label, wait, ring and talk
+    times, the events as a timeline and the recording's player; never MightyCall's record."""
 
     column_list = ("started_at", "direction", "status", "from_number", "to_number", "agent_extension", "duration_ms")
-    column_details_list = [
-        "external_id",
-        "started_at",
-        "answered_at",
-        "ended_at",
-        "direction",
-        "status",
-        "from_number",
-        "to_number",
-        "agent_extension",
-        "duration_ms",
-        "ring_ms",
-    ]
     column_labels = {
         "started_at": "Started",
         "agent_extension": "Agent",
         "duration_ms": "Duration",
         "from_number": "From",
         "to_number": "To",
-        "external_id": "MightyCall call id",
-        "answered_at": "Answered",
-        "ended_at": "Ended",
-        "ring_ms": "Rang",
     }
-    column_formatters = {"started_at": time_column, "duration_ms": duration_column}
-    column_formatters_detail = {
-        **dict.fromkeys(("started_at", "answered_at", "ended_at"), time_column),
-        "duration_ms": duration_column,
-        "ring_ms": duration_column,
+    column_formatters = {
+        "started_at": time_column,
+        "status": _call_status,
+        "duration_ms": _call_duration,
+        "agent_extension": _agent_column,
     }
+    column_details_list = list(column_list)  # the detail page shows them curated (`call_extras`)
     column_sortable_list = ("started_at", "direction", "status", "duration_ms")
     column_default_sort = ("started_at", True)
     list_intro = "admin/console/calls_filters.html"
+    list_scripts = ("console/live.js",)  # a call in progress shows its running duration
     details_template = "admin/console/call_details.html"
 
     def get_empty_list_message(self) -> str:
@@ -113,27 +180,13 @@ class CallsView(OrgModelView):
         return "No calls yet: connect MightyCall under Integration and run a sync."
 
     def _criteria(self) -> list | None:
-        """The criteria of the page's filters, read once per request; None when they are refused,
-        which is said once, as a flashed form error (the window by the API's parser, with its message)."""
-        if "call_criteria" in g:
-            return g.call_criteria
-        args, criteria = _call_filters(), []
-        try:
-            if "from" in args or "to" in args:
-                window = Window.parse(org_zone(self.org), args.get("from"), args.get("to"))
-                criteria += [Call.started_at >= window.start, Call.started_at < window.end]
-            filters = Filters(
-                number=number_ref(args.get("number")), agent=args.get("agent"), direction=args.get("direction")
-            )
+        def build() -> list:
+            args = _call_filters()
+            criteria = _traffic_criteria(self.org, args, Call.started_at)
             search = Search(args["q"]) if "q" in args else None
-        except DomainError as exc:
-            flash(exc.message, "error")
-            criteria = None
-        else:
-            status = args["status"] if args.get("status") in CALL_STATUSES else None
-            criteria += [*filters.criteria(), *call_criteria(status=status, search=search)]
-        g.call_criteria = criteria
-        return criteria
+            return criteria + call_criteria(status=parse_status(args.get("status")), search=search)
+
+        return _refused_filters("call_criteria", build)
 
     def _filtered(self, query):
         criteria = self._criteria()
@@ -150,33 +203,68 @@ class CallsView(OrgModelView):
     def get_count_query(self):
         return self._filtered(super().get_count_query())
 
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        return count, _with_agent_names(rows)
+
     def _get_list_url(self, view_args):
         url = super()._get_list_url(view_args)
         extra = {k: v for k, v in _call_filters().items() if k not in view_args.extra_args}
         return f"{url}{'&' if '?' in url else '?'}{urlencode(extra)}" if extra else url
 
     def filter_context(self) -> dict:
-        numbers = db.session.scalars(select(PhoneNumber).order_by(PhoneNumber.e164)).all()
         query = urlencode({"format": "csv", **_call_filters()})
         return {
+            **_filter_choices(),
             "args": _call_filters(),
-            "numbers": numbers,
             "statuses": CALL_STATUSES,
             "csv_url": f"/api/v1/orgs/{g.org_access.slug}/calls?{query}",
         }
 
     def call_extras(self, call: Call) -> dict:
-        events = db.session.scalars(
-            select(CallEvent)
-            .where(CallEvent.account_id == call.account_id, CallEvent.call_external_id == call.external_id)
-            .order_by(CallEvent.occurred_at, CallEvent.id)
-        ).all()
+        """What the detail page shows of a call besides its row: its number, its agent's name, its
+        waits, and its events (each with the name of the extension it names) and recordings."""
+        _, events, _ = traffic.get_call(call.id)
         recordings = db.session.scalars(
             select(Recording)
             .where(Recording.account_id == call.account_id, Recording.call_external_id == call.external_id)
             .order_by(Recording.id)
         ).all()
-        return {"events": events, "recordings": recordings}
+        mentioned = [(call.account_id, call.agent_extension), *((e.account_id, e.extension) for e in events)]
+        names = traffic.agent_names(mentioned)
+
+        def agent_of(account_id: int, extension: str | None) -> Markup:
+            return agent_html(extension, names.get((account_id, extension)))
+
+        talked = call.duration_ms is not None and call.status == "answered"
+        waited_until = call.answered_at or call.wait_ended_at
+        return {
+            "number": db.session.get(PhoneNumber, call.phone_number_id),
+            "agent": agent_of(call.account_id, call.agent_extension),
+            "status": STATUS_WORDS.get(call.status, call.status),
+            "direction": DIRECTION_WORDS.get(call.direction, call.direction),
+            "wait_seconds": (waited_until - call.started_at).total_seconds() if waited_until else None,
+            "ring_seconds": call.ring_ms / 1000 if call.ring_ms is not None else None,
+            "talk_seconds": call.duration_ms / 1000 if talked and call.duration_ms is not None else None,
+            "timeline": [
+                (e, _event_words(e.kind, e.event_type), agent_of(e.account_id, e.extension) if e.extension else None)
+                for e in events
+            ],
+            "recordings": recordings,
+        }
+
+
+EVENT_WORDS = {
+    "call": "Call began",
+    "ringing": "Rang",
+    "stop_ringing": "Stopped ringing",
+    "connected": "Connected",
+    "completed": "Ended",
+}
+
+
+def _event_words(kind: str, event_type: str) -> str:
+    return EVENT_WORDS.get(kind, event_type)
 
 
 def audio_url(recording_id: int) -> str:
@@ -184,21 +272,119 @@ def audio_url(recording_id: int) -> str:
     return f"/api/v1/orgs/{g.org_access.slug}/recordings/{recording_id}/audio"
 
 
-def _player(view, context, model, name) -> Markup:
-    return Markup('<audio controls preload="none" src="{}"></audio>').format(audio_url(model.id))
+def _recording_call(model: Recording) -> dict:
+    return g.get("recording_calls", {}).get((model.account_id, model.call_external_id), {})
+
+
+def _play_column(view, context, model, name) -> Markup:
+    """A Play button for the page's one player (`recordings.js`), which loads the audio only when
+    clicked, and the download, both through the API's audio route."""
+    url = audio_url(model.id)
+    return Markup(
+        '<button type="button" class="btn btn-sm btn-outline-primary play-recording" data-src="{}">Play</button> '
+        '<a class="btn btn-sm btn-link" href="{}" download>Download</a>'
+    ).format(url, url)
+
+
+def _parse_min_length(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or int(text) > 86_400:
+        raise ValidationError("min_length is a whole number of seconds, 0 to 86400.", field="min_length")
+    return int(text)
 
 
 class RecordingsView(OrgModelView):
-    column_list = ("started_at", "call_external_id", "duration_ms", "player")
-    column_labels = {"started_at": "Started", "call_external_id": "Call", "duration_ms": "Length", "player": "Play"}
-    column_formatters = {"started_at": time_column, "duration_ms": duration_column, "player": _player}
-    column_sortable_list = ("started_at",)
+    """The org's recordings with the calls list's filters (window, number, agent, direction) and a
+    minimum length: when, who called, on which number (by label), the agent (by name), the length,
+    and a Play button. One player serves the page: nothing loads until Play is clicked, and playing
+    another recording stops the first. Audio and downloads go through the API's audio route."""
+
+    column_list = ("player", "started_at", "caller", "number", "agent", "duration_ms")
+    column_labels = {
+        "started_at": "When",
+        "caller": "Caller",
+        "number": "Number",
+        "agent": "Agent",
+        "duration_ms": "Length",
+        "player": "Play",
+    }
+    column_formatters = {
+        "started_at": time_column,
+        "duration_ms": duration_column,
+        "caller": lambda v, c, m, n: _recording_call(m).get("caller") or "—",
+        "number": lambda v, c, m, n: _recording_call(m).get("number") or "—",
+        "agent": lambda v, c, m, n: _recording_call(m).get("agent") or agent_html(None, None),
+        "player": _play_column,
+    }
+    column_sortable_list = ("started_at", "duration_ms")
     column_default_sort = ("started_at", True)
-    column_details_list = ["started_at", "call_external_id", "file_name", "duration_ms", "player"]
+    column_details_list = ["started_at", "caller", "number", "agent", "duration_ms", "file_name", "player"]
     column_formatters_detail = column_formatters
+    list_intro = "admin/console/recordings_filters.html"
 
     def get_empty_list_message(self) -> str:
+        if _call_filters(RECORDING_FILTERS):
+            return "No recordings match these filters. Widen the window or clear a filter."
         return "No recordings yet: they arrive with the calls a sync brings in."
+
+    def _criteria(self) -> list | None:
+        def build() -> list:
+            args = _call_filters(RECORDING_FILTERS)
+            criteria = _traffic_criteria(self.org, args, Recording.started_at)
+            shortest = _parse_min_length(args.get("min_length"))
+            if shortest is not None:
+                criteria.append(Recording.duration_ms >= shortest * 1000)
+            return criteria
+
+        return _refused_filters("recording_criteria", build)
+
+    def _filtered(self, query):
+        criteria = self._criteria()
+        if criteria is None:
+            return query.filter(False)
+        return query.join(Call, traffic.CALL_OF_RECORDING).filter(*criteria)
+
+    @expose("/")
+    def index_view(self):
+        page = super().index_view()
+        return (page, 400) if self._criteria() is None else page
+
+    def get_query(self):
+        return self._filtered(super().get_query())
+
+    def get_count_query(self):
+        return self._filtered(super().get_count_query())
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        self._remember_calls(rows)
+        return count, rows
+
+    def get_one(self, id):
+        recording = super().get_one(id)
+        if recording is not None:
+            self._remember_calls([recording])
+        return recording
+
+    def _remember_calls(self, recordings) -> None:
+        """The caller, number label and agent name of each recording's call, for the columns."""
+        g.recording_calls = {
+            (call.account_id, call.external_id): {
+                "caller": call.from_number,
+                "number": number_html(call.e164, call.label),
+                "agent": agent_html(call.agent_extension, call.agent_name),
+            }
+            for call in traffic.recording_calls([(r.account_id, r.call_external_id) for r in recordings])
+        }
+
+    def _get_list_url(self, view_args):
+        url = super()._get_list_url(view_args)
+        extra = {k: v for k, v in _call_filters(RECORDING_FILTERS).items() if k not in view_args.extra_args}
+        return f"{url}{'&' if '?' in url else '?'}{urlencode(extra)}" if extra else url
+
+    def filter_context(self) -> dict:
+        return {**_filter_choices(), "args": _call_filters(RECORDING_FILTERS)}
 
 
 class SmsView(OrgModelView):
@@ -250,7 +436,7 @@ class MembersView(OrgModelView):
                 membership.extension or "",
             )
         return {
-            "add_form": MemberForm(prefix="add"),
+            "add_form": kept(MemberForm(prefix="add")),
             "change_form": change,
             "remove_form": RowForm(prefix="remove", row_id=membership.id if membership else None),
         }
@@ -273,7 +459,7 @@ class MembersView(OrgModelView):
                 "Check the member's details: " + "; ".join(e for errors in form.errors.values() for e in errors),
                 "error",
             )
-            return redirect(org_url(".index_view"))
+            return self.list_again(form)
         try:
             member_added(
                 members.add_member(self.org, form.email.data or "", form.role.data, extension=form.extension.data),
@@ -281,6 +467,7 @@ class MembersView(OrgModelView):
             )
         except DomainError as exc:
             refused(form, exc)
+            return self.list_again(form)
         return redirect(org_url(".index_view"))
 
     @expose("/change", methods=["POST"])
@@ -378,7 +565,7 @@ class ApiKeysView(ApiKeyActions, OrgModelView):
 
     def key_forms(self, key=None) -> dict:
         return {
-            "create_form": ApiKeyForm(prefix="key"),
+            "create_form": kept(ApiKeyForm(prefix="key")),
             "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None),
         }
 
@@ -480,6 +667,7 @@ class SettingsView(OrgPage):
                         service_level_target=form.service_level_target.data,
                         service_level_threshold_seconds=form.service_level_threshold_seconds.data,
                         short_abandon_seconds=form.short_abandon_seconds.data,
+                        require_two_factor=form.require_two_factor.data,
                     )
                     done("Settings saved.")
                     return redirect(org_url(".index"))
@@ -491,7 +679,9 @@ class SettingsView(OrgPage):
 
 class NotificationsView(OrgPage):
     """The signed-in person's own notification preferences in this org (every role): shown, and
-    changed by them only. Someone acting in an org they are not a member of has none here."""
+    changed by them only, here or from their own page (`/account`), whose form for this org posts
+    here with `next=account` and is sent back there. Someone acting in an org they are not a member
+    of has none here."""
 
     @expose("/", methods=["GET", "POST"])
     def index(self):
@@ -500,12 +690,17 @@ class NotificationsView(OrgPage):
         )
         if membership is None:
             return self.render("admin/console/notifications.html", form=None, org=self.org)
-        form = PreferencesForm(data=preferences.preferences_of(membership))
+        from_account = request.args.get("next") == "account"
+        form = PreferencesForm(
+            prefix=f"org{self.org.id}" if from_account else "", data=preferences.preferences_of(membership)
+        )
         if request.method == "POST":
             if form.validate_on_submit():
                 try:
                     preferences.set_preferences(membership, {name: form[name].data for name in preferences.CHOICES})
                     done("Your notification preferences are saved.")
+                    if from_account:
+                        return redirect(url_for("account.index") + f"#notifications-{self.org.slug}")
                     return redirect(org_url(".index"))
                 except DomainError as exc:
                     refused(form, exc)
@@ -514,17 +709,20 @@ class NotificationsView(OrgPage):
 
 
 class AlertsView(OrgPage):
-    """The org's alert rules, business hours and alert history. Managers see them; org admins change
-    them (the conditions are those of `vsync.services.notifications.alerts`)."""
+    """The org's alert rules, business hours, outbound alert webhook and alert history (with each
+    webhook delivery's outcome). Managers see them; org admins change them (the conditions are those
+    of `vsync.services.notifications.alerts`). The webhook's signing secret is shown once, when made."""
 
     least_role = MANAGER
     write_role = ORG_ADMIN
 
-    def _page(self, rule_form=None, hours_form=None, status: int = 200):
+    def _page(self, rule_form=None, hours_form=None, webhook_form=None, status: int = 200):
         hours = alerts.business_hours(self.org)
         hours_form = hours_form or BusinessHoursForm(
             prefix="hours", data={day.lower(): alerts.format_span(hours.get(i)) for i, day in enumerate(WEEKDAYS)}
         )
+        webhook = alert_webhooks.webhook_of(self.org)
+        webhook_form = webhook_form or AlertWebhookForm(prefix="webhook", data={"url": webhook.url if webhook else ""})
         return self.render(
             "admin/console/alerts.html",
             org=self.org,
@@ -532,7 +730,11 @@ class AlertsView(OrgPage):
             events=alerts.history(self.org),
             rule_form=rule_form or AlertRuleForm(prefix="rule"),
             hours_form=hours_form,
+            webhook=webhook,
+            webhook_form=webhook_form,
             descriptions=alerts.DESCRIPTIONS,
+            condition=alerts.condition,
+            shown=alerts.shown,
         ), status
 
     @expose("/")
@@ -576,4 +778,27 @@ class AlertsView(OrgPage):
             refused(form, exc)
             return self._page(hours_form=form, status=400)
         done("Business hours are saved.")
+        return redirect(org_url(".index"))
+
+    @expose("/webhook", methods=["POST"])
+    def webhook(self):
+        if not self.may_write():
+            return self.refuse_write()
+        form = AlertWebhookForm(prefix="webhook")
+        if not form.validate_on_submit():
+            return self._page(webhook_form=form, status=400)
+        try:
+            secret = alert_webhooks.save_webhook(self.org, form.url.data, new_secret=form.new_secret.data)
+        except DomainError as exc:
+            refused(form, exc)
+            return self._page(webhook_form=form, status=400)
+        done("The alert webhook is saved." if form.url.data else "The alert webhook is removed.")
+        if secret is not None:
+            flash(
+                Markup(
+                    "Verify each POST with this signing secret; it is not shown again: "
+                    "<code class='webhook-secret'>{}</code>"
+                ).format(secret),
+                "warning",
+            )
         return redirect(org_url(".index"))

@@ -22,7 +22,7 @@ from sqlalchemy import select
 # typeshed's WTForms stubs predate SelectChoice (WTForms 3.2).
 from wtforms.fields.choices import SelectChoice  # pyright: ignore[reportAttributeAccessIssue]
 
-from vsync.admin.access import PlatformModelView, PlatformPage, done, member_added, refused
+from vsync.admin.access import PlatformModelView, PlatformPage, done, kept, member_added, refused
 from vsync.admin.actions import ApiKeyActions, IntegrationActions, show_webhook_token
 from vsync.admin.display import (
     KEY_TIMES,
@@ -58,7 +58,8 @@ from vsync.mightycall import MightyCallError
 from vsync.models import AuditEvent, Integration, NumberAssignment, Organization, PhoneNumber, SyncRun, User
 from vsync.models.orgs import ORG_ADMIN
 from vsync.query import Window, org_zone
-from vsync.services import integrations, members, numbers, orgs, sessions, webhooks
+from vsync.services import integrations, members, numbers, orgs, sessions, twofactor, webhooks
+from vsync.services.notifications import alerts
 from vsync.services.sync import start_syncs
 from vsync.tenancy import tenant
 
@@ -112,27 +113,29 @@ class OrgsView(PlatformModelView):
         return "No organisations yet: create the first one above."
 
     def org_form(self) -> OrgForm:
-        return OrgForm(prefix="org")
+        return kept(OrgForm(prefix="org"))
 
     @expose("/add", methods=["POST"])
     def new(self):
         form = OrgForm(prefix="org")
-        if form.validate_on_submit():
-            try:
-                org = orgs.create_org(
-                    form.name.data or "", (form.slug.data or "").strip(), (form.timezone.data or "").strip()
-                )
-                done(f"{org.name} created. Add its first org admin under Memberships.")
-            except DomainError as exc:
-                refused(form, exc)
-        else:
+        if not form.validate_on_submit():
             flash("An organisation needs a name, a slug and a time zone.", "error")
+            return self.list_again(form)
+        try:
+            org = orgs.create_org(
+                form.name.data or "", (form.slug.data or "").strip(), (form.timezone.data or "").strip()
+            )
+        except DomainError as exc:
+            refused(form, exc)
+            return self.list_again(form)
+        done(f"{org.name} created. Add its first org admin under Memberships.")
         return redirect(url_for(".index_view"))
 
 
 class UsersView(PlatformModelView):
-    column_list = ("email", "role", "active", "created_at", "last_login_at")
-    column_formatters = {"created_at": time_column, "last_login_at": time_column}
+    column_list = ("email", "role", "active", "two_factor_enabled_at", "created_at", "last_login_at")
+    column_labels = {"two_factor_enabled_at": "Two-factor since"}
+    column_formatters = {"created_at": time_column, "last_login_at": time_column, "two_factor_enabled_at": time_column}
     column_searchable_list = ("email",)
     column_filters = ("role", "active")
     column_details_list = list(column_list)
@@ -141,7 +144,7 @@ class UsersView(PlatformModelView):
     details_extra = "admin/platform/user_actions.html"
 
     def user_form(self) -> UserForm:
-        return UserForm(prefix="user")
+        return kept(UserForm(prefix="user"))
 
     def user_forms(self, user) -> dict:
         return {
@@ -149,6 +152,7 @@ class UsersView(PlatformModelView):
             "role_form": UserRoleForm(prefix="role", row_id=user.id, role=user.role),
             "reset_form": RowForm(prefix="reset", row_id=user.id),
             "sign_out_form": RowForm(prefix="signout", row_id=user.id),
+            "two_factor_form": RowForm(prefix="twofactor", row_id=user.id),
         }
 
     def active_session_count(self, user) -> int:
@@ -182,12 +186,13 @@ class UsersView(PlatformModelView):
         form = UserForm(prefix="user")
         if not form.validate_on_submit():
             flash("A user needs an email and a global role.", "error")
-            return redirect(url_for(".index_view"))
+            return self.list_again(form)
         try:
             user = orgs.create_user(form.email.data or "", None, role=form.role.data)
             self._show_link(user, members.issue_password_link(user))
         except DomainError as exc:
             refused(form, exc)
+            return self.list_again(form)
         return redirect(url_for(".index_view"))
 
     @expose("/active", methods=["POST"])
@@ -228,6 +233,16 @@ class UsersView(PlatformModelView):
             done(f"{user.email} is signed out everywhere ({count} session(s) ended).")
         return redirect(request.referrer or url_for(".index_view"))
 
+    @expose("/two-factor-reset", methods=["POST"])
+    def two_factor_reset(self):
+        """The person lost their device: two-factor goes off, every session of theirs ends, and they
+        are emailed (`vsync.services.twofactor.reset`)."""
+        form = RowForm(prefix="twofactor")
+        if (user := self._user(form, not_yourself="reset the two-factor sign-in of")) is not None:
+            ended, _ = twofactor.reset(user)
+            done(f"Two-factor sign-in of {user.email} is off; {ended} session(s) ended; they are emailed.")
+        return redirect(request.referrer or url_for(".index_view"))
+
 
 class MembershipsView(PlatformModelView):
     column_list = ("org.slug", "user.email", "role", "extension", "created_at")
@@ -240,14 +255,14 @@ class MembershipsView(PlatformModelView):
     def member_form(self) -> PlatformMemberForm:
         form = PlatformMemberForm(prefix="member")
         form.org.choices = _org_choices()
-        return form
+        return kept(form)
 
     @expose("/add", methods=["POST"])
     def new(self):
         form = self.member_form()
         if not form.validate_on_submit():
             flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
-            return redirect(url_for(".index_view"))
+            return self.list_again(form)
         try:
             org = db.session.get_one(Organization, form.org.data)  # the choice was validated against the orgs
             member_added(
@@ -255,6 +270,7 @@ class MembershipsView(PlatformModelView):
             )
         except DomainError as exc:
             refused(form, exc)
+            return self.list_again(form)
         return redirect(url_for(".index_view"))
 
 
@@ -272,7 +288,7 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
     def create_integration_form(self) -> CreateIntegrationForm:
         form = CreateIntegrationForm(prefix="integration")
         form.org.choices = _org_choices()
-        return form
+        return kept(form)
 
     def action_forms(self, integration) -> dict:
         forms = {
@@ -299,7 +315,7 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
         form = self.create_integration_form()
         if not form.validate_on_submit():
             flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
-            return redirect(url_for(".index_view"))
+            return self.list_again(form)
         try:
             integration, token = integrations.create_integration(
                 db.session.get_one(Organization, form.org.data),  # the choice was validated against the orgs
@@ -307,10 +323,11 @@ class IntegrationsView(IntegrationActions, PlatformModelView):
                 user_key=form.user_key.data or "",
                 base_url=form.base_url.data or "",
             )
-            done(f"{integration.name} connected.")
-            show_webhook_token(token)
         except DomainError as exc:
             refused(form, exc)
+            return self.list_again(form)
+        done(f"{integration.name} connected.")
+        show_webhook_token(token)
         return redirect(url_for(".index_view"))
 
 
@@ -334,7 +351,7 @@ class NumbersView(PlatformModelView):
             (n.id, n.e164) for n in db.session.scalars(select(PhoneNumber).order_by(PhoneNumber.e164))
         )
         assign.orgs.choices = _org_choices()
-        return {"number_form": NumberForm(prefix="number"), "assign_form": assign}
+        return {"number_form": kept(NumberForm(prefix="number")), "assign_form": kept(assign)}
 
     def open_periods(self, number) -> list:
         return [
@@ -344,12 +361,14 @@ class NumbersView(PlatformModelView):
     @expose("/add", methods=["POST"])
     def new(self):
         form = NumberForm(prefix="number")
-        if form.validate_on_submit():
-            try:
-                number = numbers.add_number(form.e164.data or "", label=form.label.data)
-                done(f"{number.e164} added. Assign it to an organisation below.")
-            except DomainError as exc:
-                refused(form, exc)
+        if not form.validate_on_submit():
+            return self.list_again(form)
+        try:
+            number = numbers.add_number(form.e164.data or "", label=form.label.data)
+        except DomainError as exc:
+            refused(form, exc)
+            return self.list_again(form)
+        done(f"{number.e164} added. Assign it to an organisation below.")
         return redirect(url_for(".index_view"))
 
     @expose("/assign", methods=["POST"])
@@ -357,7 +376,7 @@ class NumbersView(PlatformModelView):
         form = self.number_forms()["assign_form"]
         if not form.validate_on_submit():
             flash("Choose one or more numbers and one or more organisations.", "error")
-            return redirect(url_for(".index_view"))
+            return self.list_again(form)
         at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
         try:
             # Both choices were validated against the stored numbers and orgs.
@@ -368,9 +387,10 @@ class NumbersView(PlatformModelView):
                 for number_id in form.numbers.data
                 for org_id in form.orgs.data
             ]
-            done(f"{len(made)} assignment(s) made.")
         except DomainError as exc:
             refused(form, exc)
+            return self.list_again(form)
+        done(f"{len(made)} assignment(s) made.")
         return redirect(url_for(".index_view"))
 
     @expose("/unassign", methods=["POST"])
@@ -403,7 +423,7 @@ class ApiKeysView(ApiKeyActions, PlatformModelView):
     def key_forms(self, key=None) -> dict:
         form = PlatformApiKeyForm(prefix="key")
         form.org.choices = options([(0, "every organisation (platform key)")]) + _org_choices()
-        return {"create_form": form, "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None)}
+        return {"create_form": kept(form), "revoke_form": RowForm(prefix="revoke", row_id=key.id if key else None)}
 
     def key_org(self, form) -> Organization | None:
         return db.session.get(Organization, form.org.data) if form.org.data else None
@@ -547,3 +567,17 @@ class OverviewView(PlatformPage):
                     {"access": access, "kpis": kpis, "synced": ago(last) if last else "never", "failed": failed}
                 )
         return self.render("admin/platform/overview.html", rows=rows)
+
+
+class AlertsView(PlatformPage):
+    """Every org's alert history: the firings of its own rules and of the platform's checks (a failing
+    sync, silent webhooks) that platform admins are emailed, newest first."""
+
+    @expose("/")
+    def index(self):
+        return self.render(
+            "admin/platform/alerts.html",
+            events=alerts.platform_history(),
+            descriptions=alerts.DESCRIPTIONS,
+            shown=alerts.shown,
+        )

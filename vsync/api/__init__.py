@@ -45,6 +45,7 @@ API_CONFIG = {
 
 def init_app(app: Flask) -> None:
     from vsync.api import (  # noqa: F401  (routes register on import)
+        alerts,
         audit,
         billing,
         calls,
@@ -59,6 +60,7 @@ def init_app(app: Flask) -> None:
         metrics,
         numbers,
         orgs,
+        preferences,
         recordings,
         schemas,
         sms,

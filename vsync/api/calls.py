@@ -54,6 +54,15 @@ CallsQuery = MetricsQuery.from_dict(
 )
 
 
+class AgentSchema(ma.Schema):
+    extension = fields.String(required=True, metadata={"description": "The agent's MightyCall extension."})
+    name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name MightyCall gives the extension; null while vsync has not learnt it."},
+    )
+
+
 class CallSchema(ma.Schema):
     id = fields.Integer(required=True)
     external_id = fields.String(required=True, metadata={"description": "MightyCall's call id."})
@@ -65,9 +74,22 @@ class CallSchema(ma.Schema):
     started_at = UtcDateTimeField(required=True)
     answered_at = UtcDateTimeField(allow_none=True, required=True, metadata={"description": "From webhook events."})
     ended_at = UtcDateTimeField(allow_none=True, required=True)
-    duration_seconds = fields.Float(allow_none=True, required=True)
-    agent_extension = fields.String(
-        allow_none=True, required=True, metadata={"description": "The extension that handled the call."}
+    duration_seconds = fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "MightyCall's duration; for a call known only from webhook events, connected to "
+            "completed when answered, 0 when unanswered; null while the call is open."
+        },
+    )
+    agent = fields.Nested(
+        AgentSchema,
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The agent that handled the call: who answered, or who placed an outbound call "
+            "(answered or not). Null when no extension handled it."
+        },
     )
 
 
@@ -108,6 +130,13 @@ CallDetailSchema = CallSchema.from_dict(
 )
 
 CALL_ITEM_KEYS = list(CallSchema().fields)
+# The CSV's columns: the item's fields in order, the agent as two columns. The one list of them, for
+# every writer of the calls CSV.
+CALL_CSV_COLUMNS = [
+    *(key for key in CALL_ITEM_KEYS if key != "agent"),
+    "agent_extension",
+    "agent_name",
+]
 RECORDING_ITEM_KEYS = list(RecordingSchema().fields)
 
 
@@ -116,7 +145,7 @@ def _seconds(milliseconds: int | None) -> float | None:
 
 
 def call_values(row: Sequence, numbers: dict[int, str]) -> list:
-    """A call's fields in `CALL_ITEM_KEYS` order (times as text), from a row of `traffic.CALL_COLUMNS`:
+    """A call's fields in `CALL_CSV_COLUMNS` order (times as text), from a row of `traffic.CALL_COLUMNS`:
     the CSV writes them as they are, the JSON names them (`call_item`). Unpacked by position, since
     an export shapes every call of the set."""
     (
@@ -132,6 +161,7 @@ def call_values(row: Sequence, numbers: dict[int, str]) -> list:
         ended_at,
         duration_ms,
         agent_extension,
+        agent_name,
     ) = row
     return [
         call_id,
@@ -146,12 +176,15 @@ def call_values(row: Sequence, numbers: dict[int, str]) -> list:
         isoformat_z(ended_at),
         _seconds(duration_ms),
         agent_extension,
+        agent_name if agent_extension else None,
     ]
 
 
 def call_item(row: Sequence, numbers: dict[int, str]) -> dict:
-    """A call as the list and the detail show it."""
-    return dict(zip(CALL_ITEM_KEYS, call_values(row, numbers), strict=True))
+    """A call as the list and the detail show it: the CSV's values, the agent as `{extension, name}`."""
+    *values, extension, name = call_values(row, numbers)
+    item = dict(zip(CALL_ITEM_KEYS[:-1], values, strict=True))
+    return {**item, "agent": {"extension": extension, "name": name} if extension else None}
 
 
 def recording_values(row: Sequence, numbers: dict[int, str]) -> list:
@@ -212,7 +245,8 @@ def traffic_filters(args: dict) -> tuple[Window, dict]:
 @bp.doc(
     **csv_doc(
         "With format=csv or Accept: text/csv: every call of the filtered set, one per row, "
-        "under a header row of the item's fields."
+        "under a header row of the item's fields, with the agent as two columns, "
+        "`agent_extension` and `agent_name`."
     )
 )
 def list_calls(args, org: str):
@@ -226,7 +260,7 @@ def list_calls(args, org: str):
     window, criteria = traffic_filters(args)
     if wants_csv(args):
         statement = traffic.calls_statement(window, **criteria)
-        return csv_response(CALL_ITEM_KEYS, export_batches(statement, call_values), "calls.csv")
+        return csv_response(CALL_CSV_COLUMNS, export_batches(statement, call_values), "calls.csv")
     after = decode_time_cursor(args["cursor"], args)
     return list_page(traffic.calls_statement(window, **criteria, after=after), args, "started_at", call_item)
 
@@ -243,7 +277,7 @@ def get_call(org: str, call_id: int):
     call, events, recording = traffic.get_call(call_id)
     numbers = traffic.number_e164s([call.phone_number_id])
     answer = {
-        **call_item([getattr(call, column.key) for column in traffic.CALL_COLUMNS], numbers),
+        **call_item(traffic.call_row(call_id), numbers),
         "events": [
             {
                 "id": e.id,

@@ -1,30 +1,34 @@
 """GET /api/v1/orgs/{org}/live: the org's floor now, from the webhook events of the last hours.
 
 Each agent extension's state (available, ringing, on a call since when and on which number, or
-unknown when its last event is older than `VSYNC_LIVE_STALE_MINUTES`), the calls waiting with the
+unknown when its last event is older than `VSYNC_LIVE_STALE_MINUTES`, offline for an agent with no
+event in the window), the calls waiting with the
 longest current wait, and the calls in progress (`vsync.services.live`). An agent sees their own
 state and calls, and the queue as figures only (`calls_waiting`, `longest_wait_seconds`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from marshmallow import fields
 
 from vsync.api import bp
 from vsync.api.access import requires
 from vsync.api.schemas import UtcDateTimeField
-from vsync.models.types import utcnow
-from vsync.services.live import floor_state
+from vsync.services.live import floor_now
 
 
 class AgentStateSchema(ma.Schema):
     extension = fields.String(required=True)
     name = fields.String(allow_none=True, required=True)
-    state = fields.String(required=True, metadata={"description": "available, ringing, on_call or unknown"})
+    state = fields.String(
+        required=True,
+        metadata={
+            "description": "available, ringing, on_call, unknown (not heard of lately) or offline (an agent of "
+            "the org not heard of in the window)"
+        },
+    )
     since = UtcDateTimeField(allow_none=True, required=True)
     call_id = fields.String(allow_none=True, required=True)
     number = fields.String(allow_none=True, required=True, metadata={"description": "The other party."})
@@ -67,5 +71,4 @@ def live_floor(org: str):
 
     Agents' states, calls waiting and calls in progress, from the webhook events of the last hours.
     """
-    staleness = timedelta(minutes=current_app.config["VSYNC_LIVE_STALE_MINUTES"])
-    return floor_state(g.org_access.org_id, now=utcnow(), staleness=staleness).as_dict()
+    return floor_now(g.org_access.org_id).as_dict()

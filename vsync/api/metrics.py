@@ -1,5 +1,6 @@
-"""GET /api/v1/orgs/{org}/metrics, /metrics/series, /metrics/agents, /metrics/numbers: the KPIs of
-`shared/reference/kpis.md`, computed by `vsync.metrics` (the same functions as the console's dashboard).
+"""GET /api/v1/orgs/{org}/metrics, /metrics/series, /metrics/agents, /metrics/numbers, /metrics/directions,
+/metrics/heatmap, /metrics/outbound: the KPIs of `shared/reference/kpis.md`, computed by `vsync.metrics`
+(the same functions as the console's dashboard).
 
 The window is local to the org: `from`/`to` are dates in the org's time zone (`to` includes its day)
 or ISO-8601 times with an offset; without them it is today. It is echoed in UTC and in local time.
@@ -17,7 +18,7 @@ from vsync.api.access import requires
 from vsync.api.schemas import LocalDateTime, Query, UtcDateTimeField
 from vsync.auth.permissions import request_org
 from vsync.models import Organization
-from vsync.query import FILTER_DIRECTIONS, Filters, Window, number_ref, org_zone
+from vsync.query import FILTER_DIRECTIONS, Filters, Window, org_zone, parse_filters
 
 _FIELD_OF_UNIT = {True: fields.Integer, False: fields.Float}
 
@@ -51,12 +52,19 @@ class MetricsQuery(Query):
     )
     number = fields.String(
         load_default=None,
-        metadata={"description": "Only calls on this number: E.164 or a phone number id.", "example": "+14155550100"},
+        metadata={
+            "description": "Only calls on this number: E.164 or a phone number id. A number that is not one of "
+            "the org's is a 400 naming `number`.",
+            "example": "+14155550100",
+        },
     )
     agent = fields.String(
         load_default=None,
         validate=validate.Length(1, 20),
-        metadata={"description": "Only calls handled by this extension."},
+        metadata={
+            "description": "Only calls handled by this extension. An extension that is none of the org's agents "
+            "is a 400 naming `agent`."
+        },
     )
     direction = fields.String(
         load_default=None,
@@ -127,6 +135,43 @@ NumberRow = ma.Schema.from_dict(
     name="NumberRow",
 )
 NumbersReport = _Report.from_dict({"data": fields.List(fields.Nested(NumberRow), required=True)}, name="NumbersReport")
+DirectionRow = ma.Schema.from_dict(
+    {
+        "direction": fields.String(required=True, metadata={"description": "inbound, outbound, callback or other."}),
+        **_figure_fields(metrics.PER_DIRECTION),
+    },
+    name="DirectionRow",
+)
+DirectionsReport = _Report.from_dict(
+    {"data": fields.List(fields.Nested(DirectionRow), required=True)}, name="DirectionsReport"
+)
+HeatmapCell = ma.Schema.from_dict(
+    {
+        "weekday": fields.Integer(required=True, metadata={"description": "Local weekday, 0 Monday to 6 Sunday."}),
+        "hour": fields.Integer(required=True, metadata={"description": "Local hour of day, 0-23."}),
+        **_figure_fields(metrics.HEATMAP),
+    },
+    name="HeatmapCell",
+)
+HeatmapReport = _Report.from_dict(
+    {"data": fields.List(fields.Nested(HeatmapCell), required=True)}, name="HeatmapReport"
+)
+OutboundValues = ma.Schema.from_dict(_figure_fields(metrics.OUTBOUND), name="OutboundValues")
+OutboundAgentRow = ma.Schema.from_dict(
+    {
+        "extension": fields.String(required=True),
+        "display_name": fields.String(allow_none=True, required=True),
+        **_figure_fields(metrics.OUTBOUND_PER_AGENT),
+    },
+    name="OutboundAgentRow",
+)
+OutboundReport = _Report.from_dict(
+    {
+        "metrics": fields.Nested(OutboundValues, required=True),
+        "agents": fields.List(fields.Nested(OutboundAgentRow), required=True),
+    },
+    name="OutboundReport",
+)
 
 
 def query_window(org: Organization, args: dict) -> Window:
@@ -137,7 +182,9 @@ def query_window(org: Organization, args: dict) -> Window:
 
 
 def query_filters(args: dict) -> Filters:
-    return Filters(number=number_ref(args["number"]), agent=args["agent"], direction=args["direction"])
+    """The query's filters, each checked against the org (`query.parse_filters`): a number or agent
+    that is not the org's is a 400 naming it, the same for another org's as for one that exists nowhere."""
+    return parse_filters(args["number"], args["agent"], args["direction"])
 
 
 def _report(args: dict) -> tuple[Organization, Window, Filters, dict]:
@@ -215,3 +262,47 @@ def get_number_metrics(args, org: str):
     """
     record, window, filters, head = _report(args)
     return {**head, "data": metrics.for_display(metrics.by_number(record, window, filters))}
+
+
+@bp.get("/orgs/<org>/metrics/directions")
+@requires(scope="read")
+@bp.arguments(MetricsQuery, location="query")
+@bp.response(200, DirectionsReport)
+def get_direction_metrics(args, org: str):
+    """Figures per call direction
+
+    One row per direction with calls in the window: inbound, outbound, callback (apart from outbound
+    here), other.
+    """
+    record, window, filters, head = _report(args)
+    return {**head, "data": metrics.for_display(metrics.by_direction(record, window, filters))}
+
+
+@bp.get("/orgs/<org>/metrics/heatmap")
+@requires(scope="read")
+@bp.arguments(MetricsQuery, location="query")
+@bp.response(200, HeatmapReport)
+def get_heatmap(args, org: str):
+    """Inbound calls per local weekday and hour
+
+    The 168 cells of a week (weekday 0 is Monday), zero-filled, in the org's time zone: a call counts
+    in the local weekday and hour it started, so on a DST day the skipped hour is empty and the
+    repeated hour counts both of its hours.
+    """
+    record, window, filters, head = _report(args)
+    return {**head, "data": metrics.for_display(metrics.heatmap(record, window, filters))}
+
+
+@bp.get("/orgs/<org>/metrics/outbound")
+@requires(scope="read")
+@bp.arguments(MetricsQuery, location="query")
+@bp.response(200, OutboundReport)
+def get_outbound_metrics(args, org: str):
+    """Outbound work, in total and per agent
+
+    Attempts (outbound calls and callbacks), connected calls, connect rate and talk, for the window and
+    per agent who placed outbound calls, by extension.
+    """
+    record, window, filters, head = _report(args)
+    work = metrics.outbound(record, window, filters)
+    return {**head, "metrics": metrics.for_display(work["totals"]), "agents": metrics.for_display(work["agents"])}

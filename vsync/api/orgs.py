@@ -33,6 +33,9 @@ class OrgSchema(ma.Schema):
     service_level_target = fields.Float(required=True, metadata={"description": "0..1, e.g. 0.8."})
     service_level_threshold_seconds = fields.Integer(required=True)
     short_abandon_seconds = fields.Integer(required=True)
+    require_two_factor = fields.Boolean(
+        required=True, metadata={"description": "Everyone acting in the org must have two-factor sign-in on."}
+    )
     role = fields.String(required=True, metadata={"description": "The caller's role in this org."})
     extension = fields.String(allow_none=True, required=True)
 
@@ -45,6 +48,9 @@ class OrgSettingsBody(Body):
     service_level_target = fields.Float(validate=validate.Range(0, 1), metadata={"example": 0.8})
     service_level_threshold_seconds = fields.Integer(validate=validate.Range(1, 3600), metadata={"example": 20})
     short_abandon_seconds = fields.Integer(validate=validate.Range(0, 600), metadata={"example": 5})
+    require_two_factor = fields.Boolean(
+        metadata={"description": "Require two-factor sign-in of everyone acting in the org.", "example": True}
+    )
 
 
 def _org_json() -> dict:
@@ -57,6 +63,7 @@ def _org_json() -> dict:
         "service_level_target": record.service_level_target,
         "service_level_threshold_seconds": record.service_level_threshold_seconds,
         "short_abandon_seconds": record.short_abandon_seconds,
+        "require_two_factor": record.require_two_factor,
         "role": g.org_access.role,
         "extension": g.org_access.extension,
     }
@@ -93,7 +100,8 @@ def get_org(org: str):
 def patch_org(changes, org: str):
     """Change the org's name and settings
 
-    Any of: name, time zone, service-level target and threshold, short-abandon seconds. Audited.
+    Any of: name, time zone, service-level target and threshold, short-abandon seconds, whether
+    two-factor sign-in is required. Audited.
     """
     update_org_settings(request_org(), **changes)
     db.session.commit()

@@ -23,6 +23,12 @@ platform bypass (the rules are `vsync.tenancy`'s). Public routes and refused req
 without a principal: no bypass, and no org unless what authenticates them names one (the webhook
 receiver's token).
 
+Two-factor sign-in (`vsync.services.twofactor`) is checked here too (`_two_factor_gate`): a signed-in
+person without it who must have it (a platform admin under `VSYNC_TWO_FACTOR_PLATFORM_ADMINS`, or
+anyone acting in an org that requires it) is sent to the two-factor page from every console page, and
+answered 403 `two_factor_required` by the API (`/me` excepted, which says so); API keys are not people
+and are unaffected. The code step of sign-in is public: it is reached with a half-sign-in, not a session.
+
 An org under a billing lock answers its members and keys "suspended" on every org route, API and
 console alike, once its scope is entered (`_suspended`); platform staff still reach it, to lift it.
 
@@ -34,16 +40,24 @@ by other means.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, redirect, render_template, request, url_for
+from flask import Flask, current_app, flash, g, redirect, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
 from vsync.auth.keys import verify_api_key
-from vsync.auth.principals import AnonymousPrincipal, UserPrincipal, current_principal, load_user, resolve_org
+from vsync.auth.principals import (
+    AnonymousPrincipal,
+    OrgAccess,
+    UserPrincipal,
+    current_principal,
+    load_user,
+    resolve_org,
+)
 from vsync.auth.views import bp
 from vsync.extensions import csrf, login_manager
 from vsync.http import error_response, is_api_request
 from vsync.models.types import utcnow
+from vsync.services import twofactor
 from vsync.services.billing.locks import SUSPENDED_CODE, active_lock
 from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 
@@ -52,10 +66,15 @@ from vsync.tenancy import enter_platform_bypass, enter_scope, fence_request
 # The API's OpenAPI document and reference describe the API and hold no data.
 # A set-password link is its own credential (a one-time token), for someone who cannot sign in yet; a
 # digest's unsubscribe link too, and mail clients post its one-click form without a CSRF token (RFC 8058).
+# A forgotten password is asked for by someone who cannot sign in; an email change is confirmed by its
+# link, which only the new address received.
 PUBLIC_ENDPOINTS = {
     "static",
     "auth.login",
+    "auth.two_factor",
     "auth.set_password",
+    "auth.forgot_password",
+    "auth.confirm_email",
     "auth.unsubscribe",
     "admin.static",
     "api.health",
@@ -70,6 +89,14 @@ CSRF_EXEMPT_ENDPOINTS: set[str] = {"webhooks.receive", "auth.unsubscribe"}
 # the route's 403).
 PLATFORM_ORG_ENDPOINTS: set[str] = {"api.start_assignment", "api.end_assignment"}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+# What a person who must turn two-factor on still reaches: the page to do it, signing out, and `/me`.
+TWO_FACTOR_ENROLMENT_ENDPOINTS = {
+    "auth.two_factor_settings",
+    "auth.two_factor_confirm",
+    "auth.logout",
+    "auth.logout_everywhere",
+    "api.me",
+}
 
 
 def platform_wide(endpoint: str | None) -> bool:
@@ -164,6 +191,8 @@ def _enter_request_scope(principal) -> ResponseReturnValue | None:
     org_reference = (request.view_args or {}).get("org")
     access = resolve_org(principal, org_reference) if org_reference is not None else None
     fence_request(principal.label, platform=principal.is_platform, org_id=None if access is None else access.org_id)
+    if (refused := _two_factor_gate(principal, access)) is not None:
+        return refused
     if access is None:
         if principal.is_platform and platform_wide(request.endpoint):
             enter_platform_bypass(f"{request.endpoint} by {principal.label}")
@@ -175,6 +204,23 @@ def _enter_request_scope(principal) -> ResponseReturnValue | None:
     enter_scope(access.scope)
     lock = None if principal.is_platform else active_lock(access.org_id, utcnow())
     return None if lock is None else _suspended(access, lock)
+
+
+def _two_factor_gate(principal, access: OrgAccess | None) -> ResponseReturnValue | None:
+    """Send a person who must have two-factor on, and has not, to turn it on (see the module docstring)."""
+    if not isinstance(principal, UserPrincipal) or principal.two_factor:
+        return None
+    if request.endpoint in TWO_FACTOR_ENROLMENT_ENDPOINTS:
+        return None
+    platform = principal.is_platform and twofactor.platform_admins_must()
+    if not (platform or (access is not None and access.require_two_factor)):
+        return None
+    why = "Platform admins" if platform else f"Everyone acting in {access.name if access else 'this org'}"
+    message = f"{why} must have two-factor sign-in on. Turn it on to go on."
+    if is_api_request():
+        return error_response(403, "two_factor_required", message)
+    flash(message, "error")
+    return redirect(url_for("auth.two_factor_settings"))
 
 
 def _suspended(access, lock) -> ResponseReturnValue:

@@ -73,6 +73,7 @@ class UserPrincipal(Principal):
     active: bool = True
     session_id: int | None = None
     session_token: str | None = field(default=None, repr=False)
+    two_factor: bool = False  # two-factor sign-in is on (`vsync.services.twofactor`)
     scopes = ALL_SCOPES  # a user's writes are governed by role alone
 
     @property
@@ -155,6 +156,7 @@ class OrgAccess:
     role: str
     extension: str | None = None
     accounts: tuple[int, ...] = ()
+    require_two_factor: bool = False  # everyone acting here must have two-factor sign-in on
 
     @property
     def scope(self) -> Scope:
@@ -167,7 +169,13 @@ _members = Membership.__table__.c
 
 
 def _user_principal(row) -> UserPrincipal:
-    return UserPrincipal(id=row.id, email=row.email, role=row.role, active=row.active)
+    return UserPrincipal(
+        id=row.id,
+        email=row.email,
+        role=row.role,
+        active=row.active,
+        two_factor=row.two_factor_enabled_at is not None,
+    )
 
 
 _sessions = UserSession.__table__.c
@@ -188,6 +196,7 @@ def load_user(token: str, *, now: datetime | None = None) -> UserPrincipal | Non
             _users.email,
             _users.role,
             _users.active,
+            _users.two_factor_enabled_at,
             _sessions.id.label("session_id"),
             _sessions.last_seen_at,
         )
@@ -207,7 +216,13 @@ def load_user(token: str, *, now: datetime | None = None) -> UserPrincipal | Non
         )
         db.session.commit()
     return UserPrincipal(
-        id=row.id, email=row.email, role=row.role, active=row.active, session_id=row.session_id, session_token=token
+        id=row.id,
+        email=row.email,
+        role=row.role,
+        active=row.active,
+        session_id=row.session_id,
+        session_token=token,
+        two_factor=row.two_factor_enabled_at is not None,
     )
 
 
@@ -217,9 +232,9 @@ def authenticate(email: str, password: str) -> tuple[UserPrincipal | None, str]:
     Costs the same whether or not the email exists, so timing does not tell which emails do.
     """
     row = db.session.execute(
-        select(_users.id, _users.email, _users.role, _users.active, _users.password_hash).where(
-            func.lower(_users.email) == email.strip().lower()
-        )
+        select(
+            _users.id, _users.email, _users.role, _users.active, _users.password_hash, _users.two_factor_enabled_at
+        ).where(func.lower(_users.email) == email.strip().lower())
     ).first()
     if row is None:
         check_password_hash(_DUMMY_HASH, password)
@@ -229,6 +244,17 @@ def authenticate(email: str, password: str) -> tuple[UserPrincipal | None, str]:
     if not row.active:
         return None, "inactive account"
     return _user_principal(row), "ok"
+
+
+def active_user(user_id: int) -> UserPrincipal | None:
+    """The principal of `user_id` while the account is active (sign-in's second step: the password
+    was right a moment ago), else None."""
+    row = db.session.execute(
+        select(_users.id, _users.email, _users.role, _users.active, _users.two_factor_enabled_at).where(
+            _users.id == user_id, _users.active.is_(True)
+        )
+    ).first()
+    return None if row is None else _user_principal(row)
 
 
 def record_sign_in(principal: UserPrincipal) -> None:
@@ -255,11 +281,12 @@ def _access(row, role: str, extension: str | None = None) -> OrgAccess:
         role=role,
         extension=extension,
         accounts=accounts,
+        require_two_factor=row.require_two_factor,
     )
 
 
 def _org_columns():
-    return select(_orgs.id, _orgs.slug, _orgs.name, _orgs.timezone)
+    return select(_orgs.id, _orgs.slug, _orgs.name, _orgs.timezone, _orgs.require_two_factor)
 
 
 def reachable_orgs(principal, *, after_id: int | None = None, limit: int | None = None) -> list[OrgAccess]:

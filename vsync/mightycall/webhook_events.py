@@ -152,6 +152,7 @@ class CallFacts:
     ended_at: datetime | None
     events_at: datetime
     ring_ms: int | None
+    duration_ms: int | None
 
 
 def _first(events: list[EventFacts], kind: str) -> EventFacts | None:
@@ -180,10 +181,13 @@ def ring_ms(events: Iterable[tuple[str | None, datetime]]) -> int | None:
 def derive_call(events: Iterable[EventFacts]) -> CallFacts:
     """The call as its events tell it, from the set of its distinct events.
 
-    - answered at the first Connected, by that event's extension;
+    - answered at the first Connected, by that event's extension; an outbound or callback call that
+      nobody answered keeps the extension that placed it (the first event naming one);
     - started at the call's `DateTimeUtc` when an event carries it, else at its earliest event;
     - ended at the first Completed; the caller stopped waiting when answered, or when the call
       completed unanswered; it rang for `ring_ms`;
+    - its duration, until a sync brings MightyCall's own: from Connected to Completed when answered,
+      0 when it completed unanswered, none while it is open (`shared/reference/kpis.md`);
     - status: answered when connected, voicemail when completed inbound with no Connected (MightyCall
       sends the same events for a caller who hangs up; the sync's status tells them apart once it
       reads the call), missed when completed unanswered in any other direction, `other` while open.
@@ -204,6 +208,16 @@ def derive_call(events: Iterable[EventFacts]) -> CallFacts:
         status = "other"
     answered_at = connected.occurred_at if connected else None
     ended_at = completed.occurred_at if completed else None
+    if connected is not None:
+        agent_extension = connected.extension
+    elif direction == "inbound":
+        agent_extension = None
+    else:
+        agent_extension = next((e.extension for e in distinct if e.extension), None)
+    duration_ms = None
+    if ended_at is not None:
+        talk = max(ended_at - answered_at, timedelta(0)) if answered_at is not None else timedelta(0)
+        duration_ms = round(talk / timedelta(milliseconds=1))
     return CallFacts(
         direction=direction,
         status=status,
@@ -211,9 +225,10 @@ def derive_call(events: Iterable[EventFacts]) -> CallFacts:
         to_number=next((e.to_number for e in distinct if e.to_number), None),
         started_at=min(starts) if starts else earliest.occurred_at,
         answered_at=answered_at,
-        agent_extension=connected.extension if connected else None,
+        agent_extension=agent_extension,
         wait_ended_at=answered_at or ended_at,
         ended_at=ended_at,
         events_at=distinct[-1].occurred_at,
         ring_ms=ring_ms((e.kind, e.occurred_at) for e in distinct),
+        duration_ms=duration_ms,
     )

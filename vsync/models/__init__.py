@@ -15,9 +15,12 @@ from vsync.models.keys import ApiKey
 from vsync.models.notifications import (
     AlertEvent,
     AlertRule,
+    AlertWebhook,
+    AlertWebhookDelivery,
     BusinessHours,
     NotificationPreference,
     OutboundEmail,
+    PlatformNotificationPreference,
 )
 from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
@@ -31,6 +34,8 @@ __all__ = [
     "Agent",
     "AlertEvent",
     "AlertRule",
+    "AlertWebhook",
+    "AlertWebhookDelivery",
     "ApiKey",
     "AuditEvent",
     "BillingLock",
@@ -49,6 +54,7 @@ __all__ = [
     "NumberRequest",
     "Organization",
     "OutboundEmail",
+    "PlatformNotificationPreference",
     "Payment",
     "PhoneNumber",
     "Plan",

@@ -6,12 +6,27 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, UniqueConstraint, exists
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    exists,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from vsync.extensions import db
-from vsync.models.types import UtcDateTime, one_of, utcnow
+from vsync.models.types import JSONType, UtcDateTime, one_of, utcnow
 from vsync.tenancy import AGENT, MemberScoped, OrgOwned, SelfScoped, named_alias
 
 PLATFORM_ADMIN = "platform_admin"
@@ -29,7 +44,11 @@ class Organization(SelfScoped, db.Model):
         CheckConstraint("service_level_target > 0 AND service_level_target <= 1", name="service_level_target"),
         CheckConstraint("service_level_threshold_seconds > 0", name="service_level_threshold"),
         CheckConstraint("short_abandon_seconds >= 0", name="short_abandon"),
+        Index("uq_organizations_name_lower", func.lower(text("name")), unique=True),
     )
+    # Server defaults are read when first used, not returned by every insert: an insert then names only
+    # the columns it sets, so code that creates orgs runs on a database a migration behind as well.
+    __mapper_args__ = {"eager_defaults": False}
 
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(63), unique=True)
@@ -37,6 +56,8 @@ class Organization(SelfScoped, db.Model):
     service_level_target: Mapped[float] = mapped_column(Float, default=0.8)
     service_level_threshold_seconds: Mapped[int] = mapped_column(Integer, default=20)
     short_abandon_seconds: Mapped[int] = mapped_column(Integer, default=5)
+    # Every person acting in the org must have two-factor sign-in on (`vsync.services.twofactor`).
+    require_two_factor: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="org", cascade="all, delete-orphan")
@@ -52,10 +73,18 @@ class User(UserMixin, MemberScoped, db.Model):
 
     __tablename__ = "users"
     __table_args__ = (one_of("role", GLOBAL_ROLES),)
-    __secret_columns__ = ("password_hash", "password_token_hash", "password_token_state")
+    __secret_columns__ = (
+        "password_hash",
+        "password_token_hash",
+        "password_token_state",
+        "two_factor_secret",
+        "two_factor_recovery_hashes",
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # What the person calls themselves (their own page); optional, shown beside the email.
+    name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str | None] = deferred(mapped_column(String(256)))
     role: Mapped[str] = mapped_column(String(20), default=USER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -67,6 +96,13 @@ class User(UserMixin, MemberScoped, db.Model):
     password_token_state: Mapped[str | None] = deferred(mapped_column(String(64)))
     password_token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     password_token_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Two-factor sign-in (`vsync.services.twofactor`): the TOTP secret, encrypted (`vsync.crypto`), set
+    # when enrolment begins and on once `two_factor_enabled_at` is; the last time-step a code was
+    # accepted for (a code is used once); the hashes of the unused recovery codes.
+    two_factor_secret: Mapped[str | None] = deferred(mapped_column(Text))
+    two_factor_enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    two_factor_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    two_factor_recovery_hashes: Mapped[list | None] = deferred(mapped_column(JSONType))
 
     @property
     def is_active(self) -> bool:

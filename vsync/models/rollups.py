@@ -7,7 +7,7 @@ whole length a period covers). How they are made and read: `vsync.services.rollu
 `vsync.metrics`.
 
 `RollupDirty` rows name a (number, hour) whose calls or events changed since its rollup was made:
-database triggers (migration `0017_rollups_hourly`) add one for every insert, delete and relevant
+database triggers (migration `0023_rollups_hourly`) add one for every insert, delete and relevant
 update of `calls` and `call_events`, whoever writes them, so the engine never trusts a stale hour.
 They hold no traffic (a number id and an hour), so they are no organisation's rows.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vsync.extensions import db
@@ -17,7 +17,16 @@ PASSWORD_SET = "password_set"
 PASSWORD_RESET = "password_reset"
 DEACTIVATED = "deactivated"
 NO_ORGANISATION = "no_organisation"
-ENDED_REASONS = (SIGNED_OUT, SIGNED_OUT_EVERYWHERE, PASSWORD_SET, PASSWORD_RESET, DEACTIVATED, NO_ORGANISATION)
+TWO_FACTOR_RESET = "two_factor_reset"
+ENDED_REASONS = (
+    SIGNED_OUT,
+    SIGNED_OUT_EVERYWHERE,
+    PASSWORD_SET,
+    PASSWORD_RESET,
+    DEACTIVATED,
+    NO_ORGANISATION,
+    TWO_FACTOR_RESET,
+)
 
 
 class UserSession(TenantScoped, db.Model):
@@ -33,6 +42,7 @@ class UserSession(TenantScoped, db.Model):
     __table_args__ = (
         one_of("ended_reason", ENDED_REASONS),
         CheckConstraint("(ended_at IS NULL) = (ended_reason IS NULL)", name="ended_with_reason"),
+        Index("ix_user_sessions_user_device", "user_id", "device_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +53,9 @@ class UserSession(TenantScoped, db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+    # The SHA-256 of the browser's device cookie (`vsync.auth.devices`): a sign-in from a browser none
+    # of the person's sessions came from is a new device.
+    device_hash: Mapped[str | None] = mapped_column(String(64))
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_reason: Mapped[str | None] = mapped_column(String(30))
 

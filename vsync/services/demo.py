@@ -1,8 +1,8 @@
 """Demo data for the embedded default: idempotent, so `make run` loads it on every start.
 
-Two organisations with an admin each, and, given running MightyCall simulators (one per org),
-an integration per org pointing at its simulator and synced: 30 days on the first run, the time
-since the last sync afterwards.
+Two organisations with an admin, a manager and an agent each, and, given running MightyCall
+simulators (one per org), an integration per org pointing at its simulator and synced: 30 days on
+the first run, the time since the last sync afterwards (`sync_demo` syncs again while `make run` runs).
 
 The demo finds its own integration by name and repoints it when the simulator moved (another
 `SIM_PORT`), so an org never gets a second one and no call is imported twice. Refused in
@@ -43,7 +43,8 @@ from vsync.services import audit, members, orgs, support
 from vsync.services.billing import plans
 from vsync.services.billing.usage import last_complete_month, local_midnight
 from vsync.services.integrations import create_integration, update_integration, validate_base_url
-from vsync.services.notifications import alerts
+from vsync.services.notifications import alerts, preferences
+from vsync.services.notifications.preferences import DIGEST_HOUR
 from vsync.services.sync import ALL_KINDS, WINDOWED_KINDS, cursor_of, start_sync
 from vsync.services.webhooks import rotate_webhook_token
 
@@ -53,6 +54,9 @@ DEMO_ORGS = (  # slug, name, time zone, org admin
     ("acme", "Acme Dental", "America/New_York", "owner@acme.demo"),
     ("globex", "Globex Logistics", "Europe/London", "owner@globex.demo"),
 )
+# Each demo org's other roles: (role, login, MightyCall extension). Extension 101 is the simulators'
+# Alice Johnson, whom the demo floor rings most, so the agent's floor and calls are never empty.
+DEMO_MEMBERS = (("manager", "manager@{slug}.demo", None), ("agent", "agent@{slug}.demo", "101"))
 DEMO_HISTORY = timedelta(days=30)
 DEMO_INTEGRATION_NAME = "MightyCall (simulator)"
 SIMULATOR_API_KEY, SIMULATOR_USER_KEY = "sim-api-key", "sim-user-key"
@@ -204,15 +208,14 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
     lines = [f"platform admin: {PLATFORM_ADMIN_EMAIL} / {DEMO_PASSWORD}"]
     for index, (slug, name, tz, admin_email) in enumerate(DEMO_ORGS):
         org = _org(slug, name, tz)
-        user = orgs.find_user(admin_email)
-        member = user and db.session.scalar(
-            select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
-        )
-        if member is None:
-            if user is None:
-                orgs.create_user(admin_email, DEMO_PASSWORD)
-            members.add_member(org, admin_email, "org_admin")
+        _member(org, admin_email, "org_admin", digest_at_midnight=True)
         lines.append(f"{name} admin: {admin_email} / {DEMO_PASSWORD}")
+        for role, login, extension in DEMO_MEMBERS:
+            email = login.format(slug=slug)
+            _member(org, email, role, extension)
+            lines.append(
+                f"{name} {role}: {email} / {DEMO_PASSWORD}" + (f" (extension {extension})" if extension else "")
+            )
         _tickets(org, orgs.find_user(admin_email))
         _demo_alerts(org)
         if index < len(simulators):
@@ -223,9 +226,51 @@ def load_demo(simulators: tuple[str, ...] = ()) -> list[str]:
     return lines
 
 
+def sync_demo() -> list[str]:
+    """Sync each demo organisation's demo integration incrementally (what `make run` repeats every few
+    minutes, as a schedule would in production) and describe the runs. Runs in a platform bypass."""
+    if current_app.config["VSYNC_ENV"] == "production":
+        raise Conflict("The demo data is not synced in a production instance.", field="env")
+    lines = []
+    for slug, name, *_rest in DEMO_ORGS:
+        integration = _existing_demo_integration(slug)
+        if integration is not None:
+            lines.append(f"{name}:")
+            lines.extend(_sync(integration))
+    return lines
+
+
+def _existing_demo_integration(slug: str) -> Integration | None:
+    """The demo integration of the demo org `slug`, if the demo made one."""
+    return db.session.scalars(
+        select(Integration)
+        .join(Organization, Organization.id == Integration.org_id)
+        .where(Organization.slug == slug, Integration.name == DEMO_INTEGRATION_NAME)
+        .order_by(Integration.id)
+    ).first()
+
+
+def _member(
+    org: Organization, email: str, role: str, extension: str | None = None, *, digest_at_midnight: bool = False
+) -> None:
+    """A demo login with the demo password and its membership of the org, unless it has one. With
+    `digest_at_midnight`, its first daily digest (for yesterday) is due at once, whatever the hour
+    `make run` starts."""
+    user = orgs.find_user(email)
+    member = user and db.session.scalar(
+        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
+    )
+    if member is None:
+        if user is None:
+            orgs.create_user(email, DEMO_PASSWORD)
+        added = members.add_member(org, email, role, extension=extension)
+        if digest_at_midnight:
+            preferences.set_preferences(added.membership, {DIGEST_HOUR: "0"})
+
+
 def _demo_alerts(org: Organization) -> None:
     """Alert rules for a demo org that has none, checked around the clock, so `make run` shows alerts
-    (and digests, at the admin's default hour) landing in the outbox."""
+    (and the admin's digest, due at local midnight) landing in the outbox."""
     if alerts.rules(org):
         return
     alerts.save_rule(org, SERVICE_LEVEL, window_minutes=60, threshold=0.8)
@@ -251,19 +296,14 @@ def demo_floor_targets(server_url: str) -> list[DemoFloorTarget]:
         raise Conflict("The demo floor does not play into a production instance.", field="env")
     targets = []
     for slug, *_rest in DEMO_ORGS:
-        org = db.session.scalar(select(Organization).where(Organization.slug == slug))
-        if org is None:
-            continue
-        integration = db.session.scalars(
-            select(Integration).where(Integration.org_id == org.id, Integration.name == DEMO_INTEGRATION_NAME)
-        ).first()
+        integration = _existing_demo_integration(slug)
         if integration is None:
             continue
         numbers = tuple(
             db.session.scalars(
                 select(PhoneNumber.e164)
                 .join(NumberAssignment, NumberAssignment.phone_number_id == PhoneNumber.id)
-                .where(NumberAssignment.org_id == org.id, NumberAssignment.unassigned_at.is_(None))
+                .where(NumberAssignment.org_id == integration.org_id, NumberAssignment.unassigned_at.is_(None))
                 .order_by(PhoneNumber.e164)
             )
         )

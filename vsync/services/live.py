@@ -8,7 +8,9 @@ the org's agents, and each extension's latest event (`ix_call_events_extension_o
 Anything not heard of for longer than `staleness` is not trusted: an open call whose latest event is
 older is counted in `stale_calls` (its Completed event was probably lost) rather than shown waiting
 or in progress, and an extension with no event that recent and no live call is `unknown` rather
-than `available`. Runs in the caller's tenant scope of the org, like any org read.
+than `available`; an agent of the org with no event at all in the window is `offline` (MightyCall
+sends no presence, so "offline" means "not heard of this shift"). Runs in the caller's tenant scope of
+the org, like any org read.
 
 The org's agents are the extensions of its own MightyCall accounts (`vsync.query.own_account`):
 on a number shared with another organisation, that organisation's extensions are not on this floor.
@@ -24,17 +26,20 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from vsync.extensions import db
 from vsync.models import Agent, Call, CallEvent
+from vsync.models.types import utcnow
 from vsync.query import own_account
 from vsync.tenancy import Scope, TenancyError, current_scope, reviewed_sql, tenant_criterion_sql
 from vsync.timeutil import isoformat_z
 
 DEFAULT_STALENESS = timedelta(minutes=30)
 DEFAULT_WINDOW = timedelta(hours=8)
-AVAILABLE, RINGING, ON_CALL, UNKNOWN = "available", "ringing", "on_call", "unknown"
+AVAILABLE, RINGING, ON_CALL, OFFLINE, UNKNOWN = "available", "ringing", "on_call", "offline", "unknown"
+STATES = (AVAILABLE, RINGING, ON_CALL, OFFLINE, UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class AgentState:
     extension: str
     name: str | None
     state: str
-    since: datetime | None  # when the state began (for `unknown`: the extension's last event, if any)
+    since: datetime | None  # when the state began (for `unknown`: the extension's last event; `offline`: None)
     call_id: str | None = None
     number: str | None = None  # the other party of the call it is ringing for or on
 
@@ -68,6 +73,10 @@ class FloorState:
     stale_calls: int = 0
     calls_waiting: int = 0
     longest_wait_seconds: float | None = None
+
+    def state_counts(self) -> dict[str, int]:
+        """How many agents are in each state, every state named (0 when none is)."""
+        return {state: sum(agent.state == state for agent in self.agents) for state in STATES}
 
     def as_dict(self) -> dict:
         """JSON-ready: times ISO-8601 UTC with `Z`, seconds with one decimal."""
@@ -168,6 +177,8 @@ def floor_state(
             )
         elif seen is not None and seen >= fresh_after:
             agents.append(AgentState(extension, names.get(extension), AVAILABLE, seen))
+        elif seen is None:
+            agents.append(AgentState(extension, names.get(extension), OFFLINE, None))
         else:
             agents.append(AgentState(extension, names.get(extension), UNKNOWN, seen))
 
@@ -198,6 +209,28 @@ def floor_state(
         stale_calls=len(open_calls) - len(live),
         calls_waiting=len(waiting),
         longest_wait_seconds=max((c.seconds for c in waiting), default=None),
+    )
+
+
+def live_staleness() -> timedelta:
+    """How long a state stands without news: `VSYNC_LIVE_STALE_MINUTES`."""
+    return timedelta(minutes=current_app.config["VSYNC_LIVE_STALE_MINUTES"])
+
+
+def floor_now(org_id: int) -> FloorState:
+    """The org's floor at this moment, under the configured staleness: what the API and the consoles show."""
+    return floor_state(org_id, now=utcnow(), staleness=live_staleness())
+
+
+def in_progress(call: Call, now: datetime, staleness: timedelta) -> bool:
+    """Whether a call is in progress at `now` as the floor counts it: known from events, not ended,
+    started within the floor's window and heard of within `staleness` (an older one probably lost
+    its Completed event and is not claimed to be going on)."""
+    return (
+        call.ended_at is None
+        and call.events_at is not None
+        and call.events_at >= now - staleness
+        and now - DEFAULT_WINDOW <= call.started_at <= now
     )
 
 

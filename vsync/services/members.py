@@ -219,7 +219,7 @@ NOT_VALID = (
 )
 
 
-def _account_state(user_id: int, *, lock: bool = False) -> str:
+def account_state(user_id: int, *, lock: bool = False) -> str:
     """The hash of what a set-password link relies on: the account's email, password hash, global role,
     whether it is active, and every membership with its role. With `lock`, the user row and the
     memberships are locked until the transaction ends, so none changes between the check and the use
@@ -235,10 +235,18 @@ def _account_state(user_id: int, *, lock: bool = False) -> str:
     return secret_digest(json.dumps(state))
 
 
-def _store_link(user_id: int, token: str, condition=None) -> datetime | None:
+def _store_link(
+    user_id: int,
+    token: str,
+    condition=None,
+    *,
+    lifetime: timedelta = PASSWORD_LINK_LIFETIME,
+    now: datetime | None = None,
+) -> datetime | None:
     """Make `token` `user_id`'s one set-password link (replacing any earlier one), bound to the account's
-    state now; only if `condition` holds for the user row. Its expiry, or None when nothing was stored."""
-    expires = utcnow() + PASSWORD_LINK_LIFETIME
+    state now, lasting `lifetime`; only if `condition` holds for the user row. Its expiry, or None when
+    nothing was stored."""
+    expires = (now or utcnow()) + lifetime
     statement = (
         update(_users)
         .where(_users.c.id == user_id)
@@ -246,7 +254,7 @@ def _store_link(user_id: int, token: str, condition=None) -> datetime | None:
             password_token_hash=secret_digest(token),
             password_token_expires_at=expires,
             password_token_used_at=None,
-            password_token_state=_account_state(user_id),
+            password_token_state=account_state(user_id),
         )
     )
     if condition is not None:
@@ -293,6 +301,16 @@ def reset_password(user: User) -> str:
     return token
 
 
+def issue_reset_link(user_id: int, *, now: datetime | None = None) -> tuple[str, datetime]:
+    """A forgot-password link for an active account (`vsync.services.profile.request_password_reset`):
+    the same one-time set-password link, lasting `VSYNC_RESET_LINK_MINUTES`, replacing any earlier one.
+    Returns the token and its expiry."""
+    token = secrets.token_urlsafe(32)
+    lifetime = timedelta(minutes=current_app.config["VSYNC_RESET_LINK_MINUTES"])
+    expires = _store_link(user_id, token, _users.c.active.is_(True), lifetime=lifetime, now=now)
+    return token, expires or (now or utcnow()) + lifetime
+
+
 @dataclass(frozen=True)
 class PasswordLink:
     user_id: int
@@ -300,7 +318,7 @@ class PasswordLink:
     expires_at: datetime
 
 
-def _usable_link(token: str, *, lock: bool) -> PasswordLink:
+def _usable_link(token: str, *, lock: bool, now: datetime | None = None) -> PasswordLink:
     """The link `token` names if it can still be used; else `ValidationError` saying why. A link whose
     account changed since it was made is spent here (the caller commits that)."""
     digest = secret_digest(token or "")
@@ -317,14 +335,16 @@ def _usable_link(token: str, *, lock: bool) -> PasswordLink:
     if row.password_token_used_at is not None:
         raise ValidationError(
             "This set-password link has been used already. Sign in with the password you "
-            "chose, or ask your admin for a new link.",
+            'chose, or ask for a new link with "Forgot password?" on the sign-in page.',
             field="token",
         )
-    if row.password_token_expires_at <= utcnow():
+    if row.password_token_expires_at <= (now or utcnow()):
         raise ValidationError(
-            "This set-password link has expired (links last 72 hours). Ask your admin for a new one.", field="token"
+            'This set-password link has expired. Ask for a new one with "Forgot password?" on the sign-in '
+            "page, or ask your admin.",
+            field="token",
         )
-    if row.password_token_state != _account_state(row.id, lock=lock):
+    if row.password_token_state != account_state(row.id, lock=lock):
         _core(
             update(_users)
             .where(_users.c.id == row.id, _users.c.password_token_hash == digest)
@@ -334,17 +354,19 @@ def _usable_link(token: str, *, lock: bool) -> PasswordLink:
     return PasswordLink(row.id, row.email, row.password_token_expires_at)
 
 
-def password_link(token: str) -> PasswordLink:
+def password_link(token: str, *, now: datetime | None = None) -> PasswordLink:
     """The account a set-password token is for, if it can still be used; else `ValidationError` saying
     why (unknown, used, expired, or its account changed: then it is spent), for the public page."""
-    return _usable_link(token, lock=False)
+    return _usable_link(token, lock=False, now=now)
 
 
-def set_password_with_link(token: str, password: str) -> PasswordLink:
-    """Redeem a set-password token: the account gets `password`, the token is spent and every session
-    of the account ends. The account's row and memberships are locked from the check to the write, and
-    the update is conditional on the token being unused, so two submissions cannot both succeed."""
-    link = _usable_link(token, lock=True)
+def set_password_with_link(token: str, password: str, *, now: datetime | None = None) -> PasswordLink:
+    """Redeem a set-password token (an invitation's, an admin's reset or a forgot-password link): the
+    account gets `password`, the token is spent, every session of the account ends, and the person is
+    told by an account-security email. The account's row and memberships are locked from the check to
+    the write, and the update is conditional on the token being unused, so two submissions cannot both
+    succeed."""
+    link = _usable_link(token, lock=True, now=now)
     validate_password(password)
     spent = _core(
         update(_users)
@@ -355,7 +377,7 @@ def set_password_with_link(token: str, password: str) -> PasswordLink:
         )
         .values(
             password_hash=generate_password_hash(password, method=current_app.config["VSYNC_PASSWORD_HASH"]),
-            password_token_used_at=utcnow(),
+            password_token_used_at=now or utcnow(),
         )
     ).rowcount
     if spent != 1:
@@ -367,4 +389,5 @@ def set_password_with_link(token: str, password: str) -> PasswordLink:
         actor=link.email,
         summary=f"{link.email} chose a password with a set-password link",
     )
+    mail.send_account_notice(link.user_id, link.email, "password_set", key=secret_digest(token), when=now or utcnow())
     return link

@@ -6,7 +6,10 @@ import re
 from functools import cache
 from zoneinfo import available_timezones
 
+from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
@@ -17,12 +20,18 @@ from vsync.services import audit, sessions
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 
 
 @cache
 def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """Every zone name an org may have, sorted (for pickers)."""
+    return tuple(sorted(_time_zones()))
 
 
 def validate_timezone(name: str, field: str = "timezone") -> str:
@@ -40,9 +49,26 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def validate_password(password: str) -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+@cache
+def _breached_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of public breaches, as zxcvbn ships them (lowercase)."""
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def validate_password(password: str, field: str = "password") -> str:
+    """The one check of a new password, wherever one is set (set-password and reset links, the own
+    page, the CLI): at least `VSYNC_PASSWORD_MIN_LENGTH` characters, and not one of the commonly
+    breached passwords, whatever its case. The message names the rule that refused it."""
+    least = current_app.config["VSYNC_PASSWORD_MIN_LENGTH"]
+    password = password or ""
+    if len(password) < least:
+        raise ValidationError(f"Too short: a password needs at least {least} characters.", field=field)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(f"Too long: a password has at most {MAX_PASSWORD_LENGTH} characters.", field=field)
+    if password.lower() in _breached_passwords():
+        raise ValidationError(
+            "Commonly breached: this password is on a public list of leaked passwords; choose another.", field=field
+        )
     return password
 
 
@@ -61,8 +87,7 @@ def create_org(name: str, slug: str, timezone: str = "UTC") -> Organization:
     if db.session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
         raise Conflict(f"An organisation with slug {slug!r} exists already.", field="slug")
     org = Organization(name=name, slug=slug, timezone=timezone)
-    db.session.add(org)
-    db.session.flush()
+    _flush_unique_name(name, add=org)
     audit.record("org.created", org_id=org.id, target=org, summary=f"{name} ({slug}, {timezone})")
     return org
 
@@ -72,6 +97,22 @@ def _name(name) -> str:
     if not name or len(name) > 200:
         raise ValidationError("An organisation needs a name of up to 200 characters.", field="name")
     return name
+
+
+def _flush_unique_name(name: str, add: Organization | None = None) -> None:
+    """Write a new (`add`) or changed org name. Names tell orgs apart in the console's switcher and
+    lists, so no two are the same ignoring case: the database's unique index on `lower(name)` decides,
+    as it sees every org (an org admin renaming their org sees only their own) and holds against a
+    race. Refused, a new org leaves the session; a changed name stays for the caller's rollback."""
+    try:
+        with db.session.begin_nested():
+            if add is not None:
+                db.session.add(add)
+            db.session.flush()
+    except IntegrityError as exc:
+        if "uq_organizations_name_lower" not in str(exc.orig):
+            raise
+        raise Conflict(f"An organisation named {name!r} exists already; choose another name.", field="name") from None
 
 
 def _service_level_target(value) -> float:
@@ -89,12 +130,20 @@ def _service_level_target(value) -> float:
     return value
 
 
+# The settings in words, for messages that a person reads next to the field (and an API client with its name).
+_SECONDS_SETTINGS = {
+    "service_level_threshold_seconds": "The service-level threshold",
+    "short_abandon_seconds": "The short-abandon limit",
+}
+
+
 def _whole_seconds(value, field: str, *, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
-        raise ValidationError(f"{field} is a whole number of seconds.", field=field)
+    setting = _SECONDS_SETTINGS[field]
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().lstrip("-").isdigit():
+        raise ValidationError(f"{setting} is a whole number of seconds.", field=field)
     value = int(value)
     if not least <= value <= 3600:
-        raise ValidationError(f"{field} is between {least} and 3600 seconds.", field=field)
+        raise ValidationError(f"{setting} is between {least} and 3600 seconds.", field=field)
     return value
 
 
@@ -106,9 +155,12 @@ def update_org_settings(
     service_level_target=None,
     service_level_threshold_seconds=None,
     short_abandon_seconds=None,
+    require_two_factor: bool | None = None,
 ) -> Organization:
     """Change an organisation's settings; `None` leaves a setting as it is. Each value is validated
-    before any is applied, and one `org.updated` audit row names what changed (nothing changed: none)."""
+    before any is applied, and one `org.updated` audit row names what changed (nothing changed: none).
+    `require_two_factor` sends everyone acting in the org without two-factor sign-in to turn it on
+    (`vsync.auth`); it ends no session."""
     wanted = {
         "name": None if name is None else _name(name),
         "timezone": None if timezone is None else validate_timezone(timezone),
@@ -119,6 +171,7 @@ def update_org_settings(
         "short_abandon_seconds": None
         if short_abandon_seconds is None
         else _whole_seconds(short_abandon_seconds, "short_abandon_seconds", least=0),
+        "require_two_factor": None if require_two_factor is None else bool(require_two_factor),
     }
     changes = []
     for setting, value in wanted.items():
@@ -126,7 +179,7 @@ def update_org_settings(
             changes.append(f"{setting}: {getattr(org, setting)} → {value}")
             setattr(org, setting, value)
     if changes:
-        db.session.flush()
+        _flush_unique_name(org.name)
         audit.record("org.updated", org_id=org.id, target=org, summary="; ".join(changes))
     return org
 

@@ -15,7 +15,10 @@ table only its SHA-256), and the user loader (`vsync.auth.principals.load_user`)
 row has not ended, `expires_at` (`VSYNC_SESSION_HOURS` after sign-in) has not passed on the server's
 clock, whatever the cookie says, and the account is active. What ends sessions:
 
-- signing out: that session only; another device stays signed in;
+- signing out: that session only; another device stays signed in; "sign out this one" on the own
+  page (`/account`) likewise ends one chosen session of the person's own;
+- "sign out everywhere else" on the own page, and a password changed there: every session but the
+  one asking;
 - "sign out everywhere" (the person in the console's menu, or a platform admin on their user page):
   every session of the account, this one included;
 - a password set through a set-password link, and a platform admin's password reset: every session.
@@ -124,6 +127,40 @@ def end_session(user_id: int, session_id: int | None, reason: str = SIGNED_OUT, 
         .values(ended_at=now or utcnow(), ended_reason=reason)
     )
     return ended.rowcount == 1
+
+
+def end_other_sessions(user_id: int, keep_session_id: int | None, reason: str, *, now: datetime | None = None) -> int:
+    """End every session of `user_id` still going but `keep_session_id` (the one asking); how many ended."""
+    ended = _run(
+        update(_sessions)
+        .where(
+            _sessions.c.user_id == user_id,
+            _sessions.c.id.is_distinct_from(keep_session_id),
+            _sessions.c.ended_at.is_(None),
+        )
+        .values(ended_at=now or utcnow(), ended_reason=reason)
+    )
+    return ended.rowcount
+
+
+def note_device(user_id: int, session_token: str, device_hash: str) -> str:
+    """Mark the session just started with `session_token` as from the device `device_hash`, and say what
+    that device is to the person: `known` (an earlier session of theirs came from it), `first` (they
+    have no earlier session at all: their first sign-in is no news to them) or `new`."""
+    this = secret_digest(session_token)
+    earlier = _sessions.c.user_id == user_id, _sessions.c.token_hash != this
+    known, any_earlier = _run(
+        select(
+            exists().where(*earlier, _sessions.c.device_hash == device_hash),
+            exists().where(*earlier),
+        )
+    ).one()
+    _run(
+        update(_sessions)
+        .where(_sessions.c.user_id == user_id, _sessions.c.token_hash == this)
+        .values(device_hash=device_hash)
+    )
+    return "known" if known else "new" if any_earlier else "first"
 
 
 def end_all_sessions(user_id: int, reason: str, *, now: datetime | None = None) -> int:

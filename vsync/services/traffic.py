@@ -24,7 +24,7 @@ from sqlalchemy import Row, Select, and_, literal, or_, select, tuple_
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
-from vsync.models import Call, CallEvent, PhoneNumber, Recording, SmsMessage
+from vsync.models import Agent, Call, CallEvent, Membership, PhoneNumber, Recording, SmsMessage
 from vsync.phones import normalize_e164
 from vsync.query import NO_FILTERS, Filters, Window
 
@@ -46,7 +46,16 @@ CALL_COLUMNS = (
     Call.ended_at,
     Call.duration_ms,
     Call.agent_extension,
+    # A call's agent is (account, extension): the name of that extension in the call's own account,
+    # which the scope sees only for the org's own accounts (another account's names stay hidden).
+    select(Agent.display_name)
+    .where(Agent.account_id == Call.account_id, Agent.extension == Call.agent_extension)
+    .correlate(Call)
+    .scalar_subquery()
+    .label("agent_name"),
 )
+# A recording belongs to the call of its account with its call id.
+CALL_OF_RECORDING = and_(Call.account_id == Recording.account_id, Call.external_id == Recording.call_external_id)
 RECORDING_COLUMNS = (
     Recording.id,
     Call.id.label("call_id"),
@@ -140,6 +149,64 @@ def calls_statement(
     return _newest_first(statement, Call.started_at, Call.id, after)
 
 
+def call_row(call_id: int) -> Row:
+    """One call as a row of `CALL_COLUMNS`; not found like `get_call` when the scope does not see it."""
+    row = db.session.execute(select(*CALL_COLUMNS).where(Call.id == call_id)).first()
+    if row is None:
+        raise NotFound(f"No call {call_id}.", field="id")
+    return row
+
+
+def agent_names(extensions: Iterable[tuple[int, str | None]]) -> dict[tuple[int, str | None], str | None]:
+    """Display names of (account, extension) pairs the scope sees, for pages that show agents by name."""
+    wanted = {(account, ext) for account, ext in extensions if ext}
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(Agent.account_id, Agent.extension, Agent.display_name).where(
+            Agent.account_id.in_({account for account, _ in wanted}), Agent.extension.in_({ext for _, ext in wanted})
+        )
+    )
+    return {(account, ext): name for account, ext, name in rows if (account, ext) in wanted}
+
+
+def recording_calls(recordings: Iterable[tuple[int, str]]) -> list[Row]:
+    """The calls of (account, call id) pairs the scope sees, with what a recordings list shows of
+    them: `account_id`, `external_id`, `from_number`, `agent_extension`, `agent_name`, `e164`, `label`."""
+    wanted = set(recordings)
+    if not wanted:
+        return []
+    rows = db.session.execute(
+        select(
+            Call.account_id,
+            Call.external_id,
+            Call.from_number,
+            Call.agent_extension,
+            CALL_COLUMNS[-1],
+            PhoneNumber.e164,
+            PhoneNumber.label,
+        )
+        .join(PhoneNumber, PhoneNumber.id == Call.phone_number_id)
+        .where(
+            Call.account_id.in_({account for account, _ in wanted}),
+            Call.external_id.in_({external_id for _, external_id in wanted}),
+        )
+    )
+    return [row for row in rows if (row.account_id, row.external_id) in wanted]
+
+
+def known_agents() -> list[tuple[str, str | None]]:
+    """(extension, name) of the agents the scope sees, by name then extension: the extensions of its
+    own accounts' agents and of its members (`query.parse_filters` accepts each), for filter forms."""
+    names: dict[str, str | None] = {}
+    for extension, name in db.session.execute(select(Agent.extension, Agent.display_name)).tuples():
+        names[extension] = names.get(extension) or name
+    for extension in db.session.scalars(select(Membership.extension).where(Membership.extension.is_not(None))):
+        if extension:
+            names.setdefault(extension, None)
+    return sorted(names.items(), key=lambda pair: ((pair[1] or pair[0]).lower(), pair[0]))
+
+
 def get_call(call_id: int) -> tuple[Call, list[CallEvent], Recording | None]:
     """A call with its webhook events (in the order they happened) and its recording, if any.
     A call the scope does not see is not found, like one that does not exist."""
@@ -169,7 +236,7 @@ def recordings_statement(
     (rows of `RECORDING_COLUMNS`)."""
     statement = (
         select(*RECORDING_COLUMNS)
-        .join(Call, and_(Call.account_id == Recording.account_id, Call.external_id == Recording.call_external_id))
+        .join(Call, CALL_OF_RECORDING)
         .where(
             *_in_window(Recording.started_at, window), *filters.criteria(), *call_criteria(status=status, search=search)
         )

@@ -17,14 +17,22 @@ invoice or credit note (its row's `invoice_id`) carries the document as PDF and 
 is sent in the org's scope, so the outbox holds no document bytes. SMTP sends have the
 `VSYNC_SMTP_TIMEOUT`; with no SMTP host (the embedded default) `OutboxFilesEmailBackend` writes each
 message as an `.eml` file under `instance/outbox/`.
+
+A message about a person's own account (`queue_account_email`: a reset or email-change link, an
+account-security notice) belongs to no org: it is decided wherever that person acts, often with no
+scope at all (signing in, asking for a reset), so its row is written with a reviewed Core insert,
+with no `org_id`, which no org's scope sees, and claimed, sent and retried the same way
+(`send_account_email`, `record_account_attempt`): it needs no scope, so the embedded default sends
+it inline inside the request that decided it, whoever made that request.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from pathlib import Path
 from typing import cast
@@ -33,17 +41,20 @@ from flask import current_app
 from flask_mailman import EmailMultiAlternatives
 from flask_mailman.backends.base import BaseEmailBackend
 from rq import Retry
-from sqlalchemy import CursorResult, event, select, update
+from sqlalchemy import CursorResult, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vsync import queue
+from vsync.errors import Conflict, NotFound
 from vsync.extensions import db, mail
 from vsync.models import Invoice, Organization, OutboundEmail
-from vsync.models.notifications import FAILED, QUEUED, SENDING, SENT, UNKNOWN
+from vsync.models.notifications import ACCOUNT, FAILED, QUEUED, SENDING, SENT, UNKNOWN
 from vsync.models.types import utcnow
+from vsync.services import audit
 from vsync.services.billing import documents
 from vsync.services.orgs import normalize_email
+from vsync.tenancy import reviewed_sql
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +151,67 @@ def queue_email(
     return row
 
 
-def _org_name(org_id: int) -> str:
-    return db.session.get_one(Organization, org_id).name  # the caller's org, or a stored message's (a foreign key)
+def queue_account_email(user_id: int, *, key: str, to: str, template: str, context: dict) -> int | None:
+    """Decide a message about `user_id`'s own account (see the module docstring): its outbox row's id,
+    or None when a message with `key` was decided already. Dispatched when the caller commits."""
+    to = normalize_email(to)
+    subject, _, _ = render(template, {"org_name": _org_name(None), **context})
+    statement = (
+        insert(OutboundEmail.__table__)
+        .values(
+            org_id=None,
+            user_id=user_id,
+            kind=ACCOUNT,
+            dedupe_key=key[:200],
+            to_address=to,
+            subject=subject[:300],
+            template=template,
+            context=context,
+            status=QUEUED,
+            attempts=0,
+            created_at=utcnow(),
+        )
+        .returning(OutboundEmail.__table__.c.id)
+    )
+    try:
+        with db.session.begin_nested():
+            email_id = db.session.connection().execute(reviewed_sql(statement)).scalar_one()
+    except IntegrityError as exc:
+        if "dedupe_key" not in str(exc.orig):
+            raise
+        return None
+    db.session.info.setdefault(_PENDING, []).append((None, email_id))
+    return email_id
+
+
+ACCOUNT_EVENTS = {
+    "password_set": "A new password was set for your vsync account with a set-password link",
+    "password_changed": "The password of your vsync account was changed",
+    "email_changed": "The email address of your vsync account was changed to {new_email}",
+    "new_device": "Your vsync account was signed in from a new device: {device}, from {ip}",
+    "two_factor_reset": "A platform admin turned two-factor sign-in off for your vsync account and ended "
+    "every session of yours; sign in with your password and turn it on again with your new device",
+}
+
+
+def send_account_notice(user_id: int, to: str, event: str, *, key: str, when: datetime, **details: str) -> int | None:
+    """An account-security message (`ACCOUNT_EVENTS`) to `to`: what happened, when, and where to reset
+    the password and end sessions if it was not the person. Decided once per `key`."""
+    context = {
+        "event": event,
+        "what": ACCOUNT_EVENTS[event].format(**details),
+        "when": f"{when:%Y-%m-%d %H:%M} UTC",
+        "account_url": f"{public_url()}/account",
+        "forgot_url": f"{public_url()}/forgot-password",
+    }
+    return queue_account_email(
+        user_id, key=f"account:{event}:{key}", to=to, template="account_security", context=context
+    )
+
+
+def _org_name(org_id: int | None) -> str:
+    """The caller's org, or a stored message's (a foreign key); "vsync" for a message of no org."""
+    return "vsync" if org_id is None else db.session.get_one(Organization, org_id).name
 
 
 @event.listens_for(Session, "after_commit")
@@ -155,7 +225,9 @@ def _dispatch_committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, previous_transaction) -> None:
-    if not previous_transaction.nested:
+    """When the outermost transaction rolls back only: a savepoint's rollback, or that of a flush that
+    failed inside one (a message decided already, `queue_email`), leaves the messages decided before it."""
+    if previous_transaction.parent is None:
         session.info.pop(_PENDING, None)
 
 
@@ -178,7 +250,7 @@ def send_test_email(org: Organization, to: str) -> OutboundEmail:
     return row
 
 
-def dispatch(org_id: int, email_id: int) -> str | None:
+def dispatch(org_id: int | None, email_id: int) -> str | None:
     """Hand a decided (and committed) message to a worker, or send it now without Redis."""
     intervals = current_app.config["VSYNC_MAIL_RETRY_INTERVALS"]
     return queue.enqueue(
@@ -209,7 +281,8 @@ def claim(email_id: int) -> OutboundEmail | None:
     return db.session.get(OutboundEmail, email_id) if taken == 1 else None
 
 
-def _message(row: OutboundEmail) -> EmailMultiAlternatives:
+def _message(row) -> EmailMultiAlternatives:
+    """The message of an outbox row (an `OutboundEmail`, or its table's row for a message of no org)."""
     subject, text, html = render(row.template, {"org_name": _org_name(row.org_id), **row.context})
     headers = {"Message-ID": make_msgid(f"vsync-{row.id}", domain="vsync"), **row.context.get("headers", {})}
     message = EmailMultiAlternatives(subject=subject, body=text, to=[row.to_address], headers=headers)
@@ -240,6 +313,105 @@ def send_claimed(row: OutboundEmail) -> None:
     log.info("email %s (%s) sent to %s", row.id, row.kind, row.to_address)
 
 
+def retry_failed(email_id: int) -> OutboundEmail:
+    """Send a `failed` message again (a platform admin's decision; audited): back to `queued`, handed to
+    the send job when the caller commits, with its retries afresh. Only a failed one: it never left
+    (each attempt was refused or timed out), so this cannot send it twice; an `unknown` one may have
+    left and is never sent again, and a second retry of the same message finds it queued (409)."""
+    taken = cast(
+        CursorResult,
+        db.session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id == email_id, OutboundEmail.status == FAILED)
+            .values(status=QUEUED, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    row = db.session.get(OutboundEmail, email_id, populate_existing=True)
+    if row is None:
+        raise NotFound("There is no such message.", field="id")
+    if taken != 1:
+        raise Conflict(f"Only a failed message is sent again; this one is {row.status}.", field="status")
+    audit.record(
+        "email.retried",
+        org_id=row.org_id,
+        target=row,
+        summary=f"{row.kind} to {row.to_address} after {row.attempts} attempt(s): {row.error or 'no error kept'}",
+    )
+    db.session.info.setdefault(_PENDING, []).append((row.org_id, row.id))
+    return row
+
+
+# A one-time or unsubscribe link's token: the path segment after these, or any long URL-safe segment or
+# query value (a token, whatever route carries it).
+_TOKEN_IN_LINK = re.compile(
+    r"(?P<head>/(?:set-password|reset-password|unsubscribe)/)[^\s\"'<>/?#]+"
+    r"|(?P<lead>https?://[^\s\"'<>]*?[/=])[A-Za-z0-9_\-.~]{24,}"
+)
+
+
+def redact_links(text: str) -> str:
+    """`text` with the tokens of its links replaced by `[redacted]`: whoever reads a stored message
+    (platform staff in the outbox) must not be able to use its set-password or unsubscribe link."""
+    while True:
+        redacted = _TOKEN_IN_LINK.sub(lambda m: f"{m.group('head') or m.group('lead')}[redacted]", text)
+        if redacted == text:
+            return text
+        text = redacted
+
+
+def shown_text(row: OutboundEmail) -> str:
+    """The text part of a stored message as it is sent, links' tokens redacted (`redact_links`)."""
+    _, text, _ = render(row.template, {"org_name": _org_name(row.org_id), **row.context})
+    return redact_links(text)
+
+
+_outbox = OutboundEmail.__table__
+_ACCOUNT_ROW = (_outbox.c.kind == ACCOUNT) & _outbox.c.org_id.is_(None)
+
+
+def _core(statement):
+    """Run a reviewed statement on an account message's row (see the module docstring)."""
+    return db.session.connection().execute(reviewed_sql(statement))
+
+
+def send_account_email(email_id: int) -> str:
+    """Claim, send and mark sent a message of no org (see the module docstring), as `claim` and
+    `send_claimed` do for an org's; returns what happened, for the job result."""
+    claimed = _core(
+        update(_outbox)
+        .where(_outbox.c.id == email_id, _outbox.c.status == QUEUED, _ACCOUNT_ROW)
+        .values(status=SENDING, claimed_at=utcnow(), attempts=_outbox.c.attempts + 1)
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return "skipped"
+    row = _core(select(_outbox).where(_outbox.c.id == email_id)).one()
+    message = _message(row)
+    with mail.get_connection() as connection:
+        connection.send_messages([message])
+    _core(
+        update(_outbox)
+        .where(_outbox.c.id == email_id)
+        .values(status=SENT, sent_at=utcnow(), error=None, message_id=message.extra_headers["Message-ID"])
+    )
+    db.session.commit()
+    log.info("email %s (account) sent to %s", email_id, row.to_address)
+    return "sent"
+
+
+def record_account_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:
+    """`record_attempt` for a message of no org."""
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    _core(
+        update(_outbox)
+        .where(_outbox.c.id == email_id, _outbox.c.status == SENDING, _ACCOUNT_ROW)
+        .values(status=QUEUED if will_retry else FAILED, error=error)
+    )
+    log.warning("email %s failed%s: %s", email_id, ", will retry" if will_retry else "", error)
+    db.session.commit()
+
+
 def record_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:
     """A send that raised: back to `queued` while retries remain, else `failed`; the error is kept."""
     row = db.session.get(OutboundEmail, email_id)
@@ -253,7 +425,7 @@ def record_attempt(email_id: int, exc: BaseException, will_retry: bool) -> None:
     db.session.commit()
 
 
-def sweep_outbox() -> tuple[list[tuple[int, int]], int]:
+def sweep_outbox() -> tuple[list[tuple[int | None, int]], int]:
     """Platform-wide (in a bypass): rows a dead worker left `sending` become `unknown`; `queued` rows
     nobody enqueued are returned as (org id, email id) to dispatch again. Committed."""
     cutoff = utcnow() - STALE_AFTER

@@ -8,6 +8,9 @@ A digest or a support ticket message carries a signed one-click unsubscribe link
 its outbox message and one preference key; using it turns that preference off for that person in
 that org, nothing else, and spends the link (the message's `unsubscribed_at`): a tampered link and a
 used one are refused with a clear message, and nothing changes.
+
+Platform admins have no membership, hence no org preferences; they have their own about every org
+(`PLATFORM_CHOICES`, stored as `PlatformNotificationPreference`): sync failures anywhere, on by default.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from sqlalchemy import select
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
-from vsync.models import Membership, NotificationPreference, OutboundEmail
+from vsync.models import Membership, NotificationPreference, OutboundEmail, PlatformNotificationPreference
 from vsync.models.orgs import AGENT, MANAGER, ORG_ADMIN
 from vsync.models.types import utcnow
-from vsync.services import audit
+from vsync.services import audit, members
 
 DIGEST, DIGEST_HOUR = "digest", "digest_hour"
 ALERT_SERVICE_LEVEL, ALERT_SILENCE = "alert_service_level", "alert_silence"
+ALERT_ABANDON_RATE, ALERT_MISSED_CALLS = "alert_abandon_rate", "alert_missed_calls"
+ALERT_SYNC_FAILING, ALERT_WEBHOOK_SILENCE = "alert_sync_failing", "alert_webhook_silence"
 SYNC_FAILURES, ACCOUNT_SECURITY = "sync_failures", "account_security"
 SUPPORT = "support_tickets"
 OFF, DAILY, WEEKLY, ON = "off", "daily", "weekly", "on"
@@ -36,6 +41,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     DIGEST_HOUR: tuple(str(hour) for hour in range(24)),
     ALERT_SERVICE_LEVEL: (ON, OFF),
     ALERT_SILENCE: (ON, OFF),
+    ALERT_ABANDON_RATE: (ON, OFF),
+    ALERT_MISSED_CALLS: (ON, OFF),
+    ALERT_SYNC_FAILING: (ON, OFF),
+    ALERT_WEBHOOK_SILENCE: (ON, OFF),
     SYNC_FAILURES: (ON, OFF),
     ACCOUNT_SECURITY: (ON, OFF),
     SUPPORT: (ON, OFF),
@@ -45,18 +54,33 @@ LABELS = {
     DIGEST_HOUR: "Digest at (local hour)",
     ALERT_SERVICE_LEVEL: "Alert: service level below target",
     ALERT_SILENCE: "Alert: no calls during business hours",
+    ALERT_ABANDON_RATE: "Alert: abandon rate above its limit",
+    ALERT_MISSED_CALLS: "Alert: too many missed calls",
+    ALERT_SYNC_FAILING: "Alert: sync failing",
+    ALERT_WEBHOOK_SILENCE: "Alert: no webhook events while calls come in",
     SYNC_FAILURES: "Sync failures",
     ACCOUNT_SECURITY: "Account security",
     SUPPORT: "Support tickets",
 }
 _EVERYONE = {DIGEST_HOUR: "8", ACCOUNT_SECURITY: ON, SUPPORT: ON}
 # Admins run the org: a daily digest and every alert. Managers watch the floor: the same but sync
-# failures, which admins fix. Agents get a weekly digest of their own calls and no alerts.
+# failures and the integration's alerts (a failing sync, silent webhooks), which admins fix. Agents get
+# a weekly digest of their own calls and no alerts.
+_FLOOR_ALERTS = (ALERT_SERVICE_LEVEL, ALERT_SILENCE, ALERT_ABANDON_RATE, ALERT_MISSED_CALLS)
+_INTEGRATION_ALERTS = (ALERT_SYNC_FAILING, ALERT_WEBHOOK_SILENCE, SYNC_FAILURES)
 DEFAULTS: dict[str, dict[str, str]] = {
-    ORG_ADMIN: {**_EVERYONE, DIGEST: DAILY, ALERT_SERVICE_LEVEL: ON, ALERT_SILENCE: ON, SYNC_FAILURES: ON},
-    MANAGER: {**_EVERYONE, DIGEST: DAILY, ALERT_SERVICE_LEVEL: ON, ALERT_SILENCE: ON, SYNC_FAILURES: OFF},
-    AGENT: {**_EVERYONE, DIGEST: WEEKLY, ALERT_SERVICE_LEVEL: OFF, ALERT_SILENCE: OFF, SYNC_FAILURES: OFF},
+    ORG_ADMIN: {**_EVERYONE, DIGEST: DAILY, **dict.fromkeys(_FLOOR_ALERTS + _INTEGRATION_ALERTS, ON)},
+    MANAGER: {
+        **_EVERYONE,
+        DIGEST: DAILY,
+        **dict.fromkeys(_FLOOR_ALERTS, ON),
+        **dict.fromkeys(_INTEGRATION_ALERTS, OFF),
+    },
+    AGENT: {**_EVERYONE, DIGEST: WEEKLY, **dict.fromkeys(_FLOOR_ALERTS + _INTEGRATION_ALERTS, OFF)},
 }
+# Platform admins hear of every org's sync failures (they fix integrations for the orgs) unless they turn it off.
+PLATFORM_CHOICES: dict[str, tuple[str, ...]] = {SYNC_FAILURES: (ON, OFF)}
+PLATFORM_DEFAULTS: dict[str, str] = {SYNC_FAILURES: ON}
 _UNSUBSCRIBE_SALT = "vsync.unsubscribe"
 
 
@@ -74,12 +98,12 @@ def preferences_of(membership: Membership) -> dict[str, str]:
     return {key: stored.get(key, default) for key, default in DEFAULTS[membership.role].items()}
 
 
-def _valid(key: str, value: str) -> str:
-    if key not in CHOICES:
+def _valid(key: str, value: str, choices: dict[str, tuple[str, ...]] = CHOICES) -> str:
+    if key not in choices:
         raise ValidationError(f"Unknown preference {key!r}.", field=key)
     value = str(value).strip().lower()
-    if value not in CHOICES[key]:
-        raise ValidationError(f"{LABELS[key]} is one of {', '.join(CHOICES[key])}.", field=key)
+    if value not in choices[key]:
+        raise ValidationError(f"{LABELS[key]} is one of {', '.join(choices[key])}.", field=key)
     return value
 
 
@@ -113,6 +137,57 @@ def set_preferences(membership: Membership, changes: dict[str, str], *, actor: s
             summary=", ".join(f"{key} {current[key]} → {value}" for key, value in changed.items()),
         )
     return {**current, **changed}
+
+
+# --- platform admins' own ------------------------------------------------------------------------
+
+
+def platform_preferences_of(user_id: int) -> dict[str, str]:
+    """Every platform preference of a platform admin: their changes over `PLATFORM_DEFAULTS`."""
+    stored = dict(
+        db.session.execute(
+            select(PlatformNotificationPreference.key, PlatformNotificationPreference.value).where(
+                PlatformNotificationPreference.user_id == user_id
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return {key: stored.get(key, default) for key, default in PLATFORM_DEFAULTS.items()}
+
+
+def set_platform_preferences(user_id: int, changes: dict[str, str]) -> dict[str, str]:
+    """Change some of a platform admin's own preferences (all validated first); audited. Returns them all."""
+    changes = {key: _valid(key, value, PLATFORM_CHOICES) for key, value in changes.items()}
+    current = platform_preferences_of(user_id)
+    changed = {key: value for key, value in changes.items() if current[key] != value}
+    for key, value in changed.items():
+        row = db.session.scalar(
+            select(PlatformNotificationPreference).where(
+                PlatformNotificationPreference.user_id == user_id, PlatformNotificationPreference.key == key
+            )
+        )
+        if row is None:
+            db.session.add(PlatformNotificationPreference(user_id=user_id, key=key, value=value))
+        else:
+            row.value = value
+    if changed:
+        db.session.flush()
+        audit.record(
+            "notifications.platform_preferences_changed",
+            target=("User", user_id),
+            summary=", ".join(f"{key} {current[key]} → {value}" for key, value in changed.items()),
+        )
+    return {**current, **changed}
+
+
+def platform_recipients(key: str) -> list[tuple[int, str]]:
+    """(id, email) of the active platform admins whose platform preference `key` is on, from any scope."""
+    return [
+        (user_id, email)
+        for user_id, email in members.platform_staff_contacts()
+        if platform_preferences_of(user_id)[key] == ON
+    ]
 
 
 # --- one-click unsubscribe ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from vsync.models.integrations import ACTIVE
 from vsync.models.operations import FAILED, QUEUED, RUNNING, SUCCEEDED
 from vsync.models.types import utcnow
 from vsync.services.integrations import client_for
+from vsync.services.notifications import sync_failures
 from vsync.services.sync.ingest import NumberBook, WriteCounts, write_agents, write_calls, write_sms
 from vsync.services.sync.plan import JOB_TIMEOUT, advance_cursor
 from vsync.tenancy import current_org_id
@@ -249,9 +250,12 @@ def run_sync(run_id: int) -> str:
 
 
 def _finish(run: SyncRun, status: str, error: str | None) -> str:
+    """End the run; a failure for good also decides its emails (one per failure streak), committed with it."""
     run.status, run.error, run.finished_at = status, error, utcnow()
     if error:
         log.warning("sync run %s %s: %s", run.id, status, error)
+    if status == FAILED:
+        sync_failures.notify_failed_run(run)
     db.session.commit()
     return status
 

@@ -267,10 +267,13 @@ def write_calls(account_id: int, records: list[CallRecord], book: NumberBook) ->
                 }
             )
     table = Call.__table__
-    # An answered call's agent is the extension that answered, which only events know.
+    # An answered call's agent is the extension that answered, which only events know; an unanswered
+    # outbound call keeps the extension its events say placed it when the sync's item names none.
+    excluded = _insert(table).excluded
     keep = {
         "agent_extension": case(
-            (table.c.answered_at.is_not(None), table.c.agent_extension), else_=_insert(table).excluded.agent_extension
+            (table.c.answered_at.is_not(None), table.c.agent_extension),
+            else_=func.coalesce(excluded.agent_extension, table.c.agent_extension),
         )
     }
     counts = _upsert(table, calls, ("account_id", "external_id"), "raw", keep)
@@ -334,9 +337,9 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
     events give (`Body.DateTimeUtc`, or the earliest event). The event is applied only if the book's
     org holds the call's number at that instant, whatever the event's own `Timestamp` says; returns
     None when it does not (the caller marks the event unmatched, and nothing is written). Otherwise
-    a call first seen here is created (`synced_at` empty); a call the sync read keeps the sync's
-    fields and takes the events' answer, wait and ring times and answering agent. Returns whether the
-    event was new; applying the same event twice changes nothing.
+    a call first seen here is created (`synced_at` empty, its duration the events'); a call the sync
+    read keeps the sync's fields and takes the events' answer, wait and ring times and answering
+    agent. Returns whether the event was new; applying the same event twice changes nothing.
     """
     _lock_call(account_id, event.call_id)
     events, calls = CallEvent.__table__, Call.__table__
@@ -383,6 +386,7 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
         wait_ended_at=facts.wait_ended_at,
         ring_ms=facts.ring_ms,
         ended_at=facts.ended_at,
+        duration_ms=facts.duration_ms,
         agent_extension=facts.agent_extension,
         raw={},
         events_at=facts.events_at,
@@ -406,6 +410,7 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
                         "to_number",
                         "started_at",
                         "ended_at",
+                        "duration_ms",
                     )
                 },
                 **{c: insert.excluded[c] for c in ("answered_at", "wait_ended_at", "ring_ms", "events_at")},

@@ -37,6 +37,7 @@ from vsync.models.operations import ACTIVE_SYNC_STATUSES, FAILED, QUEUED, RUNNIN
 from vsync.models.types import utcnow
 from vsync.queue import enqueue, job_lost
 from vsync.services import audit
+from vsync.services.notifications import sync_failures
 from vsync.timeutil import isoformat_z
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,7 @@ def reap_stale_runs(integration_id: int | None = None) -> list[int]:
             run.status, run.error, run.finished_at = FAILED, reason, utcnow()
             reaped.append(run.id)
             log.warning("sync run %s marked failed: %s", run.id, reason)
+            sync_failures.notify_failed_run(run)
     if reaped:
         db.session.flush()
     return reaped

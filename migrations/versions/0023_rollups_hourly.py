@@ -8,8 +8,8 @@ transition tables on PostgreSQL, row-level on SQLite), so the KPI engine reads a
 Backfill: every hour that already has calls or events is marked stale, so every figure stays exact
 (read from rows) until `flask rollups rebuild` makes their rollups (a deploy step, see the README).
 
-Revision ID: 0017_rollups_hourly
-Revises: 0016_support_emails
+Revision ID: 0023_rollups_hourly
+Revises: 0022_account_profile
 Create Date: 2026-12-06 05:20:00
 
 """
@@ -17,8 +17,8 @@ Create Date: 2026-12-06 05:20:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_rollups_hourly"
-down_revision = "0016_support_emails"
+revision = "0023_rollups_hourly"
+down_revision = "0022_account_profile"
 branch_labels = None
 depends_on = None
 
