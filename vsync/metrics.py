@@ -136,7 +136,8 @@ from vsync.models import (
     RollupDirty,
 )
 from vsync.models.rollups import AGENTS, CALLS, INEXACT, RINGS
-from vsync.models.traffic import ANSWERED, DIRECTIONS, DROPPED, INBOUND, MISSED, OUTBOUND, VOICEMAIL
+from vsync.models.traffic import ANSWERED, DIRECTIONS, DROPPED, INBOUND, MISSED, VOICEMAIL
+from vsync.models.traffic import OUTBOUND as OUTBOUND_DIRECTION
 from vsync.query import NO_FILTERS, OUTBOUND_DIRECTIONS, Filters, Window, local_day_start, own_account
 from vsync.tenancy import TenancyError, current_scope
 from vsync.timeutil import isoformat_z
@@ -465,7 +466,7 @@ def _rollup_filters(filters: Filters) -> list:
     clauses = []
     if filters.agent is not None:
         clauses += [CallRollup.agent_extension == filters.agent, own_account(CallRollup)]
-    if filters.direction == OUTBOUND:
+    if filters.direction == OUTBOUND_DIRECTION:
         clauses.append(CallRollup.direction.in_(OUTBOUND_DIRECTIONS))
     elif filters.direction is not None:
         clauses.append(CallRollup.direction == filters.direction)
