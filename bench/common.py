@@ -179,13 +179,21 @@ def generate(
         "call_started_at",
         "raw",
     )
-    # In order of time, as syncs and webhooks store them: rows of one period sit on neighbouring pages.
-    starts = sorted(
-        START + timedelta(days=rng.random() * span // 86400, hours=hour, milliseconds=rng.randrange(3_600_000))
-        for hour in rng.choices(hours, HOUR_WEIGHTS, k=calls)
-    )
+    days = round(span / 86400)
+
+    def starts():
+        """Every call's start in order of time, as syncs and webhooks store them (rows of one period sit
+        on neighbouring pages), one day at a time: memory holds a day of calls, at any size."""
+        for day in range(days):
+            count = (day + 1) * calls // days - day * calls // days
+            yield from sorted(
+                START + timedelta(days=day, hours=hour, milliseconds=rng.randrange(3_600_000))
+                for hour in rng.choices(hours, HOUR_WEIGHTS, k=count)
+            )
+
     raw_conn = db.engine.raw_connection()
     written_events = 0
+    started_at = starts()
     try:
         cursor = raw_conn.cursor()
         batch = 100_000
@@ -193,7 +201,7 @@ def generate(
             call_buf, event_buf = io.StringIO(), io.StringIO()
             for n in range(first, min(first + batch, calls)):
                 number = rng.choices(range(20), number_weights)[0] if number_weights else rng.randrange(20)
-                started = starts[n]
+                started = next(started_at)
                 owner = (0 if started < MOVED_AT else 2) if number == MOVED else OWNER[number]
                 account = accounts[owner]
                 roll = rng.random()

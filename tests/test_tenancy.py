@@ -128,6 +128,7 @@ REVIEWED_CORE_MODULES = {
     "vsync/auth/throttle.py",
     "vsync/api/health.py",
     "vsync/metrics.py",
+    "vsync/services/rollups.py",  # hourly rollups of a number: every org's rows of it, recomputed from rows
     "vsync/services/integrations.py",  # the shared MightyCall token, by integration id, on its own connection
     "vsync/services/webhooks/store.py",  # the receiver's connection: the token's row, events stored in the token's org
     "vsync/services/recordings.py",  # a recording's fresh provider link, by id, narrowed by the hook

@@ -43,7 +43,7 @@ from vsync.models import (
     SyncRun,
     WebhookEvent,
 )
-from vsync.services import audit, sessions, support
+from vsync.services import audit, rollups, sessions, support
 from vsync.services.keys import create_api_key
 from vsync.tenancy import platform_bypass
 
@@ -313,6 +313,7 @@ def build_world() -> World:
             sessions.start_session(users[name], ip="192.0.2.1", user_agent="world")
         key, world.keys["platform"] = create_api_key(org_id=None, name="platform", scopes="write")
         world.key_ids["platform"] = key.id
+        rollups.refresh()  # the traffic's hourly rollups, as the sync's writes make them
         db.session.commit()
         for org in ("a", "b"):
             world.agent_memberships[org] = db.session.scalar(

@@ -30,7 +30,7 @@ from vsync.models import SyncRun
 from vsync.models.keys import SCOPES
 from vsync.models.operations import FAILED, SUCCEEDED
 from vsync.models.orgs import ORG_ROLES
-from vsync.services import audit, integrations, keys, members, numbers, orgs, runs, webhooks
+from vsync.services import audit, integrations, keys, members, numbers, orgs, rollups, runs, webhooks
 from vsync.services.demo import demo_floor_targets, load_demo, sync_demo
 from vsync.services.notifications import mail
 from vsync.services.sync import ALL_KINDS, start_syncs
@@ -93,7 +93,7 @@ def org_command(name: str):
     return _command(name, scope)
 
 
-def _command(name: str, scope):
+def _command(name: str, scope, group: click.Group = commands):
     def decorate(fn):
         @functools.wraps(fn)
         def run(*args, **kwargs):
@@ -104,7 +104,7 @@ def _command(name: str, scope):
                 except DomainError as exc:
                     raise CommandError(exc.message, EXIT_BAD_INPUT, exc.field) from None
 
-        return commands.command(name)(run)
+        return group.command(name)(run)
 
     return decorate
 
@@ -515,6 +515,51 @@ def demo_floor(server_url: str, every: float) -> None:
 def mightycall_simulator(host: str, port: int, seed: int, calls_per_day: float) -> None:
     """Serve a simulated MightyCall account (demo data, switchable faults) for demos and tests."""
     run_simulator(host=host, port=port, seed=seed, calls_per_day=calls_per_day)
+
+
+@commands.group("rollups", cls=Commands)
+def rollups_group() -> None:
+    """The KPI engine's hourly rollups: rebuild them from rows, check them."""
+
+
+def _rollup_window(start: str, end: str) -> tuple[datetime, datetime]:
+    first, last = parse_utc(start, field="from"), parse_utc(end, field="to")
+    if first >= last:
+        raise ValidationError("`--from` must come before `--to`.", field="from")
+    return first, last
+
+
+def _org_id(org_slug: str | None) -> int | None:
+    return orgs.get_org_by_slug(org_slug).id if org_slug else None
+
+
+@_command("rebuild", lambda kwargs: platform_bypass("cli rollups rebuild"), group=rollups_group)
+@click.option("--from", "start", required=True, help="ISO-8601 UTC start, e.g. 2026-01-01T00:00:00Z.")
+@click.option("--to", "end", required=True, help="ISO-8601 UTC end (excluded).")
+@click.option("--org", "org_slug", help="Only the numbers this organisation has (or had).")
+def rollups_rebuild(start: str, end: str, org_slug: str | None) -> None:
+    """Recompute the rollups of every hour touching the window from rows (after a bulk load, a
+    threshold change or a failed check); safe to run twice, and beside the sync."""
+    result = rollups.rebuild(*_rollup_window(start, end), org_id=_org_id(org_slug))
+    click.echo(f"rebuilt {result.hours} number-hours: {result.rows} rollup rows")
+
+
+@_command("check", lambda kwargs: platform_bypass("cli rollups check"), group=rollups_group)
+@click.option("--from", "start", required=True, help="ISO-8601 UTC start, e.g. 2026-01-01T00:00:00Z.")
+@click.option("--to", "end", required=True, help="ISO-8601 UTC end (excluded).")
+@click.option("--org", "org_slug", help="Only the numbers this organisation has (or had).")
+def rollups_check(start: str, end: str, org_slug: str | None) -> None:
+    """Compare the stored rollups of the window's hours with the rows; exit 1 when any differ."""
+    result = rollups.check(*_rollup_window(start, end), org_id=_org_id(org_slug))
+    click.echo(
+        f"checked {result.hours} number-hours: {len(result.differing)} differ, {result.stale} stale (read from rows)"
+    )
+    for number_id, hour in result.differing[:20]:
+        click.echo(f"  number {number_id} at {hour.isoformat()}")
+    if not result.consistent:
+        raise CommandError(
+            f"{len(result.differing)} number-hours differ from their rows; run `flask rollups rebuild`.", EXIT_FAILED
+        )
 
 
 def init_app(app: Flask) -> None:

@@ -69,6 +69,17 @@ Times are compared in whole milliseconds (MightyCall's resolution) on both datab
   answered calls (`asa_sample_size` of them); `longest_wait_seconds` is the longest wait in the sample.
   Outbound calls have no wait: they are not in any wait-based KPI.
 
+Rollups
+-------
+A question is split (`_plan`) into whole UTC hours read from `call_rollups` (`vsync.services.rollups`
+keeps them, in the transaction that writes the calls) and segments read from rows, and the partial
+aggregates of both are added up: they are the same integer counts, sums and maxima, so the figures
+are the same to the last call. An hour comes from the rollups only when it lies wholly inside the
+window and inside one of the org's periods of its number, no stale mark (`rollup_dirty`) names it and
+nothing in it is inexact; the window's zone must put every local hour on a UTC hour (the fine bucket
+is an hour). An agent's own scope, a breakdown that names no rollup key, partial aggregates the
+rollups do not hold and thresholds they kept no count for are read from rows (`rows_only()` forces it).
+
 Other definitions kept here
 ---------------------------
 * `outbound_calls` counts outbound and callback calls; the `direction="outbound"` filter means the
@@ -100,6 +111,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
@@ -111,8 +124,20 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from vsync.errors import ValidationError
 from vsync.extensions import db
-from vsync.models import Agent, Call, CallEvent, NumberAssignment, Organization, PhoneNumber
+from vsync.models import (
+    Agent,
+    Call,
+    CallEvent,
+    CallRollup,
+    Integration,
+    NumberAssignment,
+    Organization,
+    PhoneNumber,
+    RollupDirty,
+)
+from vsync.models.rollups import AGENTS, CALLS, INEXACT, RINGS
 from vsync.models.traffic import ANSWERED, DIRECTIONS, DROPPED, INBOUND, MISSED, VOICEMAIL
+from vsync.models.traffic import OUTBOUND as OUTBOUND_DIRECTION
 from vsync.query import NO_FILTERS, OUTBOUND_DIRECTIONS, Filters, Window, local_day_start, own_account
 from vsync.tenancy import TenancyError, current_scope
 from vsync.timeutil import isoformat_z
@@ -277,10 +302,28 @@ def _aggregates(org: Organization) -> list:
     ]
 
 
-def _grouped(org: Organization, window: Window, filters: Filters, key, *criteria) -> dict[Any, _Parts]:
+def _grouped(
+    org: Organization, window: Window, filters: Filters, key, *criteria, rollup: _RollupKey | None = None
+) -> dict[Any, _Parts]:
     """`_Parts` of the window's calls per value of `key` (an expression on `Call`): one pass over the
-    calls alone, read on PostgreSQL from the covering index `ix_calls_number_started`."""
+    calls alone, read on PostgreSQL from the covering index `ix_calls_number_started`.
+
+    With `rollup` (the same key on `CallRollup`), the whole settled hours the plan allows are read
+    from the rollups and only the rest from rows (see "Rollups" above); without it, all from rows."""
     _require_scope(org)
+    plan = _plan(org, window, filters) if rollup is not None else None
+    if plan is not None and rollup is not None:
+        from_rollups = _rollup_grouped(org, plan, filters, rollup)
+        if from_rollups is not None:
+            from_rows = _rows_grouped(org, window, filters, key, *criteria, plan.rows_criterion()) if plan.rows else {}
+            for group, part in from_rows.items():
+                other = from_rollups.get(group)
+                from_rollups[group] = part if other is None else _Parts.combine([other, part])
+            return from_rollups
+    return _rows_grouped(org, window, filters, key, *criteria)
+
+
+def _rows_grouped(org: Organization, window: Window, filters: Filters, key, *criteria) -> dict[Any, _Parts]:
     statement = (
         select(key, *_aggregates(org))
         .select_from(Call)
@@ -288,6 +331,246 @@ def _grouped(org: Organization, window: Window, filters: Filters, key, *criteria
         .group_by(key)
     )
     return {group: _Parts(*values) for group, *values in _execute(statement)}
+
+
+# Rollups
+
+
+_ROWS_ONLY: ContextVar[bool] = ContextVar("vsync_metrics_rows_only", default=False)
+
+
+@contextmanager
+def rows_only():
+    """Compute every figure from rows alone, as without rollups: the reference the rollups are held to."""
+    token = _ROWS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _ROWS_ONLY.reset(token)
+
+
+@dataclass(frozen=True)
+class _RollupKey:
+    """A grouping key on `CallRollup` standing for one on `Call`, its extra criteria (on `CallRollup`),
+    and how a group's value is turned into the value the rows' key gives."""
+
+    column: Any
+    criteria: tuple = ()
+    convert: Callable[[Any], Any] = lambda value: value
+
+
+@dataclass
+class _Plan:
+    """Which calls of a question come from where: the whole hours (per number, ranges of
+    `hour_start`) read from rollups, and the (number, start, end) segments read from rows."""
+
+    rollups: dict[int, list[tuple[datetime, datetime]]]
+    rows: list[tuple[int, datetime, datetime]]
+
+    def rollup_criterion(self):
+        return or_(
+            *(
+                and_(CallRollup.phone_number_id == n, CallRollup.hour_start >= a, CallRollup.hour_start < b)
+                for n, spans in self.rollups.items()
+                for a, b in spans
+            )
+        )
+
+    def rows_criterion(self):
+        return or_(
+            *(and_(Call.phone_number_id == n, Call.started_at >= a, Call.started_at < b) for n, a, b in self.rows)
+        )
+
+
+_HOUR = timedelta(hours=1)
+
+
+def _hour_floor(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(at: datetime) -> datetime:
+    floor = _hour_floor(at)
+    return floor if floor == at else floor + _HOUR
+
+
+def _plan(org: Organization, window: Window, filters: Filters) -> _Plan | None:
+    """Split the question into rollup hours and row segments, or None to read it all from rows.
+
+    Rollups answer a (number, UTC hour) only when the hour lies wholly inside the window and inside one
+    of the org's periods of the number, no stale mark names it and it holds nothing inexact; the
+    window's zone must put every local hour on a UTC hour (whole-hour offsets around the window). An
+    agent's own scope reads rows. The rest of each period's part of the window is read from rows."""
+    scope = current_scope()
+    if _ROWS_ONLY.get() or scope is None or scope.own_traffic_only or _bucket_seconds(window) != 3600:
+        return None
+    periods = select(
+        NumberAssignment.phone_number_id, NumberAssignment.assigned_at, NumberAssignment.unassigned_at
+    ).where(
+        NumberAssignment.assigned_at < window.end,
+        or_(NumberAssignment.unassigned_at.is_(None), NumberAssignment.unassigned_at > window.start),
+    )
+    if isinstance(filters.number, str):
+        periods = periods.where(
+            NumberAssignment.phone_number_id.in_(select(PhoneNumber.id).where(PhoneNumber.e164 == filters.number))
+        )
+    elif filters.number is not None:
+        periods = periods.where(NumberAssignment.phone_number_id == filters.number)
+    rollups: dict[int, list[tuple[datetime, datetime]]] = {}
+    rows: list[tuple[int, datetime, datetime]] = []
+    for number_id, assigned_at, unassigned_at in db.session.execute(periods):
+        lo, hi = max(window.start, assigned_at), min(window.end, unassigned_at or window.end)
+        a, b = _hour_ceil(lo), _hour_floor(hi)
+        if a >= b:
+            rows.append((number_id, lo, hi))
+            continue
+        rollups.setdefault(number_id, []).append((a, b))
+        rows += [(number_id, s, e) for s, e in ((lo, a), (b, hi)) if s < e]
+    if not rollups:
+        return None
+    plan = _Plan(rollups, rows)
+    unsettled = {
+        (n, h)
+        for n, h in db.session.execute(
+            select(RollupDirty.phone_number_id, RollupDirty.hour_start)
+            .where(
+                or_(
+                    *(
+                        and_(RollupDirty.phone_number_id == n, RollupDirty.hour_start >= a, RollupDirty.hour_start < b)
+                        for n, spans in rollups.items()
+                        for a, b in spans
+                    )
+                )
+            )
+            .union(
+                select(CallRollup.phone_number_id, CallRollup.hour_start).where(
+                    CallRollup.kind == INEXACT, plan.rollup_criterion()
+                )
+            )
+        )
+    }
+    for number_id, hour in sorted(unsettled):
+        spans = []
+        for a, b in rollups[number_id]:
+            if a <= hour < b:
+                spans += [(s, e) for s, e in ((a, hour), (hour + _HOUR, b)) if s < e]
+                rows.append((number_id, hour, hour + _HOUR))
+            else:
+                spans.append((a, b))
+        rollups[number_id] = spans
+    return plan
+
+
+def _rollup_filters(filters: Filters) -> list:
+    """The filters' criteria on `CallRollup` rows (the number is the plan's)."""
+    clauses = []
+    if filters.agent is not None:
+        clauses += [CallRollup.agent_extension == filters.agent, own_account(CallRollup)]
+    if filters.direction == OUTBOUND_DIRECTION:
+        clauses.append(CallRollup.direction.in_(OUTBOUND_DIRECTIONS))
+    elif filters.direction is not None:
+        clauses.append(CallRollup.direction == filters.direction)
+    return clauses
+
+
+def _at_edge(edges: list, counts: list, value: int):
+    """The count kept for the edge equal to `value` (0 when none is: see `undecided`)."""
+    return case(*((edge == value, count) for edge, count in zip(edges, counts, strict=True)), else_=0)
+
+
+def _off_edges(edges: list, value: int):
+    return and_(*(func.coalesce(edge, -1) != value for edge in edges))
+
+
+def _rollup_aggregates(org: Organization) -> dict[str, Any]:
+    """`_aggregates` over rollup rows, by `_Parts` field, plus `undecided`: the calls whose wait an
+    org's threshold decides but the rollup kept no count at it for (then the question is read from rows)."""
+    r = CallRollup
+    inbound = r.direction == INBOUND
+    threshold_ms = org.service_level_threshold_seconds * 1000
+    short_ms = org.short_abandon_seconds * 1000
+    answer_edges = [r.answer_edge_1, r.answer_edge_2, r.answer_edge_3]
+    ring_edges = [r.ring_edge_1, r.ring_edge_2, r.ring_edge_3]
+    short = _sum(_at_edge(ring_edges, [r.short_1, r.short_2, r.short_3], short_ms), inbound)
+    longest_answer = func.max(r.answer_max_ms).filter(inbound)
+    longest_ring = func.max(r.ring_max_ms).filter(inbound)
+    return {
+        "total": _sum(r.calls),
+        "inbound": _sum(r.calls, inbound),
+        "outbound": _sum(r.calls, r.direction.in_(OUTBOUND_DIRECTIONS)),
+        "answered": _sum(r.answered, inbound),
+        "missed": _sum(r.missed, inbound),
+        "dropped": _sum(r.dropped, inbound),
+        "voicemail": _sum(r.voicemail, inbound),
+        "talked": _sum(r.answered),
+        "talk_known": _sum(r.talk_n),
+        "talk_ms": _sum(r.talk_ms),
+        "asa_n": _sum(r.answer_n, inbound),
+        "asa_ms": _sum(r.answer_ms, inbound),
+        "within_threshold": _sum(_at_edge(answer_edges, [r.within_1, r.within_2, r.within_3], threshold_ms), inbound),
+        "sample": _sum(r.answer_n, inbound) + _sum(r.ring_n, inbound),
+        "short_abandons": short,
+        "abandons": _sum(r.abandon_n, inbound) - short,
+        "longest_wait_ms": case(
+            (longest_answer.is_(None), longest_ring),
+            (longest_ring.is_(None), longest_answer),
+            (longest_answer >= longest_ring, longest_answer),
+            else_=longest_ring,
+        ),
+        "undecided": _sum(r.answer_n, inbound, _off_edges(answer_edges, threshold_ms))
+        + _sum(r.abandon_n, inbound, _off_edges(ring_edges, short_ms)),
+    }
+
+
+def _rollup_grouped(org: Organization, plan: _Plan, filters: Filters, key: _RollupKey) -> dict[Any, _Parts] | None:
+    """`_Parts` of the plan's rollup hours per key value; None when the rollups cannot say them: a
+    threshold of the org's without counts (set or changed since those hours were rolled up), or a
+    partial aggregate they do not hold."""
+    aggregates = _rollup_aggregates(org)
+    if set(_Parts._fields) - aggregates.keys():
+        return None
+    by_agent = filters.agent is not None or key.column is CallRollup.agent_extension
+    statement = (
+        select(key.column, *(aggregates[name].label(name) for name in (*_Parts._fields, "undecided")))
+        .where(
+            CallRollup.kind == (AGENTS if by_agent else CALLS),
+            plan.rollup_criterion(),
+            *_rollup_filters(filters),
+            *key.criteria,
+        )
+        .group_by(key.column)
+    )
+    parts = {}
+    for group, *values, undecided in _execute(statement):
+        if undecided:
+            return None
+        parts[key.convert(group)] = _Parts(*values)
+    return parts
+
+
+def _rollup_rings(plan: _Plan, filters: Filters) -> dict[str, int]:
+    """Missed rings per extension in the plan's rollup hours."""
+    statement = (
+        select(CallRollup.ring_extension, _sum(CallRollup.calls))
+        .where(
+            CallRollup.kind == RINGS,
+            plan.rollup_criterion(),
+            *_rollup_filters(filters),
+            CallRollup.ring_account_id.in_(select(Integration.account_id).scalar_subquery()),
+        )
+        .group_by(CallRollup.ring_extension)
+    )
+    return {ext: count for ext, count in _execute(statement).tuples() if ext is not None}
+
+
+def epoch_hour(column):
+    """Unix seconds at the start of the UTC hour holding a timestamp column (for the rollups)."""
+    return _EpochBucket(column, 3600)
+
+
+def millis_between(later, earlier):
+    """`later - earlier` in whole milliseconds, as the engine computes waits (for the rollups)."""
+    return _MillisBetween(later, earlier)
 
 
 def _execute(statement):
@@ -672,7 +955,8 @@ def _boundaries(window: Window, bucket: str, step: int) -> list[datetime]:
 
 def _fine_parts(org: Organization, window: Window, filters: Filters) -> tuple[int, dict[int, _Parts]]:
     step = _bucket_seconds(window)
-    return step, _grouped(org, window, filters, _EpochBucket(Call.started_at, step))
+    hours = _RollupKey(CallRollup.hour_start, convert=lambda hour: int(hour.timestamp()))
+    return step, _grouped(org, window, filters, _EpochBucket(Call.started_at, step), rollup=hours)
 
 
 # Public functions
@@ -716,25 +1000,32 @@ def series(org: Organization, window: Window, bucket: str, filters: Filters = NO
 def by_agent(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per agent of the org (an extension of its own accounts, see `own_account`) with calls or
     missed rings in the window, by extension."""
-    parts = {
-        ext: p for ext, p in _grouped(org, window, filters, Call.agent_extension, own_account(Call)).items() if ext
-    }
+    agents = _RollupKey(CallRollup.agent_extension, (own_account(CallRollup),))
+    grouped = _grouped(org, window, filters, Call.agent_extension, own_account(Call), rollup=agents)
+    parts = {ext: p for ext, p in grouped.items() if ext}
+    plan = _plan(org, window, filters)
     extension = func.nullif(CallEvent.extension, "")
-    rings = dict(
-        _execute(
-            select(extension, func.count())
-            .join(Call, _joins_call(CallEvent))
-            .where(
-                *_call_criteria(window, filters),
-                _event_kind("stopringing"),
-                extension.is_not(None),
-                own_account(CallEvent),
+    rings: dict[str, int] = {}
+    if plan is None or plan.rows:
+        rings = dict(
+            _execute(
+                select(extension, func.count())
+                .join(Call, _joins_call(CallEvent))
+                .where(
+                    *_call_criteria(window, filters),
+                    _event_kind("stopringing"),
+                    extension.is_not(None),
+                    own_account(CallEvent),
+                    *((plan.rows_criterion(),) if plan is not None else ()),
+                )
+                .group_by(extension)
             )
-            .group_by(extension)
+            .tuples()
+            .all()
         )
-        .tuples()
-        .all()
-    )
+    if plan is not None:
+        for ext, count in _rollup_rings(plan, filters).items():
+            rings[ext] = rings.get(ext, 0) + count
     extensions = sorted(parts.keys() | rings.keys())
     names = (
         dict(
@@ -762,7 +1053,7 @@ def by_agent(org: Organization, window: Window, filters: Filters = NO_FILTERS) -
 
 def by_number(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per phone number with calls in the window, by E.164."""
-    parts = _grouped(org, window, filters, Call.phone_number_id)
+    parts = _grouped(org, window, filters, Call.phone_number_id, rollup=_RollupKey(CallRollup.phone_number_id))
     numbers = {n.id: n for n in db.session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(list(parts))))}
     rows = [
         {

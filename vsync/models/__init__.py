@@ -25,6 +25,7 @@ from vsync.models.notifications import (
 from vsync.models.numbers import NumberAssignment, PhoneNumber
 from vsync.models.operations import AuditEvent, SyncRun, WebhookEvent
 from vsync.models.orgs import Membership, Organization, User
+from vsync.models.rollups import CallRollup, RollupDirty
 from vsync.models.sessions import UserSession
 from vsync.models.support import NumberRequest, Ticket, TicketMessage
 from vsync.models.traffic import Call, CallEvent, Recording, SmsMessage
@@ -42,6 +43,7 @@ __all__ = [
     "BusinessHours",
     "Call",
     "CallEvent",
+    "CallRollup",
     "Integration",
     "Invoice",
     "InvoiceCounter",
@@ -58,6 +60,7 @@ __all__ = [
     "Plan",
     "ProviderAccount",
     "Recording",
+    "RollupDirty",
     "SmsMessage",
     "Subscription",
     "SyncRun",

@@ -13,7 +13,9 @@ written only where the org holds its number at the instant the row is filed unde
 (`NumberBook.number_at`: a call's start, an SMS's time), so an org's integration never files a row in
 another org's period of a number; number discovery is the one platform operation here. Upserts are
 `INSERT … ON CONFLICT (account_id, external_id) DO UPDATE … WHERE the provider's raw item changed`,
-on PostgreSQL and SQLite alike: running a page twice writes nothing.
+on PostgreSQL and SQLite alike: running a page twice writes nothing. Each page of calls and each
+event ends by refreshing the hourly rollups of the hours it changed (`vsync.services.rollups`), in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from vsync.models import Agent, Call, CallEvent, NumberAssignment, PhoneNumber, 
 from vsync.models.numbers import periods_cover
 from vsync.models.types import UtcDateTime, utcnow
 from vsync.phones import try_e164
-from vsync.services import audit
+from vsync.services import audit, rollups
 from vsync.tenancy import reviewed_sql
 
 # Numbers that syncs discover are assigned from here on: their whole history in the account is the
@@ -278,6 +280,7 @@ def write_calls(account_id: int, records: list[CallRecord], book: NumberBook) ->
     counts.skipped = len(records) - len(calls)
     _upsert(Recording.__table__, recordings, ("account_id", "call_external_id"), "provider_uri")
     write_agents(account_id, [p for r in records for p in participants(r.raw)])
+    rollups.refresh()
     return counts
 
 
@@ -430,4 +433,5 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
             .values(call_started_at=filed_at)
         )
     )
+    rollups.refresh()
     return inserted is not None
