@@ -146,7 +146,29 @@ def _filter_choices() -> dict:
     }
 
 
-class CallsView(OrgModelView):
+class FilteredListView(OrgModelView):
+    """A list narrowed by its page's filters: `_filtered` applies `_criteria()` (None when a filter is
+    refused: the list is empty and the page answers 400, its message flashed once)."""
+
+    def _criteria(self) -> list | None:
+        raise NotImplementedError
+
+    def _filtered(self, query):
+        raise NotImplementedError
+
+    @expose("/")
+    def index_view(self):
+        page = super().index_view()
+        return (page, 400) if self._criteria() is None else page
+
+    def get_query(self):
+        return self._filtered(super().get_query())
+
+    def get_count_query(self):
+        return self._filtered(super().get_count_query())
+
+
+class CallsView(FilteredListView):
     """Calls with the API's filters (window, direction, status, number, agent, search), each refused
     as the API refuses it; the same query string exports them as CSV through the API. Agents show by
     name, the extension on hover. The detail page is the call as people read it: its times in the
@@ -191,17 +213,6 @@ class CallsView(OrgModelView):
     def _filtered(self, query):
         criteria = self._criteria()
         return query.filter(False) if criteria is None else query.filter(*criteria)
-
-    @expose("/")
-    def index_view(self):
-        page = super().index_view()
-        return (page, 400) if self._criteria() is None else page
-
-    def get_query(self):
-        return self._filtered(super().get_query())
-
-    def get_count_query(self):
-        return self._filtered(super().get_count_query())
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
@@ -294,7 +305,7 @@ def _parse_min_length(text: str | None) -> int | None:
     return int(text)
 
 
-class RecordingsView(OrgModelView):
+class RecordingsView(FilteredListView):
     """The org's recordings with the calls list's filters (window, number, agent, direction) and a
     minimum length: when, who called, on which number (by label), the agent (by name), the length,
     and a Play button. One player serves the page: nothing loads until Play is clicked, and playing
@@ -344,17 +355,6 @@ class RecordingsView(OrgModelView):
         if criteria is None:
             return query.filter(False)
         return query.join(Call, traffic.CALL_OF_RECORDING).filter(*criteria)
-
-    @expose("/")
-    def index_view(self):
-        page = super().index_view()
-        return (page, 400) if self._criteria() is None else page
-
-    def get_query(self):
-        return self._filtered(super().get_query())
-
-    def get_count_query(self):
-        return self._filtered(super().get_count_query())
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
