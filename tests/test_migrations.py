@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 
 from tests import factories
 from tests.helpers import DATABASE_URL, app_config
@@ -468,3 +469,22 @@ def test_upgrade_gives_ended_webhook_only_calls_their_events_duration_and_leaves
     }
     downgrade(revision=DURATIONS_BEFORE)
     assert durations() == {k: (60_000 if k == "synced" else None) for k, *_ in calls}
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_at_head(request, tmp_path):
+    yield from _migrated_to(request, tmp_path, "head")
+
+
+def test_org_names_stay_unique_regardless_of_case_through_every_migration(database_at_head):
+    """SQLite copies a table to change it and cannot copy an index on an expression: the migrations
+    that change `organizations` make the names' index again, so SQLite refuses a second "ACME" too."""
+    factories.make_org("acme")  # named "Acme"
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organizations (name, slug, timezone, service_level_target, "
+                "service_level_threshold_seconds, short_abandon_seconds, created_at) "
+                "VALUES ('ACME', 'acme-2', 'UTC', 0.8, 20, 5, CURRENT_TIMESTAMP)"
+            )
+        )

@@ -1,5 +1,7 @@
-"""billing: plans (versioned), subscriptions, billing settings, invoices and credit notes with their
-lines and payments, gapless invoice number counters, and billing locks
+"""billing: plans, subscriptions, invoices, credit notes, payments, invoice numbers and locks
+
+Plans are versioned; invoices and credit notes have their lines and payments; invoice numbers come
+from gapless counters; billing settings per org; billing locks.
 
 Revision ID: 0014_billing
 Revises: 0013_support
