@@ -118,7 +118,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, and_, case, cast, func, or_, select, text
+from sqlalchemy import BigInteger, and_, case, cast, false, func, or_, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -369,16 +369,18 @@ class _Plan:
 
     def rollup_criterion(self):
         return or_(
+            false(),  # no span: nothing
             *(
                 and_(CallRollup.phone_number_id == n, CallRollup.hour_start >= a, CallRollup.hour_start < b)
                 for n, spans in self.rollups.items()
                 for a, b in spans
-            )
+            ),
         )
 
     def rows_criterion(self):
         return or_(
-            *(and_(Call.phone_number_id == n, Call.started_at >= a, Call.started_at < b) for n, a, b in self.rows)
+            false(),  # no segment: nothing
+            *(and_(Call.phone_number_id == n, Call.started_at >= a, Call.started_at < b) for n, a, b in self.rows),
         )
 
 
