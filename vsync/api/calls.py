@@ -25,7 +25,7 @@ from vsync.auth.permissions import request_org
 from vsync.models import Call, Recording
 from vsync.models.traffic import CALL_STATUSES
 from vsync.query import Window
-from vsync.services import traffic
+from vsync.services import csv_copy, traffic
 from vsync.timeutil import isoformat_z
 
 
@@ -260,7 +260,12 @@ def list_calls(args, org: str):
     window, criteria = traffic_filters(args)
     if wants_csv(args):
         statement = traffic.calls_statement(window, **criteria)
-        return csv_response(CALL_CSV_COLUMNS, export_batches(statement, call_values), "calls.csv")
+        return csv_response(
+            CALL_CSV_COLUMNS,
+            export_batches(statement, call_values),
+            "calls.csv",
+            copy=lambda: csv_copy.copy_csv(traffic.calls_csv_statement(statement, CALL_CSV_COLUMNS)),
+        )
     after = decode_time_cursor(args["cursor"], args)
     return list_page(traffic.calls_statement(window, **criteria, after=after), args, "started_at", call_item)
 

@@ -20,13 +20,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, Select, and_, literal, or_, select, tuple_
+from sqlalchemy import Row, Select, and_, case, literal, or_, select, tuple_
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
 from vsync.models import Agent, Call, CallEvent, Membership, PhoneNumber, Recording, SmsMessage
 from vsync.phones import normalize_e164
 from vsync.query import NO_FILTERS, Filters, Window
+from vsync.services import csv_copy
 
 SMS_DIRECTIONS = ("inbound", "outbound")
 MAX_SEARCH = 100
@@ -147,6 +148,31 @@ def calls_statement(
         *_in_window(Call.started_at, window), *filters.criteria(), *call_criteria(status=status, search=search)
     )
     return _newest_first(statement, Call.started_at, Call.id, after)
+
+
+def calls_csv_statement(statement: Select, labels: Sequence[str]) -> Select:
+    """`statement` (of `calls_statement`) selecting each call's cells as the Python export writes them
+    (`api.calls.call_values`), named by `labels`: for the export through COPY."""
+    number = select(PhoneNumber.e164).where(PhoneNumber.id == Call.phone_number_id).correlate(Call).scalar_subquery()
+    extension = csv_copy.text_cell(Call.agent_extension)
+    cells = (
+        Call.id,
+        csv_copy.text_cell(Call.external_id),
+        csv_copy.text_cell(number),
+        csv_copy.text_cell(Call.direction),
+        csv_copy.text_cell(Call.status),
+        csv_copy.text_cell(Call.from_number),
+        csv_copy.text_cell(Call.to_number),
+        csv_copy.iso_z(Call.started_at),
+        csv_copy.iso_z(Call.answered_at),
+        csv_copy.iso_z(Call.ended_at),
+        csv_copy.seconds(Call.duration_ms),
+        extension,
+        case((extension.is_not(None), csv_copy.text_cell(CALL_COLUMNS[-1].element))),
+    )
+    return statement.with_only_columns(
+        *(cell.label(label) for cell, label in zip(cells, labels, strict=True)), maintain_column_froms=True
+    )
 
 
 def call_row(call_id: int) -> Row:

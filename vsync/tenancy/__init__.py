@@ -43,7 +43,7 @@ from vsync.tenancy.kinds import (
     tenant_criterion_sql,
     traffic_visible_sql,
 )
-from vsync.tenancy.rewriter import apply_tenant_criteria
+from vsync.tenancy.rewriter import apply_tenant_criteria, narrowed_select
 from vsync.tenancy.scope import (
     AGENT,
     Scope,
@@ -85,6 +85,7 @@ __all__ = [
     "fix_request_org",
     "init_app",
     "named_alias",
+    "narrowed_select",
     "platform_bypass",
     "reviewed_sql",
     "scoped_models",

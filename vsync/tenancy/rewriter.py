@@ -301,3 +301,13 @@ def _check_statement(state: ORMExecuteState, scope: Scope | None) -> None:
     if any(issubclass(kind, MemberScoped) for kind in kinds):
         _refuse_secrets(restricted, state.session)
     state.statement = restricted
+
+
+def narrowed_select(statement: Select, scope: Scope) -> Select:
+    """The copy of a SELECT that the session hook runs in `scope`: for a reviewed module that hands the
+    statement to the driver itself (the calls export's COPY), narrowed exactly like the session's."""
+    if scope.is_bypass:
+        return statement
+    restricted = _restrict(sqla.resolved(statement), scope, [])
+    assert isinstance(restricted, Select), "a copy of a SELECT is a SELECT"
+    return restricted

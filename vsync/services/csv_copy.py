@@ -1,0 +1,142 @@
+"""CSV exports through PostgreSQL's `COPY (SELECT …) TO STDOUT WITH (FORMAT csv, HEADER)`.
+
+A list's statement is narrowed to the current tenant scope by the same rewriter the session runs
+(`vsync.tenancy.narrowed_select`), compiled for psycopg2 and its values rendered as literals by the
+driver (`cursor.mogrify`), so nothing of the request reaches the SQL but as a quoted literal. COPY
+bypasses the session's hooks: this module is reviewed for it.
+
+The driver writes the COPY's output into a file object from a thread; the chunks pass through a
+bounded queue to the response, so memory stays flat for any size and a slow client slows the COPY
+down. A client that goes away cancels the statement. The SELECT runs under `statement_timeout`.
+
+SQL that formats values as the Python export does: `iso_z` as `vsync.timeutil.isoformat_z`,
+`seconds` as a float of milliseconds / 1000, `text_cell` as an empty cell for an empty text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+
+from sqlalchemy import Float, Select, Text, case, cast, func, literal, null
+from sqlalchemy.dialects import postgresql
+
+from vsync.extensions import db
+from vsync.tenancy import current_scope, narrowed_select, reviewed_sql
+
+COPY_TIMEOUT_MS = 10 * 60 * 1000
+_QUEUE_CHUNKS = 16
+_DONE = object()
+
+
+def available() -> bool:
+    """Whether the session's database runs COPY (PostgreSQL); SQLite keeps the Python export."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def iso_z(column):
+    """`2026-11-21T09:30:00Z`, with `.ffffff` when there are microseconds, like `isoformat_z`."""
+    utc = func.timezone(literal("UTC"), column)
+    fraction = case(
+        (func.extract("microseconds", column) % 1000000 != 0, literal(".") + func.to_char(utc, literal("US"))),
+        else_=literal(""),
+    )
+    return func.to_char(utc, literal('YYYY-MM-DD"T"HH24:MI:SS')) + fraction + literal("Z")
+
+
+def seconds(milliseconds):
+    """Milliseconds / 1000 written as Python writes the float (`12.0`, `12.5`, `0.001`)."""
+    whole = cast(milliseconds // 1000, Text) + literal(".0")
+    return case(
+        (milliseconds.is_(None), null()),
+        (milliseconds % 1000 == 0, whole),
+        else_=cast(cast(milliseconds, Float) / 1000, Text),
+    )
+
+
+def text_cell(column):
+    """An empty text as an empty cell, as the Python export writes it (COPY quotes an empty string)."""
+    return func.nullif(column, literal(""))
+
+
+def copy_sql(statement: Select) -> str:
+    """The COPY of `statement` narrowed to the current scope, with its values as driver-quoted literals."""
+    narrowed = narrowed_select(statement, current_scope())
+    compiled = narrowed.compile(
+        dialect=postgresql.psycopg2.dialect(),  # type: ignore[attr-defined]
+        compile_kwargs={"render_postcompile": True},
+    )
+    processors = compiled._bind_processors
+    params = {key: processors[key](value) if key in processors else value for key, value in compiled.params.items()}
+    raw = _dbapi_connection()
+    with raw.cursor() as cursor:
+        select_sql = cursor.mogrify(compiled.string, params).decode()
+    return f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
+
+
+def _dbapi_connection():
+    return db.session.connection().connection.dbapi_connection
+
+
+class _Chunks:
+    """The file object the driver writes to: each write is a chunk on the queue."""
+
+    def __init__(self, chunks: queue.Queue, stop: threading.Event):
+        self._chunks, self._stop = chunks, stop
+
+    def write(self, data) -> int:
+        while True:
+            if self._stop.is_set():
+                raise InterruptedError("the export's reader went away")
+            try:
+                self._chunks.put(data, timeout=0.5)
+                return len(data)
+            except queue.Full:
+                continue
+
+
+def copy_csv(statement: Select, timeout_ms: int = COPY_TIMEOUT_MS) -> Iterator[bytes]:
+    """The CSV of `statement` (header of its column labels, then its rows), streamed in chunks."""
+    sql = copy_sql(statement)
+    connection = db.session.connection()
+    connection.execute(reviewed_sql(func.set_config("statement_timeout", str(int(timeout_ms)), True).select()))
+    connection.execute(reviewed_sql(func.set_config("extra_float_digits", "1", True).select()))
+    raw = _dbapi_connection()
+    chunks: queue.Queue = queue.Queue(maxsize=_QUEUE_CHUNKS)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with raw.cursor() as cursor:
+                cursor.copy_expert(sql, _Chunks(chunks, stop), size=64 * 1024)
+        except BaseException as error:  # handed to the reader
+            failure.append(error)
+        finally:
+            while True:
+                try:
+                    chunks.put(_DONE, timeout=0.5)
+                    break
+                except queue.Full:
+                    if stop.is_set():
+                        break
+
+    thread = threading.Thread(target=run, name="csv-copy", daemon=True)
+    thread.start()
+    finished = False
+    try:
+        while (chunk := chunks.get()) is not _DONE:
+            yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+        finished = True
+    finally:
+        if not finished:
+            stop.set()
+            raw.cancel()
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    chunks.get(timeout=0.1)
+        thread.join()
+    if failure and not stop.is_set():
+        raise failure[0]
