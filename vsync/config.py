@@ -245,6 +245,8 @@ def load_config(instance_path: str, environ=None, overrides: dict | None = None)
         "VSYNC_LIVE_STALE_MINUTES": _int(env, "VSYNC_LIVE_STALE_MINUTES", 30, 1),
         # API rate limits per key or user (Flask-Limiter notation), reads and writes counted apart.
         "VSYNC_RATE_LIMIT_READ": _rate(env, "VSYNC_RATE_LIMIT_READ", "600 per minute"),
+        # The calls CSV through PostgreSQL's COPY (off: the Python export, as on SQLite).
+        "VSYNC_CSV_COPY": _bool(env, "VSYNC_CSV_COPY", True),
         "VSYNC_RATE_LIMIT_WRITE": _rate(env, "VSYNC_RATE_LIMIT_WRITE", "60 per minute"),
         # Text messages an org may send (console and API together), whoever sends them.
         "VSYNC_SMS_SEND_LIMIT": _rate(env, "VSYNC_SMS_SEND_LIMIT", "30 per minute"),

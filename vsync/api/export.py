@@ -15,7 +15,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 
-from flask import Response, g, request, stream_with_context
+from flask import Response, current_app, g, request, stream_with_context
 from marshmallow import fields, validate
 
 from vsync.services import csv_copy
@@ -62,18 +62,19 @@ def csv_response(
     copy: Callable[[], Iterator[bytes]] | None = None,
 ) -> Response:
     """A streamed CSV answer: `columns` as the header, then the rows of `batches()` (lists of each
-    item's values in `columns` order, produced inside the request's tenant scope). On PostgreSQL,
-    `copy()` writes the same header and rows instead, through COPY (`vsync.services.csv_copy`)."""
+    item's values in `columns` order, produced inside the request's tenant scope). On PostgreSQL
+    (unless `VSYNC_CSV_COPY` is off), `copy()` writes the same header and rows instead, through
+    COPY (`vsync.services.csv_copy`)."""
     scope = g.org_access.scope
 
-    def generate() -> Iterator[str | bytes]:
+    def generate() -> Iterator[bytes]:
         with tenant(scope):
-            if copy is not None and csv_copy.available():
+            if copy is not None and current_app.config.get("VSYNC_CSV_COPY", True) and csv_copy.available():
                 yield from copy()
                 return
-            yield _lines([columns])
+            yield _lines([columns]).encode()
             for batch in batches():
-                yield _lines(batch)
+                yield _lines(batch).encode()
 
     response = Response(stream_with_context(generate()), mimetype=CSV)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -19,12 +19,12 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Float, Select, Text, case, cast, func, literal, null
-from sqlalchemy.dialects import postgresql
 
 from vsync.extensions import db
-from vsync.tenancy import current_scope, narrowed_select, reviewed_sql
+from vsync.tenancy import TenancyError, current_scope, narrowed_select, reviewed_sql
 
 COPY_TIMEOUT_MS = 10 * 60 * 1000
 _QUEUE_CHUNKS = 16
@@ -52,7 +52,7 @@ def seconds(milliseconds):
     return case(
         (milliseconds.is_(None), null()),
         (milliseconds % 1000 == 0, whole),
-        else_=cast(cast(milliseconds, Float) / 1000, Text),
+        else_=cast(cast(milliseconds, Float) / cast(literal(1000), Float), Text),
     )
 
 
@@ -63,12 +63,13 @@ def text_cell(column):
 
 def copy_sql(statement: Select) -> str:
     """The COPY of `statement` narrowed to the current scope, with its values as driver-quoted literals."""
-    narrowed = narrowed_select(statement, current_scope())
-    compiled = narrowed.compile(
-        dialect=postgresql.psycopg2.dialect(),  # type: ignore[attr-defined]
-        compile_kwargs={"render_postcompile": True},
-    )
-    processors = compiled._bind_processors
+    scope = current_scope()
+    if scope is None:
+        raise TenancyError("A COPY runs in a tenant scope or a platform bypass.")
+    narrowed = narrowed_select(statement, scope)
+    # The session's own dialect: it knows the server's settings (how a literal escapes a backslash).
+    compiled = narrowed.compile(dialect=db.session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    processors: dict[str, Any] = dict(compiled._bind_processors)
     params = {key: processors[key](value) if key in processors else value for key, value in compiled.params.items()}
     raw = _dbapi_connection()
     with raw.cursor() as cursor:
@@ -76,7 +77,8 @@ def copy_sql(statement: Select) -> str:
     return f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
 
 
-def _dbapi_connection():
+def _dbapi_connection() -> Any:
+    """The psycopg2 connection under the session's (COPY and `mogrify` are the driver's own)."""
     return db.session.connection().connection.dbapi_connection
 
 
