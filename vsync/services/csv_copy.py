@@ -27,7 +27,8 @@ from vsync.extensions import db
 from vsync.tenancy import TenancyError, current_scope, narrowed_select, reviewed_sql
 
 COPY_TIMEOUT_MS = 10 * 60 * 1000
-_QUEUE_CHUNKS = 16
+CHUNK_BYTES = 64 * 1024
+_QUEUE_CHUNKS = 8  # at most this many chunks wait for the client: memory stays flat
 _DONE = object()
 
 
@@ -83,18 +84,30 @@ def _dbapi_connection() -> Any:
 
 
 class _Chunks:
-    """The file object the driver writes to: each write is a chunk on the queue."""
+    """The file object the driver writes to, a row at a time: rows gathered into chunks of about
+    `CHUNK_BYTES`, each put on the queue (where the writer waits while the reader is behind)."""
 
     def __init__(self, chunks: queue.Queue, stop: threading.Event):
         self._chunks, self._stop = chunks, stop
+        self._rows: list[bytes] = []
+        self._size = 0
 
     def write(self, data) -> int:
-        while True:
+        self._rows.append(data)
+        self._size += len(data)
+        if self._size >= CHUNK_BYTES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        chunk = b"".join(self._rows)
+        self._rows, self._size = [], 0
+        while chunk:
             if self._stop.is_set():
                 raise InterruptedError("the export's reader went away")
             try:
-                self._chunks.put(data, timeout=0.5)
-                return len(data)
+                self._chunks.put(chunk, timeout=0.5)
+                return
             except queue.Full:
                 continue
 
@@ -113,7 +126,9 @@ def copy_csv(statement: Select, timeout_ms: int = COPY_TIMEOUT_MS) -> Iterator[b
     def run() -> None:
         try:
             with raw.cursor() as cursor:
-                cursor.copy_expert(sql, _Chunks(chunks, stop), size=64 * 1024)
+                sink = _Chunks(chunks, stop)
+                cursor.copy_expert(sql, sink)
+                sink.flush()
         except BaseException as error:  # handed to the reader
             failure.append(error)
         finally:
@@ -130,7 +145,7 @@ def copy_csv(statement: Select, timeout_ms: int = COPY_TIMEOUT_MS) -> Iterator[b
     finished = False
     try:
         while (chunk := chunks.get()) is not _DONE:
-            yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+            yield chunk
         finished = True
     finally:
         if not finished:

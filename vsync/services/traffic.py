@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
-from sqlalchemy import Row, Select, and_, case, literal, or_, select, tuple_
+from sqlalchemy import Integer, Row, Select, String, and_, case, column, literal, null, or_, select, tuple_, values
 
 from vsync.errors import NotFound, ValidationError
 from vsync.extensions import db
@@ -152,13 +153,34 @@ def calls_statement(
 
 def calls_csv_statement(statement: Select, labels: Sequence[str]) -> Select:
     """`statement` (of `calls_statement`) selecting each call's cells as the Python export writes them
-    (`api.calls.call_values`), named by `labels`: for the export through COPY."""
-    number = select(PhoneNumber.e164).where(PhoneNumber.id == Call.phone_number_id).correlate(Call).scalar_subquery()
+    (`api.calls.call_values`), named by `labels`: for the export through COPY.
+
+    Numbers and agents' names come as the Python export takes them, from the scope's numbers
+    (`number_e164s`) and the names of its agents, joined as a VALUES list: a lookup per call, where a
+    subquery per call (with its own tenant criterion) would cost more than the rest of the row."""
+    numbers = number_e164s()
+    names = [tuple(row) for row in db.session.execute(select(Agent.account_id, Agent.extension, Agent.display_name))]
+    number: Any = null()
+    if numbers:
+        number_list = values(column("id", Integer), column("e164", String), name="csv_numbers").data(
+            list(numbers.items())
+        )
+        statement = statement.outerjoin(number_list, number_list.c.id == Call.phone_number_id)
+        number = number_list.c.e164
     extension = csv_copy.text_cell(Call.agent_extension)
+    name: Any = null()
+    if names:
+        name_list = values(
+            column("account_id", Integer), column("extension", String), column("name", String), name="csv_agents"
+        ).data(names)
+        statement = statement.outerjoin(
+            name_list, and_(name_list.c.account_id == Call.account_id, name_list.c.extension == Call.agent_extension)
+        )
+        name = case((extension.is_not(None), csv_copy.text_cell(name_list.c.name)))
     cells = (
         Call.id,
         csv_copy.text_cell(Call.external_id),
-        csv_copy.text_cell(number),
+        number,
         csv_copy.text_cell(Call.direction),
         csv_copy.text_cell(Call.status),
         csv_copy.text_cell(Call.from_number),
@@ -168,7 +190,7 @@ def calls_csv_statement(statement: Select, labels: Sequence[str]) -> Select:
         csv_copy.iso_z(Call.ended_at),
         csv_copy.seconds(Call.duration_ms),
         extension,
-        case((extension.is_not(None), csv_copy.text_cell(CALL_COLUMNS[-1].element))),
+        name,
     )
     return statement.with_only_columns(
         *(cell.label(label) for cell, label in zip(cells, labels, strict=True)), maintain_column_froms=True
