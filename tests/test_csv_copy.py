@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -131,3 +132,19 @@ def test_org_bs_calls_never_appear_in_org_as_copy_export(app, world):
     exported = {row[1]: row for row in _rows(through_copy)[1:]}
     assert not {"b-only", "b-1100", "b-1300", "moved-after-1300"} & exported.keys()
     assert exported["b-shared"][11:] == ["201", ""] and "Bea Brown" not in through_copy
+
+
+def test_a_copy_export_the_client_leaves_early_ends_its_statement_and_frees_the_connection(app, ctx):
+    from sqlalchemy import func, select
+
+    from vsync.services import csv_copy
+
+    if not csv_copy.available():
+        pytest.skip("COPY is PostgreSQL's")
+    with platform_bypass("a long COPY, read in part"):
+        chunks = csv_copy.copy_csv(select(func.generate_series(1, 5_000_000).label("n")))
+        assert next(chunks).startswith(b"n\n1\n2\n")
+        chunks.close()  # the client went away: the COPY is cancelled, its thread ends
+        assert not [thread for thread in threading.enumerate() if thread.name == "csv-copy"]
+        db.session.rollback()
+        assert db.session.execute(select(func.count()).select_from(func.generate_series(1, 3))).scalar() == 3
