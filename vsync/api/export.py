@@ -7,6 +7,8 @@ of any size runs in constant memory. The rows are produced after the view has re
 has already torn the request's database session down: the generator runs inside the request's
 contexts again (`stream_with_context`) and enters the request's tenant scope again on the session it
 gets there, so the export is narrowed exactly like the JSON list (an agent exports their own calls).
+On PostgreSQL a list may hand over a COPY of its statement instead (`copy`, the calls list):
+the same header and cells, written by the database (`vsync.services.csv_copy`).
 """
 
 from __future__ import annotations
