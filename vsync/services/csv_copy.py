@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Float, Select, Text, case, cast, func, literal, null
+from sqlalchemy import Float, Select, Text, case, cast, func, literal, null, select
 
 from vsync.extensions import db
 from vsync.tenancy import TenancyError, current_scope, narrowed_select, reviewed_sql
@@ -38,13 +38,11 @@ def available() -> bool:
 
 
 def iso_z(column):
-    """`2026-11-21T09:30:00Z`, with `.ffffff` when there are microseconds, like `isoformat_z`."""
+    """`2026-11-21T09:30:00Z`, with `.ffffff` when there are microseconds, like `isoformat_z`: one
+    `to_char` with microseconds, `.000000` taken out (no other value ends so)."""
     utc = func.timezone(literal("UTC"), column)
-    fraction = case(
-        (func.extract("microseconds", column) % 1000000 != 0, literal(".") + func.to_char(utc, literal("US"))),
-        else_=literal(""),
-    )
-    return func.to_char(utc, literal('YYYY-MM-DD"T"HH24:MI:SS')) + fraction + literal("Z")
+    stamp = func.to_char(utc, literal('YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+    return func.replace(stamp, literal(".000000Z"), literal("Z"))
 
 
 def seconds(milliseconds):
@@ -116,8 +114,11 @@ def copy_csv(statement: Select, timeout_ms: int = COPY_TIMEOUT_MS) -> Iterator[b
     """The CSV of `statement` (header of its column labels, then its rows), streamed in chunks."""
     sql = copy_sql(statement)
     connection = db.session.connection()
-    connection.execute(reviewed_sql(func.set_config("statement_timeout", str(int(timeout_ms)), True).select()))
-    connection.execute(reviewed_sql(func.set_config("extra_float_digits", "1", True).select()))
+    settings = select(
+        func.set_config("statement_timeout", str(int(timeout_ms)), True),
+        func.set_config("extra_float_digits", "1", True),  # floats written as Python writes them
+    )
+    connection.execute(reviewed_sql(settings))
     raw = _dbapi_connection()
     chunks: queue.Queue = queue.Queue(maxsize=_QUEUE_CHUNKS)
     stop = threading.Event()
