@@ -6,7 +6,8 @@ The data set and the measurement are `bench.api_latency`'s (`build`, `measure_cs
 largest org streamed through the app's test client by a fresh child process (through PostgreSQL's COPY
 unless `VSYNC_CSV_COPY` is off), beside the hand-written `COPY (SELECT …) TO STDOUT (FORMAT csv)` of the
 same rows. `--python` measures the Python export instead (`VSYNC_CSV_COPY=0` in the child).
-Targets (issue 17): the export at >= 0.6x the bare COPY, peak RSS < 150 MB.
+Targets (issue 17): the export at >= 0.6x the bare COPY, peak RSS < 150 MB. Printed first: the peak RSS
+of the same kind of child that only starts the app and answers `/api/v1/health`, what the export adds to.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 
-from bench.api_latency import ORG, Api, build, measure_csv
-from bench.common import recreate_database
+from bench.api_latency import APP_OVERRIDES, ORG, Api, build, measure_csv
+from bench.common import bench_app, peak_rss, recreate_database
 from vsync.extensions import db
 from vsync.models import Organization
 from vsync.tenancy import platform_bypass
@@ -26,7 +28,23 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vsync_bench_csv"
 TARGET_RATIO, TARGET_RSS_MB = 0.6, 150
 
 
+def idle_rss_mb(database_url: str) -> float:
+    """Peak RSS of a child that starts the app and answers one health request, in MB."""
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.csv_export", "--idle-child", database_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(child.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--idle-child"]:
+        bench_app(argv[1], **APP_OVERRIDES).test_client().get("/api/v1/health")
+        print(peak_rss() / 2**20)
+        return 0
     parser = argparse.ArgumentParser(prog="python -m bench.csv_export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
@@ -45,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             org = db.session.scalar(db.select(Organization).where(Organization.slug == ORG))
             db.session.expunge(org)
         print(f"Data: {written[0]:,} calls; export: {'Python' if args.python else 'COPY'}")
+        print(f"The app alone (health request): peak RSS {idle_rss_mb(args.database_url):.0f} MB")
         for _ in range(args.runs):
             (row,) = measure_csv(api, app, args.database_url, key, org)
             note = row.note or ""
