@@ -5,6 +5,7 @@ fix `vsync/tenancy/sqla.py` before anything else (SQLAlchemy is pinned until the
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy
@@ -184,3 +185,13 @@ def test_loaded_select_expands_entities_as_the_orm_loads_them():
         assert {"role", "email"} <= column_names(eager)
         core = select(USERS.c.id)
         assert sqla.loaded_select(core, DIALECT, nested=False) is core
+
+
+def test_bind_processors_apply_the_column_types_to_a_value():
+    with relied_on("SQLCompiler._bind_processors"):
+        statement = select(User.id).where(User.created_at >= datetime(2026, 11, 1, 12, tzinfo=UTC))
+        compiled = statement.compile(dialect=postgresql.dialect())
+        processors = sqla.bind_processors(compiled)
+        (name,) = compiled.params
+        assert callable(processors[name])
+        assert processors[name](compiled.params[name]) == datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Float, Select, Text, case, cast, func, literal, null, select
 
 from vsync.extensions import db
-from vsync.tenancy import TenancyError, current_scope, narrowed_select, reviewed_sql
+from vsync.tenancy import TenancyError, bind_processors, current_scope, narrowed_select, reviewed_sql
 
 COPY_TIMEOUT_MS = 10 * 60 * 1000
 CHUNK_BYTES = 64 * 1024
@@ -68,7 +68,7 @@ def copy_sql(statement: Select) -> str:
     narrowed = narrowed_select(statement, scope)
     # The session's own dialect: it knows the server's settings (how a literal escapes a backslash).
     compiled = narrowed.compile(dialect=db.session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
-    processors: dict[str, Any] = dict(compiled._bind_processors)
+    processors = bind_processors(compiled)
     params = {key: processors[key](value) if key in processors else value for key, value in compiled.params.items()}
     raw = _dbapi_connection()
     with raw.cursor() as cursor:

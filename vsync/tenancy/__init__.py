@@ -59,6 +59,7 @@ from vsync.tenancy.scope import (
     reviewed_sql,
     tenant,
 )
+from vsync.tenancy.sqla import bind_processors
 
 __all__ = [
     "AGENT",
@@ -85,6 +86,7 @@ __all__ = [
     "fix_request_org",
     "init_app",
     "named_alias",
+    "bind_processors",
     "narrowed_select",
     "platform_bypass",
     "reviewed_sql",

@@ -142,3 +142,10 @@ def loaded_select(sel, dialect, *, nested: bool):
     if nested:
         compiler.stack.append({})
     return sel._compile_state_factory(sel, compiler).statement
+
+
+def bind_processors(compiled) -> dict[str, Any]:
+    """A compiled statement's bind processors by parameter name (what its column types do to a value
+    before the driver sees it), for a COPY whose values the driver quotes itself. Relies on
+    `SQLCompiler._bind_processors`."""
+    return dict(compiled._bind_processors)
