@@ -10,7 +10,7 @@ error and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlencode
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -147,14 +147,18 @@ def _filter_choices() -> dict:
 
 
 class FilteredListView(OrgModelView):
-    """A list narrowed by its page's filters: `_filtered` applies `_criteria()` (None when a filter is
-    refused: the list is empty and the page answers 400, its message flashed once)."""
+    """A list narrowed by its page's filters, `_criteria()` of the view (None when a filter is refused:
+    the list is empty and the page answers 400, its message flashed once)."""
 
-    def _criteria(self) -> list | None:
-        raise NotImplementedError
+    _criteria: Callable[[], list | None]  # the view's own method
+
+    def _joined(self, query):
+        """The list's query with what its criteria name beyond the listed model (none by default)."""
+        return query
 
     def _filtered(self, query):
-        raise NotImplementedError
+        criteria = self._criteria()
+        return query.filter(False) if criteria is None else self._joined(query).filter(*criteria)
 
     @expose("/")
     def index_view(self):
@@ -209,10 +213,6 @@ class CallsView(FilteredListView):
             return criteria + call_criteria(status=parse_status(args.get("status")), search=search)
 
         return _refused_filters("call_criteria", build)
-
-    def _filtered(self, query):
-        criteria = self._criteria()
-        return query.filter(False) if criteria is None else query.filter(*criteria)
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
@@ -350,11 +350,8 @@ class RecordingsView(FilteredListView):
 
         return _refused_filters("recording_criteria", build)
 
-    def _filtered(self, query):
-        criteria = self._criteria()
-        if criteria is None:
-            return query.filter(False)
-        return query.join(Call, traffic.CALL_OF_RECORDING).filter(*criteria)
+    def _joined(self, query):
+        return query.join(Call, traffic.CALL_OF_RECORDING)
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
