@@ -133,6 +133,7 @@ def test_the_own_page_lists_ones_own_sessions_and_signs_out_one(app, people):
     page = laptop.get("/account/").get_data(as_text=True)
     assert "Firefox on Windows" in page and "Safari on an iPhone" in page and "203.0.113.9" in page
     assert "192.0.2.55" not in page  # Bob's session is not Ann's to see
+    assert re.search(r'account-two-factor"><p class="mb-1">Off\.</p>', page)  # her two-factor status
     ids = [int(i) for i in re.findall(r"/account/sessions/(\d+)/end", page)]
     bobs = int(re.findall(r"/account/sessions/(\d+)/end", bob.get("/account/").get_data(as_text=True))[0])
     refused = post(laptop, f"/account/sessions/{bobs}/end")
