@@ -1,4 +1,4 @@
-"""Hourly rollups: every figure through the engine equals the figure from rows alone.
+"""Rollups by hour and by day: every figure through the engine equals the figure from rows alone.
 
 The worlds are `tests.test_metrics`'s (numbers shared by two orgs and moved between them mid-hour,
 DST days, zones with half-hour offsets, webhook waits on threshold edges), with two orgs whose
@@ -11,6 +11,7 @@ PostgreSQL and on the embedded SQLite. Then the rebuild and the check, and the s
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask_migrate import upgrade
@@ -183,6 +184,7 @@ def sqlite_app(tmp_path):
 
 
 NY_DAY = date(2026, 7, 1)
+UTC_ZONE = ZoneInfo("UTC")
 T = datetime(2026, 7, 1, 15, tzinfo=UTC)
 
 
@@ -246,6 +248,78 @@ def test_rebuild_leaves_consistent_rollups_unchanged_and_repairs_damaged_ones(wo
     assert runner.invoke(args=["rollups", "check", *window]).exit_code == 0
     assert stored_rollups() == before
     assert day_summary(world.a) == right
+
+
+OCTOBER_31 = datetime(2026, 10, 31, tzinfo=UTC)
+
+
+def test_whole_utc_days_come_from_day_rows_and_agree_with_rows_across_a_move_and_dst(world):
+    check_day_rows(world)
+
+
+def test_whole_utc_days_come_from_day_rows_on_the_embedded_sqlite(sqlite_app):
+    check_day_rows(build_world("America/New_York", "UTC", moved_at=datetime(2026, 7, 1, 15, 30, tzinfo=UTC)))
+
+
+def check_day_rows(world: World) -> None:
+    """Calls every 37 minutes for a week around the number's move and for four days around the end of
+    DST in New York, some answered late, some missed after ringing agents: every figure over whole
+    local days, for both orgs and their agents, through day rows equals rows alone; and the day rows
+    are what is read (a damaged one shows)."""
+    statuses = ("answered", "missed", "answered", "dropped", "voicemail")
+    calls, events = [], []
+    for first in (T - timedelta(days=3), datetime(2026, 10, 30, tzinfo=UTC)):
+        for n in range(len(calls), len(calls) + 4 * 24 * 60 // 37):
+            at = first + timedelta(minutes=37 * (n % (4 * 24 * 60 // 37)))
+            status = statuses[n % 5]
+            call = call_row(
+                world,
+                n,
+                number=n % 4,
+                direction=("inbound", "inbound", "outbound")[n % 3],
+                status=status,
+                started_at=at,
+                answered_at=at + timedelta(seconds=n % 41) if status == "answered" else None,
+                agent=("101", "102", None)[n % 3],
+            )
+            calls.append(call)
+            if status != "answered":
+                events += [
+                    event_row(world, call, 2 * n, "AgentRinging", at, "102"),
+                    event_row(world, call, 2 * n + 1, "AgentStopRinging", at + timedelta(seconds=n % 13), "102"),
+                ]
+    add_calls(calls, events)
+    with platform_bypass("test"):
+        rollups.rebuild(T - SPAN, datetime(2026, 11, 4, tzinfo=UTC))
+        days = db.session.scalar(select(func.count()).select_from(CallRollup).where(CallRollup.grain == "day"))
+        db.session.commit()
+    assert days
+    windows = [
+        Window.local_days(NY, NY_DAY - timedelta(days=2), NY_DAY + timedelta(days=1)),
+        Window.local_days(NY, date(2026, 10, 30), date(2026, 11, 2)),
+        Window.local_days(UTC_ZONE, date(2026, 10, 30), date(2026, 11, 2)),
+    ]
+    for org_id in (world.a, world.b):
+        for window in windows:
+            for filters in (Filters(), Filters(agent="102"), Filters(direction="inbound"), Filters(number=NUMBERS[1])):
+                for bucket in ("day", "hour"):
+                    assert_engine_equals_rows(org_id, window, filters, bucket)
+
+    def total() -> int:
+        with tenant(world.a):
+            return metrics.summary(db.session.get(Organization, world.a), windows[1])["total_calls"]
+
+    right = total()
+    table = CallRollup.__table__
+    with platform_bypass("test: damage a day"):
+        db.session.execute(
+            update(table)
+            .where(table.c.grain == "day", table.c.kind == "calls", table.c.hour_start == OCTOBER_31)
+            .values(calls=table.c.calls + 1000)
+        )
+        db.session.commit()
+        assert rollups.check(T - SPAN, datetime(2026, 11, 4, tzinfo=UTC)).differing
+    assert total() >= right + 1000
 
 
 def record(n: int, number: str, started_at: datetime, status: str, agent: str | None) -> CallRecord:

@@ -71,14 +71,17 @@ Times are compared in whole milliseconds (MightyCall's resolution) on both datab
 
 Rollups
 -------
-A question is split (`_plan`) into whole UTC hours read from `call_rollups` (`vsync.services.rollups`
-keeps them, in the transaction that writes the calls) and segments read from rows, and the partial
-aggregates of both are added up: they are the same integer counts, sums and maxima, so the figures
-are the same to the last call. An hour comes from the rollups only when it lies wholly inside the
-window and inside one of the org's periods of its number, no stale mark (`rollup_dirty`) names it and
-nothing in it is inexact; the window's zone must put every local hour on a UTC hour (the fine bucket
-is an hour). An agent's own scope, a breakdown that names no rollup key, partial aggregates the
-rollups do not hold and thresholds they kept no count for are read from rows (`rows_only()` forces it).
+A question is split (`_plan`) into whole UTC days and hours read from `call_rollups`
+(`vsync.services.rollups` keeps them, in the transaction that writes the calls) and segments read
+from rows, and the partial aggregates of all three are added up: they are the same integer counts,
+sums and maxima, so the figures are the same to the last call. An hour comes from the rollups only
+when it lies wholly inside the window and inside one of the org's periods of its number, no stale
+mark (`rollup_dirty`) names it and nothing in it is inexact; the window's zone must put every local
+hour on a UTC hour (the fine bucket is an hour). A run of 24 such hours making a UTC day is read from
+the day's row instead, unless the question groups by hour (the series, the heatmap and the summary's
+busiest hour read hours). So a year costs about 365 rows per number and key, however many calls it
+holds. An agent's own scope, a breakdown that names no rollup key, partial aggregates the rollups do
+not hold and thresholds they kept no count for are read from rows (`rows_only()` forces it).
 
 Other definitions kept here
 ---------------------------
@@ -113,7 +116,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from typing import Any, NamedTuple
@@ -135,6 +138,7 @@ from vsync.models import (
     PhoneNumber,
     RollupDirty,
 )
+from vsync.models import rollups as grains
 from vsync.models.rollups import AGENTS, CALLS, INEXACT, RINGS
 from vsync.models.traffic import ANSWERED, DIRECTIONS, DROPPED, INBOUND, MISSED, VOICEMAIL
 from vsync.models.traffic import OUTBOUND as OUTBOUND_DIRECTION
@@ -303,34 +307,55 @@ def _aggregates(org: Organization) -> list:
 
 
 def _grouped(
-    org: Organization, window: Window, filters: Filters, key, *criteria, rollup: _RollupKey | None = None
+    org: Organization,
+    window: Window,
+    filters: Filters,
+    key,
+    *criteria,
+    rollup: _RollupKey | None = None,
+    fields: tuple[str, ...] = _Parts._fields,
+    plan: _Plan | None = None,
 ) -> dict[Any, _Parts]:
-    """`_Parts` of the window's calls per value of `key` (an expression on `Call`): one pass over the
-    calls alone, read on PostgreSQL from the covering index `ix_calls_number_started`.
+    """`_Parts` of the window's calls per value of `key` (an expression on `Call`; None: one group, of
+    every call, even of none): one pass over the calls alone, read on PostgreSQL from the covering index
+    `ix_calls_number_started`. Only the partial aggregates named in `fields` are computed; the others
+    are left at 0.
 
-    With `rollup` (the same key on `CallRollup`), the whole settled hours the plan allows are read
-    from the rollups and only the rest from rows (see "Rollups" above); without it, all from rows."""
+    With `rollup` (the same key on `CallRollup`), the whole settled hours (and days, unless the key
+    groups by hour) the plan allows (`plan`, or one made here) are read from the rollups and only the
+    rest from rows (see "Rollups" above); without it, all from rows."""
     _require_scope(org)
-    plan = _plan(org, window, filters) if rollup is not None else None
+    if rollup is None:
+        plan = None
+    elif plan is None:
+        plan = _plan(org, window, filters, days=rollup.days)
     if plan is not None and rollup is not None:
-        from_rollups = _rollup_grouped(org, plan, filters, rollup)
+        from_rollups = _rollup_grouped(org, plan, filters, rollup, fields)
         if from_rollups is not None:
-            from_rows = _rows_grouped(org, window, filters, key, *criteria, plan.rows_criterion()) if plan.rows else {}
+            if plan.rows:
+                from_rows = _rows_grouped(org, window, filters, key, fields, *criteria, plan.rows_criterion())
+            else:
+                from_rows = {}
             for group, part in from_rows.items():
                 other = from_rollups.get(group)
                 from_rollups[group] = part if other is None else _Parts.combine([other, part])
             return from_rollups
-    return _rows_grouped(org, window, filters, key, *criteria)
+    return _rows_grouped(org, window, filters, key, fields, *criteria)
 
 
-def _rows_grouped(org: Organization, window: Window, filters: Filters, key, *criteria) -> dict[Any, _Parts]:
+def _rows_grouped(
+    org: Organization, window: Window, filters: Filters, key, fields: tuple[str, ...], *criteria
+) -> dict[Any, _Parts]:
+    keys = () if key is None else (key,)
     statement = (
-        select(key, *_aggregates(org))
+        select(*keys, *(a for a in _aggregates(org) if a.name in fields))
         .select_from(Call)
         .where(*_call_criteria(window, filters), *criteria)
-        .group_by(key)
+        .group_by(*keys)
     )
-    return {group: _Parts(*values) for group, *values in _execute(statement)}
+    if key is None:
+        return {None: _Parts(**dict(zip(fields, _execute(statement).one(), strict=True)))}
+    return {group: _Parts(**dict(zip(fields, values, strict=True))) for group, *values in _execute(statement)}
 
 
 # Rollups
@@ -351,28 +376,44 @@ def rows_only():
 
 @dataclass(frozen=True)
 class _RollupKey:
-    """A grouping key on `CallRollup` standing for one on `Call`, its extra criteria (on `CallRollup`),
-    and how a group's value is turned into the value the rows' key gives."""
+    """A grouping key on `CallRollup` standing for one on `Call` (None: one group), its extra criteria
+    (on `CallRollup`), how a group's value is turned into the value the rows' key gives, and whether
+    day rows may answer (not when the key groups by hour)."""
 
     column: Any
     criteria: tuple = ()
     convert: Callable[[Any], Any] = lambda value: value
+    days: bool = True
+
+
+Spans = dict[int, list[tuple[datetime, datetime]]]  # per number, ranges of `hour_start`
 
 
 @dataclass
 class _Plan:
-    """Which calls of a question come from where: the whole hours (per number, ranges of
-    `hour_start`) read from rollups, and the (number, start, end) segments read from rows."""
+    """Which calls of a question come from where: the whole hours and the whole UTC days read from
+    rollups, and the (number, start, end) segments read from rows."""
 
-    rollups: dict[int, list[tuple[datetime, datetime]]]
+    hours: Spans
     rows: list[tuple[int, datetime, datetime]]
+    days: Spans = field(default_factory=dict)
 
-    def rollup_criterion(self):
+    def rollup_criterion(self, kind: str):
+        """The plan's rollup rows of `kind`. Each term names the whole key of the rollups' index, so
+        PostgreSQL reads each span from it alone (a `kind` beside the terms was read as a bitmap of
+        every row of the kind)."""
         return or_(
             false(),  # no span: nothing
             *(
-                and_(CallRollup.phone_number_id == n, CallRollup.hour_start >= a, CallRollup.hour_start < b)
-                for n, spans in self.rollups.items()
+                and_(
+                    CallRollup.phone_number_id == n,
+                    CallRollup.grain == grain,
+                    CallRollup.kind == kind,
+                    CallRollup.hour_start >= a,
+                    CallRollup.hour_start < b,
+                )
+                for grain, spans_of in ((grains.HOUR, self.hours), (grains.DAY, self.days))
+                for n, spans in spans_of.items()
                 for a, b in spans
             ),
         )
@@ -384,7 +425,7 @@ class _Plan:
         )
 
 
-_HOUR = timedelta(hours=1)
+_HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
 
 
 def _hour_floor(at: datetime) -> datetime:
@@ -396,13 +437,19 @@ def _hour_ceil(at: datetime) -> datetime:
     return floor if floor == at else floor + _HOUR
 
 
-def _plan(org: Organization, window: Window, filters: Filters) -> _Plan | None:
-    """Split the question into rollup hours and row segments, or None to read it all from rows.
+def _day_ceil(at: datetime) -> datetime:
+    floor = _hour_floor(at).replace(hour=0)
+    return floor if floor == at else floor + _DAY
+
+
+def _plan(org: Organization, window: Window, filters: Filters, days: bool = True) -> _Plan | None:
+    """Split the question into rollup days and hours and row segments, or None to read it all from rows.
 
     Rollups answer a (number, UTC hour) only when the hour lies wholly inside the window and inside one
     of the org's periods of the number, no stale mark names it and it holds nothing inexact; the
     window's zone must put every local hour on a UTC hour (whole-hour offsets around the window). An
-    agent's own scope reads rows. The rest of each period's part of the window is read from rows."""
+    agent's own scope reads rows. The rest of each period's part of the window is read from rows.
+    With `days`, the UTC days all of whose hours the rollups answer are read as days."""
     scope = current_scope()
     if _ROWS_ONLY.get() or scope is None or scope.own_traffic_only or _bucket_seconds(window) != 3600:
         return None
@@ -444,11 +491,7 @@ def _plan(org: Organization, window: Window, filters: Filters) -> _Plan | None:
                     )
                 )
             )
-            .union(
-                select(CallRollup.phone_number_id, CallRollup.hour_start).where(
-                    CallRollup.kind == INEXACT, plan.rollup_criterion()
-                )
-            )
+            .union(select(CallRollup.phone_number_id, CallRollup.hour_start).where(plan.rollup_criterion(INEXACT)))
         )
     }
     for number_id, hour in sorted(unsettled):
@@ -460,6 +503,17 @@ def _plan(org: Organization, window: Window, filters: Filters) -> _Plan | None:
             else:
                 spans.append((a, b))
         rollups[number_id] = spans
+    if days:
+        for number_id, spans in rollups.items():
+            hours = []
+            for a, b in spans:
+                first, last = _day_ceil(a), _hour_floor(b).replace(hour=0)
+                if first >= last:
+                    hours.append((a, b))
+                    continue
+                plan.days.setdefault(number_id, []).append((first, last))
+                hours += [(s, e) for s, e in ((a, first), (last, b)) if s < e]
+            rollups[number_id] = hours
     return plan
 
 
@@ -524,29 +578,36 @@ def _rollup_aggregates(org: Organization) -> dict[str, Any]:
     }
 
 
-def _rollup_grouped(org: Organization, plan: _Plan, filters: Filters, key: _RollupKey) -> dict[Any, _Parts] | None:
-    """`_Parts` of the plan's rollup hours per key value; None when the rollups cannot say them: a
-    threshold of the org's without counts (set or changed since those hours were rolled up), or a
-    partial aggregate they do not hold."""
+_THRESHOLDED = frozenset({"within_threshold", "short_abandons", "abandons"})  # what `undecided` is about
+
+
+def _rollup_grouped(
+    org: Organization, plan: _Plan, filters: Filters, key: _RollupKey, fields: tuple[str, ...]
+) -> dict[Any, _Parts] | None:
+    """`_Parts` (`fields` of them) of the plan's rollup days and hours per key value; None when the
+    rollups cannot say them: a threshold of the org's without counts (set or changed since those hours
+    were rolled up), or a partial aggregate they do not hold."""
     aggregates = _rollup_aggregates(org)
-    if set(_Parts._fields) - aggregates.keys():
+    if set(fields) - aggregates.keys():
         return None
     by_agent = filters.agent is not None or key.column is CallRollup.agent_extension
+    keys = () if key.column is None else (key.column,)
+    decides = ("undecided",) if _THRESHOLDED & set(fields) else ()
     statement = (
-        select(key.column, *(aggregates[name].label(name) for name in (*_Parts._fields, "undecided")))
+        select(*keys, *(aggregates[name].label(name) for name in (*fields, *decides)))
         .where(
-            CallRollup.kind == (AGENTS if by_agent else CALLS),
-            plan.rollup_criterion(),
+            plan.rollup_criterion(AGENTS if by_agent else CALLS),
             *_rollup_filters(filters),
             *key.criteria,
         )
-        .group_by(key.column)
+        .group_by(*keys)
     )
     parts = {}
-    for group, *values, undecided in _execute(statement):
-        if undecided:
+    for row in _execute(statement):
+        group, values = (None, row) if key.column is None else (row[0], row[1:])
+        if decides and values[-1]:
             return None
-        parts[key.convert(group)] = _Parts(*values)
+        parts[key.convert(group)] = _Parts(**dict(zip(fields, values, strict=False)))
     return parts
 
 
@@ -555,8 +616,7 @@ def _rollup_rings(plan: _Plan, filters: Filters) -> dict[str, int]:
     statement = (
         select(CallRollup.ring_extension, _sum(CallRollup.calls))
         .where(
-            CallRollup.kind == RINGS,
-            plan.rollup_criterion(),
+            plan.rollup_criterion(RINGS),
             *_rollup_filters(filters),
             CallRollup.ring_account_id.in_(select(Integration.account_id).scalar_subquery()),
         )
@@ -957,8 +1017,50 @@ def _boundaries(window: Window, bucket: str, step: int) -> list[datetime]:
 
 def _fine_parts(org: Organization, window: Window, filters: Filters) -> tuple[int, dict[int, _Parts]]:
     step = _bucket_seconds(window)
-    hours = _RollupKey(CallRollup.hour_start, convert=lambda hour: int(hour.timestamp()))
+    hours = _RollupKey(CallRollup.hour_start, convert=lambda hour: int(hour.timestamp()), days=False)
     return step, _grouped(org, window, filters, _EpochBucket(Call.started_at, step), rollup=hours)
+
+
+def _inbound_by_hour(org: Organization, window: Window, filters: Filters, plan: _Plan | None) -> list[int]:
+    """Inbound calls per local hour of day (0-23): the plan's rollup hours by their start, its days by
+    their calls per UTC hour (each UTC hour lies in one local hour, see `_bucket_seconds`), its rows by
+    fine bucket."""
+    counts = [0] * 24
+
+    def add(start: datetime, calls: int | None) -> None:
+        if calls:
+            counts[start.astimezone(window.tz).hour] += calls
+
+    fine = _EpochBucket(Call.started_at, _bucket_seconds(window))
+    if plan is not None:
+        r = CallRollup
+        statement = (
+            select(r.grain, r.hour_start, _sum(r.calls), *(func.sum(r.__table__.c[c]) for c in grains.BY_HOUR))
+            .where(
+                plan.rollup_criterion(CALLS if filters.agent is None else AGENTS),
+                r.direction == INBOUND,
+                *_rollup_filters(filters),
+            )
+            .group_by(r.grain, r.hour_start)
+        )
+        for grain, start, calls, *by_hour in _execute(statement):
+            if grain == grains.HOUR:
+                add(start, calls)
+                continue
+            local = start.astimezone(window.tz)
+            if (start + _DAY).astimezone(window.tz).utcoffset() == local.utcoffset():  # one offset all day
+                for hour, n in enumerate(by_hour):
+                    if n:
+                        counts[(local.hour + hour) % 24] += n
+            else:
+                for hour, n in enumerate(by_hour):
+                    add(start + timedelta(hours=hour), n)
+        rows = _rows_grouped(org, window, filters, fine, ("inbound",), plan.rows_criterion()) if plan.rows else {}
+    else:
+        rows = _rows_grouped(org, window, filters, fine, ("inbound",))
+    for start, part in rows.items():
+        add(datetime.fromtimestamp(start, UTC), part.inbound)
+    return counts
 
 
 # Public functions
@@ -966,12 +1068,12 @@ def _fine_parts(org: Organization, window: Window, filters: Filters) -> tuple[in
 
 def summary(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> dict[str, Any]:
     """Every KPI of kpis.md for the window, plus `busiest_hour` (local hour of day)."""
-    _, parts = _fine_parts(org, window, filters)
-    inbound_by_hour = [0] * 24
-    for start, part in parts.items():
-        inbound_by_hour[datetime.fromtimestamp(start, window.tz).hour] += part.inbound
+    _require_scope(org)
+    plan = _plan(org, window, filters)
+    (totals,) = _grouped(org, window, filters, None, rollup=_RollupKey(None), plan=plan).values()
+    inbound_by_hour = _inbound_by_hour(org, window, filters, plan)
     busiest = max(range(24), key=lambda h: (inbound_by_hour[h], -h)) if any(inbound_by_hour) else None
-    return {**_values(_Parts.combine(list(parts.values())), org, TOTALS), "busiest_hour": busiest}
+    return {**_values(totals, org, TOTALS), "busiest_hour": busiest}
 
 
 def series(org: Organization, window: Window, bucket: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:

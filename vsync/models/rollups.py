@@ -1,10 +1,10 @@
-"""Exact hourly rollups of calls, and the hours whose rollups are stale.
+"""Exact rollups of calls by UTC hour and by UTC day, and the hours whose rollups are stale.
 
 `CallRollup` rows are provider rows like calls: each is the sum of some calls (or missed-ring events)
-of one phone number in one UTC hour (`hour_start`), scoped as calls are (an org sees a row while one
-of its assignment periods of the number covers `hour_start`; the KPI engine reads only hours whose
-whole length a period covers). How they are made and read: `vsync.services.rollups` and
-`vsync.metrics`.
+of one phone number in one UTC hour (`grain` `hour`) or day (`day`, the sum of the day's hour rows),
+starting at `hour_start`, scoped as calls are (an org sees a row while one of its assignment periods
+of the number covers `hour_start`; the KPI engine reads only hours and days whose whole length a
+period covers). How they are made and read: `vsync.services.rollups` and `vsync.metrics`.
 
 `RollupDirty` rows name a (number, hour) whose calls or events changed since its rollup was made:
 database triggers (migration `0023_rollups_hourly`) add one for every insert, delete and relevant
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vsync.extensions import db
@@ -24,6 +24,8 @@ from vsync.models.types import UtcDateTime
 from vsync.tenancy import NumberTraffic
 
 CALLS, AGENTS, RINGS, INEXACT = "calls", "agents", "rings", "inexact"
+HOUR, DAY = "hour", "day"  # grains
+BY_HOUR = tuple(f"hour_{hour:02}" for hour in range(24))  # a day row's calls per UTC hour of the day
 EDGES = 3  # distinct thresholds of each kind a number's rollups keep counts for
 
 
@@ -44,14 +46,37 @@ class CallRollup(NumberTraffic, db.Model):
     for short abandons (ring time under the threshold). An org whose threshold is not among them
     (a setting changed since) gets its figures from rows.
 
+    A `day` row sums the `hour` rows of one UTC day with the same keys and thresholds (kinds `calls`,
+    `agents` and `rings`): a year is 365 rows per key rather than 8,760. A day's `inexact` hours are not
+    summed; the engine reads such a day by the hour. A day row also keeps its `calls` per UTC hour of
+    the day (`hour_00` .. `hour_23`, None for an hour without a row), so the local hour of day of every
+    call stays known (each UTC hour lies in one local hour in zones of whole-hour offsets) and a year's
+    busiest hour is read from the days too. Hour rows leave them None.
+
     Agents see no rollups (`__agent_extension__` is None): their figures come from rows.
     """
 
     __tablename__ = "call_rollups"
     __tenant_time__ = "hour_start"
-    __table_args__ = (Index("ix_call_rollups_number_hour", "phone_number_id", "hour_start"),)
+    # The engine reads one kind's spans of a number through the kind's own index: with the kind in a
+    # shared one, PostgreSQL factors it out of the spans and reads every row of the kind as a bitmap.
+    __table_args__ = (
+        Index("ix_call_rollups_number_grain_kind", "phone_number_id", "grain", "kind", "hour_start"),
+        *(
+            Index(
+                f"ix_call_rollups_{kind}",
+                "phone_number_id",
+                "grain",
+                "hour_start",
+                postgresql_where=text(f"kind = '{kind}'"),
+                sqlite_where=text(f"kind = '{kind}'"),
+            )
+            for kind in (CALLS, AGENTS, RINGS)
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(4), default=HOUR, server_default=HOUR)
     hour_start: Mapped[datetime] = mapped_column(UtcDateTime)
     kind: Mapped[str] = mapped_column(String(8))
     direction: Mapped[str | None] = mapped_column(String(12))
@@ -84,6 +109,9 @@ class CallRollup(NumberTraffic, db.Model):
     short_1: Mapped[int] = mapped_column(Integer, default=0)
     short_2: Mapped[int] = mapped_column(Integer, default=0)
     short_3: Mapped[int] = mapped_column(Integer, default=0)
+    for _hour in range(24):  # hour_00 .. hour_23 (day rows)
+        vars()[f"hour_{_hour:02}"] = mapped_column(Integer, nullable=True)
+    del _hour
 
 
 class RollupDirty(db.Model):

@@ -1,4 +1,4 @@
-"""Exact hourly rollups of calls: made as calls and events are written, rebuilt and checked on demand.
+"""Exact rollups of calls by hour and by day: made as calls and events are written, rebuilt and checked on demand.
 
 What is rolled up
 -----------------
@@ -7,7 +7,9 @@ each direction and agent, and the StopRinging events with an extension (the agen
 their call's direction and agent and their own account and extension; as columns, the status
 counts, talk, answer waits, ring times, and the waits at or under (ring times under) each threshold
 of the organisations with a period on the number. Those are all the KPI engine splits by, so every
-figure of `vsync.metrics` adds up from them (the engine decides which hours may, see there). An org
+figure of `vsync.metrics` adds up from them (the engine decides which hours may, see there). Each
+UTC day's hour rows are summed again into `day` rows with the same keys and thresholds, so a year's
+question reads a few hundred rows per number instead of thousands. An org
 whose threshold has no count (set or changed, or the org given the number, after the hour was rolled
 up) gets its figures from rows until `rebuild` runs again for those hours.
 
@@ -17,11 +19,12 @@ In the writing transaction. Triggers mark every (number, hour) a write to `calls
 touches as stale (`rollup_dirty`, whoever the writer is), and the writers (the sync's `write_calls`,
 the webhook processing's `write_call_event`) call `refresh()` before they commit: it recomputes
 exactly the hours their transaction made stale, from the rows, under a per-number advisory lock
-(PostgreSQL), and clears their marks. So a call is in every figure the moment it is committed (well
-within the 5 s asked), and no hour's rollup is ever trusted while a mark names it: the engine reads
-a marked hour's rows. Recomputing an hour from rows rather than adding and subtracting deltas keeps
-the maxima (longest wait) exact when a re-synced call moves, changes status or loses its agent, and
-makes a repeated refresh harmless. Same transaction rather than a job: the rollup can never lag or
+(PostgreSQL), then the days holding those hours from their hour rows, and clears their marks. So a
+call is in every figure the moment it is committed (well within the 5 s asked), and no hour's rollup
+(nor its day's) is ever trusted while a mark names it: the engine reads a marked hour's rows.
+Recomputing an hour from rows rather than adding and subtracting deltas keeps the maxima (longest
+wait) exact when a re-synced call moves, changes status or loses its agent, and makes a repeated
+refresh harmless. Same transaction rather than a job: the rollup can never lag or
 disagree with what a reader sees, and the cost is the hours one page touches (measured in the README).
 
 Writes that do not call `refresh()` (bulk loads, a manual fix) leave their marks; those hours read
@@ -29,9 +32,9 @@ rows until `rebuild` (or a later refresh of the same hour) recomputes them.
 
 Operations
 ----------
-`rebuild(start, end, org_id)` recomputes the window's hours (every number, or the org's) from rows
-and clears their marks; `check(...)` recomputes them in memory and reports hours whose stored rollups
-differ. `flask rollups rebuild` and `flask rollups check` call them.
+`rebuild(start, end, org_id)` recomputes the window's whole UTC days, hours and days (every number,
+or the org's), from rows and clears their marks; `check(...)` recomputes them in memory and reports
+the hours and days whose stored rollups differ. `flask rollups rebuild` and `flask rollups check` call them.
 
 This is a reviewed module (see `vsync.tenancy`): it reads and writes every organisation's rows of a
 number on the session's connection, because a rollup is the number's, not one org's.
@@ -44,19 +47,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, and_, case, delete, func, literal, null, or_, select, text, true
+from sqlalchemy import Integer, Select, and_, case, delete, func, literal, null, or_, select, text, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from vsync.extensions import db
 from vsync.metrics import millis_between
 from vsync.models import Call, CallEvent, CallRollup, NumberAssignment, Organization, RollupDirty
-from vsync.models.rollups import AGENTS, CALLS, EDGES, INEXACT, RINGS
+from vsync.models.rollups import AGENTS, BY_HOUR, CALLS, DAY, EDGES, HOUR, INEXACT, RINGS
 from vsync.models.traffic import ANSWERED, DROPPED, MISSED, VOICEMAIL
 from vsync.models.types import UtcDateTime
 from vsync.tenancy import reviewed_sql
 
-HOUR = timedelta(hours=1)
+ONE_HOUR, ONE_DAY = timedelta(hours=1), timedelta(days=1)
 LOCK_SPACE = 0x726F6C6C  # the advisory lock keys of numbers' rollups: (LOCK_SPACE, number id)
 REBUILD_CHUNK = timedelta(days=7)
 _ABANDONED = (MISSED, DROPPED)
@@ -86,7 +89,8 @@ _SUMS = (
     "abandon_n",
     *(f"{name}_{i}" for name in ("within", "short") for i in range(1, EDGES + 1)),
 )
-_VALUES = (*_SUMS, "answer_max_ms", "ring_max_ms", *_EDGE_COLUMNS)
+_MAXIMA = ("answer_max_ms", "ring_max_ms")
+_VALUES = (*_SUMS, *_MAXIMA, *_EDGE_COLUMNS)
 
 # (number id, hour start) -> the ranges [start, end) of whole hours to recompute
 Ranges = dict[int, list[tuple[datetime, datetime]]]
@@ -98,24 +102,41 @@ def hour_floor(at: datetime) -> datetime:
 
 def hour_ceil(at: datetime) -> datetime:
     floor = hour_floor(at)
-    return floor if floor == at else floor + HOUR
+    return floor if floor == at else floor + ONE_HOUR
 
 
-def ranges_of(keys: Iterable[tuple[int, datetime]]) -> Ranges:
-    """Merge (number, hour) keys into ranges of consecutive hours per number."""
-    hours: dict[int, list[datetime]] = defaultdict(list)
-    for number_id, hour in set(keys):
-        hours[number_id].append(hour)
+def day_floor(at: datetime) -> datetime:
+    return hour_floor(at).replace(hour=0)
+
+
+def day_ceil(at: datetime) -> datetime:
+    floor = day_floor(at)
+    return floor if floor == at else floor + ONE_DAY
+
+
+def ranges_of(keys: Iterable[tuple[int, datetime]], step: timedelta = ONE_HOUR) -> Ranges:
+    """Merge (number, start) keys of hours (or days: `step`) into ranges of consecutive ones per number."""
+    starts_of: dict[int, list[datetime]] = defaultdict(list)
+    for number_id, start in set(keys):
+        starts_of[number_id].append(start)
     ranges: Ranges = {}
-    for number_id, starts in hours.items():
+    for number_id, starts in starts_of.items():
         merged: list[tuple[datetime, datetime]] = []
-        for hour in sorted(starts):
-            if merged and merged[-1][1] == hour:
-                merged[-1] = (merged[-1][0], hour + HOUR)
+        for start in sorted(starts):
+            if merged and merged[-1][1] == start:
+                merged[-1] = (merged[-1][0], start + step)
             else:
-                merged.append((hour, hour + HOUR))
+                merged.append((start, start + step))
         ranges[number_id] = merged
     return ranges
+
+
+def days_of(ranges: Ranges) -> Ranges:
+    """The whole UTC days holding the ranges' hours."""
+    return ranges_of(
+        ((n, day) for n, spans in ranges.items() for a, b in spans for day in _steps(day_floor(a), b, ONE_DAY)),
+        ONE_DAY,
+    )
 
 
 def _in_ranges(number_column, time_column, ranges: Ranges):
@@ -150,10 +171,10 @@ def _lock(ranges: Ranges) -> None:
         )
 
 
-def _hours(start: datetime, end: datetime) -> Iterable[datetime]:
+def _steps(start: datetime, end: datetime, step: timedelta = ONE_HOUR) -> Iterable[datetime]:
     while start < end:
         yield start
-        start += HOUR
+        start += step
 
 
 # Computing rollups from rows
@@ -192,6 +213,44 @@ def _hour_start_pg(element, compiler, **kw):
 def _hour_start_sqlite(element, compiler, **kw):
     (column,) = (compiler.process(c, **kw) for c in element.clauses)
     return f"strftime('%Y-%m-%d %H:00:00.000000', {column})"
+
+
+class _DayStart(FunctionElement):
+    """The start of the UTC day holding a timestamp, as a timestamp."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(_DayStart, "postgresql")
+def _day_start_pg(element, compiler, **kw):
+    (column,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(date_trunc('day', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+@compiles(_DayStart, "sqlite")
+def _day_start_sqlite(element, compiler, **kw):
+    (column,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%d 00:00:00.000000', {column})"
+
+
+class _HourOfDay(FunctionElement):
+    """The UTC hour of day (0-23) of a timestamp."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_HourOfDay, "postgresql")
+def _hour_of_day_pg(element, compiler, **kw):
+    (column,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(extract(hour FROM {column} AT TIME ZONE 'UTC') AS integer)"
+
+
+@compiles(_HourOfDay, "sqlite")
+def _hour_of_day_sqlite(element, compiler, **kw):
+    (column,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(strftime('%H', {column}) AS INTEGER)"
 
 
 def _statements(ranges: Ranges) -> list[Select]:
@@ -320,24 +379,80 @@ def compute(ranges: Ranges) -> dict[tuple, dict]:
     return groups
 
 
-def _stored(ranges: Ranges) -> dict[tuple, dict]:
+def _day_key(key: tuple, values: dict) -> tuple:
+    """The key of the day row an hour row is summed into: its keys on the day, and its thresholds."""
+    return (key[0], day_floor(key[1]), *key[2:], *(values[c] for c in _EDGE_COLUMNS))
+
+
+def _days(hours: dict[tuple, dict]) -> dict[tuple, dict]:
+    """Day rows summed from hour rows (`compute` or `_stored` ones), keyed by `_day_key`."""
+    days: dict[tuple, dict] = {}
+    for key, values in hours.items():
+        if key[2] == INEXACT:
+            continue
+        day = days.setdefault(_day_key(key, values), {**dict.fromkeys(_SUMS, 0), **dict.fromkeys((*_MAXIMA, *BY_HOUR))})
+        for column in _SUMS:
+            day[column] += values[column]
+        at = BY_HOUR[key[1].hour]
+        day[at] = (day[at] or 0) + values["calls"]
+        for column in _MAXIMA:
+            if values[column] is not None and (day[column] is None or values[column] > day[column]):
+                day[column] = values[column]
+    return days
+
+
+def _stored(ranges: Ranges, grain: str = HOUR) -> dict[tuple, dict]:
     table = CallRollup.__table__
     stored: dict[tuple, dict] = {}
+    columns = (*_VALUES, *BY_HOUR) if grain == DAY else _VALUES
     for row in _run(
-        select(*(table.c[k] for k in _KEYS), *(table.c[v] for v in _VALUES)).where(
-            _in_ranges(table.c.phone_number_id, table.c.hour_start, ranges)
+        select(*(table.c[k] for k in _KEYS), *(table.c[v] for v in columns)).where(
+            table.c.grain == grain, _in_ranges(table.c.phone_number_id, table.c.hour_start, ranges)
         )
     ):
-        stored[tuple(row[: len(_KEYS)])] = dict(zip(_VALUES, row[len(_KEYS) :], strict=True))
+        key, values = tuple(row[: len(_KEYS)]), dict(zip(columns, row[len(_KEYS) :], strict=True))
+        if grain == DAY:
+            stored[(*key, *(values.pop(c) for c in _EDGE_COLUMNS))] = values
+        else:
+            stored[key] = values
     return stored
 
 
 def _write(ranges: Ranges) -> int:
     """Replace the ranges' rollups with what the rows say; returns the rows written."""
     table = CallRollup.__table__
-    _run(delete(table).where(_in_ranges(table.c.phone_number_id, table.c.hour_start, ranges)))
+    _run(delete(table).where(table.c.grain == HOUR, _in_ranges(table.c.phone_number_id, table.c.hour_start, ranges)))
     columns = [*_KEYS, *_VALUES]
     return sum(_run(table.insert().from_select(columns, statement)).rowcount for statement in _statements(ranges))
+
+
+def _write_days(ranges: Ranges) -> int:
+    """Replace the day rows of the UTC days holding the ranges' hours with the sums of those days'
+    hour rows (written first: the hours of a day outside the ranges are as stored, or stale, and then
+    the engine reads that day by the hour). Returns the rows written."""
+    table = CallRollup.__table__
+    days = days_of(ranges)
+    in_days = _in_ranges(table.c.phone_number_id, table.c.hour_start, days)
+    _run(delete(table).where(table.c.grain == DAY, in_days))
+    keys = [
+        table.c.phone_number_id,
+        _DayStart(table.c.hour_start),
+        *(table.c[k] for k in _KEYS[2:]),
+        *(table.c[c] for c in _EDGE_COLUMNS),
+    ]
+    sums = (
+        select(
+            *keys,
+            literal(DAY),
+            *(func.sum(table.c[c]) for c in _SUMS),
+            *(func.max(table.c[c]) for c in _MAXIMA),
+            *(func.sum(table.c.calls).filter(_HourOfDay(table.c.hour_start) == hour) for hour in range(24)),
+        )
+        .where(table.c.grain == HOUR, table.c.kind != INEXACT, in_days)
+        .group_by(*keys)
+    )
+    columns = [*_KEYS, *_EDGE_COLUMNS, "grain", *_SUMS, *_MAXIMA, *BY_HOUR]
+    return _run(table.insert().from_select(columns, sums)).rowcount
 
 
 # Maintenance as rows are written
@@ -355,6 +470,7 @@ def refresh() -> int:
     _lock(ranges)
     _run(delete(dirty).where(_in_ranges(dirty.c.phone_number_id, dirty.c.hour_start, ranges)))
     _write(ranges)
+    _write_days(ranges)
     return len(keys)
 
 
@@ -369,6 +485,8 @@ class RebuildResult:
 
 @dataclass
 class CheckResult:
+    """`differing`: the (number, start) of hours, and of days, whose stored rollups differ from the rows."""
+
     hours: int = 0
     differing: list[tuple[int, datetime]] = field(default_factory=list)
     stale: int = 0
@@ -379,12 +497,12 @@ class CheckResult:
 
 
 def _window_ranges(start: datetime, end: datetime, org_id: int | None) -> Ranges:
-    """Every number's (or the org's numbers') whole hours from `start`'s hour to `end`'s, in chunks."""
+    """Every number's (or the org's numbers') whole UTC days from `start`'s day to `end`'s, in chunks."""
     periods = NumberAssignment.__table__
     numbers = select(periods.c.phone_number_id).distinct()
     if org_id is not None:
         numbers = numbers.where(periods.c.org_id == org_id)
-    first, last = hour_floor(start), hour_ceil(end)
+    first, last = day_floor(start), day_ceil(end)
     ranges: Ranges = {}
     for number_id in sorted(_run(numbers).scalars()):
         spans, at = [], first
@@ -406,22 +524,23 @@ def _chunks(ranges: Ranges) -> Iterable[Ranges]:
 
 
 def rebuild(start: datetime, end: datetime, org_id: int | None = None) -> RebuildResult:
-    """Recompute from rows the rollups of every hour touching [start, end) (of the org's numbers, or
-    all), committing a week at a time, and clear those hours' stale marks. Safe to run twice, or beside
-    writers (each week's numbers are locked as `refresh` locks them)."""
+    """Recompute from rows the rollups of every UTC day touching [start, end), its hours and the day
+    (of the org's numbers, or all), committing a week at a time, and clear those hours' stale marks.
+    Safe to run twice, or beside writers (each week's numbers are locked as `refresh` locks them)."""
     dirty = RollupDirty.__table__
     result = RebuildResult()
     for chunk in _chunks(_window_ranges(start, end, org_id)):
         _lock(chunk)
         _run(delete(dirty).where(_in_ranges(dirty.c.phone_number_id, dirty.c.hour_start, chunk)))
-        result.rows += _write(chunk)
-        result.hours += sum(1 for spans in chunk.values() for s, e in spans for _ in _hours(s, e))
+        result.rows += _write(chunk) + _write_days(chunk)
+        result.hours += sum(1 for spans in chunk.values() for s, e in spans for _ in _steps(s, e))
         db.session.commit()
     return result
 
 
 def check(start: datetime, end: datetime, org_id: int | None = None) -> CheckResult:
-    """Compare the stored rollups of the hours touching [start, end) with what the rows say now."""
+    """Compare the stored rollups of the days touching [start, end), hours and days, with what the rows
+    say now. Hours marked stale, and the days holding them, are counted as stale and not compared."""
     dirty = RollupDirty.__table__
     result = CheckResult()
     for chunk in _chunks(_window_ranges(start, end, org_id)):
@@ -435,9 +554,15 @@ def check(start: datetime, end: datetime, org_id: int | None = None) -> CheckRes
             )
         }
         result.stale += len(stale)
-        differing = {key[:2] for key in expected.keys() ^ stored.keys()} | {
-            key[:2] for key in expected.keys() & stored.keys() if expected[key] != stored[key]
-        }
-        result.differing += sorted(differing - stale)
-        result.hours += sum(1 for spans in chunk.values() for s, e in spans for _ in _hours(s, e))
+        stale_days = {(n, day_floor(hour)) for n, hour in stale}
+        result.differing += sorted(_differing(expected, stored) - stale)
+        result.differing += sorted(_differing(_days(expected), _stored(chunk, DAY)) - stale_days)
+        result.hours += sum(1 for spans in chunk.values() for s, e in spans for _ in _steps(s, e))
     return result
+
+
+def _differing(expected: dict[tuple, dict], stored: dict[tuple, dict]) -> set[tuple[int, datetime]]:
+    """The (number, start) of the rows present on one side only or with other values."""
+    return {key[:2] for key in expected.keys() ^ stored.keys()} | {
+        key[:2] for key in expected.keys() & stored.keys() if expected[key] != stored[key]
+    }
