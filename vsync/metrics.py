@@ -405,24 +405,29 @@ class _Plan:
         return or_(
             false(),  # no span: nothing
             *(
-                and_(
-                    CallRollup.phone_number_id == n,
-                    CallRollup.grain == grain,
-                    CallRollup.kind == kind,
-                    CallRollup.hour_start >= a,
-                    CallRollup.hour_start < b,
-                )
-                for grain, spans_of in ((grains.HOUR, self.hours), (grains.DAY, self.days))
-                for n, spans in spans_of.items()
-                for a, b in spans
+                and_(CallRollup.grain == grain, CallRollup.kind == kind, term)
+                for grain, spans in ((grains.HOUR, self.hours), (grains.DAY, self.days))
+                for term in spans_criteria(CallRollup.phone_number_id, CallRollup.hour_start, spans)
             ),
         )
 
     def rows_criterion(self):
-        return or_(
-            false(),  # no segment: nothing
-            *(and_(Call.phone_number_id == n, Call.started_at >= a, Call.started_at < b) for n, a, b in self.rows),
-        )
+        segments: Spans = {}
+        for n, a, b in self.rows:
+            segments.setdefault(n, []).append((a, b))
+        return or_(false(), *spans_criteria(Call.phone_number_id, Call.started_at, segments))  # none: nothing
+
+
+def spans_criteria(number_column, time_column, spans: Spans) -> list:
+    """One term per distinct [start, end) of `spans`, naming every number that has it: a window's
+    numbers mostly share their spans, so a question is a few terms, not a few per number."""
+    numbers: dict[tuple[datetime, datetime], list[int]] = {}
+    for n, ranges in spans.items():
+        for span in ranges:
+            numbers.setdefault(span, []).append(n)
+    return [
+        and_(number_column.in_(sorted(ns)), time_column >= a, time_column < b) for (a, b), ns in sorted(numbers.items())
+    ]
 
 
 _HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
@@ -482,15 +487,7 @@ def _plan(org: Organization, window: Window, filters: Filters, days: bool = True
         (n, h)
         for n, h in db.session.execute(
             select(RollupDirty.phone_number_id, RollupDirty.hour_start)
-            .where(
-                or_(
-                    *(
-                        and_(RollupDirty.phone_number_id == n, RollupDirty.hour_start >= a, RollupDirty.hour_start < b)
-                        for n, spans in rollups.items()
-                        for a, b in spans
-                    )
-                )
-            )
+            .where(or_(*spans_criteria(RollupDirty.phone_number_id, RollupDirty.hour_start, rollups)))
             .union(select(CallRollup.phone_number_id, CallRollup.hour_start).where(plan.rollup_criterion(INEXACT)))
         )
     }
@@ -1104,10 +1101,11 @@ def series(org: Organization, window: Window, bucket: str, filters: Filters = NO
 def by_agent(org: Organization, window: Window, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
     """One row per agent of the org (an extension of its own accounts, see `own_account`) with calls or
     missed rings in the window, by extension."""
-    agents = _RollupKey(CallRollup.agent_extension, (own_account(CallRollup),))
-    grouped = _grouped(org, window, filters, Call.agent_extension, own_account(Call), rollup=agents)
-    parts = {ext: p for ext, p in grouped.items() if ext}
+    _require_scope(org)
     plan = _plan(org, window, filters)
+    agents = _RollupKey(CallRollup.agent_extension, (own_account(CallRollup),))
+    grouped = _grouped(org, window, filters, Call.agent_extension, own_account(Call), rollup=agents, plan=plan)
+    parts = {ext: p for ext, p in grouped.items() if ext}
     extension = func.nullif(CallEvent.extension, "")
     rings: dict[str, int] = {}
     if plan is None or plan.rows:

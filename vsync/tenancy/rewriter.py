@@ -21,7 +21,7 @@ from functools import cache
 
 from sqlalchemy import Table, inspect, or_
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
-from sqlalchemy.sql import Delete, Executable, Insert, Select, Update, visitors
+from sqlalchemy.sql import CompoundSelect, Delete, Executable, Insert, Select, Update, visitors
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause, TextClause
 from sqlalchemy.sql.selectable import Alias, FromClause, Join, TableClause
 
@@ -227,11 +227,32 @@ def _joins_eagerly(kind: type) -> bool:
     return any(rel.lazy == "joined" for related in _related_kinds(kind) for rel in inspect(related).relationships)
 
 
+_SELECTS = (Select, CompoundSelect)
+
+
+def _shared_parts(statement: ClauseElement) -> list:
+    """The columns, criteria and orderings of the statement's SELECTs that the copy may share instead
+    of copying: those that hold no SELECT and read tables only (a table is never copied; an alias or
+    a subquery is, and a part naming the original would read it beside its narrowed copy). The
+    criteria are added to the SELECTs themselves, so a statement of many aggregates costs a walk, not
+    a copy, of them."""
+    parts = []
+    for element in visitors.iterate(statement):
+        if isinstance(element, Select):
+            parts += [
+                part
+                for part in sqla.clause_parts(element)
+                if sqla.reads_tables_only(part)
+                and not any(isinstance(inner, _SELECTS) for inner in visitors.iterate(part))
+            ]
+    return parts
+
+
 def _restrict(statement: ClauseElement, scope: Scope, options: list) -> Executable:
     """A copy of `statement` with every SELECT inside it narrowed to `scope`."""
     restricted = visitors.cloned_traverse(
         statement,
-        {"stop_on": options},  # loader options are not clauses
+        {"stop_on": [*options, *_shared_parts(statement)]},  # loader options are not clauses
         {"select": lambda sel: _restrict_select(sel, scope)},
     )
     if isinstance(restricted, Update | Delete) and (kind := kind_of(restricted.table)) is not None:

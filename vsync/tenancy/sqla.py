@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.sql.lambdas import StatementLambdaElement
-from sqlalchemy.sql.selectable import Alias
+from sqlalchemy.sql.selectable import Alias, TableClause
 
 _NARROWED_FOR = "_vsync_narrowed_for"  # set on a SELECT clone by `mark_narrowed`
 
@@ -81,6 +81,25 @@ def froms_of_columns_and_criteria(sel) -> list:
         for element in (*sel._raw_columns, *sel._where_criteria, *sel._having_criteria)
         for from_obj in element._from_objects
     ]
+
+
+def clause_parts(sel) -> tuple:
+    """A SELECT's columns, WHERE, HAVING, GROUP BY and ORDER BY terms. Relies on `Select._raw_columns`,
+    `_where_criteria`, `_having_criteria`, `_group_by_clauses` and `_order_by_clauses`."""
+    return (
+        *sel._raw_columns,
+        *sel._where_criteria,
+        *sel._having_criteria,
+        *sel._group_by_clauses,
+        *sel._order_by_clauses,
+    )
+
+
+def reads_tables_only(element) -> bool:
+    """Whether every FROM an expression reads is a table (never an alias, a join or a subquery).
+    Relies on `ClauseElement._from_objects` and on tables being immutable (a copy of a statement
+    shares them)."""
+    return all(isinstance(from_obj, TableClause) for from_obj in element._from_objects)
 
 
 def explicit_froms(sel) -> tuple:
