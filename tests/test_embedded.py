@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta
 
+import time_machine
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 from sqlalchemy import select
@@ -16,8 +17,18 @@ from vsync.models import Call
 from vsync.services.demo import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
 from vsync.tenancy import platform_bypass
 
+# The clock is an input: at this instant the demo admins' first digests (at local midnight) are due,
+# and the other members' (at the default 08:00) are not yet in either demo org's zone (New York 01:20,
+# London 06:20).
+NOW = datetime(2026, 6, 10, 5, 20, tzinfo=UTC)
+
 
 def test_embedded_default_migrates_syncs_the_demo_and_signs_in_the_platform_admin(tmp_path, monkeypatch):
+    with time_machine.travel(NOW, tick=True):
+        embedded_default(tmp_path, monkeypatch)
+
+
+def embedded_default(tmp_path, monkeypatch) -> None:
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "VSYNC_ENCRYPTION_KEYS", "VSYNC_ENV"):
         monkeypatch.delenv(name, raising=False)
     app = create_app(
