@@ -1,13 +1,15 @@
 """API latency at a million calls, through the real Flask app, each figure beside one hand-written SQL query.
 
     .venv/bin/python -m bench.api_latency [--calls 1000000] [--runs 30] [--database-url URL] [--keep] [--reuse]
-    .venv/bin/python -m bench.api_latency --curve 100000,1000000,10000000 [--runs 30]
+    .venv/bin/python -m bench.api_latency --curve 100000,1000000,10000000 [--runs 30] [--keep] [--reuse]
     .venv/bin/python -m bench.api_latency --reuse --compare [--runs 30]
 
 --calls         calls to generate (default 1,000,000; 10,000,000 works: generation streams a day of calls
                 at a time through COPY, in bounded memory) over 12 months, then rolled up as
                 `flask rollups rebuild` does after a bulk load
---curve         the metrics figures only (p95), on a database generated anew at each size: the scale curve
+--curve         the metrics figures only (p95), on a database of each size (the --database-url's name
+                with `_<size>` appended; generated anew, or with --reuse as an earlier --keep left it):
+                the scale curve
 --compare       (on a kept database) each metrics figure through the rollups and from rows alone, in turn
 --runs          timed requests of each figure, after one warm-up request (default 30)
 --database-url  a PostgreSQL URL whose database is DROPPED, recreated and, unless --keep, dropped at
@@ -484,12 +486,14 @@ def main(argv=None) -> int:
 
 
 def scale_curve(sizes: list[int], args) -> int:
-    """The metrics' p95 at each size, on a database generated (and rolled up) anew for each."""
+    """The metrics' p95 at each size, on a database of its own for each (generated and rolled up
+    anew, or reused)."""
     curve: dict[int, dict[str, float]] = {}
     facts: dict[int, str] = {}
     host = ""
+    base_url = args.database_url
     for size in sizes:
-        args.calls, args.reuse = size, False
+        args.calls, args.database_url = size, f"{base_url}_{size}"
         app, key, written = build(args)
         api = Api(app, key)
         with app.app_context(), platform_bypass("bench: the measured org"):
@@ -510,8 +514,8 @@ def scale_curve(sizes: list[int], args) -> int:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-    if not args.keep:
-        recreate_database(args.database_url, drop_only=True)
+        if not args.keep:
+            recreate_database(args.database_url, drop_only=True)
     print(host)
     for size in sizes:
         print(f"- {size:,}: {facts[size]}")

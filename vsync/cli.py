@@ -519,7 +519,7 @@ def mightycall_simulator(host: str, port: int, seed: int, calls_per_day: float) 
 
 @commands.group("rollups", cls=Commands)
 def rollups_group() -> None:
-    """The KPI engine's hourly rollups: rebuild them from rows, check them."""
+    """The KPI engine's rollups by hour and by day: rebuild them from rows, check them."""
 
 
 def _rollup_window(start: str, end: str) -> tuple[datetime, datetime]:
@@ -538,8 +538,8 @@ def _org_id(org_slug: str | None) -> int | None:
 @click.option("--to", "end", required=True, help="ISO-8601 UTC end (excluded).")
 @click.option("--org", "org_slug", help="Only the numbers this organisation has (or had).")
 def rollups_rebuild(start: str, end: str, org_slug: str | None) -> None:
-    """Recompute the rollups of every hour touching the window from rows (after a bulk load, a
-    threshold change or a failed check); safe to run twice, and beside the sync."""
+    """Recompute the rollups (hours and days) of every UTC day touching the window from rows (after a
+    bulk load, a threshold change or a failed check); safe to run twice, and beside the sync."""
     result = rollups.rebuild(*_rollup_window(start, end), org_id=_org_id(org_slug))
     click.echo(f"rebuilt {result.hours} number-hours: {result.rows} rollup rows")
 
@@ -549,16 +549,19 @@ def rollups_rebuild(start: str, end: str, org_slug: str | None) -> None:
 @click.option("--to", "end", required=True, help="ISO-8601 UTC end (excluded).")
 @click.option("--org", "org_slug", help="Only the numbers this organisation has (or had).")
 def rollups_check(start: str, end: str, org_slug: str | None) -> None:
-    """Compare the stored rollups of the window's hours with the rows; exit 1 when any differ."""
+    """Compare the stored rollups (hours and days) of the UTC days touching the window with the rows;
+    exit 1 when any differ."""
     result = rollups.check(*_rollup_window(start, end), org_id=_org_id(org_slug))
     click.echo(
-        f"checked {result.hours} number-hours: {len(result.differing)} differ, {result.stale} stale (read from rows)"
+        f"checked {result.hours} number-hours and their days: {len(result.differing)} differ, "
+        f"{result.stale} stale (read from rows)"
     )
     for number_id, hour in result.differing[:20]:
-        click.echo(f"  number {number_id} at {hour.isoformat()}")
+        click.echo(f"  number {number_id}, the hour or day from {hour.isoformat()}")
     if not result.consistent:
         raise CommandError(
-            f"{len(result.differing)} number-hours differ from their rows; run `flask rollups rebuild`.", EXIT_FAILED
+            f"{len(result.differing)} number-hours or days differ from their rows; run `flask rollups rebuild`.",
+            EXIT_FAILED,
         )
 
 
