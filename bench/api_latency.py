@@ -48,6 +48,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask import Flask
+from flask_migrate import upgrade
 from sqlalchemy import text
 
 from bench.common import (
@@ -158,9 +159,6 @@ def build(args) -> tuple[Flask, str, tuple[int, int]]:
                 text("SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM call_events)")
             ).one()
         else:
-            # Imported here: the children that measure the app's memory never load Alembic.
-            from flask_migrate import upgrade
-
             upgrade()
             _, accounts, number_ids = setup_world()
             begin = time.perf_counter()

@@ -1,6 +1,6 @@
 """What a web process holds: packages that only a rare feature needs are imported where that feature
 runs, so every process of the app does not carry them (fpdf2 for invoice PDFs, about 30 MB with its
-font tools; zxcvbn's password lists, 12 MB; Flask-Migrate and Alembic for `flask db`, 11 MB)."""
+font tools; zxcvbn's password lists, 12 MB)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from vsync import ROOT
 
-RARE = ("fpdf", "zxcvbn", "flask_migrate", "alembic")
+RARE = ("fpdf", "zxcvbn")
 
 _SERVE_ONE_REQUEST = """
 import json, sys
@@ -38,22 +38,3 @@ def test_the_app_answers_a_request_without_importing_what_only_rare_features_nee
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] in (200, 503)
     assert not {module.split(".")[0] for module in answer["modules"]} & set(RARE)
-
-
-def test_flask_db_still_lists_and_runs_the_migration_commands(tmp_path):
-    from cryptography.fernet import Fernet
-
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "VSYNC_ENV": "development",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}",
-        "SECRET_KEY": "footprint-secret-key",
-        "VSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-    }
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    listed = subprocess.run([*flask, "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert "  db " in listed.stdout
-    upgraded = subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert upgraded.returncode == 0, upgraded.stderr
-    current = subprocess.run([*flask, "db", "current"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert "(head)" in current.stdout

@@ -1,12 +1,10 @@
 """Extension instances, unbound; `create_app` binds them. Nothing here does work at import time."""
 
-import logging
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import click
-from flask import Flask
 from flask_login import LoginManager
 from flask_mailman import Mail
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
@@ -56,56 +54,8 @@ class Session(TenantSession, FlaskSession):
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
 
-class Migrations:
-    """Flask-Migrate, bound to an app the first time it is used.
-
-    Flask-Migrate imports Alembic (and with it Mako and Pygments: about 11 MB of a process) that only
-    `flask db …` and the migrations' callers (`flask_migrate.upgrade` and its siblings) need, never a
-    request. `init_app` registers stand-ins: `app.extensions["migrate"]` and the `flask db` command
-    group bind the real extension (`compare_type`, `render_as_batch`) the first time they are touched,
-    and are then replaced by its own."""
-
-    def init_app(self, app: Flask, db: SQLAlchemy, directory: str) -> None:
-        def bind() -> click.Group:
-            # Alembic announces each of its plugins at INFO as it is imported: noise before every command.
-            logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-            from flask_migrate import Migrate
-            from flask_migrate.cli import db as commands
-
-            if isinstance(app.extensions.get("migrate"), _UnboundMigrate):
-                Migrate(app, db, directory, compare_type=True, render_as_batch=True)
-            return commands
-
-        app.extensions["migrate"] = _UnboundMigrate(bind, app)
-        app.cli.add_command(_MigrateCommands(bind))
-
-
-class _UnboundMigrate:
-    """`app.extensions["migrate"]` until Flask-Migrate is bound: reading any attribute binds it."""
-
-    def __init__(self, bind, app: Flask):
-        self._bind, self._app = bind, app
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # looked up before `__init__` ran (a copy): not Flask-Migrate's
-            raise AttributeError(name)
-        self._bind()
-        return getattr(self._app.extensions["migrate"], name)
-
-
-class _MigrateCommands(click.Command):
-    """`flask db`, listed with its help; running it binds Flask-Migrate and hands over to its group."""
-
-    def __init__(self, bind):
-        super().__init__("db", help="Perform database migrations (Flask-Migrate, Alembic).")
-        self._bind = bind
-
-    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
-        return self._bind().make_context(info_name, args, parent=parent, **extra)
-
-
 db = _SQLAlchemy(model_class=Base, session_options={"class_": Session})
-migrate = Migrations()
+migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 mail = Mail()
