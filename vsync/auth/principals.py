@@ -29,7 +29,7 @@ from datetime import datetime
 
 from flask_login import AnonymousUserMixin, current_user
 from sqlalchemy import func, select, update
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from vsync.crypto import secret_digest
 from vsync.errors import NotFound
@@ -43,8 +43,13 @@ from vsync.tenancy import Scope, reviewed_sql
 KEY_ROLE = MANAGER
 PLATFORM_ROLE = ORG_ADMIN
 ALL_SCOPES = ("read", "write")
-# Checked when no user matches, so a wrong email costs the same time as a wrong password.
-_DUMMY_HASH = generate_password_hash("vsync timing equaliser")
+# Checked when no user matches, so a wrong email costs the same time as a wrong password: Werkzeug's
+# scrypt hash (its default parameters, as `VSYNC_PASSWORD_HASH=scrypt` stores) of "vsync timing
+# equaliser", written out because hashing it at import would take 32 MB of a process's peak memory.
+_DUMMY_HASH = (
+    "scrypt:32768:8:1$KBWNslTs36jFz7Lo$ec23e7f72e9d951f5abf7fb73dc13ee191bc59b45cd1976e6e682e7b8f3c90cb"
+    "c79febbf1a059800ff55a13f58ae87da3f9220b552c466d5526e82808d09f160"
+)
 
 
 class Principal:

@@ -9,7 +9,6 @@ from zoneinfo import available_timezones
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from vsync.errors import Conflict, NotFound, ValidationError
 from vsync.extensions import db
@@ -51,7 +50,10 @@ def normalize_email(email: str) -> str:
 
 @cache
 def _breached_passwords() -> frozenset[str]:
-    """The 30,000 most common passwords of public breaches, as zxcvbn ships them (lowercase)."""
+    """The 30,000 most common passwords of public breaches, as zxcvbn ships them (lowercase); read at
+    the first password set in a process, as zxcvbn's lists take about 12 MB."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
