@@ -425,7 +425,7 @@ def _event_statements(dialect: str):
                     else_=calls.c.agent_extension,
                 ),
             },
-        )
+        ).returning(calls.c.id)  # which makes SQLAlchemy send a batch's rows as one multi-row INSERT
     )
     # An event that arrived late may move the call's start: its other events follow it.
     move_events = reviewed_sql(
