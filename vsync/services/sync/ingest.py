@@ -468,7 +468,9 @@ def write_call_events(events: list[tuple[int, NumberBook, EventFacts]]) -> list[
     could differ from one at a time (a call whose events of the batch are filed under different
     starts or numbers, a stored event that a move would hide, an event taken as new that another
     organisation's view had stored already), it raises `EventsNeedOneByOne` before the caller
-    commits anything.
+    commits anything. Calls are written in key order; a sync page writing some of the same calls in
+    another order at the same instant can deadlock with the batch, and PostgreSQL then fails one of
+    the two: the drain applies that batch one event at a time, the sync's job is retried.
     """
     if not events:
         return []

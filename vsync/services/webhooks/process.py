@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 DRAIN_JOB = "vsync.jobs.webhooks.process_received_events"
 JOB_TIMEOUT = 600
 DRAIN_FOR = 300  # seconds a queued drain works before it hands the rest to a successor, well within its timeout
-BATCH = 200
+BATCH = 500  # events a drain reads, and applies in one transaction, at a time
 WAKE_TTL = 120  # seconds a flag stands for a queued drain; a lost one stops holding back the next
 STALLED_AFTER = timedelta(minutes=1)
 
