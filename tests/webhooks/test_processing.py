@@ -159,6 +159,40 @@ def test_any_order_and_any_repetition_of_events_gives_the_in_order_result(hook, 
     assert all(r.status == "processed" and r.attempts == 1 for r in stored_events(inline_app))
 
 
+def _rollups(app) -> list[tuple]:
+    with app.app_context(), db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM call_rollups")).mappings()
+        return sorted(tuple(sorted((k, str(v)) for k, v in row.items() if k != "id")) for row in rows)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=lifecycles, data=st.data())
+def test_a_backlog_drained_in_one_batch_gives_what_one_event_at_a_time_gives(hook, acme, inline_app, calls, data):
+    events = [
+        e
+        for lifecycle, seed in calls
+        for e in acme.events(lifecycle, seed=seed, started_at=NOW + seed * S, extension=f"1{seed % 7}")
+    ]
+    for event in data.draw(st.lists(st.sampled_from(events), unique_by=lambda e: e["Guid"]), label="no start"):
+        del event["Body"]["DateTimeUtc"]  # the call starts at its earliest event: a late one moves it
+    repeated = events + data.draw(st.lists(st.sampled_from(events), max_size=len(events)), label="duplicates")
+    shuffled = data.draw(st.permutations(repeated), label="order")
+
+    def reset():
+        _reset_traffic(inline_app)
+        with inline_app.app_context(), db.engine.begin() as conn:
+            conn.execute(text("TRUNCATE call_rollups, rollup_dirty"))
+
+    reset()
+    for event in shuffled:
+        post(hook, acme, event)
+    one_at_a_time = calls_state(inline_app), _rollups(inline_app)
+    reset()
+    assert post(hook, acme, shuffled).status_code == 200  # one delivery: one drain, one batch
+    assert (calls_state(inline_app), _rollups(inline_app)) == one_at_a_time
+    assert all(r.status == "processed" and r.attempts == 1 for r in stored_events(inline_app))
+
+
 def _provider_call(tenant_, call_id: str, *, extension: str = "102") -> dict:
     """The sync's view of the answered call the emitter plays (MightyCall's call list item)."""
     return {

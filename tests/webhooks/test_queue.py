@@ -1,5 +1,6 @@
 """Processing through the real Redis queue: acknowledged before processing, one drain for a burst,
-drains side by side, retries now and later, the sweep of stalled events, a worker killed mid-event."""
+drains side by side, a call another transaction holds, retries now and later, the sweep of stalled
+events, a worker killed mid-event."""
 
 from __future__ import annotations
 
@@ -264,6 +265,40 @@ def test_a_worker_killed_mid_event_loses_nothing_and_a_replay_applies_each_event
     state = calls_state(queued_app)
     assert len(state["calls"]) == 1 and len(state["events"]) == 4
     assert sorted(e[1] for e in state["events"]) == sorted(e["Guid"] for e in events)
+
+
+@pytest.mark.timeout(120)
+def test_a_drain_applies_other_calls_while_one_is_held_then_waits_for_it(queued_app, acme):
+    held = acme.events("answered", seed=1)
+    others = acme.events("answered", seed=2) + acme.events("missed", seed=3)
+    post(queued_app.test_client(), acme, [e for pair in zip(held, others, strict=False) for e in pair] + others[4:])
+    call_key = f"vsync-call:{acme.account_id}:{held[0]['Body']['Id']}"
+    held_guids = {e["Guid"] for e in held}
+    holder = create_engine(DATABASE_URL).connect()
+    try:
+        holder.execute(text("SELECT pg_advisory_lock(hashtextextended(:k, 0))"), {"k": call_key})
+        holder.commit()
+
+        def drain():
+            with queued_app.app_context():
+                process_received_events(acme.org_id)
+
+        thread = threading.Thread(target=drain)
+        thread.start()
+        _wait_for(
+            lambda: all(r.status == "processed" for r in stored_events(queued_app) if r.guid not in held_guids),
+            60,
+            "the other calls' events to be applied",
+        )
+        assert {r.status for r in stored_events(queued_app) if r.guid in held_guids} == {"received"}
+        assert thread.is_alive()  # waiting for the held call
+    finally:
+        holder.execute(text("SELECT pg_advisory_unlock_all()"))
+        holder.close()
+    thread.join(60)
+    assert [(r.status, r.attempts) for r in stored_events(queued_app)] == [("processed", 1)] * 12
+    state = calls_state(queued_app)
+    assert len(state["calls"]) == 3 and len(state["events"]) == 12
 
 
 def test_replaying_processed_events_changes_nothing(queued_app, acme):

@@ -13,19 +13,23 @@ written only where the org holds its number at the instant the row is filed unde
 (`NumberBook.number_at`: a call's start, an SMS's time), so an org's integration never files a row in
 another org's period of a number; number discovery is the one platform operation here. Upserts are
 `INSERT … ON CONFLICT (account_id, external_id) DO UPDATE … WHERE the provider's raw item changed`,
-on PostgreSQL and SQLite alike: running a page twice writes nothing. Each page of calls and each
-event ends by refreshing the hourly rollups of the hours it changed (`vsync.services.rollups`), in the
-same transaction.
+on PostgreSQL and SQLite alike: running a page twice writes nothing. Webhook events are written a
+batch at a time (`write_call_events`, one statement per table for the batch, giving what applying
+them one at a time gives) under their calls' locks (`lock_calls`). Each page of calls and each batch
+of events ends by refreshing the hourly rollups of the hours it changed (`vsync.services.rollups`),
+in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from operator import itemgetter
 
-from sqlalchemy import case, func, literal_column, select, text
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vsync.extensions import db
@@ -320,14 +324,120 @@ def write_sms(account_id: int, records: list[SmsRecord], book: NumberBook) -> Wr
     return counts
 
 
+CallKey = tuple[int, str]  # a call: (account id, its external id)
+
+
+def _call_lock_name(key: CallKey) -> str:
+    return f"vsync-call:{key[0]}:{key[1]}"
+
+
 def _lock_call(account_id: int, external_id: str) -> None:
     """Serialise the events of one call until the transaction ends (PostgreSQL; SQLite has a single
     writer anyway), so two workers applying two events of a call cannot each derive it from a set
     that misses the other's event and overwrite each other."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            select(func.pg_advisory_xact_lock(func.hashtextextended(f"vsync-call:{account_id}:{external_id}", 0)))
+    lock_calls([(account_id, external_id)], wait=True)
+
+
+# The calls' locks (`_lock_call`) in one statement, in the order of their keys, so two writers locking
+# several calls never wait for each other in a circle. Waiting: every lock; trying: the free ones.
+_LOCKS_IN_ORDER = (
+    "(SELECT name, hashtextextended(name, 0) AS lock FROM unnest(CAST(:names AS text[])) AS k(name) "
+    "ORDER BY lock OFFSET 0) AS ordered"
+)
+_WAIT_FOR_LOCKS = text(f"SELECT name, pg_advisory_xact_lock(lock) FROM {_LOCKS_IN_ORDER}")
+_TRY_LOCKS = text(f"SELECT name FROM {_LOCKS_IN_ORDER} WHERE pg_try_advisory_xact_lock(lock)")
+
+
+def lock_calls(keys: Iterable[CallKey], *, wait: bool) -> set[CallKey]:
+    """Take the calls' locks (see `_lock_call`) until the transaction ends: with `wait`, every one,
+    waiting for those another transaction holds; without, those that are free. Returns the calls
+    now held (on SQLite, every one: a single writer)."""
+    names = {_call_lock_name(key): key for key in keys}
+    if not names or db.session.get_bind().dialect.name != "postgresql":
+        return set(names.values())
+    held = db.session.execute(_WAIT_FOR_LOCKS if wait else _TRY_LOCKS, {"names": sorted(names)}).scalars()
+    return {names[name] for name in held}
+
+
+class EventsNeedOneByOne(Exception):
+    """A batch of events whose result could differ from applying them one at a time (see
+    `write_call_events`); nothing of it should be committed, and its events applied one by one."""
+
+
+@dataclass
+class _CallEvents:
+    """One call of a batch: what its stored events say, and what the batch writes."""
+
+    facts: list[EventFacts] = field(default_factory=list)
+    guids: set[str] = field(default_factory=set)
+    stored: list[tuple[int, datetime]] = field(default_factory=list)  # (number id, filed at) of its visible events
+    synced_start: datetime | None = None
+    events: int = 0  # of the batch
+    written: tuple[datetime, int] | None = None  # (filed at, number id) of its applied events
+    call: dict | None = None  # its row, as its last applied event derives it
+    taken_as_new: list[str] = field(default_factory=list)  # guids of the batch's events read as not stored yet
+
+
+def _calls_of(table, account_column, id_column, keys: list[CallKey]):
+    by_account: dict[int, list[str]] = {}
+    for account_id, external_id in keys:
+        by_account.setdefault(account_id, []).append(external_id)
+    return or_(*(and_(table.c[account_column] == a, table.c[id_column].in_(ids)) for a, ids in by_account.items()))
+
+
+# The call's fields the sync's read wins over the events' (see `vsync.models.traffic.Call`).
+_SYNC_WINS = (
+    "phone_number_id",
+    "direction",
+    "status",
+    "from_number",
+    "to_number",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+)
+
+
+@cache
+def _event_statements(dialect: str):
+    """The statements `write_call_events` runs, built once per dialect so that each execution finds
+    its compiled form in SQLAlchemy's cache (their values are bound parameters)."""
+    events, calls = CallEvent.__table__, Call.__table__
+    insert_events = reviewed_sql(
+        (postgresql.insert if dialect == "postgresql" else sqlite.insert)(events)
+        .on_conflict_do_nothing(index_elements=["account_id", "guid"])
+        .returning(events.c.account_id, events.c.guid)
+    )
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(calls)
+    unsynced = calls.c.synced_at.is_(None)
+
+    def sync_wins(column: str):
+        return case((unsynced, insert.excluded[column]), else_=calls.c[column])
+
+    upsert_calls = reviewed_sql(
+        insert.on_conflict_do_update(
+            index_elements=["account_id", "external_id"],
+            set_={
+                **{c: sync_wins(c) for c in _SYNC_WINS},
+                **{c: insert.excluded[c] for c in ("answered_at", "wait_ended_at", "ring_ms", "events_at")},
+                "agent_extension": case(
+                    (unsynced | insert.excluded.answered_at.is_not(None), insert.excluded.agent_extension),
+                    else_=calls.c.agent_extension,
+                ),
+            },
+        ).returning(calls.c.id)  # which makes SQLAlchemy send a batch's rows as one multi-row INSERT
+    )
+    # An event that arrived late may move the call's start: its other events follow it.
+    move_events = reviewed_sql(
+        events.update()
+        .where(
+            events.c.account_id == bindparam("b_account_id"),
+            events.c.call_external_id == bindparam("b_call_external_id"),
+            events.c.call_started_at != bindparam("b_filed_at"),
         )
+        .values(call_started_at=bindparam("b_filed_at"))
+    )
+    return insert_events, upsert_calls, move_events
 
 
 def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bool | None:
@@ -342,96 +452,122 @@ def write_call_event(account_id: int, book: NumberBook, event: EventFacts) -> bo
     agent. Returns whether the event was new; applying the same event twice changes nothing.
     """
     _lock_call(account_id, event.call_id)
-    events, calls = CallEvent.__table__, Call.__table__
-    stored = db.session.scalars(
-        select(events.c.raw).where(events.c.account_id == account_id, events.c.call_external_id == event.call_id)
-    ).all()
-    facts = derive_call([*map(parse_event, stored), event])
-    synced_start = db.session.scalar(
-        select(calls.c.started_at).where(
-            calls.c.account_id == account_id, calls.c.external_id == event.call_id, calls.c.synced_at.is_not(None)
-        )
-    )
-    filed_at = synced_start or facts.started_at
-    phone_number_id = book.number_at(event.business_number, filed_at)
-    if phone_number_id is None:
-        return None
-    inserted = db.session.execute(
-        _insert(events)
-        .values(
-            account_id=account_id,
-            guid=event.guid,
-            call_external_id=event.call_id,
-            event_type=event.event_type,
-            kind=event.kind or "other",
-            extension=event.extension,
-            occurred_at=event.occurred_at,
-            call_started_at=filed_at,
-            phone_number_id=phone_number_id,
-            raw=dict(event.raw),
-        )
-        .on_conflict_do_nothing(index_elements=["account_id", "guid"])
-        .returning(events.c.id)
-    ).first()
-    insert = _insert(calls).values(
-        account_id=account_id,
-        external_id=event.call_id,
-        phone_number_id=phone_number_id,
-        direction=facts.direction,
-        status=facts.status,
-        from_number=facts.from_number,
-        to_number=facts.to_number,
-        started_at=facts.started_at,
-        answered_at=facts.answered_at,
-        wait_ended_at=facts.wait_ended_at,
-        ring_ms=facts.ring_ms,
-        ended_at=facts.ended_at,
-        duration_ms=facts.duration_ms,
-        agent_extension=facts.agent_extension,
-        raw={},
-        events_at=facts.events_at,
-    )
-    unsynced = calls.c.synced_at.is_(None)
+    return write_call_events([(account_id, book, event)])[0]
 
-    def sync_wins(column: str):
-        return case((unsynced, insert.excluded[column]), else_=calls.c[column])
 
-    db.session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["account_id", "external_id"],
-            set_={
-                **{
-                    c: sync_wins(c)
-                    for c in (
-                        "phone_number_id",
-                        "direction",
-                        "status",
-                        "from_number",
-                        "to_number",
-                        "started_at",
-                        "ended_at",
-                        "duration_ms",
-                    )
-                },
-                **{c: insert.excluded[c] for c in ("answered_at", "wait_ended_at", "ring_ms", "events_at")},
-                "agent_extension": case(
-                    (unsynced | insert.excluded.answered_at.is_not(None), insert.excluded.agent_extension),
-                    else_=calls.c.agent_extension,
-                ),
-            },
+def write_call_events(events: list[tuple[int, NumberBook, EventFacts]]) -> list[bool | None]:
+    """`write_call_event` for a batch of (account id, book, event), in the order given, for calls
+    whose locks the caller holds (`lock_calls`): for each event, None when it is not applied, else
+    whether it was new.
+
+    The result is the one applying the events one at a time gives, with a statement per table for
+    the batch instead of five per event, and one rollup refresh: each call's stored events and sync
+    start are read once, each event is derived in order from them and the batch's earlier events,
+    and each call is written once, as its last applied event derives it (the merge keeps the
+    events' answer once an event has it, so the intermediate writes are overwritten). Where that
+    could differ from one at a time (a call whose events of the batch are filed under different
+    starts or numbers, a stored event that a move would hide, an event taken as new that another
+    organisation's view had stored already), it raises `EventsNeedOneByOne` before the caller
+    commits anything. Calls are written in key order; a sync page writing some of the same calls in
+    another order at the same instant can deadlock with the batch, and PostgreSQL then fails one of
+    the two: the drain applies that batch one event at a time, the sync's job is retried.
+    """
+    if not events:
+        return []
+    dialect = db.session.get_bind().dialect.name
+    insert_events, upsert_calls, move_events = _event_statements(dialect)
+    table, calls = CallEvent.__table__, Call.__table__
+    keys = sorted({(account_id, event.call_id) for account_id, _, event in events})
+    state = {key: _CallEvents() for key in keys}
+    for account_id, external_id, guid, raw, number_id, filed_at in db.session.execute(
+        select(
+            table.c.account_id,
+            table.c.call_external_id,
+            table.c.guid,
+            table.c.raw,
+            table.c.phone_number_id,
+            table.c.call_started_at,
+        ).where(_calls_of(table, "account_id", "call_external_id", keys))
+    ):
+        call = state[(account_id, external_id)]
+        call.facts.append(parse_event(raw))
+        call.guids.add(guid)
+        call.stored.append((number_id, filed_at))
+    for account_id, external_id, started_at in db.session.execute(
+        select(calls.c.account_id, calls.c.external_id, calls.c.started_at).where(
+            _calls_of(calls, "account_id", "external_id", keys), calls.c.synced_at.is_not(None)
         )
-    )
-    # An event that arrived late may move the call's start: its other events follow it.
-    db.session.execute(
-        reviewed_sql(
-            events.update()
-            .where(
-                events.c.account_id == account_id,
-                events.c.call_external_id == event.call_id,
-                events.c.call_started_at != filed_at,
-            )
-            .values(call_started_at=filed_at)
+    ):
+        state[(account_id, external_id)].synced_start = started_at
+    rows: list[dict] = []
+    applied: list[tuple[CallKey, str] | None] = []
+    for account_id, book, event in events:
+        call = state[(account_id, event.call_id)]
+        call.events += 1
+        facts = derive_call([*call.facts, event])
+        filed_at = call.synced_start or facts.started_at
+        phone_number_id = book.number_at(event.business_number, filed_at)
+        if phone_number_id is None:
+            applied.append(None)
+            continue
+        if call.written not in (None, (filed_at, phone_number_id)):
+            raise EventsNeedOneByOne(f"call {event.call_id}: events filed under different starts or numbers")
+        call.written = (filed_at, phone_number_id)
+        if event.guid not in call.guids:
+            call.facts.append(event)
+            call.guids.add(event.guid)
+            call.taken_as_new.append(event.guid)
+        applied.append(((account_id, event.call_id), event.guid))
+        rows.append(
+            {
+                "account_id": account_id,
+                "guid": event.guid,
+                "call_external_id": event.call_id,
+                "event_type": event.event_type,
+                "kind": event.kind or "other",
+                "extension": event.extension,
+                "occurred_at": event.occurred_at,
+                "call_started_at": filed_at,
+                "phone_number_id": phone_number_id,
+                "raw": dict(event.raw),
+            }
         )
-    )
+        call.call = {
+            "account_id": account_id,
+            "external_id": event.call_id,
+            "phone_number_id": phone_number_id,
+            "direction": facts.direction,
+            "status": facts.status,
+            "from_number": facts.from_number,
+            "to_number": facts.to_number,
+            "started_at": facts.started_at,
+            "answered_at": facts.answered_at,
+            "wait_ended_at": facts.wait_ended_at,
+            "ring_ms": facts.ring_ms,
+            "ended_at": facts.ended_at,
+            "duration_ms": facts.duration_ms,
+            "agent_extension": facts.agent_extension,
+            "raw": {},
+            "events_at": facts.events_at,
+        }
+    new = {(row[0], row[1]) for row in db.session.execute(insert_events, rows)} if rows else set()
+    moves = []
+    for (account_id, external_id), call in state.items():
+        if call.written is None:
+            continue
+        filed_at, phone_number_id = call.written
+        if call.events > 1:
+            # One at a time, each event reads what the one before it left: the same, unless a
+            # stored event it moves leaves the org's view, or an event taken as new was stored.
+            hidden = any(n != phone_number_id and at != filed_at for n, at in call.stored)
+            stored_already = any((account_id, guid) not in new for guid in call.taken_as_new)
+            if hidden or stored_already:
+                raise EventsNeedOneByOne(f"call {external_id}: its events read what one another wrote")
+        if any(at != filed_at for _, at in call.stored):
+            moves.append({"b_account_id": account_id, "b_call_external_id": external_id, "b_filed_at": filed_at})
+    if rows:
+        db.session.execute(upsert_calls, [call.call for call in state.values() if call.call is not None])
+    if moves:
+        db.session.execute(move_events, moves)
     rollups.refresh()
-    return inserted is not None
+    return [None if a is None else (a[0][0], a[1]) in new for a in applied]
