@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.sync_throughput [--calls 200000] [--also-million] [--database-url URL]
                                               [--naive-calls 10000] [--page-size 1000] [--seed 1]
+                                              [--rollup-rounds 2]
 
 --calls         calls in the synced window (default 200,000); the window is cut so that it holds exactly
                 this many, by the simulator's own ground truth.
@@ -12,6 +13,8 @@
 --naive-calls   how many calls the row-by-row baseline writes (default 10,000; it is slow).
 --page-size     calls per page fetched and written (default 1000, the production VSYNC_SYNC_PAGE_SIZE).
 --seed          the simulator's seed (default 1); the same seed serves the same calls.
+--rollup-rounds how many times the write stage runs with and without rollup maintenance, in turn
+                (default 2; 0 skips the comparison).
 
 How it measures, and why that way:
 
@@ -24,7 +27,12 @@ How it measures, and why that way:
   holds counts. Not `ru_maxrss`: Linux carries the forking parent's resident size over into it.
   The stored count must equal the ground truth exactly.
 * Write stage: the same pages, fetched once into memory beforehand, written with `write_calls` and a
-  commit per page, as the engine does, into empty calls/recordings/agents tables.
+  commit per page, as the engine does, into empty calls/recordings/agents/rollup tables.
+* Rollup maintenance: the write stage again, with the KPI rollups kept (as always) and without them
+  (the stale-rollup triggers on `calls` and `call_events` disabled, so each page's refresh finds no
+  stale hour and ends after one indexed SELECT), --rollup-rounds times each, in turn, so load from
+  other work falls on both alike. Reported as the ratio of their CPU (this process and PostgreSQL's
+  backends, WAL writer and checkpointer), the figure the target is stated in, and of their wall time.
 * COPY: the same calls rows (same columns, raw JSON included, serialised inside the timing) streamed
   with `COPY ... FROM STDIN` into `calls_copy (LIKE calls INCLUDING ALL)`, same indexes, one
   transaction: the practical limit. The write stage also writes recordings and agents; COPY does not.
@@ -108,6 +116,12 @@ TARGET_COPY_RATIO = 0.3
 TARGET_NAIVE_RATIO = 10.0
 TARGET_END_TO_END = 5_000
 TARGET_RSS_MB = 300
+TARGET_ROLLUP_COST = 0.25  # rollup maintenance adds at most this to the write stage's CPU
+STALE_ROLLUP_TRIGGERS = [
+    (table, f"{table}_stale_rollups_{op}")
+    for table in ("calls", "call_events")
+    for op in ("insert", "update", "delete")
+]
 
 
 def say(message: str) -> None:
@@ -194,7 +208,15 @@ def stored_calls(app, account_id: int) -> int:
 
 def empty_traffic(app) -> None:
     with app.app_context(), db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE calls, recordings, agents RESTART IDENTITY"))
+        conn.execute(text("TRUNCATE calls, recordings, agents, call_rollups, rollup_dirty RESTART IDENTITY"))
+
+
+def rollup_maintenance(app, enabled: bool) -> None:
+    """Switch the triggers that mark stale rollups on or off (a bench-only switch on its own database):
+    off, writes mark no hour and the refresh each page ends with recomputes nothing."""
+    with app.app_context(), db.engine.begin() as conn:
+        for table, trigger in STALE_ROLLUP_TRIGGERS:
+            conn.execute(text(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER {trigger}"))
 
 
 def postgres_cpu(database: str) -> float:
@@ -368,6 +390,32 @@ def time_write_stage(app, bench: Connected, pages: list) -> dict:
         }
 
 
+def time_rollup_cost(app, bench: Connected, pages: list, rounds: int) -> dict:
+    """The write stage with and without rollup maintenance, `rounds` times each, in turn (the order
+    alternating between rounds), each into empty tables."""
+    runs: dict[bool, list[dict]] = {True: [], False: []}
+    try:
+        for n in range(rounds):
+            for enabled in (False, True) if n % 2 == 0 else (True, False):
+                empty_traffic(app)
+                rollup_maintenance(app, enabled)
+                load = load_average()
+                say(f"write stage {'with' if enabled else 'without'} rollup maintenance, round {n + 1} (load {load})")
+                runs[enabled].append(time_write_stage(app, bench, pages) | {"load": load})
+    finally:
+        rollup_maintenance(app, True)
+
+    def total(enabled: bool, key: str) -> float:
+        return sum(run[key] for run in runs[enabled])
+
+    return {
+        "rounds": rounds,
+        "runs": runs,
+        "cpu": {e: total(e, "cpu") + total(e, "postgres_cpu") for e in (True, False)},
+        "seconds": {e: total(e, "seconds") for e in (True, False)},
+    }
+
+
 def number_ids(app) -> dict[str, int]:
     with app.app_context():
         return dict(db.session.execute(text("SELECT e164, id FROM phone_numbers")).all())
@@ -484,6 +532,8 @@ def sync_case(args, key: str, calls: int, *, with_stages: bool) -> dict:
             say(f"write stage: {case['fetched']:,} calls in {len(pages)} pages, write_calls + commit per page")
             case["write"] = time_write_stage(app, bench, pages)
             case["write"]["stored"] = stored_calls(app, bench.account_id)
+            if args.rollup_rounds:
+                case["rollups"] = time_rollup_cost(app, bench, pages, args.rollup_rounds)
             say("COPY baseline into calls_copy")
             case["copy"] = time_copy(app, bench.account_id, pages)
             empty_traffic(app)
@@ -576,6 +626,32 @@ def report(info: dict, cases: list[dict]) -> None:
                     write_rate / copy_rate >= TARGET_COPY_RATIO,
                 )
             )
+            if "rollups" in case:
+                cost = case["rollups"]
+                cpu, seconds = cost["cpu"], cost["seconds"]
+                ratio = cpu[True] / cpu[False]
+                print(
+                    f"rollups     write stage with rollups / without = {ratio:.2f}x CPU "
+                    f"({cpu[True]:.1f} s / {cpu[False]:.1f} s, this process and PostgreSQL), "
+                    f"{seconds[True] / seconds[False]:.2f}x wall ({seconds[True]:.1f} s / {seconds[False]:.1f} s); "
+                    f"{cost['rounds']} rounds each, in turn"
+                )
+                for enabled in (True, False):
+                    print(
+                        f"  {'with' if enabled else 'without':<9} "
+                        + "; ".join(
+                            f"{run['cpu'] + run['postgres_cpu']:.1f} s CPU, {run['seconds']:.1f} s wall "
+                            f"(load {run['load'].split()[0]})"
+                            for run in cost["runs"][enabled]
+                        )
+                    )
+                targets.append(
+                    (
+                        f"rollup maintenance <= +{TARGET_ROLLUP_COST:.0%} write stage CPU",
+                        f"{ratio - 1:+.0%}",
+                        ratio - 1 <= TARGET_ROLLUP_COST,
+                    )
+                )
             targets.append(
                 (
                     f"write stage >= {TARGET_NAIVE_RATIO:g}x naive",
@@ -602,6 +678,7 @@ def main(argv=None) -> int:
     parser.add_argument("--naive-calls", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rollup-rounds", type=int, default=2)
     args = parser.parse_args(argv)
 
     info = machine(args.database_url)
