@@ -134,6 +134,7 @@ def apply_changes(world_orgs: tuple[int, int], anchor: datetime, change: dict) -
                 )
         if change["refresh"]:
             rollups.refresh()
+            assert not db.session.scalar(select(func.count()).select_from(RollupDirty)), "a refresh clears its marks"
         if change["threshold_after"] is not None:  # a setting changed after its hours were rolled up
             db.session.execute(
                 update(orgs)
