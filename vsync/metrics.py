@@ -635,10 +635,17 @@ def millis_between(later, earlier):
 def _execute(statement):
     """Run a KPI statement. On PostgreSQL, JIT compilation is turned off for the rest of the
     transaction first: compiling these statements' many small expressions takes longer (~350 ms,
-    measured at a million calls) than running them."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL jit = off"))
-    return db.session.execute(statement)
+    measured at a million calls) than running them. Sorting is discouraged for the statement alone:
+    PostgreSQL sorts a few thousand rollup rows to group them where hashing them is a quarter faster
+    (it prices the hash of many aggregates too high); the driver has every row when `execute`
+    returns, so the setting is back before anything else runs."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.execute(statement)
+    db.session.execute(text("SET LOCAL jit = off; SET LOCAL enable_sort = off"))
+    try:
+        return db.session.execute(statement)
+    finally:
+        db.session.execute(text("SET LOCAL enable_sort = on"))
 
 
 def _require_scope(org: Organization) -> None:
