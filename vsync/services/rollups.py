@@ -552,7 +552,8 @@ def _replace_rollups(dialect: str) -> tuple[Delete, Insert]:
     table = CallRollup.__table__
     return (
         reviewed_sql(_delete_in_spans(dialect, table, table.c.hour_start, table.c.grain == HOUR)),
-        reviewed_sql(table.insert().from_select([*_KEYS, *_VALUES], _rollup_rows(dialect))),
+        # `grain` is left to its server default, `hour`.
+        reviewed_sql(table.insert().from_select([*_KEYS, *_VALUES], _rollup_rows(dialect), include_defaults=False)),
     )
 
 
