@@ -78,10 +78,11 @@ sums and maxima, so the figures are the same to the last call. An hour comes fro
 when it lies wholly inside the window and inside one of the org's periods of its number, no stale
 mark (`rollup_dirty`) names it and nothing in it is inexact; the window's zone must put every local
 hour on a UTC hour (the fine bucket is an hour). A run of 24 such hours making a UTC day is read from
-the day's row instead, unless the question groups by hour (the series, the heatmap and the summary's
-busiest hour read hours). So a year costs about 365 rows per number and key, however many calls it
-holds. An agent's own scope, a breakdown that names no rollup key, partial aggregates the rollups do
-not hold and thresholds they kept no count for are read from rows (`rows_only()` forces it).
+the day's row instead, unless the question groups by hour (the series and the heatmap read hours;
+the summary's busiest hour takes the days' calls per UTC hour). So a year costs about 365 rows per
+number and key, however many calls it holds. An agent's own scope, a breakdown that names no rollup
+key, partial aggregates the rollups do not hold and thresholds they kept no count for are read from
+rows (`rows_only()` forces it).
 
 Other definitions kept here
 ---------------------------
@@ -407,7 +408,7 @@ class _Plan:
             *(
                 and_(CallRollup.grain == grain, CallRollup.kind == kind, term)
                 for grain, spans in ((grains.HOUR, self.hours), (grains.DAY, self.days))
-                for term in spans_criteria(CallRollup.phone_number_id, CallRollup.hour_start, spans)
+                for term in _spans_criteria(CallRollup.phone_number_id, CallRollup.hour_start, spans)
             ),
         )
 
@@ -415,10 +416,10 @@ class _Plan:
         segments: Spans = {}
         for n, a, b in self.rows:
             segments.setdefault(n, []).append((a, b))
-        return or_(false(), *spans_criteria(Call.phone_number_id, Call.started_at, segments))  # none: nothing
+        return or_(false(), *_spans_criteria(Call.phone_number_id, Call.started_at, segments))  # none: nothing
 
 
-def spans_criteria(number_column, time_column, spans: Spans) -> list:
+def _spans_criteria(number_column, time_column, spans: Spans) -> list:
     """One term per distinct [start, end) of `spans`, naming every number that has it: a window's
     numbers mostly share their spans, so a question is a few terms, not a few per number."""
     numbers: dict[tuple[datetime, datetime], list[int]] = {}
@@ -487,7 +488,7 @@ def _plan(org: Organization, window: Window, filters: Filters, days: bool = True
         (n, h)
         for n, h in db.session.execute(
             select(RollupDirty.phone_number_id, RollupDirty.hour_start)
-            .where(or_(*spans_criteria(RollupDirty.phone_number_id, RollupDirty.hour_start, rollups)))
+            .where(or_(*_spans_criteria(RollupDirty.phone_number_id, RollupDirty.hour_start, rollups)))
             .union(select(CallRollup.phone_number_id, CallRollup.hour_start).where(plan.rollup_criterion(INEXACT)))
         )
     }
