@@ -314,13 +314,11 @@ def _grouped(
     key,
     *criteria,
     rollup: _RollupKey | None = None,
-    fields: tuple[str, ...] = _Parts._fields,
     plan: _Plan | None = None,
 ) -> dict[Any, _Parts]:
     """`_Parts` of the window's calls per value of `key` (an expression on `Call`; None: one group, of
     every call, even of none): one pass over the calls alone, read on PostgreSQL from the covering index
-    `ix_calls_number_started`. Only the partial aggregates named in `fields` are computed; the others
-    are left at 0.
+    `ix_calls_number_started`.
 
     With `rollup` (the same key on `CallRollup`), the whole settled hours (and days, unless the key
     groups by hour) the plan allows (`plan`, or one made here) are read from the rollups and only the
@@ -331,22 +329,24 @@ def _grouped(
     elif plan is None:
         plan = _plan(org, window, filters, days=rollup.days)
     if plan is not None and rollup is not None:
-        from_rollups = _rollup_grouped(org, plan, filters, rollup, fields)
+        from_rollups = _rollup_grouped(org, plan, filters, rollup)
         if from_rollups is not None:
             if plan.rows:
-                from_rows = _rows_grouped(org, window, filters, key, fields, *criteria, plan.rows_criterion())
+                from_rows = _rows_grouped(org, window, filters, key, _Parts._fields, *criteria, plan.rows_criterion())
             else:
                 from_rows = {}
             for group, part in from_rows.items():
                 other = from_rollups.get(group)
                 from_rollups[group] = part if other is None else _Parts.combine([other, part])
             return from_rollups
-    return _rows_grouped(org, window, filters, key, fields, *criteria)
+    return _rows_grouped(org, window, filters, key, _Parts._fields, *criteria)
 
 
 def _rows_grouped(
     org: Organization, window: Window, filters: Filters, key, fields: tuple[str, ...], *criteria
 ) -> dict[Any, _Parts]:
+    """`_Parts` of the window's calls per value of `key`, from rows; only the partial aggregates named
+    in `fields` are computed, the others left at 0."""
     keys = () if key is None else (key,)
     statement = (
         select(*keys, *(a for a in _aggregates(org) if a.name in fields))
@@ -576,23 +576,17 @@ def _rollup_aggregates(org: Organization) -> dict[str, Any]:
     }
 
 
-_THRESHOLDED = frozenset({"within_threshold", "short_abandons", "abandons"})  # what `undecided` is about
-
-
-def _rollup_grouped(
-    org: Organization, plan: _Plan, filters: Filters, key: _RollupKey, fields: tuple[str, ...]
-) -> dict[Any, _Parts] | None:
-    """`_Parts` (`fields` of them) of the plan's rollup days and hours per key value; None when the
-    rollups cannot say them: a threshold of the org's without counts (set or changed since those hours
-    were rolled up), or a partial aggregate they do not hold."""
+def _rollup_grouped(org: Organization, plan: _Plan, filters: Filters, key: _RollupKey) -> dict[Any, _Parts] | None:
+    """`_Parts` of the plan's rollup days and hours per key value; None when the rollups cannot say
+    them: a threshold of the org's without counts (set or changed since those hours were rolled up),
+    or a partial aggregate they do not hold."""
     aggregates = _rollup_aggregates(org)
-    if set(fields) - aggregates.keys():
+    if set(_Parts._fields) - aggregates.keys():
         return None
     by_agent = filters.agent is not None or key.column is CallRollup.agent_extension
     keys = () if key.column is None else (key.column,)
-    decides = ("undecided",) if _THRESHOLDED & set(fields) else ()
     statement = (
-        select(*keys, *(aggregates[name].label(name) for name in (*fields, *decides)))
+        select(*keys, *(aggregates[name].label(name) for name in (*_Parts._fields, "undecided")))
         .where(
             plan.rollup_criterion(AGENTS if by_agent else CALLS),
             *_rollup_filters(filters),
@@ -602,10 +596,10 @@ def _rollup_grouped(
     )
     parts = {}
     for row in _execute(statement):
-        group, values = (None, row) if key.column is None else (row[0], row[1:])
-        if decides and values[-1]:
+        group, (*values, undecided) = (None, row) if key.column is None else (row[0], row[1:])
+        if undecided:
             return None
-        parts[key.convert(group)] = _Parts(**dict(zip(fields, values, strict=False)))
+        parts[key.convert(group)] = _Parts(*values)
     return parts
 
 
