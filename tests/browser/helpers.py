@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.factories import PASSWORD
 
 # Every document reports each `securitypolicyviolation` event (an inline script, style or handler
@@ -54,8 +56,8 @@ class Console:
         self.open("/login")
         self.page.fill("input[name=email]", email)
         self.page.fill("input[name=password]", password)
-        self.page.click("button[type=submit]")
-        self.page.wait_for_load_state()
+        with self.page.expect_navigation():
+            self.page.click("button[type=submit]")
 
     def sign_out(self) -> None:
         self.page.wait_for_load_state()  # the menu opens by the page's script, once it has loaded
@@ -63,5 +65,7 @@ class Console:
         self.page.click("form[action='/logout'] button")
         self.page.wait_for_url(re.compile(r".*/login.*"))
 
-    def flash(self) -> str:
-        return " ".join(self.page.locator(".alert, .flash").all_inner_texts())
+    def expect_flash(self, text: str | re.Pattern[str]) -> None:
+        """Wait until the page shows a flash message containing `text`: the page a submitted form leads
+        to may still be on its way when the click returns."""
+        expect(self.page.locator(".alert, .flash", has_text=text).first).to_be_visible()

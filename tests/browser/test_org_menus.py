@@ -232,7 +232,7 @@ def test_a_platform_admin_acting_as_each_org_in_turn_clicks_through_that_orgs_co
         page.locator("form.list-group-item", has_text=ORGS[0].name).locator("button").click()
     visited: set[str] = set()
     for index, org in enumerate(ORGS):
-        assert f"You are in {org.name} as org admin" in console.flash()
+        console.expect_flash(f"You are in {org.name} as org admin")
         assert page.url == f"{console.base_url}/admin/orgs/{org.slug}/"
         _walk_org_menu(console, app, org, "org_admin", platform=True)
         assert page.url == f"{console.base_url}/admin/"  # Home: the org picker

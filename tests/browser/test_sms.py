@@ -80,7 +80,7 @@ def test_a_manager_opens_a_conversation_replies_and_sees_the_reply_in_the_thread
     page.fill("form.sms-reply textarea", REPLY)
     with page.expect_navigation():
         page.click("form.sms-reply button[type=submit]")
-    assert f"Sent to {CUSTOMER}" in console.flash()
+    console.expect_flash(f"Sent to {CUSTOMER}")
     bubbles = page.locator(".sms-bubble").all_inner_texts()
     assert QUESTION in bubbles[0] and REPLY in bubbles[-1]
     assert page.locator(".sms-bubble.sms-out").inner_text().startswith(REPLY)

@@ -126,7 +126,7 @@ def test_an_agents_ticket_is_worked_in_the_queue_and_the_org_sees_the_reply_but_
     form.get_by_label("Priority").select_option("high")
     form.get_by_label("Message").fill(FIRST_MESSAGE)
     _submit(agent, ".ticket-open", "Open ticket")
-    assert re.search(r"Ticket #\d+ opened", agent.flash())
+    agent.expect_flash(re.compile(r"Ticket #\d+ opened"))
     assert FIRST_MESSAGE in _thread(agent)
     _org_menu(agent, "Support")
     row = agent.page.locator("table.model-list tbody tr", has_text=SUBJECT)
@@ -140,14 +140,14 @@ def test_an_agents_ticket_is_worked_in_the_queue_and_the_org_sees_the_reply_but_
     _open_row(root, SUBJECT)
     root.page.select_option("#assign-assignee", label=ROOT)
     _submit(root, "form[action$='/assign']", "Assign")
-    assert "Ticket assigned." in root.flash()
+    root.expect_flash("Ticket assigned.")
     assert root.page.locator("#assign-assignee option:checked").inner_text() == ROOT
     root.page.locator(".ticket-reply").get_by_label("Reply").fill(REPLY)
     _submit(root, ".ticket-reply", "Reply to the organisation")
-    assert "Reply sent." in root.flash()
+    root.expect_flash("Reply sent.")
     root.page.locator(".ticket-note").get_by_label("Internal note").fill(NOTE)
     _submit(root, ".ticket-note", "Add internal note")
-    assert "Note added." in root.flash()
+    root.expect_flash("Note added.")
     assert REPLY in _thread(root) and NOTE in root.page.locator(".internal-note").inner_text()
     _search_queue(root, "sales line", OURS)  # the queue's row names its assignee now
     assert ROOT in root.page.locator("table.model-list tbody tr").inner_text()
@@ -178,7 +178,7 @@ def test_an_org_admins_number_request_is_approved_once_and_the_number_joins_the_
     form.get_by_label("Label (new)").fill("Sales overflow")
     form.get_by_label("Message").fill("A second line for the sales team, please.")
     _submit(admin, ".number-request", "Send request")
-    assert re.search(r"Number request #\d+ sent", admin.flash())
+    admin.expect_flash(re.compile(r"Number request #\d+ sent"))
     assert "pending" in admin.page.locator(".number-request-fields .decision").inner_text()
     assert REQUEST_SUBJECT in admin.page.locator("table.searchable").inner_text()
 
@@ -194,13 +194,13 @@ def test_an_org_admins_number_request_is_approved_once_and_the_number_joins_the_
 
     root.page.locator(".number-approve").get_by_label("Number to give").fill(NEW_NUMBER)
     _submit(root, ".number-approve", "Approve and carry out")
-    assert "Number request approved and carried out." in root.flash()
+    root.expect_flash("Number request approved and carried out.")
     assert root.page.locator(".number-request-fields .decision").inner_text().startswith("approved")
     assert NEW_NUMBER in root.page.locator(".number-request-fields").inner_text()
     assert root.page.locator(".number-approve, .number-refuse").count() == 0  # no second approval offered
 
     _submit(late, ".number-approve", "Approve and carry out")  # the tab opened before the approval
-    assert f"This request was approved already, by {ROOT}." in late.flash()
+    late.expect_flash(f"This request was approved already, by {ROOT}.")
     assert late.page.locator(".number-approve").count() == 0
     late.shot("support-second-approval-refused")
 

@@ -51,7 +51,7 @@ def test_a_person_enrols_from_the_menu_and_signs_in_with_a_code_from_the_app(con
             console.page.click("form.confirm-form button")
         codes = console.page.locator(".recovery-codes code").all_inner_texts()
         assert len(codes) == 10 and all(re.fullmatch(r"[a-z0-9]{5}-[a-z0-9]{5}", c) for c in codes)
-        assert "Two-factor sign-in is on" in console.flash()
+        console.expect_flash("Two-factor sign-in is on")
 
         with console.page.expect_navigation():
             console.page.click("text=Go to the console")

@@ -85,7 +85,7 @@ def test_platform_admin_sets_up_an_org_whose_admin_sees_only_it(console):
     page.fill("#org-slug", "initech")
     page.fill("#org-timezone", "Europe/Berlin")
     page.click("form[action$='/orgs/add'] button[type=submit]")
-    assert "Initech created" in console.flash()
+    console.expect_flash("Initech created")
 
     console.open("/admin/platform/memberships/")
     page.click("text=Add a member to an organisation")
@@ -101,12 +101,12 @@ def test_platform_admin_sets_up_an_org_whose_admin_sees_only_it(console):
     page.select_option("#assign-orgs", label="Initech (initech)")
     page.fill("#assign-at", "2026-11-02T11:00")
     page.click("form[action$='/numbers/assign'] button[type=submit]")
-    assert "1 assignment(s) made" in console.flash()
+    console.expect_flash("1 assignment(s) made")
     console.shot("platform-numbers-assigned")
 
     console.open("/admin/")
     page.locator("form.list-group-item", has_text="Initech").locator("button").click()
-    assert "You are in Initech as org admin" in console.flash()
+    console.expect_flash("You are in Initech as org admin")
     console.shot("platform-acting-as-initech")
     console.sign_out()
 
@@ -115,7 +115,7 @@ def test_platform_admin_sets_up_an_org_whose_admin_sees_only_it(console):
     page.fill("input[name=password]", "initech boss password")
     page.fill("input[name=confirm]", "initech boss password")
     page.click("button[type=submit]")
-    assert "Your password is set" in console.flash()
+    console.expect_flash("Your password is set")
 
     console.sign_in("boss@initech.test", "initech boss password")
     assert page.url.endswith("/admin/orgs/initech/")
@@ -136,7 +136,7 @@ def test_an_org_out_of_reach_is_never_shown(console):
     console.sign_in(EMAILS["admin_b"])
     console.open("/admin/orgs/org-a/calls/")
     assert console.page.url.endswith("/admin/orgs/org-b/")  # the picker sends a one-org admin on to B
-    assert "not available to you" in console.flash()
+    console.expect_flash("not available to you")
     assert console.errors == []
 
 
