@@ -380,7 +380,7 @@ def test_a_hanging_request_does_not_block_other_requests(sim_server, sim):
         time.sleep(0.01)
     started = time.monotonic()
     assert api(sim_server, "GET", "/api/phonenumbers", headers=headers).status_code == 200
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # blocked, it would wait out most of the hang's 5 s
     assert hung.is_alive()
 
 
