@@ -318,42 +318,36 @@ def _thresholds():
     )
 
 
-class _HourStart(FunctionElement):
-    """The start of the UTC hour holding a timestamp, as a timestamp (stored as `hour_start` is)."""
+class _UtcStart(FunctionElement):
+    """The start of the UTC `unit` (hour, day) holding a timestamp, as a timestamp (stored as
+    `hour_start` is); `sqlite_format` is the unit's start in the text SQLite stores."""
 
     type = UtcDateTime()
     inherit_cache = True
+    unit: str
+    sqlite_format: str
 
 
-@compiles(_HourStart, "postgresql")
-def _hour_start_pg(element, compiler, **kw):
-    (column,) = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-
-
-@compiles(_HourStart, "sqlite")
-def _hour_start_sqlite(element, compiler, **kw):
-    (column,) = (compiler.process(c, **kw) for c in element.clauses)
-    return f"strftime('%Y-%m-%d %H:00:00.000000', {column})"
-
-
-class _DayStart(FunctionElement):
-    """The start of the UTC day holding a timestamp, as a timestamp."""
-
-    type = UtcDateTime()
+class _HourStart(_UtcStart):
+    unit, sqlite_format = "hour", "%Y-%m-%d %H:00:00.000000"
     inherit_cache = True
 
 
-@compiles(_DayStart, "postgresql")
-def _day_start_pg(element, compiler, **kw):
-    (column,) = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(date_trunc('day', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+class _DayStart(_UtcStart):
+    unit, sqlite_format = "day", "%Y-%m-%d 00:00:00.000000"
+    inherit_cache = True
 
 
-@compiles(_DayStart, "sqlite")
-def _day_start_sqlite(element, compiler, **kw):
+@compiles(_UtcStart, "postgresql")
+def _utc_start_pg(element, compiler, **kw):
     (column,) = (compiler.process(c, **kw) for c in element.clauses)
-    return f"strftime('%Y-%m-%d 00:00:00.000000', {column})"
+    return f"(date_trunc('{element.unit}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+@compiles(_UtcStart, "sqlite")
+def _utc_start_sqlite(element, compiler, **kw):
+    (column,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('{element.sqlite_format}', {column})"
 
 
 class _HourOfDay(FunctionElement):
