@@ -55,8 +55,9 @@ class WriteCounts:
     skipped: int = 0  # records on no valid number, or on one the org does not hold at the record's time
 
 
-def _insert(table):
-    dialect = db.session.get_bind().dialect.name
+def _insert(table, dialect: str | None = None):
+    """The dialect's INSERT of `table` (with ON CONFLICT), for the session's database unless `dialect` says."""
+    dialect = dialect or db.session.get_bind().dialect.name
     return reviewed_sql((postgresql.insert if dialect == "postgresql" else sqlite.insert)(table))
 
 
@@ -403,12 +404,12 @@ def _event_statements(dialect: str):
     """The statements `write_call_events` runs, built once per dialect so that each execution finds
     its compiled form in SQLAlchemy's cache (their values are bound parameters)."""
     events, calls = CallEvent.__table__, Call.__table__
-    insert_events = reviewed_sql(
-        (postgresql.insert if dialect == "postgresql" else sqlite.insert)(events)
+    insert_events = (
+        _insert(events, dialect)
         .on_conflict_do_nothing(index_elements=["account_id", "guid"])
         .returning(events.c.account_id, events.c.guid)
     )
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(calls)
+    insert = _insert(calls, dialect)
     unsynced = calls.c.synced_at.is_(None)
 
     def sync_wins(column: str):
