@@ -324,11 +324,9 @@ def _grouped(
     groups by hour) the plan allows (`plan`, or one made here) are read from the rollups and only the
     rest from rows (see "Rollups" above); without it, all from rows."""
     _require_scope(org)
-    if rollup is None:
-        plan = None
-    elif plan is None:
+    if rollup is not None and plan is None:
         plan = _plan(org, window, filters, days=rollup.days)
-    if plan is not None and rollup is not None:
+    if rollup is not None and plan is not None:
         from_rollups = _rollup_grouped(org, plan, filters, rollup)
         if from_rollups is not None:
             if plan.rows:
