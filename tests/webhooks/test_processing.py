@@ -135,14 +135,19 @@ lifecycles = st.lists(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=lifecycles, data=st.data())
-def test_any_order_and_any_repetition_of_events_gives_the_in_order_result(hook, acme, inline_app, calls, data):
-    events = [
+def _events_of(acme, calls) -> list[dict]:
+    """The events of the drawn calls (`lifecycles`), one call's after another."""
+    return [
         e
         for lifecycle, seed in calls
         for e in acme.events(lifecycle, seed=seed, started_at=NOW + seed * S, extension=f"1{seed % 7}")
     ]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=lifecycles, data=st.data())
+def test_any_order_and_any_repetition_of_events_gives_the_in_order_result(hook, acme, inline_app, calls, data):
+    events = _events_of(acme, calls)
     _reset_traffic(inline_app)
     for event in events:
         post(hook, acme, event)
@@ -168,11 +173,7 @@ def _rollups(app) -> list[tuple]:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=lifecycles, data=st.data())
 def test_a_backlog_drained_in_one_batch_gives_what_one_event_at_a_time_gives(hook, acme, inline_app, calls, data):
-    events = [
-        e
-        for lifecycle, seed in calls
-        for e in acme.events(lifecycle, seed=seed, started_at=NOW + seed * S, extension=f"1{seed % 7}")
-    ]
+    events = _events_of(acme, calls)
     for event in data.draw(st.lists(st.sampled_from(events), unique_by=lambda e: e["Guid"]), label="no start"):
         del event["Body"]["DateTimeUtc"]  # the call starts at its earliest event: a late one moves it
     repeated = events + data.draw(st.lists(st.sampled_from(events), max_size=len(events)), label="duplicates")
